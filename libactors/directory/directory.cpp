@@ -1,0 +1,83 @@
+#include "directory/directory.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace tether {
+
+const std::string& assignment_table::primary_name(uint32_t slice) const {
+  static const std::string none;
+  if (slice >= slices.size())
+    return none;
+  auto p = slices[slice].primary;
+  if (p < 0 || static_cast<size_t>(p) >= members.size())
+    return none;
+  return members[static_cast<size_t>(p)].name;
+}
+
+namespace directory {
+
+assignment_table initial_table(const directory_config& cfg) {
+  assignment_table t;
+  t.version = 1;
+  t.members = cfg.members;
+  auto n = static_cast<uint32_t>(cfg.members.size());
+  t.replication_factor = std::min(cfg.replication_factor, std::max(n, 1u));
+  t.slices.resize(cfg.slice_count);
+  for (uint32_t s = 0; s < cfg.slice_count; ++s) {
+    auto& a = t.slices[s];
+    a.epoch = 1;
+    if (n == 0)
+      continue;
+    a.primary = static_cast<int32_t>(s % n);
+    for (uint32_t r = 1; r < t.replication_factor; ++r)
+      a.followers.push_back(static_cast<int32_t>((s + r) % n));
+  }
+  return t;
+}
+
+namespace {
+
+struct directory_state {
+  static inline const char* name = "tether.directory";
+  assignment_table table;
+  std::vector<caf::actor> subscribers;
+};
+
+using directory_ptr = directory_actor::stateful_pointer<directory_state>;
+
+directory_actor::behavior_type directory_behavior(directory_ptr self,
+                                                  directory_config cfg) {
+  self->state.table = initial_table(cfg);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) {
+                                return a.address() == msg.source;
+                              }),
+               subs.end());
+  });
+  return {
+    [self](read_atom) { return self->state.table; },
+    [self](subscribe_atom, caf::actor& who) {
+      auto& subs = self->state.subscribers;
+      if (std::find(subs.begin(), subs.end(), who) == subs.end()) {
+        self->monitor(who);
+        subs.push_back(who);
+      }
+      return self->state.table;
+    },
+  };
+}
+
+} // namespace
+
+directory_actor spawn_directory(caf::actor_system& sys, directory_config cfg) {
+  return sys.spawn(directory_behavior, std::move(cfg));
+}
+
+} // namespace directory
+} // namespace tether

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tether/actors.hpp"
+#include "tether/options.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace tether {
+
+struct node_stats {
+  uint64_t series = 0;
+  uint64_t samples_applied = 0;
+  uint32_t primary_slices = 0;
+};
+
+/// A running Tether node inside an `actor_system`: its directory, router and shards.
+/// Copies share the same node. Thread-safe: every member may be called from any thread.
+class node {
+public:
+  struct impl;
+
+  explicit node(std::shared_ptr<impl> ptr);
+
+  const node_options& options() const;
+
+  /// The node's view of the sticky directory.
+  directory_actor directory() const;
+
+  /// Spawns an ingest actor that writes as `producer_id`. The actor ends with the
+  /// last handle to it.
+  ingest_actor open_producer(std::string producer_id) const;
+
+  /// Counters of this node; a snapshot, safe from any thread.
+  node_stats stats() const;
+
+  /// Sends every actor of the node an exit message.
+  void shutdown();
+
+  /// @private
+  const std::shared_ptr<impl>& internals() const {
+    return impl_;
+  }
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace tether

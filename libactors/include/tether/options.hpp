@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace tether {
+
+/// Per-connection and per-batch limits. Every limit is explicit and configurable;
+/// the defaults are documented in docs/protocol.md.
+struct limits {
+  uint32_t max_frame_bytes = 1 << 20;
+  uint32_t max_samples_per_batch = 10000;
+  uint32_t max_labels_per_sample = 32;
+  uint32_t max_key_bytes = 1024;
+  uint32_t max_inflight_batches = 64;
+  uint32_t idle_timeout_ms = 60000;
+};
+
+/// Everything that shapes one node. Defaults give a single development node.
+/// Options are declared once, in `tether::configure`, under the `tether.` prefix.
+struct node_options {
+  std::string name = "tether-0";       ///< stable member name
+  std::string host = "127.0.0.1";      ///< address the gateway binds
+  uint16_t port = 7480;                ///< gateway port, 0 picks a free one
+  uint32_t slice_count = 1024;         ///< fixed when a cluster is created
+  uint32_t shards = 0;                 ///< slice-hosting actors; 0 = hardware threads
+  uint32_t request_timeout_ms = 5000;  ///< timeout of every request between actors
+  uint32_t window_ms = 10000;          ///< tumbling window length
+  uint32_t io_threads = 1;             ///< gateway I/O threads
+  std::string auth_token;              ///< empty: no authentication
+  tether::limits limits;
+};
+
+/// Reads `node_options` from a config that `tether::configure` prepared, after it
+/// parsed the command line and config file.
+node_options read_node_options(const caf::actor_system_config& cfg);
+
+} // namespace tether

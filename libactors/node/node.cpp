@@ -1,0 +1,205 @@
+#include "tether/node.hpp"
+
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/config_option_adder.hpp>
+#include <caf/send.hpp>
+#include <caf/settings.hpp>
+
+#include "directory/directory.hpp"
+#include "node/node_impl.hpp"
+#include "routing/ingest.hpp"
+#include "routing/router.hpp"
+#include "series/shard.hpp"
+#include "tether/tether.hpp"
+
+namespace tether {
+
+namespace {
+
+constexpr auto error_category = caf::atom("tether");
+
+/// Reaches the protected option set of any config through a member pointer formed
+/// in a derived class (the one legal way in without subclassing the user's config).
+struct option_access : caf::actor_system_config {
+  static caf::config_option_set& of(caf::actor_system_config& cfg) {
+    return cfg.*(&option_access::custom_options_);
+  }
+};
+
+} // namespace
+
+// -- errors -------------------------------------------------------------------
+
+caf::error make_error(errc code, std::string message) {
+  return caf::error{static_cast<uint8_t>(code), error_category,
+                    caf::make_message(std::move(message))};
+}
+
+errc code_of(const caf::error& err) {
+  if (!err)
+    return errc::none;
+  if (err.category() == error_category)
+    return static_cast<errc>(err.code());
+  return errc::internal;
+}
+
+std::string message_of(const caf::error& err) {
+  if (err.category() == error_category && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return to_string(err);
+}
+
+// -- configuration -------------------------------------------------------------
+
+void configure(caf::actor_system_config& cfg) {
+  node_options d; // defaults
+  caf::config_option_adder{option_access::of(cfg), "tether"}
+    .add<std::string>("name", "stable member name of this node (default tether-0)")
+    .add<std::string>("host", "address the gateway binds (default 127.0.0.1)")
+    .add<uint16_t>("port", "gateway port for HTTP and WebSocket, 0 = any (default 7480)")
+    .add<uint32_t>("slice-count", "slices of the key space, fixed per cluster (default 1024)")
+    .add<uint32_t>("shards", "slice-hosting actors per node, 0 = one per core (default 0)")
+    .add<uint32_t>("request-timeout-ms", "timeout of requests between actors (default 5000)")
+    .add<uint32_t>("window-ms", "tumbling window length in ms (default 10000)")
+    .add<uint32_t>("io-threads", "gateway I/O threads (default 1)")
+    .add<std::string>("auth-token", "token clients must present in hello (default: none)")
+    .add<uint32_t>("max-frame-bytes", "largest client frame (default 1048576)")
+    .add<uint32_t>("max-samples-per-batch", "samples per write (default 10000)")
+    .add<uint32_t>("max-labels-per-sample", "labels per sample (default 32)")
+    .add<uint32_t>("max-key-bytes", "bytes of a canonical series key (default 1024)")
+    .add<uint32_t>("max-inflight-batches",
+                   "unacknowledged writes per connection before reading pauses (default 64)")
+    .add<uint32_t>("idle-timeout-ms", "close a connection silent this long (default 60000)");
+  cfg.add_error_category(error_category,
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string out{"tether."};
+                           out += to_string_view(static_cast<errc>(code));
+                           if (ctx.match_elements<std::string>()) {
+                             out += ": ";
+                             out += ctx.get_as<std::string>(0);
+                           }
+                           return out;
+                         });
+  // Every message type that may cross a node boundary, in one place.
+  cfg.add_message_type<sample>("tether.sample");
+  cfg.add_message_type<std::vector<sample>>("std::vector<tether.sample>");
+  cfg.add_message_type<write_ack>("tether.write_ack");
+  cfg.add_message_type<series_view>("tether.series_view");
+  cfg.add_message_type<std::vector<series_view>>("std::vector<tether.series_view>");
+  cfg.add_message_type<member>("tether.member");
+  cfg.add_message_type<slice_assignment>("tether.slice_assignment");
+  cfg.add_message_type<assignment_table>("tether.assignment_table");
+  cfg.add_message_type<wire::keyed_batch>("tether.keyed_batch");
+  cfg.add_message_type<series::shard_write>("tether.shard_write");
+  cfg.add_message_type<series::shard_write_result>("tether.shard_write_result");
+  cfg.add_message_type<series::key_route>("tether.key_route");
+  cfg.add_message_type<std::vector<series::key_route>>(
+    "std::vector<tether.key_route>");
+  cfg.add_message_type<ingest_actor>("tether.ingest_actor");
+  cfg.add_message_type<directory_actor>("tether.directory_actor");
+  cfg.add_message_type<series::shard_actor>("tether.shard_actor");
+  (void) d;
+}
+
+node_options read_node_options(const caf::actor_system_config& cfg) {
+  node_options o;
+  auto& s = caf::content(cfg);
+  o.name = caf::get_or(s, "tether.name", o.name);
+  o.host = caf::get_or(s, "tether.host", o.host);
+  o.port = caf::get_or(s, "tether.port", o.port);
+  o.slice_count = caf::get_or(s, "tether.slice-count", o.slice_count);
+  o.shards = caf::get_or(s, "tether.shards", o.shards);
+  o.request_timeout_ms = caf::get_or(s, "tether.request-timeout-ms",
+                                     o.request_timeout_ms);
+  o.window_ms = caf::get_or(s, "tether.window-ms", o.window_ms);
+  o.io_threads = caf::get_or(s, "tether.io-threads", o.io_threads);
+  o.auth_token = caf::get_or(s, "tether.auth-token", o.auth_token);
+  auto& l = o.limits;
+  l.max_frame_bytes = caf::get_or(s, "tether.max-frame-bytes", l.max_frame_bytes);
+  l.max_samples_per_batch = caf::get_or(s, "tether.max-samples-per-batch",
+                                        l.max_samples_per_batch);
+  l.max_labels_per_sample = caf::get_or(s, "tether.max-labels-per-sample",
+                                        l.max_labels_per_sample);
+  l.max_key_bytes = caf::get_or(s, "tether.max-key-bytes", l.max_key_bytes);
+  l.max_inflight_batches = caf::get_or(s, "tether.max-inflight-batches",
+                                       l.max_inflight_batches);
+  l.idle_timeout_ms = caf::get_or(s, "tether.idle-timeout-ms", l.idle_timeout_ms);
+  return o;
+}
+
+// -- node ----------------------------------------------------------------------
+
+node::node(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {
+}
+
+const node_options& node::options() const {
+  return impl_->opts;
+}
+
+directory_actor node::directory() const {
+  return impl_->directory;
+}
+
+ingest_actor node::open_producer(std::string producer_id) const {
+  return routing::spawn_ingest(impl_->sys, impl_->ingest, std::move(producer_id));
+}
+
+node_stats node::stats() const {
+  node_stats s;
+  s.series = impl_->counters->series.load(std::memory_order_relaxed);
+  s.samples_applied = impl_->counters->samples_applied.load(std::memory_order_relaxed);
+  s.primary_slices = impl_->counters->primary_slices.load(std::memory_order_relaxed);
+  return s;
+}
+
+void node::shutdown() {
+  auto reason = caf::exit_reason::user_shutdown;
+  caf::anon_send_exit(impl_->router, reason);
+  for (auto& s : impl_->shards)
+    caf::anon_send_exit(s, reason);
+  caf::anon_send_exit(impl_->directory, reason);
+}
+
+node spawn_node(caf::actor_system& sys, const node_options& opts) {
+  auto ptr = std::make_shared<node::impl>(sys);
+  ptr->opts = opts;
+  if (ptr->opts.shards == 0)
+    ptr->opts.shards = std::max(1u, std::thread::hardware_concurrency());
+  ptr->counters = std::make_shared<series::node_counters>();
+  ptr->cache = std::make_shared<routing::route_cache>();
+  directory::directory_config dc;
+  dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
+                              true});
+  dc.slice_count = opts.slice_count;
+  ptr->directory = directory::spawn_directory(sys, std::move(dc));
+  for (uint32_t i = 0; i < ptr->opts.shards; ++i) {
+    series::shard_config sc;
+    sc.index = i;
+    sc.shard_count = ptr->opts.shards;
+    sc.node_name = opts.name;
+    sc.window_ms = opts.window_ms;
+    sc.request_timeout_ms = opts.request_timeout_ms;
+    sc.directory = ptr->directory;
+    sc.counters = ptr->counters;
+    ptr->shards.push_back(series::spawn_shard(sys, std::move(sc)));
+  }
+  routing::router_config rc;
+  rc.node_name = opts.name;
+  rc.directory = ptr->directory;
+  rc.shards = ptr->shards;
+  rc.cache = ptr->cache;
+  rc.request_timeout_ms = opts.request_timeout_ms;
+  ptr->router = routing::spawn_router(sys, std::move(rc));
+  auto ctx = std::make_shared<routing::ingest_context>();
+  ctx->cache = ptr->cache;
+  ctx->limits = opts.limits;
+  ctx->slice_count = opts.slice_count;
+  ctx->request_timeout_ms = opts.request_timeout_ms;
+  ptr->ingest = std::move(ctx);
+  return node{std::move(ptr)};
+}
+
+} // namespace tether

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "routing/ingest.hpp"
+#include "routing/route_table.hpp"
+#include "routing/router.hpp"
+#include "series/shard.hpp"
+#include "tether/node.hpp"
+
+namespace tether {
+
+/// The actors and shared state of one node; the gateway reaches them through
+/// `node::internals()`.
+struct node::impl {
+  explicit impl(caf::actor_system& s) : sys(s) {
+  }
+
+  caf::actor_system& sys;
+  node_options opts;
+  directory_actor directory;
+  std::vector<series::shard_actor> shards;
+  routing::router_actor router;
+  std::shared_ptr<routing::route_cache> cache;
+  std::shared_ptr<series::node_counters> counters;
+  std::shared_ptr<const routing::ingest_context> ingest;
+
+  /// Whether the node routes every slice: it has a table and serves its primaries.
+  bool ready() const {
+    auto t = cache->load();
+    if (!t)
+      return false;
+    for (auto& r : t->slices)
+      if (r.primary < 0)
+        return false;
+    return true;
+  }
+};
+
+} // namespace tether

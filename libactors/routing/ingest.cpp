@@ -1,0 +1,247 @@
+#include "routing/ingest.hpp"
+
+#include <chrono>
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "keys/series_key.hpp"
+#include "keys/slicing.hpp"
+#include "routing/split.hpp"
+#include "tether/tether.hpp"
+#include "wire/codec.hpp"
+
+namespace tether::routing {
+
+namespace {
+
+struct ingest_state {
+  static inline const char* name = "tether.ingest";
+
+  std::shared_ptr<const ingest_context> ctx;
+  std::string producer;
+  std::unique_ptr<wire::batch_keyer> keyer;
+  splitter split;
+  std::vector<routed_write> routed;
+  std::vector<uint32_t> unroutable;
+};
+
+using ingest_ptr = ingest_full_actor::stateful_pointer<ingest_state>;
+
+/// Collects the replies of one batch's shard writes.
+struct write_fan_in {
+  uint64_t sequence = 0;
+  size_t remaining = 0;
+  size_t ranges = 0;
+  uint32_t applied = 0;
+  uint32_t duplicate_ranges = 0;
+  errc code = errc::none;
+  std::string message;
+
+  void fail(errc c, std::string msg) {
+    if (code == errc::none) {
+      code = c;
+      message = std::move(msg);
+    }
+  }
+
+  void finish(caf::typed_response_promise<write_ack>& rp) {
+    if (code != errc::none) {
+      rp.deliver(make_error(code, std::move(message)));
+      return;
+    }
+    write_ack ack;
+    ack.sequence = sequence;
+    ack.accepted = applied;
+    ack.duplicate = duplicate_ranges == ranges;
+    rp.deliver(ack);
+  }
+};
+
+std::chrono::milliseconds timeout_of(ingest_ptr self) {
+  return std::chrono::milliseconds(self->state.ctx->request_timeout_ms);
+}
+
+caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
+                                                wire::keyed_batch& batch) {
+  auto rp = self->make_response_promise<write_ack>();
+  auto& st = self->state;
+  auto table = st.ctx->cache->load();
+  if (!table) {
+    rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+    return rp;
+  }
+  batch.producer = st.producer;
+  st.split.split(batch, *table, st.routed, st.unroutable);
+  if (!st.unroutable.empty()) {
+    // Refuse before sending anything: nothing of the batch is applied.
+    rp.deliver(make_error(errc::unavailable,
+                          "slice " + std::to_string(st.unroutable.front())
+                            + " has no reachable primary"));
+    return rp;
+  }
+  auto fan = std::make_shared<write_fan_in>();
+  fan->sequence = batch.sequence;
+  fan->remaining = st.routed.size();
+  for (auto& r : st.routed)
+    fan->ranges += r.write.ranges.size();
+  for (auto& r : st.routed) {
+    self->request(r.shard, timeout_of(self), write_atom::value, std::move(r.write))
+      .then(
+        [fan, rp](series::shard_write_result& res) mutable {
+          fan->applied += res.applied;
+          fan->duplicate_ranges += res.duplicate_ranges;
+          if (res.code != errc::none)
+            fan->fail(res.code, std::move(res.message));
+          if (--fan->remaining == 0)
+            fan->finish(rp);
+        },
+        [fan, rp](caf::error& err) mutable {
+          fan->fail(errc::unavailable,
+                    "a slice primary did not answer: " + to_string(err));
+          if (--fan->remaining == 0)
+            fan->finish(rp);
+        });
+  }
+  st.routed.clear();
+  return rp;
+}
+
+/// Canonicalises a key and finds its route, or explains why it cannot.
+caf::expected<series::key_route> route_key(ingest_ptr self, const std::string& text,
+                                           const route_table& table) {
+  auto& lim = self->state.ctx->limits;
+  series::key_route k;
+  std::string error;
+  auto code = keys::canonicalise(text, lim.max_labels_per_sample,
+                                 lim.max_key_bytes, k.key, error);
+  if (code != errc::none)
+    return make_error(errc::invalid_key, "invalid series key: " + error);
+  k.slice = keys::slice_of(keys::key_hash(k.key), table.slice_count());
+  return k;
+}
+
+ingest_full_actor::behavior_type ingest_behavior(
+  ingest_ptr self, std::shared_ptr<const ingest_context> ctx, std::string producer) {
+  self->state.keyer = std::make_unique<wire::batch_keyer>(ctx->limits,
+                                                          ctx->slice_count);
+  self->state.ctx = std::move(ctx);
+  self->state.producer = std::move(producer);
+  return {
+    [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
+    [self](write_atom, uint64_t seq, std::vector<sample>& xs) {
+      wire::keyed_batch batch;
+      if (auto err = self->state.keyer->key(seq, xs, wire::now_ms(), batch)) {
+        auto rp = self->make_response_promise<write_ack>();
+        rp.deliver(make_error(err.code, std::move(err.message)));
+        return rp;
+      }
+      return dispatch(self, batch);
+    },
+    [self](read_atom, std::string& text) {
+      auto rp = self->make_response_promise<series_view>();
+      auto table = self->state.ctx->cache->load();
+      if (!table) {
+        rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+        return rp;
+      }
+      auto k = route_key(self, text, *table);
+      if (!k) {
+        rp.deliver(k.error());
+        return rp;
+      }
+      auto& r = table->slices[k->slice];
+      series_view absent;
+      absent.key = k->key;
+      absent.slice = k->slice;
+      absent.epoch = r.epoch;
+      absent.node = table->node_name(r.primary);
+      if (!r.shard) {
+        rp.deliver(make_error(errc::unavailable,
+                              "slice " + std::to_string(k->slice)
+                                + " has no reachable primary"));
+        return rp;
+      }
+      self->request(r.shard, timeout_of(self), read_atom::value, *k)
+        .then([rp](series_view& v) mutable { rp.deliver(std::move(v)); },
+              [rp](caf::error& err) mutable {
+                rp.deliver(make_error(errc::unavailable,
+                                      "the slice primary did not answer: "
+                                        + to_string(err)));
+              });
+      return rp;
+    },
+    [self](subscribe_atom, std::vector<std::string>& texts, caf::actor& sink) {
+      using views = std::vector<series_view>;
+      auto rp = self->make_response_promise<views>();
+      auto table = self->state.ctx->cache->load();
+      if (!table) {
+        rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+        return rp;
+      }
+      std::map<series::shard_actor, std::vector<series::key_route>> by_shard;
+      for (auto& text : texts) {
+        auto k = route_key(self, text, *table);
+        if (!k) {
+          rp.deliver(k.error());
+          return rp;
+        }
+        auto& r = table->slices[k->slice];
+        if (!r.shard) {
+          rp.deliver(make_error(errc::unavailable,
+                                "slice " + std::to_string(k->slice)
+                                  + " has no reachable primary"));
+          return rp;
+        }
+        by_shard[r.shard].push_back(std::move(*k));
+      }
+      if (by_shard.empty()) {
+        rp.deliver(views{});
+        return rp;
+      }
+      struct fan {
+        size_t remaining;
+        views out;
+        caf::error err;
+      };
+      auto f = std::make_shared<fan>(fan{by_shard.size(), {}, {}});
+      for (auto& [shard, keys] : by_shard) {
+        self->request(shard, timeout_of(self), subscribe_atom::value,
+                      std::move(keys), sink)
+          .then(
+            [f, rp](views& vs) mutable {
+              for (auto& v : vs)
+                f->out.push_back(std::move(v));
+              if (--f->remaining == 0) {
+                if (f->err)
+                  rp.deliver(f->err);
+                else
+                  rp.deliver(std::move(f->out));
+              }
+            },
+            [f, rp](caf::error& err) mutable {
+              if (!f->err)
+                f->err = make_error(errc::unavailable,
+                                    "a slice primary did not answer: "
+                                      + to_string(err));
+              if (--f->remaining == 0)
+                rp.deliver(f->err);
+            });
+      }
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+ingest_full_actor spawn_ingest(caf::actor_system& sys,
+                               std::shared_ptr<const ingest_context> ctx,
+                               std::string producer) {
+  return sys.spawn(ingest_behavior, std::move(ctx), std::move(producer));
+}
+
+} // namespace tether::routing

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "routing/route_table.hpp"
+#include "tether/actors.hpp"
+#include "tether/options.hpp"
+#include "wire/keyed_batch.hpp"
+
+namespace tether::routing {
+
+/// The ingest interface plus the gateway's pre-keyed write: the gateway validates and
+/// keys a frame on its I/O thread and hands the keyed batch over.
+using ingest_full_actor = ingest_actor::extend<
+  caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>>;
+
+/// What every ingest actor of a node shares.
+struct ingest_context {
+  std::shared_ptr<route_cache> cache;
+  tether::limits limits;
+  uint32_t slice_count = 1024;
+  uint32_t request_timeout_ms = 5000;
+};
+
+/// Spawns an ingest actor for one producer: it routes each batch to the slice
+/// primaries (one message per shard), waits for all of them and then acknowledges.
+ingest_full_actor spawn_ingest(caf::actor_system& sys,
+                               std::shared_ptr<const ingest_context> ctx,
+                               std::string producer);
+
+} // namespace tether::routing

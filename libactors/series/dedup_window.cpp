@@ -1,0 +1,34 @@
+#include "series/dedup_window.hpp"
+
+namespace tether::series {
+
+dedup_window::verdict dedup_window::check(uint64_t seq) const noexcept {
+  if (seq > max_)
+    return verdict::fresh;
+  auto offset = max_ - seq;
+  if (offset >= span)
+    return verdict::too_old;
+  return test(offset) ? verdict::duplicate : verdict::fresh;
+}
+
+void dedup_window::record(uint64_t seq) noexcept {
+  if (seq > max_) {
+    auto shift = seq - max_;
+    if (shift >= span) {
+      bits_[0] = bits_[1] = 0;
+    } else if (shift >= 64) {
+      bits_[1] = bits_[0] << (shift - 64);
+      bits_[0] = 0;
+    } else {
+      bits_[1] = (bits_[1] << shift) | (bits_[0] >> (64 - shift));
+      bits_[0] <<= shift;
+    }
+    max_ = seq;
+    bits_[0] |= 1u;
+    return;
+  }
+  auto offset = max_ - seq;
+  bits_[offset / 64] |= uint64_t{1} << (offset % 64);
+}
+
+} // namespace tether::series

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "series/shard_messages.hpp"
+#include "tether/actors.hpp"
+
+namespace tether::series {
+
+using tick_atom = caf::atom_constant<caf::atom("tt_tick")>;
+
+/// A node-local actor that hosts some of the node's slices: slices are the unit of
+/// placement, shards the unit of execution (one per core by default). Slice `s` lives
+/// on shard `s % shard_count` of the node that holds it.
+using shard_actor = caf::typed_actor<
+  caf::replies_to<write_atom, shard_write>::with<shard_write_result>,
+  caf::replies_to<read_atom, key_route>::with<series_view>,
+  caf::replies_to<subscribe_atom, std::vector<key_route>, caf::actor>::with<
+    std::vector<series_view>>,
+  caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>>;
+
+inline uint32_t shard_of(uint32_t slice, uint32_t shard_count) noexcept {
+  return slice % shard_count;
+}
+
+/// Counters shared by a node's shards, read by the operator API.
+struct node_counters {
+  std::atomic<uint64_t> series{0};
+  std::atomic<uint64_t> samples_applied{0};
+  std::atomic<uint32_t> primary_slices{0};
+};
+
+struct shard_config {
+  uint32_t index = 0;
+  uint32_t shard_count = 1;
+  std::string node_name;
+  uint32_t window_ms = 10000;
+  uint32_t request_timeout_ms = 5000;
+  directory_actor directory;
+  std::shared_ptr<node_counters> counters;
+};
+
+/// Spawns a shard. It subscribes to the directory and hosts the slices of its index
+/// whose primary is this node.
+shard_actor spawn_shard(caf::actor_system& sys, shard_config cfg);
+
+} // namespace tether::series

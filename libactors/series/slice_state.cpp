@@ -1,0 +1,90 @@
+#include "series/slice_state.hpp"
+
+#include "keys/slicing.hpp"
+
+namespace tether::series {
+
+size_t slice_state::view_hash::operator()(std::string_view key) const noexcept {
+  return static_cast<size_t>(keys::key_hash(key));
+}
+
+series_entry* slice_state::find(std::string_view key) {
+  auto i = index_.find(key);
+  return i == index_.end() ? nullptr : i->second;
+}
+
+series_entry& slice_state::insert(std::string_view key, tether::kind k) {
+  auto& e = series_.emplace_back();
+  e.key.assign(key.data(), key.size());
+  e.slice = id_;
+  e.state.kind = k;
+  e.subscribed = watched != nullptr && watched->count(e.key) > 0;
+  index_.emplace(std::string_view{e.key}, &e);
+  return e;
+}
+
+slice_state::apply_result slice_state::apply(const shard_write& w,
+                                             const slice_range& r,
+                                             int64_t window,
+                                             std::vector<series_entry*>& touched) {
+  apply_result res;
+  auto& window_of_producer = dedup_[w.producer];
+  switch (window_of_producer.check(w.sequence)) {
+    case dedup_window::verdict::duplicate:
+      res.duplicate = true;
+      return res;
+    case dedup_window::verdict::too_old:
+      res.code = errc::sequence_too_old;
+      res.message = "sequence " + std::to_string(w.sequence)
+                    + " is more than " + std::to_string(dedup_window::span)
+                    + " below the highest applied for producer '" + w.producer
+                    + "' (" + std::to_string(window_of_producer.highest()) + ")";
+      return res;
+    case dedup_window::verdict::fresh:
+      break;
+  }
+  // Check first, then apply: a kind conflict leaves the slice unchanged.
+  found_.clear();
+  new_kinds_.clear();
+  for (auto i = r.begin; i < r.end; ++i) {
+    auto& s = w.samples[i];
+    auto key = w.key(s);
+    auto* e = find(key);
+    found_.push_back(e);
+    auto existing = kind::unspecified;
+    if (e != nullptr)
+      existing = e->state.kind;
+    else if (auto j = new_kinds_.find(key); j != new_kinds_.end())
+      existing = j->second;
+    else
+      new_kinds_.emplace(key, s.kind);
+    if (existing != kind::unspecified && existing != s.kind) {
+      res.code = errc::kind_conflict;
+      res.message = "series " + std::string{key} + " is a " + to_string(existing)
+                    + ", the batch sends it as a " + to_string(s.kind);
+      return res;
+    }
+  }
+  for (auto i = r.begin; i < r.end; ++i) {
+    auto& s = w.samples[i];
+    auto* e = found_[i - r.begin];
+    if (e == nullptr) {
+      // A key new to the slice may occur more than once in the batch.
+      e = find(w.key(s));
+      if (e == nullptr)
+        e = &insert(w.key(s), s.kind);
+    }
+    if (e->state.kind == kind::unspecified)
+      e->state.kind = s.kind;
+    e->state.apply(s);
+    if (e->subscribed && e->touched_window != window) {
+      e->touched_window = window;
+      touched.push_back(e);
+    }
+  }
+  window_of_producer.record(w.sequence);
+  res.applied = r.end - r.begin;
+  return res;
+}
+
+} // namespace tether::series

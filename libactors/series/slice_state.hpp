@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "series/dedup_window.hpp"
+#include "series/series_state.hpp"
+#include "series/shard_messages.hpp"
+
+namespace tether::series {
+
+/// One output series hosted by a slice: the addressable "series actor" entity. Its
+/// identity is the key, its location the slice, its state `state`.
+struct series_entry {
+  std::string key;
+  uint32_t slice = 0;
+  series_state state;
+  bool subscribed = false;   ///< some subscriber wants its window updates
+  int64_t touched_window = -1; ///< last window in which it received samples
+};
+
+/// The state of one slice: its series and its dedup table. Everything here is what a
+/// replica must hold to take over. Not thread-safe: owned by one shard actor.
+class slice_state {
+public:
+  explicit slice_state(uint32_t id) : id_(id) {
+  }
+
+  slice_state(const slice_state&) = delete;
+  slice_state& operator=(const slice_state&) = delete;
+
+  struct apply_result {
+    uint32_t applied = 0;
+    bool duplicate = false;
+    errc code = errc::none;
+    std::string message;
+  };
+
+  /// Applies `w.samples[r.begin, r.end)` once per (producer, sequence): a repeated
+  /// delivery is reported as duplicate and changes nothing, as does a failure.
+  /// Subscribed series that change are appended to `touched` once per window.
+  apply_result apply(const shard_write& w, const slice_range& r, int64_t window,
+                     std::vector<series_entry*>& touched);
+
+  series_entry* find(std::string_view key);
+
+  uint32_t id() const noexcept {
+    return id_;
+  }
+
+  uint64_t epoch = 0;
+
+  /// Keys with subscribers, owned by the hosting shard; new series look here.
+  const std::unordered_set<std::string>* watched = nullptr;
+
+  size_t series_count() const noexcept {
+    return index_.size();
+  }
+
+private:
+  struct view_hash {
+    size_t operator()(std::string_view key) const noexcept;
+  };
+
+  series_entry& insert(std::string_view key, tether::kind k);
+
+  uint32_t id_;
+  std::deque<series_entry> series_; ///< stable addresses: index_ views their keys
+  std::unordered_map<std::string_view, series_entry*, view_hash> index_;
+  std::unordered_map<std::string, dedup_window> dedup_;
+  // Scratch space of apply(), kept to avoid allocating per batch.
+  std::vector<series_entry*> found_;
+  std::unordered_map<std::string_view, tether::kind, view_hash> new_kinds_;
+};
+
+} // namespace tether::series

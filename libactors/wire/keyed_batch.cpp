@@ -1,0 +1,188 @@
+#include "wire/keyed_batch.hpp"
+
+#include <cmath>
+
+#include "keys/slicing.hpp"
+#include "wire/tether.pb.h"
+
+namespace tether::wire {
+
+namespace {
+
+std::string quoted(std::string_view s) {
+  constexpr size_t max_shown = 64;
+  std::string out = "'";
+  out.append(s.data(), std::min(s.size(), max_shown));
+  if (s.size() > max_shown)
+    out += "...";
+  out += "'";
+  return out;
+}
+
+/// Read access to protobuf samples for the shared validation code.
+struct proto_source {
+  const v1::Write& w;
+
+  size_t size() const {
+    return static_cast<size_t>(w.samples_size());
+  }
+  std::string_view name(size_t i) const {
+    return w.samples(i).name();
+  }
+  size_t label_count(size_t i) const {
+    return static_cast<size_t>(w.samples(i).labels_size());
+  }
+  keys::label_ref label(size_t i, size_t j) const {
+    auto& l = w.samples(i).labels(j);
+    return {l.name(), l.value()};
+  }
+  int kind(size_t i) const {
+    return w.samples(i).kind();
+  }
+  int mode(size_t i) const {
+    return w.samples(i).counter_mode();
+  }
+  double value(size_t i) const {
+    return w.samples(i).value();
+  }
+  int64_t timestamp(size_t i) const {
+    return w.samples(i).timestamp_ms();
+  }
+};
+
+/// Read access to embedding samples.
+struct sample_source {
+  const std::vector<sample>& xs;
+
+  size_t size() const {
+    return xs.size();
+  }
+  std::string_view name(size_t i) const {
+    return xs[i].name;
+  }
+  size_t label_count(size_t i) const {
+    return xs[i].labels.size();
+  }
+  keys::label_ref label(size_t i, size_t j) const {
+    auto& l = xs[i].labels[j];
+    return {l.first, l.second};
+  }
+  int kind(size_t i) const {
+    return static_cast<int>(xs[i].kind);
+  }
+  int mode(size_t i) const {
+    return static_cast<int>(xs[i].mode);
+  }
+  double value(size_t i) const {
+    return xs[i].value;
+  }
+  int64_t timestamp(size_t i) const {
+    return xs[i].timestamp_ms;
+  }
+};
+
+batch_error sample_error(errc code, size_t index, std::string msg) {
+  return {code, "sample " + std::to_string(index) + ": " + std::move(msg),
+          static_cast<int32_t>(index)};
+}
+
+} // namespace
+
+template <class Source>
+batch_error batch_keyer::run(uint64_t sequence, const Source& src,
+                             int64_t now_ms, keyed_batch& out) {
+  if (sequence == 0)
+    return {errc::invalid_sequence, "sequence must be greater than 0", -1};
+  auto n = src.size();
+  if (n == 0)
+    return {errc::empty_batch, "write carries no samples", -1};
+  if (n > limits_.max_samples_per_batch)
+    return {errc::too_many_samples,
+            std::to_string(n) + " samples exceed the limit of "
+              + std::to_string(limits_.max_samples_per_batch) + " per batch",
+            -1};
+  out.sequence = sequence;
+  out.keys.clear();
+  out.samples.clear();
+  out.samples.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto name = src.name(i);
+    if (!keys::valid_metric_name(name))
+      return sample_error(errc::invalid_metric_name, i,
+                          "invalid metric name " + quoted(name));
+    auto k = src.kind(i);
+    if (k < 1 || k > 3)
+      return sample_error(errc::unknown_kind, i,
+                          "unknown kind " + std::to_string(k));
+    auto m = src.mode(i);
+    if (m < 0 || m > 1)
+      return sample_error(errc::unknown_kind, i,
+                          "unknown counter_mode " + std::to_string(m));
+    auto v = src.value(i);
+    if (!std::isfinite(v))
+      return sample_error(errc::non_finite_value, i,
+                          "value must be finite, got " + std::to_string(v));
+    auto kk = static_cast<tether::kind>(k);
+    if (kk == kind::counter && v < 0)
+      return sample_error(errc::negative_counter, i,
+                          "counter value " + std::to_string(v) + " is below zero");
+    auto ts = src.timestamp(i);
+    if (ts < 0)
+      return sample_error(errc::invalid_timestamp, i,
+                          "timestamp_ms " + std::to_string(ts) + " is negative");
+    size_t nl = src.label_count(i);
+    scratch_.resize(nl);
+    for (size_t j = 0; j < nl; ++j)
+      scratch_[j] = src.label(i, j);
+    auto check = keys::normalise_labels(scratch_.data(), nl,
+                                        limits_.max_labels_per_sample);
+    switch (check.code) {
+      case errc::none:
+        break;
+      case errc::too_many_labels:
+        return sample_error(check.code, i,
+                            "more than "
+                              + std::to_string(limits_.max_labels_per_sample)
+                              + " labels");
+      case errc::duplicate_label:
+        return sample_error(check.code, i,
+                            "label " + quoted(scratch_[check.index].name)
+                              + " appears twice");
+      default:
+        return sample_error(check.code, i,
+                            "invalid label name "
+                              + quoted(scratch_[check.index].name));
+    }
+    auto size = keys::canonical_size(name, scratch_.data(), nl);
+    if (size > limits_.max_key_bytes)
+      return sample_error(errc::key_too_long, i,
+                          "series key of " + std::to_string(size)
+                            + " bytes exceeds the limit of "
+                            + std::to_string(limits_.max_key_bytes));
+    keyed_sample ks;
+    ks.key_offset = static_cast<uint32_t>(out.keys.size());
+    keys::append_canonical(out.keys, name, scratch_.data(), nl);
+    ks.key_size = static_cast<uint32_t>(size);
+    ks.hash = keys::key_hash(out.key(ks));
+    ks.slice = keys::slice_of(ks.hash, slice_count_);
+    ks.kind = kk;
+    ks.mode = kk == kind::counter ? static_cast<counter_mode>(m)
+                                  : counter_mode::delta;
+    ks.value = v;
+    ks.timestamp_ms = ts == 0 ? now_ms : ts;
+    out.samples.push_back(ks);
+  }
+  return {};
+}
+
+batch_error batch_keyer::key(const v1::Write& write, int64_t now_ms,
+                             keyed_batch& out) {
+  return run(write.sequence(), proto_source{write}, now_ms, out);
+}
+
+batch_error batch_keyer::key(uint64_t sequence, const std::vector<sample>& xs,
+                             int64_t now_ms, keyed_batch& out) {
+  return run(sequence, sample_source{xs}, now_ms, out);
+}
+
+} // namespace tether::wire

@@ -1,0 +1,75 @@
+#pragma once
+
+// The gateway's window into the node's actors. This header includes neither CAF nor
+// Beast: the Beast translation units stay light, the CAF ones stay out of I/O code.
+// Callbacks run on CAF worker threads; callers post them to their own strand.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tether/assignment.hpp"
+#include "tether/node.hpp"
+#include "tether/types.hpp"
+#include "wire/keyed_batch.hpp"
+
+namespace tether::gateway {
+
+/// The outcome of a request: `code == errc::none` or a code with a message.
+struct status {
+  errc code = errc::none;
+  std::string message;
+
+  explicit operator bool() const noexcept {
+    return code == errc::none;
+  }
+};
+
+using write_done = std::function<void(status, write_ack)>;
+using read_done = std::function<void(status, series_view)>;
+using subscribe_done = std::function<void(status, std::vector<series_view>)>;
+using window_sink = std::function<void(int64_t start_ms, int64_t end_ms,
+                                       std::vector<series_view>)>;
+using table_done = std::function<void(status, assignment_table)>;
+
+/// One producer session's actors: an ingest actor and a bridge actor that receives
+/// window updates. Thread-safe; every call returns at once.
+class session_backend {
+public:
+  virtual ~session_backend();
+
+  virtual void write(wire::keyed_batch batch, write_done done) = 0;
+  virtual void read(std::string key, read_done done) = 0;
+  virtual void subscribe(std::vector<std::string> keys, subscribe_done done) = 0;
+
+  /// Ends the session's actors; no callback runs after the pending ones.
+  virtual void close() = 0;
+};
+
+/// The node as the gateway sees it. Thread-safe.
+class backend {
+public:
+  virtual ~backend();
+
+  static std::unique_ptr<backend> make(node n);
+
+  virtual const node_options& options() const = 0;
+  virtual node_stats stats() const = 0;
+  virtual bool ready() const = 0;
+
+  /// Opens a session writing as `producer`; `on_window` receives window updates of
+  /// its subscriptions.
+  virtual std::shared_ptr<session_backend> open_session(std::string producer,
+                                                        window_sink on_window)
+    = 0;
+
+  /// Reads the directory's current table.
+  virtual void table(table_done done) = 0;
+
+  /// Reads a series without a producer session (operator API).
+  virtual void read(std::string key, read_done done) = 0;
+};
+
+} // namespace tether::gateway

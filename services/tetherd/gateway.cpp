@@ -1,0 +1,397 @@
+#include "gateway.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+
+#include "keys/series_key.hpp"
+#include "keys/slicing.hpp"
+#include "ws_session.hpp"
+
+namespace tether::gateway {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t max_http_body = 64 * 1024;
+
+// -- JSON views of the operator API ----------------------------------------------
+
+json::value state_json(const series_view& v) {
+  if (!v.found)
+    return nullptr;
+  return json::object{{"kind", to_string(v.kind)}, {"total", v.total},
+                      {"last", v.last},            {"min", v.min},
+                      {"max", v.max},              {"sum", v.sum},
+                      {"count", v.count},          {"updated_ms", v.updated_ms}};
+}
+
+json::value followers_json(const assignment_table& t, const slice_assignment& a) {
+  json::array out;
+  for (auto f : a.followers)
+    if (f >= 0 && static_cast<size_t>(f) < t.members.size())
+      out.emplace_back(t.members[static_cast<size_t>(f)].name);
+  return out;
+}
+
+json::value directory_json(const assignment_table& t) {
+  json::array nodes;
+  for (auto& m : t.members)
+    nodes.emplace_back(m.name);
+  json::array slices;
+  for (uint32_t s = 0; s < t.slices.size(); ++s) {
+    auto& a = t.slices[s];
+    slices.emplace_back(json::object{{"slice", s},
+                                     {"epoch", a.epoch},
+                                     {"primary", t.primary_name(s)},
+                                     {"followers", followers_json(t, a)}});
+  }
+  return json::object{{"version", t.version},
+                      {"slice_count", t.slices.size()},
+                      {"replication_factor", t.replication_factor},
+                      {"nodes", std::move(nodes)},
+                      {"slices", std::move(slices)}};
+}
+
+json::value nodes_json(const assignment_table& t, const node_options& self,
+                       const node_stats& st) {
+  json::array nodes;
+  for (size_t i = 0; i < t.members.size(); ++i) {
+    auto& m = t.members[i];
+    uint32_t primaries = 0;
+    uint32_t followers = 0;
+    for (auto& a : t.slices) {
+      if (a.primary == static_cast<int32_t>(i))
+        ++primaries;
+      for (auto f : a.followers)
+        if (f == static_cast<int32_t>(i))
+          ++followers;
+    }
+    json::object o{{"name", m.name},
+                   {"address", m.address},
+                   {"state", m.up ? "up" : "down"},
+                   {"primary_slices", primaries},
+                   {"follower_slices", followers}};
+    if (m.name == self.name) {
+      o["series"] = st.series;
+      o["samples_applied"] = st.samples_applied;
+    } else {
+      o["series"] = nullptr; // reported by that node's own API
+      o["samples_applied"] = nullptr;
+    }
+    nodes.emplace_back(std::move(o));
+  }
+  return json::object{{"nodes", std::move(nodes)}};
+}
+
+/// Decodes %XX escapes and '+' in a query-string value.
+bool url_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= in.size())
+        return false;
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9')
+          return h - '0';
+        if (h >= 'a' && h <= 'f')
+          return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F')
+          return h - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(in[i + 1]);
+      int lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0)
+        return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+/// Finds `name` in the query string of `target`; returns false if absent.
+bool query_param(std::string_view target, std::string_view name, std::string& out) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return false;
+  auto rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto part = rest.substr(0, amp);
+    auto eq = part.find('=');
+    if (part.substr(0, eq) == name)
+      return url_decode(eq == std::string_view::npos ? "" : part.substr(eq + 1), out);
+    if (amp == std::string_view::npos)
+      break;
+    rest = rest.substr(amp + 1);
+  }
+  return false;
+}
+
+// -- HTTP session ------------------------------------------------------------------
+
+/// One plain HTTP connection: answers operator requests one at a time, hands
+/// `/v1/stream` upgrades to a WebSocket session.
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, backend& be) : stream_(std::move(socket)), backend_(be) {
+  }
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  }
+
+private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(max_http_body);
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read,
+                                               shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    if (ec)
+      return;
+    auto req = parser_->release();
+    auto target = std::string_view{req.target().data(), req.target().size()};
+    auto path = target.substr(0, target.find('?'));
+    if (websocket::is_upgrade(req)) {
+      if (path != "/v1/stream")
+        return reply(req, http::status::not_found, "text/plain",
+                     "no WebSocket endpoint at this path; use /v1/stream\n");
+      std::make_shared<ws_session>(stream_.release_socket(), backend_)
+        ->run(std::move(req));
+      return;
+    }
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return reply(req, http::status::method_not_allowed, "text/plain",
+                   "only GET is served here\n");
+    route(std::move(req), path, target);
+  }
+
+  /// Wraps a backend callback so that it runs on this connection's executor.
+  template <class F>
+  auto post_back(F f) {
+    auto exec = stream_.get_executor();
+    auto fn = std::make_shared<F>(std::move(f));
+    return [exec, fn](auto a, auto b) {
+      net::post(exec, [fn, a = std::move(a), b = std::move(b)]() mutable {
+        (*fn)(std::move(a), std::move(b));
+      });
+    };
+  }
+
+  void route(http::request<http::string_body> req, std::string_view path,
+             std::string_view target) {
+    if (path == "/healthz")
+      return reply(req, http::status::ok, "text/plain", "ok\n");
+    if (path == "/readyz") {
+      if (backend_.ready())
+        return reply(req, http::status::ok, "text/plain", "ready\n");
+      return reply(req, http::status::service_unavailable, "text/plain",
+                   "not ready: no routing table for every slice yet\n");
+    }
+    if (path == "/v1/directory" || path == "/v1/nodes") {
+      bool nodes = path == "/v1/nodes";
+      auto self = shared_from_this();
+      backend_.table(post_back([self, req = std::move(req), nodes](
+                                 status st, assignment_table t) mutable {
+        if (!st)
+          return self->reply_error(req, http::status::service_unavailable, st);
+        auto body = nodes ? nodes_json(t, self->backend_.options(),
+                                       self->backend_.stats())
+                          : directory_json(t);
+        self->reply(req, http::status::ok, "application/json",
+                    json::serialize(body) + "\n");
+      }));
+      return;
+    }
+    if (path == "/v1/where" || path == "/v1/series") {
+      std::string key;
+      if (!query_param(target, "key", key))
+        return reply_error(req, http::status::bad_request,
+                           {errc::invalid_key, "missing query parameter 'key'"});
+      if (path == "/v1/where")
+        return where(std::move(req), key);
+      auto self = shared_from_this();
+      backend_.read(key, post_back([self, req = std::move(req)](
+                                     status st, series_view v) mutable {
+        if (!st)
+          return self->reply_error(req,
+                                   st.code == errc::invalid_key
+                                     ? http::status::bad_request
+                                     : http::status::service_unavailable,
+                                   st);
+        json::object o{{"key", v.key},     {"slice", v.slice},
+                       {"node", v.node},   {"epoch", v.epoch},
+                       {"found", v.found}, {"state", state_json(v)}};
+        self->reply(req, http::status::ok, "application/json",
+                    json::serialize(o) + "\n");
+      }));
+      return;
+    }
+    reply(req, http::status::not_found, "text/plain",
+          "not found; see docs/operations.md for the endpoints\n");
+  }
+
+  void where(http::request<http::string_body> req, const std::string& text) {
+    auto& opts = backend_.options();
+    std::string key;
+    std::string error;
+    auto code = keys::canonicalise(text, opts.limits.max_labels_per_sample,
+                                   opts.limits.max_key_bytes, key, error);
+    if (code != errc::none)
+      return reply_error(req, http::status::bad_request,
+                         {errc::invalid_key, "invalid series key: " + error});
+    auto slice = keys::slice_of(keys::key_hash(key), opts.slice_count);
+    auto self = shared_from_this();
+    backend_.table(post_back([self, req = std::move(req), key, slice](
+                               status st, assignment_table t) mutable {
+      if (!st)
+        return self->reply_error(req, http::status::service_unavailable, st);
+      if (slice >= t.slices.size())
+        return self->reply_error(req, http::status::internal_server_error,
+                                 {errc::internal, "directory has too few slices"});
+      auto& a = t.slices[slice];
+      json::object o{{"key", key},
+                     {"slice", slice},
+                     {"epoch", a.epoch},
+                     {"primary", t.primary_name(slice)},
+                     {"followers", followers_json(t, a)}};
+      self->reply(req, http::status::ok, "application/json",
+                  json::serialize(o) + "\n");
+    }));
+  }
+
+  void reply_error(const http::request<http::string_body>& req, http::status code,
+                   const status& st) {
+    json::object o{{"error", std::string{to_string_view(st.code)}},
+                   {"message", st.message}};
+    reply(req, code, "application/json", json::serialize(o) + "\n");
+  }
+
+  void reply(const http::request<http::string_body>& req, http::status code,
+             const char* type, std::string body) {
+    auto res = std::make_shared<http::response<http::string_body>>(code, req.version());
+    res->set(http::field::server, "tetherd");
+    res->set(http::field::content_type, type);
+    res->keep_alive(req.keep_alive());
+    bool head = req.method() == http::verb::head;
+    res->body() = head ? std::string{} : std::move(body);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec,
+                                                       std::size_t) {
+                        if (ec)
+                          return;
+                        if (!res->keep_alive()) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send,
+                                                          ignored);
+                          return;
+                        }
+                        self->do_read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  backend& backend_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+} // namespace
+
+// -- server ----------------------------------------------------------------------
+
+struct server::impl {
+  explicit impl(std::unique_ptr<backend> b)
+    : be(std::move(b)),
+      ioc(static_cast<int>(std::max(1u, be->options().io_threads))),
+      acceptor(net::make_strand(ioc)),
+      signals(ioc, SIGINT, SIGTERM) {
+  }
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
+                                                        tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted)
+          return;
+      } else {
+        std::make_shared<http_session>(std::move(socket), *be)->run();
+      }
+      do_accept();
+    });
+  }
+
+  std::unique_ptr<backend> be;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopped{false};
+};
+
+server::server(std::unique_ptr<backend> b) : impl_(std::make_unique<impl>(std::move(b))) {
+}
+
+server::~server() {
+  stop();
+}
+
+uint16_t server::start() {
+  auto& opts = impl_->be->options();
+  tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol());
+  a.set_option(net::socket_base::reuse_address(true));
+  a.bind(ep);
+  a.listen(net::socket_base::max_listen_connections);
+  impl_->do_accept();
+  return a.local_endpoint().port();
+}
+
+void server::run_until_signal() {
+  impl_->signals.async_wait([this](beast::error_code, int) { stop(); });
+  auto n = std::max(1u, impl_->be->options().io_threads);
+  for (uint32_t i = 1; i < n; ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : impl_->threads)
+    t.join();
+  impl_->threads.clear();
+}
+
+void server::stop() {
+  if (impl_->stopped.exchange(true))
+    return;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->signals.cancel(ignored);
+  });
+  impl_->ioc.stop();
+}
+
+} // namespace tether::gateway

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend.hpp"
+
+namespace tether::gateway {
+
+/// The node's single listener: HTTP (health, operator API) and the WebSocket stream
+/// API on one port. Owns its I/O threads. Not thread-safe: call from one thread.
+class server {
+public:
+  explicit server(std::unique_ptr<backend> b);
+  ~server();
+
+  /// Binds host:port (0 = any free port) and starts accepting.
+  /// Returns the bound port; throws std::system_error when it cannot bind.
+  uint16_t start();
+
+  /// Serves until SIGINT or SIGTERM, then stops accepting and closes sessions.
+  void run_until_signal();
+
+  /// Stops serving; safe to call more than once.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tether::gateway

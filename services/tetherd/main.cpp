@@ -1,0 +1,41 @@
+// tetherd: one Tether node with its HTTP/WebSocket gateway.
+
+#include <iostream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "backend.hpp"
+#include "gateway.hpp"
+#include "tether/tether.hpp"
+
+int main(int argc, char** argv) {
+  caf::actor_system_config cfg;
+  tether::configure(cfg);
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "tetherd: " << to_string(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  auto opts = tether::read_node_options(cfg);
+  caf::actor_system sys{cfg};
+  auto n = tether::spawn_node(sys, opts);
+  int rc = 0;
+  {
+    tether::gateway::server srv{tether::gateway::backend::make(n)};
+    try {
+      auto port = srv.start();
+      std::cout << "tetherd: node " << opts.name << " listening on " << opts.host
+                << ":" << port << std::endl;
+      srv.run_until_signal();
+      std::cout << "tetherd: stopping" << std::endl;
+    } catch (const std::exception& e) {
+      std::cerr << "tetherd: cannot listen on " << opts.host << ":" << opts.port
+                << ": " << e.what() << std::endl;
+      rc = 1;
+    }
+  }
+  n.shutdown();
+  return rc;
+}

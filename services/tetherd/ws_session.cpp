@@ -1,0 +1,338 @@
+#include "ws_session.hpp"
+
+#include <tuple>
+
+#include "keys/series_key.hpp"
+
+namespace tether::gateway {
+
+namespace {
+
+/// Frames waiting to be written beyond which a client counts as too slow to serve.
+constexpr std::size_t extra_queue_frames = 1024;
+
+/// Piece size while discarding an oversized message.
+constexpr std::size_t discard_chunk = 64 * 1024;
+
+bool valid_producer_id(const std::string& id) {
+  if (id.empty() || id.size() > 256)
+    return false;
+  for (unsigned char c : id)
+    if (c < 0x21 || c > 0x7e)
+      return false;
+  return true;
+}
+
+} // namespace
+
+template <class F>
+auto ws_session::on_strand(std::weak_ptr<ws_session> weak, F f) {
+  return [weak, f](auto... xs) {
+    auto self = weak.lock();
+    if (!self)
+      return;
+    auto exec = self->ws_.get_executor();
+    net::post(exec, [self, f, args = std::make_tuple(std::move(xs)...)]() mutable {
+      if (self->closed_)
+        return;
+      std::apply([&](auto&... a) { f(*self, std::move(a)...); }, args);
+    });
+  };
+}
+
+ws_session::ws_session(tcp::socket&& socket, backend& be)
+  : ws_(std::move(socket)),
+    backend_(be),
+    limits_(be.options().limits),
+    keyer_(be.options().limits, be.options().slice_count) {
+}
+
+ws_session::~ws_session() {
+  if (session_)
+    session_->close();
+}
+
+void ws_session::run(http::request<http::string_body> req) {
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  beast::error_code ignored;
+  sock.set_option(tcp::no_delay(true), ignored);
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = std::chrono::seconds(30);
+  t.idle_timeout = std::chrono::milliseconds(limits_.idle_timeout_ms);
+  t.keep_alive_pings = false; // idle means: nothing heard from the client
+  ws_.set_option(t);
+  ws_.set_option(websocket::stream_base::decorator(
+    [](websocket::response_type& res) { res.set(http::field::server, "tetherd"); }));
+  ws_.read_message_max(0); // the session enforces max_frame_bytes itself
+  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept,
+                                                  shared_from_this()));
+}
+
+void ws_session::on_accept(beast::error_code ec) {
+  if (ec)
+    return fail(ec, "accept");
+  do_read();
+}
+
+void ws_session::do_read() {
+  if (reading_ || closed_ || inflight_ >= limits_.max_inflight_batches)
+    return;
+  reading_ = true;
+  std::size_t limit = discarding_ ? discard_chunk
+                                  : limits_.max_frame_bytes + 1 - frame_bytes_;
+  ws_.async_read_some(buffer_, limit,
+                      beast::bind_front_handler(&ws_session::on_read,
+                                                shared_from_this()));
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (ec)
+    return fail(ec, "read");
+  frame_bytes_ += bytes;
+  if (!discarding_ && frame_bytes_ > limits_.max_frame_bytes)
+    discarding_ = true;
+  if (discarding_)
+    buffer_.consume(buffer_.size());
+  if (ws_.is_message_done()) {
+    auto enc = ws_.got_text() ? wire::encoding::json : wire::encoding::binary;
+    if (discarding_) {
+      send_error(enc, errc::frame_too_large,
+                 "frame of " + std::to_string(frame_bytes_)
+                   + " bytes exceeds the limit of "
+                   + std::to_string(limits_.max_frame_bytes));
+    } else {
+      auto data = buffer_.cdata();
+      on_frame({static_cast<const char*>(data.data()), data.size()}, enc);
+    }
+    buffer_.consume(buffer_.size());
+    frame_bytes_ = 0;
+    discarding_ = false;
+  }
+  do_read();
+}
+
+void ws_session::on_frame(std::string_view bytes, wire::encoding enc) {
+  std::string error;
+  if (!wire::decode(bytes, enc, frame_, error))
+    return send_error(enc, errc::malformed_frame, error);
+  switch (frame_.frame_case()) {
+    case v1::ClientFrame::kPing: {
+      out_.Clear();
+      out_.mutable_pong()->set_nonce(frame_.ping().nonce());
+      return send(out_, enc);
+    }
+    case v1::ClientFrame::kHello:
+      return on_hello(frame_.hello(), enc);
+    case v1::ClientFrame::kWrite:
+      return on_write(frame_.write(), enc);
+    case v1::ClientFrame::kQuery:
+      return on_query(frame_.query(), enc);
+    case v1::ClientFrame::kSubscribe:
+      return on_subscribe(frame_.subscribe(), enc);
+    default:
+      return send_error(enc, errc::malformed_frame,
+                        "frame carries no known request");
+  }
+}
+
+void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
+  auto& opts = backend_.options();
+  if (!opts.auth_token.empty() && hello.token() != opts.auth_token) {
+    send_error(enc, errc::unauthenticated, "wrong or missing token");
+    return close_with(websocket::close_code::policy_error, "unauthenticated");
+  }
+  if (session_)
+    return send_error(enc, errc::bad_hello, "this session already said hello as '"
+                                              + producer_ + "'");
+  if (hello.protocol_version() > 1)
+    return send_error(enc, errc::bad_hello,
+                      "unsupported protocol_version "
+                        + std::to_string(hello.protocol_version())
+                        + ", this node speaks 1");
+  if (!valid_producer_id(hello.producer_id()))
+    return send_error(enc, errc::bad_hello,
+                      "producer_id must be 1 to 256 printable ASCII characters");
+  producer_ = hello.producer_id();
+  auto sink = on_strand(weak_from_this(), [](ws_session& s, int64_t start,
+                                             int64_t end,
+                                             std::vector<series_view> views) {
+    // One update per subscribe request whose keys changed in the window.
+    std::map<uint64_t, v1::ServerFrame> by_request;
+    for (auto& v : views) {
+      auto i = s.subscriptions_.find(v.key);
+      if (i == s.subscriptions_.end())
+        continue;
+      auto& f = by_request[i->second];
+      auto* u = f.mutable_window_update();
+      u->set_request_id(i->second);
+      u->set_window_start_ms(start);
+      u->set_window_end_ms(end);
+      wire::to_wire(v, *u->add_series());
+    }
+    for (auto& [id, f] : by_request)
+      s.send(f, s.window_encoding_);
+  });
+  session_ = backend_.open_session(producer_, std::move(sink));
+  out_.Clear();
+  auto* w = out_.mutable_welcome();
+  w->set_node(opts.name);
+  w->set_protocol_version(1);
+  w->set_max_frame_bytes(limits_.max_frame_bytes);
+  w->set_max_samples_per_batch(limits_.max_samples_per_batch);
+  w->set_max_labels_per_sample(limits_.max_labels_per_sample);
+  w->set_max_key_bytes(limits_.max_key_bytes);
+  w->set_max_inflight_batches(limits_.max_inflight_batches);
+  send(out_, enc);
+}
+
+void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
+  if (!session_)
+    return send_error(enc, errc::hello_required, "say hello before writing",
+                      write.sequence());
+  if (auto err = keyer_.key(write, wire::now_ms(), batch_))
+    return send_error(enc, err.code, err.message, write.sequence(), 0, err.index);
+  ++inflight_;
+  auto seq = write.sequence();
+  session_->write(std::move(batch_),
+                  on_strand(weak_from_this(), [enc, seq](ws_session& s, status st,
+                                                         write_ack ack) {
+                    --s.inflight_;
+                    if (st) {
+                      s.out_.Clear();
+                      auto* a = s.out_.mutable_ack();
+                      a->set_sequence(ack.sequence);
+                      a->set_accepted(ack.accepted);
+                      a->set_duplicate(ack.duplicate);
+                      s.send(s.out_, enc);
+                    } else {
+                      s.send_error(enc, st.code, st.message, seq);
+                    }
+                    s.do_read();
+                  }));
+  batch_ = wire::keyed_batch{};
+}
+
+void ws_session::on_query(const v1::Query& query, wire::encoding enc) {
+  auto id = query.request_id();
+  if (!session_)
+    return send_error(enc, errc::hello_required, "say hello before querying", 0, id);
+  session_->read(query.key(), on_strand(weak_from_this(), [enc, id](ws_session& s,
+                                                                    status st,
+                                                                    series_view v) {
+                   if (!st)
+                     return s.send_error(enc, st.code, st.message, 0, id);
+                   s.out_.Clear();
+                   auto* r = s.out_.mutable_query_result();
+                   r->set_request_id(id);
+                   r->set_found(v.found);
+                   wire::to_wire(v, *r->mutable_series());
+                   s.send(s.out_, enc);
+                 }));
+}
+
+void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
+  auto id = sub.request_id();
+  if (!session_)
+    return send_error(enc, errc::hello_required, "say hello before subscribing", 0,
+                      id);
+  std::vector<std::string> keys;
+  keys.reserve(static_cast<size_t>(sub.keys_size()));
+  for (auto& text : sub.keys()) {
+    std::string key;
+    std::string error;
+    auto code = keys::canonicalise(text, limits_.max_labels_per_sample,
+                                   limits_.max_key_bytes, key, error);
+    if (code != errc::none)
+      return send_error(enc, errc::invalid_key, "invalid series key: " + error, 0,
+                        id);
+    keys.push_back(std::move(key));
+  }
+  for (auto& k : keys)
+    subscriptions_[k] = id;
+  window_encoding_ = enc;
+  session_->subscribe(std::move(keys),
+                      on_strand(weak_from_this(),
+                                [enc, id](ws_session& s, status st,
+                                          std::vector<series_view> views) {
+                                  if (!st)
+                                    return s.send_error(enc, st.code, st.message, 0,
+                                                        id);
+                                  s.out_.Clear();
+                                  auto* u = s.out_.mutable_window_update();
+                                  u->set_request_id(id);
+                                  u->set_window_start_ms(0);
+                                  u->set_window_end_ms(wire::now_ms());
+                                  for (auto& v : views)
+                                    wire::to_wire(v, *u->add_series());
+                                  s.send(s.out_, enc);
+                                }));
+}
+
+void ws_session::send_error(wire::encoding enc, errc code, const std::string& message,
+                            uint64_t sequence, uint64_t request_id, int32_t index) {
+  v1::ServerFrame f;
+  wire::set_error(f, code, message, sequence, request_id, index);
+  send(f, enc);
+}
+
+void ws_session::send(const v1::ServerFrame& frame, wire::encoding enc) {
+  if (closed_)
+    return;
+  if (queue_.size() >= limits_.max_inflight_batches + extra_queue_frames) {
+    return close_with(websocket::close_code::policy_error,
+                      "client reads too slowly");
+  }
+  std::string bytes;
+  wire::encode(frame, enc, bytes);
+  queue_.emplace_back(std::move(bytes), enc == wire::encoding::binary);
+  do_write();
+}
+
+void ws_session::do_write() {
+  if (writing_ || queue_.empty())
+    return;
+  writing_ = true;
+  ws_.binary(queue_.front().second);
+  ws_.async_write(net::buffer(queue_.front().first),
+                  beast::bind_front_handler(&ws_session::on_write_done,
+                                            shared_from_this()));
+}
+
+void ws_session::on_write_done(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec)
+    return fail(ec, "write");
+  queue_.pop_front();
+  if (!queue_.empty())
+    return do_write();
+  if (close_pending_) {
+    close_pending_ = false;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+  }
+}
+
+void ws_session::close_with(websocket::close_code code, const std::string& reason) {
+  if (closed_ || close_pending_)
+    return;
+  closed_ = true; // read no more
+  close_reason_ = websocket::close_reason{code, reason};
+  if (writing_ || !queue_.empty()) {
+    close_pending_ = true;
+    return;
+  }
+  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+}
+
+void ws_session::fail(beast::error_code ec, const char*) {
+  // Closed or aborted connections are the normal end of a session.
+  closed_ = true;
+  if (session_) {
+    session_->close();
+    session_.reset();
+  }
+  (void) ec;
+}
+
+} // namespace tether::gateway

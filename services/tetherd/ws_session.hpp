@@ -1,0 +1,84 @@
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "backend.hpp"
+#include "wire/codec.hpp"
+#include "wire/keyed_batch.hpp"
+#include "wire/tether.pb.h"
+
+namespace tether::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+/// One WebSocket client of `/v1/stream`. Runs on its own strand; at most one write in
+/// flight with a bounded queue; stops reading while `max_inflight_batches` writes
+/// are unacknowledged (backpressure). Frames above `max_frame_bytes` are read in
+/// pieces and discarded, never buffered whole.
+class ws_session : public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(tcp::socket&& socket, backend& be);
+  ~ws_session();
+
+  /// Accepts the upgrade request and starts the session.
+  void run(http::request<http::string_body> req);
+
+private:
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void on_frame(std::string_view bytes, wire::encoding enc);
+  void on_hello(const v1::Hello& hello, wire::encoding enc);
+  void on_write(const v1::Write& write, wire::encoding enc);
+  void on_query(const v1::Query& query, wire::encoding enc);
+  void on_subscribe(const v1::Subscribe& sub, wire::encoding enc);
+  void send_error(wire::encoding enc, errc code, const std::string& message,
+                  uint64_t sequence = 0, uint64_t request_id = 0,
+                  int32_t index = -1);
+  void send(const v1::ServerFrame& frame, wire::encoding enc);
+  void do_write();
+  void on_write_done(beast::error_code ec, std::size_t bytes);
+  void maybe_resume_reading();
+  void close_with(websocket::close_code code, const std::string& reason);
+  void fail(beast::error_code ec, const char* what);
+
+  /// Runs `f` on this session's strand if the session still exists.
+  template <class F>
+  static auto on_strand(std::weak_ptr<ws_session> weak, F f);
+
+  websocket::stream<beast::tcp_stream> ws_;
+  backend& backend_;
+  const tether::limits limits_;
+  beast::flat_buffer buffer_;
+  std::size_t frame_bytes_ = 0;   ///< bytes of the current message so far
+  bool discarding_ = false;       ///< current message exceeded the limit
+  bool reading_ = false;
+  bool closed_ = false;
+  uint32_t inflight_ = 0;         ///< writes sent to the node, not yet answered
+  std::deque<std::pair<std::string, bool>> queue_; ///< (bytes, binary)
+  bool writing_ = false;
+  std::shared_ptr<session_backend> session_;
+  std::string producer_;
+  wire::batch_keyer keyer_;
+  v1::ClientFrame frame_;         ///< reused: protobuf keeps its allocations
+  v1::ServerFrame out_;
+  wire::keyed_batch batch_;
+  wire::encoding window_encoding_ = wire::encoding::binary;
+  std::map<std::string, uint64_t> subscriptions_; ///< canonical key -> request id
+  bool close_pending_ = false;
+  websocket::close_reason close_reason_;
+};
+
+} // namespace tether::gateway

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package Tether needs to build, test and benchmark.
+# Non-interactive, idempotent, safe to rerun: packages already present are skipped,
+# and `apt-get update` runs at most once per invocation, only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libcaf-dev
+  libboost1.81-dev
+  libprotobuf-dev protobuf-compiler
+  catch2
+  libxxhash-dev
+  libsnappy-dev
+  python3 python3-websocket python3-protobuf
+  curl iproute2 procps
+)
+# Benchmark and end-to-end peers; TETHER_SETUP_MINIMAL=1 skips them.
+if [[ "${TETHER_SETUP_MINIMAL:-0}" != 1 ]]; then
+  packages+=(nats-server libnats-dev prometheus gnuplot-nox)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"
