@@ -1,5 +1,6 @@
 #include "tether/node.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -144,7 +145,19 @@ directory_actor node::directory() const {
 }
 
 ingest_actor node::open_producer(std::string producer_id) const {
-  return routing::spawn_ingest(impl_->sys, impl_->ingest, std::move(producer_id));
+  auto hdl = routing::spawn_ingest(impl_->sys, impl_->ingest, std::move(producer_id));
+  std::lock_guard<std::mutex> guard{impl_->producers_mtx};
+  auto& ps = impl_->producers;
+  if (ps.size() >= 64 && (ps.size() & (ps.size() - 1)) == 0) {
+    // Forget producers that already ended, at every power of two.
+    ps.erase(std::remove_if(ps.begin(), ps.end(),
+                            [](const caf::actor_addr& a) {
+                              return caf::actor_cast<caf::actor>(a) == nullptr;
+                            }),
+             ps.end());
+  }
+  ps.push_back(hdl.address());
+  return hdl;
 }
 
 node_stats node::stats() const {
@@ -157,6 +170,13 @@ node_stats node::stats() const {
 
 void node::shutdown() {
   auto reason = caf::exit_reason::user_shutdown;
+  {
+    std::lock_guard<std::mutex> guard{impl_->producers_mtx};
+    for (auto& a : impl_->producers)
+      if (auto hdl = caf::actor_cast<caf::actor>(a))
+        caf::anon_send_exit(hdl, reason);
+    impl_->producers.clear();
+  }
   caf::anon_send_exit(impl_->router, reason);
   for (auto& s : impl_->shards)
     caf::anon_send_exit(s, reason);
@@ -174,6 +194,9 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
                               true});
   dc.slice_count = opts.slice_count;
+  // Shards and the route cache start from the directory's first table, so that the
+  // node serves writes as soon as spawn_node returns; updates follow by subscription.
+  auto initial = directory::initial_table(dc);
   ptr->directory = directory::spawn_directory(sys, std::move(dc));
   for (uint32_t i = 0; i < ptr->opts.shards; ++i) {
     series::shard_config sc;
@@ -184,8 +207,11 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.request_timeout_ms = opts.request_timeout_ms;
     sc.directory = ptr->directory;
     sc.counters = ptr->counters;
+    sc.initial = initial;
     ptr->shards.push_back(series::spawn_shard(sys, std::move(sc)));
   }
+  ptr->cache->store(std::make_shared<const routing::route_table>(
+    routing::make_route_table(initial, opts.name, ptr->shards)));
   routing::router_config rc;
   rc.node_name = opts.name;
   rc.directory = ptr->directory;

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
+
+#include <caf/actor_addr.hpp>
 
 #include "routing/ingest.hpp"
 #include "routing/route_table.hpp"
@@ -25,6 +28,11 @@ struct node::impl {
   std::shared_ptr<routing::route_cache> cache;
   std::shared_ptr<series::node_counters> counters;
   std::shared_ptr<const routing::ingest_context> ingest;
+
+  /// Producers handed out by open_producer, ended by shutdown. Pending request
+  /// timeouts keep an actor alive, so dropping the last handle is not enough.
+  std::mutex producers_mtx;
+  std::vector<caf::actor_addr> producers;
 
   /// Whether the node routes every slice: it has a table and serves its primaries.
   bool ready() const {

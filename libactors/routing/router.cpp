@@ -59,6 +59,8 @@ using router_ptr = router_actor::stateful_pointer<router_state>;
 
 router_actor::behavior_type router_behavior(router_ptr self, router_config cfg) {
   self->state.cfg = std::move(cfg);
+  if (auto t = self->state.cfg.cache->load())
+    self->state.version = t->version;
   self->request(self->state.cfg.directory,
                 std::chrono::milliseconds(self->state.cfg.request_timeout_ms),
                 subscribe_atom::value, caf::actor_cast<caf::actor>(self))

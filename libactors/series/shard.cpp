@@ -165,6 +165,8 @@ void close_window(shard_ptr self) {
 
 shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
   self->state.cfg = std::move(cfg);
+  self->state.apply_table(self->state.cfg.initial);
+  self->state.cfg.initial = assignment_table{};
   auto timeout = std::chrono::milliseconds(self->state.cfg.request_timeout_ms);
   self->request(self->state.cfg.directory, timeout, subscribe_atom::value,
                 caf::actor_cast<caf::actor>(self))

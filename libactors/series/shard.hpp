@@ -44,6 +44,7 @@ struct shard_config {
   uint32_t request_timeout_ms = 5000;
   directory_actor directory;
   std::shared_ptr<node_counters> counters;
+  assignment_table initial; ///< table to serve from the start, before any update
 };
 
 /// Spawns a shard. It subscribes to the directory and hosts the slices of its index

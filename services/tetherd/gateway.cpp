@@ -325,9 +325,9 @@ private:
 // -- server ----------------------------------------------------------------------
 
 struct server::impl {
-  explicit impl(std::unique_ptr<backend> b)
-    : be(std::move(b)),
-      ioc(static_cast<int>(std::max(1u, be->options().io_threads))),
+  explicit impl(const node_options& o)
+    : opts(o),
+      ioc(static_cast<int>(std::max(1u, o.io_threads))),
       acceptor(net::make_strand(ioc)),
       signals(ioc, SIGINT, SIGTERM) {
   }
@@ -345,6 +345,7 @@ struct server::impl {
     });
   }
 
+  node_options opts;
   std::unique_ptr<backend> be;
   net::io_context ioc;
   tcp::acceptor acceptor;
@@ -353,28 +354,32 @@ struct server::impl {
   std::atomic<bool> stopped{false};
 };
 
-server::server(std::unique_ptr<backend> b) : impl_(std::make_unique<impl>(std::move(b))) {
+server::server(const node_options& opts) : impl_(std::make_unique<impl>(opts)) {
 }
 
 server::~server() {
   stop();
 }
 
-uint16_t server::start() {
-  auto& opts = impl_->be->options();
+uint16_t server::bind() {
+  auto& opts = impl_->opts;
   tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
   auto& a = impl_->acceptor;
   a.open(ep.protocol());
   a.set_option(net::socket_base::reuse_address(true));
   a.bind(ep);
   a.listen(net::socket_base::max_listen_connections);
-  impl_->do_accept();
   return a.local_endpoint().port();
+}
+
+void server::serve(std::unique_ptr<backend> b) {
+  impl_->be = std::move(b);
+  impl_->do_accept();
 }
 
 void server::run_until_signal() {
   impl_->signals.async_wait([this](beast::error_code, int) { stop(); });
-  auto n = std::max(1u, impl_->be->options().io_threads);
+  auto n = std::max(1u, impl_->opts.io_threads);
   for (uint32_t i = 1; i < n; ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   impl_->ioc.run();

@@ -12,12 +12,17 @@ namespace tether::gateway {
 /// API on one port. Owns its I/O threads. Not thread-safe: call from one thread.
 class server {
 public:
-  explicit server(std::unique_ptr<backend> b);
+  /// Takes host, port, io_threads from `opts`.
+  explicit server(const node_options& opts);
   ~server();
 
-  /// Binds host:port (0 = any free port) and starts accepting.
-  /// Returns the bound port; throws std::system_error when it cannot bind.
-  uint16_t start();
+  /// Binds host:port (0 = any free port) and listens, before the node exists, so
+  /// that the node can advertise the real port. Returns the bound port; throws
+  /// std::system_error when it cannot bind.
+  uint16_t bind();
+
+  /// Starts accepting connections, served by `b`.
+  void serve(std::unique_ptr<backend> b);
 
   /// Serves until SIGINT or SIGTERM, then stops accepting and closes sessions.
   void run_until_signal();

@@ -20,22 +20,21 @@ int main(int argc, char** argv) {
     return 0;
   auto opts = tether::read_node_options(cfg);
   caf::actor_system sys{cfg};
-  auto n = tether::spawn_node(sys, opts);
-  int rc = 0;
-  {
-    tether::gateway::server srv{tether::gateway::backend::make(n)};
-    try {
-      auto port = srv.start();
-      std::cout << "tetherd: node " << opts.name << " listening on " << opts.host
-                << ":" << port << std::endl;
-      srv.run_until_signal();
-      std::cout << "tetherd: stopping" << std::endl;
-    } catch (const std::exception& e) {
-      std::cerr << "tetherd: cannot listen on " << opts.host << ":" << opts.port
-                << ": " << e.what() << std::endl;
-      rc = 1;
-    }
+  tether::gateway::server srv{opts};
+  try {
+    opts.port = srv.bind();
+  } catch (const std::exception& e) {
+    std::cerr << "tetherd: cannot listen on " << opts.host << ":" << opts.port
+              << ": " << e.what() << std::endl;
+    return 1;
   }
+  auto n = tether::spawn_node(sys, opts);
+  srv.serve(tether::gateway::backend::make(n));
+  std::cout << "tetherd: node " << opts.name << " listening on " << opts.host << ":"
+            << opts.port << std::endl;
+  srv.run_until_signal();
+  std::cout << "tetherd: stopping" << std::endl;
+  srv.stop();
   n.shutdown();
-  return rc;
+  return 0;
 }
