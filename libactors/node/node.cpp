@@ -1,6 +1,7 @@
 #include "tether/node.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -13,6 +14,7 @@
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
 #include "routing/router.hpp"
+#include "series/dedup_window.hpp"
 #include "series/shard.hpp"
 #include "tether/tether.hpp"
 
@@ -131,6 +133,38 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   return o;
 }
 
+std::string check(const node_options& o) {
+  auto bound = [](const char* name, uint64_t v, uint64_t lo, uint64_t hi) {
+    if (v >= lo && v <= hi)
+      return std::string{};
+    return std::string{"tether."} + name + " = " + std::to_string(v)
+           + " is out of bounds [" + std::to_string(lo) + ", " + std::to_string(hi)
+           + "]";
+  };
+  std::string err;
+  auto first = [&](std::string e) {
+    if (err.empty())
+      err = std::move(e);
+  };
+  if (o.name.empty() || o.name.size() > 128)
+    first("tether.name must be 1 to 128 characters");
+  first(bound("slice-count", o.slice_count, 1, 1u << 16));
+  first(bound("shards", o.shards, 0, 1024));
+  first(bound("request-timeout-ms", o.request_timeout_ms, 10, 600000));
+  first(bound("window-ms", o.window_ms, 10, 86400000));
+  first(bound("io-threads", o.io_threads, 1, 256));
+  auto& l = o.limits;
+  first(bound("max-frame-bytes", l.max_frame_bytes, 1024, 64u << 20));
+  first(bound("max-samples-per-batch", l.max_samples_per_batch, 1, 1000000));
+  first(bound("max-labels-per-sample", l.max_labels_per_sample, 0, 1024));
+  first(bound("max-key-bytes", l.max_key_bytes, 16, 65536));
+  // A client retries only unacknowledged batches: they must fit the dedup window.
+  first(bound("max-inflight-batches", l.max_inflight_batches, 1,
+              series::dedup_window::span));
+  first(bound("idle-timeout-ms", l.idle_timeout_ms, 100, 86400000));
+  return err;
+}
+
 // -- node ----------------------------------------------------------------------
 
 node::node(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {
@@ -184,6 +218,8 @@ void node::shutdown() {
 }
 
 node spawn_node(caf::actor_system& sys, const node_options& opts) {
+  if (auto err = check(opts); !err.empty())
+    throw std::invalid_argument(err);
   auto ptr = std::make_shared<node::impl>(sys);
   ptr->opts = opts;
   if (ptr->opts.shards == 0)

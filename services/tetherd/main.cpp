@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   if (cfg.cli_helptext_printed)
     return 0;
   auto opts = tether::read_node_options(cfg);
+  if (auto err = tether::check(opts); !err.empty()) {
+    std::cerr << "tetherd: " << err << "\n";
+    return 2;
+  }
   caf::actor_system sys{cfg};
   tether::gateway::server srv{opts};
   try {

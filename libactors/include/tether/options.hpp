@@ -35,6 +35,10 @@ struct node_options {
   tether::limits limits;
 };
 
+/// Checks every option against its bounds. Returns an empty string when all hold,
+/// otherwise a message naming the first option out of bounds.
+std::string check(const node_options& opts);
+
 /// Reads `node_options` from a config that `tether::configure` prepared, after it
 /// parsed the command line and config file.
 node_options read_node_options(const caf::actor_system_config& cfg);

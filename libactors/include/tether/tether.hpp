@@ -25,6 +25,7 @@ namespace tether {
 void configure(caf::actor_system_config& cfg);
 
 /// Spawns one node into `sys`. `sys` must come from a config passed to `configure`.
+/// Throws std::invalid_argument when `check(opts)` finds an option out of bounds.
 node spawn_node(caf::actor_system& sys, const node_options& opts);
 
 /// Builds the error Tether's actors return, e.g. `make_error(errc::kind_conflict, msg)`.
