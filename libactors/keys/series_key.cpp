@@ -65,32 +65,33 @@ bool valid_label_name(std::string_view name) noexcept {
 }
 
 label_check normalise_labels(label_ref* labels, size_t& n, size_t max_labels) {
-  // Drop empty values first: they do not count against the limit.
+  // Names are checked on every label, empty values included: a bad name is bad input
+  // even where its value makes the label absent.
+  for (size_t i = 0; i < n; ++i)
+    if (!valid_label_name(labels[i].name))
+      return {errc::invalid_label_name, i};
+  // Label sets are small: insertion sort beats std::sort and allocates nothing.
+  for (size_t i = 1; i < n; ++i) {
+    auto x = labels[i];
+    size_t j = i;
+    while (j > 0 && labels[j - 1].name > x.name) {
+      labels[j] = labels[j - 1];
+      --j;
+    }
+    labels[j] = x;
+  }
+  for (size_t i = 1; i < n; ++i)
+    if (labels[i].name == labels[i - 1].name)
+      return {errc::duplicate_label, i};
+  // Empty values mean absent labels (Prometheus semantics): drop them, keeping order;
+  // only the labels kept count against the limit.
   size_t kept = 0;
   for (size_t i = 0; i < n; ++i)
     if (!labels[i].value.empty())
       labels[kept++] = labels[i];
   n = kept;
-  for (size_t i = 0; i < n; ++i)
-    if (!valid_label_name(labels[i].name))
-      return {errc::invalid_label_name, i};
   if (n > max_labels)
     return {errc::too_many_labels, max_labels};
-  if (n > 1) {
-    // Label sets are small: insertion sort beats std::sort and allocates nothing.
-    for (size_t i = 1; i < n; ++i) {
-      auto x = labels[i];
-      size_t j = i;
-      while (j > 0 && labels[j - 1].name > x.name) {
-        labels[j] = labels[j - 1];
-        --j;
-      }
-      labels[j] = x;
-    }
-    for (size_t i = 1; i < n; ++i)
-      if (labels[i].name == labels[i - 1].name)
-        return {errc::duplicate_label, i};
-  }
   return {};
 }
 

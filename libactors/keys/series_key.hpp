@@ -26,12 +26,12 @@ bool valid_label_name(std::string_view name) noexcept;
 /// Outcome of checking one label set.
 struct label_check {
   errc code = errc::none;
-  size_t index = 0; ///< offending label (after sorting) when code != none
+  size_t index = 0; ///< invalid name: its index as given; duplicate: its sorted index
 };
 
-/// Sorts `labels` by name, drops labels with empty values (Prometheus treats them as
-/// absent) and checks names and uniqueness. Returns the number of labels kept; they
-/// occupy `labels[0..n)`. `max_labels` applies to the labels kept.
+/// Checks every label name, sorts `labels` by name, refuses repeated names, then drops
+/// labels with empty values (Prometheus treats them as absent). Sets `n` to the number
+/// of labels kept; they occupy `labels[0..n)`. `max_labels` applies to those.
 label_check normalise_labels(label_ref* labels, size_t& n, size_t max_labels);
 
 /// Bytes the canonical text of `name` plus normalised `labels[0..n)` takes.

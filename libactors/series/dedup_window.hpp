@@ -5,7 +5,8 @@
 namespace tether::series {
 
 /// Remembers which batch sequences of one producer a slice has applied: the highest
-/// one and the 128 below it. Part of the slice's replicated state.
+/// one and the `span` (128) below it; anything further below is too old to tell.
+/// Part of the slice's replicated state: 32 bytes per producer per slice.
 class dedup_window {
 public:
   static constexpr uint64_t span = 128;
@@ -32,7 +33,7 @@ private:
   }
 
   uint64_t max_ = 0;      ///< highest applied sequence, 0 = none yet
-  uint64_t bits_[2] = {}; ///< bit i set: sequence max_ - i was applied
+  uint64_t bits_[2] = {}; ///< bit i set: sequence max_ - 1 - i was applied
 };
 
 } // namespace tether::series

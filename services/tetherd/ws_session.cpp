@@ -25,10 +25,22 @@ bool valid_producer_id(const std::string& id) {
 
 } // namespace
 
-template <class F>
-auto ws_session::on_strand(std::weak_ptr<ws_session> weak, F f) {
-  return [weak, f](auto... xs) {
-    auto self = weak.lock();
+namespace {
+
+std::shared_ptr<ws_session> lock(const std::weak_ptr<ws_session>& p) {
+  return p.lock();
+}
+
+std::shared_ptr<ws_session> lock(const std::shared_ptr<ws_session>& p) {
+  return p;
+}
+
+} // namespace
+
+template <class Ptr, class F>
+auto ws_session::on_strand(Ptr ptr, F f) {
+  return [ptr, f](auto... xs) {
+    auto self = lock(ptr);
     if (!self)
       return;
     auto exec = self->ws_.get_executor();
@@ -42,6 +54,7 @@ auto ws_session::on_strand(std::weak_ptr<ws_session> weak, F f) {
 
 ws_session::ws_session(tcp::socket&& socket, backend& be)
   : ws_(std::move(socket)),
+    idle_timer_(ws_.get_executor()),
     backend_(be),
     limits_(be.options().limits),
     keyer_(be.options().limits, be.options().slice_count) {
@@ -59,9 +72,14 @@ void ws_session::run(http::request<http::string_body> req) {
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout t;
   t.handshake_timeout = std::chrono::seconds(30);
-  t.idle_timeout = std::chrono::milliseconds(limits_.idle_timeout_ms);
-  t.keep_alive_pings = false; // idle means: nothing heard from the client
+  // Idle is tracked by the session: Beast's own idle timer ignores incoming pings
+  // unless it sends pings itself, which would keep silent clients alive forever.
+  t.idle_timeout = websocket::stream_base::none();
+  t.keep_alive_pings = false;
   ws_.set_option(t);
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    last_activity_ = std::chrono::steady_clock::now();
+  });
   ws_.set_option(websocket::stream_base::decorator(
     [](websocket::response_type& res) { res.set(http::field::server, "tetherd"); }));
   ws_.read_message_max(0); // the session enforces max_frame_bytes itself
@@ -72,7 +90,26 @@ void ws_session::run(http::request<http::string_body> req) {
 void ws_session::on_accept(beast::error_code ec) {
   if (ec)
     return fail(ec, "accept");
+  last_activity_ = std::chrono::steady_clock::now();
+  arm_idle_timer(std::chrono::milliseconds(limits_.idle_timeout_ms));
   do_read();
+}
+
+void ws_session::arm_idle_timer(std::chrono::steady_clock::duration after) {
+  idle_timer_.expires_after(after);
+  idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closed_)
+      return;
+    auto idle = std::chrono::milliseconds(self->limits_.idle_timeout_ms);
+    auto now = std::chrono::steady_clock::now();
+    // A session waiting for acknowledgements is not idle: it is not reading.
+    if (self->inflight_ > 0)
+      self->last_activity_ = now;
+    auto quiet = now - self->last_activity_;
+    if (quiet >= idle)
+      return self->close_with(websocket::close_code::going_away, "idle timeout");
+    self->arm_idle_timer(idle - quiet);
+  });
 }
 
 void ws_session::do_read() {
@@ -90,6 +127,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
   reading_ = false;
   if (ec)
     return fail(ec, "read");
+  last_activity_ = std::chrono::steady_clock::now();
   frame_bytes_ += bytes;
   if (!discarding_ && frame_bytes_ > limits_.max_frame_bytes)
     discarding_ = true;
@@ -196,7 +234,7 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
   ++inflight_;
   auto seq = write.sequence();
   session_->write(std::move(batch_),
-                  on_strand(weak_from_this(), [enc, seq](ws_session& s, status st,
+                  on_strand(shared_from_this(), [enc, seq](ws_session& s, status st,
                                                          write_ack ack) {
                     --s.inflight_;
                     if (st) {
@@ -218,7 +256,7 @@ void ws_session::on_query(const v1::Query& query, wire::encoding enc) {
   auto id = query.request_id();
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before querying", 0, id);
-  session_->read(query.key(), on_strand(weak_from_this(), [enc, id](ws_session& s,
+  session_->read(query.key(), on_strand(shared_from_this(), [enc, id](ws_session& s,
                                                                     status st,
                                                                     series_view v) {
                    if (!st)
@@ -253,7 +291,7 @@ void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
     subscriptions_[k] = id;
   window_encoding_ = enc;
   session_->subscribe(std::move(keys),
-                      on_strand(weak_from_this(),
+                      on_strand(shared_from_this(),
                                 [enc, id](ws_session& s, status st,
                                           std::vector<series_view> views) {
                                   if (!st)
@@ -317,6 +355,7 @@ void ws_session::close_with(websocket::close_code code, const std::string& reaso
   if (closed_ || close_pending_)
     return;
   closed_ = true; // read no more
+  idle_timer_.cancel();
   close_reason_ = websocket::close_reason{code, reason};
   if (writing_ || !queue_.empty()) {
     close_pending_ = true;
@@ -328,6 +367,7 @@ void ws_session::close_with(websocket::close_code code, const std::string& reaso
 void ws_session::fail(beast::error_code ec, const char*) {
   // Closed or aborted connections are the normal end of a session.
   closed_ = true;
+  idle_timer_.cancel();
   if (session_) {
     session_->close();
     session_.reset();

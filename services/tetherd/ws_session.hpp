@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -54,11 +55,17 @@ private:
   void close_with(websocket::close_code code, const std::string& reason);
   void fail(beast::error_code ec, const char* what);
 
-  /// Runs `f` on this session's strand if the session still exists.
-  template <class F>
-  static auto on_strand(std::weak_ptr<ws_session> weak, F f);
+  /// Wraps `f` into a callback for the node that runs it on this session's strand.
+  /// With a shared_ptr the pending reply keeps the session alive (a session paused
+  /// for backpressure has no other owner); with a weak_ptr it does not.
+  template <class Ptr, class F>
+  static auto on_strand(Ptr ptr, F f);
+
+  void arm_idle_timer(std::chrono::steady_clock::duration after);
 
   websocket::stream<beast::tcp_stream> ws_;
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
   backend& backend_;
   const tether::limits limits_;
   beast::flat_buffer buffer_;

@@ -1,0 +1,12 @@
+# Unit tests of libactors, each beside the code it tests. tests/CMakeLists.txt builds
+# them into tether_unit_tests together with catch_main.cpp.
+set(TETHER_UNIT_TEST_SOURCES
+  ${PROJECT_SOURCE_DIR}/libactors/keys/series_key.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/keys/slicing.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/wire/keyed_batch.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/wire/codec.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/series/dedup_window.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/series/series_state.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/series/slice_state.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/routing/split.test.cpp
+)
