@@ -177,15 +177,15 @@ private:
     auto path = target.substr(0, target.find('?'));
     if (websocket::is_upgrade(req)) {
       if (path != "/v1/stream")
-        return reply(req, http::status::not_found, "text/plain",
-                     "no WebSocket endpoint at this path; use /v1/stream\n");
+        return reply_json_error(req, http::status::not_found, "NOT_FOUND",
+                                "no WebSocket endpoint at this path; use /v1/stream");
       std::make_shared<ws_session>(stream_.release_socket(), backend_)
         ->run(std::move(req));
       return;
     }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
-      return reply(req, http::status::method_not_allowed, "text/plain",
-                   "only GET is served here\n");
+      return reply_json_error(req, http::status::method_not_allowed,
+                              "METHOD_NOT_ALLOWED", "only GET and HEAD are served here");
     route(std::move(req), path, target);
   }
 
@@ -250,8 +250,9 @@ private:
       }));
       return;
     }
-    reply(req, http::status::not_found, "text/plain",
-          "not found; see docs/operations.md for the endpoints\n");
+    reply_json_error(req, http::status::not_found, "NOT_FOUND",
+                     "no endpoint at " + std::string{path}
+                       + "; see docs/operations.md for the endpoints");
   }
 
   void where(http::request<http::string_body> req, const std::string& text) {
@@ -285,8 +286,13 @@ private:
 
   void reply_error(const http::request<http::string_body>& req, http::status code,
                    const status& st) {
-    json::object o{{"error", std::string{to_string_view(st.code)}},
-                   {"message", st.message}};
+    reply_json_error(req, code, to_string_view(st.code), st.message);
+  }
+
+  void reply_json_error(const http::request<http::string_body>& req,
+                        http::status code, std::string_view error,
+                        const std::string& message) {
+    json::object o{{"error", error}, {"message", message}};
     reply(req, code, "application/json", json::serialize(o) + "\n");
   }
 

@@ -1,5 +1,6 @@
 #include "ws_session.hpp"
 
+#include <algorithm>
 #include <tuple>
 
 #include "keys/series_key.hpp"
@@ -202,15 +203,17 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
       auto i = s.subscriptions_.find(v.key);
       if (i == s.subscriptions_.end())
         continue;
-      auto& f = by_request[i->second];
-      auto* u = f.mutable_window_update();
-      u->set_request_id(i->second);
-      u->set_window_start_ms(start);
-      u->set_window_end_ms(end);
-      wire::to_wire(v, *u->add_series());
+      for (auto id : i->second) {
+        auto& f = by_request[id];
+        auto* u = f.mutable_window_update();
+        u->set_request_id(id);
+        u->set_window_start_ms(start);
+        u->set_window_end_ms(end);
+        wire::to_wire(v, *u->add_series());
+      }
     }
     for (auto& [id, f] : by_request)
-      s.send(f, s.window_encoding_);
+      s.send(f, s.request_encoding_[id]);
   });
   session_ = backend_.open_session(producer_, std::move(sink));
   out_.Clear();
@@ -287,9 +290,12 @@ void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
                         id);
     keys.push_back(std::move(key));
   }
-  for (auto& k : keys)
-    subscriptions_[k] = id;
-  window_encoding_ = enc;
+  for (auto& k : keys) {
+    auto& ids = subscriptions_[k];
+    if (std::find(ids.begin(), ids.end(), id) == ids.end())
+      ids.push_back(id);
+  }
+  request_encoding_[id] = enc;
   session_->subscribe(std::move(keys),
                       on_strand(shared_from_this(),
                                 [enc, id](ws_session& s, status st,

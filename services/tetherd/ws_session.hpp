@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -82,8 +83,9 @@ private:
   v1::ClientFrame frame_;         ///< reused: protobuf keeps its allocations
   v1::ServerFrame out_;
   wire::keyed_batch batch_;
-  wire::encoding window_encoding_ = wire::encoding::binary;
-  std::map<std::string, uint64_t> subscriptions_; ///< canonical key -> request id
+  /// Canonical key -> the subscribe requests that asked for it.
+  std::map<std::string, std::vector<uint64_t>> subscriptions_;
+  std::map<uint64_t, wire::encoding> request_encoding_; ///< of each subscribe
   bool close_pending_ = false;
   websocket::close_reason close_reason_;
 };
