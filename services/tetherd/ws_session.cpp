@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include <google/protobuf/arena.h>
+
 #include "keys/series_key.hpp"
 
 namespace tether::gateway {
@@ -14,6 +16,9 @@ constexpr std::size_t extra_queue_frames = 1024;
 
 /// Piece size while discarding an oversized message.
 constexpr std::size_t discard_chunk = 64 * 1024;
+
+/// Per I/O thread arena block for decoding frames; larger frames spill to the heap.
+constexpr std::size_t arena_block_bytes = 1 << 20;
 
 bool valid_producer_id(const std::string& id) {
   if (id.empty() || id.size() > 256)
@@ -153,6 +158,15 @@ void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
 }
 
 void ws_session::on_frame(std::string_view bytes, wire::encoding enc) {
+  // Decode into an arena whose first block is this I/O thread's scratch buffer: a
+  // frame of thousands of samples costs no heap allocation. Nothing decoded outlives
+  // this call (the keyer copies what it keeps).
+  thread_local std::unique_ptr<char[]> scratch{new char[arena_block_bytes]};
+  google::protobuf::ArenaOptions ao;
+  ao.initial_block = scratch.get();
+  ao.initial_block_size = arena_block_bytes;
+  google::protobuf::Arena arena{ao};
+  auto& frame_ = *google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
   std::string error;
   if (!wire::decode(bytes, enc, frame_, error))
     return send_error(enc, errc::malformed_frame, error);

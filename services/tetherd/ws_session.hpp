@@ -80,7 +80,6 @@ private:
   std::shared_ptr<session_backend> session_;
   std::string producer_;
   wire::batch_keyer keyer_;
-  v1::ClientFrame frame_;         ///< reused: protobuf keeps its allocations
   v1::ServerFrame out_;
   wire::keyed_batch batch_;
   /// Canonical key -> the subscribe requests that asked for it.
