@@ -32,8 +32,14 @@ struct shard_state {
   std::unordered_map<std::string, std::vector<caf::actor>> subscribers;
   std::unordered_set<std::string> watched;
   std::map<caf::actor_addr, std::vector<std::string>> keys_of;
-  /// Subscribed series that received samples since the last window close.
+  /// Subscribed series that received samples in the open window.
   std::vector<series_entry*> touched;
+  /// The window writes are currently counted in.
+  int64_t open_window = 0;
+
+  int64_t now() const {
+    return cfg.clock ? cfg.clock() : wire::now_ms();
+  }
 
   int64_t window_of(int64_t now) const {
     return now / cfg.window_ms;
@@ -127,23 +133,25 @@ using shard_ptr = shard_actor::stateful_pointer<shard_state>;
 
 void schedule_tick(shard_ptr self) {
   auto w = static_cast<int64_t>(self->state.cfg.window_ms);
-  auto now = wire::now_ms();
+  auto now = self->state.now();
   auto next = (now / w + 1) * w;
   self->delayed_send(self, std::chrono::milliseconds(next - now), tick_atom::value);
 }
 
-void close_window(shard_ptr self) {
+/// Emits one update per subscriber for the open window, whose samples are all in
+/// `touched`, and opens the window of `now`. Runs when a tick finds the window over,
+/// and before a write that belongs to a later window: under load a tick may queue
+/// behind writes, and the first write of the next window must not hide the last one's
+/// changes.
+void close_window(shard_ptr self, int64_t now_window) {
   auto& st = self->state;
-  auto now = wire::now_ms();
-  auto closing = st.window_of(now) - 1;
+  auto closing = st.open_window;
+  st.open_window = now_window;
+  if (st.touched.empty())
+    return;
   auto w = static_cast<int64_t>(st.cfg.window_ms);
   std::map<caf::actor, std::vector<series_view>> out;
-  std::vector<series_entry*> keep;
   for (auto* e : st.touched) {
-    if (e->touched_window > closing) {
-      keep.push_back(e); // belongs to the window still open
-      continue;
-    }
     auto i = st.subscribers.find(e->key);
     if (i == st.subscribers.end())
       continue;
@@ -157,7 +165,7 @@ void close_window(shard_ptr self) {
     for (auto& sub : i->second)
       out[sub].push_back(v);
   }
-  st.touched.swap(keep);
+  st.touched.clear();
   for (auto& [sub, views] : out)
     caf::anon_send(sub, window_atom::value, closing * w, (closing + 1) * w,
                    std::move(views));
@@ -166,6 +174,7 @@ void close_window(shard_ptr self) {
 shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
   self->state.cfg = std::move(cfg);
   self->state.apply_table(self->state.cfg.initial);
+  self->state.open_window = self->state.window_of(self->state.now());
   self->state.cfg.initial = assignment_table{};
   auto timeout = std::chrono::milliseconds(self->state.cfg.request_timeout_ms);
   self->request(self->state.cfg.directory, timeout, subscribe_atom::value,
@@ -182,7 +191,9 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
     [self](write_atom, shard_write& w) -> shard_write_result {
       auto& st = self->state;
       shard_write_result res;
-      auto window = st.window_of(wire::now_ms());
+      auto window = st.window_of(self->state.now());
+      if (window != st.open_window)
+        close_window(self, window);
       uint64_t created = 0;
       for (auto& r : w.ranges) {
         auto* sl = st.hosted(r.slice);
@@ -245,7 +256,9 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
     },
     [self](update_atom, assignment_table& t) { self->state.apply_table(t); },
     [self](tick_atom) {
-      close_window(self);
+      auto now_window = self->state.window_of(self->state.now());
+      if (now_window != self->state.open_window)
+        close_window(self, now_window);
       schedule_tick(self);
     },
   };

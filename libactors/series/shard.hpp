@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,7 @@ struct shard_config {
   directory_actor directory;
   std::shared_ptr<node_counters> counters;
   assignment_table initial; ///< table to serve from the start, before any update
+  std::function<int64_t()> clock; ///< Unix ms for windows; empty = the wall clock
 };
 
 /// Spawns a shard. It subscribes to the directory and hosts the slices of its index

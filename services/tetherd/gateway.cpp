@@ -25,7 +25,8 @@ constexpr std::size_t max_http_body = 64 * 1024;
 json::value state_json(const series_view& v) {
   if (!v.found)
     return nullptr;
-  return json::object{{"kind", to_string(v.kind)}, {"total", v.total},
+  auto kind = v1::Kind_Name(static_cast<v1::Kind>(v.kind)); // as on the stream
+  return json::object{{"kind", kind},              {"total", v.total},
                       {"last", v.last},            {"min", v.min},
                       {"max", v.max},              {"sum", v.sum},
                       {"count", v.count},          {"updated_ms", v.updated_ms}};

@@ -1,0 +1,89 @@
+#pragma once
+
+#include "tether-load/load_options.hpp"
+
+#include "wire/tether.pb.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tether::tools::load {
+
+/// The series ids one connection writes, in the order it cycles through them:
+/// `first, first + stride, ...` (`count` ids).
+struct series_cycle {
+  std::uint64_t first = 0;
+  std::uint64_t stride = 1;
+  std::uint64_t count = 1;
+
+  /// The id at position `i` of the endless cycle.
+  std::uint64_t at(std::uint64_t i) const noexcept {
+    return first + (i % count) * stride;
+  }
+};
+
+/// Splits series ids `0 .. series-1` over `connections` connections: connection `c` owns
+/// the ids `c, c + connections, c + 2 * connections, ...`, so every id is written by
+/// exactly one connection. With fewer series than connections, connection `c` writes id
+/// `c % series` alone. Preconditions: `conn < connections`, `series > 0`.
+series_cycle series_for_connection(std::uint32_t conn, std::uint32_t connections,
+                                   std::uint64_t series);
+
+/// Metric name used for `kind`: `tether_load_total` for counters, `tether_load_value`
+/// for gauges. Each series carries one label `series="<id>"`.
+std::string_view metric_name(sample_kind kind);
+
+/// Builds the serialized `ClientFrame{write}` frames of one connection.
+///
+/// The frame and its samples are built once; each `next` only rewrites the sequence, the
+/// `series` label of each sample (skipped when the cycle length divides the batch size, as
+/// every batch then names the same series) and, for gauges, the value. Serialization
+/// goes into a buffer reused across calls, so the steady state allocates nothing.
+/// Counters are DELTA samples of value 1; gauges carry the batch's sequence number as
+/// value; timestamps are 0 (the node's receive time).
+/// Thread safety: none.
+class batch_builder {
+public:
+  batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series);
+
+  /// Serializes the next batch: `size` samples (clamped to 1..batch size) continuing the
+  /// series cycle, with write sequence `sequence`. The view stays valid until the next
+  /// call.
+  std::string_view next(std::uint64_t sequence, std::uint32_t size);
+
+  /// Upper bound on the size of any frame `next` returns.
+  std::size_t max_frame_bytes() const noexcept {
+    return max_frame_bytes_;
+  }
+
+  /// Samples in a full batch.
+  std::uint32_t batch_size() const noexcept {
+    return batch_size_;
+  }
+
+  /// Position in the series cycle of the next batch's first sample.
+  std::uint64_t cursor() const noexcept {
+    return cursor_;
+  }
+
+private:
+  void resize(std::uint32_t size);
+  void set_series(tether::v1::Sample& sample, std::uint64_t id);
+
+  sample_kind kind_;
+  std::uint32_t batch_size_;
+  series_cycle series_;
+  std::uint64_t cursor_ = 0;
+  bool labels_fixed_;
+  bool labels_written_ = false;
+  tether::v1::ClientFrame frame_;
+  tether::v1::Sample prototype_;
+  std::string buffer_;
+  std::size_t max_frame_bytes_ = 0;
+};
+
+/// Serializes a `ClientFrame{hello}` for `producer_id` (protocol version 1).
+std::string make_hello(const std::string& producer_id, const std::string& token);
+
+} // namespace tether::tools::load

@@ -1,0 +1,150 @@
+#include "load_options.hpp"
+
+#include "common/arg_parser.hpp"
+
+namespace tether::tools::load {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::vector<option_spec>& specs() {
+  static const std::vector<option_spec> result{
+    {"server", true, "HOST:PORT", "node to write to (default 127.0.0.1:7480)"},
+    {"connections", true, "N", "WebSocket connections (1..4096, default 4)"},
+    {"batch", true, "N", "samples per write batch (1..1000000, default 1000)"},
+    {"series", true, "N", "distinct series over all connections (1..100M, default 10000)"},
+    {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
+    {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
+    {"inflight", true, "N", "unacknowledged batches per connection (1..1024, default 8)"},
+    {"kind", true, "KIND", "counter (delta 1 per sample) or gauge (default counter)"},
+    {"producer", true, "PREFIX", "producer id prefix (default tether-load)"},
+    {"token", true, "TOKEN", "token for the hello, if the node requires one"},
+    {"threads", true, "N", "I/O threads (1..64, default 1)"},
+    {"connect-timeout", true, "D", "bound on connect, handshake and welcome (default 5s)"},
+    {"drain-timeout", true, "D", "wait for outstanding acks after sending (0..60s, default 5s)"},
+    {"max-frame-bytes", true, "N", "largest server frame accepted (default 16M)"},
+    {"json", false, "", "print the final report as one JSON object"},
+    {"quiet", false, "", "no progress lines on stderr"},
+    {"help", false, "", "show this help"},
+  };
+  return result;
+}
+
+/// Applies an integer option if present.
+template <class T>
+bool apply_count(const parsed_args& args, std::string_view name, std::uint64_t min,
+                 std::uint64_t max, T& field, std::string& error) {
+  auto text = args.get(name);
+  if (!text)
+    return true;
+  auto value = parse_count(*text, name, min, max);
+  if (!value) {
+    error = value.error();
+    return false;
+  }
+  field = static_cast<T>(*value);
+  return true;
+}
+
+bool apply_duration(const parsed_args& args, std::string_view name,
+                    std::chrono::milliseconds min, std::chrono::milliseconds max,
+                    std::chrono::milliseconds& field, std::string& error) {
+  auto text = args.get(name);
+  if (!text)
+    return true;
+  auto value = parse_duration(*text, name, min, max);
+  if (!value) {
+    error = value.error();
+    return false;
+  }
+  field = *value;
+  return true;
+}
+
+bool valid_producer(std::string_view text) {
+  if (text.empty() || text.size() > 64)
+    return false;
+  for (char c : text) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == '-';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+std::string_view to_string(sample_kind kind) {
+  return kind == sample_kind::counter ? "counter" : "gauge";
+}
+
+std::string load_usage() {
+  return "usage: tether-load [OPTIONS]\n"
+         "\n"
+         "Streams write batches to a Tether node over N WebSocket connections\n"
+         "(ws://SERVER/v1/stream), keeps up to --inflight batches unacknowledged per\n"
+         "connection, and reports throughput and write-to-ack latency.\n"
+         "Sending stops at --duration or --samples, whichever comes first.\n"
+         "\n"
+         "Options:\n"
+         + format_option_help(specs())
+         + "\n"
+           "Exit codes: 0 every batch acknowledged and no errors, 1 otherwise, 2 usage error.\n";
+}
+
+result<load_options> parse_load_options(const std::vector<std::string_view>& args) {
+  auto parsed = parse_args(args, specs());
+  if (!parsed)
+    return fail(parsed.error());
+  load_options out;
+  if (parsed->has("help")) {
+    out.help = true;
+    return out;
+  }
+  if (!parsed->positional.empty())
+    return fail("unexpected argument '" + parsed->positional.front() + "'");
+  if (auto server = parsed->get("server")) {
+    auto hp = parse_host_port(*server);
+    if (!hp)
+      return fail(hp.error());
+    out.server = std::move(*hp);
+  }
+  std::string error;
+  bool ok = apply_count(*parsed, "connections", 1, 4096, out.connections, error)
+            && apply_count(*parsed, "batch", 1, 1'000'000, out.batch, error)
+            && apply_count(*parsed, "series", 1, 100'000'000, out.series, error)
+            && apply_count(*parsed, "samples", 0, 1'000'000'000'000'000ULL, out.samples, error)
+            && apply_count(*parsed, "inflight", 1, 1024, out.inflight, error)
+            && apply_count(*parsed, "threads", 1, 64, out.threads, error)
+            && apply_count(*parsed, "max-frame-bytes", 1024, 1ULL << 30, out.max_frame_bytes,
+                           error)
+            && apply_duration(*parsed, "duration", 100ms, 24h, out.duration, error)
+            && apply_duration(*parsed, "connect-timeout", 100ms, 60s, out.connect_timeout,
+                              error)
+            && apply_duration(*parsed, "drain-timeout", 0ms, 60s, out.drain_timeout, error);
+  if (!ok)
+    return fail(error);
+  if (auto kind = parsed->get("kind")) {
+    if (*kind == "counter")
+      out.kind = sample_kind::counter;
+    else if (*kind == "gauge")
+      out.kind = sample_kind::gauge;
+    else
+      return fail("invalid value '" + *kind + "' for --kind: expected counter or gauge");
+  }
+  if (auto producer = parsed->get("producer")) {
+    if (!valid_producer(*producer))
+      return fail("invalid value '" + *producer
+                  + "' for --producer: 1..64 characters of A-Z a-z 0-9 . _ -");
+    out.producer = *producer;
+  }
+  if (auto token = parsed->get("token"))
+    out.token = *token;
+  out.json = parsed->has("json");
+  out.quiet = parsed->has("quiet");
+  return out;
+}
+
+} // namespace tether::tools::load

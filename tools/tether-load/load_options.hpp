@@ -1,0 +1,72 @@
+#pragma once
+
+#include "common/host_port.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tether::tools::load {
+
+/// The kind of samples a run writes.
+enum class sample_kind { counter, gauge };
+
+/// `counter` or `gauge`.
+std::string_view to_string(sample_kind kind);
+
+/// Everything `tether-load` takes from its command line. Every field has a documented
+/// default and bounds, enforced by `parse_load_options`.
+struct load_options {
+  /// Node to write to (`--server`, default 127.0.0.1:7480).
+  host_port server{"127.0.0.1", default_tether_port};
+  /// WebSocket connections, each with its own producer id (`--connections`, 1..4096, 4).
+  std::uint32_t connections = 4;
+  /// Samples per write batch (`--batch`, 1..1000000, 1000).
+  std::uint32_t batch = 1000;
+  /// Distinct series written across all connections (`--series`, 1..100000000, 10000).
+  std::uint64_t series = 10'000;
+  /// Sending stops after this long (`--duration`, 100ms..24h, 10s).
+  std::chrono::milliseconds duration{10'000};
+  /// Sending stops after this many samples in total; 0 = no limit (`--samples`).
+  std::uint64_t samples = 0;
+  /// Unacknowledged batches allowed per connection (`--inflight`, 1..1024, 8).
+  std::uint32_t inflight = 8;
+  /// Sample kind (`--kind`, counter or gauge).
+  sample_kind kind = sample_kind::counter;
+  /// Producer id prefix; ids are PREFIX-RUNID-CONN (`--producer`, 1..64 chars of
+  /// `[A-Za-z0-9._-]`, default tether-load).
+  std::string producer = "tether-load";
+  /// Authentication token sent in the hello (`--token`, default none).
+  std::string token;
+  /// I/O threads running the connections (`--threads`, 1..64, 1).
+  std::uint32_t threads = 1;
+  /// Bound on connect, WebSocket handshake, hello and welcome (`--connect-timeout`,
+  /// 100ms..60s, 5s).
+  std::chrono::milliseconds connect_timeout{5'000};
+  /// How long to wait for outstanding acks after sending stops (`--drain-timeout`,
+  /// 0..60s, 5s).
+  std::chrono::milliseconds drain_timeout{5'000};
+  /// Largest server frame accepted (`--max-frame-bytes`, 1 KiB..1 GiB, 16 MiB).
+  std::uint64_t max_frame_bytes = 16ULL * 1024 * 1024;
+  /// Print the final report as one JSON object (`--json`).
+  bool json = false;
+  /// Suppress the per-second progress lines on stderr (`--quiet`).
+  bool quiet = false;
+  /// `--help` was given; nothing else is validated then.
+  bool help = false;
+  /// Error frames and connection errors printed individually; later ones are only
+  /// counted (not a command-line option).
+  std::uint32_t max_printed_errors = 10;
+};
+
+/// Parses and validates `tether-load`'s arguments (without the program name). Failures
+/// are usage errors.
+result<load_options> parse_load_options(const std::vector<std::string_view>& args);
+
+/// The usage text printed by `--help` and after usage errors.
+std::string load_usage();
+
+} // namespace tether::tools::load

@@ -1,0 +1,83 @@
+#include "tether-load/load_options.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using namespace tether::tools::load;
+
+TEST_CASE("parse_load_options: defaults") {
+  auto r = parse_load_options({});
+  REQUIRE(r);
+  CHECK(r->server.to_string() == "127.0.0.1:7480");
+  CHECK(r->connections == 4);
+  CHECK(r->batch == 1000);
+  CHECK(r->series == 10'000);
+  CHECK(r->duration == 10s);
+  CHECK(r->samples == 0);
+  CHECK(r->inflight == 8);
+  CHECK(r->kind == sample_kind::counter);
+  CHECK(r->producer == "tether-load");
+  CHECK(r->threads == 1);
+  CHECK(r->drain_timeout == 5s);
+  CHECK_FALSE(r->json);
+}
+
+TEST_CASE("parse_load_options: every option") {
+  auto r = parse_load_options({"--server", "10.1.2.3:9000", "--connections", "16", "--batch",
+                               "5k", "--series=1M", "--duration", "2.5", "--samples", "10M",
+                               "--inflight", "32", "--kind", "gauge", "--producer", "bench_1",
+                               "--token", "t0k", "--threads", "2", "--connect-timeout",
+                               "750ms", "--drain-timeout", "0", "--max-frame-bytes", "1M",
+                               "--json", "--quiet"});
+  REQUIRE(r);
+  CHECK(r->server.host == "10.1.2.3");
+  CHECK(r->server.port == 9000);
+  CHECK(r->connections == 16);
+  CHECK(r->batch == 5000);
+  CHECK(r->series == 1'000'000);
+  CHECK(r->duration == 2500ms);
+  CHECK(r->samples == 10'000'000);
+  CHECK(r->inflight == 32);
+  CHECK(r->kind == sample_kind::gauge);
+  CHECK(r->producer == "bench_1");
+  CHECK(r->token == "t0k");
+  CHECK(r->threads == 2);
+  CHECK(r->connect_timeout == 750ms);
+  CHECK(r->drain_timeout == 0ms);
+  CHECK(r->max_frame_bytes == 1'000'000);
+  CHECK(r->json);
+  CHECK(r->quiet);
+}
+
+TEST_CASE("parse_load_options: out-of-bounds values are usage errors") {
+  for (auto args : std::vector<std::vector<std::string_view>>{
+         {"--connections", "0"},
+         {"--connections", "5000"},
+         {"--batch", "0"},
+         {"--batch", "2M"},
+         {"--series", "0"},
+         {"--inflight", "0"},
+         {"--inflight", "2000"},
+         {"--threads", "65"},
+         {"--duration", "50ms"},
+         {"--duration", "25h"},
+         {"--drain-timeout", "2m"},
+         {"--kind", "histogram"},
+         {"--producer", ""},
+         {"--producer", "has space"},
+         {"--producer", std::string_view{"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm"}},
+         {"--server", "nope:"},
+         {"stray"},
+         {"--frobnicate"},
+       }) {
+    INFO(args.front() << " " << (args.size() > 1 ? args[1] : ""));
+    CHECK_FALSE(parse_load_options(args));
+  }
+}
+
+TEST_CASE("parse_load_options: --help") {
+  auto r = parse_load_options({"--help"});
+  REQUIRE(r);
+  CHECK(r->help);
+  CHECK(load_usage().find("--inflight N") != std::string::npos);
+}

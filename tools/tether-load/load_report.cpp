@@ -1,0 +1,155 @@
+#include "load_report.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+
+namespace tether::tools::load {
+
+namespace {
+
+double per_second(std::uint64_t amount, double seconds) {
+  return seconds > 0.0 ? static_cast<double>(amount) / seconds : 0.0;
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  auto n = std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+  return std::string{buf, static_cast<size_t>(n > 0 ? n : 0)};
+}
+
+/// Milliseconds as a JSON number with microsecond resolution.
+double ms_value(std::uint64_t nanoseconds) {
+  return static_cast<double>(nanoseconds / 1000) / 1000.0;
+}
+
+std::string line(std::string_view label, const std::string& value) {
+  std::string out{label};
+  constexpr size_t width = 16;
+  if (out.size() < width)
+    out.append(width - out.size(), ' ');
+  else
+    out += ' ';
+  return out + value + "\n";
+}
+
+} // namespace
+
+load_counters& load_counters::operator+=(const load_counters& other) {
+  connections_ok += other.connections_ok;
+  batches_sent += other.batches_sent;
+  batches_acked += other.batches_acked;
+  batches_failed += other.batches_failed;
+  batches_unacked += other.batches_unacked;
+  samples_sent += other.samples_sent;
+  samples_acked += other.samples_acked;
+  samples_accepted += other.samples_accepted;
+  duplicates += other.duplicates;
+  errors += other.errors;
+  return *this;
+}
+
+bool run_succeeded(const load_options& opts, const load_totals& totals) {
+  const auto& c = totals.counters;
+  return c.connections_ok == opts.connections && c.errors == 0 && c.batches_failed == 0
+         && c.batches_unacked == 0 && c.batches_acked == c.batches_sent;
+}
+
+std::string format_ms(std::uint64_t nanoseconds) {
+  return fixed(static_cast<double>(nanoseconds) / 1e6, 3);
+}
+
+std::string render_report_text(const load_options& opts, const load_totals& totals) {
+  const auto& c = totals.counters;
+  const auto& h = totals.latency;
+  std::string out;
+  out += line("server", opts.server.to_string()
+                          + (totals.node.empty() ? "" : " (node " + totals.node + ")"));
+  out += line("connections", std::to_string(opts.connections) + " ("
+                               + std::to_string(c.connections_ok) + " connected, "
+                               + std::to_string(opts.threads) + " I/O thread"
+                               + (opts.threads == 1 ? ")" : "s)"));
+  std::string inflight = std::to_string(opts.inflight);
+  if (totals.inflight_lowered_to != 0)
+    inflight += " (lowered to " + std::to_string(totals.inflight_lowered_to) + " by the node)";
+  out += line("batch", std::to_string(opts.batch) + " samples, " + inflight
+                         + " in flight per connection");
+  out += line("series", std::to_string(opts.series) + " " + std::string{to_string(opts.kind)}
+                          + (opts.series == 1 ? "" : "s"));
+  out += line("duration", fixed(totals.elapsed_seconds, 3) + " s");
+  out += line("samples acked", std::to_string(c.samples_acked) + " of "
+                                 + std::to_string(c.samples_sent) + " sent ("
+                                 + std::to_string(c.samples_accepted) + " accepted)");
+  out += line("batches acked", std::to_string(c.batches_acked) + " of "
+                                 + std::to_string(c.batches_sent) + " sent ("
+                                 + std::to_string(c.batches_failed) + " failed, "
+                                 + std::to_string(c.batches_unacked) + " unacked)");
+  out += line("throughput",
+              fixed(per_second(c.samples_acked, totals.elapsed_seconds), 0) + " samples/s, "
+                + fixed(per_second(c.batches_acked, totals.elapsed_seconds), 1)
+                + " batches/s");
+  if (h.count() > 0)
+    out += line("ack latency ms", "p50 " + format_ms(h.quantile(0.5)) + "  p90 "
+                                    + format_ms(h.quantile(0.9)) + "  p99 "
+                                    + format_ms(h.quantile(0.99)) + "  p99.9 "
+                                    + format_ms(h.quantile(0.999)) + "  max "
+                                    + format_ms(h.max()));
+  else
+    out += line("ack latency ms", "-");
+  out += line("errors", std::to_string(c.errors));
+  out += line("duplicates", std::to_string(c.duplicates));
+  out += line("result", run_succeeded(opts, totals) ? "ok" : "FAILED");
+  return out;
+}
+
+std::string render_report_json(const load_options& opts, const load_totals& totals) {
+  const auto& c = totals.counters;
+  const auto& h = totals.latency;
+  boost::json::object latency{
+    {"p50", ms_value(h.quantile(0.5))},   {"p90", ms_value(h.quantile(0.9))},
+    {"p99", ms_value(h.quantile(0.99))},  {"p999", ms_value(h.quantile(0.999))},
+    {"max", ms_value(h.max())},           {"mean", h.mean() / 1e6},
+    {"count", h.count()},
+  };
+  boost::json::object obj{
+    {"server", opts.server.to_string()},
+    {"node", totals.node},
+    {"connections", opts.connections},
+    {"connections_ok", c.connections_ok},
+    {"threads", opts.threads},
+    {"batch", opts.batch},
+    {"inflight", totals.inflight_lowered_to != 0 ? totals.inflight_lowered_to : opts.inflight},
+    {"series", opts.series},
+    {"kind", to_string(opts.kind)},
+    {"duration_s", totals.elapsed_seconds},
+    {"samples_sent", c.samples_sent},
+    {"samples_acked", c.samples_acked},
+    {"samples_accepted", c.samples_accepted},
+    {"batches_sent", c.batches_sent},
+    {"batches_acked", c.batches_acked},
+    {"batches_failed", c.batches_failed},
+    {"batches_unacked", c.batches_unacked},
+    {"throughput_samples_per_s", per_second(c.samples_acked, totals.elapsed_seconds)},
+    {"throughput_batches_per_s", per_second(c.batches_acked, totals.elapsed_seconds)},
+    {"latency_ms", std::move(latency)},
+    {"errors", c.errors},
+    {"duplicates", c.duplicates},
+    {"ok", run_succeeded(opts, totals)},
+  };
+  return boost::json::serialize(obj) + "\n";
+}
+
+std::string format_progress(double elapsed_seconds, double samples_per_second,
+                            std::uint64_t samples_acked, std::uint64_t errors,
+                            std::uint64_t batches_in_flight) {
+  char buf[200];
+  auto n = std::snprintf(buf, sizeof(buf),
+                         "[%7.1fs] %12.0f samples/s  %14llu acked  %6llu errors  %5llu in flight",
+                         elapsed_seconds, samples_per_second,
+                         static_cast<unsigned long long>(samples_acked),
+                         static_cast<unsigned long long>(errors),
+                         static_cast<unsigned long long>(batches_in_flight));
+  return std::string{buf, static_cast<size_t>(n > 0 ? n : 0)};
+}
+
+} // namespace tether::tools::load

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "common/latency_histogram.hpp"
+#include "tether-load/load_options.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace tether::tools::load {
+
+/// Counters of one connection or, summed, of a whole run.
+struct load_counters {
+  /// Connections that completed the hello/welcome exchange.
+  std::uint32_t connections_ok = 0;
+  std::uint64_t batches_sent = 0;
+  std::uint64_t batches_acked = 0;
+  /// Batches answered by an error frame instead of an ack.
+  std::uint64_t batches_failed = 0;
+  /// Batches still unanswered when the connection ended.
+  std::uint64_t batches_unacked = 0;
+  std::uint64_t samples_sent = 0;
+  std::uint64_t samples_acked = 0;
+  /// Sum of `Ack.accepted`: samples newly applied by the node.
+  std::uint64_t samples_accepted = 0;
+  /// Acks with `duplicate` set.
+  std::uint64_t duplicates = 0;
+  /// Error frames, connection failures, acks for unknown sequences.
+  std::uint64_t errors = 0;
+
+  /// Adds `other` field by field.
+  load_counters& operator+=(const load_counters& other);
+};
+
+/// The outcome of a run, as reported.
+struct load_totals {
+  load_counters counters;
+  /// Write-to-ack latency of acked batches in nanoseconds.
+  latency_histogram latency;
+  /// Seconds from the start of sending to the end of sending or the last ack, whichever
+  /// is later.
+  double elapsed_seconds = 0.0;
+  /// Node name from the first welcome, empty if none arrived.
+  std::string node;
+  /// Smallest in-flight limit actually used by a connection, when the node's
+  /// `max_inflight_batches` lowered `--inflight`; 0 otherwise.
+  std::uint32_t inflight_lowered_to = 0;
+};
+
+/// True when the run succeeded: every connection came up, every batch sent was acked
+/// and no error occurred.
+bool run_succeeded(const load_options& opts, const load_totals& totals);
+
+/// The final report for people: one `label  value` line per item.
+std::string render_report_text(const load_options& opts, const load_totals& totals);
+
+/// The final report as one JSON object on one line.
+std::string render_report_json(const load_options& opts, const load_totals& totals);
+
+/// One progress line: elapsed time, acked samples per second over the last interval,
+/// totals so far.
+std::string format_progress(double elapsed_seconds, double samples_per_second,
+                            std::uint64_t samples_acked, std::uint64_t errors,
+                            std::uint64_t batches_in_flight);
+
+/// Nanoseconds as milliseconds with three decimals, e.g. `1.234`.
+std::string format_ms(std::uint64_t nanoseconds);
+
+} // namespace tether::tools::load

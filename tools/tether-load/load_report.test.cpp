@@ -1,0 +1,129 @@
+#include "tether-load/load_report.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+using namespace tether::tools::load;
+
+namespace {
+
+load_totals sample_totals() {
+  load_totals t;
+  t.counters.connections_ok = 4;
+  t.counters.batches_sent = 100;
+  t.counters.batches_acked = 100;
+  t.counters.samples_sent = 100'000;
+  t.counters.samples_acked = 100'000;
+  t.counters.samples_accepted = 100'000;
+  t.elapsed_seconds = 2.0;
+  t.node = "tether-0";
+  for (std::uint64_t i = 1; i <= 100; ++i)
+    t.latency.record(i * 100'000); // 0.1 ms .. 10 ms
+  return t;
+}
+
+} // namespace
+
+TEST_CASE("load_counters: += adds every field") {
+  load_counters a;
+  a.connections_ok = 1;
+  a.batches_sent = 2;
+  a.errors = 3;
+  load_counters b = a;
+  b.duplicates = 5;
+  b.batches_unacked = 1;
+  a += b;
+  CHECK(a.connections_ok == 2);
+  CHECK(a.batches_sent == 4);
+  CHECK(a.errors == 6);
+  CHECK(a.duplicates == 5);
+  CHECK(a.batches_unacked == 1);
+}
+
+TEST_CASE("run_succeeded: needs all connections, all acks and no errors") {
+  load_options opts;
+  auto t = sample_totals();
+  CHECK(run_succeeded(opts, t));
+  auto missing_connection = t;
+  missing_connection.counters.connections_ok = 3;
+  CHECK_FALSE(run_succeeded(opts, missing_connection));
+  auto error = t;
+  error.counters.errors = 1;
+  CHECK_FALSE(run_succeeded(opts, error));
+  auto unacked = t;
+  unacked.counters.batches_acked = 99;
+  unacked.counters.batches_unacked = 1;
+  CHECK_FALSE(run_succeeded(opts, unacked));
+  auto failed = t;
+  failed.counters.batches_acked = 99;
+  failed.counters.batches_failed = 1;
+  CHECK_FALSE(run_succeeded(opts, failed));
+  auto duplicates = t;
+  duplicates.counters.duplicates = 3;
+  CHECK(run_succeeded(opts, duplicates));
+}
+
+TEST_CASE("render_report_text: throughput and latency quantiles") {
+  load_options opts;
+  auto text = render_report_text(opts, sample_totals());
+  CHECK(text.find("server          127.0.0.1:7480 (node tether-0)\n") != std::string::npos);
+  CHECK(text.find("throughput      50000 samples/s, 50.0 batches/s\n") != std::string::npos);
+  // Quantiles are exact to the histogram's precision; max is exact.
+  CHECK(text.find("ack latency ms  p50 5.0") != std::string::npos);
+  CHECK(text.find("  p90 8.9") != std::string::npos);
+  CHECK(text.find("  max 10.000\n") != std::string::npos);
+  CHECK(text.find("result          ok\n") != std::string::npos);
+}
+
+TEST_CASE("render_report_text: an in-flight limit lowered by the node is shown") {
+  load_options opts;
+  auto t = sample_totals();
+  t.inflight_lowered_to = 2;
+  auto text = render_report_text(opts, t);
+  CHECK(text.find("batch           1000 samples, 8 (lowered to 2 by the node) in flight per "
+                  "connection\n")
+        != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, t));
+  CHECK(doc.as_object().at("inflight").to_number<int>() == 2);
+}
+
+TEST_CASE("render_report_json: one object with the same numbers") {
+  load_options opts;
+  auto text = render_report_json(opts, sample_totals());
+  REQUIRE(text.back() == '\n');
+  REQUIRE(text.find('\n') == text.size() - 1);
+  auto doc = boost::json::parse(text);
+  const auto& obj = doc.as_object();
+  CHECK(obj.at("connections").to_number<int>() == 4);
+  CHECK(obj.at("batch").to_number<int>() == 1000);
+  CHECK(obj.at("samples_acked").to_number<std::uint64_t>() == 100'000);
+  CHECK(obj.at("throughput_samples_per_s").to_number<double>() == Approx(50'000.0));
+  CHECK(obj.at("throughput_batches_per_s").to_number<double>() == Approx(50.0));
+  const auto& latency = obj.at("latency_ms").as_object();
+  CHECK(latency.at("p50").to_number<double>() == Approx(5.0).epsilon(0.01));
+  CHECK(latency.at("p99").to_number<double>() == Approx(9.9).epsilon(0.01));
+  CHECK(latency.at("max").to_number<double>() == Approx(10.0));
+  CHECK(obj.at("errors").to_number<int>() == 0);
+  CHECK(obj.at("duplicates").to_number<int>() == 0);
+  CHECK(obj.at("ok").as_bool());
+  CHECK(obj.at("kind").as_string() == "counter");
+}
+
+TEST_CASE("render_report: an empty run reports no latency and no throughput") {
+  load_options opts;
+  load_totals empty;
+  auto text = render_report_text(opts, empty);
+  CHECK(text.find("ack latency ms  -\n") != std::string::npos);
+  CHECK(text.find("throughput      0 samples/s, 0.0 batches/s\n") != std::string::npos);
+  CHECK(text.find("result          FAILED\n") != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, empty));
+  CHECK_FALSE(doc.as_object().at("ok").as_bool());
+}
+
+TEST_CASE("format_progress and format_ms") {
+  CHECK(format_ms(1'234'567) == "1.235");
+  CHECK(format_ms(0) == "0.000");
+  auto line = format_progress(3.04, 1'234'567.4, 3'700'000, 2, 12);
+  CHECK(line == "[    3.0s]      1234567 samples/s         3700000 acked       2 errors     12 in flight");
+}

@@ -1,0 +1,211 @@
+#include "load_run.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <thread>
+
+namespace tether::tools::load {
+
+namespace net = boost::asio;
+using boost::system::error_code;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::seconds progress_interval{1};
+
+double seconds_between(load_run::clock::time_point from, load_run::clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+} // namespace
+
+std::string make_run_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint32_t> dist;
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%08x", dist(rd));
+  return buf;
+}
+
+load_run::load_run(const load_options& opts)
+  : opts_(opts),
+    ioc_(static_cast<int>(opts.threads)),
+    strand_(net::make_strand(ioc_)),
+    deadline_timer_(strand_),
+    drain_timer_(strand_),
+    progress_timer_(strand_),
+    signals_(strand_, SIGINT, SIGTERM) {
+  // nop
+}
+
+load_run::~load_run() = default;
+
+result<load_totals> load_run::run() {
+  tcp::resolver resolver{ioc_};
+  error_code ec;
+  auto endpoints = resolver.resolve(opts_.server.host, std::to_string(opts_.server.port), ec);
+  if (ec)
+    return fail("cannot resolve " + opts_.server.host + ": " + ec.message());
+  ctx_ = std::make_unique<run_context>(opts_, make_run_id());
+  sessions_.reserve(opts_.connections);
+  for (std::uint32_t i = 0; i < opts_.connections; ++i)
+    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, endpoints));
+  signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+  for (auto& session : sessions_)
+    session->start();
+  std::vector<std::thread> extra;
+  for (std::uint32_t i = 1; i < opts_.threads; ++i)
+    extra.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& thread : extra)
+    thread.join();
+  // Every handler has run: the sessions' results are safe to read.
+  load_totals totals;
+  clock::time_point last_ack{};
+  for (const auto& session : sessions_) {
+    totals.counters += session->counters();
+    totals.latency.merge(session->latency());
+    last_ack = std::max(last_ack, session->last_ack());
+    if (totals.node.empty())
+      totals.node = session->node();
+    if (session->counters().connections_ok != 0 && session->inflight_limit() < opts_.inflight) {
+      auto limit = static_cast<std::uint32_t>(session->inflight_limit());
+      if (totals.inflight_lowered_to == 0 || limit < totals.inflight_lowered_to)
+        totals.inflight_lowered_to = limit;
+    }
+  }
+  if (started_) {
+    // Sending ends at stop_time_; acks may trail it. A stalled run (acks stop arriving
+    // while sending is still allowed) is measured until the stop, not the last ack.
+    auto end = std::max({start_time_, stop_time_, last_ack});
+    totals.elapsed_seconds = seconds_between(start_time_, end);
+  }
+  return totals;
+}
+
+void load_run::on_session_ready(std::uint32_t, bool ok) {
+  net::post(strand_, [this, ok] {
+    ++ready_;
+    if (ok)
+      ++ready_ok_;
+    if (ready_ == sessions_.size() && ready_ok_ > 0 && !stopping_)
+      start_sending();
+  });
+}
+
+void load_run::on_session_finished(std::uint32_t) {
+  net::post(strand_, [this] {
+    if (++finished_ < sessions_.size())
+      return;
+    // Nothing left to wait for: release the timers and the signal set so that run()
+    // returns.
+    done_ = true;
+    if (!stopping_) {
+      stopping_ = true;
+      stop_time_ = clock::now();
+    }
+    deadline_timer_.cancel();
+    drain_timer_.cancel();
+    progress_timer_.cancel();
+    error_code ignored;
+    signals_.cancel(ignored);
+  });
+}
+
+void load_run::on_budget_exhausted() {
+  net::post(strand_, [this] { stop_sending(); });
+}
+
+void load_run::start_sending() {
+  started_ = true;
+  start_time_ = clock::now();
+  last_progress_time_ = start_time_;
+  deadline_timer_.expires_after(opts_.duration);
+  deadline_timer_.async_wait([this](error_code ec) {
+    if (!ec)
+      stop_sending();
+  });
+  if (!opts_.quiet)
+    schedule_progress();
+  for (auto& session : sessions_)
+    session->begin_sending();
+}
+
+void load_run::stop_sending() {
+  if (stopping_ || done_)
+    return;
+  stopping_ = true;
+  stop_time_ = clock::now();
+  deadline_timer_.cancel();
+  for (auto& session : sessions_)
+    session->request_stop();
+  drain_timer_.expires_after(opts_.drain_timeout);
+  drain_timer_.async_wait([this](error_code ec) {
+    if (ec)
+      return;
+    if (!opts_.quiet)
+      std::cerr << "tether-load: drain timeout: closing connections with batches in flight\n";
+    abort_all();
+  });
+}
+
+void load_run::abort_all() {
+  if (aborted_ || done_)
+    return;
+  aborted_ = true;
+  if (!stopping_) {
+    stopping_ = true;
+    stop_time_ = clock::now();
+  }
+  for (auto& session : sessions_)
+    session->abort();
+}
+
+void load_run::schedule_progress() {
+  if (done_)
+    return;
+  progress_timer_.expires_at(last_progress_time_ + progress_interval);
+  progress_timer_.async_wait([this](error_code ec) {
+    if (!ec)
+      on_progress();
+  });
+}
+
+void load_run::on_progress() {
+  auto now = clock::now();
+  auto acked = ctx_->samples_acked.load(std::memory_order_relaxed);
+  auto interval = seconds_between(last_progress_time_, now);
+  auto rate = interval > 0 ? static_cast<double>(acked - last_progress_acked_) / interval : 0.0;
+  auto sent = ctx_->batches_sent.load(std::memory_order_relaxed);
+  auto answered = ctx_->batches_answered.load(std::memory_order_relaxed);
+  std::cerr << format_progress(seconds_between(start_time_, now), rate, acked,
+                               ctx_->errors.load(std::memory_order_relaxed),
+                               sent > answered ? sent - answered : 0)
+            << '\n';
+  last_progress_time_ = now;
+  last_progress_acked_ = acked;
+  schedule_progress();
+}
+
+void load_run::on_signal(error_code ec, int) {
+  if (ec)
+    return; // cancelled at the end of the run
+  if (!stopping_) {
+    std::cerr << "tether-load: interrupted: stopping (again to abort)\n";
+    stop_sending();
+  } else {
+    abort_all();
+  }
+  if (done_)
+    return;
+  signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+}
+
+} // namespace tether::tools::load

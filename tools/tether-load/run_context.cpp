@@ -1,0 +1,32 @@
+#include "run_context.hpp"
+
+#include <utility>
+
+#include <iostream>
+
+namespace tether::tools::load {
+
+run_context::run_context(const load_options& opts, std::string run_id)
+  : opts(opts), run_id(std::move(run_id)), budget(opts.samples) {
+  // nop
+}
+
+void run_context::report_error(const std::string& text) {
+  errors.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard{print_mutex_};
+  if (printed_ < opts.max_printed_errors) {
+    std::cerr << "tether-load: error: " << text << '\n';
+  } else if (printed_ == opts.max_printed_errors) {
+    std::cerr << "tether-load: further errors are counted but not printed\n";
+  }
+  ++printed_;
+}
+
+void run_context::warn_once(std::atomic<bool>& once, const std::string& text) {
+  if (once.exchange(true))
+    return;
+  std::lock_guard<std::mutex> guard{print_mutex_};
+  std::cerr << "tether-load: warning: " << text << '\n';
+}
+
+} // namespace tether::tools::load

@@ -1,0 +1,45 @@
+#pragma once
+
+#include "tether-load/load_options.hpp"
+#include "tether-load/sample_budget.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace tether::tools::load {
+
+/// State shared by all sessions of a run.
+/// Thread safety: every member may be used from any session's strand concurrently.
+class run_context {
+public:
+  run_context(const load_options& opts, std::string run_id);
+
+  const load_options& opts;
+  /// Random per-run part of the producer ids.
+  const std::string run_id;
+  /// Samples left to send when `--samples` is given.
+  sample_budget budget;
+  /// Running totals for the progress line (relaxed; exact totals come from the sessions).
+  std::atomic<std::uint64_t> samples_acked{0};
+  std::atomic<std::uint64_t> batches_sent{0};
+  std::atomic<std::uint64_t> batches_answered{0};
+  std::atomic<std::uint64_t> errors{0};
+
+  /// Counts an error and prints it on stderr unless `opts.max_printed_errors` were
+  /// printed already (then one line announces that further errors are only counted).
+  void report_error(const std::string& text);
+
+  /// Prints a warning on stderr the first time it is called with a given `once` flag.
+  void warn_once(std::atomic<bool>& once, const std::string& text);
+
+  /// Set when a warning about the server's in-flight limit was printed.
+  std::atomic<bool> inflight_warned{false};
+
+private:
+  std::mutex print_mutex_;
+  std::uint64_t printed_ = 0;
+};
+
+} // namespace tether::tools::load

@@ -1,0 +1,58 @@
+#pragma once
+
+#include "common/host_port.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tether::tools::ctl {
+
+/// Environment variable naming the default server.
+inline constexpr const char* server_env_var = "TETHER_SERVER";
+
+/// Environment variable holding the default token for `watch`.
+inline constexpr const char* token_env_var = "TETHER_TOKEN";
+
+/// Most keys one `watch` subscribes to.
+inline constexpr std::size_t max_watch_keys = 1000;
+
+/// Bounds of `--timeout-ms`.
+inline constexpr std::chrono::milliseconds min_timeout{1};
+inline constexpr std::chrono::milliseconds max_timeout{600'000};
+inline constexpr std::chrono::milliseconds default_timeout{5'000};
+
+/// Everything `tetherctl` takes from its command line and environment.
+struct ctl_options {
+  /// Node to ask: `--server`, else `$TETHER_SERVER`, else 127.0.0.1:7480.
+  host_port server{"127.0.0.1", default_tether_port};
+  /// Print response bodies as received instead of tables.
+  bool json = false;
+  /// Deadline for the whole request (resolve, connect, send, receive).
+  std::chrono::milliseconds timeout = default_timeout;
+  /// `--help` was given; nothing else is validated then.
+  bool help = false;
+  /// Token for the stream's hello (`watch` only; `--token`, else `$TETHER_TOKEN`).
+  std::string token;
+  /// `watch` stops after this many window closes; 0 = until interrupted (`--windows`).
+  std::uint64_t windows = 0;
+  /// One of nodes, directory, where, series, health, watch.
+  std::string command;
+  /// The command's arguments (the KEY for where and series, the KEYs for watch).
+  std::vector<std::string> args;
+};
+
+/// Parses and validates `tetherctl`'s arguments (without the program name).
+/// `env_server` and `env_token` are the values of `$TETHER_SERVER` and `$TETHER_TOKEN`,
+/// or null. Failures are usage errors.
+result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
+                                      const char* env_server,
+                                      const char* env_token = nullptr);
+
+/// The usage text printed by `--help` and after usage errors.
+std::string ctl_usage();
+
+} // namespace tether::tools::ctl

@@ -1,0 +1,79 @@
+#include "tetherctl/ctl_options.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using tether::tools::ctl::parse_ctl_options;
+
+TEST_CASE("parse_ctl_options: defaults") {
+  auto r = parse_ctl_options({"nodes"}, nullptr);
+  REQUIRE(r);
+  CHECK(r->server.host == "127.0.0.1");
+  CHECK(r->server.port == 7480);
+  CHECK_FALSE(r->json);
+  CHECK(r->timeout == 5000ms);
+  CHECK(r->command == "nodes");
+  CHECK(r->args.empty());
+}
+
+TEST_CASE("parse_ctl_options: --server beats $TETHER_SERVER beats the default") {
+  auto from_env = parse_ctl_options({"health"}, "10.0.0.1:9000");
+  REQUIRE(from_env);
+  CHECK(from_env->server.host == "10.0.0.1");
+  CHECK(from_env->server.port == 9000);
+  auto from_flag = parse_ctl_options({"--server", "h:1", "health"}, "10.0.0.1:9000");
+  REQUIRE(from_flag);
+  CHECK(from_flag->server.host == "h");
+  CHECK(from_flag->server.port == 1);
+  auto empty_env = parse_ctl_options({"health"}, "");
+  REQUIRE(empty_env);
+  CHECK(empty_env->server.host == "127.0.0.1");
+  auto bad_env = parse_ctl_options({"health"}, "::1");
+  REQUIRE_FALSE(bad_env);
+  CHECK(bad_env.error().find("TETHER_SERVER") != std::string::npos);
+}
+
+TEST_CASE("parse_ctl_options: commands with a key, options after the command") {
+  auto r = parse_ctl_options({"series", R"(up{job="a,b"})", "--json", "--timeout-ms=250"},
+                             nullptr);
+  REQUIRE(r);
+  CHECK(r->command == "series");
+  CHECK(r->args == std::vector<std::string>{R"(up{job="a,b"})"});
+  CHECK(r->json);
+  CHECK(r->timeout == 250ms);
+}
+
+TEST_CASE("parse_ctl_options: usage errors") {
+  CHECK_FALSE(parse_ctl_options({}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"frobnicate"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"where"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"where", ""}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"where", "a", "b"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"nodes", "extra"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"--timeout-ms", "0", "nodes"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"--timeout-ms", "600001", "nodes"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"--server", "host:0", "nodes"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"--verbose", "nodes"}, nullptr));
+}
+
+TEST_CASE("parse_ctl_options: --help needs no command") {
+  auto r = parse_ctl_options({"--help"}, nullptr);
+  REQUIRE(r);
+  CHECK(r->help);
+  CHECK(tether::tools::ctl::ctl_usage().find("where KEY") != std::string::npos);
+}
+
+TEST_CASE("parse_ctl_options: watch takes one or more keys, --windows and a token") {
+  auto r = parse_ctl_options({"watch", "a", "b{x=\"1\"}", "--windows", "3"}, nullptr, "tok");
+  REQUIRE(r);
+  CHECK(r->command == "watch");
+  CHECK(r->args == std::vector<std::string>{"a", "b{x=\"1\"}"});
+  CHECK(r->windows == 3);
+  CHECK(r->token == "tok");
+  auto flag = parse_ctl_options({"--token=t2", "watch", "a"}, nullptr, "tok");
+  REQUIRE(flag);
+  CHECK(flag->token == "t2");
+  CHECK(flag->windows == 0);
+  CHECK_FALSE(parse_ctl_options({"watch"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"watch", "a", "--windows", "x"}, nullptr));
+}

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "common/host_port.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tether::tools::ctl {
+
+/// A complete HTTP response as far as `tetherctl` cares.
+struct http_response {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+/// Explicit bounds on what `http_get` accepts from a server.
+struct http_limits {
+  /// Largest response body accepted.
+  std::uint64_t max_body_bytes = 64ULL * 1024 * 1024;
+  /// Largest response header block accepted.
+  std::uint32_t max_header_bytes = 64 * 1024;
+};
+
+/// Sends one `GET target` over HTTP/1.1 to `server` and returns the response, whatever its
+/// status. Blocks the caller; `timeout` bounds the whole exchange (resolve, connect, send,
+/// receive). A failure means the server could not be reached or did not answer with a
+/// well-formed response in time; its message names the step that failed.
+/// Thread safety: reentrant; every call uses its own I/O context.
+result<http_response> http_get(const host_port& server, std::string_view target,
+                               std::chrono::milliseconds timeout,
+                               const http_limits& limits = {});
+
+} // namespace tether::tools::ctl

@@ -1,0 +1,37 @@
+// tetherctl: the operator's command-line client for a Tether node's HTTP JSON API.
+
+#include "tetherctl/commands.hpp"
+#include "tetherctl/ctl_options.hpp"
+#include "tetherctl/http_client.hpp"
+#include "tetherctl/watch.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+namespace ctl = tether::tools::ctl;
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args;
+  for (int i = 1; i < argc; ++i)
+    args.emplace_back(argv[i]);
+  auto opts = ctl::parse_ctl_options(args, std::getenv(ctl::server_env_var),
+                                     std::getenv(ctl::token_env_var));
+  if (!opts) {
+    std::cerr << "tetherctl: " << opts.error() << "\n\n" << ctl::ctl_usage();
+    return ctl::exit_usage;
+  }
+  if (opts->help) {
+    std::cout << ctl::ctl_usage();
+    return ctl::exit_ok;
+  }
+  if (opts->command == "watch")
+    return ctl::run_watch(*opts, std::cout, std::cerr);
+  auto fetch = [&](const std::string& target) {
+    return ctl::http_get(opts->server, target, opts->timeout);
+  };
+  auto output = ctl::run_command(*opts, fetch);
+  std::cout << output.out << std::flush;
+  std::cerr << output.err << std::flush;
+  return output.exit_code;
+}
