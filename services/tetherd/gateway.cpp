@@ -1,6 +1,8 @@
 #include "gateway.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -19,6 +21,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t max_http_body = 64 * 1024;
+
+/// How long stopping waits for sessions to write their close frames.
+constexpr auto shutdown_grace = std::chrono::milliseconds(500);
 
 // -- JSON views of the operator API ----------------------------------------------
 
@@ -141,13 +146,40 @@ bool query_param(std::string_view target, std::string_view name, std::string& ou
   return false;
 }
 
+/// The WebSocket sessions of a server, so that stopping can close them cleanly.
+/// Thread-safe.
+class session_registry {
+public:
+  void add(const std::shared_ptr<ws_session>& s) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (sessions_.size() >= 64 && (sessions_.size() & (sessions_.size() - 1)) == 0)
+      sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                     [](auto& w) { return w.expired(); }),
+                      sessions_.end());
+    sessions_.push_back(s);
+  }
+
+  void shutdown_all() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& w : sessions_)
+      if (auto s = w.lock())
+        s->shutdown();
+    sessions_.clear();
+  }
+
+private:
+  std::mutex mtx_;
+  std::vector<std::weak_ptr<ws_session>> sessions_;
+};
+
 // -- HTTP session ------------------------------------------------------------------
 
 /// One plain HTTP connection: answers operator requests one at a time, hands
 /// `/v1/stream` upgrades to a WebSocket session.
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket&& socket, backend& be) : stream_(std::move(socket)), backend_(be) {
+  http_session(tcp::socket&& socket, backend& be, session_registry& reg)
+    : stream_(std::move(socket)), backend_(be), registry_(reg) {
   }
 
   void run() {
@@ -180,8 +212,9 @@ private:
       if (path != "/v1/stream")
         return reply_json_error(req, http::status::not_found, "NOT_FOUND",
                                 "no WebSocket endpoint at this path; use /v1/stream");
-      std::make_shared<ws_session>(stream_.release_socket(), backend_)
-        ->run(std::move(req));
+      auto ws = std::make_shared<ws_session>(stream_.release_socket(), backend_);
+      registry_.add(ws);
+      ws->run(std::move(req));
       return;
     }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -323,6 +356,7 @@ private:
 
   beast::tcp_stream stream_;
   backend& backend_;
+  session_registry& registry_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -346,7 +380,7 @@ struct server::impl {
         if (ec == net::error::operation_aborted)
           return;
       } else {
-        std::make_shared<http_session>(std::move(socket), *be)->run();
+        std::make_shared<http_session>(std::move(socket), *be, sessions)->run();
       }
       do_accept();
     });
@@ -357,6 +391,8 @@ struct server::impl {
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::signal_set signals;
+  session_registry sessions;
+  net::steady_timer grace{ioc};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 };
@@ -398,12 +434,18 @@ void server::run_until_signal() {
 void server::stop() {
   if (impl_->stopped.exchange(true))
     return;
+  if (impl_->ioc.stopped())
+    return;
+  // Stop accepting, send every WebSocket client a close frame, and give the
+  // sessions a short grace period to flush before the I/O threads end.
   net::post(impl_->ioc, [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->signals.cancel(ignored);
+    impl_->sessions.shutdown_all();
+    impl_->grace.expires_after(shutdown_grace);
+    impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });
   });
-  impl_->ioc.stop();
 }
 
 } // namespace tether::gateway

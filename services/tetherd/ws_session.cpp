@@ -93,6 +93,12 @@ void ws_session::run(http::request<http::string_body> req) {
                                                   shared_from_this()));
 }
 
+void ws_session::shutdown() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->close_with(websocket::close_code::going_away, "node shutting down");
+  });
+}
+
 void ws_session::on_accept(beast::error_code ec) {
   if (ec)
     return fail(ec, "accept");

@@ -37,6 +37,10 @@ public:
   /// Accepts the upgrade request and starts the session.
   void run(http::request<http::string_body> req);
 
+  /// Closes the session with "going away" once queued replies are written.
+  /// Thread-safe.
+  void shutdown();
+
 private:
   void on_accept(beast::error_code ec);
   void do_read();

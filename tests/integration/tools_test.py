@@ -163,12 +163,31 @@ def main():
         finally:
             guarded.stop()
 
+    @case("SIGTERM closes WebSocket sessions with 1001 and exits 0")
+    def graceful_stop():
+        import websocket  # Debian's python3-websocket
+        n = Node(tetherd)
+        try:
+            ws = websocket.create_connection(f"ws://{n.server}/v1/stream", timeout=5)
+            ws.send(json.dumps({"hello": {"producer_id": "stopper"}}))
+            check("welcome" in ws.recv(), "no welcome")
+            n.proc.terminate()
+            op, frame = ws.recv_data_frame(control_frame=True)
+            check(op == websocket.ABNF.OPCODE_CLOSE, f"opcode {op}, not a close frame")
+            code = int.from_bytes(frame.data[:2], "big")
+            check(code == 1001, f"close code {code}")
+            check(n.proc.wait(timeout=10) == 0, "tetherd did not exit 0")
+        finally:
+            if n.proc.poll() is None:
+                n.stop()
+
     try:
         load_run()
         exactly_once()
         ctl_reads()
         ctl_errors()
         load_refused()
+        graceful_stop()
     finally:
         node.stop()
     print(f"{PASSED} passed, {FAILED} failed")
