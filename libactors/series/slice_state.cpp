@@ -4,22 +4,35 @@
 
 namespace tether::series {
 
-size_t slice_state::view_hash::operator()(std::string_view key) const noexcept {
-  return static_cast<size_t>(keys::key_hash(key));
-}
-
 series_entry* slice_state::find(std::string_view key) {
-  auto i = index_.find(key);
-  return i == index_.end() ? nullptr : i->second;
+  return find(key, keys::key_hash(key));
 }
 
-series_entry& slice_state::insert(std::string_view key, tether::kind k) {
+series_entry* slice_state::find(std::string_view key, uint64_t hash) {
+  auto [i, end] = index_.equal_range(hash);
+  for (; i != end; ++i)
+    if (i->second->key == key)
+      return i->second;
+  return nullptr;
+}
+
+dedup_window& slice_state::dedup_of(const std::string& producer) {
+  auto h = keys::key_hash(producer);
+  auto [i, end] = dedup_.equal_range(h);
+  for (; i != end; ++i)
+    if (i->second.producer == producer)
+      return i->second.window;
+  return dedup_.emplace(h, dedup_entry{producer, {}})->second.window;
+}
+
+series_entry& slice_state::insert(std::string_view key, uint64_t hash,
+                                  tether::kind k) {
   auto& e = series_.emplace_back();
   e.key.assign(key.data(), key.size());
   e.slice = id_;
   e.state.kind = k;
   e.subscribed = watched != nullptr && watched->count(e.key) > 0;
-  index_.emplace(std::string_view{e.key}, &e);
+  index_.emplace(hash, &e);
   return e;
 }
 
@@ -28,7 +41,7 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
                                              int64_t window,
                                              std::vector<series_entry*>& touched) {
   apply_result res;
-  auto& window_of_producer = dedup_[w.producer];
+  auto& window_of_producer = dedup_of(w.producer);
   switch (window_of_producer.check(w.sequence)) {
     case dedup_window::verdict::duplicate:
       res.duplicate = true;
@@ -49,15 +62,20 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
   for (auto i = r.begin; i < r.end; ++i) {
     auto& s = w.samples[i];
     auto key = w.key(s);
-    auto* e = find(key);
+    auto* e = find(key, s.hash);
     found_.push_back(e);
     auto existing = kind::unspecified;
-    if (e != nullptr)
+    if (e != nullptr) {
       existing = e->state.kind;
-    else if (auto j = new_kinds_.find(key); j != new_kinds_.end())
-      existing = j->second;
-    else
-      new_kinds_.emplace(key, s.kind);
+    } else {
+      auto [j, end] = new_kinds_.equal_range(s.hash);
+      while (j != end && j->second.first != key)
+        ++j;
+      if (j != end)
+        existing = j->second.second;
+      else
+        new_kinds_.emplace(s.hash, std::make_pair(key, s.kind));
+    }
     if (existing != kind::unspecified && existing != s.kind) {
       res.code = errc::kind_conflict;
       res.message = "series " + std::string{key} + " is a " + to_string(existing)
@@ -70,9 +88,9 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
     auto* e = found_[i - r.begin];
     if (e == nullptr) {
       // A key new to the slice may occur more than once in the batch.
-      e = find(w.key(s));
+      e = find(w.key(s), s.hash);
       if (e == nullptr)
-        e = &insert(w.key(s), s.kind);
+        e = &insert(w.key(s), s.hash, s.kind);
     }
     if (e->state.kind == kind::unspecified)
       e->state.kind = s.kind;

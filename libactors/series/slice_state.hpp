@@ -63,19 +63,31 @@ public:
   }
 
 private:
-  struct view_hash {
-    size_t operator()(std::string_view key) const noexcept;
+  /// Hash tables keyed by the precomputed 64-bit xxh3 of a key: lookups never
+  /// re-hash text, and a node's bucket is found without touching its key.
+  struct identity_hash {
+    size_t operator()(uint64_t h) const noexcept {
+      return static_cast<size_t>(h);
+    }
   };
 
-  series_entry& insert(std::string_view key, tether::kind k);
+  series_entry* find(std::string_view key, uint64_t hash);
+  series_entry& insert(std::string_view key, uint64_t hash, tether::kind k);
+  dedup_window& dedup_of(const std::string& producer);
 
   uint32_t id_;
-  std::deque<series_entry> series_; ///< stable addresses: index_ views their keys
-  std::unordered_map<std::string_view, series_entry*, view_hash> index_;
-  std::unordered_map<std::string, dedup_window> dedup_;
+  std::deque<series_entry> series_; ///< stable addresses for index_
+  std::unordered_multimap<uint64_t, series_entry*, identity_hash> index_;
+  struct dedup_entry {
+    std::string producer;
+    dedup_window window;
+  };
+  std::unordered_multimap<uint64_t, dedup_entry, identity_hash> dedup_;
   // Scratch space of apply(), kept to avoid allocating per batch.
   std::vector<series_entry*> found_;
-  std::unordered_map<std::string_view, tether::kind, view_hash> new_kinds_;
+  std::unordered_multimap<uint64_t, std::pair<std::string_view, tether::kind>,
+                          identity_hash>
+    new_kinds_;
 };
 
 } // namespace tether::series
