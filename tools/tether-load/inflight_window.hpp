@@ -19,6 +19,7 @@ public:
   /// One outstanding batch.
   struct entry {
     std::uint64_t sequence = 0;
+    /// When the batch was sent or, in open loop, scheduled: its latency counts from here.
     clock::time_point sent;
     std::uint32_t samples = 0;
   };

@@ -1,6 +1,7 @@
 #include "load_options.hpp"
 
 #include "common/arg_parser.hpp"
+#include "tether-load/send_schedule.hpp"
 
 namespace tether::tools::load {
 
@@ -16,6 +17,8 @@ const std::vector<option_spec>& specs() {
     {"series", true, "N", "distinct series over all connections (1..100M, default 10000)"},
     {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
     {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
+    {"rate", true, "N",
+     "open loop: N samples/s over all connections, e.g. 50k (default 0: closed loop)"},
     {"inflight", true, "N", "unacknowledged batches per connection (1..1024, default 8)"},
     {"kind", true, "KIND", "counter (delta 1 per sample) or gauge (default counter)"},
     {"producer", true, "PREFIX", "producer id prefix (default tether-load)"},
@@ -88,6 +91,10 @@ std::string load_usage() {
          "connection, and reports throughput and write-to-ack latency.\n"
          "Sending stops at --duration or --samples, whichever comes first.\n"
          "\n"
+         "With --rate, batches are sent on a fixed schedule (open loop) instead of as soon\n"
+         "as acks make room; a batch held back by a full window is sent late, and its\n"
+         "latency counts from its scheduled time.\n"
+         "\n"
          "Options:\n"
          + format_option_help(specs())
          + "\n"
@@ -116,6 +123,7 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
             && apply_count(*parsed, "batch", 1, 1'000'000, out.batch, error)
             && apply_count(*parsed, "series", 1, 100'000'000, out.series, error)
             && apply_count(*parsed, "samples", 0, 1'000'000'000'000'000ULL, out.samples, error)
+            && apply_count(*parsed, "rate", 0, send_schedule::max_rate, out.rate, error)
             && apply_count(*parsed, "inflight", 1, 1024, out.inflight, error)
             && apply_count(*parsed, "threads", 1, 64, out.threads, error)
             && apply_count(*parsed, "max-frame-bytes", 1024, 1ULL << 30, out.max_frame_bytes,

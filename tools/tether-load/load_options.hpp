@@ -32,6 +32,9 @@ struct load_options {
   std::chrono::milliseconds duration{10'000};
   /// Sending stops after this many samples in total; 0 = no limit (`--samples`).
   std::uint64_t samples = 0;
+  /// Open-loop target in samples per second over all connections; 0 = closed loop, each
+  /// connection sends whenever its in-flight window has room (`--rate`, 0..1G, 0).
+  std::uint64_t rate = 0;
   /// Unacknowledged batches allowed per connection (`--inflight`, 1..1024, 8).
   std::uint32_t inflight = 8;
   /// Sample kind (`--kind`, counter or gauge).

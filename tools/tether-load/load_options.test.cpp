@@ -14,6 +14,7 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->series == 10'000);
   CHECK(r->duration == 10s);
   CHECK(r->samples == 0);
+  CHECK(r->rate == 0);
   CHECK(r->inflight == 8);
   CHECK(r->kind == sample_kind::counter);
   CHECK(r->producer == "tether-load");
@@ -25,7 +26,7 @@ TEST_CASE("parse_load_options: defaults") {
 TEST_CASE("parse_load_options: every option") {
   auto r = parse_load_options({"--server", "10.1.2.3:9000", "--connections", "16", "--batch",
                                "5k", "--series=1M", "--duration", "2.5", "--samples", "10M",
-                               "--inflight", "32", "--kind", "gauge", "--producer", "bench_1",
+                               "--inflight", "32", "--rate", "50k", "--kind", "gauge", "--producer", "bench_1",
                                "--token", "t0k", "--threads", "2", "--connect-timeout",
                                "750ms", "--drain-timeout", "0", "--max-frame-bytes", "1M",
                                "--json", "--quiet"});
@@ -38,6 +39,7 @@ TEST_CASE("parse_load_options: every option") {
   CHECK(r->duration == 2500ms);
   CHECK(r->samples == 10'000'000);
   CHECK(r->inflight == 32);
+  CHECK(r->rate == 50'000);
   CHECK(r->kind == sample_kind::gauge);
   CHECK(r->producer == "bench_1");
   CHECK(r->token == "t0k");
@@ -58,6 +60,9 @@ TEST_CASE("parse_load_options: out-of-bounds values are usage errors") {
          {"--series", "0"},
          {"--inflight", "0"},
          {"--inflight", "2000"},
+         {"--rate", "2G"},
+         {"--rate", "-5"},
+         {"--rate", "1.5k"},
          {"--threads", "65"},
          {"--duration", "50ms"},
          {"--duration", "25h"},
@@ -80,4 +85,12 @@ TEST_CASE("parse_load_options: --help") {
   REQUIRE(r);
   CHECK(r->help);
   CHECK(load_usage().find("--inflight N") != std::string::npos);
+  CHECK(load_usage().find("--rate N") != std::string::npos);
+}
+
+TEST_CASE("parse_load_options: --rate takes multiplier suffixes, 0 is closed loop") {
+  CHECK(parse_load_options({"--rate", "2M"})->rate == 2'000'000);
+  CHECK(parse_load_options({"--rate=20000"})->rate == 20'000);
+  CHECK(parse_load_options({"--rate", "0"})->rate == 0);
+  CHECK(parse_load_options({"--rate", "1G"})->rate == 1'000'000'000);
 }

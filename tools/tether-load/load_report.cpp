@@ -1,5 +1,7 @@
 #include "load_report.hpp"
 
+#include "tether-load/send_schedule.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstdio>
@@ -46,6 +48,7 @@ load_counters& load_counters::operator+=(const load_counters& other) {
   samples_accepted += other.samples_accepted;
   duplicates += other.duplicates;
   errors += other.errors;
+  batches_late += other.batches_late;
   return *this;
 }
 
@@ -88,6 +91,17 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
               fixed(per_second(c.samples_acked, totals.elapsed_seconds), 0) + " samples/s, "
                 + fixed(per_second(c.batches_acked, totals.elapsed_seconds), 1)
                 + " batches/s");
+  if (opts.rate != 0) {
+    out += line("rate", "open loop: target " + std::to_string(opts.rate)
+                          + " samples/s, achieved "
+                          + fixed(per_second(c.samples_sent, totals.send_seconds), 0)
+                          + " samples/s sent");
+    out += line("late batches", std::to_string(c.batches_late) + " of "
+                                  + std::to_string(c.batches_sent)
+                                  + " sent more than "
+                                  + std::to_string(send_schedule::late_threshold.count())
+                                  + " ms after their scheduled time");
+  }
   if (h.count() > 0)
     out += line("ack latency ms", "p50 " + format_ms(h.quantile(0.5)) + "  p90 "
                                     + format_ms(h.quantile(0.9)) + "  p99 "
@@ -131,6 +145,9 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"batches_unacked", c.batches_unacked},
     {"throughput_samples_per_s", per_second(c.samples_acked, totals.elapsed_seconds)},
     {"throughput_batches_per_s", per_second(c.batches_acked, totals.elapsed_seconds)},
+    {"target_rate", opts.rate},
+    {"achieved_rate", per_second(c.samples_sent, totals.send_seconds)},
+    {"late_batches", c.batches_late},
     {"latency_ms", std::move(latency)},
     {"errors", c.errors},
     {"duplicates", c.duplicates},

@@ -26,6 +26,9 @@ struct load_counters {
   std::uint64_t duplicates = 0;
   /// Error frames, connection failures, acks for unknown sequences.
   std::uint64_t errors = 0;
+  /// Open loop only: batches sent more than `send_schedule::late_threshold` after their
+  /// scheduled time (held back by a full in-flight window, a busy socket or a slow loop).
+  std::uint64_t batches_late = 0;
 
   /// Adds `other` field by field.
   load_counters& operator+=(const load_counters& other);
@@ -34,11 +37,15 @@ struct load_counters {
 /// The outcome of a run, as reported.
 struct load_totals {
   load_counters counters;
-  /// Write-to-ack latency of acked batches in nanoseconds.
+  /// Write-to-ack latency of acked batches in nanoseconds; in open loop measured from each
+  /// batch's scheduled send time.
   latency_histogram latency;
   /// Seconds from the start of sending to the end of sending or the last ack, whichever
   /// is later.
   double elapsed_seconds = 0.0;
+  /// Seconds from the start of sending to its stop (duration, sample limit, signal or the
+  /// last connection gone); the achieved rate is samples sent over this interval.
+  double send_seconds = 0.0;
   /// Node name from the first welcome, empty if none arrived.
   std::string node;
   /// Smallest in-flight limit actually used by a connection, when the node's

@@ -33,12 +33,14 @@ TEST_CASE("load_counters: += adds every field") {
   load_counters b = a;
   b.duplicates = 5;
   b.batches_unacked = 1;
+  b.batches_late = 7;
   a += b;
   CHECK(a.connections_ok == 2);
   CHECK(a.batches_sent == 4);
   CHECK(a.errors == 6);
   CHECK(a.duplicates == 5);
   CHECK(a.batches_unacked == 1);
+  CHECK(a.batches_late == 7);
 }
 
 TEST_CASE("run_succeeded: needs all connections, all acks and no errors") {
@@ -108,6 +110,32 @@ TEST_CASE("render_report_json: one object with the same numbers") {
   CHECK(obj.at("duplicates").to_number<int>() == 0);
   CHECK(obj.at("ok").as_bool());
   CHECK(obj.at("kind").as_string() == "counter");
+  // Closed loop: no target, nothing late; the achieved rate is still reported.
+  CHECK(obj.at("target_rate").to_number<std::uint64_t>() == 0);
+  CHECK(obj.at("late_batches").to_number<std::uint64_t>() == 0);
+  CHECK(obj.at("achieved_rate").to_number<double>() == Approx(0.0));
+}
+
+TEST_CASE("render_report: open loop shows target and achieved rate and late batches") {
+  load_options opts;
+  opts.rate = 60'000;
+  auto t = sample_totals();
+  t.send_seconds = 1.6; // 100000 samples sent in 1.6 s
+  t.counters.batches_late = 3;
+  auto text = render_report_text(opts, t);
+  CHECK(text.find("rate            open loop: target 60000 samples/s, achieved 62500 "
+                  "samples/s sent\n")
+        != std::string::npos);
+  CHECK(text.find("late batches    3 of 100 sent more than 1 ms after their scheduled time\n")
+        != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, t));
+  const auto& obj = doc.as_object();
+  CHECK(obj.at("target_rate").to_number<std::uint64_t>() == 60'000);
+  CHECK(obj.at("achieved_rate").to_number<double>() == Approx(62'500.0));
+  CHECK(obj.at("late_batches").to_number<std::uint64_t>() == 3);
+  CHECK(obj.at("ok").as_bool()); // late batches are reported, not failures
+  // Closed loop keeps the text report as it was.
+  CHECK(render_report_text(load_options{}, t).find("late batches") == std::string::npos);
 }
 
 TEST_CASE("render_report: an empty run reports no latency and no throughput") {

@@ -86,6 +86,7 @@ result<load_totals> load_run::run() {
     // while sending is still allowed) is measured until the stop, not the last ack.
     auto end = std::max({start_time_, stop_time_, last_ack});
     totals.elapsed_seconds = seconds_between(start_time_, end);
+    totals.send_seconds = seconds_between(start_time_, std::max(start_time_, stop_time_));
   }
   return totals;
 }
@@ -135,7 +136,7 @@ void load_run::start_sending() {
   if (!opts_.quiet)
     schedule_progress();
   for (auto& session : sessions_)
-    session->begin_sending();
+    session->begin_sending(start_time_);
 }
 
 void load_run::stop_sending() {

@@ -39,6 +39,7 @@ load_session::load_session(net::io_context& ioc, run_context& ctx, session_obser
     endpoints_(std::move(endpoints)),
     ws_(net::make_strand(ioc)),
     setup_timer_(ws_.get_executor()),
+    send_timer_(ws_.get_executor()),
     builder_(ctx.opts.kind, ctx.opts.batch,
              series_for_connection(index, ctx.opts.connections, ctx.opts.series)),
     window_(ctx.opts.inflight),
@@ -162,10 +163,15 @@ void load_session::on_welcome(error_code ec) {
 
 // -- load_session: steady state -------------------------------------------------------
 
-void load_session::begin_sending() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+void load_session::begin_sending(clock::time_point start) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), start] {
     if (!self->welcomed_ || self->finished_)
       return;
+    const auto& opts = self->ctx_.opts;
+    if (opts.rate != 0)
+      self->schedule_ = send_schedule{opts.rate, opts.batch, opts.connections, self->index_,
+                                      start};
+    self->send_end_ = start + opts.duration;
     self->sending_ = true;
     self->pump();
   });
@@ -178,21 +184,52 @@ void load_session::pump() {
     return maybe_close();
   if (window_.full())
     return;
+  auto now = clock::now();
+  auto latency_from = now;
+  const bool open_loop = ctx_.opts.rate != 0;
+  if (open_loop) {
+    auto due = schedule_.at(next_slot_);
+    if (due >= send_end_)
+      return; // the schedule is done; the run's deadline stops the session
+    if (now < due)
+      return arm_send_timer(due);
+    latency_from = due;
+  }
   auto samples = ctx_.budget.reserve(builder_.batch_size());
   if (samples == 0) {
     stop_requested_ = true;
     observer_.on_budget_exhausted();
     return maybe_close();
   }
+  if (open_loop) {
+    ++next_slot_;
+    if (send_schedule::is_late(latency_from, now))
+      ++counters_.batches_late;
+  }
   auto sequence = ++last_sequence_;
   auto bytes = builder_.next(sequence, samples);
-  window_.push({sequence, clock::now(), samples});
+  window_.push({sequence, latency_from, samples});
   ++counters_.batches_sent;
   counters_.samples_sent += samples;
   ctx_.batches_sent.fetch_add(1, std::memory_order_relaxed);
   write_busy_ = true;
   ws_.async_write(net::buffer(bytes.data(), bytes.size()),
                   [self = shared_from_this()](error_code ec, size_t) { self->on_write(ec); });
+}
+
+void load_session::arm_send_timer(clock::time_point due) {
+  // An armed timer is never later than `due`: the next batch's time only moves on when
+  // that batch is sent, which needs its time to have come. A timer armed for an earlier
+  // batch fires and re-arms for this one.
+  if (send_timer_armed_)
+    return;
+  send_timer_armed_ = true;
+  send_timer_.expires_at(due);
+  send_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    self->send_timer_armed_ = false;
+    if (!ec)
+      self->pump();
+  });
 }
 
 void load_session::on_write(error_code ec) {
@@ -299,6 +336,7 @@ void load_session::handle_error(const tether::v1::Error& err) {
 void load_session::request_stop() {
   net::post(ws_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
+    self->send_timer_.cancel(); // nothing more to send: do not hold the run open
     self->maybe_close();
   });
 }
@@ -365,6 +403,7 @@ void load_session::finish() {
     return;
   finished_ = true;
   setup_timer_.cancel();
+  send_timer_.cancel();
   counters_.batches_unacked = window_.size();
   report_ready(false); // no-op when already reported
   observer_.on_session_finished(index_);

@@ -6,6 +6,7 @@
 #include "tether-load/load_options.hpp"
 #include "tether-load/load_report.hpp"
 #include "tether-load/run_context.hpp"
+#include "tether-load/send_schedule.hpp"
 
 #include "wire/tether.pb.h"
 
@@ -48,6 +49,12 @@ public:
 /// welcome, then pipelines write batches (at most `--inflight` unanswered) until told to
 /// stop, waits for the outstanding answers and closes the WebSocket cleanly.
 ///
+/// Closed loop (no `--rate`): a batch goes out whenever the window has room and no write
+/// is pending. Open loop: batch `n` is due at its `send_schedule` time and waits on a
+/// timer until then; one that is due but held back (window full, write pending) goes out
+/// as soon as it can, and its latency counts from the scheduled time either way. No batch
+/// due at or after the end of `--duration` is sent.
+///
 /// Thread safety: the public functions may be called from any thread; all work runs on
 /// the session's own strand. The accessors for results may be used only after the
 /// io_context has stopped running.
@@ -62,8 +69,9 @@ public:
   /// Connects and performs the handshake, hello and welcome within the connect timeout.
   void start();
 
-  /// Starts sending batches (after `on_session_ready(index, true)`).
-  void begin_sending();
+  /// Starts sending batches (after `on_session_ready(index, true)`); `start` is the run's
+  /// common start, from which the open-loop schedule and the end of sending count.
+  void begin_sending(clock::time_point start);
 
   /// Stops sending new batches; the session closes once every batch is answered.
   void request_stop();
@@ -106,6 +114,7 @@ private:
   void handle_ack(const tether::v1::Ack& ack);
   void handle_error(const tether::v1::Error& err);
   void pump();
+  void arm_send_timer(clock::time_point due);
   void on_write(boost::system::error_code ec);
   void maybe_close();
   void on_close(boost::system::error_code ec);
@@ -122,6 +131,8 @@ private:
   tcp::resolver::results_type endpoints_;
   boost::beast::websocket::stream<tcp::socket> ws_;
   boost::asio::steady_timer setup_timer_;
+  /// Open loop: waits for the next batch's scheduled time.
+  boost::asio::steady_timer send_timer_;
   boost::beast::flat_buffer read_buffer_;
   std::string hello_;
   batch_builder builder_;
@@ -131,6 +142,11 @@ private:
   alignas(std::max_align_t) std::array<char, 8 * 1024> arena_block_;
   google::protobuf::Arena arena_;
   std::uint64_t last_sequence_ = 0;
+  /// Open loop: the schedule, the number of batches sent so far (= the index of the next
+  /// batch in the schedule) and the time from which no batch is due any more.
+  send_schedule schedule_;
+  std::uint64_t next_slot_ = 0;
+  clock::time_point send_end_{};
   load_counters counters_;
   latency_histogram latency_;
   clock::time_point last_ack_{};
@@ -140,6 +156,7 @@ private:
   bool sending_ = false;
   bool stop_requested_ = false;
   bool write_busy_ = false;
+  bool send_timer_armed_ = false;
   bool closing_ = false;
   bool finished_ = false;
   bool setup_timed_out_ = false;
