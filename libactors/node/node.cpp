@@ -14,6 +14,8 @@
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
 #include "routing/router.hpp"
+#include "rules/rule_cache.hpp"
+#include "series/ddsketch.hpp"
 #include "series/dedup_window.hpp"
 #include "series/shard.hpp"
 #include "tether/tether.hpp"
@@ -66,7 +68,12 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("slice-count", "slices of the key space, fixed per cluster (default 1024)")
     .add<uint32_t>("shards", "slice-hosting actors per node, 0 = one per core (default 0)")
     .add<uint32_t>("request-timeout-ms", "timeout of requests between actors (default 5000)")
-    .add<uint32_t>("window-ms", "tumbling window length in ms (default 10000)")
+    .add<uint32_t>("window-ms", "tumbling window length in ms for series without a rule (default 10000)")
+    .add<uint32_t>("lateness-ms", "how long after its end a window still takes samples (default 5000)")
+    .add<uint32_t>("staleness-ms", "cumulative counter inputs quiet this long are forgotten (default 300000)")
+    .add<double>("sketch-accuracy", "relative accuracy of histogram quantiles (default 0.01)")
+    .add<std::string>("rules-file", "JSON file of aggregation rules (default: none)")
+    .add<uint32_t>("max-future-ms", "how far ahead of the node's clock a sample may be (default 60000)")
     .add<uint32_t>("io-threads", "gateway I/O threads (default 1)")
     .add<std::string>("auth-token", "token clients must present in hello (default: none)")
     .add<uint32_t>("max-frame-bytes", "largest client frame (default 1048576)")
@@ -118,6 +125,10 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   o.request_timeout_ms = caf::get_or(s, "tether.request-timeout-ms",
                                      o.request_timeout_ms);
   o.window_ms = caf::get_or(s, "tether.window-ms", o.window_ms);
+  o.lateness_ms = caf::get_or(s, "tether.lateness-ms", o.lateness_ms);
+  o.staleness_ms = caf::get_or(s, "tether.staleness-ms", o.staleness_ms);
+  o.sketch_accuracy = caf::get_or(s, "tether.sketch-accuracy", o.sketch_accuracy);
+  o.rules_file = caf::get_or(s, "tether.rules-file", o.rules_file);
   o.io_threads = caf::get_or(s, "tether.io-threads", o.io_threads);
   o.auth_token = caf::get_or(s, "tether.auth-token", o.auth_token);
   auto& l = o.limits;
@@ -130,6 +141,7 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   l.max_inflight_batches = caf::get_or(s, "tether.max-inflight-batches",
                                        l.max_inflight_batches);
   l.idle_timeout_ms = caf::get_or(s, "tether.idle-timeout-ms", l.idle_timeout_ms);
+  l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
   return o;
 }
 
@@ -152,6 +164,13 @@ std::string check(const node_options& o) {
   first(bound("shards", o.shards, 0, 1024));
   first(bound("request-timeout-ms", o.request_timeout_ms, 10, 600000));
   first(bound("window-ms", o.window_ms, 10, 86400000));
+  first(bound("lateness-ms", o.lateness_ms, 0, 86400000));
+  first(bound("staleness-ms", o.staleness_ms, 1000, 86400000));
+  if (!series::ddsketch::valid_config(o.sketch_accuracy,
+                                      series::ddsketch::default_max_buckets)
+      || o.sketch_accuracy > 0.1)
+    first("tether.sketch-accuracy = " + std::to_string(o.sketch_accuracy)
+          + " is out of bounds [1e-6, 0.1]");
   first(bound("io-threads", o.io_threads, 1, 256));
   auto& l = o.limits;
   first(bound("max-frame-bytes", l.max_frame_bytes, 1024, 64u << 20));
@@ -162,6 +181,7 @@ std::string check(const node_options& o) {
   first(bound("max-inflight-batches", l.max_inflight_batches, 1,
               series::dedup_window::span));
   first(bound("idle-timeout-ms", l.idle_timeout_ms, 100, 86400000));
+  first(bound("max-future-ms", l.max_future_ms, 0, 86400000));
   return err;
 }
 
@@ -199,6 +219,8 @@ node_stats node::stats() const {
   s.series = impl_->counters->series.load(std::memory_order_relaxed);
   s.samples_applied = impl_->counters->samples_applied.load(std::memory_order_relaxed);
   s.primary_slices = impl_->counters->primary_slices.load(std::memory_order_relaxed);
+  s.samples_late = impl_->counters->samples_late.load(std::memory_order_relaxed);
+  s.windows_closed = impl_->counters->windows_closed.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -217,6 +239,39 @@ void node::shutdown() {
   caf::anon_send_exit(impl_->directory, reason);
 }
 
+namespace {
+
+rules::rule_defaults defaults_of(const node_options& o) {
+  rules::rule_defaults d;
+  d.window_ms = o.window_ms;
+  return d;
+}
+
+/// Loads the configured rules; throws std::invalid_argument naming the problem.
+std::shared_ptr<const rules::rule_set> load_rules(const node_options& o) {
+  if (o.rules_file.empty())
+    return rules::rule_set::empty(defaults_of(o));
+  std::string error;
+  auto set = rules::rule_set::load(o.rules_file, defaults_of(o), error);
+  if (!set)
+    throw std::invalid_argument(error);
+  return set;
+}
+
+} // namespace
+
+std::string node::reload_rules() {
+  auto& o = impl_->opts;
+  if (o.rules_file.empty())
+    return "no rules file is configured (tether.rules-file)";
+  std::string error;
+  auto set = rules::rule_set::load(o.rules_file, defaults_of(o), error);
+  if (!set)
+    return error;
+  impl_->rules->store(std::move(set));
+  return {};
+}
+
 node spawn_node(caf::actor_system& sys, const node_options& opts) {
   if (auto err = check(opts); !err.empty())
     throw std::invalid_argument(err);
@@ -225,6 +280,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   if (ptr->opts.shards == 0)
     ptr->opts.shards = std::max(1u, std::thread::hardware_concurrency());
   ptr->counters = std::make_shared<series::node_counters>();
+  ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
   ptr->cache = std::make_shared<routing::route_cache>();
   directory::directory_config dc;
   dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
@@ -240,6 +296,10 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.shard_count = ptr->opts.shards;
     sc.node_name = opts.name;
     sc.window_ms = opts.window_ms;
+    sc.lateness_ms = opts.lateness_ms;
+    sc.staleness_ms = opts.staleness_ms;
+    sc.accuracy = opts.sketch_accuracy;
+    sc.rules = ptr->rules;
     sc.request_timeout_ms = opts.request_timeout_ms;
     sc.directory = ptr->directory;
     sc.counters = ptr->counters;
@@ -258,6 +318,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   auto ctx = std::make_shared<routing::ingest_context>();
   ctx->cache = ptr->cache;
   ctx->limits = opts.limits;
+  ctx->rules = ptr->rules;
   ctx->slice_count = opts.slice_count;
   ctx->request_timeout_ms = opts.request_timeout_ms;
   ptr->ingest = std::move(ctx);

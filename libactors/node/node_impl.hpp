@@ -27,6 +27,7 @@ struct node::impl {
   routing::router_actor router;
   std::shared_ptr<routing::route_cache> cache;
   std::shared_ptr<series::node_counters> counters;
+  std::shared_ptr<rules::rule_cache> rules;
   std::shared_ptr<const routing::ingest_context> ingest;
 
   /// Producers handed out by open_producer, ended by shutdown. Pending request

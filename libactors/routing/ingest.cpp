@@ -37,6 +37,7 @@ struct write_fan_in {
   size_t remaining = 0;
   size_t ranges = 0;
   uint32_t applied = 0;
+  uint32_t late = 0;
   uint32_t duplicate_ranges = 0;
   errc code = errc::none;
   std::string message;
@@ -57,6 +58,7 @@ struct write_fan_in {
     ack.sequence = sequence;
     ack.accepted = applied;
     ack.duplicate = duplicate_ranges == ranges;
+    ack.late = late;
     rp.deliver(ack);
   }
 };
@@ -93,6 +95,7 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
       .then(
         [fan, rp](series::shard_write_result& res) mutable {
           fan->applied += res.applied;
+          fan->late += res.late;
           fan->duplicate_ranges += res.duplicate_ranges;
           if (res.code != errc::none)
             fan->fail(res.code, std::move(res.message));
@@ -134,7 +137,8 @@ ingest_full_actor::behavior_type ingest_behavior(
     [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
     [self](write_atom, uint64_t seq, std::vector<sample>& xs) {
       wire::keyed_batch batch;
-      if (auto err = self->state.keyer->key(seq, xs, wire::now_ms(), batch)) {
+      auto rules = self->state.ctx->rules->load();
+      if (auto err = self->state.keyer->key(seq, xs, wire::now_ms(), *rules, batch)) {
         auto rp = self->make_response_promise<write_ack>();
         rp.deliver(make_error(err.code, std::move(err.message)));
         return rp;

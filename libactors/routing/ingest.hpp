@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 
 #include "routing/route_table.hpp"
+#include "rules/rule_cache.hpp"
 #include "tether/actors.hpp"
 #include "tether/options.hpp"
 #include "wire/keyed_batch.hpp"
@@ -20,6 +21,7 @@ using ingest_full_actor = ingest_actor::extend<
 /// What every ingest actor of a node shares.
 struct ingest_context {
   std::shared_ptr<route_cache> cache;
+  std::shared_ptr<rules::rule_cache> rules;
   tether::limits limits;
   uint32_t slice_count = 1024;
   uint32_t request_timeout_ms = 5000;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -11,10 +12,55 @@ namespace tether::series {
 namespace {
 
 /// The share of alpha given up to absorb rounding: gamma is built from
-/// alpha (1 - accuracy_margin). The rounding it must cover is below 1e-12 relative
-/// (the logarithm's relative error of a few 1e-16 times |ln v| <= 745, plus the
-/// representative's few ulp), and alpha (1e-5) >= 1e-11 for every accepted alpha.
+/// alpha (1 - accuracy_margin). Rounding in the logarithm, in 1 / ln gamma and in
+/// their product can put a value into a neighbouring bucket only if it lies within
+/// |ln v| * 5e-16 <= 4e-13 (relative) of the boundary; the representative's rounding
+/// adds a few 1e-16. Both stay below 1e-12, and alpha 1e-5 >= 1e-11 for every
+/// accepted alpha.
 constexpr double accuracy_margin = 1e-5;
+
+/// ln 2 = ln2_hi + ln2_lo, ln2_hi with 32 significant bits, so that e * ln2_hi is
+/// exact for every binary exponent e of a double.
+constexpr double ln2_hi = 0x1.62e42feep-1;
+constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+
+/// The natural logarithm of a positive normal double, from IEEE-754 basic operations
+/// only. libm picks its code path by CPU (with or without FMA), so std::log may differ
+/// in the last bit between machines, and so could a bucket index; this one gives the
+/// same bits on every machine running the same build. Absolute error below
+/// 2e-16 + 1 ulp of the result.
+///
+/// x = 2^e m with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s) with s = (m - 1) /
+/// (m + 1), |s| <= 0.1716, and 2 atanh(s) = 2s + s z (2/3 + 2z/5 + ... + 2z^8/19)
+/// with z = s^2 <= 0.0295; the first omitted term is below 1e-17.
+double log_of(double x) noexcept {
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  auto e = static_cast<int>(bits >> 52) - 1023;
+  bits = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1023} << 52);
+  double m;
+  std::memcpy(&m, &bits, sizeof m);
+  if (m > 0x1.6a09e667f3bcdp+0) { // sqrt(2)
+    m *= 0.5;
+    ++e;
+  }
+  double f = m - 1; // exact
+  double s = f / (2 + f);
+  double z = s * s;
+  double z2 = z * z;
+  double z4 = z2 * z2;
+  // 2/3 + 2z/5 + ... + 2z^8/19, grouped to shorten the dependency chain.
+  double p01 = 2.0 / 3 + z * (2.0 / 5);
+  double p23 = 2.0 / 7 + z * (2.0 / 9);
+  double p45 = 2.0 / 11 + z * (2.0 / 13);
+  double p67 = 2.0 / 15 + z * (2.0 / 17);
+  double q03 = p01 + z2 * p23;
+  double q47 = p45 + z2 * p67;
+  double q = q03 + z4 * (q47 + z4 * (2.0 / 19));
+  double ln_m = 2 * s + s * z * q;
+  double de = e;
+  return de * ln2_hi + (ln_m + de * ln2_lo);
+}
 
 } // namespace
 
@@ -47,17 +93,54 @@ void ddsketch::derive_constants() noexcept {
   assert(valid_config(alpha_, static_cast<size_t>(max_buckets_)));
   auto a = alpha_ * (1 - accuracy_margin);
   gamma_ = (1 + a) / (1 - a);
-  multiplier_ = 1 / std::log(gamma_);
+  multiplier_ = 1 / log_of(gamma_);
   factor_ = 2 / (gamma_ + 1);
+  upper_factor_ = 2 * gamma_ / (gamma_ + 1);
+}
+
+void ddsketch::after_load() noexcept {
+  if (consistent())
+    derive_constants();
+  else
+    *this = ddsketch{};
+}
+
+bool ddsketch::consistent() const noexcept {
+  if (!valid_config(alpha_, static_cast<size_t>(max_buckets_)))
+    return false;
+  if (count_ == 0)
+    return sum_ == 0 && min_ == 0 && max_ == 0 && zero_count_ == 0 && pos_.counts.empty()
+           && neg_.counts.empty() && pos_.offset == 0 && neg_.offset == 0;
+  auto limit = static_cast<int64_t>(max_buckets_);
+  uint64_t total = zero_count_;
+  return std::isfinite(min_) && std::isfinite(max_) && min_ <= max_
+         && pos_.consistent(limit, total) && neg_.consistent(limit, total)
+         && total == count_;
+}
+
+bool ddsketch::store::consistent(int64_t limit, uint64_t& total) const noexcept {
+  if (counts.empty())
+    return offset == 0;
+  auto size = static_cast<int64_t>(counts.size());
+  if (size > limit || counts.front() == 0 || counts.back() == 0
+      || int64_t{offset} + size - 1 > std::numeric_limits<int32_t>::max())
+    return false;
+  for (auto c : counts)
+    total += c;
+  return true;
 }
 
 int32_t ddsketch::index_of(double m) const noexcept {
-  // |ln m| <= 709 and multiplier_ < 2.6e5 for alpha >= 1e-6: fits 32 bits.
-  return static_cast<int32_t>(std::ceil(std::log(m) * multiplier_));
+  // |ln m| < 710 and multiplier_ < 5.1e5 for alpha >= 1e-6: |index| < 3.7e8.
+  return static_cast<int32_t>(std::ceil(log_of(m) * multiplier_));
 }
 
 double ddsketch::representative(int32_t index) const noexcept {
-  // May overflow to infinity for the last bucket below DBL_MAX; the caller clamps.
+  // 2 gamma^i / (gamma + 1), computed so that no intermediate leaves the normal range:
+  // for a positive index from gamma^(i - 1) < v <= DBL_MAX. The result itself exceeds
+  // DBL_MAX for values near it; the caller clamps to max.
+  if (index > 0)
+    return upper_factor_ * std::pow(gamma_, index - 1);
   return factor_ * std::pow(gamma_, index);
 }
 

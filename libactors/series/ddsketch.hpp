@@ -7,39 +7,42 @@
 
 namespace tether::series {
 
-/// A mergeable quantile sketch with a relative-error guarantee: for every q in [0, 1],
-/// `quantile(q)` is within relative error alpha of the exact value of rank
-/// `quantile_rank(q, count())` among the values added, as long as that value's
-/// magnitude is at least `min_indexable` (or it is exactly zero) and it lies outside
-/// the collapsed ranges (see below). q = 0 and q = 1 return the exact min and max.
+/// A mergeable quantile sketch with a relative-error guarantee (DDSketch-style
+/// logarithmic buckets), for histogram aggregation.
 ///
-/// A value v is counted in a logarithmic bucket: values with |v| >= `min_indexable`
-/// go to bucket i = ceil(log_gamma(|v|)) of the positive or the negative store, all
-/// others (zero and magnitudes below `min_indexable`) to one zero count. Bucket i
-/// covers magnitudes (gamma^(i-1), gamma^i] and is represented by 2 gamma^i /
-/// (gamma + 1), which is within relative error (gamma - 1) / (gamma + 1) of every
-/// magnitude it covers. gamma is (1 + a) / (1 - a) with a = alpha (1 - 1e-5): the
-/// margin of 1e-5 alpha (at least 1e-11) absorbs the floating-point rounding of the
-/// logarithm and of the representative (below 1e-12 relative over the whole double
-/// range), so the bound alpha holds for the computed results, not only on paper.
-/// Estimates are clamped to [min, max], which only moves them towards the exact value.
+/// Guarantee: for q in [0, 1], `quantile(q)` is within relative error alpha of the
+/// exact value x of rank `quantile_rank(q, count())` among the values added,
+/// |quantile(q) - x| <= alpha |x|, provided x is zero or |x| >= `min_indexable` and x
+/// lies outside a collapsed range (see below). q = 0 and q = 1 return the exact min
+/// and max.
 ///
-/// Memory is bounded: each store holds at most `max_buckets` consecutive buckets.
-/// When a value would widen a store beyond that, the store folds its lowest buckets
-/// into one: the positive store its smallest magnitudes, the negative store its
-/// largest magnitudes, i.e. in both cases the lowest values. A value folded into a
-/// collapsed bucket keeps its count but not its magnitude, so the bound holds only for
-/// quantiles whose exact value lies above the collapsed range of its store (with
-/// positive data only: for the quantiles above the collapsed range). count, sum, min
+/// Buckets: a value v with |v| >= `min_indexable` is counted in bucket
+/// i = ceil(log_gamma(|v|)) of the positive or the negative store; zero and smaller
+/// magnitudes in one zero count. Bucket i covers the magnitudes (gamma^(i-1),
+/// gamma^i] and is represented by 2 gamma^i / (gamma + 1), within relative error
+/// (gamma - 1) / (gamma + 1) of every magnitude it covers. gamma is (1 + a) / (1 - a)
+/// with a = alpha (1 - 1e-5): the margin of 1e-5 alpha (at least 1e-11) absorbs the
+/// floating-point rounding of the logarithm, the index and the representative (below
+/// 1e-12 relative over the whole double range), so the bound holds for the computed
+/// results. Estimates are clamped to [min, max], which only moves them towards x.
+///
+/// Memory is bounded: a store holds at most `max_buckets` consecutive buckets. When a
+/// value would widen it further, the store folds its lowest values into its first
+/// bucket: the positive store its smallest magnitudes, the negative store its largest
+/// magnitudes. A folded value keeps its count but not its magnitude, so the bound then
+/// holds only for quantiles whose exact value lies above the collapsed range of its
+/// store; for positive data, the quantiles above the collapsed range. count, sum, min
 /// and max are never approximated.
 ///
-/// Deterministic: bucket contents are a function of the multiset of values added (and
-/// of alpha and the bucket limit), whatever the order of adds and merges, so replicas
-/// that apply the same values agree. min, max and count are order-independent too;
-/// sum is the floating-point sum in the order of application, so merging in another
-/// grouping may change its last bits (merge itself is commutative). Bucket indices
-/// come from std::log: replicas must run the same build for a value within rounding
-/// distance of a bucket boundary to land in the same bucket.
+/// Deterministic: the bucket contents are a function of the multiset of values added
+/// (with alpha and the bucket limit), whatever the order of adds and merges, so
+/// replicas that apply the same values agree. count, min and max are order-free too;
+/// sum is the floating-point sum in order of application, so another grouping of
+/// merges may change its last bits (a single merge is commutative). Bucket indices use
+/// a logarithm built from IEEE-754 basic operations only, not libm's, whose code path
+/// depends on the CPU: the same build computes the same buckets on every machine.
+/// Quantile values are computed from the buckets with std::pow and may differ in the
+/// last bit between machines.
 ///
 /// A value type, not thread-safe: one actor owns it.
 class ddsketch {
@@ -159,16 +162,22 @@ public:
     return !(x == y);
   }
 
+  /// Whether the state satisfies the sketch's invariants (valid configuration,
+  /// canonical stores within the bucket limit, counts adding up to count(), min <=
+  /// max). Always true except after loading bytes that no sketch produced.
+  bool consistent() const noexcept;
+
   /// Serialises the configuration and the plain state; the derived constants are
   /// recomputed after loading. The state is canonical (a store's first and last
-  /// bucket are never empty), so equal sketches serialise to equal bytes. Loading
-  /// trusts its input to come from a sketch (alpha valid, stores within the limit).
+  /// bucket are never empty), so equal sketches serialise to equal bytes. A load that
+  /// yields an inconsistent state (truncated or foreign bytes) leaves an empty sketch
+  /// with the default configuration instead.
   template <class Inspector>
   friend typename Inspector::result_type inspect(Inspector& f, ddsketch& x) {
     if constexpr (Inspector::writes_state) {
       auto result = f(x.alpha_, x.max_buckets_, x.count_, x.sum_, x.min_, x.max_,
                       x.zero_count_, x.pos_, x.neg_);
-      x.derive_constants();
+      x.after_load();
       return result;
     } else {
       return f(x.alpha_, x.max_buckets_, x.count_, x.sum_, x.min_, x.max_,
@@ -199,13 +208,19 @@ private:
     /// Adds all counts of `other`, folding to keep at most `limit` buckets.
     void merge(const store& other, int64_t limit);
 
+    /// Whether the store is canonical and within `limit`; adds its counts to `total`.
+    bool consistent(int64_t limit, uint64_t& total) const noexcept;
+
     template <class Inspector>
     friend typename Inspector::result_type inspect(Inspector& f, store& x) {
       return f(x.offset, x.counts);
     }
   };
 
-  /// Sets gamma_, multiplier_ and factor_ from alpha_.
+  /// Recomputes the derived constants, or resets an inconsistent loaded state.
+  void after_load() noexcept;
+
+  /// Sets gamma_, multiplier_, factor_ and upper_factor_ from alpha_.
   void derive_constants() noexcept;
 
   /// ceil(log_gamma(m)) for m >= min_indexable.
@@ -227,8 +242,9 @@ private:
 
   // Derived from alpha_ (not serialised).
   double gamma_ = 0;
-  double multiplier_ = 0; ///< 1 / ln(gamma_)
-  double factor_ = 0;     ///< 2 / (gamma_ + 1)
+  double multiplier_ = 0;   ///< 1 / ln(gamma_)
+  double factor_ = 0;       ///< 2 / (gamma_ + 1)
+  double upper_factor_ = 0; ///< 2 gamma_ / (gamma_ + 1)
 };
 
 } // namespace tether::series

@@ -4,21 +4,30 @@
 
 namespace tether::series {
 
-void series_state::apply(const wire::keyed_sample& s) noexcept {
+apply_outcome series_state::apply(const wire::keyed_sample& s, int64_t now_ms,
+                                  int64_t lateness_ms, double accuracy) {
+  auto start = window_start(s.timestamp_ms);
+  auto end = start + static_cast<int64_t>(window_ms);
+  if (end <= closed_until || end + lateness_ms <= now_ms)
+    return apply_outcome::late;
   double v = s.value;
-  if (kind == kind::counter) {
-    if (s.mode == counter_mode::cumulative) {
-      // The first report of an input series is its baseline; a decrease is a reset
-      // of the input, whose new value is all increase since.
-      double increase = 0;
-      if (has_input)
-        increase = v >= last_input ? v - last_input : v;
-      last_input = v;
-      has_input = true;
-      v = increase;
+  if (kind == kind::counter && s.mode == counter_mode::cumulative) {
+    // Per input series: the first report is a baseline; a decrease is a reset of
+    // the input, whose new value is all increase since.
+    auto it = std::find_if(inputs.begin(), inputs.end(),
+                           [&](const input_state& in) { return in.hash == s.input_hash; });
+    double increase = 0;
+    if (it == inputs.end()) {
+      inputs.push_back(input_state{s.input_hash, v, s.timestamp_ms});
+    } else {
+      increase = v >= it->last ? v - it->last : v;
+      it->last = v;
+      it->seen_ms = std::max(it->seen_ms, s.timestamp_ms);
     }
-    total += v;
+    v = increase;
   }
+  if (kind == kind::counter)
+    total += v;
   if (count == 0) {
     min = v;
     max = v;
@@ -30,6 +39,73 @@ void series_state::apply(const wire::keyed_sample& s) noexcept {
   sum += v;
   ++count;
   updated_ms = std::max(updated_ms, s.timestamp_ms);
+  // The sample's window, opened on its first sample.
+  auto it = std::lower_bound(open.begin(), open.end(), start,
+                             [](const window_agg& w, int64_t x) { return w.start < x; });
+  bool opened = false;
+  if (it == open.end() || it->start != start) {
+    it = open.insert(it, window_agg{});
+    it->start = start;
+    if (kind == kind::histogram)
+      it->sketch = std::make_unique<ddsketch>(accuracy);
+    opened = true;
+  }
+  auto& w = *it;
+  if (w.count == 0) {
+    w.min = v;
+    w.max = v;
+  } else {
+    w.min = std::min(w.min, v);
+    w.max = std::max(w.max, v);
+  }
+  w.sum += v;
+  ++w.count;
+  if (w.count == 1 || s.timestamp_ms >= w.last_ts) {
+    w.last = v;
+    w.last_ts = s.timestamp_ms;
+  }
+  if (w.sketch)
+    w.sketch->add(v);
+  return opened ? apply_outcome::applied_new_window : apply_outcome::applied;
+}
+
+window_view series_state::close(int64_t start, const std::vector<double>& quantiles) {
+  window_view out;
+  auto it = std::find_if(open.begin(), open.end(),
+                         [&](const window_agg& w) { return w.start == start; });
+  auto end = start + static_cast<int64_t>(window_ms);
+  closed_until = std::max(closed_until, end);
+  if (it == open.end())
+    return out;
+  auto& w = *it;
+  out.start_ms = start;
+  out.end_ms = end;
+  out.count = w.count;
+  out.sum = w.sum;
+  out.min = w.min;
+  out.max = w.max;
+  out.last = w.last;
+  out.mean = w.count > 0 ? w.sum / static_cast<double>(w.count) : 0;
+  if (kind == kind::counter) {
+    closed_total += w.sum;
+    out.increase = w.sum;
+    out.total = closed_total;
+    out.rate = w.sum * 1000.0 / static_cast<double>(window_ms);
+  }
+  if (w.sketch)
+    for (auto q : quantiles)
+      out.quantiles.emplace_back(q, w.sketch->quantile(q));
+  open.erase(it);
+  last_window = out;
+  return out;
+}
+
+size_t series_state::forget_inputs(int64_t cutoff_ms) {
+  auto before = inputs.size();
+  inputs.erase(std::remove_if(inputs.begin(), inputs.end(),
+                              [&](const input_state& in) { return in.seen_ms < cutoff_ms; }),
+               inputs.end());
+  return before - inputs.size();
 }
 
 void series_state::fill(series_view& view) const {
@@ -42,6 +118,7 @@ void series_state::fill(series_view& view) const {
   view.sum = sum;
   view.count = count;
   view.updated_ms = updated_ms;
+  view.window = last_window;
 }
 
 } // namespace tether::series

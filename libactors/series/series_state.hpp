@@ -1,38 +1,82 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
+#include "series/ddsketch.hpp"
 #include "tether/types.hpp"
 #include "wire/keyed_batch.hpp"
 
 namespace tether::series {
 
-/// The aggregation state of one output series. Plain data: the slice that hosts it
-/// decides when to apply samples; replicas apply the same samples in the same order
-/// and reach the same state.
+/// One window of one series while it is open.
+struct window_agg {
+  int64_t start = 0;
+  uint64_t count = 0;
+  double sum = 0; ///< counters: the increase within the window
+  double min = 0;
+  double max = 0;
+  double last = 0;
+  int64_t last_ts = 0;
+  std::unique_ptr<ddsketch> sketch; ///< histograms only
+};
+
+/// A cumulative counter's input series as tracked inside its output series.
+struct input_state {
+  uint64_t hash = 0; ///< key_hash of the input key
+  double last = 0;   ///< the input's last reported running total
+  int64_t seen_ms = 0;
+};
+
+/// What applying one sample did.
+enum class apply_outcome : uint8_t {
+  applied,
+  applied_new_window, ///< applied, and it opened a window the caller must schedule
+  late,               ///< not applied: its window had already closed
+};
+
+/// The aggregation state of one output series: running state since creation, the
+/// open windows (tumbling, aligned to multiples of the window length on the sample
+/// timestamps) and the latest closed window. Deterministic: replicas that apply the
+/// same samples in the same order and close the same windows hold the same state.
 struct series_state {
   tether::kind kind = kind::unspecified;
-  double total = 0;      ///< counters: running total, never decreasing
-  double last = 0;       ///< last value (gauge, histogram) or last increment (counter)
+  uint32_t window_ms = 10000;
+  uint32_t rule = 0;
+  double total = 0;        ///< counters: running total, never decreasing
+  double closed_total = 0; ///< counters: total at the end of the last closed window
+  double last = 0;         ///< last value (gauge, histogram) or last increment (counter)
   double min = 0;
   double max = 0;
   double sum = 0;
-  uint64_t count = 0;    ///< samples applied
+  uint64_t count = 0;      ///< samples applied
   int64_t updated_ms = 0;
-  double last_input = 0; ///< cumulative counters: the input's last reported total
-  bool has_input = false;
+  int64_t closed_until = 0; ///< end of the newest closed window; earlier ones are final
+  std::vector<input_state> inputs; ///< cumulative counters only
+  std::vector<window_agg> open;    ///< open windows, ascending start
+  window_view last_window;         ///< the latest closed window
 
-  /// Applies one validated sample of the same kind.
-  void apply(const wire::keyed_sample& s) noexcept;
+  /// Applies one validated sample of the series' kind. A sample is late, and changes
+  /// nothing, when its window has closed here (it ends at or before `closed_until`)
+  /// or should have: it ends `lateness_ms` or more before `now_ms`.
+  apply_outcome apply(const wire::keyed_sample& s, int64_t now_ms,
+                      int64_t lateness_ms, double accuracy);
 
-  /// Copies the state into a view (location fields are left to the caller).
+  /// Closes the open window starting at `start` (if any) and returns its aggregate.
+  /// `quantiles` are the ones the rule asks for.
+  window_view close(int64_t start, const std::vector<double>& quantiles);
+
+  /// Forgets cumulative inputs not seen since `cutoff_ms`, without lowering totals.
+  size_t forget_inputs(int64_t cutoff_ms);
+
+  /// Copies the running state and the latest closed window into a view.
   void fill(series_view& view) const;
-};
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, series_state& x) {
-  return f(x.kind, x.total, x.last, x.min, x.max, x.sum, x.count, x.updated_ms,
-           x.last_input, x.has_input);
-}
+  int64_t window_start(int64_t ts) const noexcept {
+    auto w = static_cast<int64_t>(window_ms);
+    return ts >= 0 ? ts / w * w : ((ts - w + 1) / w) * w;
+  }
+};
 
 } // namespace tether::series

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <map>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -30,24 +29,36 @@ struct shard_state {
   std::unordered_map<uint32_t, std::unique_ptr<slice_state>> slices;
   /// Subscribers per output key, and the keys each subscriber holds.
   std::unordered_map<std::string, std::vector<caf::actor>> subscribers;
-  std::unordered_set<std::string> watched;
   std::map<caf::actor_addr, std::vector<std::string>> keys_of;
-  /// Subscribed series that received samples in the open window.
-  std::vector<series_entry*> touched;
-  /// The window writes are currently counted in.
-  int64_t open_window = 0;
+  /// Open windows by the time they close (end + lateness): every (series, window)
+  /// is scheduled once, when its first sample opens it, and closed once.
+  std::map<int64_t, std::vector<opened_window>> closing;
+  std::vector<opened_window> opened; ///< scratch of the write handler
 
   int64_t now() const {
     return cfg.clock ? cfg.clock() : wire::now_ms();
   }
 
-  int64_t window_of(int64_t now) const {
-    return now / cfg.window_ms;
-  }
-
   slice_state* hosted(uint32_t slice) {
     auto i = slices.find(slice);
     return i == slices.end() ? nullptr : i->second.get();
+  }
+
+  void drop_slice(uint32_t s) {
+    auto* sl = hosted(s);
+    if (sl == nullptr)
+      return;
+    cfg.counters->series -= sl->series_count();
+    for (auto i = closing.begin(); i != closing.end();) {
+      auto& vec = i->second;
+      vec.erase(std::remove_if(vec.begin(), vec.end(),
+                               [s](const opened_window& o) {
+                                 return o.entry->slice == s;
+                               }),
+                vec.end());
+      i = vec.empty() ? closing.erase(i) : std::next(i);
+    }
+    slices.erase(s);
   }
 
   void apply_table(const assignment_table& t) {
@@ -58,35 +69,23 @@ struct shard_state {
     for (size_t i = 0; i < t.members.size(); ++i)
       if (t.members[i].name == cfg.node_name)
         self_member = static_cast<int32_t>(i);
-    uint32_t primaries = 0;
-    uint32_t before = static_cast<uint32_t>(slices.size());
+    auto before = static_cast<uint32_t>(slices.size());
     for (uint32_t s = 0; s < t.slices.size(); ++s) {
       if (shard_of(s, cfg.shard_count) != cfg.index)
         continue;
       auto& a = t.slices[s];
       if (a.primary == self_member && self_member >= 0) {
         auto& ptr = slices[s];
-        if (!ptr) {
+        if (!ptr)
           ptr = std::make_unique<slice_state>(s);
-          ptr->watched = &watched;
-        }
         ptr->epoch = a.epoch;
-        ++primaries;
       } else {
         // Losing a slice without a handoff happens only on a directory decision;
         // planned moves transfer the state first (cluster issue).
-        if (auto* sl = hosted(s)) {
-          cfg.counters->series -= sl->series_count();
-          touched.erase(std::remove_if(touched.begin(), touched.end(),
-                                       [s](series_entry* e) {
-                                         return e->slice == s;
-                                       }),
-                        touched.end());
-          slices.erase(s);
-        }
+        drop_slice(s);
       }
     }
-    cfg.counters->primary_slices += primaries;
+    cfg.counters->primary_slices += static_cast<uint32_t>(slices.size());
     cfg.counters->primary_slices -= before;
   }
 
@@ -117,13 +116,8 @@ struct shard_state {
                                  return a.address() == who;
                                }),
                 vec.end());
-      if (vec.empty()) {
+      if (vec.empty())
         subscribers.erase(j);
-        watched.erase(key);
-        for (auto& [id, sl] : slices)
-          if (auto* e = sl->find(key))
-            e->subscribed = false;
-      }
     }
     keys_of.erase(i);
   }
@@ -131,50 +125,48 @@ struct shard_state {
 
 using shard_ptr = shard_actor::stateful_pointer<shard_state>;
 
-void schedule_tick(shard_ptr self) {
-  auto w = static_cast<int64_t>(self->state.cfg.window_ms);
-  auto now = self->state.now();
-  auto next = (now / w + 1) * w;
-  self->delayed_send(self, std::chrono::milliseconds(next - now), tick_atom::value);
-}
-
-/// Emits one update per subscriber for the open window, whose samples are all in
-/// `touched`, and opens the window of `now`. Runs when a tick finds the window over,
-/// and before a write that belongs to a later window: under load a tick may queue
-/// behind writes, and the first write of the next window must not hide the last one's
-/// changes.
-void close_window(shard_ptr self, int64_t now_window) {
+/// Closes every window due at `now`, oldest first, and sends each subscriber one
+/// message with the windows of its keys that closed.
+void close_due(shard_ptr self, int64_t now) {
   auto& st = self->state;
-  auto closing = st.open_window;
-  st.open_window = now_window;
-  if (st.touched.empty())
+  if (st.closing.empty() || st.closing.begin()->first > now)
     return;
-  auto w = static_cast<int64_t>(st.cfg.window_ms);
   std::map<caf::actor, std::vector<series_view>> out;
-  for (auto* e : st.touched) {
-    auto i = st.subscribers.find(e->key);
-    if (i == st.subscribers.end())
-      continue;
-    series_view v;
-    v.key = e->key;
-    v.node = st.cfg.node_name;
-    v.slice = e->slice;
-    if (auto* sl = st.hosted(e->slice))
-      v.epoch = sl->epoch;
-    e->state.fill(v);
-    for (auto& sub : i->second)
-      out[sub].push_back(v);
+  auto stale_before = now - static_cast<int64_t>(st.cfg.staleness_ms);
+  uint64_t closed = 0;
+  while (!st.closing.empty() && st.closing.begin()->first <= now) {
+    auto due = std::move(st.closing.begin()->second);
+    st.closing.erase(st.closing.begin());
+    for (auto& o : due) {
+      auto& state = o.entry->state;
+      auto quantiles = state.kind == kind::histogram && st.cfg.rules
+                         ? st.cfg.rules->quantiles(state.rule)
+                         : std::vector<double>{};
+      state.close(o.start, quantiles);
+      state.forget_inputs(stale_before);
+      ++closed;
+      auto i = st.subscribers.find(o.entry->key);
+      if (i == st.subscribers.end())
+        continue;
+      series_view v;
+      v.key = o.entry->key;
+      v.node = st.cfg.node_name;
+      v.slice = o.entry->slice;
+      if (auto* sl = st.hosted(o.entry->slice))
+        v.epoch = sl->epoch;
+      state.fill(v);
+      for (auto& sub : i->second)
+        out[sub].push_back(v);
+    }
   }
-  st.touched.clear();
+  st.cfg.counters->windows_closed += closed;
   for (auto& [sub, views] : out)
-    caf::anon_send(sub, window_atom::value, closing * w, (closing + 1) * w,
-                   std::move(views));
+    caf::anon_send(sub, window_atom::value, std::move(views));
 }
 
 shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
   self->state.cfg = std::move(cfg);
   self->state.apply_table(self->state.cfg.initial);
-  self->state.open_window = self->state.window_of(self->state.now());
   self->state.cfg.initial = assignment_table{};
   auto timeout = std::chrono::milliseconds(self->state.cfg.request_timeout_ms);
   self->request(self->state.cfg.directory, timeout, subscribe_atom::value,
@@ -186,15 +178,21 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           });
   self->set_down_handler(
     [self](caf::down_msg& msg) { self->state.drop_subscriber(msg.source); });
-  schedule_tick(self);
+  self->delayed_send(self, std::chrono::milliseconds(self->state.cfg.tick_ms),
+                     tick_atom::value);
   return {
     [self](write_atom, shard_write& w) -> shard_write_result {
       auto& st = self->state;
+      apply_context ctx;
+      ctx.now_ms = st.now();
+      ctx.lateness_ms = st.cfg.lateness_ms;
+      ctx.accuracy = st.cfg.accuracy;
+      // A tick may queue behind writes under load: close what is due first, so no
+      // sample lands in a window that should have closed.
+      close_due(self, ctx.now_ms);
       shard_write_result res;
-      auto window = st.window_of(self->state.now());
-      if (window != st.open_window)
-        close_window(self, window);
       uint64_t created = 0;
+      st.opened.clear();
       for (auto& r : w.ranges) {
         auto* sl = st.hosted(r.slice);
         if (sl == nullptr || sl->epoch != r.epoch) {
@@ -207,9 +205,10 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           continue;
         }
         auto before = sl->series_count();
-        auto out = sl->apply(w, r, window, st.touched);
+        auto out = sl->apply(w, r, ctx, st.opened);
         created += sl->series_count() - before;
         res.applied += out.applied;
+        res.late += out.late;
         if (out.duplicate)
           ++res.duplicate_ranges;
         if (out.code != errc::none && res.code == errc::none) {
@@ -217,10 +216,17 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           res.message = std::move(out.message);
         }
       }
+      for (auto& o : st.opened) {
+        auto at = o.start + static_cast<int64_t>(o.entry->state.window_ms)
+                  + static_cast<int64_t>(st.cfg.lateness_ms);
+        st.closing[at].push_back(o);
+      }
       if (created > 0)
         st.cfg.counters->series += created;
       if (res.applied > 0)
         st.cfg.counters->samples_applied += res.applied;
+      if (res.late > 0)
+        st.cfg.counters->samples_late += res.late;
       return res;
     },
     [self](read_atom, key_route& k) -> caf::result<series_view> {
@@ -229,6 +235,23 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
         return make_error(errc::unavailable, "slice " + std::to_string(k.slice)
                                                + " is not served by this node");
       return self->state.view_of(k, sl);
+    },
+    [self](read_atom) {
+      // Every series with a closed window, for /metrics.
+      std::vector<series_view> out;
+      for (auto& [id, sl] : self->state.slices)
+        sl->for_each([&](const series_entry& e) {
+          if (e.state.last_window.end_ms == 0)
+            return;
+          series_view v;
+          v.key = e.key;
+          v.slice = id;
+          v.node = self->state.cfg.node_name;
+          v.epoch = sl->epoch;
+          e.state.fill(v);
+          out.push_back(std::move(v));
+        });
+      return out;
     },
     [self](subscribe_atom, std::vector<key_route>& keys,
            caf::actor& sink) -> std::vector<series_view> {
@@ -243,23 +266,17 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           subs.push_back(sink);
           mine.push_back(k.key);
         }
-        st.watched.insert(k.key);
         auto* sl = st.hosted(k.slice);
-        if (sl == nullptr)
-          continue;
-        if (auto* e = sl->find(k.key)) {
-          e->subscribed = true;
+        if (sl != nullptr && sl->find(k.key) != nullptr)
           views.push_back(st.view_of(k, sl));
-        }
       }
       return views;
     },
     [self](update_atom, assignment_table& t) { self->state.apply_table(t); },
     [self](tick_atom) {
-      auto now_window = self->state.window_of(self->state.now());
-      if (now_window != self->state.open_window)
-        close_window(self, now_window);
-      schedule_tick(self);
+      close_due(self, self->state.now());
+      self->delayed_send(self, std::chrono::milliseconds(self->state.cfg.tick_ms),
+                         tick_atom::value);
     },
   };
 }

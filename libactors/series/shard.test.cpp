@@ -19,7 +19,8 @@ using namespace tether;
 namespace {
 
 constexpr uint32_t slices = 8;
-constexpr int64_t window_ms = 3600 * 1000; // ticks never fire during a test
+constexpr int64_t window_ms = 1000;
+constexpr int64_t lateness_ms = 500;
 
 struct shard_fixture {
   shard_fixture() : sys(init(cfg)) {
@@ -31,6 +32,8 @@ struct shard_fixture {
     series::shard_config sc;
     sc.node_name = "n0";
     sc.window_ms = window_ms;
+    sc.lateness_ms = lateness_ms;
+    sc.tick_ms = 3600 * 1000; // ticks never fire: time moves only with `clock`
     sc.directory = dir;
     sc.counters = std::make_shared<series::node_counters>();
     sc.initial = table;
@@ -49,7 +52,9 @@ struct shard_fixture {
   }
 
   /// A shard write of gauge samples for one key, all on that key's slice.
-  series::shard_write gauge_write(const std::string& key, uint64_t seq, double v) {
+  /// A shard write of one gauge sample at time `ts` (default: the clock).
+  series::shard_write gauge_write(const std::string& key, uint64_t seq, double v,
+                                  int64_t ts = -1) {
     series::shard_write w;
     w.producer = "p";
     w.sequence = seq;
@@ -60,7 +65,9 @@ struct shard_fixture {
     s.key_size = static_cast<uint32_t>(key.size());
     s.kind = kind::gauge;
     s.value = v;
-    s.timestamp_ms = clock.load();
+    s.timestamp_ms = ts >= 0 ? ts : clock.load();
+    s.input_hash = s.hash;
+    s.window_ms = window_ms;
     w.samples.push_back(s);
     w.ranges.push_back(series::slice_range{s.slice, 1, 0, 1});
     return w;
@@ -74,6 +81,14 @@ struct shard_fixture {
     return out;
   }
 
+  void subscribe(caf::scoped_actor& self, const std::string& key) {
+    series::key_route route{key, keys::slice_of(keys::key_hash(key), slices)};
+    self->request(shard, 5s, subscribe_atom::value,
+                  std::vector<series::key_route>{route}, caf::actor{self})
+      .receive([](std::vector<series_view>&) {},
+               [&](caf::error& err) { FAIL(to_string(err)); });
+  }
+
   std::atomic<int64_t> clock{10 * window_ms + 5};
   caf::actor_system_config cfg;
   caf::actor_system sys;
@@ -84,57 +99,72 @@ struct shard_fixture {
 } // namespace
 
 TEST_CASE_METHOD(shard_fixture,
-                 "a write of the next window closes the previous one first") {
+                 "a window closes once, lateness after its end, before later writes") {
   caf::scoped_actor self{sys};
   const std::string key = "temp";
-  series::key_route route{key, keys::slice_of(keys::key_hash(key), slices)};
-  self->request(shard, 5s, subscribe_atom::value, std::vector<series::key_route>{route},
-                caf::actor{self})
-    .receive([](std::vector<series_view>&) {},
-             [&](caf::error& err) { FAIL(to_string(err)); });
-  REQUIRE(write(self, gauge_write(key, 1, 3)).applied == 1);
-  REQUIRE(write(self, gauge_write(key, 2, 4)).applied == 1);
-  // The wall clock passes into the next window; no tick has been processed (ticks
-  // could queue behind writes under load). The next write must not hide window 10.
-  clock = 11 * window_ms + 1;
-  REQUIRE(write(self, gauge_write(key, 3, 100)).applied == 1);
-  bool got = false;
-  self->receive(
-    [&](window_atom, int64_t start, int64_t end, std::vector<series_view>& vs) {
-      got = true;
-      CHECK(start == 10 * window_ms);
-      CHECK(end == 11 * window_ms);
+  subscribe(self, key);
+  REQUIRE(write(self, gauge_write(key, 1, 3, 10 * window_ms + 10)).applied == 1);
+  REQUIRE(write(self, gauge_write(key, 2, 4, 10 * window_ms + 20)).applied == 1);
+  // Window 10 ends at 11 s and closes at 11.5 s. The clock passes that; no tick
+  // has run (ticks may queue behind writes under load): the next write closes it
+  // before it applies, so the late sample below cannot slip into window 10.
+  clock = 11 * window_ms + lateness_ms + 1;
+  auto r = write(self, gauge_write(key, 3, 100, 10 * window_ms + 30));
+  CHECK(r.applied == 0);
+  CHECK(r.late == 1);
+  REQUIRE(write(self, gauge_write(key, 4, 7, 11 * window_ms + 600)).applied == 1);
+  int updates = 0;
+  self->receive_while([&] { return updates < 1; })(
+    [&](window_atom, std::vector<series_view>& vs) {
+      ++updates;
       REQUIRE(vs.size() == 1);
       CHECK(vs[0].key == key);
-      CHECK(vs[0].last == 4); // the state at the end of window 10
-      CHECK(vs[0].count == 2);
+      CHECK(vs[0].window.start_ms == 10 * window_ms);
+      CHECK(vs[0].window.end_ms == 11 * window_ms);
+      CHECK(vs[0].window.count == 2);
+      CHECK(vs[0].window.last == 4);
+      CHECK(vs[0].window.min == 3);
     },
-    caf::after(5s) >> [] {});
-  CHECK(got);
+    caf::after(5s) >> [&] { FAIL("no window update"); });
+  // Window 11 is still open: nothing else arrives.
+  bool more = false;
+  self->receive([&](window_atom, std::vector<series_view>&) { more = true; },
+                caf::after(200ms) >> [] {});
+  CHECK_FALSE(more);
 }
 
 TEST_CASE_METHOD(shard_fixture, "windows without samples for a key send nothing") {
   caf::scoped_actor self{sys};
-  const std::string key = "quiet";
-  series::key_route route{key, keys::slice_of(keys::key_hash(key), slices)};
-  self->request(shard, 5s, subscribe_atom::value, std::vector<series::key_route>{route},
-                caf::actor{self})
-    .receive([](std::vector<series_view>&) {},
-             [&](caf::error& err) { FAIL(to_string(err)); });
-  clock = 12 * window_ms;
+  subscribe(self, "quiet");
   REQUIRE(write(self, gauge_write("other", 1, 1)).applied == 1);
+  clock = 20 * window_ms;
+  REQUIRE(write(self, gauge_write("other", 2, 1)).applied == 1);
   bool got = false;
-  self->receive([&](window_atom, int64_t, int64_t, std::vector<series_view>&) {
-                  got = true;
-                },
+  self->receive([&](window_atom, std::vector<series_view>&) { got = true; },
                 caf::after(200ms) >> [] {});
   CHECK_FALSE(got);
+}
+
+TEST_CASE_METHOD(shard_fixture, "a read of all series returns the closed windows") {
+  caf::scoped_actor self{sys};
+  REQUIRE(write(self, gauge_write("a", 1, 1)).applied == 1);
+  REQUIRE(write(self, gauge_write("b", 2, 2)).applied == 1);
+  clock = 30 * window_ms;
+  REQUIRE(write(self, gauge_write("c", 3, 3)).applied == 1); // closes a and b
+  std::vector<series_view> all;
+  self->request(shard, 5s, read_atom::value)
+    .receive([&](std::vector<series_view>& vs) { all = vs; },
+             [&](caf::error& err) { FAIL(to_string(err)); });
+  REQUIRE(all.size() == 2);
+  for (auto& v : all)
+    CHECK(v.window.end_ms == 11 * window_ms);
 }
 
 TEST_CASE_METHOD(shard_fixture, "a slice at a stale epoch refuses writes") {
   caf::scoped_actor self{sys};
   auto w = gauge_write("k", 1, 1);
   w.ranges[0].epoch = 7;
+  (void) lateness_ms;
   auto r = write(self, std::move(w));
   CHECK(r.code == errc::unavailable);
   CHECK(r.applied == 0);

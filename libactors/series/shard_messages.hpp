@@ -45,6 +45,7 @@ typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
 /// not undo the others, and a retry completes the failed ones (dedup per slice).
 struct shard_write_result {
   uint32_t applied = 0;          ///< samples newly applied
+  uint32_t late = 0;             ///< samples dropped: their window had closed
   uint32_t duplicate_ranges = 0; ///< ranges that had been applied before
   errc code = errc::none;        ///< first failure, if any
   std::string message;
@@ -52,7 +53,7 @@ struct shard_write_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write_result& x) {
-  return f(x.applied, x.duplicate_ranges, x.code, x.message);
+  return f(x.applied, x.late, x.duplicate_ranges, x.code, x.message);
 }
 
 /// An output key as routed to its shard for a read or a subscription.

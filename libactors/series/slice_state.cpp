@@ -25,21 +25,23 @@ dedup_window& slice_state::dedup_of(const std::string& producer) {
   return dedup_.emplace(h, dedup_entry{producer, {}})->second.window;
 }
 
-series_entry& slice_state::insert(std::string_view key, uint64_t hash,
-                                  tether::kind k) {
+series_entry& slice_state::insert(std::string_view key,
+                                  const wire::keyed_sample& first) {
   auto& e = series_.emplace_back();
   e.key.assign(key.data(), key.size());
   e.slice = id_;
-  e.state.kind = k;
-  e.subscribed = watched != nullptr && watched->count(e.key) > 0;
-  index_.emplace(hash, &e);
+  e.state.kind = first.kind;
+  if (first.window_ms > 0)
+    e.state.window_ms = first.window_ms;
+  e.state.rule = first.rule;
+  index_.emplace(first.hash, &e);
   return e;
 }
 
 slice_state::apply_result slice_state::apply(const shard_write& w,
                                              const slice_range& r,
-                                             int64_t window,
-                                             std::vector<series_entry*>& touched) {
+                                             const apply_context& ctx,
+                                             std::vector<opened_window>& opened) {
   apply_result res;
   auto& window_of_producer = dedup_of(w.producer);
   switch (window_of_producer.check(w.sequence)) {
@@ -89,19 +91,34 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
     if (e == nullptr) {
       // A key new to the slice may occur more than once in the batch.
       e = find(w.key(s), s.hash);
-      if (e == nullptr)
-        e = &insert(w.key(s), s.hash, s.kind);
+      if (e == nullptr) {
+        // A late sample must not create an empty series.
+        series_state probe;
+        if (s.window_ms > 0)
+          probe.window_ms = s.window_ms;
+        auto end = probe.window_start(s.timestamp_ms)
+                   + static_cast<int64_t>(probe.window_ms);
+        if (end + ctx.lateness_ms <= ctx.now_ms) {
+          ++res.late;
+          continue;
+        }
+        e = &insert(w.key(s), s);
+      }
     }
-    if (e->state.kind == kind::unspecified)
-      e->state.kind = s.kind;
-    e->state.apply(s);
-    if (e->subscribed && e->touched_window != window) {
-      e->touched_window = window;
-      touched.push_back(e);
+    switch (e->state.apply(s, ctx.now_ms, ctx.lateness_ms, ctx.accuracy)) {
+      case apply_outcome::applied:
+        ++res.applied;
+        break;
+      case apply_outcome::applied_new_window:
+        ++res.applied;
+        opened.push_back(opened_window{e, e->state.window_start(s.timestamp_ms)});
+        break;
+      case apply_outcome::late:
+        ++res.late;
+        break;
     }
   }
   window_of_producer.record(w.sequence);
-  res.applied = r.end - r.begin;
   return res;
 }
 

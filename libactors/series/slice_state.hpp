@@ -20,8 +20,19 @@ struct series_entry {
   std::string key;
   uint32_t slice = 0;
   series_state state;
-  bool subscribed = false;   ///< some subscriber wants its window updates
-  int64_t touched_window = -1; ///< last window in which it received samples
+};
+
+/// What a slice needs besides the samples to apply them.
+struct apply_context {
+  int64_t now_ms = 0;       ///< the primary's clock when it applies the batch
+  int64_t lateness_ms = 0;  ///< how long after its end a window still takes samples
+  double accuracy = 0.01;   ///< relative accuracy of histogram sketches
+};
+
+/// A window that a sample opened: the hosting shard schedules its close.
+struct opened_window {
+  series_entry* entry = nullptr;
+  int64_t start = 0;
 };
 
 /// The state of one slice: its series and its dedup table. Everything here is what a
@@ -36,6 +47,7 @@ public:
 
   struct apply_result {
     uint32_t applied = 0;
+    uint32_t late = 0; ///< samples of the range whose window had closed
     bool duplicate = false;
     errc code = errc::none;
     std::string message;
@@ -43,9 +55,9 @@ public:
 
   /// Applies `w.samples[r.begin, r.end)` once per (producer, sequence): a repeated
   /// delivery is reported as duplicate and changes nothing, as does a failure.
-  /// Subscribed series that change are appended to `touched` once per window.
-  apply_result apply(const shard_write& w, const slice_range& r, int64_t window,
-                     std::vector<series_entry*>& touched);
+  /// Windows that samples open are appended to `opened`.
+  apply_result apply(const shard_write& w, const slice_range& r,
+                     const apply_context& ctx, std::vector<opened_window>& opened);
 
   series_entry* find(std::string_view key);
 
@@ -55,11 +67,15 @@ public:
 
   uint64_t epoch = 0;
 
-  /// Keys with subscribers, owned by the hosting shard; new series look here.
-  const std::unordered_set<std::string>* watched = nullptr;
-
   size_t series_count() const noexcept {
     return index_.size();
+  }
+
+  /// Calls `f(const series_entry&)` for every series of the slice.
+  template <class F>
+  void for_each(F f) const {
+    for (auto& e : series_)
+      f(e);
   }
 
 private:
@@ -72,7 +88,7 @@ private:
   };
 
   series_entry* find(std::string_view key, uint64_t hash);
-  series_entry& insert(std::string_view key, uint64_t hash, tether::kind k);
+  series_entry& insert(std::string_view key, const wire::keyed_sample& first);
   dedup_window& dedup_of(const std::string& producer);
 
   uint32_t id_;

@@ -1,7 +1,7 @@
 #include "series/slice_state.hpp"
 
 #include <string>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -19,6 +19,8 @@ struct StringMaker<tether::errc> {
 } // namespace Catch
 
 using namespace tether;
+using tether::series::apply_context;
+using tether::series::opened_window;
 using tether::series::series_entry;
 using tether::series::shard_write;
 using tether::series::slice_range;
@@ -31,6 +33,8 @@ constexpr uint32_t slice_id = 7;
 /// Builds a shard write by hand, all samples in one slice.
 struct write_builder {
   shard_write w;
+  uint32_t window_ms = 0; ///< of the samples added next (0: the series default)
+  uint32_t rule = 0;      ///< of the samples added next
 
   write_builder(std::string producer, uint64_t sequence) {
     w.producer = std::move(producer);
@@ -44,6 +48,9 @@ struct write_builder {
     s.key_size = static_cast<uint32_t>(key.size());
     w.keys.append(key.data(), key.size());
     s.hash = keys::key_hash(key);
+    s.input_hash = s.hash;
+    s.window_ms = window_ms;
+    s.rule = rule;
     s.slice = slice_id;
     s.kind = k;
     s.mode = mode;
@@ -64,11 +71,31 @@ struct write_builder {
   }
 };
 
-slice_state::apply_result apply(slice_state& st, const write_builder& b,
-                                int64_t window = 0) {
-  std::vector<series_entry*> touched;
-  return st.apply(b.w, b.all(), window, touched);
+/// A clock at which the default windows of the samples' timestamps are open.
+apply_context open_context() {
+  apply_context ctx;
+  ctx.now_ms = 1000;
+  ctx.lateness_ms = 5000;
+  ctx.accuracy = 0.01;
+  return ctx;
 }
+
+slice_state::apply_result apply(slice_state& st, const write_builder& b,
+                                const apply_context& ctx = open_context()) {
+  std::vector<opened_window> opened;
+  return st.apply(b.w, b.all(), ctx, opened);
+}
+
+/// The opened windows as (key, start) pairs.
+std::vector<std::pair<std::string, int64_t>>
+windows_of(const std::vector<opened_window>& opened) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto& o : opened)
+    out.emplace_back(o.entry->key, o.start);
+  return out;
+}
+
+using window_list = std::vector<std::pair<std::string, int64_t>>;
 
 /// A snapshot of the parts of a series that applying samples changes.
 struct snapshot {
@@ -134,10 +161,12 @@ TEST_CASE("slice_state applies only the samples of the given range",
   slice_range r = b.all();
   r.begin = 1;
   r.end = 3;
-  std::vector<series_entry*> touched;
-  auto res = st.apply(b.w, r, 0, touched);
+  std::vector<opened_window> opened;
+  auto res = st.apply(b.w, r, open_context(), opened);
   CHECK(res.code == errc::none);
   CHECK(res.applied == 2);
+  CHECK(res.late == 0);
+  CHECK(windows_of(opened) == window_list{{"b", 0}, {"c", 0}});
   CHECK(st.find("a") == nullptr);
   REQUIRE(st.find("b") != nullptr);
   REQUIRE(st.find("c") != nullptr);
@@ -205,8 +234,8 @@ TEST_CASE("slice_state: a kind conflict leaves every series of the range unchang
     .add("c", kind::gauge, 9) // existing series, same kind
     .add("a", kind::gauge, 3) // existing counter sent as a gauge
     .add("d", kind::gauge, 4);
-  std::vector<series_entry*> touched;
-  auto res = st.apply(b.w, b.all(), 0, touched);
+  std::vector<opened_window> opened;
+  auto res = st.apply(b.w, b.all(), open_context(), opened);
   CHECK(res.code == errc::kind_conflict);
   CHECK(res.applied == 0);
   CHECK_FALSE(res.duplicate);
@@ -219,7 +248,7 @@ TEST_CASE("slice_state: a kind conflict leaves every series of the range unchang
   CHECK(st.find("d") == nullptr);
   CHECK(snapshot{*st.find("a")} == a_before);
   CHECK(snapshot{*st.find("c")} == c_before);
-  CHECK(touched.empty());
+  CHECK(opened.empty());
 
   // The failed sequence was not recorded: a corrected retry applies.
   write_builder fixed{"p", 2};
@@ -292,53 +321,6 @@ TEST_CASE("slice_state: a sequence below the dedup window is refused",
   CHECK(apply(st, other).code == errc::none);
 }
 
-TEST_CASE("slice_state pushes subscribed series to touched once per window",
-          "[slice_state]") {
-  std::unordered_set<std::string> watched{"w1", "w2"};
-  slice_state st{slice_id};
-  st.watched = &watched;
-
-  write_builder b1{"p", 1};
-  b1.add("w1", kind::gauge, 1).add("plain", kind::gauge, 2).add("w1", kind::gauge, 3);
-  std::vector<series_entry*> touched;
-  REQUIRE(st.apply(b1.w, b1.all(), 10, touched).code == errc::none);
-  REQUIRE(touched.size() == 1);
-  CHECK(touched[0] == st.find("w1"));
-  CHECK(st.find("w1")->subscribed);
-  CHECK_FALSE(st.find("plain")->subscribed);
-  CHECK(st.find("w1")->touched_window == 10);
-
-  // Same window: w1 is not pushed again; w2 is new to it.
-  write_builder b2{"p", 2};
-  b2.add("w1", kind::gauge, 4).add("w2", kind::gauge, 5);
-  REQUIRE(st.apply(b2.w, b2.all(), 10, touched).code == errc::none);
-  REQUIRE(touched.size() == 2);
-  CHECK(touched[1] == st.find("w2"));
-
-  // A duplicate delivery touches nothing.
-  REQUIRE(st.apply(b2.w, b2.all(), 11, touched).duplicate);
-  CHECK(touched.size() == 2);
-
-  // Next window: pushed again.
-  std::vector<series_entry*> next;
-  write_builder b3{"p", 3};
-  b3.add("w1", kind::gauge, 6).add("w1", kind::gauge, 7).add("plain", kind::gauge, 8);
-  REQUIRE(st.apply(b3.w, b3.all(), 11, next).code == errc::none);
-  REQUIRE(next.size() == 1);
-  CHECK(next[0] == st.find("w1"));
-  CHECK(st.find("w1")->state.last == 7);
-}
-
-TEST_CASE("slice_state without a watched set touches nothing", "[slice_state]") {
-  slice_state st{slice_id};
-  write_builder b{"p", 1};
-  b.add("w1", kind::gauge, 1);
-  std::vector<series_entry*> touched;
-  REQUIRE(st.apply(b.w, b.all(), 0, touched).code == errc::none);
-  CHECK(touched.empty());
-  CHECK_FALSE(st.find("w1")->subscribed);
-}
-
 TEST_CASE("slice_state keeps entries stable as series are added", "[slice_state]") {
   slice_state st{slice_id};
   write_builder first{"p", 1};
@@ -355,4 +337,159 @@ TEST_CASE("slice_state keeps entries stable as series are added", "[slice_state]
   CHECK(st.find("first") == e);
   CHECK(e->key == "first");
   CHECK(st.find("s49_19") != nullptr);
+}
+
+TEST_CASE("slice_state reports each window that samples open once", "[slice_state]") {
+  slice_state st{slice_id};
+  write_builder b1{"p", 1};
+  b1.add("a", kind::gauge, 1, counter_mode::delta, 100)
+    .add("a", kind::gauge, 2, counter_mode::delta, 200)
+    .add("b", kind::gauge, 3, counter_mode::delta, 100)
+    .add("a", kind::gauge, 4, counter_mode::delta, 15000)
+    .add("b", kind::gauge, 5, counter_mode::delta, 150);
+  std::vector<opened_window> opened;
+  auto res = st.apply(b1.w, b1.all(), open_context(), opened);
+  REQUIRE(res.code == errc::none);
+  CHECK(res.applied == 5);
+  CHECK(res.late == 0);
+  CHECK(windows_of(opened) == window_list{{"a", 0}, {"b", 0}, {"a", 10000}});
+  REQUIRE(opened.size() == 3);
+  CHECK(opened[0].entry == st.find("a"));
+  CHECK(opened[1].entry == st.find("b"));
+  CHECK(opened[2].entry == st.find("a"));
+
+  // Windows already open are not reported again; `opened` is appended to.
+  write_builder b2{"p", 2};
+  b2.add("a", kind::gauge, 6, counter_mode::delta, 300)
+    .add("b", kind::gauge, 7, counter_mode::delta, 12000)
+    .add("a", kind::gauge, 8, counter_mode::delta, 19999);
+  REQUIRE(st.apply(b2.w, b2.all(), open_context(), opened).code == errc::none);
+  CHECK(windows_of(opened)
+        == window_list{{"a", 0}, {"b", 0}, {"a", 10000}, {"b", 10000}});
+
+  // A duplicate delivery opens nothing.
+  std::vector<opened_window> again;
+  REQUIRE(st.apply(b2.w, b2.all(), open_context(), again).duplicate);
+  CHECK(again.empty());
+
+  // Once the shard has closed a window, a sample of the next one opens it afresh.
+  st.find("a")->state.close(0, {});
+  write_builder b3{"p", 3};
+  b3.add("a", kind::gauge, 9, counter_mode::delta, 25000);
+  std::vector<opened_window> next;
+  REQUIRE(st.apply(b3.w, b3.all(), open_context(), next).code == errc::none);
+  CHECK(windows_of(next) == window_list{{"a", 20000}});
+}
+
+TEST_CASE("slice_state: a series takes its window and rule from its first sample",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  write_builder b{"p", 1};
+  b.window_ms = 1000;
+  b.rule = 3;
+  b.add("ruled", kind::counter, 1, counter_mode::delta, 1500);
+  b.window_ms = 0;
+  b.rule = 0;
+  b.add("plain", kind::counter, 1, counter_mode::delta, 1500);
+  std::vector<opened_window> opened;
+  REQUIRE(st.apply(b.w, b.all(), open_context(), opened).code == errc::none);
+  CHECK(windows_of(opened) == window_list{{"ruled", 1000}, {"plain", 0}});
+  auto* ruled = st.find("ruled");
+  auto* plain = st.find("plain");
+  REQUIRE(ruled != nullptr);
+  REQUIRE(plain != nullptr);
+  CHECK(ruled->state.window_ms == 1000);
+  CHECK(ruled->state.rule == 3);
+  CHECK(plain->state.window_ms == series::series_state{}.window_ms);
+  CHECK(plain->state.rule == 0);
+}
+
+TEST_CASE("slice_state counts late samples and creates no series for them",
+          "[slice_state]") {
+  apply_context ctx;
+  ctx.now_ms = 20000;
+  ctx.lateness_ms = 5000;
+  // With 10 s windows, [0, 10000) stopped taking samples at 15000; [10000, 20000)
+  // takes them until 25000.
+  slice_state st{slice_id};
+  write_builder setup{"p", 1};
+  setup.add("a", kind::counter, 1, counter_mode::delta, 16000);
+  REQUIRE(apply(st, setup, ctx).applied == 1);
+  snapshot a_before{*st.find("a")};
+
+  write_builder b{"p", 2};
+  b.add("a", kind::counter, 10, counter_mode::delta, 1) // late, existing series
+    .add("n", kind::gauge, 2, counter_mode::delta, 9999) // late, new key
+    .add("m", kind::gauge, 3, counter_mode::delta, 1)    // late, new key
+    .add("m", kind::gauge, 4, counter_mode::delta, 19000); // fresh: creates m
+  std::vector<opened_window> opened;
+  auto res = st.apply(b.w, b.all(), ctx, opened);
+  CHECK(res.code == errc::none);
+  CHECK_FALSE(res.duplicate);
+  CHECK(res.applied == 1);
+  CHECK(res.late == 3);
+  CHECK(st.series_count() == 2);
+  CHECK(st.find("n") == nullptr);
+  REQUIRE(st.find("m") != nullptr);
+  CHECK(st.find("m")->state.count == 1);
+  CHECK(st.find("m")->state.last == 4);
+  CHECK(snapshot{*st.find("a")} == a_before);
+  CHECK(windows_of(opened) == window_list{{"m", 10000}});
+
+  // The sequence was recorded: a redelivery is a duplicate, not late again.
+  auto again = apply(st, b, ctx);
+  CHECK(again.duplicate);
+  CHECK(again.late == 0);
+  CHECK(again.applied == 0);
+
+  // A batch of late samples only still completes.
+  write_builder only_late{"p", 3};
+  only_late.add("x", kind::gauge, 1, counter_mode::delta, 5);
+  auto r3 = apply(st, only_late, ctx);
+  CHECK(r3.code == errc::none);
+  CHECK(r3.applied == 0);
+  CHECK(r3.late == 1);
+  CHECK(st.series_count() == 2);
+  CHECK(apply(st, only_late, ctx).duplicate);
+}
+
+TEST_CASE("slice_state: lateness of a new key follows its rule's window",
+          "[slice_state]") {
+  apply_context ctx;
+  ctx.now_ms = 20000;
+  ctx.lateness_ms = 5000;
+  slice_state st{slice_id};
+  write_builder b{"p", 1};
+  b.window_ms = 60000; // [0, 60000) is open at 20000
+  b.add("long", kind::gauge, 1, counter_mode::delta, 1);
+  b.window_ms = 1000; // [0, 1000) is not
+  b.add("short", kind::gauge, 1, counter_mode::delta, 1);
+  auto res = apply(st, b, ctx);
+  CHECK(res.applied == 1);
+  CHECK(res.late == 1);
+  CHECK(st.find("long") != nullptr);
+  CHECK(st.find("short") == nullptr);
+}
+
+TEST_CASE("slice_state: a sample for a window the series closed is late",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  write_builder b1{"p", 1};
+  b1.add("c", kind::counter, 5, counter_mode::delta, 100);
+  REQUIRE(apply(st, b1).applied == 1);
+  auto* c = st.find("c");
+  auto w = c->state.close(0, {});
+  CHECK(w.increase == 5);
+  snapshot before{*c};
+
+  // Within the lateness, but the window has been emitted.
+  write_builder b2{"p", 2};
+  b2.add("c", kind::counter, 7, counter_mode::delta, 200)
+    .add("c", kind::counter, 1, counter_mode::delta, 10001);
+  auto res = apply(st, b2);
+  CHECK(res.code == errc::none);
+  CHECK(res.late == 1);
+  CHECK(res.applied == 1);
+  CHECK(c->state.total == 6);
+  CHECK(c->state.count == before.count + 1);
 }

@@ -98,6 +98,24 @@ void to_wire(const series_view& view, v1::SeriesState& out) {
   out.set_sum(view.sum);
   out.set_count(view.count);
   out.set_updated_ms(view.updated_ms);
+  auto& w = view.window;
+  auto* a = out.mutable_window();
+  a->set_window_start_ms(w.start_ms);
+  a->set_window_end_ms(w.end_ms);
+  a->set_count(w.count);
+  a->set_sum(w.sum);
+  a->set_min(w.min);
+  a->set_max(w.max);
+  a->set_last(w.last);
+  a->set_mean(w.mean);
+  a->set_increase(w.increase);
+  a->set_total(w.total);
+  a->set_rate(w.rate);
+  for (auto& [q, v] : w.quantiles) {
+    auto* x = a->add_quantiles();
+    x->set_q(q);
+    x->set_value(v);
+  }
 }
 
 int64_t now_ms() noexcept {

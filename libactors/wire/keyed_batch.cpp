@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "keys/slicing.hpp"
+#include "prometheus/remote_write.hpp"
+#include "rules/rule_set.hpp"
 #include "wire/tether.pb.h"
 
 namespace tether::wire {
@@ -81,6 +83,75 @@ struct sample_source {
   }
 };
 
+/// Read access to a remote-write request, one entry per (series, sample) that is not
+/// a stale marker.
+struct remote_source {
+  struct entry {
+    const prom::series_view* series;
+    const prom::sample* sample;
+    int kind;
+    int mode;
+  };
+  std::vector<entry> entries;
+
+  remote_source(const prom::write_request_view& req, size_t& stale) {
+    for (auto& s : req.series) {
+      auto [kind, mode] = kind_of(req, s.name);
+      for (auto& x : s.samples) {
+        if (prom::is_stale_marker(x.value)) {
+          ++stale;
+          continue;
+        }
+        entries.push_back(entry{&s, &x, kind, mode});
+      }
+    }
+  }
+
+  static std::pair<int, int> kind_of(const prom::write_request_view& req,
+                                     std::string_view name) {
+    auto ends_with = [&](std::string_view suffix) {
+      return name.size() >= suffix.size()
+             && name.substr(name.size() - suffix.size()) == suffix;
+    };
+    const auto* meta = req.metadata_for_series(name);
+    auto type = meta ? meta->type : prom::metric_type::unknown;
+    bool cumulative
+      = type == prom::metric_type::counter || ends_with("_total")
+        || ((type == prom::metric_type::histogram || type == prom::metric_type::summary
+             || type == prom::metric_type::unknown)
+            && (ends_with("_bucket") || ends_with("_count") || ends_with("_sum")));
+    if (type == prom::metric_type::gauge)
+      cumulative = false;
+    return cumulative ? std::pair{1, 1} : std::pair{2, 0};
+  }
+
+  size_t size() const {
+    return entries.size();
+  }
+  std::string_view name(size_t i) const {
+    return entries[i].series->name;
+  }
+  size_t label_count(size_t i) const {
+    return entries[i].series->labels.size();
+  }
+  keys::label_ref label(size_t i, size_t j) const {
+    auto& l = entries[i].series->labels[j];
+    return {l.name, l.value};
+  }
+  int kind(size_t i) const {
+    return entries[i].kind;
+  }
+  int mode(size_t i) const {
+    return entries[i].mode;
+  }
+  double value(size_t i) const {
+    return entries[i].sample->value;
+  }
+  int64_t timestamp(size_t i) const {
+    return entries[i].sample->timestamp_ms;
+  }
+};
+
 batch_error sample_error(errc code, size_t index, std::string msg) {
   return {code, "sample " + std::to_string(index) + ": " + std::move(msg),
           static_cast<int32_t>(index)};
@@ -89,8 +160,8 @@ batch_error sample_error(errc code, size_t index, std::string msg) {
 } // namespace
 
 template <class Source>
-batch_error batch_keyer::run(uint64_t sequence, const Source& src,
-                             int64_t now_ms, keyed_batch& out) {
+batch_error batch_keyer::run(uint64_t sequence, const Source& src, int64_t now_ms,
+                             const rules::rule_set& rules, keyed_batch& out) {
   if (sequence == 0)
     return {errc::invalid_sequence, "sequence must be greater than 0", -1};
   auto n = src.size();
@@ -130,6 +201,11 @@ batch_error batch_keyer::run(uint64_t sequence, const Source& src,
     if (ts < 0)
       return sample_error(errc::invalid_timestamp, i,
                           "timestamp_ms " + std::to_string(ts) + " is negative");
+    if (ts > now_ms + static_cast<int64_t>(limits_.max_future_ms))
+      return sample_error(errc::invalid_timestamp, i,
+                          "timestamp_ms " + std::to_string(ts) + " is more than "
+                            + std::to_string(limits_.max_future_ms)
+                            + " ms ahead of this node's clock");
     size_t nl = src.label_count(i);
     scratch_.resize(nl);
     for (size_t j = 0; j < nl; ++j)
@@ -161,9 +237,37 @@ batch_error batch_keyer::run(uint64_t sequence, const Source& src,
                             + std::to_string(limits_.max_key_bytes));
     keyed_sample ks;
     ks.key_offset = static_cast<uint32_t>(out.keys.size());
-    keys::append_canonical(out.keys, name, scratch_.data(), nl);
-    ks.key_size = static_cast<uint32_t>(size);
-    ks.hash = keys::key_hash(out.key(ks));
+    const auto* rule = rules.match(name, scratch_.data(), nl);
+    if (rule == nullptr) {
+      keys::append_canonical(out.keys, name, scratch_.data(), nl);
+      ks.key_size = static_cast<uint32_t>(size);
+      ks.hash = keys::key_hash(out.key(ks));
+      ks.input_hash = ks.hash;
+      ks.window_ms = rules.defaults().window_ms;
+    } else {
+      // The rule folds the input series into its output series: the output key keeps
+      // the labels the rule keeps, under the rule's output name.
+      input_key_.clear();
+      keys::append_canonical(input_key_, name, scratch_.data(), nl);
+      ks.input_hash = keys::key_hash(input_key_);
+      kept_.resize(nl);
+      auto nk = rules::output_labels(*rule, scratch_.data(), nl, kept_.data());
+      std::string_view out_name = rule->output_name.empty()
+                                    ? name
+                                    : std::string_view{rule->output_name};
+      auto out_size = keys::canonical_size(out_name, kept_.data(), nk);
+      if (out_size > limits_.max_key_bytes)
+        return sample_error(errc::key_too_long, i,
+                            "output key of rule '" + rule->name + "' has "
+                              + std::to_string(out_size)
+                              + " bytes, above the limit of "
+                              + std::to_string(limits_.max_key_bytes));
+      keys::append_canonical(out.keys, out_name, kept_.data(), nk);
+      ks.key_size = static_cast<uint32_t>(out_size);
+      ks.hash = keys::key_hash(out.key(ks));
+      ks.window_ms = rule->window_ms;
+      ks.rule = rule->index + 1;
+    }
     ks.slice = keys::slice_of(ks.hash, slice_count_);
     ks.kind = kk;
     ks.mode = kk == kind::counter ? static_cast<counter_mode>(m)
@@ -175,14 +279,23 @@ batch_error batch_keyer::run(uint64_t sequence, const Source& src,
   return {};
 }
 
+batch_error batch_keyer::key(uint64_t sequence, const prom::write_request_view& req,
+                             int64_t now_ms, const rules::rule_set& rules,
+                             keyed_batch& out, size_t& stale_markers) {
+  stale_markers = 0;
+  remote_source src{req, stale_markers};
+  return run(sequence, src, now_ms, rules, out);
+}
+
 batch_error batch_keyer::key(const v1::Write& write, int64_t now_ms,
-                             keyed_batch& out) {
-  return run(write.sequence(), proto_source{write}, now_ms, out);
+                             const rules::rule_set& rules, keyed_batch& out) {
+  return run(write.sequence(), proto_source{write}, now_ms, rules, out);
 }
 
 batch_error batch_keyer::key(uint64_t sequence, const std::vector<sample>& xs,
-                             int64_t now_ms, keyed_batch& out) {
-  return run(sequence, sample_source{xs}, now_ms, out);
+                             int64_t now_ms, const rules::rule_set& rules,
+                             keyed_batch& out) {
+  return run(sequence, sample_source{xs}, now_ms, rules, out);
 }
 
 } // namespace tether::wire

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "keys/slicing.hpp"
+#include "rules/rule_set.hpp"
 #include "tether/errc.hpp"
 #include "wire/tether.pb.h"
 
@@ -28,6 +29,22 @@ namespace {
 
 constexpr uint32_t slice_count = 64;
 constexpr int64_t now = 1'700'000'000'000;
+
+/// The rule set of a node without rules: every series keeps its own key.
+const rules::rule_set& no_rules() {
+  static const auto set = rules::rule_set::empty({});
+  return *set;
+}
+
+/// Parses a rules document and requires success.
+std::shared_ptr<const rules::rule_set> parse_rules(std::string_view json,
+                                                   const rules::rule_defaults& d = {}) {
+  std::string error;
+  auto set = rules::rule_set::parse(json, d, error);
+  INFO(json << "\n-> " << error);
+  REQUIRE(set != nullptr);
+  return set;
+}
 
 tether::limits small_limits() {
   tether::limits lim;
@@ -93,17 +110,19 @@ struct both_paths {
   keyed_batch out_proto;
 
   both_paths(uint64_t sequence, const std::vector<sample>& xs,
-             tether::limits lim = small_limits()) {
+             tether::limits lim = small_limits(),
+             const rules::rule_set& rules = no_rules()) {
     batch_keyer a{lim, slice_count};
-    from_samples = a.key(sequence, xs, now, out_samples);
+    from_samples = a.key(sequence, xs, now, rules, out_samples);
     batch_keyer b{lim, slice_count};
-    from_proto = b.key(to_proto(sequence, xs), now, out_proto);
+    from_proto = b.key(to_proto(sequence, xs), now, rules, out_proto);
   }
 };
 
 void require_rejected(const std::vector<sample>& xs, errc code, int32_t index,
-                      uint64_t sequence = 1) {
-  both_paths r{sequence, xs};
+                      uint64_t sequence = 1, tether::limits lim = small_limits(),
+                      const rules::rule_set& rules = no_rules()) {
+  both_paths r{sequence, xs, lim, rules};
   for (auto* err : {&r.from_samples, &r.from_proto}) {
     INFO((err == &r.from_samples ? "samples: " : "proto: ") << err->message);
     CHECK(err->code == code);
@@ -148,7 +167,7 @@ TEST_CASE("batch_keyer keys a protobuf write", "[keyed_batch]") {
   batch_keyer keyer{small_limits(), slice_count};
   keyed_batch out;
   out.producer = "producer-a";
-  auto err = keyer.key(w, now, out);
+  auto err = keyer.key(w, now, no_rules(), out);
   INFO(err.message);
   REQUIRE_FALSE(err);
   CHECK(err.code == errc::none);
@@ -188,7 +207,7 @@ TEST_CASE("batch_keyer keys embedding samples", "[keyed_batch]") {
   xs[2].mode = counter_mode::cumulative; // histogram: ignored
   batch_keyer keyer{small_limits(), slice_count};
   keyed_batch out;
-  auto err = keyer.key(3, xs, now, out);
+  auto err = keyer.key(3, xs, now, no_rules(), out);
   INFO(err.message);
   REQUIRE_FALSE(err);
   CHECK(out.sequence == 3);
@@ -218,6 +237,9 @@ TEST_CASE("batch_keyer: both paths give identical keyed batches", "[keyed_batch]
     auto& a = r.out_samples.samples[i];
     auto& b = r.out_proto.samples[i];
     CHECK(a.hash == b.hash);
+    CHECK(a.input_hash == b.input_hash);
+    CHECK(a.window_ms == b.window_ms);
+    CHECK(a.rule == b.rule);
     CHECK(a.key_offset == b.key_offset);
     CHECK(a.key_size == b.key_size);
     CHECK(a.slice == b.slice);
@@ -233,9 +255,9 @@ TEST_CASE("batch_keyer: both paths give identical keyed batches", "[keyed_batch]
 TEST_CASE("batch_keyer reuse starts every batch from scratch", "[keyed_batch]") {
   batch_keyer keyer{small_limits(), slice_count};
   keyed_batch out;
-  REQUIRE_FALSE(keyer.key(1, valid_batch(), now, out));
+  REQUIRE_FALSE(keyer.key(1, valid_batch(), now, no_rules(), out));
   std::vector<sample> one{make_sample("single", {{"a", "1"}}, kind::gauge, 2)};
-  REQUIRE_FALSE(keyer.key(2, one, now, out));
+  REQUIRE_FALSE(keyer.key(2, one, now, no_rules(), out));
   CHECK(out.sequence == 2);
   check_keyed(out, {R"(single{a="1"})"});
 }
@@ -355,6 +377,9 @@ TEST_CASE("batch_keyer rejects a bad sample with its class and index",
      errc::negative_counter},
     {"negative timestamp", [](sample& s) { s.timestamp_ms = -1; },
      errc::invalid_timestamp},
+    {"timestamp beyond max_future_ms",
+     [](sample& s) { s.timestamp_ms = now + tether::limits{}.max_future_ms + 1; },
+     errc::invalid_timestamp},
   };
   auto index = GENERATE(0, 3, 5);
   for (auto& c : cases) {
@@ -390,14 +415,238 @@ TEST_CASE("batch_keyer: error messages name the offending value", "[keyed_batch]
   keyed_batch out;
   auto xs = valid_batch();
   xs[1].labels = {{"room", "a"}, {"room", "b"}};
-  auto err = keyer.key(1, xs, now, out);
+  auto err = keyer.key(1, xs, now, no_rules(), out);
   CHECK(err.code == errc::duplicate_label);
   CHECK_THAT(err.message, Catch::Contains("'room'"));
 
   xs = valid_batch();
   xs[4].name = std::string(100, 'x') + "-";
-  err = keyer.key(1, xs, now, out);
+  err = keyer.key(1, xs, now, no_rules(), out);
   CHECK(err.code == errc::invalid_metric_name);
   CHECK_THAT(err.message, Catch::Contains(std::string(64, 'x') + "..."));
   CHECK_THAT(err.message, !Catch::Contains(std::string(65, 'x'))); // cut at 64
+}
+
+TEST_CASE("batch_keyer without a matching rule keys each series under its own key",
+          "[keyed_batch][rules]") {
+  rules::rule_defaults d;
+  d.window_ms = 2500;
+  auto empty = rules::rule_set::empty(d);
+  // A rule for another metric, inheriting the default window.
+  auto other = parse_rules(R"({"rules": [{"name": "only_x", "match": "x_total",
+                                           "without": ["instance"]}]})",
+                           d);
+  for (auto* set : {empty.get(), other.get()}) {
+    both_paths r{1, valid_batch(), small_limits(), *set};
+    INFO(r.from_samples.message);
+    REQUIRE_FALSE(r.from_samples);
+    REQUIRE_FALSE(r.from_proto);
+    for (auto* out : {&r.out_samples, &r.out_proto}) {
+      check_keyed(*out, {
+                          R"(requests_total{code="200"})",
+                          R"(temperature{room="lab"})",
+                          "latency_seconds",
+                          R"(bytes_total{dir="in"})",
+                          "up",
+                          R"(errors_total{code="500"})",
+                        });
+      for (auto& s : out->samples) {
+        CHECK(s.input_hash == s.hash);
+        CHECK(s.window_ms == 2500);
+        CHECK(s.rule == 0);
+      }
+    }
+  }
+  CHECK(other->rules().at(0).window_ms == 2500);
+
+  // The default rule set takes the default window length.
+  batch_keyer keyer{small_limits(), slice_count};
+  keyed_batch out;
+  REQUIRE_FALSE(keyer.key(1, valid_batch(), now, no_rules(), out));
+  for (auto& s : out.samples)
+    CHECK(s.window_ms == no_rules().defaults().window_ms);
+}
+
+TEST_CASE("batch_keyer: a 'without' rule folds inputs into one output series",
+          "[keyed_batch][rules]") {
+  auto set = parse_rules(R"({"rules": [
+    {"name": "unrelated", "match": "other_total", "by": ["code"]},
+    {"name": "fold", "match": "requests_total", "without": ["instance"],
+     "window_ms": 60000}
+  ]})");
+  std::vector<sample> xs{
+    make_sample("requests_total", {{"instance", "a"}, {"code", "200"}}, kind::counter,
+                10, 0, counter_mode::cumulative),
+    make_sample("requests_total", {{"code", "200"}, {"instance", "b"}}, kind::counter,
+                20, 0, counter_mode::cumulative),
+    make_sample("requests_total", {{"code", "500"}, {"instance", "a"}}, kind::counter,
+                1),
+    make_sample("temperature", {{"room", "lab"}}, kind::gauge, 21),
+  };
+  both_paths r{4, xs, small_limits(), *set};
+  INFO(r.from_samples.message);
+  REQUIRE_FALSE(r.from_samples);
+  REQUIRE_FALSE(r.from_proto);
+  for (auto* out : {&r.out_samples, &r.out_proto}) {
+    check_keyed(*out, {
+                        R"(requests_total{code="200"})",
+                        R"(requests_total{code="200"})",
+                        R"(requests_total{code="500"})",
+                        R"(temperature{room="lab"})",
+                      });
+    auto& a = out->samples[0];
+    auto& b = out->samples[1];
+    auto& c = out->samples[2];
+    auto& t = out->samples[3];
+    // One output series, two inputs told apart by their input hash.
+    CHECK(a.hash == b.hash);
+    CHECK(a.slice == b.slice);
+    CHECK(a.input_hash != b.input_hash);
+    CHECK(a.input_hash == keys::key_hash(R"(requests_total{code="200",instance="a"})"));
+    CHECK(b.input_hash == keys::key_hash(R"(requests_total{code="200",instance="b"})"));
+    CHECK(c.input_hash == keys::key_hash(R"(requests_total{code="500",instance="a"})"));
+    CHECK(a.input_hash != a.hash);
+    for (auto* s : {&a, &b, &c}) {
+      CHECK(s->window_ms == 60000);
+      CHECK(s->rule == 2); // 1 + the index of "fold"
+      CHECK(s->kind == kind::counter);
+    }
+    CHECK(a.mode == counter_mode::cumulative);
+    CHECK(c.mode == counter_mode::delta);
+    CHECK(a.value == 10);
+    CHECK(b.value == 20);
+    CHECK(a.timestamp_ms == now);
+    // The gauge matches no rule.
+    CHECK(t.rule == 0);
+    CHECK(t.input_hash == t.hash);
+    CHECK(t.window_ms == set->defaults().window_ms);
+  }
+}
+
+TEST_CASE("batch_keyer: a 'by' rule keeps only the listed labels",
+          "[keyed_batch][rules]") {
+  auto set = parse_rules(R"({"rules": [
+    {"name": "by_code", "match": "http_requests_total", "by": ["code", "absent"]}
+  ]})");
+  std::vector<sample> xs{
+    make_sample("http_requests_total",
+                {{"method", "GET"}, {"instance", "a"}, {"code", "200"}}, kind::counter,
+                1),
+    make_sample("http_requests_total", {{"method", "PUT"}, {"instance", "b"}},
+                kind::counter, 2),
+    make_sample("http_requests_total", {}, kind::counter, 3),
+  };
+  both_paths r{1, xs, small_limits(), *set};
+  INFO(r.from_samples.message);
+  REQUIRE_FALSE(r.from_samples);
+  REQUIRE_FALSE(r.from_proto);
+  for (auto* out : {&r.out_samples, &r.out_proto}) {
+    check_keyed(*out, {
+                        R"(http_requests_total{code="200"})",
+                        "http_requests_total",
+                        "http_requests_total",
+                      });
+    auto& s = out->samples;
+    CHECK(s[0].input_hash
+          == keys::key_hash(R"(http_requests_total{code="200",instance="a",method="GET"})"));
+    CHECK(s[1].input_hash
+          == keys::key_hash(R"(http_requests_total{instance="b",method="PUT"})"));
+    // Without labels the input key is the output key.
+    CHECK(s[2].input_hash == s[2].hash);
+    CHECK(s[1].hash == s[2].hash);
+    for (auto& x : s) {
+      CHECK(x.rule == 1);
+      CHECK(x.window_ms == set->defaults().window_ms);
+    }
+  }
+}
+
+TEST_CASE("batch_keyer: a rule's output renames the series", "[keyed_batch][rules]") {
+  auto set = parse_rules(R"({"rules": [
+    {"name": "by_route", "match": "latency_seconds", "by": ["route"],
+     "output": "latency_by_route", "window_ms": 1000},
+    {"name": "alive", "match_glob": "up*", "output": "alive"}
+  ]})");
+  std::vector<sample> xs{
+    make_sample("latency_seconds", {{"route", "/a"}, {"pod", "x"}}, kind::histogram,
+                0.5, 7),
+    make_sample("up", {{"job", "j"}}, kind::gauge, 1),
+    make_sample("upstream", {}, kind::gauge, 0),
+  };
+  both_paths r{1, xs, small_limits(), *set};
+  INFO(r.from_samples.message);
+  REQUIRE_FALSE(r.from_samples);
+  REQUIRE_FALSE(r.from_proto);
+  for (auto* out : {&r.out_samples, &r.out_proto}) {
+    check_keyed(*out, {R"(latency_by_route{route="/a"})", R"(alive{job="j"})", "alive"});
+    auto& s = out->samples;
+    CHECK(s[0].input_hash == keys::key_hash(R"(latency_seconds{pod="x",route="/a"})"));
+    CHECK(s[0].kind == kind::histogram);
+    CHECK(s[0].value == 0.5);
+    CHECK(s[0].timestamp_ms == 7);
+    CHECK(s[0].window_ms == 1000);
+    CHECK(s[0].rule == 1);
+    // No label selection: every label is kept, only the name changes.
+    CHECK(s[1].input_hash == keys::key_hash(R"(up{job="j"})"));
+    CHECK(s[1].rule == 2);
+    CHECK(s[2].input_hash == keys::key_hash("upstream"));
+    CHECK(s[2].rule == 2);
+  }
+}
+
+TEST_CASE("batch_keyer: an output key above max_key_bytes names the rule",
+          "[keyed_batch][rules]") {
+  // small_limits: 64 bytes. Output name + {a="1"} (7 bytes).
+  auto set = parse_rules(R"({"rules": [
+    {"name": "fits", "match": "short", "output": ")" + std::string(57, 'o') + R"("},
+    {"name": "too_long", "match": "m", "output": ")" + std::string(58, 'o') + R"("}
+  ]})");
+  auto xs = valid_batch();
+  xs[4] = make_sample("short", {{"a", "1"}}, kind::gauge, 1);
+  {
+    both_paths r{1, xs, small_limits(), *set};
+    INFO(r.from_samples.message);
+    REQUIRE_FALSE(r.from_samples);
+    REQUIRE_FALSE(r.from_proto);
+    CHECK(r.out_samples.samples[4].key_size == 64);
+    CHECK(r.out_samples.key(r.out_samples.samples[4])
+          == std::string(57, 'o') + R"({a="1"})");
+  }
+  xs[3] = make_sample("m", {{"a", "1"}}, kind::gauge, 1); // 8-byte input key
+  require_rejected(xs, errc::key_too_long, 3, 1, small_limits(), *set);
+  both_paths r{1, xs, small_limits(), *set};
+  for (auto* err : {&r.from_samples, &r.from_proto}) {
+    CHECK_THAT(err->message, Catch::Contains("rule 'too_long'"));
+    CHECK_THAT(err->message, Catch::Contains("65"));
+  }
+}
+
+TEST_CASE("batch_keyer rejects timestamps beyond max_future_ms", "[keyed_batch]") {
+  auto lim = small_limits();
+  lim.max_future_ms = 1000;
+  auto xs = valid_batch();
+  xs[2].timestamp_ms = now + 1000; // exactly at the limit
+  xs[3].timestamp_ms = now - 1000000;
+  {
+    both_paths r{1, xs, lim};
+    INFO(r.from_samples.message);
+    REQUIRE_FALSE(r.from_samples);
+    REQUIRE_FALSE(r.from_proto);
+    CHECK(r.out_samples.samples[2].timestamp_ms == now + 1000);
+    CHECK(r.out_proto.samples[2].timestamp_ms == now + 1000);
+    CHECK(r.out_samples.samples[3].timestamp_ms == now - 1000000);
+  }
+  xs[5].timestamp_ms = now + 1001;
+  require_rejected(xs, errc::invalid_timestamp, 5, 1, lim);
+  both_paths r{1, xs, lim};
+  CHECK_THAT(r.from_samples.message, Catch::Contains(std::to_string(now + 1001)));
+  CHECK_THAT(r.from_proto.message, Catch::Contains("1000 ms ahead"));
+
+  // With no slack, only timestamps up to now pass.
+  lim.max_future_ms = 0;
+  xs = valid_batch();
+  xs[0].timestamp_ms = now;
+  CHECK_FALSE(both_paths(1, xs, lim).from_samples);
+  xs[0].timestamp_ms = now + 1;
+  require_rejected(xs, errc::invalid_timestamp, 0, 1, lim);
 }

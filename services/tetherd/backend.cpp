@@ -1,5 +1,6 @@
 #include "backend.hpp"
 
+#include <atomic>
 #include <chrono>
 
 #include <caf/actor_system.hpp>
@@ -10,6 +11,7 @@
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
 #include "tether/tether.hpp"
+#include "wire/codec.hpp"
 
 namespace tether::gateway {
 
@@ -36,9 +38,9 @@ namespace {
 caf::behavior bridge_behavior(caf::event_based_actor* self, window_sink sink) {
   return {
     [self](bridge_task& t) { t.run(self); },
-    [sink](window_atom, int64_t start, int64_t end, std::vector<series_view>& vs) {
+    [sink](window_atom, std::vector<series_view>& vs) {
       if (sink)
-        sink(start, end, std::move(vs));
+        sink(std::move(vs));
     },
   };
 }
@@ -116,6 +118,11 @@ public:
       impl_.sys, routing::spawn_ingest(impl_.sys, impl_.ingest, "tether.operator"),
       window_sink{}, timeout_);
     bridge_ = impl_.sys.spawn(bridge_behavior, window_sink{});
+    remote_ = std::make_shared<session_impl>(
+      impl_.sys,
+      routing::spawn_ingest(impl_.sys, impl_.ingest,
+                            "remote-write@" + node_.options().name),
+      window_sink{}, timeout_);
   }
 
   ~backend_impl() override {
@@ -124,6 +131,14 @@ public:
 
   const node_options& options() const override {
     return node_.options();
+  }
+
+  std::shared_ptr<const rules::rule_set> rules() const override {
+    return impl_.rules->load();
+  }
+
+  std::string reload_rules() override {
+    return node_.reload_rules();
   }
 
   node_stats stats() const override {
@@ -155,11 +170,57 @@ public:
     operator_->read(std::move(key), std::move(done));
   }
 
+  void scrape(subscribe_done done) override {
+    caf::anon_send(bridge_, bridge_task{[shards = impl_.shards, timeout = timeout_,
+                                         done = std::move(done)](
+                                          caf::event_based_actor* self) {
+                     struct fan {
+                       size_t remaining;
+                       std::vector<series_view> out;
+                       status st;
+                     };
+                     auto f = std::make_shared<fan>(fan{shards.size(), {}, {}});
+                     if (shards.empty())
+                       return done({}, {});
+                     for (auto& shard : shards)
+                       self->request(shard, timeout, read_atom::value)
+                         .then(
+                           [f, done](std::vector<series_view>& vs) {
+                             for (auto& v : vs)
+                               f->out.push_back(std::move(v));
+                             if (--f->remaining == 0)
+                               done(f->st, std::move(f->out));
+                           },
+                           [f, done](caf::error& err) {
+                             if (f->st)
+                               f->st = status_of(err);
+                             if (--f->remaining == 0)
+                               done(f->st, std::move(f->out));
+                           });
+                   }});
+  }
+
+  void remote_write(wire::keyed_batch batch, write_done done) override {
+    remote_->write(std::move(batch), std::move(done));
+  }
+
+  uint64_t next_remote_sequence() override {
+    auto now_us = static_cast<uint64_t>(wire::now_ms()) * 1000;
+    auto last = remote_seq_.load();
+    uint64_t next;
+    do {
+      next = std::max(last + 1, now_us);
+    } while (!remote_seq_.compare_exchange_weak(last, next));
+    return next;
+  }
+
 private:
   node node_;
   node::impl& impl_;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<session_impl> operator_;
+  std::shared_ptr<session_impl> remote_;
+  std::atomic<uint64_t> remote_seq_{0};
   caf::actor bridge_;
 };
 

@@ -15,6 +15,10 @@
 #include "tether/types.hpp"
 #include "wire/keyed_batch.hpp"
 
+namespace tether::rules {
+class rule_set;
+}
+
 namespace tether::gateway {
 
 /// The outcome of a request: `code == errc::none` or a code with a message.
@@ -30,8 +34,8 @@ struct status {
 using write_done = std::function<void(status, write_ack)>;
 using read_done = std::function<void(status, series_view)>;
 using subscribe_done = std::function<void(status, std::vector<series_view>)>;
-using window_sink = std::function<void(int64_t start_ms, int64_t end_ms,
-                                       std::vector<series_view>)>;
+/// Receives series whose windows closed; each view's `window` is the closed one.
+using window_sink = std::function<void(std::vector<series_view>)>;
 using table_done = std::function<void(status, assignment_table)>;
 
 /// One producer session's actors: an ingest actor and a bridge actor that receives
@@ -56,6 +60,12 @@ public:
   static std::unique_ptr<backend> make(node n);
 
   virtual const node_options& options() const = 0;
+
+  /// The current rules; read once per batch.
+  virtual std::shared_ptr<const rules::rule_set> rules() const = 0;
+
+  /// Reloads the rules file; "" on success, else why it was refused.
+  virtual std::string reload_rules() = 0;
   virtual node_stats stats() const = 0;
   virtual bool ready() const = 0;
 
@@ -70,6 +80,17 @@ public:
 
   /// Reads a series without a producer session (operator API).
   virtual void read(std::string key, read_done done) = 0;
+
+  /// Every local series with a closed window, for /metrics.
+  virtual void scrape(subscribe_done done) = 0;
+
+  /// Writes a keyed batch of a remote-write request as this node's remote-write
+  /// producer; `sequence` must come from next_remote_sequence().
+  virtual void remote_write(wire::keyed_batch batch, write_done done) = 0;
+
+  /// The next sequence of the remote-write producer: increasing across restarts
+  /// (derived from the clock in microseconds).
+  virtual uint64_t next_remote_sequence() = 0;
 };
 
 } // namespace tether::gateway

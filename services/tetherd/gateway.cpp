@@ -11,6 +11,10 @@
 #include <boost/json.hpp>
 
 #include "keys/series_key.hpp"
+#include "outputs/metrics_page.hpp"
+#include "prometheus/exposition.hpp"
+#include "prometheus/remote_write.hpp"
+#include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
 #include "ws_session.hpp"
 
@@ -20,7 +24,8 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t max_http_body = 64 * 1024;
+/// Largest request body: remote-write requests are snappy-compressed batches.
+constexpr std::size_t max_http_body = 32 << 20;
 
 /// How long stopping waits for sessions to write their close frames.
 constexpr auto shutdown_grace = std::chrono::milliseconds(500);
@@ -217,9 +222,21 @@ private:
       ws->run(std::move(req));
       return;
     }
+    if (req.method() == http::verb::post) {
+      if (path == "/api/v1/write")
+        return remote_write(std::move(req));
+      if (path == "/v1/admin/reload-rules") {
+        auto err = backend_.reload_rules();
+        if (!err.empty())
+          return reply_json_error(req, http::status::bad_request, "INVALID_RULES", err);
+        return reply(req, http::status::ok, "application/json", "{\"reloaded\":true}\n");
+      }
+    }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
       return reply_json_error(req, http::status::method_not_allowed,
-                              "METHOD_NOT_ALLOWED", "only GET and HEAD are served here");
+                              "METHOD_NOT_ALLOWED",
+                              "only GET and HEAD are served here (POST: /api/v1/write, "
+                              "/v1/admin/reload-rules)");
     route(std::move(req), path, target);
   }
 
@@ -237,6 +254,8 @@ private:
 
   void route(http::request<http::string_body> req, std::string_view path,
              std::string_view target) {
+    if (path == "/metrics")
+      return metrics(std::move(req));
     if (path == "/healthz")
       return reply(req, http::status::ok, "text/plain", "ok\n");
     if (path == "/readyz") {
@@ -287,6 +306,63 @@ private:
     reply_json_error(req, http::status::not_found, "NOT_FOUND",
                      "no endpoint at " + std::string{path}
                        + "; see docs/operations.md for the endpoints");
+  }
+
+  /// Prometheus remote write: an ingest path equal to WebSocket writes. 204 once
+  /// every slice applied the request; 400 for a body that is not a valid request
+  /// (nothing applied); 503 (retryable) when a slice did not answer.
+  void remote_write(http::request<http::string_body> req) {
+    thread_local prom::write_decoder decoder;
+    auto decoded = decoder.decode(req.body());
+    if (!decoded.ok())
+      return reply_json_error(req, http::status::bad_request, "MALFORMED_FRAME",
+                              decoded.error.message);
+    auto seq = backend_.next_remote_sequence();
+    auto rules = backend_.rules();
+    wire::batch_keyer keyer{backend_.options().limits, backend_.options().slice_count};
+    wire::keyed_batch batch;
+    size_t stale = 0;
+    auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, batch, stale);
+    if (err.code == errc::empty_batch)
+      return reply(req, http::status::no_content, "text/plain", "");
+    if (err)
+      return reply_json_error(req, http::status::bad_request,
+                              to_string_view(err.code), err.message);
+    auto self = shared_from_this();
+    backend_.remote_write(std::move(batch),
+                          post_back([self, req = std::move(req)](status st,
+                                                                 write_ack) mutable {
+                            if (!st)
+                              return self->reply_error(req,
+                                                       http::status::service_unavailable,
+                                                       st);
+                            self->reply(req, http::status::no_content, "text/plain", "");
+                          }));
+  }
+
+  /// The latest closed window of every local series, and the node's own metrics.
+  void metrics(http::request<http::string_body> req) {
+    auto self = shared_from_this();
+    backend_.scrape(post_back([self, req = std::move(req)](
+                                status st, std::vector<series_view> views) mutable {
+      if (!st)
+        return self->reply_error(req, http::status::service_unavailable, st);
+      auto stats = self->backend_.stats();
+      outputs::node_metrics me;
+      me.node = self->backend_.options().name;
+      me.series = stats.series;
+      me.samples_applied = stats.samples_applied;
+      me.samples_late = stats.samples_late;
+      me.windows_closed = stats.windows_closed;
+      me.primary_slices = stats.primary_slices;
+      std::string body;
+      std::string error;
+      if (!outputs::render_metrics(views, me, body, error))
+        return self->reply_json_error(req, http::status::internal_server_error,
+                                      "INTERNAL", error);
+      self->reply(req, http::status::ok, prom::exposition_content_type.data(),
+                  std::move(body));
+    }));
   }
 
   void where(http::request<http::string_body> req, const std::string& text) {
@@ -373,6 +449,20 @@ struct server::impl {
       signals(ioc, SIGINT, SIGTERM) {
   }
 
+  /// SIGHUP reloads the rules file; a refused file keeps the old rules.
+  void wait_for_hangup() {
+    hangup.async_wait([this](beast::error_code ec, int) {
+      if (ec)
+        return;
+      auto err = be->reload_rules();
+      if (err.empty())
+        std::cout << "tetherd: rules reloaded" << std::endl;
+      else
+        std::cerr << "tetherd: rules not reloaded: " << err << std::endl;
+      wait_for_hangup();
+    });
+  }
+
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
                                                         tcp::socket socket) {
@@ -391,6 +481,7 @@ struct server::impl {
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::signal_set signals;
+  net::signal_set hangup{ioc, SIGHUP};
   session_registry sessions;
   net::steady_timer grace{ioc};
   std::vector<std::thread> threads;
@@ -422,6 +513,7 @@ void server::serve(std::unique_ptr<backend> b) {
 
 void server::run_until_signal() {
   impl_->signals.async_wait([this](beast::error_code, int) { stop(); });
+  impl_->wait_for_hangup();
   auto n = std::max(1u, impl_->opts.io_threads);
   for (uint32_t i = 1; i < n; ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
@@ -442,6 +534,7 @@ void server::stop() {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->signals.cancel(ignored);
+    impl_->hangup.cancel(ignored);
     impl_->sessions.shutdown_all();
     impl_->grace.expires_after(shutdown_grace);
     impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });

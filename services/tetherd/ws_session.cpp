@@ -6,6 +6,7 @@
 #include <google/protobuf/arena.h>
 
 #include "keys/series_key.hpp"
+#include "rules/rule_set.hpp"
 
 namespace tether::gateway {
 
@@ -214,26 +215,25 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
     return send_error(enc, errc::bad_hello,
                       "producer_id must be 1 to 256 printable ASCII characters");
   producer_ = hello.producer_id();
-  auto sink = on_strand(weak_from_this(), [](ws_session& s, int64_t start,
-                                             int64_t end,
+  auto sink = on_strand(weak_from_this(), [](ws_session& s,
                                              std::vector<series_view> views) {
-    // One update per subscribe request whose keys changed in the window.
-    std::map<uint64_t, v1::ServerFrame> by_request;
+    // One update per subscribe request and closed window.
+    std::map<std::tuple<uint64_t, int64_t, int64_t>, v1::ServerFrame> updates;
     for (auto& v : views) {
       auto i = s.subscriptions_.find(v.key);
       if (i == s.subscriptions_.end())
         continue;
       for (auto id : i->second) {
-        auto& f = by_request[id];
+        auto& f = updates[{id, v.window.start_ms, v.window.end_ms}];
         auto* u = f.mutable_window_update();
         u->set_request_id(id);
-        u->set_window_start_ms(start);
-        u->set_window_end_ms(end);
+        u->set_window_start_ms(v.window.start_ms);
+        u->set_window_end_ms(v.window.end_ms);
         wire::to_wire(v, *u->add_series());
       }
     }
-    for (auto& [id, f] : by_request)
-      s.send(f, s.request_encoding_[id]);
+    for (auto& [k, f] : updates)
+      s.send(f, s.request_encoding_[std::get<0>(k)]);
   });
   session_ = backend_.open_session(producer_, std::move(sink));
   out_.Clear();
@@ -252,7 +252,8 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before writing",
                       write.sequence());
-  if (auto err = keyer_.key(write, wire::now_ms(), batch_))
+  auto rules = backend_.rules();
+  if (auto err = keyer_.key(write, wire::now_ms(), *rules, batch_))
     return send_error(enc, err.code, err.message, write.sequence(), 0, err.index);
   ++inflight_;
   auto seq = write.sequence();
@@ -266,6 +267,7 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
                       a->set_sequence(ack.sequence);
                       a->set_accepted(ack.accepted);
                       a->set_duplicate(ack.duplicate);
+                      a->set_late(ack.late);
                       s.send(s.out_, enc);
                     } else {
                       s.send_error(enc, st.code, st.message, seq);

@@ -24,8 +24,8 @@ using update_atom = caf::atom_constant<caf::atom("tt_update")>;
 
 /// A producer's entry point into a node. Writes are batches with a strictly increasing
 /// sequence; a retried sequence is acknowledged as a duplicate and not applied again.
-/// Subscribers receive `(window_atom, int64_t start_ms, int64_t end_ms,
-/// std::vector<series_view>)` at every window close for the keys they asked for.
+/// Subscribers receive `(window_atom, std::vector<series_view>)` when windows of the
+/// keys they asked for close; each view's `window` is the window that closed.
 using ingest_actor = caf::typed_actor<
   caf::replies_to<write_atom, uint64_t, std::vector<sample>>::with<write_ack>,
   caf::replies_to<read_atom, std::string>::with<series_view>,

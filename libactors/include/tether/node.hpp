@@ -15,6 +15,8 @@ namespace tether {
 struct node_stats {
   uint64_t series = 0;
   uint64_t samples_applied = 0;
+  uint64_t samples_late = 0;
+  uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
 };
 
@@ -37,6 +39,11 @@ public:
 
   /// Counters of this node; a snapshot, safe from any thread.
   node_stats stats() const;
+
+  /// Reads the rules file again and, if it is valid, swaps the rules in for batches
+  /// that arrive from now on; series state is kept. Returns "" on success, else why
+  /// the file was refused (the old rules stay).
+  std::string reload_rules();
 
   /// Sends every actor of the node an exit message.
   void shutdown();

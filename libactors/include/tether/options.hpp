@@ -18,6 +18,7 @@ struct limits {
   uint32_t max_key_bytes = 1024;
   uint32_t max_inflight_batches = 64;
   uint32_t idle_timeout_ms = 60000;
+  uint32_t max_future_ms = 60000; ///< how far ahead of the node's clock a sample may be
 };
 
 /// Everything that shapes one node. Defaults give a single development node.
@@ -29,7 +30,11 @@ struct node_options {
   uint32_t slice_count = 1024;         ///< fixed when a cluster is created
   uint32_t shards = 0;                 ///< slice-hosting actors; 0 = hardware threads
   uint32_t request_timeout_ms = 5000;  ///< timeout of every request between actors
-  uint32_t window_ms = 10000;          ///< tumbling window length
+  uint32_t window_ms = 10000;          ///< default tumbling window length
+  uint32_t lateness_ms = 5000;         ///< a window takes samples this long after its end
+  uint32_t staleness_ms = 300000;      ///< cumulative inputs quiet this long are forgotten
+  double sketch_accuracy = 0.01;       ///< histogram quantile relative accuracy
+  std::string rules_file;              ///< JSON rules; empty: no rules
   uint32_t io_threads = 1;             ///< gateway I/O threads
   std::string auth_token;              ///< empty: no authentication
   tether::limits limits;

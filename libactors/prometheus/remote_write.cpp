@@ -1,0 +1,350 @@
+#include "prometheus/remote_write.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include <snappy.h>
+
+#include "prometheus/remote.pb.h"
+#include "prometheus/text.hpp"
+
+namespace tether::prom {
+
+static_assert(static_cast<int>(metric_type::counter)
+              == remote::MetricMetadata::COUNTER);
+static_assert(static_cast<int>(metric_type::gauge_histogram)
+              == remote::MetricMetadata::GAUGEHISTOGRAM);
+static_assert(static_cast<int>(metric_type::stateset)
+              == remote::MetricMetadata::STATESET);
+
+namespace {
+
+/// Largest message the protobuf runtime parses or serializes.
+constexpr size_t protobuf_limit = INT_MAX;
+
+constexpr uint64_t stale_marker_bits = 0x7ff0000000000002ull;
+
+bool by_name(const label& x, const label& y) noexcept {
+  return x.name < y.name;
+}
+
+bool same_name(const label& x, const label& y) noexcept {
+  return x.name == y.name;
+}
+
+bool by_timestamp(const sample& x, const sample& y) noexcept {
+  return x.timestamp_ms < y.timestamp_ms;
+}
+
+/// At most 64 bytes of `text` for an error message, cut at a character boundary.
+std::string clip(std::string_view text) {
+  constexpr size_t max = 64;
+  if (text.size() <= max)
+    return std::string{text};
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80)
+    --n;
+  std::string out{text.substr(0, n)};
+  out += "...";
+  return out;
+}
+
+std::string where(size_t index) {
+  return "series " + std::to_string(index) + ": ";
+}
+
+metric_type to_metric_type(int wire) noexcept {
+  if (wire < 0 || wire > static_cast<int>(metric_type::stateset))
+    return metric_type::unknown;
+  return static_cast<metric_type>(wire);
+}
+
+std::string_view view(const std::string& text) noexcept {
+  return {text.data(), text.size()};
+}
+
+} // namespace
+
+std::string_view to_string_view(metric_type type) noexcept {
+  switch (type) {
+    case metric_type::unknown:
+      return "unknown";
+    case metric_type::counter:
+      return "counter";
+    case metric_type::gauge:
+      return "gauge";
+    case metric_type::histogram:
+      return "histogram";
+    case metric_type::gauge_histogram:
+      return "gauge_histogram";
+    case metric_type::summary:
+      return "summary";
+    case metric_type::info:
+      return "info";
+    case metric_type::stateset:
+      return "stateset";
+  }
+  return "unknown";
+}
+
+bool is_stale_marker(double value) noexcept {
+  uint64_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return bits == stale_marker_bits;
+}
+
+double stale_marker() noexcept {
+  double value;
+  std::memcpy(&value, &stale_marker_bits, sizeof(value));
+  return value;
+}
+
+// -- write_request_view ------------------------------------------------------------
+
+const family_metadata*
+write_request_view::find_metadata(std::string_view family) const noexcept {
+  auto i = std::lower_bound(metadata.begin(), metadata.end(), family,
+                            [](const family_metadata& x, std::string_view y) {
+                              return x.family < y;
+                            });
+  if (i == metadata.end() || i->family != family)
+    return nullptr;
+  return &*i;
+}
+
+const family_metadata* write_request_view::metadata_for_series(
+  std::string_view series_name) const noexcept {
+  if (auto* exact = find_metadata(series_name))
+    return exact;
+  for (std::string_view suffix : {"_bucket", "_sum", "_count", "_total"}) {
+    if (series_name.size() > suffix.size()
+        && series_name.substr(series_name.size() - suffix.size()) == suffix)
+      return find_metadata(
+        series_name.substr(0, series_name.size() - suffix.size()));
+  }
+  return nullptr;
+}
+
+// -- write_decoder -----------------------------------------------------------------
+
+write_decoder::write_decoder(decode_options options)
+  : options_(options), message_(std::make_unique<remote::WriteRequest>()) {
+}
+
+write_decoder::~write_decoder() = default;
+
+prom::error write_decoder::fail(errc code, std::string message) {
+  view_.series.clear();
+  view_.metadata.clear();
+  return {code, std::move(message)};
+}
+
+decode_result write_decoder::decode(std::string_view body) {
+  size_t size = 0;
+  if (!snappy::GetUncompressedLength(body.data(), body.size(), &size))
+    return {fail(errc::bad_compression,
+                 "body is not snappy-compressed (block format)"),
+            nullptr};
+  auto limit = std::min(options_.max_uncompressed_bytes, protobuf_limit);
+  if (size > limit)
+    return {fail(errc::too_large, "uncompressed body of " + std::to_string(size)
+                                    + " bytes exceeds the limit of "
+                                    + std::to_string(limit) + " bytes"),
+            nullptr};
+  uncompressed_.resize(size);
+  if (!snappy::RawUncompress(body.data(), body.size(), uncompressed_.data()))
+    return {fail(errc::bad_compression, "body is corrupt snappy data"), nullptr};
+  auto& request = *message_;
+  if (!request.ParseFromArray(uncompressed_.data(), static_cast<int>(size)))
+    return {fail(errc::bad_protobuf,
+                 "body is not a Prometheus remote-write WriteRequest"),
+            nullptr};
+  // Reserve everything up front: the views below point into these vectors.
+  size_t label_count = 0;
+  size_t sample_count = 0;
+  for (auto& ts : request.timeseries()) {
+    label_count += static_cast<size_t>(ts.labels_size());
+    sample_count += static_cast<size_t>(ts.samples_size());
+  }
+  labels_.clear();
+  labels_.reserve(label_count);
+  samples_.clear();
+  samples_.reserve(sample_count);
+  view_.series.clear();
+  view_.series.reserve(static_cast<size_t>(request.timeseries_size()));
+  view_.metadata.clear();
+  view_.metadata.reserve(static_cast<size_t>(request.metadata_size()));
+  for (int i = 0; i < request.timeseries_size(); ++i) {
+    auto index = static_cast<size_t>(i);
+    auto& ts = request.timeseries(i);
+    auto first = labels_.size();
+    std::string_view name;
+    bool has_name = false;
+    for (auto& l : ts.labels()) {
+      auto lname = view(l.name());
+      auto lvalue = view(l.value());
+      if (lname.empty())
+        return {fail(errc::empty_label_name,
+                     where(index) + "a label has an empty name"),
+                nullptr};
+      if (!internal::valid_utf8(lname) || !internal::valid_utf8(lvalue))
+        return {fail(errc::invalid_utf8,
+                     where(index) + "a label name or value is not UTF-8"),
+                nullptr};
+      if (lname == metric_name_label) {
+        if (has_name)
+          return {fail(errc::duplicate_label,
+                       where(index) + "label \"__name__\" occurs twice"),
+                  nullptr};
+        has_name = true;
+        name = lvalue;
+        continue;
+      }
+      labels_.push_back({lname, lvalue});
+    }
+    if (name.empty())
+      return {fail(errc::missing_name,
+                   where(index)
+                     + (has_name ? "label \"__name__\" is empty"
+                                 : "no \"__name__\" label")),
+              nullptr};
+    auto begin = labels_.begin() + static_cast<std::ptrdiff_t>(first);
+    std::sort(begin, labels_.end(), by_name);
+    if (auto dup = std::adjacent_find(begin, labels_.end(), same_name);
+        dup != labels_.end())
+      return {fail(errc::duplicate_label, where(index) + "label \""
+                                            + clip(dup->name)
+                                            + "\" occurs twice"),
+              nullptr};
+    labels_.erase(std::remove_if(begin, labels_.end(),
+                                 [](const label& x) { return x.value.empty(); }),
+                  labels_.end());
+    auto first_sample = samples_.size();
+    for (auto& s : ts.samples())
+      samples_.push_back({s.value(), s.timestamp()});
+    view_.series.push_back(
+      {name, {labels_.data() + first, labels_.size() - first},
+       {samples_.data() + first_sample, samples_.size() - first_sample}});
+  }
+  for (int i = 0; i < request.metadata_size(); ++i) {
+    auto& md = request.metadata(i);
+    auto family = view(md.metric_family_name());
+    auto help = view(md.help());
+    auto unit = view(md.unit());
+    if (!internal::valid_utf8(family) || !internal::valid_utf8(help)
+        || !internal::valid_utf8(unit))
+      return {fail(errc::invalid_utf8, "metadata " + std::to_string(i)
+                                         + ": text is not UTF-8"),
+              nullptr};
+    view_.metadata.push_back(
+      {family, to_metric_type(static_cast<int>(md.type())), help, unit});
+  }
+  std::stable_sort(view_.metadata.begin(), view_.metadata.end(),
+                   [](const family_metadata& x, const family_metadata& y) {
+                     return x.family < y.family;
+                   });
+  return {{}, &view_};
+}
+
+decode_result decode_write_request(std::string_view body,
+                                   write_decoder& decoder) {
+  return decoder.decode(body);
+}
+
+// -- write_encoder -----------------------------------------------------------------
+
+write_encoder::write_encoder()
+  : message_(std::make_unique<remote::WriteRequest>()) {
+}
+
+write_encoder::~write_encoder() = default;
+
+encode_result write_encoder::encode(array_view<series_view> series,
+                                    array_view<family_metadata> metadata,
+                                    std::string& body) {
+  auto failed = [](errc code, std::string message) {
+    return encode_result{{code, std::move(message)}, {}};
+  };
+  auto& request = *message_;
+  request.Clear();
+  for (size_t index = 0; index < series.size(); ++index) {
+    auto& s = series[index];
+    if (s.name.empty())
+      return failed(errc::missing_name, where(index) + "the name is empty");
+    if (!internal::valid_utf8(s.name))
+      return failed(errc::invalid_utf8, where(index) + "the name is not UTF-8");
+    labels_.assign(s.labels.begin(), s.labels.end());
+    for (auto& l : labels_) {
+      if (l.name.empty())
+        return failed(errc::empty_label_name,
+                      where(index) + "a label has an empty name");
+      if (l.name == metric_name_label)
+        return failed(errc::duplicate_label,
+                      where(index)
+                        + "label \"__name__\" is given besides the name");
+      if (!internal::valid_utf8(l.name) || !internal::valid_utf8(l.value))
+        return failed(errc::invalid_utf8,
+                      where(index) + "a label name or value is not UTF-8");
+    }
+    labels_.push_back({metric_name_label, s.name});
+    std::sort(labels_.begin(), labels_.end(), by_name);
+    if (auto dup = std::adjacent_find(labels_.begin(), labels_.end(), same_name);
+        dup != labels_.end())
+      return failed(errc::duplicate_label,
+                    where(index) + "label \"" + clip(dup->name)
+                      + "\" occurs twice");
+    auto* ts = request.add_timeseries();
+    ts->mutable_labels()->Reserve(static_cast<int>(labels_.size()));
+    for (auto& l : labels_) {
+      if (l.value.empty())
+        continue;
+      auto* out = ts->add_labels();
+      out->mutable_name()->assign(l.name.data(), l.name.size());
+      out->mutable_value()->assign(l.value.data(), l.value.size());
+    }
+    auto samples = s.samples;
+    if (!std::is_sorted(samples.begin(), samples.end(), by_timestamp)) {
+      samples_.assign(samples.begin(), samples.end());
+      std::stable_sort(samples_.begin(), samples_.end(), by_timestamp);
+      samples = samples_;
+    }
+    ts->mutable_samples()->Reserve(static_cast<int>(samples.size()));
+    for (auto& x : samples) {
+      auto* out = ts->add_samples();
+      out->set_value(x.value);
+      out->set_timestamp(x.timestamp_ms);
+    }
+  }
+  for (size_t i = 0; i < metadata.size(); ++i) {
+    auto& md = metadata[i];
+    if (!internal::valid_utf8(md.family) || !internal::valid_utf8(md.help)
+        || !internal::valid_utf8(md.unit))
+      return failed(errc::invalid_utf8,
+                    "metadata " + std::to_string(i) + ": text is not UTF-8");
+    auto* out = request.add_metadata();
+    auto type = to_metric_type(static_cast<int>(md.type));
+    out->set_type(static_cast<remote::MetricMetadata::MetricType>(type));
+    out->mutable_metric_family_name()->assign(md.family.data(),
+                                              md.family.size());
+    out->mutable_help()->assign(md.help.data(), md.help.size());
+    out->mutable_unit()->assign(md.unit.data(), md.unit.size());
+  }
+  auto size = request.ByteSizeLong();
+  if (size > protobuf_limit)
+    return failed(errc::too_large, "request of " + std::to_string(size)
+                                     + " bytes exceeds what protobuf encodes");
+  serialized_.clear();
+  if (!request.SerializeToString(&serialized_))
+    return failed(errc::bad_protobuf, "request could not be serialized");
+  snappy::Compress(serialized_.data(), serialized_.size(), &body);
+  return {{}, remote_write_headers};
+}
+
+encode_result encode_write_request(array_view<series_view> series,
+                                   array_view<family_metadata> metadata,
+                                   write_encoder& encoder, std::string& body) {
+  return encoder.encode(series, metadata, body);
+}
+
+} // namespace tether::prom

@@ -1,0 +1,1 @@
+list(APPEND TETHER_UNIT_TEST_SOURCES ${PROJECT_SOURCE_DIR}/libactors/series/ddsketch.test.cpp)
