@@ -141,6 +141,8 @@ public:
     if (auto* n = o.if_contains("name")) {
       if (!string_of(*n, where, "name", r.name))
         return false;
+      if (r.name.empty())
+        return fail(where, "'name' must not be empty");
       where += " ('" + r.name + "')";
     } else {
       return fail(where, "'name' is required");
@@ -209,6 +211,8 @@ public:
           r.quantiles.push_back(d);
         }
         std::sort(r.quantiles.begin(), r.quantiles.end());
+        r.quantiles.erase(std::unique(r.quantiles.begin(), r.quantiles.end()),
+                          r.quantiles.end());
       } else if (k == "max_input_series") {
         if (!uint_of(x, where, "max_input_series", 0, uint64_t{1} << 40,
                      r.max_input_series))
@@ -289,14 +293,17 @@ std::shared_ptr<const rule_set> rule_set::parse(std::string_view text,
     }
   }
   // Names must be unique: errors and metrics refer to rules by name.
-  std::vector<std::string> names;
+  std::vector<std::pair<std::string, size_t>> names;
   for (auto& r : set->rules_)
-    names.push_back(r.name);
+    names.emplace_back(r.name, r.index);
   std::sort(names.begin(), names.end());
-  if (auto i = std::adjacent_find(names.begin(), names.end()); i != names.end()) {
-    p.fail("rules", "two rules are named '" + *i + "'");
-    return nullptr;
-  }
+  for (size_t i = 1; i < names.size(); ++i)
+    if (names[i].first == names[i - 1].first) {
+      p.fail("rules", "rules " + std::to_string(names[i - 1].second) + " and "
+                        + std::to_string(names[i].second) + " are both named '"
+                        + names[i].first + "'");
+      return nullptr;
+    }
   for (auto& r : set->rules_) {
     if (!r.exact) {
       set->pattern_rules_.push_back(r.index);

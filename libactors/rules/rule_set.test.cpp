@@ -540,7 +540,7 @@ TEST_CASE("parse rejects duplicate rule names", "[rules][errors]") {
     {"name": "other", "match": "b"},
     {"name": "dup", "match_glob": "c*"}
   ]})");
-  CHECK_THAT(err, Contains("two rules are named 'dup'"));
+  CHECK_THAT(err, Contains("rules 0 and 2 are both named 'dup'"));
 }
 
 TEST_CASE("parse reports the first failing rule by index and name", "[rules][errors]") {
@@ -1042,4 +1042,10 @@ TEST_CASE("match agrees with a linear scan over 1000 exact and 20 glob rules",
   CHECK(by_exact > 1000);
   CHECK(by_glob > 1000);
   CHECK(unmatched > 1000);
+}
+
+TEST_CASE("parse rejects an empty rule name", "[rules][errors]") {
+  auto err = parse_error(R"({"rules": [{"name": "", "match": "a"}]})");
+  CHECK_THAT(err, Contains("rule 0"));
+  CHECK_THAT(err, Contains("'name' must not be empty"));
 }
