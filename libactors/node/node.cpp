@@ -221,7 +221,20 @@ node_stats node::stats() const {
   s.primary_slices = impl_->counters->primary_slices.load(std::memory_order_relaxed);
   s.samples_late = impl_->counters->samples_late.load(std::memory_order_relaxed);
   s.windows_closed = impl_->counters->windows_closed.load(std::memory_order_relaxed);
+  s.batches_acked = impl_->counters->batches_acked.load(std::memory_order_relaxed);
+  auto& rejected = impl_->counters->batches_rejected;
+  for (size_t i = 0; i < rejected.size(); ++i)
+    if (auto n = rejected[i].load(std::memory_order_relaxed); n > 0)
+      s.batches_rejected.emplace_back(static_cast<errc>(i), n);
   return s;
+}
+
+void node::count_batch(errc code) {
+  auto& c = *impl_->counters;
+  if (code == errc::none)
+    c.batches_acked.fetch_add(1, std::memory_order_relaxed);
+  else if (static_cast<size_t>(code) < c.batches_rejected.size())
+    c.batches_rejected[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
 }
 
 void node::shutdown() {

@@ -1,10 +1,13 @@
 #include "outputs/metrics_page.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 
 #include "keys/series_key.hpp"
 #include "prometheus/exposition.hpp"
+#include "prometheus/remote_write.hpp"
 
 namespace tether::outputs {
 
@@ -55,6 +58,20 @@ public:
     point(family(name, prom::family_type::gauge, help), p).value = v;
   }
 
+  void counter(const std::string& name, const char* help, const parsed_series& p,
+               double v) {
+    point(family(name, prom::family_type::counter, help), p).value = v;
+  }
+
+  void summary(const std::string& name, const char* help, const parsed_series& p,
+               const window_view& w) {
+    auto& pt = point(family(name, prom::family_type::summary, help), p);
+    for (auto& [q, x] : w.quantiles)
+      pt.quantiles.push_back(prom::quantile_value{q, x});
+    pt.sum = w.sum;
+    pt.count = w.count;
+  }
+
   bool write(std::string& out, std::string& error) {
     auto err = prom::write_exposition(families_, out);
     if (err) {
@@ -70,10 +87,43 @@ private:
   std::vector<prom::family> families_;
 };
 
-} // namespace
+template <class Visitor>
+void map_series(const std::vector<parsed_series>& parsed, Visitor& out) {
+  for (auto& p : parsed) {
+    auto& v = *p.view;
+    auto& w = v.window;
+    const auto& name = p.key.name;
+    switch (v.kind) {
+      case kind::counter: {
+        auto base = strip_total(name);
+        out.counter(base + "_total",
+                    "Running total at the end of the latest closed window.", p,
+                    w.total);
+        out.gauge(base + ":rate", "Increase per second over the latest closed window.",
+                  p, w.rate);
+        break;
+      }
+      case kind::gauge:
+        out.gauge(name, "Last value of the latest closed window.", p, w.last);
+        out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+        out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+        out.gauge(name + ":sum", "Sum over the latest closed window.", p, w.sum);
+        out.gauge(name + ":count", "Samples in the latest closed window.", p,
+                  static_cast<double>(w.count));
+        out.gauge(name + ":mean", "Mean over the latest closed window.", p, w.mean);
+        break;
+      case kind::histogram:
+        out.summary(name, "Quantiles of the latest closed window.", p, w);
+        out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+        out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+        break;
+      default:
+        break;
+    }
+  }
+}
 
-bool render_metrics(const std::vector<series_view>& series, const node_metrics& self,
-                    std::string& out, std::string& error) {
+std::vector<parsed_series> parse_all(const std::vector<series_view>& series) {
   std::vector<parsed_series> parsed;
   parsed.reserve(series.size());
   for (auto& v : series) {
@@ -84,67 +134,130 @@ bool render_metrics(const std::vector<series_view>& series, const node_metrics& 
     p.view = &v;
     parsed.push_back(std::move(p));
   }
+  return parsed;
+}
+
+} // namespace
+
+bool render_metrics(const std::vector<series_view>& series, const node_metrics& self,
+                    std::string& out, std::string& error) {
+  auto parsed = parse_all(series);
   page_builder page;
-  for (auto& p : parsed) {
-    auto& v = *p.view;
-    auto& w = v.window;
-    const auto& name = p.key.name;
-    switch (v.kind) {
-      case kind::counter: {
-        auto base = strip_total(name);
-        page.point(page.family(base + "_total", prom::family_type::counter,
-                               "Running total at the end of the latest closed window."),
-                   p)
-          .value = w.total;
-        page.gauge(base + ":rate", "Increase per second over the latest closed window.",
-                   p, w.rate);
-        break;
-      }
-      case kind::gauge:
-        page.gauge(name, "Last value of the latest closed window.", p, w.last);
-        page.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
-        page.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
-        page.gauge(name + ":sum", "Sum over the latest closed window.", p, w.sum);
-        page.gauge(name + ":count", "Samples in the latest closed window.", p,
-                   static_cast<double>(w.count));
-        page.gauge(name + ":mean", "Mean over the latest closed window.", p, w.mean);
-        break;
-      case kind::histogram: {
-        auto& pt = page.point(page.family(name, prom::family_type::summary,
-                                          "Quantiles of the latest closed window."),
-                              p);
-        for (auto& [q, x] : w.quantiles)
-          pt.quantiles.push_back(prom::quantile_value{q, x});
-        pt.sum = w.sum;
-        pt.count = w.count;
-        page.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
-        page.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  map_series(parsed, page);
   // The node's own metrics, labelled with the node's name.
   parsed_series me;
   me.key.labels.emplace_back("node", self.node);
-  page.point(page.family("tether_samples_applied_total", prom::family_type::counter,
-                         "Samples applied by this node's slices."),
-             me)
-    .value = static_cast<double>(self.samples_applied);
-  page.point(page.family("tether_samples_late_total", prom::family_type::counter,
-                         "Samples dropped because their window had closed."),
-             me)
-    .value = static_cast<double>(self.samples_late);
-  page.point(page.family("tether_windows_closed_total", prom::family_type::counter,
-                         "Series windows closed and emitted."),
-             me)
-    .value = static_cast<double>(self.windows_closed);
+  page.counter("tether_samples_applied_total", "Samples applied by this node's slices.",
+               me, static_cast<double>(self.samples_applied));
+  page.counter("tether_samples_late_total",
+               "Samples dropped because their window had closed.", me,
+               static_cast<double>(self.samples_late));
+  page.counter("tether_windows_closed_total", "Series windows closed and emitted.", me,
+               static_cast<double>(self.windows_closed));
+  page.counter("tether_batches_acked_total", "Write batches acknowledged.", me,
+               static_cast<double>(self.batches_acked));
+  std::vector<parsed_series> reasons(self.batches_rejected.size());
+  for (size_t i = 0; i < reasons.size(); ++i) {
+    reasons[i].key.labels.emplace_back("node", self.node);
+    reasons[i].key.labels.emplace_back("reason", self.batches_rejected[i].first);
+    page.counter("tether_batches_rejected_total", "Write batches refused, by reason.",
+                 reasons[i], static_cast<double>(self.batches_rejected[i].second));
+  }
+  if (self.exporting) {
+    page.gauge("tether_remote_write_queue_batches",
+               "Remote-write batches waiting to be sent.", me,
+               static_cast<double>(self.export_queue_depth));
+    page.counter("tether_remote_write_sent_total", "Remote-write batches sent.", me,
+                 static_cast<double>(self.export_sent));
+    page.counter("tether_remote_write_dropped_total",
+                 "Remote-write batches dropped (queue full or retries exhausted).", me,
+                 static_cast<double>(self.export_dropped));
+  }
   page.gauge("tether_series", "Output series held by this node.", me,
              static_cast<double>(self.series));
   page.gauge("tether_primary_slices", "Slices this node serves as primary.", me,
              static_cast<double>(self.primary_slices));
   return page.write(out, error);
+}
+
+namespace {
+
+/// Collects the same outputs as the page, as remote-write series stamped with the
+/// window's end. Owns every string and array the encoder views.
+class remote_builder {
+public:
+  void counter(const std::string& name, const char*, const parsed_series& p, double v) {
+    add(name, p, v, prom::metric_type::counter, name);
+  }
+
+  void gauge(const std::string& name, const char*, const parsed_series& p, double v) {
+    add(name, p, v, prom::metric_type::gauge, name);
+  }
+
+  void summary(const std::string& name, const char*, const parsed_series& p,
+               const window_view& w) {
+    for (auto& [q, x] : w.quantiles) {
+      auto& e = add(name, p, x, prom::metric_type::summary, name);
+      e.quantile = std::to_string(q);
+    }
+    add(name + "_sum", p, w.sum, prom::metric_type::summary, name);
+    add(name + "_count", p, static_cast<double>(w.count), prom::metric_type::summary,
+        name);
+  }
+
+  bool encode(std::string& body, std::string& error) {
+    std::vector<prom::series_view> series;
+    series.reserve(entries_.size());
+    for (auto& e : entries_) {
+      e.labels.clear();
+      for (auto& [n, v] : e.src->key.labels)
+        e.labels.push_back(prom::label{n, v});
+      if (!e.quantile.empty())
+        e.labels.push_back(prom::label{"quantile", e.quantile});
+      std::sort(e.labels.begin(), e.labels.end(),
+                [](const prom::label& a, const prom::label& b) { return a.name < b.name; });
+      series.push_back(prom::series_view{e.name, e.labels, {&e.sample, 1}});
+    }
+    std::vector<prom::family_metadata> meta;
+    for (auto& [family, type] : types_)
+      meta.push_back(prom::family_metadata{family, type, {}, {}});
+    prom::write_encoder enc;
+    auto res = enc.encode(series, meta, body);
+    if (!res.ok()) {
+      error = res.error.message;
+      return false;
+    }
+    return true;
+  }
+
+private:
+  struct entry {
+    std::string name;
+    const parsed_series* src;
+    std::string quantile;
+    prom::sample sample;
+    std::vector<prom::label> labels;
+  };
+
+  entry& add(const std::string& name, const parsed_series& p, double v,
+             prom::metric_type type, const std::string& family) {
+    entries_.push_back(entry{name, &p, {}, prom::sample{v, p.view->window.end_ms}, {}});
+    types_.emplace(family, type);
+    return entries_.back();
+  }
+
+  std::deque<entry> entries_; ///< stable: the encoder views their fields
+  std::map<std::string, prom::metric_type> types_;
+};
+
+} // namespace
+
+bool encode_windows(const std::vector<series_view>& series, std::string& body,
+                    std::string& error) {
+  auto parsed = parse_all(series);
+  remote_builder out;
+  map_series(parsed, out);
+  return out.encode(body, error);
 }
 
 } // namespace tether::outputs

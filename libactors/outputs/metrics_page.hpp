@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tether/types.hpp"
@@ -16,6 +17,13 @@ struct node_metrics {
   uint64_t samples_late = 0;
   uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
+  uint64_t batches_acked = 0;
+  std::vector<std::pair<std::string, uint64_t>> batches_rejected; ///< reason, count
+  /// Remote-write export (absent when not configured).
+  bool exporting = false;
+  uint64_t export_queue_depth = 0;
+  uint64_t export_sent = 0;
+  uint64_t export_dropped = 0;
 };
 
 /// Renders the `/metrics` page: the latest closed window of every output series in
@@ -32,5 +40,12 @@ struct node_metrics {
 /// refuses the input.
 bool render_metrics(const std::vector<series_view>& series, const node_metrics& self,
                     std::string& out, std::string& error);
+
+/// Encodes the windows in `series` (each view's `window` is a closed window) as one
+/// remote-write request body (snappy-compressed protobuf), with the same names and
+/// labels as `/metrics`, stamped with each window's end. Returns false and explains
+/// in `error` if the encoder refuses the input.
+bool encode_windows(const std::vector<series_view>& series, std::string& body,
+                    std::string& error);
 
 } // namespace tether::outputs

@@ -132,6 +132,8 @@ void close_due(shard_ptr self, int64_t now) {
   if (st.closing.empty() || st.closing.begin()->first > now)
     return;
   std::map<caf::actor, std::vector<series_view>> out;
+  std::vector<series_view> exported;
+  bool exporting = static_cast<bool>(st.cfg.exporter);
   auto stale_before = now - static_cast<int64_t>(st.cfg.staleness_ms);
   uint64_t closed = 0;
   while (!st.closing.empty() && st.closing.begin()->first <= now) {
@@ -146,7 +148,7 @@ void close_due(shard_ptr self, int64_t now) {
       state.forget_inputs(stale_before);
       ++closed;
       auto i = st.subscribers.find(o.entry->key);
-      if (i == st.subscribers.end())
+      if (i == st.subscribers.end() && !exporting)
         continue;
       series_view v;
       v.key = o.entry->key;
@@ -155,10 +157,15 @@ void close_due(shard_ptr self, int64_t now) {
       if (auto* sl = st.hosted(o.entry->slice))
         v.epoch = sl->epoch;
       state.fill(v);
-      for (auto& sub : i->second)
-        out[sub].push_back(v);
+      if (i != st.subscribers.end())
+        for (auto& sub : i->second)
+          out[sub].push_back(v);
+      if (exporting)
+        exported.push_back(std::move(v));
     }
   }
+  if (!exported.empty())
+    caf::anon_send(st.cfg.exporter, window_atom::value, std::move(exported));
   st.cfg.counters->windows_closed += closed;
   for (auto& [sub, views] : out)
     caf::anon_send(sub, window_atom::value, std::move(views));

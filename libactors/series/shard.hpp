@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "rules/rule_cache.hpp"
@@ -41,6 +43,9 @@ struct node_counters {
   std::atomic<uint64_t> samples_late{0};
   std::atomic<uint64_t> windows_closed{0};
   std::atomic<uint32_t> primary_slices{0};
+  std::atomic<uint64_t> batches_acked{0};
+  /// Write batches refused, by error code (index = errc value).
+  std::array<std::atomic<uint64_t>, 32> batches_rejected{};
 };
 
 struct shard_config {
@@ -53,6 +58,7 @@ struct shard_config {
   uint32_t tick_ms = 100;           ///< how often due windows are closed
   double accuracy = 0.01;           ///< histogram sketch relative accuracy
   std::shared_ptr<rules::rule_cache> rules; ///< quantiles per rule
+  caf::actor exporter; ///< receives every closed window, if set (remote write)
   uint32_t request_timeout_ms = 5000;
   directory_actor directory;
   std::shared_ptr<node_counters> counters;

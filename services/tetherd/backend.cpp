@@ -145,6 +145,10 @@ public:
     return node_.stats();
   }
 
+  void count_batch(errc code) override {
+    node_.count_batch(code);
+  }
+
   bool ready() const override {
     return impl_.ready();
   }

@@ -67,6 +67,9 @@ public:
   /// Reloads the rules file; "" on success, else why it was refused.
   virtual std::string reload_rules() = 0;
   virtual node_stats stats() const = 0;
+
+  /// Counts a write batch's outcome for /metrics (errc::none = acknowledged).
+  virtual void count_batch(errc code) = 0;
   virtual bool ready() const = 0;
 
   /// Opens a session writing as `producer`; `on_window` receives window updates of

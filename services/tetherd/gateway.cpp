@@ -325,13 +325,16 @@ private:
     auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, batch, stale);
     if (err.code == errc::empty_batch)
       return reply(req, http::status::no_content, "text/plain", "");
-    if (err)
+    if (err) {
+      backend_.count_batch(err.code);
       return reply_json_error(req, http::status::bad_request,
                               to_string_view(err.code), err.message);
+    }
     auto self = shared_from_this();
     backend_.remote_write(std::move(batch),
                           post_back([self, req = std::move(req)](status st,
                                                                  write_ack) mutable {
+                            self->backend_.count_batch(st.code);
                             if (!st)
                               return self->reply_error(req,
                                                        http::status::service_unavailable,
@@ -355,6 +358,9 @@ private:
       me.samples_late = stats.samples_late;
       me.windows_closed = stats.windows_closed;
       me.primary_slices = stats.primary_slices;
+      me.batches_acked = stats.batches_acked;
+      for (auto& [code, n] : stats.batches_rejected)
+        me.batches_rejected.emplace_back(std::string{to_string_view(code)}, n);
       std::string body;
       std::string error;
       if (!outputs::render_metrics(views, me, body, error))

@@ -1,6 +1,8 @@
 // tetherd: one Tether node with its HTTP/WebSocket gateway.
 
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -32,7 +34,14 @@ int main(int argc, char** argv) {
               << ": " << e.what() << std::endl;
     return 1;
   }
-  auto n = tether::spawn_node(sys, opts);
+  std::optional<tether::node> spawned;
+  try {
+    spawned.emplace(tether::spawn_node(sys, opts));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tetherd: " << e.what() << std::endl;
+    return 2;
+  }
+  auto& n = *spawned;
   srv.serve(tether::gateway::backend::make(n));
   std::cout << "tetherd: node " << opts.name << " listening on " << opts.host << ":"
             << opts.port << std::endl;

@@ -254,13 +254,17 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
                       write.sequence());
   auto rules = backend_.rules();
   if (auto err = keyer_.key(write, wire::now_ms(), *rules, batch_))
+  {
+    backend_.count_batch(err.code);
     return send_error(enc, err.code, err.message, write.sequence(), 0, err.index);
+  }
   ++inflight_;
   auto seq = write.sequence();
   session_->write(std::move(batch_),
                   on_strand(shared_from_this(), [enc, seq](ws_session& s, status st,
                                                          write_ack ack) {
                     --s.inflight_;
+                    s.backend_.count_batch(st.code);
                     if (st) {
                       s.out_.Clear();
                       auto* a = s.out_.mutable_ack();

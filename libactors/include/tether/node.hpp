@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tether/actors.hpp"
 #include "tether/options.hpp"
@@ -18,6 +20,8 @@ struct node_stats {
   uint64_t samples_late = 0;
   uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
+  uint64_t batches_acked = 0;
+  std::vector<std::pair<errc, uint64_t>> batches_rejected; ///< codes with a count > 0
 };
 
 /// A running Tether node inside an `actor_system`: its directory, router and shards.
@@ -39,6 +43,10 @@ public:
 
   /// Counters of this node; a snapshot, safe from any thread.
   node_stats stats() const;
+
+  /// Counts the outcome of a write batch (acknowledged, or refused with `code`).
+  /// Thread-safe and lock-free: the gateway calls it once per batch.
+  void count_batch(errc code);
 
   /// Reads the rules file again and, if it is valid, swaps the rules in for batches
   /// that arrive from now on; series state is kept. Returns "" on success, else why
