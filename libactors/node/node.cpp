@@ -14,6 +14,7 @@
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
 #include "routing/router.hpp"
+#include "outputs/exporter.hpp"
 #include "rules/rule_cache.hpp"
 #include "series/ddsketch.hpp"
 #include "series/dedup_window.hpp"
@@ -73,6 +74,8 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("staleness-ms", "cumulative counter inputs quiet this long are forgotten (default 300000)")
     .add<double>("sketch-accuracy", "relative accuracy of histogram quantiles (default 0.01)")
     .add<std::string>("rules-file", "JSON file of aggregation rules (default: none)")
+    .add<std::string>("remote-write-url",
+                      "send closed windows to this Prometheus remote-write URL (default: off)")
     .add<uint32_t>("max-future-ms", "how far ahead of the node's clock a sample may be (default 60000)")
     .add<uint32_t>("io-threads", "gateway I/O threads (default 1)")
     .add<std::string>("auth-token", "token clients must present in hello (default: none)")
@@ -129,6 +132,7 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   o.staleness_ms = caf::get_or(s, "tether.staleness-ms", o.staleness_ms);
   o.sketch_accuracy = caf::get_or(s, "tether.sketch-accuracy", o.sketch_accuracy);
   o.rules_file = caf::get_or(s, "tether.rules-file", o.rules_file);
+  o.remote_write_url = caf::get_or(s, "tether.remote-write-url", o.remote_write_url);
   o.io_threads = caf::get_or(s, "tether.io-threads", o.io_threads);
   o.auth_token = caf::get_or(s, "tether.auth-token", o.auth_token);
   auto& l = o.limits;
@@ -222,6 +226,14 @@ node_stats node::stats() const {
   s.samples_late = impl_->counters->samples_late.load(std::memory_order_relaxed);
   s.windows_closed = impl_->counters->windows_closed.load(std::memory_order_relaxed);
   s.batches_acked = impl_->counters->batches_acked.load(std::memory_order_relaxed);
+  if (impl_->sender) {
+    auto x = impl_->sender->stats();
+    s.exporting = true;
+    s.export_queue = x.queue_depth + x.in_flight;
+    s.export_sent = x.sent;
+    s.export_dropped = x.dropped_queue_full + x.dropped_shutdown + x.failed_after_retries
+                       + x.rejected_4xx;
+  }
   auto& rejected = impl_->counters->batches_rejected;
   for (size_t i = 0; i < rejected.size(); ++i)
     if (auto n = rejected[i].load(std::memory_order_relaxed); n > 0)
@@ -250,6 +262,10 @@ void node::shutdown() {
   for (auto& s : impl_->shards)
     caf::anon_send_exit(s, reason);
   caf::anon_send_exit(impl_->directory, reason);
+  if (impl_->exporter)
+    caf::anon_send_exit(impl_->exporter, reason);
+  if (impl_->sender)
+    impl_->sender->stop(); // sends what is queued, within its drain time
 }
 
 namespace {
@@ -294,6 +310,17 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     ptr->opts.shards = std::max(1u, std::thread::hardware_concurrency());
   ptr->counters = std::make_shared<series::node_counters>();
   ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
+  if (!opts.remote_write_url.empty()) {
+    outputs::remote_write_sender_options so;
+    so.endpoint = opts.remote_write_url;
+    std::string error;
+    auto sender = outputs::remote_write_sender::make(so, error);
+    if (!sender)
+      throw std::invalid_argument("tether.remote-write-url: " + error);
+    ptr->sender = std::move(sender);
+    ptr->sender->start();
+    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender);
+  }
   ptr->cache = std::make_shared<routing::route_cache>();
   directory::directory_config dc;
   dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
@@ -313,6 +340,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.staleness_ms = opts.staleness_ms;
     sc.accuracy = opts.sketch_accuracy;
     sc.rules = ptr->rules;
+    sc.exporter = ptr->exporter;
     sc.request_timeout_ms = opts.request_timeout_ms;
     sc.directory = ptr->directory;
     sc.counters = ptr->counters;

@@ -6,6 +6,7 @@
 
 #include <caf/actor_addr.hpp>
 
+#include "outputs/remote_write_sender.hpp"
 #include "routing/ingest.hpp"
 #include "routing/route_table.hpp"
 #include "routing/router.hpp"
@@ -28,6 +29,9 @@ struct node::impl {
   std::shared_ptr<routing::route_cache> cache;
   std::shared_ptr<series::node_counters> counters;
   std::shared_ptr<rules::rule_cache> rules;
+  /// Remote-write export of closed windows, when configured.
+  std::shared_ptr<outputs::remote_write_sender> sender;
+  caf::actor exporter;
   std::shared_ptr<const routing::ingest_context> ingest;
 
   /// Producers handed out by open_producer, ended by shutdown. Pending request

@@ -5,7 +5,8 @@
 namespace tether::series {
 
 apply_outcome series_state::apply(const wire::keyed_sample& s, int64_t now_ms,
-                                  int64_t lateness_ms, double accuracy) {
+                                  int64_t lateness_ms, double accuracy,
+                                  int64_t staleness_ms) {
   auto start = window_start(s.timestamp_ms);
   auto end = start + static_cast<int64_t>(window_ms);
   if (end <= closed_until || end + lateness_ms <= now_ms)
@@ -19,6 +20,10 @@ apply_outcome series_state::apply(const wire::keyed_sample& s, int64_t now_ms,
     double increase = 0;
     if (it == inputs.end()) {
       inputs.push_back(input_state{s.input_hash, v, s.timestamp_ms});
+    } else if (now_ms - it->seen_ms >= staleness_ms) {
+      // Forgotten: a returning input starts from a new baseline.
+      it->last = v;
+      it->seen_ms = s.timestamp_ms;
     } else {
       increase = v >= it->last ? v - it->last : v;
       it->last = v;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -60,8 +61,11 @@ struct series_state {
   /// Applies one validated sample of the series' kind. A sample is late, and changes
   /// nothing, when its window has closed here (it ends at or before `closed_until`)
   /// or should have: it ends `lateness_ms` or more before `now_ms`.
+  /// A cumulative input quiet for `staleness_ms` or longer counts as new: its value
+  /// is a baseline again.
   apply_outcome apply(const wire::keyed_sample& s, int64_t now_ms,
-                      int64_t lateness_ms, double accuracy);
+                      int64_t lateness_ms, double accuracy,
+                      int64_t staleness_ms = std::numeric_limits<int64_t>::max());
 
   /// Closes the open window starting at `start` (if any) and returns its aggregate.
   /// `quantiles` are the ones the rule asks for.

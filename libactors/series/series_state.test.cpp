@@ -659,3 +659,22 @@ TEST_CASE("histogram windows honour the sketch accuracy they were opened with",
   REQUIRE(g.open.size() == 1);
   CHECK(g.open[0].sketch == nullptr); // gauges keep no sketch
 }
+
+TEST_CASE("a cumulative input quiet for the staleness interval returns as a baseline",
+          "[series_state]") {
+  auto st = counter();
+  constexpr int64_t staleness = 1000;
+  REQUIRE(st.apply(cumulative(100, 10), 10, lateness, accuracy, staleness)
+          != apply_outcome::late);
+  REQUIRE(st.apply(cumulative(110, 20), 20, lateness, accuracy, staleness)
+          != apply_outcome::late);
+  CHECK(st.total == 10);
+  // Quiet from 20 to 1020: forgotten, so 130 is a new baseline and adds nothing.
+  REQUIRE(st.apply(cumulative(130, 1020), 1020, lateness, accuracy, staleness)
+          != apply_outcome::late);
+  CHECK(st.total == 10);
+  // Reporting again within the interval counts as usual.
+  REQUIRE(st.apply(cumulative(135, 1500), 1500, lateness, accuracy, staleness)
+          != apply_outcome::late);
+  CHECK(st.total == 15);
+}

@@ -171,6 +171,15 @@ void close_due(shard_ptr self, int64_t now) {
     caf::anon_send(sub, window_atom::value, std::move(views));
 }
 
+/// Ticks fall on multiples of tick_ms of the wall clock, so that every shard of a node
+/// closes a window at the same moment and subscribers get its series together.
+void schedule_tick(shard_ptr self) {
+  auto tick = static_cast<int64_t>(self->state.cfg.tick_ms);
+  auto now = wire::now_ms();
+  self->delayed_send(self, std::chrono::milliseconds(tick - now % tick + 1),
+                     tick_atom::value);
+}
+
 shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
   self->state.cfg = std::move(cfg);
   self->state.apply_table(self->state.cfg.initial);
@@ -185,8 +194,7 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           });
   self->set_down_handler(
     [self](caf::down_msg& msg) { self->state.drop_subscriber(msg.source); });
-  self->delayed_send(self, std::chrono::milliseconds(self->state.cfg.tick_ms),
-                     tick_atom::value);
+  schedule_tick(self);
   return {
     [self](write_atom, shard_write& w) -> shard_write_result {
       auto& st = self->state;
@@ -194,6 +202,7 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
       ctx.now_ms = st.now();
       ctx.lateness_ms = st.cfg.lateness_ms;
       ctx.accuracy = st.cfg.accuracy;
+      ctx.staleness_ms = st.cfg.staleness_ms;
       // A tick may queue behind writes under load: close what is due first, so no
       // sample lands in a window that should have closed.
       close_due(self, ctx.now_ms);
@@ -282,8 +291,7 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
     [self](update_atom, assignment_table& t) { self->state.apply_table(t); },
     [self](tick_atom) {
       close_due(self, self->state.now());
-      self->delayed_send(self, std::chrono::milliseconds(self->state.cfg.tick_ms),
-                         tick_atom::value);
+      schedule_tick(self);
     },
   };
 }

@@ -105,7 +105,8 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
         e = &insert(w.key(s), s);
       }
     }
-    switch (e->state.apply(s, ctx.now_ms, ctx.lateness_ms, ctx.accuracy)) {
+    switch (e->state.apply(s, ctx.now_ms, ctx.lateness_ms, ctx.accuracy,
+                           ctx.staleness_ms)) {
       case apply_outcome::applied:
         ++res.applied;
         break;

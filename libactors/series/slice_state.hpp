@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,7 @@ struct apply_context {
   int64_t now_ms = 0;       ///< the primary's clock when it applies the batch
   int64_t lateness_ms = 0;  ///< how long after its end a window still takes samples
   double accuracy = 0.01;   ///< relative accuracy of histogram sketches
+  int64_t staleness_ms = std::numeric_limits<int64_t>::max(); ///< cumulative inputs
 };
 
 /// A window that a sample opened: the hosting shard schedules its close.

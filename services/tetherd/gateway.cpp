@@ -359,6 +359,10 @@ private:
       me.windows_closed = stats.windows_closed;
       me.primary_slices = stats.primary_slices;
       me.batches_acked = stats.batches_acked;
+      me.exporting = stats.exporting;
+      me.export_queue_depth = stats.export_queue;
+      me.export_sent = stats.export_sent;
+      me.export_dropped = stats.export_dropped;
       for (auto& [code, n] : stats.batches_rejected)
         me.batches_rejected.emplace_back(std::string{to_string_view(code)}, n);
       std::string body;

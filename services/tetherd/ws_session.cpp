@@ -18,6 +18,9 @@ constexpr std::size_t extra_queue_frames = 1024;
 /// Piece size while discarding an oversized message.
 constexpr std::size_t discard_chunk = 64 * 1024;
 
+/// How long a session gathers the shards' reports of a closed window.
+constexpr auto window_gather = std::chrono::milliseconds(30);
+
 /// Per I/O thread arena block for decoding frames; larger frames spill to the heap.
 constexpr std::size_t arena_block_bytes = 1 << 20;
 
@@ -62,6 +65,7 @@ auto ws_session::on_strand(Ptr ptr, F f) {
 ws_session::ws_session(tcp::socket&& socket, backend& be)
   : ws_(std::move(socket)),
     idle_timer_(ws_.get_executor()),
+    window_timer_(ws_.get_executor()),
     backend_(be),
     limits_(be.options().limits),
     keyer_(be.options().limits, be.options().slice_count) {
@@ -217,23 +221,7 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
   producer_ = hello.producer_id();
   auto sink = on_strand(weak_from_this(), [](ws_session& s,
                                              std::vector<series_view> views) {
-    // One update per subscribe request and closed window.
-    std::map<std::tuple<uint64_t, int64_t, int64_t>, v1::ServerFrame> updates;
-    for (auto& v : views) {
-      auto i = s.subscriptions_.find(v.key);
-      if (i == s.subscriptions_.end())
-        continue;
-      for (auto id : i->second) {
-        auto& f = updates[{id, v.window.start_ms, v.window.end_ms}];
-        auto* u = f.mutable_window_update();
-        u->set_request_id(id);
-        u->set_window_start_ms(v.window.start_ms);
-        u->set_window_end_ms(v.window.end_ms);
-        wire::to_wire(v, *u->add_series());
-      }
-    }
-    for (auto& [k, f] : updates)
-      s.send(f, s.request_encoding_[std::get<0>(k)]);
+    s.on_windows(std::move(views));
   });
   session_ = backend_.open_session(producer_, std::move(sink));
   out_.Clear();
@@ -246,6 +234,37 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
   w->set_max_key_bytes(limits_.max_key_bytes);
   w->set_max_inflight_batches(limits_.max_inflight_batches);
   send(out_, enc);
+}
+
+void ws_session::on_windows(std::vector<series_view> views) {
+  // One update per subscribe request and closed window. The shards of a node close
+  // a window at the same tick but report separately: gather briefly, then send.
+  for (auto& v : views) {
+    auto i = subscriptions_.find(v.key);
+    if (i == subscriptions_.end())
+      continue;
+    for (auto id : i->second) {
+      auto& f = pending_windows_[{id, v.window.start_ms, v.window.end_ms}];
+      auto* u = f.mutable_window_update();
+      u->set_request_id(id);
+      u->set_window_start_ms(v.window.start_ms);
+      u->set_window_end_ms(v.window.end_ms);
+      wire::to_wire(v, *u->add_series());
+    }
+  }
+  if (pending_windows_.empty() || window_timer_armed_)
+    return;
+  window_timer_armed_ = true;
+  window_timer_.expires_after(window_gather);
+  window_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    self->window_timer_armed_ = false;
+    if (ec || self->closed_)
+      return;
+    auto pending = std::move(self->pending_windows_);
+    self->pending_windows_.clear();
+    for (auto& [k, f] : pending)
+      self->send(f, self->request_encoding_[std::get<0>(k)]);
+  });
 }
 
 void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
@@ -388,6 +407,7 @@ void ws_session::close_with(websocket::close_code code, const std::string& reaso
     return;
   closed_ = true; // read no more
   idle_timer_.cancel();
+  window_timer_.cancel();
   close_reason_ = websocket::close_reason{code, reason};
   if (writing_ || !queue_.empty()) {
     close_pending_ = true;
@@ -400,6 +420,7 @@ void ws_session::fail(beast::error_code ec, const char*) {
   // Closed or aborted connections are the normal end of a session.
   closed_ = true;
   idle_timer_.cancel();
+  window_timer_.cancel();
   if (session_) {
     session_->close();
     session_.reset();

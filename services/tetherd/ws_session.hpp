@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,7 @@ private:
   void on_write(const v1::Write& write, wire::encoding enc);
   void on_query(const v1::Query& query, wire::encoding enc);
   void on_subscribe(const v1::Subscribe& sub, wire::encoding enc);
+  void on_windows(std::vector<series_view> views);
   void send_error(wire::encoding enc, errc code, const std::string& message,
                   uint64_t sequence = 0, uint64_t request_id = 0,
                   int32_t index = -1);
@@ -70,6 +72,10 @@ private:
 
   websocket::stream<beast::tcp_stream> ws_;
   net::steady_timer idle_timer_;
+  net::steady_timer window_timer_;
+  bool window_timer_armed_ = false;
+  /// Window updates gathered per (subscribe request, window start, window end).
+  std::map<std::tuple<uint64_t, int64_t, int64_t>, v1::ServerFrame> pending_windows_;
   std::chrono::steady_clock::time_point last_activity_;
   backend& backend_;
   const tether::limits limits_;

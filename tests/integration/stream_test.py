@@ -8,10 +8,12 @@ check with the generated `tether_pb2` module (Debian: python3-protobuf runtime).
     /usr/bin/python3 tests/integration/stream_test.py \
         --tetherd build/bin/tetherd --python-dir build/python
 
-It starts its own nodes on free loopback ports and stops them at the end. Every wait has
-a deadline and a watchdog ends the run after --budget seconds. One line per case, then
-`N passed, M failed`; exit status 0 only if every case passed. By default the run stops
-at the first failure; --keep-going runs every case.
+It starts its own nodes on free loopback ports and stops them at the end: the main node
+(small limits, 500 ms windows, 200 ms lateness so that windows close quickly), one with
+an auth token, one with a short idle timeout, and one with aggregation rules and a short
+staleness interval. Every wait has a deadline and a watchdog ends the run after --budget
+seconds. One line per case, then `N passed, M failed`; exit status 0 only if every case
+passed. By default the run stops at the first failure; --keep-going runs every case.
 """
 
 import argparse
@@ -21,6 +23,7 @@ import math
 import os
 import queue
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -50,7 +53,11 @@ MAIN_LIMITS = {
     "max-labels-per-sample": 4,
     "max-key-bytes": 128,
 }
-WINDOW_MS = 500
+WINDOW_MS = 500        # --tether.window-ms of the main and rules nodes
+LATENESS_MS = 200      # --tether.lateness-ms of the main and rules nodes
+TICK_MS = 100          # the node checks for due windows this often (docs/protocol.md 15.2)
+STALENESS_MS = 1000    # --tether.staleness-ms of the rules node
+RULE_WINDOW_MS = 1000  # window_ms of the latency rule on the rules node
 DEFAULTS = {"maxFrameBytes": 1048576, "maxSamplesPerBatch": 10000, "maxLabelsPerSample": 32,
             "maxKeyBytes": 1024, "maxInflightBatches": 64}
 TOKEN = "s3cret"
@@ -75,6 +82,48 @@ def check(cond, msg):
 
 def close_enough(a, b):
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def ahead(ms=1000):
+    """A timestamp `ms` ahead of the local clock (the node runs on the same machine).
+    With 200 ms lateness a timestamp of "now" may fall into a window that closes before
+    the frame is applied; one a little ahead (allowed up to max-future-ms) lands in a
+    window that is certainly still open, and fixes which window a sample belongs to."""
+    return now_ms() + ms
+
+
+def window_of(ts, length=WINDOW_MS):
+    """Start of the tumbling window holding timestamp ts (docs/protocol.md 15.1)."""
+    return ts // length * length
+
+
+def close_wait(ts, length=WINDOW_MS):
+    """Seconds to wait for the window of ts to close: its end + lateness, a check
+    period, and a margin."""
+    due = window_of(ts, length) + length + LATENESS_MS + TICK_MS
+    return max(0.0, (due - now_ms()) / 1000) + 1.5
+
+
+def field(obj, path):
+    """obj["a"]["b"] for path "a.b"; None when absent."""
+    for part in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def check_fields(obj, want, what):
+    """Every dotted field of `want` equals its value (numbers compared as numbers, so
+    64-bit fields printed as strings match too)."""
+    for f, v in want.items():
+        got = field(obj, f)
+        check(got is not None, f"{what}: field {f} is missing: {json.dumps(obj)[:400]}")
+        check(close_enough(got, v), f"{what}: {f} = {got!r}, expected {v}")
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +330,7 @@ def write(c, seq, samples):
     return c.recv()
 
 
-def ack(c, seq, samples, accepted=None, duplicate=False):
+def ack(c, seq, samples, accepted=None, duplicate=False, late=0):
     r = write(c, seq, samples)
     check("ack" in r, f"write {seq}: expected an ack, got {json.dumps(r)[:400]}")
     a = r["ack"]
@@ -290,6 +339,7 @@ def ack(c, seq, samples, accepted=None, duplicate=False):
     check(a.get("accepted") == want, f"write {seq}: accepted={a.get('accepted')}, expected {want}")
     check(a.get("duplicate") is duplicate,
           f"write {seq}: duplicate={a.get('duplicate')!r}, expected {duplicate}")
+    check(a.get("late") == late, f"write {seq}: late={a.get('late')!r}, expected {late}")
     return a
 
 
@@ -412,6 +462,7 @@ class Ctx:
         self.pb = None
         self.to_dict = None
         self.pb_error = None
+        self.rules_dir = None
 
     def next_id(self):
         self.ids += 1
@@ -568,12 +619,14 @@ def case_write_ack_read(ctx):
     check(a.get("accepted") == 2, f"ack.accepted {a.get('accepted')!r}, expected the number 2")
     check("duplicate" in a and a["duplicate"] is False,
           f"ack.duplicate must be printed as false (defaults are printed): {a}")
+    check("late" in a and a["late"] == 0, f"ack.late must be printed as the number 0: {a}")
     # 64-bit input as a JSON number and original field names.
     c.send({"write": {"sequence": 2, "samples": [
         {"name": name, "labels": [{"name": "code", "value": "200"}, {"name": "method", "value": "GET"}],
-         "kind": "COUNTER", "value": 5, "timestamp_ms": 1700000000000, "counter_mode": "DELTA"}]}})
+         "kind": "COUNTER", "value": 5, "timestamp_ms": ahead(), "counter_mode": "DELTA"}]}})
     a = c.expect("ack")
-    check(str(a.get("sequence")) == "2" and a.get("accepted") == 1, f"second ack {a}")
+    check(str(a.get("sequence")) == "2" and a.get("accepted") == 1 and a.get("late") == 0,
+          f"second ack {a}")
     # Query with a non-canonical spelling.
     q = query(c, f'{name}{{ method="GET", code="200" }}')
     check(q.get("found") is True, f"series not found: {q}")
@@ -861,6 +914,56 @@ def case_negative_timestamp(ctx):
     bad_batch(ctx, "negts", gauge(k, 1, ts=-1), "INVALID_TIMESTAMP", bad_key=k)
 
 
+def running(s):
+    return {f: s.get(f) for f in ("kind", "total", "last", "min", "max", "sum", "count", "updatedMs")}
+
+
+def case_late_and_future(ctx):
+    c = ctx.connect()
+    hello(c, ctx.pid("late"))
+    k = ctx.name("late")
+    ack(c, 1, [gauge(k, 5)])
+    found, before = state(c, k)
+    check(found, f"{k} not found")
+    # A sample an hour old: acknowledged as late, not applied, the batch does not fail.
+    hour_ago = now_ms() - 3600 * 1000
+    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, late=1)
+    found, after = state(c, k)
+    check(running(after) == running(before), f"a late sample changed the series: {running(before)} -> {running(after)}")
+    # The all-late batch was recorded: its retry is a duplicate.
+    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, duplicate=True, late=0)
+    # Late and current samples in one batch: only the current one is applied, and a late
+    # sample does not create its series.
+    k_new = ctx.name("late_new")
+    ack(c, 3, [gauge(k_new, 1, ts=hour_ago), gauge(k, 6)], accepted=1, late=1)
+    check_absent(c, k_new)
+    found, s = state(c, k)
+    check_fields(s, {"last": 6, "count": 2, "sum": 11}, "after a mixed batch")
+    kc = ctx.name("late_total")
+    ack(c, 4, [counter(kc, 5), counter(kc, 100, ts=hour_ago)], accepted=1, late=1)
+    check_total(c, kc, 5, "a late increment was counted: ")
+    # A sample whose window has closed is late, however recent.
+    deadline = time.monotonic() + close_wait(now_ms())
+    while field(s, "window.windowEndMs") == "0":
+        check(time.monotonic() < deadline, f"no window of {k} closed in time: {s}")
+        time.sleep(0.1)
+        found, s = state(c, k)
+    closed = s["window"]
+    ack(c, 5, [gauge(k, 50, ts=int(closed["windowStartMs"]))], accepted=0, late=1)
+    found, s2 = state(c, k)
+    check(running(s2) == running(s), f"a sample in a closed window changed the series: {running(s2)}")
+    check(int(s2["window"]["windowEndMs"]) >= int(closed["windowEndMs"]), f"window went back: {s2['window']}")
+    if s2["window"]["windowEndMs"] == closed["windowEndMs"]:
+        check(s2["window"] == closed, f"a late sample changed a closed window: {closed} -> {s2['window']}")
+    # More than max-future-ms (60 s) ahead: INVALID_TIMESTAMP, nothing applied.
+    kf = ctx.name("future")
+    bad_batch(ctx, "future", gauge(kf, 1, ts=now_ms() + 120 * 1000), "INVALID_TIMESTAMP", bad_key=kf)
+    # Within max-future-ms is fine.
+    ack(c, 6, [gauge(kf, 2, ts=now_ms() + 30 * 1000)])
+    found, s = state(c, kf)
+    check(found and close_enough(s.get("last"), 2), f"a sample 30 s ahead was not applied: {s}")
+
+
 def case_sequence_zero(ctx):
     c = ctx.connect()
     hello(c, ctx.pid("seq0"))
@@ -967,15 +1070,16 @@ def case_gauge(ctx):
     c = ctx.connect()
     hello(c, ctx.pid("gauge"))
     k = ctx.name("gauge")
-    ack(c, 1, [gauge(k, 5, ts=1700000000000), gauge(k, -2, ts=1700000001000)])
-    ack(c, 2, [gauge(k, 9, ts=1700000002000), gauge(k, 7, ts=1700000003000)])
+    t = ahead()
+    ack(c, 1, [gauge(k, 5, ts=t), gauge(k, -2, ts=t + 100)])
+    ack(c, 2, [gauge(k, 9, ts=t + 200), gauge(k, 7, ts=t + 300)])
     found, s = state(c, k)
     check(found and s.get("kind") == "GAUGE", f"gauge series: {s}")
     want = {"last": 7, "min": -2, "max": 9, "sum": 19}
     for f, v in want.items():
         check(close_enough(s.get(f), v), f"gauge {f} = {s.get(f)}, expected {v}")
     check(str(s.get("count")) == "4", f"gauge count = {s.get('count')!r}, expected \"4\"")
-    check(str(s.get("updatedMs")) == "1700000003000", f"gauge updatedMs {s.get('updatedMs')!r}")
+    check(str(s.get("updatedMs")) == str(t + 300), f"gauge updatedMs {s.get('updatedMs')!r}, expected {t + 300}")
 
 
 def case_histogram(ctx):
@@ -988,6 +1092,43 @@ def case_histogram(ctx):
     for f, v in {"sum": 9, "min": 1, "max": 5, "last": 3}.items():
         check(close_enough(s.get(f), v), f"histogram {f} = {s.get(f)}, expected {v}")
     check(str(s.get("count")) == "3", f"histogram count {s.get('count')!r}")
+    # Window aggregate with quantiles, read back by query once the window has closed.
+    k2 = ctx.name("hist_window_seconds")
+    values = [(i * 7) % 20 + 1 for i in range(20)]  # 1..20, shuffled
+    ts = ahead()
+    ack(c, 2, [sample(k2, "HISTOGRAM", v, ts=ts) for v in values])
+    found, s = state(c, k2)
+    check(found and field(s, "window.windowEndMs") == "0",
+          f"before its first window closes, a series' window must have windowEndMs \"0\": {s.get('window')}")
+    deadline = time.monotonic() + close_wait(ts)
+    while field(s, "window.windowEndMs") == "0":
+        check(time.monotonic() < deadline, f"the window of {ts} did not close in time: {s}")
+        time.sleep(0.1)
+        found, s = state(c, k2)
+    start = window_of(ts)
+    w = s["window"]
+    check(w.get("windowStartMs") == str(start) and w.get("windowEndMs") == str(start + WINDOW_MS),
+          f"histogram window [{w.get('windowStartMs')}, {w.get('windowEndMs')}), expected "
+          f"[{start}, {start + WINDOW_MS})")
+    check_fields(w, {"count": 20, "sum": 210, "min": 1, "max": 20, "mean": 10.5}, "histogram window")
+    check_quantiles(w, values, [0.5, 0.9, 0.99], "histogram window")
+    check_fields(s, {"count": 20, "sum": 210, "min": 1, "max": 20, "last": values[-1]},
+                 "histogram running state")
+
+
+def check_quantiles(w, values, qs, what, accuracy=0.01):
+    """window.quantiles: one {q, value} per requested q, ascending, each within the
+    relative error bound of docs/protocol.md 13.2."""
+    got = w.get("quantiles")
+    check(isinstance(got, list) and [round(float(x.get("q", -1)), 9) for x in got] == qs,
+          f"{what}: quantiles {got}, expected q = {qs}")
+    ordered = sorted(values)
+    for x in got:
+        q = float(x["q"])
+        exact = ordered[math.ceil(q * (len(ordered) - 1))]
+        y = float(x.get("value", "nan"))
+        check(abs(y - exact) <= accuracy * abs(exact) + 1e-12,
+              f"{what}: quantile {q} = {y}, exact {exact}: beyond the {accuracy:.0%} bound")
 
 
 def case_cumulative(ctx):
@@ -1019,9 +1160,11 @@ def case_timestamps(ctx):
     check(before - 2000 <= upd <= after + 2000,
           f"timestamp 0 should mean arrival time: updatedMs {upd}, local clock {before}..{after}")
     k2 = ctx.name("ts2")
-    ack(c, 2, [gauge(k2, 1, ts=1700000005000), gauge(k2, 2, ts=1700000001000)])
+    t = now_ms()
+    ack(c, 2, [gauge(k2, 1, ts=t + 5000), gauge(k2, 2, ts=t + 1000)])
     found, s = state(c, k2)
-    check(str(s.get("updatedMs")) == "1700000005000", f"updatedMs is the newest timestamp: {s}")
+    check(str(s.get("updatedMs")) == str(t + 5000), f"updatedMs is the newest timestamp ({t + 5000}): {s}")
+    check(close_enough(s.get("last"), 2), f"running last is the last value applied, not the newest: {s}")
 
 
 def case_labels_and_keys(ctx):
@@ -1066,18 +1209,74 @@ def case_labels_and_keys(ctx):
 # ---------------------------------------------------------------------------
 # Cases: subscriptions, pings, binary, HTTP, idle
 
-def wait_window(c, rid, pred, timeout, encoding="text"):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Failure(f"no matching window update for request {rid} within {timeout}s; got {seen[:4]}")
-        w = c.expect("windowUpdate", encoding, timeout=left)
-        check(str(w.get("requestId")) == str(rid), f"windowUpdate for request {w.get('requestId')}, expected {rid}")
-        seen.append(w)
-        if pred(w):
-            return w
+class Updates:
+    """Reads the window updates (text or binary) of a subscribed connection and files
+    them by (request id, window start)."""
+
+    def __init__(self, c, lengths=None):
+        self.c = c
+        self.lengths = lengths or {}  # key -> window length, if not WINDOW_MS
+        self.by = {}                  # (request id, window start) -> [(encoding, update)]
+
+    def read(self, timeout):
+        if self.c.stash:  # put aside while waiting for a reply
+            enc, obj = self.c.stash.pop(0)
+        else:
+            enc, obj = self.c.recv_any(timeout=timeout)
+        check(isinstance(obj, dict) and list(obj) == ["windowUpdate"],
+              f"expected only window updates here, got {json.dumps(obj)[:300]}")
+        u = obj["windowUpdate"]
+        start, end = int(u.get("windowStartMs", 0)), int(u.get("windowEndMs", 0))
+        check(start > 0, f"a second initial update (windowStartMs 0): {u}")
+        for st in u.get("series", []):
+            length = self.lengths.get(st.get("key"), WINDOW_MS)
+            check(start % length == 0 and end - start == length,
+                  f"window [{start}, {end}) of {st.get('key')} is not an aligned {length} ms window")
+            # In an update sent at a window close, `window` is that window.
+            w = st.get("window") or {}
+            check(w.get("windowStartMs") == str(start) and w.get("windowEndMs") == str(end),
+                  f"update [{start}, {end}) carries {st.get('key')} with window "
+                  f"[{w.get('windowStartMs')}, {w.get('windowEndMs')})")
+        self.by.setdefault((int(u["requestId"]), start), []).append((enc, u))
+        return u
+
+    def series(self, rid, start):
+        """{key: SeriesState} over every update of (rid, window start)."""
+        out = {}
+        for _, u in self.by.get((rid, start), []):
+            for st in u.get("series", []):
+                check(st.get("key") not in out,
+                      f"{st.get('key')} came twice for window {start} of request {rid}")
+                out[st["key"]] = st
+        return out
+
+    def wait(self, want, timeout, settle=0.0):
+        """Reads until every (rid, window start) -> keys of `want` has been seen, then
+        `settle` more seconds (to catch stray updates)."""
+        deadline = time.monotonic() + timeout
+
+        def missing():
+            return {k: sorted(set(keys) - set(self.series(*k))) for k, keys in want.items()
+                    if set(keys) - set(self.series(*k))}
+
+        while missing():
+            left = deadline - time.monotonic()
+            seen = {f"{r}@{st}": [[x["key"] for x in u.get("series", [])] for _, u in v]
+                    for (r, st), v in self.by.items()}
+            check(left > 0, f"no window update carried {missing()} within {timeout:.1f}s; "
+                            f"updates seen (request@window -> keys): {seen}")
+            try:
+                self.read(left)
+            except Failure as e:
+                raise Failure(f"{e}; still missing (request, window) -> keys {missing()}; seen {seen}")
+        end = time.monotonic() + settle
+        while time.monotonic() < end:
+            try:
+                self.read(max(0.05, end - time.monotonic()))
+            except Failure as e:
+                if "no frame from the server" not in str(e):
+                    raise
+                break
 
 
 def case_subscribe(ctx):
@@ -1089,48 +1288,97 @@ def case_subscribe(ctx):
     rid = ctx.next_id()
     before = int(time.time() * 1000)
     c.send({"subscribe": {"requestId": str(rid), "keys": [k1, k2]}})
-    c.subscribed = True
     w = c.expect("windowUpdate")
     after = int(time.time() * 1000)
+    c.subscribed = True
     check(str(w.get("requestId")) == str(rid), f"initial update requestId {w.get('requestId')!r}")
     check(w.get("windowStartMs") == "0", f"initial update windowStartMs {w.get('windowStartMs')!r}, expected \"0\"")
     end = int(w.get("windowEndMs"))
     check(before - 2000 <= end <= after + 2000, f"initial windowEndMs {end} is not now ({before})")
     keys = [s.get("key") for s in w.get("series", [])]
     check(keys == [k1], f"initial update series keys {keys}, expected [{k1!r}] (k2 does not exist)")
-    check(close_enough(w["series"][0].get("total"), 3), f"initial state {w['series'][0]}")
-    ack(c, 2, [gauge(k2, 8), counter(k1, 2)])
-    # Both series show up at the next window close (normally in one update; the batch
-    # may straddle a window boundary, so accept two consecutive ones).
-    need = {k2: ("last", 8), k1: ("total", 5)}
-    deadline = time.monotonic() + 4 * WINDOW_MS / 1000 + 2
-    while need:
-        left = deadline - time.monotonic()
-        check(left > 0, f"no window update carried {sorted(need)} in time")
-        w = c.expect("windowUpdate", timeout=left)
-        check(str(w.get("requestId")) == str(rid), f"windowUpdate requestId {w.get('requestId')!r}")
-        start, end = int(w["windowStartMs"]), int(w["windowEndMs"])
-        check(start > 0 and start % WINDOW_MS == 0 and end - start == WINDOW_MS,
-              f"window [{start}, {end}) is not an aligned {WINDOW_MS} ms window")
-        for st in w.get("series", []):
-            key = st.get("key")
-            check(key in (k1, k2), f"window update carries a key not subscribed: {key!r}")
-            if key in need:
-                f, v = need.pop(key)
-                check(close_enough(st.get(f), v), f"window state of {key}: {f}={st.get(f)}, expected {v}")
-    # A window with samples for k1 only carries k1 and not k2.
-    ack(c, 3, [counter(k1, 1)])
-    w = wait_window(c, rid, lambda u: any(s.get("key") == k1 and close_enough(s.get("total"), 6)
-                                          for s in u.get("series", [])),
-                    timeout=4 * WINDOW_MS / 1000 + 2)
-    keys = [s["key"] for s in w["series"]]
-    check(k2 not in keys, f"{k2} received no samples in that window but is in the update: {keys}")
+    first = w["series"][0]
+    check(close_enough(first.get("total"), 3), f"initial state {first}")
+    # The initial state carries the latest closed window: none yet, or the one of write 1.
+    check(isinstance(first.get("window"), dict), f"initial state without a window: {first}")
+    if first["window"].get("windowEndMs") != "0":
+        check_fields(first, {"window.count": 1, "window.increase": 3, "window.total": 3},
+                     "initial state's window")
+    ups = Updates(c)
+    # Both samples of write 2 carry a timestamp in one future window: that window's
+    # update carries both series, with the window aggregate of exactly those samples.
+    ts = ahead()
+    start = window_of(ts)
+    ack(c, 2, [gauge(k2, 8, ts=ts), counter(k1, 2, ts=ts)])
+    ups.wait({(rid, start): [k1, k2]}, close_wait(ts))
+    got = ups.series(rid, start)
+    check_fields(got[k2], {"last": 8, "count": 1, "window.count": 1, "window.last": 8, "window.min": 8,
+                           "window.max": 8, "window.sum": 8, "window.mean": 8}, f"{k2} at window close")
+    check_fields(got[k1], {"total": 5, "window.count": 1, "window.increase": 2, "window.total": 5,
+                           "window.rate": 2 * 1000 / WINDOW_MS}, f"{k1} at window close")
+    # Write 1 (arrival time) is in an earlier window; if its close came after the
+    # subscribe, it carried k1 alone with that window's increase.
+    for (r, st), v in ups.by.items():
+        if st < start:
+            for _, u in v:
+                check([x["key"] for x in u["series"]] == [k1], f"earlier window update {u}")
+                check_fields(u["series"][0], {"window.increase": 3, "window.total": 3}, "write 1's window")
+    # A window with samples of k1 only carries k1 and not k2.
+    ts2 = max(ahead(), start + WINDOW_MS)
+    start2 = window_of(ts2)
+    ack(c, 3, [counter(k1, 1, ts=ts2)])
+    ups.wait({(rid, start2): [k1]}, close_wait(ts2), settle=3 * TICK_MS / 1000)
+    got = ups.series(rid, start2)
+    check(sorted(got) == [k1], f"{k2} received no samples in window {start2} but is in its update: {sorted(got)}")
+    check_fields(got[k1], {"total": 6, "window.count": 1, "window.increase": 1, "window.total": 6},
+                 f"{k1} at the close of window {start2}")
     usable_sub(c)
+
+
+def keys_apart(ctx, tag):
+    """Keys whose slices are adjacent numbers, hence on different shards of any node
+    with more than one; without libxxhash, eight keys."""
+    if ctx.xxh.fn is None:
+        return [ctx.name(f"{tag}{i}") for i in range(8)]
+    seen = {}
+    for i in range(10000):
+        k = ctx.name(f"{tag}{i}")
+        sl = ctx.xxh.slice(k)
+        for other in (sl - 1, sl + 1):
+            if other in seen:
+                return [seen[other], k]
+        seen.setdefault(sl, k)
+    raise Failure("test bug: no keys in adjacent slices")
+
+
+def case_one_update_per_window(ctx):
+    c = ctx.connect()
+    hello(c, ctx.pid("oneupd"))
+    keys = keys_apart(ctx, "oneupd")
+    rid = ctx.next_id()
+    c.send({"subscribe": {"requestId": str(rid), "keys": keys}})
+    w = c.expect("windowUpdate")
+    check(int(w["requestId"]) == rid and w.get("series") == [], f"initial update {w}")
+    c.subscribed = True
+    ts = ahead()
+    start = window_of(ts)
+    ack(c, 1, [gauge(k, i + 1, ts=ts) for i, k in enumerate(keys)])
+    ups = Updates(c)
+    ups.wait({(rid, start): keys}, close_wait(ts), settle=3 * TICK_MS / 1000)
+    frames = ups.by[(rid, start)]
+    slices = {k: ctx.xxh.slice(k) for k in keys}
+    check(len(frames) == 1,
+          f"window [{start}, {start + WINDOW_MS}) of subscription {rid} came in {len(frames)} "
+          f"window_update frames, keys per frame {[[x['key'] for x in u['series']] for _, u in frames]} "
+          f"(slices {slices}); docs/protocol.md 15.3 says one per subscription and closed window")
+    got = ups.series(rid, start)
+    for i, k in enumerate(keys):
+        check_fields(got[k], {"window.count": 1, "window.last": i + 1}, k)
 
 
 def collect_updates(c, want, timeout):
     """Reads window updates (text or binary) until `want` (request id -> (encoding,
-    key, field, value)) are all seen. Returns {request id: [updates]}."""
+    key, {field: value})) are all seen. Returns {request id: [updates]}."""
     need = dict(want)
     got = {}
     deadline = time.monotonic() + timeout
@@ -1140,7 +1388,7 @@ def collect_updates(c, want, timeout):
         check(left > 0, f"no window update for request(s) {sorted(need)} within {timeout:.1f}s; "
                         f"updates seen (request -> keys): {seen}")
         try:
-            enc, obj = c.recv_any(timeout=left)
+            enc, obj = c.stash.pop(0) if c.stash else c.recv_any(timeout=left)
         except Failure:
             raise Failure(f"no window update for request(s) {sorted(need)} within {timeout:.1f}s; "
                           f"updates seen (request -> keys): {seen}")
@@ -1149,10 +1397,11 @@ def collect_updates(c, want, timeout):
         rid = int(u["requestId"])
         got.setdefault(rid, []).append((enc, u))
         if rid in need:
-            wenc, key, f, v = need[rid]
+            wenc, key, fields = need[rid]
             for st in u.get("series", []):
-                if st.get("key") == key and close_enough(st.get(f), v):
+                if st.get("key") == key:
                     check(enc == wenc, f"update for request {rid} came as {enc}, its subscribe was {wenc}")
+                    check_fields(st, fields, f"update for request {rid}")
                     del need[rid]
                     break
     return got
@@ -1175,9 +1424,11 @@ def case_subscriptions_encoding(ctx):
     w = c.expect("windowUpdate", "binary")
     check(int(w["requestId"]) == rb, f"initial update {w}")
     c.subscribed = True
-    ack(c, 1, [gauge(k1, 1), gauge(k2, 2)])
-    collect_updates(c, {ra: ("text", k1, "last", 1), rb: ("binary", k2, "last", 2)},
-                    4 * WINDOW_MS / 1000 + 2)
+    ts = ahead()
+    ack(c, 1, [gauge(k1, 1, ts=ts), gauge(k2, 2, ts=ts)])
+    collect_updates(c, {ra: ("text", k1, {"last": 1, "window.count": 1, "window.last": 1}),
+                        rb: ("binary", k2, {"last": 2, "window.count": 1, "window.last": 2})},
+                    close_wait(ts))
 
 
 def case_subscriptions_overlap(ctx):
@@ -1190,9 +1441,96 @@ def case_subscriptions_overlap(ctx):
         w = c.expect("windowUpdate")
         check(int(w["requestId"]) == rid, f"initial update {w}")
     c.subscribed = True
-    ack(c, 1, [gauge(k, 3)])
-    collect_updates(c, {ra: ("text", k, "last", 3), rb: ("text", k, "last", 3)},
-                    4 * WINDOW_MS / 1000 + 2)
+    ts = ahead()
+    ack(c, 1, [gauge(k, 3, ts=ts)])
+    want = {"last": 3, "window.count": 1, "window.last": 3, "window.windowStartMs": window_of(ts)}
+    collect_updates(c, {ra: ("text", k, want), rb: ("text", k, want)}, close_wait(ts))
+
+
+def rules_document(ctx):
+    """The rules file of the rules node (docs/aggregation.md): two rules fold pods away,
+    one renames latency histograms, keeps only `route`, and has its own window and
+    quantiles. Names are unique to this run, so no other case is affected."""
+    return {"rules": [
+        {"name": "fold_pods", "match": ctx.name("fold_total"), "without": ["pod"]},
+        {"name": "stale_pods", "match": ctx.name("stale_total"), "without": ["pod"]},
+        {"name": "latency_by_route", "match": ctx.name("lat_seconds"), "by": ["route"],
+         "output": ctx.name("route_latency"), "window_ms": RULE_WINDOW_MS, "quantiles": [0.75, 0.5]},
+    ]}
+
+
+def case_rules(ctx):
+    c = Conn(ctx, ctx.rules_port)
+    hello(c, ctx.pid("rules"))
+    fold = ctx.name("fold_total")
+    fold_out = canonical(fold, [("svc", "api")])
+    lat = ctx.name("lat_seconds")
+    lat_out = canonical(ctx.name("route_latency"), [("route", "/a")])
+    rid = ctx.next_id()
+    c.send({"subscribe": {"requestId": str(rid), "keys": [fold_out, lat_out]}})
+    w = c.expect("windowUpdate")
+    check(int(w["requestId"]) == rid and w.get("series") == [], f"initial update {w}")
+    c.subscribed = True
+    # Cumulative counters are tracked per input series (the key as sent, before rules):
+    # pods a and b fold into one output; a = 100, b = 5, a = 110, b = 7, a = 3 add
+    # 0, 0, 10, 2, 3.
+    ts = ahead()
+    steps = [("a", 100), ("b", 5), ("a", 110), ("b", 7), ("a", 3)]
+    ack(c, 1, [counter(fold, v, [("pod", p), ("svc", "api")], ts=ts, mode="CUMULATIVE") for p, v in steps])
+    check_total(c, fold_out, 15, "folded cumulative output: ")
+    check_absent(c, canonical(fold, [("pod", "a"), ("svc", "api")]))  # an input is not a series
+    # The latency rule: output name, `by: [route]`, 1 s windows, its own quantiles.
+    values = [4, 1, 3, 2, 8, 6, 5, 7]
+    ack(c, 2, [sample(lat, "HISTOGRAM", v, [("route", "/a"), ("pod", f"p{v % 3}"), ("method", "GET")], ts=ts)
+               for v in values])
+    check_absent(c, canonical(lat, [("route", "/a"), ("pod", "p1"), ("method", "GET")]))  # input of 4
+    found, s = state(c, lat_out)
+    check(found and s.get("kind") == "HISTOGRAM" and str(s.get("count")) == str(len(values)),
+          f"output of the latency rule: {s}")
+    ups = Updates(c, {lat_out: RULE_WINDOW_MS})
+    fold_start, lat_start = window_of(ts), window_of(ts, RULE_WINDOW_MS)
+    ups.wait({(rid, fold_start): [fold_out], (rid, lat_start): [lat_out]}, close_wait(ts, RULE_WINDOW_MS))
+    st = ups.series(rid, fold_start)[fold_out]
+    check_fields(st, {"total": 15, "window.count": 5, "window.increase": 15, "window.total": 15,
+                      "window.windowEndMs": fold_start + WINDOW_MS}, "folded output at window close")
+    st = ups.series(rid, lat_start)[lat_out]
+    check_fields(st, {"window.windowEndMs": lat_start + RULE_WINDOW_MS, "window.count": len(values),
+                      "window.sum": sum(values), "window.min": 1, "window.max": 8,
+                      "window.mean": sum(values) / len(values)}, "latency output at window close")
+    check_quantiles(st["window"], values, [0.5, 0.75], "latency rule window")
+    found, s = state(c, lat_out)
+    check(s.get("window") == st["window"], f"query after the close: window {s.get('window')}, "
+                                           f"expected the closed window {st['window']}")
+
+
+def case_stale_inputs(ctx):
+    c = Conn(ctx, ctx.rules_port)  # --tether.staleness-ms=1000
+    hello(c, ctx.pid("stale"))
+    k = ctx.name("stale_total")
+    out = canonical(k, [("svc", "api")])
+
+    def cum(pod, v):
+        return counter(k, v, [("pod", pod), ("svc", "api")], mode="CUMULATIVE")
+
+    ack(c, 1, [cum("a", 100)])
+    ack(c, 2, [cum("a", 110)])
+    check_total(c, out, 10)
+    time.sleep(STALENESS_MS / 1000 + 0.3)  # input a is now quiet for longer than staleness
+    # b keeps the output busy; when the window of b's sample closes, a is forgotten.
+    t_b = now_ms()
+    ack(c, 3, [cum("b", 1)])
+    deadline = time.monotonic() + close_wait(t_b)
+    found, s = state(c, out)
+    while int(field(s, "window.windowEndMs") or 0) <= t_b:
+        check(time.monotonic() < deadline, f"the window of b's sample did not close in time: {s}")
+        time.sleep(0.1)
+        found, s = state(c, out)
+    check(close_enough(s.get("total"), 10), f"forgetting an input lowered the output: {s}")
+    # a returns: its value is a new baseline (adds 0), not a reset (which would add 130).
+    ack(c, 4, [cum("a", 130)])
+    check_total(c, out, 10, "a forgotten input's next value must be a new baseline: ")
+    ack(c, 5, [cum("a", 135)])
+    check_total(c, out, 15)
 
 
 def usable_sub(c):
@@ -1287,8 +1625,9 @@ def case_binary(ctx):
     c.send_pb(sub)
     u = c.expect("windowUpdate", "binary")
     check(str(u.get("requestId")) == "88" and len(u.get("series", [])) == 1, f"binary initial update {u}")
-    c.send({"write": {"sequence": "3", "samples": [counter(k, 1, [("host", "a")])]}})
-    deadline = time.monotonic() + 4 * WINDOW_MS / 1000 + 2
+    ts = ahead()
+    c.send({"write": {"sequence": "3", "samples": [counter(k, 1, [("host", "a")], ts=ts)]}})
+    deadline = time.monotonic() + close_wait(ts)
     got_ack = got_update = False
     while not (got_ack and got_update):
         left = deadline - time.monotonic()
@@ -1299,7 +1638,12 @@ def case_binary(ctx):
             got_ack = True
         elif "windowUpdate" in obj:
             check(enc == "binary", "window updates of a binary subscribe must be binary")
-            if int(obj["windowUpdate"].get("windowStartMs", 0)) > 0:
+            u = obj["windowUpdate"]
+            if int(u.get("windowStartMs", 0)) == window_of(ts):
+                check(len(u.get("series", [])) == 1, f"binary update {u}")
+                check_fields(u["series"][0], {"total": 6, "window.count": 1, "window.increase": 1,
+                                              "window.total": 6, "window.windowStartMs": window_of(ts)},
+                             "binary window update")
                 got_update = True
         else:
             raise Failure(f"unexpected frame {obj}")
@@ -1449,10 +1793,14 @@ CASES = [
     ("histogram", case_histogram),
     ("cumulative counter", case_cumulative),
     ("timestamps", case_timestamps),
+    ("late and future timestamps", case_late_and_future),
     ("labels and keys", case_labels_and_keys),
     ("subscribe -> window updates", case_subscribe),
+    ("one window update per subscription and window", case_one_update_per_window),
     ("two subscriptions keep their own encoding", case_subscriptions_encoding),
     ("overlapping subscriptions", case_subscriptions_overlap),
+    ("rules fold input series", case_rules),
+    ("stale cumulative inputs", case_stale_inputs),
     ("pings", case_ping),
     ("binary frames", case_binary),
     ("HTTP endpoints", case_http),
@@ -1480,6 +1828,8 @@ def main():
     def stop_nodes():
         for n in ctx.nodes:
             n.stop()
+        if ctx.rules_dir:
+            shutil.rmtree(ctx.rules_dir, ignore_errors=True)
 
     def watchdog():
         with lock:
@@ -1505,10 +1855,17 @@ def main():
             print("0 passed, 1 failed")
             return 1
         lim = [f"--tether.{k}={v}" for k, v in MAIN_LIMITS.items()]
-        main_node = Node(args.tetherd, "main", lim + [f"--tether.window-ms={WINDOW_MS}"])
+        windows = [f"--tether.window-ms={WINDOW_MS}", f"--tether.lateness-ms={LATENESS_MS}"]
+        ctx.rules_dir = tempfile.mkdtemp(prefix="tether-rules-")
+        rules_path = os.path.join(ctx.rules_dir, "rules.json")
+        with open(rules_path, "w") as f:
+            json.dump(rules_document(ctx), f)
+        main_node = Node(args.tetherd, "main", lim + windows)
         auth_node = Node(args.tetherd, "auth", [f"--tether.auth-token={TOKEN}"])
         idle_node = Node(args.tetherd, "idle", ["--tether.idle-timeout-ms=1000"])
-        ctx.nodes = [main_node, auth_node, idle_node]
+        rules_node = Node(args.tetherd, "rules", windows + [f"--tether.staleness-ms={STALENESS_MS}",
+                                                            f"--tether.rules-file={rules_path}"])
+        ctx.nodes = [main_node, auth_node, idle_node, rules_node]
         deadline = time.monotonic() + START_TIMEOUT
         try:
             for n in ctx.nodes:
@@ -1518,6 +1875,7 @@ def main():
             print("0 passed, 1 failed")
             return 1
         ctx.port, ctx.auth_port, ctx.idle_port = main_node.port, auth_node.port, idle_node.port
+        ctx.rules_port = rules_node.port
         if ctx.pb is None:
             print(f"note: binary checks will fail: {ctx.pb_error}")
         if ctx.xxh.fn is None:

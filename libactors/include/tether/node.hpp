@@ -21,6 +21,10 @@ struct node_stats {
   uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
   uint64_t batches_acked = 0;
+  bool exporting = false;        ///< remote-write export configured
+  uint64_t export_queue = 0;     ///< batches waiting to be sent
+  uint64_t export_sent = 0;
+  uint64_t export_dropped = 0;   ///< queue full, retries exhausted, refused, shutdown
   std::vector<std::pair<errc, uint64_t>> batches_rejected; ///< codes with a count > 0
 };
 

@@ -35,6 +35,7 @@ struct node_options {
   uint32_t staleness_ms = 300000;      ///< cumulative inputs quiet this long are forgotten
   double sketch_accuracy = 0.01;       ///< histogram quantile relative accuracy
   std::string rules_file;              ///< JSON rules; empty: no rules
+  std::string remote_write_url;        ///< export closed windows here; empty: off
   uint32_t io_threads = 1;             ///< gateway I/O threads
   std::string auth_token;              ///< empty: no authentication
   tether::limits limits;

@@ -1,0 +1,39 @@
+#include "outputs/exporter.hpp"
+
+#include <iostream>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "outputs/metrics_page.hpp"
+#include "tether/actors.hpp"
+
+namespace tether::outputs {
+
+namespace {
+
+caf::behavior exporter(caf::event_based_actor*,
+                       std::shared_ptr<remote_write_sender> sender) {
+  return {
+    [sender](window_atom, std::vector<series_view>& views) {
+      std::string body;
+      std::string error;
+      if (!encode_windows(views, body, error)) {
+        // Keys and values come from the node itself; a refusal is a bug.
+        std::cerr << "tether: remote write: cannot encode windows: " << error
+                  << std::endl;
+        return;
+      }
+      sender->enqueue(std::move(body));
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_exporter(caf::actor_system& sys,
+                          std::shared_ptr<remote_write_sender> sender) {
+  return sys.spawn(exporter, std::move(sender));
+}
+
+} // namespace tether::outputs
