@@ -2,7 +2,8 @@
 """End to end with two real Prometheus servers (Debian's `prometheus` package).
 
   target (this script) --scrape--> Prometheus A --remote write--> tetherd
-  tetherd /metrics --scrape--> Prometheus B
+  tetherd /metrics --scrape--> Prometheus B   (series labelled via="scrape")
+  tetherd --remote write (closed windows)--> Prometheus B
 
 The target serves counters `e2e_requests_total{code, pod}` for 4 pods, stepping each
 by a known amount per scrape, then freezes. tetherd folds the pods away with a rule
@@ -158,6 +159,7 @@ def main():
         tport, aport, bport = free_port(), free_port(), free_port()
         procs.append(Proc([args.tetherd, f"--tether.port={tport}",
                            f"--tether.rules-file={tmp}/rules.json",
+                           f"--tether.remote-write-url=http://127.0.0.1:{bport}/api/v1/write",
                            "--tether.window-ms=1000", "--tether.lateness-ms=1500"],
                           f"{tmp}/tetherd.log"))
         with open(f"{tmp}/a.yml", "w") as f:
@@ -177,13 +179,14 @@ global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 scrape_configs:
   - job_name: tether
     honor_labels: true
-    static_configs: [{{targets: ['127.0.0.1:{tport}']}}]
+    static_configs: [{{targets: ['127.0.0.1:{tport}'], labels: {{via: scrape}}}}]
 """)
         for name, port in (("a", aport), ("b", bport)):
+            extra = ["--web.enable-remote-write-receiver"] if name == "b" else []
             procs.append(Proc([args.prometheus, f"--config.file={tmp}/{name}.yml",
                                f"--storage.tsdb.path={tmp}/data-{name}",
                                f"--web.listen-address=127.0.0.1:{port}",
-                               "--log.level=warn"], f"{tmp}/prom-{name}.log"))
+                               "--log.level=warn", *extra], f"{tmp}/prom-{name}.log"))
 
         wait_until("the target to freeze", lambda: (target.frozen(), target.scrapes), deadline)
 
@@ -203,7 +206,7 @@ scrape_configs:
         want = wait_until("Prometheus A to hold the frozen data", settled, deadline)
 
         def tether_view():
-            r = promql(bport, 'e2e_requests_total{job="target"}')
+            r = promql(bport, 'e2e_requests_total{job="target",via="scrape"}')
             got = {s["metric"].get("code"): (float(s["value"][1]), s["metric"]) for s in r}
             ok = all(c in got and abs(got[c][0] - want[c]) < 1e-9 for c in CODES)
             return ok, got
@@ -225,7 +228,7 @@ scrape_configs:
             want_g = {s["metric"]["code"]: float(s["value"][1]) for s in
                       promql(aport, 'max by (code) (e2e_temp_celsius{job="target"})')}
             got_g = {s["metric"].get("code"): float(s["value"][1]) for s in
-                     promql(bport, 'e2e_temp_celsius:max{job="target"}')}
+                     promql(bport, 'e2e_temp_celsius:max{job="target",via="scrape"}')}
             ok = len(want_g) == len(CODES) and all(
                 c in got_g and abs(got_g[c] - want_g[c]) < 1e-9 for c in CODES)
             return ok, (want_g, got_g)
@@ -236,6 +239,22 @@ scrape_configs:
             passed += 1
         except AssertionError as e:
             print(f"FAIL gauges: {e}")
+            failed += 1
+
+        # Remote write out: the same totals arrive in B without the scrape's label.
+        def pushed_view():
+            r = promql(bport, 'e2e_requests_total{job="target",via=""}')
+            got = {s["metric"].get("code"): float(s["value"][1]) for s in r}
+            ok = all(c in got and abs(got[c] - want[c]) < 1e-9 for c in CODES)
+            return ok, got
+
+        try:
+            wait_until("tether's remote write to deliver the totals to B", pushed_view,
+                       deadline)
+            print("PASS remote write out: B received the same folded totals")
+            passed += 1
+        except AssertionError as e:
+            print(f"FAIL remote write out: {e}; expected {want}")
             failed += 1
 
         metrics = http_get(f"http://127.0.0.1:{tport}/metrics")
