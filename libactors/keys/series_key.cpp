@@ -22,7 +22,9 @@ size_t escaped_size(std::string_view value) noexcept {
   return n;
 }
 
-void append_escaped(std::string& out, std::string_view value) {
+} // namespace
+
+void append_escaped_value(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
       case '\\':
@@ -39,8 +41,6 @@ void append_escaped(std::string& out, std::string_view value) {
     }
   }
 }
-
-} // namespace
 
 bool valid_metric_name(std::string_view name) noexcept {
   if (name.empty())
@@ -116,7 +116,7 @@ void append_canonical(std::string& out, std::string_view name,
       out += ',';
     out.append(labels[i].name.data(), labels[i].name.size());
     out += "=\"";
-    append_escaped(out, labels[i].value);
+    append_escaped_value(out, labels[i].value);
     out += '"';
   }
   out += '}';

@@ -37,6 +37,10 @@ label_check normalise_labels(label_ref* labels, size_t& n, size_t max_labels);
 /// Bytes the canonical text of `name` plus normalised `labels[0..n)` takes.
 size_t canonical_size(std::string_view name, const label_ref* labels, size_t n);
 
+/// Appends a label value escaped as in the Prometheus exposition format: `\\`, `\"`
+/// and `\n`.
+void append_escaped_value(std::string& out, std::string_view value);
+
 /// Appends the canonical key text `name{a="x",b="y"}` (values escaped as in the
 /// Prometheus exposition format) for normalised labels.
 void append_canonical(std::string& out, std::string_view name,

@@ -1,19 +1,13 @@
 #include "prometheus/text.hpp"
 
+#include "keys/series_key.hpp"
+
 #include <charconv>
 #include <cmath>
 
 namespace tether::prom::internal {
 
 namespace {
-
-constexpr bool is_alpha(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-constexpr bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
 
 constexpr bool is_continuation(unsigned char c) noexcept {
   return (c & 0xC0) == 0x80;
@@ -70,26 +64,11 @@ bool valid_utf8(std::string_view text) noexcept {
 }
 
 bool valid_metric_name(std::string_view name) noexcept {
-  if (name.empty())
-    return false;
-  auto first = name[0];
-  if (!is_alpha(first) && first != '_' && first != ':')
-    return false;
-  for (auto c : name.substr(1))
-    if (!is_alpha(c) && !is_digit(c) && c != '_' && c != ':')
-      return false;
-  return true;
+  return keys::valid_metric_name(name);
 }
 
 bool valid_label_name(std::string_view name) noexcept {
-  if (name.empty() || name.substr(0, 2) == "__")
-    return false;
-  if (!is_alpha(name[0]) && name[0] != '_')
-    return false;
-  for (auto c : name.substr(1))
-    if (!is_alpha(c) && !is_digit(c) && c != '_')
-      return false;
-  return true;
+  return keys::valid_label_name(name);
 }
 
 void append_double(std::string& out, double value) {
@@ -136,21 +115,7 @@ void append_escaped_help(std::string& out, std::string_view text) {
 }
 
 void append_escaped_label_value(std::string& out, std::string_view text) {
-  for (auto c : text) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
+  keys::append_escaped_value(out, text);
 }
 
 } // namespace tether::prom::internal
