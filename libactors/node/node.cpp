@@ -226,6 +226,7 @@ node_stats node::stats() const {
   s.samples_late = impl_->counters->samples_late.load(std::memory_order_relaxed);
   s.windows_closed = impl_->counters->windows_closed.load(std::memory_order_relaxed);
   s.batches_acked = impl_->counters->batches_acked.load(std::memory_order_relaxed);
+  s.input_series = impl_->inputs->total.load(std::memory_order_relaxed);
   if (impl_->sender) {
     auto x = impl_->sender->stats();
     s.exporting = true;
@@ -310,6 +311,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     ptr->opts.shards = std::max(1u, std::thread::hardware_concurrency());
   ptr->counters = std::make_shared<series::node_counters>();
   ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
+  ptr->inputs = std::make_shared<series::input_counts>();
   if (!opts.remote_write_url.empty()) {
     outputs::remote_write_sender_options so;
     so.endpoint = opts.remote_write_url;
@@ -341,6 +343,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.accuracy = opts.sketch_accuracy;
     sc.rules = ptr->rules;
     sc.exporter = ptr->exporter;
+    sc.inputs = ptr->inputs;
     sc.request_timeout_ms = opts.request_timeout_ms;
     sc.directory = ptr->directory;
     sc.counters = ptr->counters;

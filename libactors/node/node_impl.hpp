@@ -10,6 +10,7 @@
 #include "routing/ingest.hpp"
 #include "routing/route_table.hpp"
 #include "routing/router.hpp"
+#include "series/input_tracker.hpp"
 #include "series/shard.hpp"
 #include "tether/node.hpp"
 
@@ -29,6 +30,7 @@ struct node::impl {
   std::shared_ptr<routing::route_cache> cache;
   std::shared_ptr<series::node_counters> counters;
   std::shared_ptr<rules::rule_cache> rules;
+  std::shared_ptr<series::input_counts> inputs;
   /// Remote-write export of closed windows, when configured.
   std::shared_ptr<outputs::remote_write_sender> sender;
   caf::actor exporter;

@@ -84,6 +84,16 @@ public:
 
   uint64_t max_input_series_per_node = 0; ///< 0 = no limit
 
+  /// Whether any input series limit is set: only then are inputs tracked.
+  bool has_input_limits() const {
+    if (max_input_series_per_node > 0)
+      return true;
+    for (auto& r : rules_)
+      if (r.max_input_series > 0)
+        return true;
+    return false;
+  }
+
 private:
   struct name_entry {
     std::string metric;

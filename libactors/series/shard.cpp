@@ -11,6 +11,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "series/input_tracker.hpp"
 #include "series/slice_state.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
@@ -34,6 +35,9 @@ struct shard_state {
   /// is scheduled once, when its first sample opens it, and closed once.
   std::map<int64_t, std::vector<opened_window>> closing;
   std::vector<opened_window> opened; ///< scratch of the write handler
+  /// Input series tracked against the limits (only while a limit is configured).
+  std::unique_ptr<input_tracker> inputs;
+  int64_t next_expiry = 0;
 
   int64_t now() const {
     return cfg.clock ? cfg.clock() : wire::now_ms();
@@ -203,6 +207,11 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
       ctx.lateness_ms = st.cfg.lateness_ms;
       ctx.accuracy = st.cfg.accuracy;
       ctx.staleness_ms = st.cfg.staleness_ms;
+      if (st.cfg.rules && st.cfg.inputs && st.cfg.rules->load()->has_input_limits()) {
+        if (!st.inputs)
+          st.inputs = std::make_unique<input_tracker>(st.cfg.inputs, st.cfg.rules);
+        ctx.gate = st.inputs.get();
+      }
       // A tick may queue behind writes under load: close what is due first, so no
       // sample lands in a window that should have closed.
       close_due(self, ctx.now_ms);
@@ -290,7 +299,14 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
     },
     [self](update_atom, assignment_table& t) { self->state.apply_table(t); },
     [self](tick_atom) {
-      close_due(self, self->state.now());
+      auto& st = self->state;
+      auto now = st.now();
+      close_due(self, now);
+      if (st.inputs && now >= st.next_expiry) {
+        auto staleness = static_cast<int64_t>(st.cfg.staleness_ms);
+        st.inputs->expire(now - staleness);
+        st.next_expiry = now + std::max<int64_t>(staleness / 4, 1000);
+      }
       schedule_tick(self);
     },
   };

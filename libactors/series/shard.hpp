@@ -17,6 +17,8 @@
 
 namespace tether::series {
 
+struct input_counts;
+
 using tick_atom = caf::atom_constant<caf::atom("tt_tick")>;
 
 /// A node-local actor that hosts some of the node's slices: slices are the unit of
@@ -59,6 +61,7 @@ struct shard_config {
   double accuracy = 0.01;           ///< histogram sketch relative accuracy
   std::shared_ptr<rules::rule_cache> rules; ///< quantiles per rule
   caf::actor exporter; ///< receives every closed window, if set (remote write)
+  std::shared_ptr<input_counts> inputs; ///< node-wide tracked input counts
   uint32_t request_timeout_ms = 5000;
   directory_actor directory;
   std::shared_ptr<node_counters> counters;

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "directory/directory.hpp"
+#include "series/input_tracker.hpp"
 #include "keys/slicing.hpp"
 #include "tether/tether.hpp"
 
@@ -23,7 +24,8 @@ constexpr int64_t window_ms = 1000;
 constexpr int64_t lateness_ms = 500;
 
 struct shard_fixture {
-  shard_fixture() : sys(init(cfg)) {
+  /// A shard without rules, or with `rules_json` and input tracking.
+  explicit shard_fixture(const char* rules_json = nullptr) : sys(init(cfg)) {
     directory::directory_config dc;
     dc.members.push_back(member{"n0", "127.0.0.1:1", true});
     dc.slice_count = slices;
@@ -38,6 +40,13 @@ struct shard_fixture {
     sc.counters = std::make_shared<series::node_counters>();
     sc.initial = table;
     sc.clock = [this] { return clock.load(); };
+    if (rules_json != nullptr) {
+      std::string error;
+      auto set = rules::rule_set::parse(rules_json, {}, error);
+      REQUIRE(set);
+      sc.rules = std::make_shared<rules::rule_cache>(set);
+      sc.inputs = inputs;
+    }
     shard = series::spawn_shard(sys, sc);
   }
 
@@ -89,6 +98,8 @@ struct shard_fixture {
                [&](caf::error& err) { FAIL(to_string(err)); });
   }
 
+  std::shared_ptr<series::input_counts> inputs
+    = std::make_shared<series::input_counts>();
   std::atomic<int64_t> clock{10 * window_ms + 5};
   caf::actor_system_config cfg;
   caf::actor_system sys;
@@ -168,4 +179,44 @@ TEST_CASE_METHOD(shard_fixture, "a slice at a stale epoch refuses writes") {
   auto r = write(self, std::move(w));
   CHECK(r.code == errc::unavailable);
   CHECK(r.applied == 0);
+}
+
+namespace {
+
+struct limited_fixture : shard_fixture {
+  limited_fixture()
+    : shard_fixture(R"({"max_input_series_per_node": 3, "rules": [
+        {"name": "by_pod", "match": "m", "without": ["pod"], "max_input_series": 2}]})") {
+  }
+
+  /// A sample of output `key` from input `input`, shaped by rule `rule` (1-based).
+  series::shard_write input_write(const std::string& key, uint64_t seq, uint64_t input,
+                                  uint32_t rule) {
+    auto w = gauge_write(key, seq, 1);
+    w.samples[0].input_hash = input;
+    w.samples[0].rule = rule;
+    return w;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(limited_fixture, "input series limits per rule and per node") {
+  caf::scoped_actor self{sys};
+  CHECK(write(self, input_write("m", 1, 101, 1)).code == errc::none);
+  CHECK(write(self, input_write("m", 2, 102, 1)).code == errc::none);
+  // A third input of the rule: refused with a message naming the rule, nothing applied.
+  auto r = write(self, input_write("m", 3, 103, 1));
+  CHECK(r.code == errc::input_limit);
+  CHECK(r.applied == 0);
+  CHECK(r.message.find("rule 'by_pod'") != std::string::npos);
+  // Known inputs still write.
+  CHECK(write(self, input_write("m", 4, 101, 1)).applied == 1);
+  // The node limit (3) counts series without a rule too.
+  CHECK(write(self, input_write("x", 5, 201, 0)).code == errc::none);
+  auto n = write(self, input_write("y", 6, 202, 0));
+  CHECK(n.code == errc::input_limit);
+  CHECK(n.message.find("max_input_series_per_node") != std::string::npos);
+  CHECK(inputs->total.load() == 3);
+  CHECK(inputs->per_rule[0].load() == 2);
 }

@@ -85,6 +85,14 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
       return res;
     }
   }
+  if (ctx.gate != nullptr) {
+    if (auto why = ctx.gate->admit(w, r); !why.empty()) {
+      res.code = errc::input_limit;
+      res.message = std::move(why);
+      return res;
+    }
+    ctx.gate->commit(w, r);
+  }
   for (auto i = r.begin; i < r.end; ++i) {
     auto& s = w.samples[i];
     auto* e = found_[i - r.begin];

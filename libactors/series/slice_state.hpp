@@ -23,12 +23,24 @@ struct series_entry {
   series_state state;
 };
 
+/// Decides whether a slice may take a batch's new input series: the hosting shard
+/// tracks input series against the rules' and the node's limits. `admit` sees the
+/// whole range first and returns an empty string to accept it, or why not; `commit`
+/// records the accepted range's inputs.
+class input_gate {
+public:
+  virtual ~input_gate() = default;
+  virtual std::string admit(const shard_write& w, const slice_range& r) = 0;
+  virtual void commit(const shard_write& w, const slice_range& r) = 0;
+};
+
 /// What a slice needs besides the samples to apply them.
 struct apply_context {
   int64_t now_ms = 0;       ///< the primary's clock when it applies the batch
   int64_t lateness_ms = 0;  ///< how long after its end a window still takes samples
   double accuracy = 0.01;   ///< relative accuracy of histogram sketches
   int64_t staleness_ms = std::numeric_limits<int64_t>::max(); ///< cumulative inputs
+  input_gate* gate = nullptr; ///< input series limits; none when null
 };
 
 /// A window that a sample opened: the hosting shard schedules its close.

@@ -15,16 +15,57 @@ series_cycle series_for_connection(std::uint32_t conn, std::uint32_t connections
   return series_cycle{conn, connections, count};
 }
 
+std::uint64_t series_shape::folded_outputs(std::uint64_t series) const noexcept {
+  std::uint64_t m = metrics > 0 ? metrics : 1;
+  std::uint64_t g = groups > 0 ? groups : 1;
+  // Ids below m * g map to distinct (metric, group) pairs; later ids repeat them.
+  return std::min(series, m * g);
+}
+
 std::string_view metric_name(sample_kind kind) {
   return kind == sample_kind::counter ? "tether_load_total" : "tether_load_value";
 }
 
-batch_builder::batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series)
+std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t id) {
+  if (metrics == 0)
+    return std::string{metric_name(kind)};
+  return "tether_load_" + std::to_string(id % metrics)
+         + (kind == sample_kind::counter ? "_total" : "_value");
+}
+
+namespace {
+
+/// Writes `value` in decimal into `out`. Assigning at most 20 characters to an existing
+/// string does not allocate once its capacity suffices (small-string buffer or a previous
+/// longer value).
+void assign_decimal(std::string& out, std::uint64_t value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  (void) ec; // 24 bytes hold any 64-bit value
+  out.assign(digits, end);
+}
+
+} // namespace
+
+batch_builder::batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
+                             series_shape shape)
   : kind_(kind),
     batch_size_(std::max<std::uint32_t>(batch_size, 1)),
     series_(series),
+    shape_(shape),
     labels_fixed_(batch_size_ % series.count == 0) {
-  prototype_.set_name(std::string{metric_name(kind)});
+  names_.reserve(shape_.metrics);
+  for (std::uint32_t k = 0; k < shape_.metrics; ++k)
+    names_.push_back(metric_name(kind, shape_.metrics, k));
+  // The longest name (the last: names grow with the digits of k) goes into the prototype,
+  // so every sample's name string starts with enough capacity for any name.
+  prototype_.set_name(names_.empty() ? std::string{metric_name(kind)} : names_.back());
+  if (shape_.groups > 0) {
+    auto* group = prototype_.add_labels();
+    group->set_name("group");
+    group->set_value("0");
+    series_label_ = 1;
+  }
   auto* label = prototype_.add_labels();
   label->set_name("series");
   label->set_value("0");
@@ -38,14 +79,16 @@ batch_builder::batch_builder(sample_kind kind, std::uint32_t batch_size, series_
   }
   frame_.mutable_write()->mutable_samples()->Reserve(static_cast<int>(batch_size_));
   resize(batch_size_);
-  // Worst case: the widest series id in every sample and the largest sequence varint.
-  // Each field's encoding only grows with the digit count or the varint length, so this
-  // bounds every frame `next` can produce.
+  // Worst case: the longest metric name, the widest group and series ids in every sample
+  // and the largest sequence varint. Each field's encoding only grows with the string
+  // length, the digit count or the varint length, so this bounds every frame `next` can
+  // produce.
   auto widest_id = series_.first + (series_.count - 1) * series_.stride;
+  auto widest_group = shape_.groups > 0 ? shape_.groups - 1 : 0;
   auto& write = *frame_.mutable_write();
   write.set_sequence(std::numeric_limits<std::uint64_t>::max());
   for (auto& sample : *write.mutable_samples()) {
-    set_series(sample, widest_id);
+    set_fields(sample, names_.empty() ? nullptr : &names_.back(), widest_group, widest_id);
     if (kind_ == sample_kind::gauge)
       sample.set_value(1.5); // a non-zero double is always 8 bytes
   }
@@ -67,12 +110,18 @@ void batch_builder::resize(std::uint32_t size) {
 }
 
 void batch_builder::set_series(tether::v1::Sample& sample, std::uint64_t id) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), id);
-  (void) ec; // 24 bytes hold any 64-bit value
-  // Assigning at most 20 characters to an existing string does not allocate once its
-  // capacity suffices (small-string buffer or a previous longer id).
-  sample.mutable_labels(0)->mutable_value()->assign(digits, end);
+  set_fields(sample, names_.empty() ? nullptr : &names_[id % names_.size()],
+             shape_.group_of(id), id);
+}
+
+void batch_builder::set_fields(tether::v1::Sample& sample, const std::string* name,
+                               std::uint64_t group, std::uint64_t id) {
+  // Assignments into strings whose capacity already fits: no allocation.
+  if (name != nullptr)
+    sample.mutable_name()->assign(*name);
+  if (shape_.groups > 0)
+    assign_decimal(*sample.mutable_labels(0)->mutable_value(), group);
+  assign_decimal(*sample.mutable_labels(series_label_)->mutable_value(), id);
 }
 
 std::string_view batch_builder::next(std::uint64_t sequence, std::uint32_t size) {

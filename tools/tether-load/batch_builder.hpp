@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tether::tools::load {
 
@@ -30,22 +31,56 @@ struct series_cycle {
 series_cycle series_for_connection(std::uint32_t conn, std::uint32_t connections,
                                    std::uint64_t series);
 
-/// Metric name used for `kind`: `tether_load_total` for counters, `tether_load_value`
-/// for gauges. Each series carries one label `series="<id>"`.
+/// How series ids map to metric names and labels (`--metrics`, `--groups`).
+struct series_shape {
+  /// 0: every series uses the single name `metric_name(kind)`; M > 0: series `i` uses
+  /// metric `i % M` (`tether_load_<i % M>_total` or `tether_load_<i % M>_value`).
+  std::uint32_t metrics = 0;
+  /// 0: a series has the one label `series="<i>"`; G > 0: also `group="<group_of(i)>"`.
+  std::uint64_t groups = 0;
+
+  /// The group of series `i`: `(i / max(M, 1)) % G` (0 without groups). Dividing by the
+  /// metric count first makes metric and group independent: with `M * G` dividing the
+  /// series count, the series cover every (metric, group) pair equally often, so a rule
+  /// dropping `series` folds them into `M * G` outputs.
+  std::uint64_t group_of(std::uint64_t id) const noexcept {
+    if (groups == 0)
+      return 0;
+    return (id / (metrics > 0 ? metrics : 1)) % groups;
+  }
+
+  /// Distinct output series when `series` ids are folded by dropping the `series`
+  /// label: `max(M, 1) * max(G, 1)`, or fewer if there are fewer ids.
+  std::uint64_t folded_outputs(std::uint64_t series) const noexcept;
+};
+
+/// Metric name used for `kind` without `--metrics`: `tether_load_total` for counters,
+/// `tether_load_value` for gauges.
 std::string_view metric_name(sample_kind kind);
+
+/// Metric name of series `id`: `metric_name(kind)` if `metrics` is 0, else
+/// `tether_load_<id % metrics>_total` (counters) or `tether_load_<id % metrics>_value`.
+std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t id);
 
 /// Builds the serialized `ClientFrame{write}` frames of one connection.
 ///
+/// Each sample names series `id` as `metric_name(kind, shape.metrics, id)` with the
+/// labels `group="<shape.group_of(id)>"` (only if `shape.groups > 0`) and
+/// `series="<id>"`.
+///
 /// The frame and its samples are built once; each `next` only rewrites the sequence, the
-/// `series` label of each sample (skipped when the cycle length divides the batch size, as
-/// every batch then names the same series) and, for gauges, the value. Serialization
-/// goes into a buffer reused across calls, so the steady state allocates nothing.
+/// series of each sample (metric name, `group` and `series` labels; skipped when the cycle
+/// length divides the batch size, as every batch then names the same series) and, for
+/// gauges, the value. The metric names are computed once and assigned into the samples'
+/// existing strings, whose capacity already fits the longest name; serialization goes
+/// into a buffer reused across calls, so the steady state allocates nothing.
 /// Counters are DELTA samples of value 1; gauges carry the batch's sequence number as
 /// value; timestamps are 0 (the node's receive time).
 /// Thread safety: none.
 class batch_builder {
 public:
-  batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series);
+  batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
+                series_shape shape = {});
 
   /// Serializes the next batch: `size` samples (clamped to 1..batch size) continuing the
   /// series cycle, with write sequence `sequence`. The view stays valid until the next
@@ -70,10 +105,15 @@ public:
 private:
   void resize(std::uint32_t size);
   void set_series(tether::v1::Sample& sample, std::uint64_t id);
+  void set_fields(tether::v1::Sample& sample, const std::string* name, std::uint64_t group,
+                  std::uint64_t id);
 
   sample_kind kind_;
   std::uint32_t batch_size_;
   series_cycle series_;
+  series_shape shape_;
+  std::vector<std::string> names_; ///< metric `k`'s name at `k`; empty without --metrics
+  int series_label_ = 0;           ///< index of the `series` label (after `group`)
   std::uint64_t cursor_ = 0;
   bool labels_fixed_;
   bool labels_written_ = false;

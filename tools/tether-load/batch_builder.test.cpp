@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <new>
 #include <set>
@@ -226,6 +228,143 @@ TEST_CASE("batch_builder: the steady state does not allocate") {
   {
     allocation_counter counter;
     for (int i = 0; i < 100; ++i, ++seq)
+      builder.next(seq, 1000);
+    allocated = counter.count();
+  }
+  CHECK(allocated == 0);
+}
+
+TEST_CASE("metric_name: one name by default, id % M with --metrics") {
+  CHECK(metric_name(sample_kind::counter, 0, 12345) == "tether_load_total");
+  CHECK(metric_name(sample_kind::gauge, 0, 7) == "tether_load_value");
+  CHECK(metric_name(sample_kind::counter, 100, 0) == "tether_load_0_total");
+  CHECK(metric_name(sample_kind::counter, 100, 99) == "tether_load_99_total");
+  CHECK(metric_name(sample_kind::counter, 100, 12345) == "tether_load_45_total");
+  CHECK(metric_name(sample_kind::gauge, 100, 12345) == "tether_load_45_value");
+  CHECK(metric_name(sample_kind::counter, 1, 12345) == "tether_load_0_total");
+}
+
+TEST_CASE("series_shape: groups are independent of metrics") {
+  series_shape none;
+  CHECK(none.group_of(12345) == 0);
+  CHECK(none.folded_outputs(1'000'000) == 1);
+  series_shape groups_only{0, 10};
+  CHECK(groups_only.group_of(12345) == 5);
+  CHECK(groups_only.folded_outputs(1'000'000) == 10);
+  CHECK(groups_only.folded_outputs(3) == 3);
+  series_shape both{100, 100};
+  CHECK(both.group_of(12345) == 23); // 12345 / 100 = 123, % 100
+  CHECK(both.folded_outputs(1'000'000) == 10'000);
+  CHECK(both.folded_outputs(5'000) == 5'000);
+}
+
+TEST_CASE("series_shape: 1 M series over 100 metrics and 100 groups fold into 10 K") {
+  // Dropping `series` keeps (metric, group): every pair occurs, each 100 times, and the
+  // connections' cycles together cover each id once.
+  series_shape shape{100, 100};
+  constexpr std::uint64_t series = 1'000'000;
+  constexpr std::uint32_t connections = 4;
+  std::array<std::uint32_t, 100 * 100> inputs_of{};
+  std::uint64_t ids = 0;
+  for (std::uint32_t c = 0; c < connections; ++c) {
+    auto cycle = series_for_connection(c, connections, series);
+    for (std::uint64_t i = 0; i < cycle.count; ++i, ++ids) {
+      auto id = cycle.at(i);
+      ++inputs_of[(id % shape.metrics) * 100 + shape.group_of(id)];
+    }
+  }
+  CHECK(ids == series);
+  auto [lo, hi] = std::minmax_element(inputs_of.begin(), inputs_of.end());
+  CHECK(*lo == 100);
+  CHECK(*hi == 100);
+}
+
+namespace {
+
+struct named_sample {
+  std::string name;
+  std::uint64_t group;
+  std::uint64_t series;
+};
+
+named_sample read_grouped(const tether::v1::Sample& sample) {
+  REQUIRE(sample.labels_size() == 2);
+  REQUIRE(sample.labels(0).name() == "group");
+  REQUIRE(sample.labels(1).name() == "series");
+  return {sample.name(), std::stoull(sample.labels(0).value()),
+          std::stoull(sample.labels(1).value())};
+}
+
+} // namespace
+
+TEST_CASE("batch_builder: --metrics and --groups name every sample's series") {
+  series_shape shape{3, 2};
+  series_cycle cycle{0, 1, 8}; // ids 0..7
+  batch_builder builder{sample_kind::counter, 3, cycle, shape};
+  std::vector<named_sample> seen;
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+    auto bytes = builder.next(seq, 3);
+    CHECK(bytes.size() <= builder.max_frame_bytes());
+    auto write = decode(bytes);
+    REQUIRE(write.samples_size() == 3);
+    for (const auto& sample : write.samples()) {
+      CHECK(sample.kind() == tether::v1::COUNTER);
+      CHECK(sample.value() == 1.0);
+      seen.push_back(read_grouped(sample));
+    }
+  }
+  REQUIRE(seen.size() == 12);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    auto id = i % 8;
+    INFO("sample " << i);
+    CHECK(seen[i].series == id);
+    CHECK(seen[i].name == "tether_load_" + std::to_string(id % 3) + "_total");
+    CHECK(seen[i].group == (id / 3) % 2);
+  }
+}
+
+TEST_CASE("batch_builder: groups without metrics keep the single name") {
+  batch_builder builder{sample_kind::gauge, 4, series_cycle{10, 1, 4}, series_shape{0, 3}};
+  auto write = decode(builder.next(9, 4));
+  REQUIRE(write.samples_size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    auto s = read_grouped(write.samples(i));
+    CHECK(s.name == "tether_load_value");
+    CHECK(s.series == 10 + static_cast<std::uint64_t>(i));
+    CHECK(s.group == (10 + static_cast<std::uint64_t>(i)) % 3);
+    CHECK(write.samples(i).value() == 9.0);
+  }
+}
+
+TEST_CASE("batch_builder: metrics without groups add no label") {
+  batch_builder builder{sample_kind::counter, 2, series_cycle{0, 1, 2}, series_shape{5, 0}};
+  auto write = decode(builder.next(1, 2));
+  REQUIRE(write.samples_size() == 2);
+  CHECK(write.samples(0).name() == "tether_load_0_total");
+  CHECK(write.samples(1).name() == "tether_load_1_total");
+  CHECK(series_id(write.samples(1)) == 1);
+}
+
+TEST_CASE("batch_builder: max_frame_bytes bounds frames with metrics and groups") {
+  series_cycle cycle{3, 4, 250'000}; // ids up to 999'999
+  batch_builder builder{sample_kind::gauge, 1000, cycle, series_shape{100'000, 100'000'000}};
+  std::size_t largest = 0;
+  for (std::uint64_t seq : {1ULL, 1ULL << 40, ~0ULL}) {
+    for (int i = 0; i < 20; ++i)
+      largest = std::max(largest, builder.next(seq, 1000).size());
+  }
+  CHECK(largest <= builder.max_frame_bytes());
+}
+
+TEST_CASE("batch_builder: the steady state with metrics and groups does not allocate") {
+  batch_builder builder{sample_kind::counter, 1000, series_for_connection(1, 4, 1'000'000),
+                        series_shape{100, 100}};
+  // No warm-up: the prototype already holds the longest name.
+  std::size_t allocated = 0;
+  std::uint64_t seq = 1;
+  {
+    allocation_counter counter;
+    for (int i = 0; i < 300; ++i, ++seq)
       builder.next(seq, 1000);
     allocated = counter.count();
   }

@@ -15,6 +15,9 @@ const std::vector<option_spec>& specs() {
     {"connections", true, "N", "WebSocket connections (1..4096, default 4)"},
     {"batch", true, "N", "samples per write batch (1..1000000, default 1000)"},
     {"series", true, "N", "distinct series over all connections (1..100M, default 10000)"},
+    {"metrics", true, "M",
+     "series i is metric tether_load_<i % M>_total (0..100000, default 0: one name)"},
+    {"groups", true, "G", "add label group=<(i / max(M,1)) % G> (0..100M, default 0: none)"},
     {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
     {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
     {"rate", true, "N",
@@ -95,6 +98,12 @@ std::string load_usage() {
          "as acks make room; a batch held back by a full window is sent late, and its\n"
          "latency counts from its scheduled time.\n"
          "\n"
+         "Series ids 0..N-1 (--series) are dealt over the connections. Counters are\n"
+         "tether_load_total{series=\"ID\"} (delta 1), gauges tether_load_value{...}. With\n"
+         "--metrics M the name is tether_load_<ID % M>_total (_value); with --groups G every\n"
+         "sample also has group=\"<(ID / max(M,1)) % G>\", so a rule dropping the series\n"
+         "label (without: [series]) folds the ids into max(M,1) * G output series.\n"
+         "\n"
          "Options:\n"
          + format_option_help(specs())
          + "\n"
@@ -122,6 +131,8 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
   bool ok = apply_count(*parsed, "connections", 1, 4096, out.connections, error)
             && apply_count(*parsed, "batch", 1, 1'000'000, out.batch, error)
             && apply_count(*parsed, "series", 1, 100'000'000, out.series, error)
+            && apply_count(*parsed, "metrics", 0, 100'000, out.metrics, error)
+            && apply_count(*parsed, "groups", 0, 100'000'000, out.groups, error)
             && apply_count(*parsed, "samples", 0, 1'000'000'000'000'000ULL, out.samples, error)
             && apply_count(*parsed, "rate", 0, send_schedule::max_rate, out.rate, error)
             && apply_count(*parsed, "inflight", 1, 1024, out.inflight, error)

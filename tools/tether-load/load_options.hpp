@@ -28,6 +28,14 @@ struct load_options {
   std::uint32_t batch = 1000;
   /// Distinct series written across all connections (`--series`, 1..100000000, 10000).
   std::uint64_t series = 10'000;
+  /// Metric names: 0 = one name for every series (`tether_load_total`, or
+  /// `tether_load_value` for gauges); M > 0 = series `i` uses `tether_load_<i % M>_total`
+  /// (`_value`) (`--metrics`, 0..100000, 0).
+  std::uint32_t metrics = 0;
+  /// Groups: 0 = no `group` label; G > 0 = every sample also carries
+  /// `group="<(i / max(M, 1)) % G>"`, so dropping `series` folds the series into
+  /// `max(M, 1) * G` outputs (`--groups`, 0..100000000, 0).
+  std::uint64_t groups = 0;
   /// Sending stops after this long (`--duration`, 100ms..24h, 10s).
   std::chrono::milliseconds duration{10'000};
   /// Sending stops after this many samples in total; 0 = no limit (`--samples`).

@@ -12,6 +12,8 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->connections == 4);
   CHECK(r->batch == 1000);
   CHECK(r->series == 10'000);
+  CHECK(r->metrics == 0);
+  CHECK(r->groups == 0);
   CHECK(r->duration == 10s);
   CHECK(r->samples == 0);
   CHECK(r->rate == 0);
@@ -25,7 +27,7 @@ TEST_CASE("parse_load_options: defaults") {
 
 TEST_CASE("parse_load_options: every option") {
   auto r = parse_load_options({"--server", "10.1.2.3:9000", "--connections", "16", "--batch",
-                               "5k", "--series=1M", "--duration", "2.5", "--samples", "10M",
+                               "5k", "--series=1M", "--metrics", "100", "--groups", "10k", "--duration", "2.5", "--samples", "10M",
                                "--inflight", "32", "--rate", "50k", "--kind", "gauge", "--producer", "bench_1",
                                "--token", "t0k", "--threads", "2", "--connect-timeout",
                                "750ms", "--drain-timeout", "0", "--max-frame-bytes", "1M",
@@ -36,6 +38,8 @@ TEST_CASE("parse_load_options: every option") {
   CHECK(r->connections == 16);
   CHECK(r->batch == 5000);
   CHECK(r->series == 1'000'000);
+  CHECK(r->metrics == 100);
+  CHECK(r->groups == 10'000);
   CHECK(r->duration == 2500ms);
   CHECK(r->samples == 10'000'000);
   CHECK(r->inflight == 32);
@@ -58,6 +62,9 @@ TEST_CASE("parse_load_options: out-of-bounds values are usage errors") {
          {"--batch", "0"},
          {"--batch", "2M"},
          {"--series", "0"},
+         {"--metrics", "100001"},
+         {"--metrics", "-1"},
+         {"--groups", "200M"},
          {"--inflight", "0"},
          {"--inflight", "2000"},
          {"--rate", "2G"},
@@ -86,6 +93,8 @@ TEST_CASE("parse_load_options: --help") {
   CHECK(r->help);
   CHECK(load_usage().find("--inflight N") != std::string::npos);
   CHECK(load_usage().find("--rate N") != std::string::npos);
+  CHECK(load_usage().find("--metrics M") != std::string::npos);
+  CHECK(load_usage().find("--groups G") != std::string::npos);
 }
 
 TEST_CASE("parse_load_options: --rate takes multiplier suffixes, 0 is closed loop") {

@@ -77,8 +77,14 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
     inflight += " (lowered to " + std::to_string(totals.inflight_lowered_to) + " by the node)";
   out += line("batch", std::to_string(opts.batch) + " samples, " + inflight
                          + " in flight per connection");
-  out += line("series", std::to_string(opts.series) + " " + std::string{to_string(opts.kind)}
-                          + (opts.series == 1 ? "" : "s"));
+  std::string series = std::to_string(opts.series) + " " + std::string{to_string(opts.kind)}
+                       + (opts.series == 1 ? "" : "s");
+  if (opts.metrics > 0)
+    series += ", " + std::to_string(opts.metrics) + " metric name"
+              + (opts.metrics == 1 ? "" : "s");
+  if (opts.groups > 0)
+    series += ", " + std::to_string(opts.groups) + " group" + (opts.groups == 1 ? "" : "s");
+  out += line("series", series);
   out += line("duration", fixed(totals.elapsed_seconds, 3) + " s");
   out += line("samples acked", std::to_string(c.samples_acked) + " of "
                                  + std::to_string(c.samples_sent) + " sent ("
@@ -135,6 +141,8 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"inflight", totals.inflight_lowered_to != 0 ? totals.inflight_lowered_to : opts.inflight},
     {"series", opts.series},
     {"kind", to_string(opts.kind)},
+    {"metrics", opts.metrics},
+    {"groups", opts.groups},
     {"duration_s", totals.elapsed_seconds},
     {"samples_sent", c.samples_sent},
     {"samples_acked", c.samples_acked},

@@ -90,6 +90,21 @@ TEST_CASE("render_report_text: an in-flight limit lowered by the node is shown")
   CHECK(doc.as_object().at("inflight").to_number<int>() == 2);
 }
 
+TEST_CASE("render_report: metric names and groups are shown when set") {
+  load_options opts;
+  CHECK(render_report_text(opts, sample_totals()).find("series          10000 counters\n")
+        != std::string::npos);
+  opts.series = 1'000'000;
+  opts.metrics = 100;
+  opts.groups = 1;
+  CHECK(render_report_text(opts, sample_totals())
+          .find("series          1000000 counters, 100 metric names, 1 group\n")
+        != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, sample_totals()));
+  CHECK(doc.as_object().at("metrics").to_number<std::uint32_t>() == 100);
+  CHECK(doc.as_object().at("groups").to_number<std::uint64_t>() == 1);
+}
+
 TEST_CASE("render_report_json: one object with the same numbers") {
   load_options opts;
   auto text = render_report_json(opts, sample_totals());

@@ -41,7 +41,8 @@ load_session::load_session(net::io_context& ioc, run_context& ctx, session_obser
     setup_timer_(ws_.get_executor()),
     send_timer_(ws_.get_executor()),
     builder_(ctx.opts.kind, ctx.opts.batch,
-             series_for_connection(index, ctx.opts.connections, ctx.opts.series)),
+             series_for_connection(index, ctx.opts.connections, ctx.opts.series),
+             series_shape{ctx.opts.metrics, ctx.opts.groups}),
     window_(ctx.opts.inflight),
     arena_([this] {
       google::protobuf::ArenaOptions options;

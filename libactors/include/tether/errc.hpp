@@ -31,6 +31,7 @@ enum class errc : uint8_t {
   invalid_key = 20,
   unavailable = 21,
   internal = 22,
+  input_limit = 23,
 };
 
 /// The wire name of a code, e.g. "KEY_TOO_LONG".
