@@ -321,7 +321,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       throw std::invalid_argument("tether.remote-write-url: " + error);
     ptr->sender = std::move(sender);
     ptr->sender->start();
-    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender);
+    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules);
   }
   ptr->cache = std::make_shared<routing::route_cache>();
   directory::directory_config dc;

@@ -6,6 +6,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "outputs/metrics_page.hpp"
+#include "rules/rule_cache.hpp"
 #include "tether/actors.hpp"
 
 namespace tether::outputs {
@@ -13,12 +14,14 @@ namespace tether::outputs {
 namespace {
 
 caf::behavior exporter(caf::event_based_actor*,
-                       std::shared_ptr<remote_write_sender> sender) {
+                       std::shared_ptr<remote_write_sender> sender,
+                       std::shared_ptr<rules::rule_cache> rules) {
   return {
-    [sender](window_atom, std::vector<series_view>& views) {
+    [sender, rules](window_atom, std::vector<series_view>& views) {
       std::string body;
       std::string error;
-      if (!encode_windows(views, body, error)) {
+      auto set = rules ? rules->load() : nullptr;
+      if (!encode_windows(views, set.get(), body, error)) {
         // Keys and values come from the node itself; a refusal is a bug.
         std::cerr << "tether: remote write: cannot encode windows: " << error
                   << std::endl;
@@ -32,8 +35,9 @@ caf::behavior exporter(caf::event_based_actor*,
 } // namespace
 
 caf::actor spawn_exporter(caf::actor_system& sys,
-                          std::shared_ptr<remote_write_sender> sender) {
-  return sys.spawn(exporter, std::move(sender));
+                          std::shared_ptr<remote_write_sender> sender,
+                          std::shared_ptr<rules::rule_cache> rules) {
+  return sys.spawn(exporter, std::move(sender), std::move(rules));
 }
 
 } // namespace tether::outputs

@@ -6,6 +6,10 @@
 
 #include "outputs/remote_write_sender.hpp"
 
+namespace tether::rules {
+class rule_cache;
+}
+
 namespace tether::outputs {
 
 /// Spawns the node's exporter: it receives `(window_atom, std::vector<series_view>)`
@@ -13,6 +17,7 @@ namespace tether::outputs {
 /// body and queues it on `sender` (which drops the oldest when its queue is full).
 /// Encoding runs on this actor, off the shards.
 caf::actor spawn_exporter(caf::actor_system& sys,
-                          std::shared_ptr<remote_write_sender> sender);
+                          std::shared_ptr<remote_write_sender> sender,
+                          std::shared_ptr<rules::rule_cache> rules);
 
 } // namespace tether::outputs

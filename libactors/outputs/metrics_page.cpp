@@ -8,6 +8,7 @@
 #include "keys/series_key.hpp"
 #include "prometheus/exposition.hpp"
 #include "prometheus/remote_write.hpp"
+#include "rules/rule_set.hpp"
 
 namespace tether::outputs {
 
@@ -88,34 +89,53 @@ private:
 };
 
 template <class Visitor>
-void map_series(const std::vector<parsed_series>& parsed, Visitor& out) {
+void map_series(const std::vector<parsed_series>& parsed, const rules::rule_set* rules,
+                Visitor& out) {
   for (auto& p : parsed) {
     auto& v = *p.view;
     auto& w = v.window;
     const auto& name = p.key.name;
+    const rules::rule* r = nullptr;
+    if (rules != nullptr && v.rule > 0 && v.rule <= rules->rules().size())
+      r = &rules->rules()[v.rule - 1];
+    auto wants = [&](std::string_view output) { return !r || r->exports(output); };
     switch (v.kind) {
       case kind::counter: {
         auto base = strip_total(name);
-        out.counter(base + "_total",
-                    "Running total at the end of the latest closed window.", p,
-                    w.total);
-        out.gauge(base + ":rate", "Increase per second over the latest closed window.",
-                  p, w.rate);
+        if (wants("total"))
+          out.counter(base + "_total",
+                      "Running total at the end of the latest closed window.", p,
+                      w.total);
+        if (wants("rate"))
+          out.gauge(base + ":rate",
+                    "Increase per second over the latest closed window.", p, w.rate);
+        if (r && r->exports("increase") && !r->outputs.empty())
+          out.gauge(base + ":increase", "Increase over the latest closed window.", p,
+                    w.increase);
         break;
       }
       case kind::gauge:
-        out.gauge(name, "Last value of the latest closed window.", p, w.last);
-        out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
-        out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
-        out.gauge(name + ":sum", "Sum over the latest closed window.", p, w.sum);
-        out.gauge(name + ":count", "Samples in the latest closed window.", p,
-                  static_cast<double>(w.count));
-        out.gauge(name + ":mean", "Mean over the latest closed window.", p, w.mean);
+        if (wants("last"))
+          out.gauge(name, "Last value of the latest closed window.", p, w.last);
+        if (wants("min"))
+          out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+        if (wants("max"))
+          out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+        if (wants("sum"))
+          out.gauge(name + ":sum", "Sum over the latest closed window.", p, w.sum);
+        if (wants("count"))
+          out.gauge(name + ":count", "Samples in the latest closed window.", p,
+                    static_cast<double>(w.count));
+        if (wants("mean"))
+          out.gauge(name + ":mean", "Mean over the latest closed window.", p, w.mean);
         break;
       case kind::histogram:
-        out.summary(name, "Quantiles of the latest closed window.", p, w);
-        out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
-        out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+        if (wants("quantiles") || wants("sum") || wants("count"))
+          out.summary(name, "Quantiles of the latest closed window.", p, w);
+        if (wants("min"))
+          out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+        if (wants("max"))
+          out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
         break;
       default:
         break;
@@ -140,10 +160,11 @@ std::vector<parsed_series> parse_all(const std::vector<series_view>& series) {
 } // namespace
 
 bool render_metrics(const std::vector<series_view>& series, const node_metrics& self,
-                    std::string& out, std::string& error) {
+                    const rules::rule_set* rules, std::string& out,
+                    std::string& error) {
   auto parsed = parse_all(series);
   page_builder page;
-  map_series(parsed, page);
+  map_series(parsed, rules, page);
   // The node's own metrics, labelled with the node's name.
   parsed_series me;
   me.key.labels.emplace_back("node", self.node);
@@ -252,11 +273,12 @@ private:
 
 } // namespace
 
-bool encode_windows(const std::vector<series_view>& series, std::string& body,
+bool encode_windows(const std::vector<series_view>& series,
+                    const rules::rule_set* rules, std::string& body,
                     std::string& error) {
   auto parsed = parse_all(series);
   remote_builder out;
-  map_series(parsed, out);
+  map_series(parsed, rules, out);
   return out.encode(body, error);
 }
 

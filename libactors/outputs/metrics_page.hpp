@@ -7,6 +7,10 @@
 
 #include "tether/types.hpp"
 
+namespace tether::rules {
+class rule_set;
+}
+
 namespace tether::outputs {
 
 /// The node's own counters, as exposed next to the aggregates.
@@ -38,14 +42,16 @@ struct node_metrics {
 /// Series whose key does not parse are skipped (keys come from the node, so this
 /// does not happen). Returns false and explains in `error` if the exposition writer
 /// refuses the input.
+/// A rule's `outputs` (from `rules`, which may be null) select which of its series'
+/// outputs appear.
 bool render_metrics(const std::vector<series_view>& series, const node_metrics& self,
-                    std::string& out, std::string& error);
+                    const rules::rule_set* rules, std::string& out, std::string& error);
 
 /// Encodes the windows in `series` (each view's `window` is a closed window) as one
 /// remote-write request body (snappy-compressed protobuf), with the same names and
 /// labels as `/metrics`, stamped with each window's end. Returns false and explains
 /// in `error` if the encoder refuses the input.
-bool encode_windows(const std::vector<series_view>& series, std::string& body,
-                    std::string& error);
+bool encode_windows(const std::vector<series_view>& series,
+                    const rules::rule_set* rules, std::string& body, std::string& error);
 
 } // namespace tether::outputs

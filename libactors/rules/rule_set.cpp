@@ -213,6 +213,24 @@ public:
         std::sort(r.quantiles.begin(), r.quantiles.end());
         r.quantiles.erase(std::unique(r.quantiles.begin(), r.quantiles.end()),
                           r.quantiles.end());
+      } else if (k == "outputs") {
+        static const char* known[] = {"total", "rate",  "increase", "last",
+                                      "min",   "max",   "sum",      "count",
+                                      "mean",  "quantiles"};
+        if (!x.is_array() || x.get_array().empty())
+          return fail(where, "'outputs' must be a non-empty list of output names");
+        for (auto& o : x.get_array()) {
+          std::string name;
+          if (!string_of(o, where, "outputs", name))
+            return false;
+          if (std::find_if(std::begin(known), std::end(known),
+                           [&](const char* k) { return name == k; })
+              == std::end(known))
+            return fail(where, "unknown output '" + name
+                                 + "' (use total, rate, increase, last, min, max, "
+                                   "sum, count, mean, quantiles)");
+          r.outputs.push_back(std::move(name));
+        }
       } else if (k == "max_input_series") {
         if (!uint_of(x, where, "max_input_series", 0, uint64_t{1} << 40,
                      r.max_input_series))
@@ -246,6 +264,10 @@ bool label_matcher::matches(std::string_view actual) const {
       return !std::regex_match(actual.begin(), actual.end(), re);
   }
   return false;
+}
+
+bool rule::exports(std::string_view name) const {
+  return outputs.empty() || std::find(outputs.begin(), outputs.end(), name) != outputs.end();
 }
 
 bool rule::keeps(std::string_view label) const {

@@ -46,7 +46,14 @@ struct rule {
   uint32_t window_ms = 10000;
   std::vector<double> quantiles;
   uint64_t max_input_series = 0;
+  /// Outputs exported on /metrics and by remote write; empty = every output of the
+  /// series' kind. Names: total, rate, increase (counters); last, min, max, sum,
+  /// count, mean (gauges); quantiles, sum, count, min, max (histograms).
+  std::vector<std::string> outputs;
   uint32_t index = 0; ///< position in the rule set; the first matching rule wins
+
+  /// Whether output `name` is exported for this rule's series.
+  bool exports(std::string_view name) const;
 
   bool keeps(std::string_view label) const;
 };

@@ -1049,3 +1049,16 @@ TEST_CASE("parse rejects an empty rule name", "[rules][errors]") {
   CHECK_THAT(err, Contains("rule 0"));
   CHECK_THAT(err, Contains("'name' must not be empty"));
 }
+
+TEST_CASE("parse reads outputs and rejects unknown ones", "[rules][errors]") {
+  std::string error;
+  auto set = rule_set::parse(R"({"rules": [
+    {"name": "r", "match": "m", "outputs": ["rate", "total"]}]})", {}, error);
+  REQUIRE(set);
+  CHECK(set->rules()[0].exports("rate"));
+  CHECK_FALSE(set->rules()[0].exports("min"));
+  auto err = parse_error(R"({"rules": [{"name": "r", "match": "m", "outputs": ["p42"]}]})");
+  CHECK_THAT(err, Contains("unknown output 'p42'"));
+  CHECK_THAT(parse_error(R"({"rules": [{"name": "r", "match": "m", "outputs": []}]})"),
+             Contains("'outputs' must be a non-empty list"));
+}

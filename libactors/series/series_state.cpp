@@ -124,6 +124,7 @@ void series_state::fill(series_view& view) const {
   view.count = count;
   view.updated_ms = updated_ms;
   view.window = last_window;
+  view.rule = rule;
 }
 
 } // namespace tether::series

@@ -367,7 +367,8 @@ private:
         me.batches_rejected.emplace_back(std::string{to_string_view(code)}, n);
       std::string body;
       std::string error;
-      if (!outputs::render_metrics(views, me, body, error))
+      auto rules = self->backend_.rules();
+      if (!outputs::render_metrics(views, me, rules.get(), body, error))
         return self->reply_json_error(req, http::status::internal_server_error,
                                       "INTERNAL", error);
       self->reply(req, http::status::ok, prom::exposition_content_type.data(),

@@ -87,12 +87,13 @@ struct series_view {
   uint64_t count = 0;
   int64_t updated_ms = 0;
   window_view window; ///< latest closed window (for updates: the one that closed)
+  uint32_t rule = 0;  ///< 1 + index of the rule that shaped the series, 0 = none
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_view& x) {
   return f(x.key, x.slice, x.node, x.epoch, x.found, x.kind, x.total, x.last,
-           x.min, x.max, x.sum, x.count, x.updated_ms, x.window);
+           x.min, x.max, x.sum, x.count, x.updated_ms, x.window, x.rule);
 }
 
 } // namespace tether
