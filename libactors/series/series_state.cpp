@@ -101,8 +101,37 @@ window_view series_state::close(int64_t start, const std::vector<double>& quanti
     for (auto q : quantiles)
       out.quantiles.emplace_back(q, w.sketch->quantile(q));
   open.erase(it);
-  last_window = out;
+  last_closed.start = out.start_ms;
+  last_closed.count = out.count;
+  last_closed.sum = out.sum;
+  last_closed.min = out.min;
+  last_closed.max = out.max;
+  last_closed.last = out.last;
+  last_closed.total = out.total;
+  last_closed.quantiles = out.quantiles;
   return out;
+}
+
+window_view series_state::last_window() const {
+  window_view v;
+  if (last_closed.count == 0)
+    return v;
+  auto& c = last_closed;
+  v.start_ms = c.start;
+  v.end_ms = c.start + static_cast<int64_t>(window_ms);
+  v.count = c.count;
+  v.sum = c.sum;
+  v.min = c.min;
+  v.max = c.max;
+  v.last = c.last;
+  v.mean = c.sum / static_cast<double>(c.count);
+  if (kind == kind::counter) {
+    v.increase = c.sum;
+    v.total = c.total;
+    v.rate = c.sum * 1000.0 / static_cast<double>(window_ms);
+  }
+  v.quantiles = c.quantiles;
+  return v;
 }
 
 size_t series_state::forget_inputs(int64_t cutoff_ms) {
@@ -123,7 +152,7 @@ void series_state::fill(series_view& view) const {
   view.sum = sum;
   view.count = count;
   view.updated_ms = updated_ms;
-  view.window = last_window;
+  view.window = last_window();
   view.rule = rule;
 }
 

@@ -30,6 +30,19 @@ struct input_state {
   int64_t seen_ms = 0;
 };
 
+/// The latest closed window, kept compactly: what a window_view derives (end, mean,
+/// increase, rate) is computed when the view is made.
+struct closed_window {
+  int64_t start = 0;
+  uint64_t count = 0; ///< 0: no window has closed yet
+  double sum = 0;
+  double min = 0;
+  double max = 0;
+  double last = 0;
+  double total = 0;
+  std::vector<std::pair<double, double>> quantiles;
+};
+
 /// What applying one sample did.
 enum class apply_outcome : uint8_t {
   applied,
@@ -56,7 +69,10 @@ struct series_state {
   int64_t closed_until = 0; ///< end of the newest closed window; earlier ones are final
   std::vector<input_state> inputs; ///< cumulative counters only
   std::vector<window_agg> open;    ///< open windows, ascending start
-  window_view last_window;         ///< the latest closed window
+  closed_window last_closed;       ///< the latest closed window
+
+  /// The latest closed window as a view (end_ms 0 if none has closed).
+  window_view last_window() const;
 
   /// Applies one validated sample of the series' kind. A sample is late, and changes
   /// nothing, when its window has closed here (it ends at or before `closed_until`)

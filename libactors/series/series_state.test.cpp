@@ -451,8 +451,8 @@ TEST_CASE("closing a gauge window gives its aggregate", "[series_state]") {
   CHECK(st.closed_until == 1000);
   REQUIRE(st.open.size() == 1); // the next window stays open
   CHECK(st.open[0].start == 1000);
-  CHECK(st.last_window.end_ms == 1000);
-  CHECK(st.last_window.sum == 16);
+  CHECK(st.last_window().end_ms == 1000);
+  CHECK(st.last_window().sum == 16);
   // The running state is not reset by a close.
   CHECK(st.count == 4);
   CHECK(st.last == 7);
@@ -465,7 +465,7 @@ TEST_CASE("closing a gauge window gives its aggregate", "[series_state]") {
   CHECK(w2.mean == 7);
   CHECK(st.open.empty());
   CHECK(st.closed_until == 2000);
-  CHECK(st.last_window.start_ms == 1000);
+  CHECK(st.last_window().start_ms == 1000);
 }
 
 TEST_CASE("a window's last value is the one with the newest timestamp",
@@ -510,7 +510,7 @@ TEST_CASE("closing a counter window gives its increase, total and rate",
   auto w3 = st.close(4000, {});
   CHECK(w3.end_ms == 0);
   CHECK(w3.count == 0);
-  CHECK(st.last_window.start_ms == 2000); // still the latest emitted window
+  CHECK(st.last_window().start_ms == 2000); // still the latest emitted window
   CHECK(st.closed_until == 6000);
 }
 
@@ -557,7 +557,7 @@ TEST_CASE("a sample for a closed window is late and changes nothing",
   st.close(0, {});
   REQUIRE(st.closed_until == 1000);
   snapshot before{st};
-  auto closed = st.last_window.total;
+  auto closed = st.last_window().total;
 
   // Inside the lateness, but its window has closed here.
   CHECK(st.apply(cumulative(500, 999, input_a), 1000, lateness, accuracy)
@@ -565,7 +565,7 @@ TEST_CASE("a sample for a closed window is late and changes nothing",
   CHECK(st.apply(make(kind::counter, 3, 0), 1000, lateness, accuracy)
         == apply_outcome::late);
   CHECK(snapshot{st} == before);
-  CHECK(st.last_window.total == closed);
+  CHECK(st.last_window().total == closed);
 
   // The late report did not become the input's baseline.
   apply(st, cumulative(125, 1500, input_a));

@@ -151,7 +151,9 @@ void close_due(shard_ptr self, int64_t now) {
       state.close(o.start, quantiles);
       state.forget_inputs(stale_before);
       ++closed;
-      auto i = st.subscribers.find(o.entry->key);
+      auto i = st.subscribers.end();
+      if (!st.subscribers.empty())
+        i = st.subscribers.find(std::string{o.entry->key});
       if (i == st.subscribers.end() && !exporting)
         continue;
       series_view v;
@@ -266,7 +268,7 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
       std::vector<series_view> out;
       for (auto& [id, sl] : self->state.slices)
         sl->for_each([&](const series_entry& e) {
-          if (e.state.last_window.end_ms == 0)
+          if (e.state.last_closed.count == 0)
             return;
           series_view v;
           v.key = e.key;

@@ -1,8 +1,31 @@
 #include "series/slice_state.hpp"
 
+#include <cstring>
+
 #include "keys/slicing.hpp"
 
 namespace tether::series {
+
+std::string_view slice_state::store_key(std::string_view key) {
+  constexpr size_t block_bytes = 16 * 1024;
+  if (key.size() > block_bytes) {
+    // A key larger than a block gets a block of its own, kept before the current
+    // one so that the current block stays last.
+    auto big = std::make_unique<char[]>(key.size());
+    std::memcpy(big.get(), key.data(), key.size());
+    std::string_view out{big.get(), key.size()};
+    key_blocks_.insert(key_blocks_.end() - (key_blocks_.empty() ? 0 : 1), std::move(big));
+    return out;
+  }
+  if (key_blocks_.empty() || block_used_ + key.size() > block_bytes) {
+    key_blocks_.push_back(std::make_unique<char[]>(block_bytes));
+    block_used_ = 0;
+  }
+  char* dst = key_blocks_.back().get() + block_used_;
+  std::memcpy(dst, key.data(), key.size());
+  block_used_ += key.size();
+  return {dst, key.size()};
+}
 
 series_entry* slice_state::find(std::string_view key) {
   return find(key, keys::key_hash(key));
@@ -28,7 +51,7 @@ dedup_window& slice_state::dedup_of(const std::string& producer) {
 series_entry& slice_state::insert(std::string_view key,
                                   const wire::keyed_sample& first) {
   auto& e = series_.emplace_back();
-  e.key.assign(key.data(), key.size());
+  e.key = store_key(key);
   e.slice = id_;
   e.state.kind = first.kind;
   if (first.window_ms > 0)

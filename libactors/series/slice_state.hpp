@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -18,7 +19,7 @@ namespace tether::series {
 /// One output series hosted by a slice: the addressable "series actor" entity. Its
 /// identity is the key, its location the slice, its state `state`.
 struct series_entry {
-  std::string key;
+  std::string_view key; ///< in the slice's key arena
   uint32_t slice = 0;
   series_state state;
 };
@@ -106,7 +107,14 @@ private:
   dedup_window& dedup_of(const std::string& producer);
 
   uint32_t id_;
+  /// Appends key text to the arena; the view stays valid while the slice lives.
+  std::string_view store_key(std::string_view key);
+
   std::deque<series_entry> series_; ///< stable addresses for index_
+  /// Key text of every series, in blocks that never move: one allocation per block
+  /// instead of one per key.
+  std::vector<std::unique_ptr<char[]>> key_blocks_;
+  size_t block_used_ = 0;
   std::unordered_multimap<uint64_t, series_entry*, identity_hash> index_;
   struct dedup_entry {
     std::string producer;

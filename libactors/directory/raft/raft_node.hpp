@@ -1,0 +1,176 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "directory/raft/types.hpp"
+
+namespace tether::directory::raft {
+
+/// The role a member plays in its current term.
+enum class role : uint8_t { follower, candidate, leader };
+
+/// One member of a Raft group with a fixed member list (1, 3 or 5 members).
+///
+/// Pure and deterministic: no threads, clocks or I/O. The owner drives it with
+/// `tick()` (logical time), `receive()` and `propose()`, then drains its outputs:
+/// `take_outbox()` (messages to deliver), `take_snapshot_to_apply()` and
+/// `take_committed()` (in that order: a snapshot replaces the state machine, the
+/// committed entries then apply on top of it).
+///
+/// Guarantees (the Raft safety properties): at most one leader per term; an entry
+/// once handed out by `take_committed()` on any member is the entry every member
+/// hands out at that index; a leader commits by counting replicas only entries of
+/// its own term (earlier entries commit with them).
+///
+/// Choices: no pre-vote and no check-quorum. A member cut off from the majority
+/// keeps raising its term and forces one extra election when it rejoins, and a
+/// leader cut off from the majority stays leader until it hears a higher term, but
+/// it cannot commit anything. Each new leader appends a no-op entry so entries of
+/// earlier terms commit without waiting for a client command.
+///
+/// Not thread-safe: one owner (an actor) calls it.
+class raft_node {
+public:
+  /// Creates a follower in term 0. `members` must contain `self`; `seed` feeds the
+  /// PRNG that randomises the election timeouts.
+  raft_node(member_id self, std::vector<member_id> members, raft_config cfg,
+            uint64_t seed);
+
+  // -- driving ----------------------------------------------------------------
+
+  /// Advances logical time by one tick: election timeouts and heartbeats.
+  void tick();
+
+  /// Handles one message addressed to this member.
+  void receive(const message& msg);
+
+  /// Appends `command` to the log if this member is the leader and returns its
+  /// index; the entry is committed once a majority stores it. Returns nothing on a
+  /// follower or candidate (ask `leader()` where to go).
+  std::optional<log_index> propose(std::string command);
+
+  /// Keeps a snapshot of the applied state up to `upto` and drops the log prefix
+  /// it covers. `upto` must not exceed the last index handed out by
+  /// `take_committed()`; returns false (and changes nothing) otherwise or when
+  /// `upto` is not past the current snapshot.
+  bool compact(log_index upto, std::string state);
+
+  /// Models a crash and restart: keeps the persistent state (term, vote, log,
+  /// snapshot), drops the volatile state (role, leader, commit index, pending
+  /// outputs, replication progress). Afterwards `take_snapshot_to_apply()` yields
+  /// the stored snapshot (if any) to rebuild the state machine, and committed
+  /// entries are handed out again as the commit index is rediscovered.
+  void restart();
+
+  // -- outputs ----------------------------------------------------------------
+
+  /// Messages to deliver, in the order produced.
+  std::vector<message> take_outbox();
+
+  /// Newly committed entries in index order (no-ops included: skip them).
+  std::vector<entry> take_committed();
+
+  /// A snapshot to load into the state machine, replacing its state.
+  std::optional<raft::snapshot> take_snapshot_to_apply();
+
+  // -- observers --------------------------------------------------------------
+
+  member_id self() const noexcept {
+    return self_;
+  }
+  raft::role role() const noexcept {
+    return role_;
+  }
+  bool is_leader() const noexcept {
+    return role_ == raft::role::leader;
+  }
+  raft::term current_term() const noexcept {
+    return term_;
+  }
+  std::optional<member_id> voted_for() const noexcept {
+    return voted_for_;
+  }
+  /// The leader of the current term as far as this member knows.
+  std::optional<member_id> leader() const noexcept {
+    return leader_;
+  }
+  log_index commit_index() const noexcept {
+    return commit_;
+  }
+  log_index last_index() const noexcept;
+  raft::term last_term() const noexcept;
+  /// The entries after the snapshot.
+  const std::deque<entry>& log() const noexcept {
+    return log_;
+  }
+  const raft::snapshot& snapshot() const noexcept {
+    return snapshot_;
+  }
+  const std::vector<member_id>& members() const noexcept {
+    return members_;
+  }
+
+private:
+  struct progress {
+    log_index next;
+    log_index match;
+  };
+
+  // term of the entry at `i`, or nothing if `i` is compacted away or beyond the log
+  std::optional<raft::term> term_at(log_index i) const;
+  const entry& at(log_index i) const;
+  size_t quorum() const noexcept {
+    return members_.size() / 2 + 1;
+  }
+  void reset_election_timer();
+  void become_follower(raft::term t, std::optional<member_id> leader);
+  void start_election();
+  void become_leader();
+  void append_local(entry_kind kind, std::string command);
+  void send(member_id to, payload p);
+  void replicate_to(member_id peer);
+  void broadcast_append();
+  void advance_commit(log_index new_commit);
+  void leader_update_commit();
+  void truncate_from(log_index i);
+
+  void handle(member_id from, const vote_request& x);
+  void handle(member_id from, const vote_reply& x);
+  void handle(member_id from, const append_entries& x);
+  void handle(member_id from, const append_reply& x);
+  void handle(member_id from, const install_snapshot& x);
+  void handle(member_id from, const snapshot_reply& x);
+
+  // configuration
+  member_id self_;
+  std::vector<member_id> members_;
+  raft_config cfg_;
+  std::mt19937_64 rng_;
+
+  // persistent state
+  raft::term term_;
+  std::optional<member_id> voted_for_;
+  std::deque<entry> log_; // entries snapshot_.last_index + 1 ...
+  raft::snapshot snapshot_;
+
+  // volatile state
+  raft::role role_ = raft::role::follower;
+  std::optional<member_id> leader_;
+  log_index commit_;
+  log_index applied_; // last index handed out (or covered by a handed out snapshot)
+  uint32_t elapsed_ = 0;
+  uint32_t timeout_ = 0;
+  std::vector<member_id> votes_;
+  std::map<member_id, progress> progress_;
+  std::vector<message> outbox_;
+  std::vector<entry> committed_;
+  std::optional<raft::snapshot> snapshot_to_apply_;
+};
+
+} // namespace tether::directory::raft
