@@ -1,5 +1,7 @@
 #include "directory/directory.hpp"
 
+#include "directory/placement.hpp"
+
 #include <algorithm>
 
 #include <caf/actor_system.hpp>
@@ -21,22 +23,7 @@ const std::string& assignment_table::primary_name(uint32_t slice) const {
 namespace directory {
 
 assignment_table initial_table(const directory_config& cfg) {
-  assignment_table t;
-  t.version = 1;
-  t.members = cfg.members;
-  auto n = static_cast<uint32_t>(cfg.members.size());
-  t.replication_factor = std::min(cfg.replication_factor, std::max(n, 1u));
-  t.slices.resize(cfg.slice_count);
-  for (uint32_t s = 0; s < cfg.slice_count; ++s) {
-    auto& a = t.slices[s];
-    a.epoch = 1;
-    if (n == 0)
-      continue;
-    a.primary = static_cast<int32_t>(s % n);
-    for (uint32_t r = 1; r < t.replication_factor; ++r)
-      a.followers.push_back(static_cast<int32_t>((s + r) % n));
-  }
-  return t;
+  return initial_placement(cfg.members, cfg.slice_count, cfg.replication_factor).table;
 }
 
 namespace {

@@ -15,8 +15,8 @@ struct directory_config {
   uint32_t replication_factor = 1;
 };
 
-/// Builds the initial table: slices spread evenly over the members in round-robin
-/// order, followers on the next distinct members, every epoch 1.
+/// Builds the initial table with `initial_placement`: primaries and replicas spread
+/// evenly, replicas of a slice on distinct members, every epoch 1.
 assignment_table initial_table(const directory_config& cfg);
 
 /// Spawns the directory. It serves the table and pushes every new version to its

@@ -286,13 +286,14 @@ placement_plan rebalance(const assignment_table& table,
                                              != a.followers.end();
                          return on_src && !p.holds(s, dst);
                        };
-                       auto s = best_slice(p, gap, [&](uint32_t s) {
+                       auto found = best_slice(p, gap, [&](uint32_t s) {
                          return movable(s, false);
                        });
-                       if (s < 0)
-                         s = best_slice(p, gap,
-                                        [&](uint32_t s) { return movable(s, true); });
-                       return s;
+                       if (found < 0)
+                         found = best_slice(p, gap, [&](uint32_t s) {
+                           return movable(s, true);
+                         });
+                       return found;
                      });
   };
   // Phase 2: primary load, by promotions only (replica load does not change).

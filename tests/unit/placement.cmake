@@ -1,0 +1,3 @@
+# Unit tests of libactors/directory/placement (deterministic, sticky slice placement).
+# Appended to tether_unit_tests by tests/CMakeLists.txt.
+list(APPEND TETHER_UNIT_TEST_SOURCES ${PROJECT_SOURCE_DIR}/libactors/directory/placement.test.cpp)
