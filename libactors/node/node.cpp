@@ -109,6 +109,7 @@ void configure(caf::actor_system_config& cfg) {
   cfg.add_message_type<series::shard_write>("tether.shard_write");
   cfg.add_message_type<series::shard_write_result>("tether.shard_write_result");
   cfg.add_message_type<series::key_route>("tether.key_route");
+  cfg.add_message_type<series::shard_scrape>("tether.shard_scrape");
   cfg.add_message_type<std::vector<series::key_route>>(
     "std::vector<tether.key_route>");
   cfg.add_message_type<ingest_actor>("tether.ingest_actor");

@@ -184,6 +184,13 @@ bool render_metrics(const std::vector<series_view>& series, const node_metrics& 
     page.counter("tether_batches_rejected_total", "Write batches refused, by reason.",
                  reasons[i], static_cast<double>(self.batches_rejected[i].second));
   }
+  std::vector<parsed_series> slices(self.slice_series.size());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    slices[i].key.labels.emplace_back("node", self.node);
+    slices[i].key.labels.emplace_back("slice", std::to_string(self.slice_series[i].first));
+    page.gauge("tether_slice_series", "Output series per slice served here.", slices[i],
+               static_cast<double>(self.slice_series[i].second));
+  }
   if (self.exporting) {
     page.gauge("tether_remote_write_queue_batches",
                "Remote-write batches waiting to be sent.", me,

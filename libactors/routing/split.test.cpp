@@ -27,7 +27,7 @@ series::shard_actor::behavior_type null_shard() {
   return {
     [](write_atom, const series::shard_write&) { return series::shard_write_result{}; },
     [](read_atom, const series::key_route&) { return series_view{}; },
-    [](read_atom) { return std::vector<series_view>{}; },
+    [](read_atom) { return series::shard_scrape{}; },
     [](subscribe_atom, const std::vector<series::key_route>&, const caf::actor&) {
       return std::vector<series_view>{};
     },

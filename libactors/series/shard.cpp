@@ -264,9 +264,11 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
       return self->state.view_of(k, sl);
     },
     [self](read_atom) {
-      // Every series with a closed window, for /metrics.
-      std::vector<series_view> out;
-      for (auto& [id, sl] : self->state.slices)
+      // Every series with a closed window, and the slices' sizes, for /metrics.
+      shard_scrape scrape;
+      auto& out = scrape.series;
+      for (auto& [id, sl] : self->state.slices) {
+        scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
         sl->for_each([&](const series_entry& e) {
           if (e.state.last_closed.count == 0)
             return;
@@ -278,7 +280,8 @@ shard_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
           e.state.fill(v);
           out.push_back(std::move(v));
         });
-      return out;
+      }
+      return scrape;
     },
     [self](subscribe_atom, std::vector<key_route>& keys,
            caf::actor& sink) -> std::vector<series_view> {

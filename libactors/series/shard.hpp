@@ -29,7 +29,7 @@ using tick_atom = caf::atom_constant<caf::atom("tt_tick")>;
 using shard_actor = caf::typed_actor<
   caf::replies_to<write_atom, shard_write>::with<shard_write_result>,
   caf::replies_to<read_atom, key_route>::with<series_view>,
-  caf::replies_to<read_atom>::with<std::vector<series_view>>,
+  caf::replies_to<read_atom>::with<shard_scrape>,
   caf::replies_to<subscribe_atom, std::vector<key_route>, caf::actor>::with<
     std::vector<series_view>>,
   caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>>;

@@ -164,7 +164,13 @@ TEST_CASE_METHOD(shard_fixture, "a read of all series returns the closed windows
   REQUIRE(write(self, gauge_write("c", 3, 3)).applied == 1); // closes a and b
   std::vector<series_view> all;
   self->request(shard, 5s, read_atom::value)
-    .receive([&](std::vector<series_view>& vs) { all = vs; },
+    .receive([&](series::shard_scrape& sc) {
+               all = sc.series;
+               uint64_t total = 0;
+               for (auto& st : sc.slices)
+                 total += st.series;
+               CHECK(total == 3);
+             },
              [&](caf::error& err) { FAIL(to_string(err)); });
   REQUIRE(all.size() == 2);
   for (auto& v : all)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tether/errc.hpp"
+#include "tether/types.hpp"
 #include "wire/keyed_batch.hpp"
 
 namespace tether::series {
@@ -65,6 +66,30 @@ struct key_route {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, key_route& x) {
   return f(x.key, x.slice);
+}
+
+/// One slice as a shard reports it for /metrics.
+struct slice_stat {
+  uint32_t slice = 0;
+  uint64_t epoch = 0;
+  uint64_t series = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_stat& x) {
+  return f(x.slice, x.epoch, x.series);
+}
+
+/// What a shard reports for /metrics: every series with a closed window, and its
+/// slices with their series counts.
+struct shard_scrape {
+  std::vector<series_view> series;
+  std::vector<slice_stat> slices;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_scrape& x) {
+  return f(x.series, x.slices);
 }
 
 } // namespace tether::series

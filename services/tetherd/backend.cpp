@@ -1,5 +1,6 @@
 #include "backend.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -174,32 +175,39 @@ public:
     operator_->read(std::move(key), std::move(done));
   }
 
-  void scrape(subscribe_done done) override {
+  void scrape(scrape_done done) override {
     caf::anon_send(bridge_, bridge_task{[shards = impl_.shards, timeout = timeout_,
                                          done = std::move(done)](
                                           caf::event_based_actor* self) {
                      struct fan {
                        size_t remaining;
                        std::vector<series_view> out;
+                       std::vector<std::pair<uint32_t, uint64_t>> slices;
                        status st;
                      };
-                     auto f = std::make_shared<fan>(fan{shards.size(), {}, {}});
+                     auto f = std::make_shared<fan>(fan{shards.size(), {}, {}, {}});
                      if (shards.empty())
-                       return done({}, {});
+                       return done({}, {}, {});
+                     auto finish = [f, done] {
+                       std::sort(f->slices.begin(), f->slices.end());
+                       done(f->st, std::move(f->out), std::move(f->slices));
+                     };
                      for (auto& shard : shards)
                        self->request(shard, timeout, read_atom::value)
                          .then(
-                           [f, done](std::vector<series_view>& vs) {
-                             for (auto& v : vs)
+                           [f, finish](series::shard_scrape& sc) {
+                             for (auto& v : sc.series)
                                f->out.push_back(std::move(v));
+                             for (auto& s : sc.slices)
+                               f->slices.emplace_back(s.slice, s.series);
                              if (--f->remaining == 0)
-                               done(f->st, std::move(f->out));
+                               finish();
                            },
-                           [f, done](caf::error& err) {
+                           [f, finish](caf::error& err) {
                              if (f->st)
                                f->st = status_of(err);
                              if (--f->remaining == 0)
-                               done(f->st, std::move(f->out));
+                               finish();
                            });
                    }});
   }

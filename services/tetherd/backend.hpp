@@ -84,8 +84,11 @@ public:
   /// Reads a series without a producer session (operator API).
   virtual void read(std::string key, read_done done) = 0;
 
-  /// Every local series with a closed window, for /metrics.
-  virtual void scrape(subscribe_done done) = 0;
+  /// Every local series with a closed window and every local slice's series count,
+  /// for /metrics.
+  using scrape_done = std::function<void(status, std::vector<series_view>,
+                                         std::vector<std::pair<uint32_t, uint64_t>>)>;
+  virtual void scrape(scrape_done done) = 0;
 
   /// Writes a keyed batch of a remote-write request as this node's remote-write
   /// producer; `sequence` must come from next_remote_sequence().

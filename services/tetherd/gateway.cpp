@@ -240,6 +240,18 @@ private:
     route(std::move(req), path, target);
   }
 
+  /// Like post_back, for callbacks of three arguments.
+  template <class F>
+  auto post_back3(F f) {
+    auto exec = stream_.get_executor();
+    auto fn = std::make_shared<F>(std::move(f));
+    return [exec, fn](auto a, auto b, auto c) {
+      net::post(exec, [fn, a = std::move(a), b = std::move(b), c = std::move(c)]() mutable {
+        (*fn)(std::move(a), std::move(b), std::move(c));
+      });
+    };
+  }
+
   /// Wraps a backend callback so that it runs on this connection's executor.
   template <class F>
   auto post_back(F f) {
@@ -346,8 +358,9 @@ private:
   /// The latest closed window of every local series, and the node's own metrics.
   void metrics(http::request<http::string_body> req) {
     auto self = shared_from_this();
-    backend_.scrape(post_back([self, req = std::move(req)](
-                                status st, std::vector<series_view> views) mutable {
+    backend_.scrape(post_back3([self, req = std::move(req)](
+                                 status st, std::vector<series_view> views,
+                                 std::vector<std::pair<uint32_t, uint64_t>> slices) mutable {
       if (!st)
         return self->reply_error(req, http::status::service_unavailable, st);
       auto stats = self->backend_.stats();
@@ -358,6 +371,7 @@ private:
       me.samples_late = stats.samples_late;
       me.windows_closed = stats.windows_closed;
       me.primary_slices = stats.primary_slices;
+      me.slice_series = std::move(slices);
       me.batches_acked = stats.batches_acked;
       me.exporting = stats.exporting;
       me.export_queue_depth = stats.export_queue;

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -72,6 +71,11 @@ enum class entry_kind : uint8_t {
   /// machine skips it, but it occupies an index.
   noop,
 };
+
+/// Text form of an `entry_kind` (CAF's `deep_to_string` picks it up).
+inline std::string to_string(entry_kind x) {
+  return x == entry_kind::noop ? "noop" : "command";
+}
 
 /// One entry of the replicated log.
 struct entry {
