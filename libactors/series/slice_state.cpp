@@ -1,5 +1,6 @@
 #include "series/slice_state.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "keys/slicing.hpp"
@@ -7,18 +8,15 @@
 namespace tether::series {
 
 std::string_view slice_state::store_key(std::string_view key) {
-  constexpr size_t block_bytes = 16 * 1024;
-  if (key.size() > block_bytes) {
-    // A key larger than a block gets a block of its own, kept before the current
-    // one so that the current block stays last.
-    auto big = std::make_unique<char[]>(key.size());
-    std::memcpy(big.get(), key.data(), key.size());
-    std::string_view out{big.get(), key.size()};
-    key_blocks_.insert(key_blocks_.end() - (key_blocks_.empty() ? 0 : 1), std::move(big));
-    return out;
-  }
-  if (key_blocks_.empty() || block_used_ + key.size() > block_bytes) {
-    key_blocks_.push_back(std::make_unique<char[]>(block_bytes));
+  // Blocks start small and double up to 16 KiB: a node with few series per slice
+  // does not pay 16 KiB for each of its 1024 slices.
+  constexpr size_t first_block = 256;
+  constexpr size_t max_block = 16 * 1024;
+  if (key_blocks_.empty() || block_used_ + key.size() > block_size_) {
+    auto size = key_blocks_.empty() ? first_block : std::min(max_block, 2 * block_size_);
+    size = std::max(size, key.size()); // an oversized key gets a block of its own size
+    key_blocks_.push_back(std::make_unique<char[]>(size));
+    block_size_ = size;
     block_used_ = 0;
   }
   char* dst = key_blocks_.back().get() + block_used_;

@@ -112,8 +112,9 @@ private:
 
   std::deque<series_entry> series_; ///< stable addresses for index_
   /// Key text of every series, in blocks that never move: one allocation per block
-  /// instead of one per key.
+  /// instead of one per key (blocks grow from 256 bytes to 16 KiB).
   std::vector<std::unique_ptr<char[]>> key_blocks_;
+  size_t block_size_ = 0; ///< size of the last block
   size_t block_used_ = 0;
   std::unordered_multimap<uint64_t, series_entry*, identity_hash> index_;
   struct dedup_entry {

@@ -25,14 +25,15 @@
 # 2 minutes and refuses durations that could exceed about 3. Everything it starts is
 # stopped on exit.
 #
-# Environment: FOLD_SECONDS (default 30; counter-100k runs half of it), BASE_SECONDS
+# Environment: FOLD_SECONDS (default 25, also for counter-100k, so that the memory
+# slope compares runs of equal length), BASE_SECONDS
 # (default 10), BENCH_OUT (default build/bench-fold), TETHERD_ARGS (extra tetherd
 # flags), LOAD_ARGS (extra tether-load flags, e.g. "--threads 2"). Needs
 # build/bin/tetherd and build/bin/tether-load (ninja -C build tetherd tether-load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-fold_seconds=${FOLD_SECONDS:-30}
+fold_seconds=${FOLD_SECONDS:-25}
 base_seconds=${BASE_SECONDS:-10}
 out=${BENCH_OUT:-build/bench-fold}
 tetherd_args=${TETHERD_ARGS:-}
@@ -43,10 +44,9 @@ inputs=1000000
 outputs=$((rules * groups))
 big_groups=1000
 big_outputs=$((rules * big_groups))
-half_seconds=$(((fold_seconds + 1) / 2))
 
-if ((2 * base_seconds + 2 * fold_seconds + half_seconds > 130)); then
-  echo "fold.sh: 2 * BASE_SECONDS + 2.5 * FOLD_SECONDS must be at most 130" >&2
+if ((2 * base_seconds + 3 * fold_seconds > 130)); then
+  echo "fold.sh: 2 * BASE_SECONDS + 3 * FOLD_SECONDS must be at most 130" >&2
   exit 2
 fi
 for bin in build/bin/tetherd build/bin/tether-load; do
@@ -194,15 +194,14 @@ PY
 write_rules "$out/rules-counter.json" total
 write_rules "$out/rules-gauge.json" value
 common=(--connections 4 --batch 1000)
-echo "fold.sh: base runs ${base_seconds}s, folds ${fold_seconds}s (counter-100k" \
-  "${half_seconds}s); output in $out/"
+echo "fold.sh: base runs ${base_seconds}s, folds ${fold_seconds}s; output in $out/"
 run_case base "$outputs" - "$base_seconds" "${common[@]}" --series "$outputs"
 run_case base-100k "$big_outputs" - "$base_seconds" "${common[@]}" --series "$big_outputs"
 run_case counter "$outputs" "$out/rules-counter.json" "$fold_seconds" "${common[@]}" \
   --series "$inputs" --metrics "$rules" --groups "$groups"
 run_case gauge "$outputs" "$out/rules-gauge.json" "$fold_seconds" "${common[@]}" \
   --series "$inputs" --metrics "$rules" --groups "$groups" --kind gauge
-run_case counter-100k "$big_outputs" "$out/rules-counter.json" "$half_seconds" \
+run_case counter-100k "$big_outputs" "$out/rules-counter.json" "$fold_seconds" \
   "${common[@]}" --series "$inputs" --metrics "$rules" --groups "$big_groups"
 
 python3 - "$out/results.jsonl" <<'PY'
