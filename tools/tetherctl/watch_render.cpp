@@ -161,6 +161,48 @@ result<std::string> render_window_update(const json::object& update) {
   if (n == 0)
     return out;
   using align = text_table::align;
+  if (start != 0) {
+    // A window closed: show its aggregate (docs/protocol.md, WindowAggregate).
+    text_table table{{"KEY", "KIND", "COUNT", "TOTAL", "INCREASE", "RATE/S", "LAST", "MIN",
+                      "MAX", "MEAN", "QUANTILES"},
+                     {align::left, align::left, align::right, align::right, align::right,
+                      align::right, align::right, align::right, align::right, align::right,
+                      align::left}};
+    for (const auto& entry : *series) {
+      if (!entry.is_object())
+        return fail("unexpected window update: a series entry is not an object");
+      const auto& s = entry.get_object();
+      auto kind = lower(string_of(field(s, "kind")));
+      bool counter = kind == "counter";
+      bool histogram = kind == "histogram";
+      static const json::object none;
+      const auto* wv = field(s, "window");
+      const auto& w = wv != nullptr && wv->is_object() ? wv->get_object() : none;
+      auto show = [&](std::string_view camel, bool defined) {
+        return defined ? number_text(field(w, camel)) : std::string{"-"};
+      };
+      std::string quantiles = "-";
+      if (const auto* qs = field(w, "quantiles"); qs != nullptr && qs->is_array()
+                                                   && !qs->get_array().empty()) {
+        quantiles.clear();
+        for (const auto& q : qs->get_array()) {
+          if (!q.is_object())
+            continue;
+          if (!quantiles.empty())
+            quantiles += ' ';
+          quantiles += "p" + number_text(field(q.get_object(), "q")) + "="
+                       + number_text(field(q.get_object(), "value"));
+        }
+      }
+      table.add_row({string_of(field(s, "key")), kind.empty() ? "-" : kind,
+                     show("count", true), show("total", counter),
+                     show("increase", counter), show("rate", counter),
+                     show("last", !counter && !histogram), show("min", !counter),
+                     show("max", !counter), show("mean", !counter),
+                     histogram ? quantiles : std::string{"-"}});
+    }
+    return out + table.render();
+  }
   text_table table{{"KEY", "KIND", "TOTAL", "LAST", "MIN", "MAX", "SUM", "COUNT", "UPDATED"},
                    {align::left, align::left, align::right, align::right, align::right,
                     align::right, align::right, align::right, align::left}};

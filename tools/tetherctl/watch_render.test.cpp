@@ -73,14 +73,27 @@ TEST_CASE("render_window_update: the initial state") {
 TEST_CASE("render_window_update: a window close with a counter") {
   auto update = body_of(R"({"windowUpdate":{"requestId":"1","windowStartMs":"1700000000000",
     "windowEndMs":"1700000010000","series":[{"key":"c","kind":"COUNTER","total":95,"last":5,
-    "min":0,"max":0,"sum":0,"count":"0","updatedMs":"1700000004410"}]}})");
+    "min":0,"max":0,"sum":0,"count":"0","updatedMs":"1700000004410",
+    "window":{"windowStartMs":"1700000000000","windowEndMs":"1700000010000","count":"4",
+    "sum":20,"increase":20,"total":95,"rate":2,"last":5,"min":5,"max":5,"mean":5,
+    "quantiles":[]}}]}})");
   CHECK_FALSE(is_initial_update(update));
   auto text = render_window_update(update);
   REQUIRE(text);
   CHECK(*text
         == "window 2023-11-14T22:13:20.000Z .. 2023-11-14T22:13:30.000Z: 1 series changed\n"
-           "KEY  KIND     TOTAL  LAST  MIN  MAX  SUM  COUNT  UPDATED\n"
-           "c    counter     95     5    -    -    -      -  2023-11-14T22:13:24.410Z\n");
+           "KEY  KIND     COUNT  TOTAL  INCREASE  RATE/S  LAST  MIN  MAX  MEAN  QUANTILES\n"
+           "c    counter      4     95        20       2     -    -    -     -  -\n");
+}
+
+TEST_CASE("render_window_update: a histogram window shows its quantiles") {
+  auto update = body_of(R"({"windowUpdate":{"requestId":"1","windowStartMs":"1000",
+    "windowEndMs":"2000","series":[{"key":"lat","kind":"HISTOGRAM",
+    "window":{"count":"3","min":1,"max":9,"mean":4,"last":9,
+    "quantiles":[{"q":0.5,"value":2},{"q":0.99,"value":9}]}}]}})");
+  auto text = render_window_update(update);
+  REQUIRE(text);
+  CHECK(text->find("p0.5=2 p0.99=9") != std::string::npos);
 }
 
 TEST_CASE("render_window_update: an empty window and a malformed one") {
