@@ -11,6 +11,7 @@
 #include <caf/settings.hpp>
 
 #include "directory/directory.hpp"
+#include "directory/replicated_directory.hpp"
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
 #include "routing/router.hpp"
@@ -114,6 +115,7 @@ void configure(caf::actor_system_config& cfg) {
     "std::vector<tether.key_route>");
   cfg.add_message_type<ingest_actor>("tether.ingest_actor");
   cfg.add_message_type<directory_actor>("tether.directory_actor");
+  directory::add_replicated_directory_types(cfg);
   cfg.add_message_type<series::shard_actor>("tether.shard_actor");
   (void) d;
 }
