@@ -15,6 +15,9 @@ namespace {
 /// Frames waiting to be written beyond which a client counts as too slow to serve.
 constexpr std::size_t extra_queue_frames = 1024;
 
+/// Read buffer a session keeps between frames; larger ones are released.
+constexpr std::size_t retained_buffer_bytes = 64 * 1024;
+
 /// Piece size while discarding an oversized message.
 constexpr std::size_t discard_chunk = 64 * 1024;
 
@@ -162,6 +165,9 @@ void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
       on_frame({static_cast<const char*>(data.data()), data.size()}, enc);
     }
     buffer_.consume(buffer_.size());
+    // A large frame must not leave every idle session holding a large buffer.
+    if (buffer_.capacity() > retained_buffer_bytes)
+      buffer_.shrink_to_fit();
     frame_bytes_ = 0;
     discarding_ = false;
   }
