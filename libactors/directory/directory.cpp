@@ -1,4 +1,5 @@
 #include "directory/directory.hpp"
+#include "directory/subscribers.hpp"
 
 #include "directory/placement.hpp"
 
@@ -31,7 +32,7 @@ namespace {
 struct directory_state {
   static inline const char* name = "tether.directory";
   assignment_table table;
-  std::vector<caf::actor> subscribers;
+  subscriber_list subscribers;
 };
 
 using directory_ptr = directory_actor::stateful_pointer<directory_state>;
@@ -39,22 +40,12 @@ using directory_ptr = directory_actor::stateful_pointer<directory_state>;
 directory_actor::behavior_type directory_behavior(directory_ptr self,
                                                   directory_config cfg) {
   self->state.table = initial_table(cfg);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& subs = self->state.subscribers;
-    subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const caf::actor& a) {
-                                return a.address() == msg.source;
-                              }),
-               subs.end());
-  });
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.subscribers.drop(msg.source); });
   return {
     [self](read_atom) { return self->state.table; },
     [self](subscribe_atom, caf::actor& who) {
-      auto& subs = self->state.subscribers;
-      if (std::find(subs.begin(), subs.end(), who) == subs.end()) {
-        self->monitor(who);
-        subs.push_back(who);
-      }
+      self->state.subscribers.add(self, who);
       return self->state.table;
     },
   };

@@ -1,5 +1,7 @@
 #include "directory/replicated_directory.hpp"
 
+#include "directory/subscribers.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -109,7 +111,7 @@ struct member_state {
   uint64_t applied = 0;          // last applied log index
   uint64_t ticks = 0;
   uint64_t bootstrap_term = 0;   // term in which this member proposed the bootstrap
-  std::vector<caf::actor> subscribers;
+  subscriber_list subscribers;
   std::map<uint64_t, pending_proposal> pending; // by log index
 };
 
@@ -136,8 +138,7 @@ caf::error not_leader(member_ptr self) {
 void set_table(member_ptr self, assignment_table table) {
   auto& st = self->state;
   st.table = std::move(table);
-  for (auto& sub : st.subscribers)
-    caf::anon_send(sub, update_atom::value, st.table);
+  st.subscribers.push(st.table);
 }
 
 void ship(member_ptr self, raft::message& msg) {
@@ -256,22 +257,12 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
   st.cfg = std::move(cfg);
   auto tick = std::chrono::milliseconds{std::max<uint32_t>(st.cfg.tick_ms, 1)};
   self->delayed_send(self, tick, raft_tick_atom::value);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& subs = self->state.subscribers;
-    subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const caf::actor& a) {
-                                return a.address() == msg.source;
-                              }),
-               subs.end());
-  });
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.subscribers.drop(msg.source); });
   return {
     [self](read_atom) { return self->state.table; },
     [self](subscribe_atom, caf::actor& who) {
-      auto& subs = self->state.subscribers;
-      if (who && std::find(subs.begin(), subs.end(), who) == subs.end()) {
-        self->monitor(who);
-        subs.push_back(who);
-      }
+      self->state.subscribers.add(self, who);
       return self->state.table;
     },
     [self](propose_atom, assignment_table& table) -> caf::result<uint64_t> {
