@@ -4,6 +4,23 @@
 
 namespace tether::series {
 
+window_agg::window_agg(const window_agg& other)
+  : start(other.start),
+    count(other.count),
+    sum(other.sum),
+    min(other.min),
+    max(other.max),
+    last(other.last),
+    last_ts(other.last_ts),
+    sketch(other.sketch ? std::make_unique<ddsketch>(*other.sketch) : nullptr) {
+}
+
+window_agg& window_agg::operator=(const window_agg& other) {
+  if (this != &other)
+    *this = window_agg{other};
+  return *this;
+}
+
 apply_outcome series_state::apply(const wire::keyed_sample& s, int64_t now_ms,
                                   int64_t lateness_ms, double accuracy,
                                   int64_t staleness_ms) {

@@ -21,7 +21,39 @@ struct window_agg {
   double last = 0;
   int64_t last_ts = 0;
   std::unique_ptr<ddsketch> sketch; ///< histograms only
+
+  window_agg() = default;
+  window_agg(window_agg&&) noexcept = default;
+  window_agg& operator=(window_agg&&) noexcept = default;
+
+  /// A deep copy: the copy owns a sketch of its own.
+  window_agg(const window_agg& other);
+  window_agg& operator=(const window_agg& other);
 };
+
+/// Serialises the window with its sketch, if any. Loading creates the sketch that
+/// the bytes carry and nothing else.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, window_agg& x) {
+  if constexpr (Inspector::writes_state) {
+    bool has_sketch = false;
+    if (auto err = f(x.start, x.count, x.sum, x.min, x.max, x.last, x.last_ts,
+                     has_sketch))
+      return err;
+    if (!has_sketch) {
+      x.sketch.reset();
+      return {};
+    }
+    x.sketch = std::make_unique<ddsketch>();
+    return f(*x.sketch);
+  } else {
+    bool has_sketch = x.sketch != nullptr;
+    if (has_sketch)
+      return f(x.start, x.count, x.sum, x.min, x.max, x.last, x.last_ts, has_sketch,
+               *x.sketch);
+    return f(x.start, x.count, x.sum, x.min, x.max, x.last, x.last_ts, has_sketch);
+  }
+}
 
 /// A cumulative counter's input series as tracked inside its output series.
 struct input_state {
@@ -29,6 +61,11 @@ struct input_state {
   double last = 0;   ///< the input's last reported running total
   int64_t seen_ms = 0;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, input_state& x) {
+  return f(x.hash, x.last, x.seen_ms);
+}
 
 /// The latest closed window, kept compactly: what a window_view derives (end, mean,
 /// increase, rate) is computed when the view is made.
@@ -42,6 +79,11 @@ struct closed_window {
   double total = 0;
   std::vector<std::pair<double, double>> quantiles;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, closed_window& x) {
+  return f(x.start, x.count, x.sum, x.min, x.max, x.last, x.total, x.quantiles);
+}
 
 /// What applying one sample did.
 enum class apply_outcome : uint8_t {
@@ -98,5 +140,14 @@ struct series_state {
     return ts >= 0 ? ts / w * w : ((ts - w + 1) / w) * w;
   }
 };
+
+/// The whole state, open windows and their sketches included: what a slice handoff
+/// carries.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, series_state& x) {
+  return f(x.kind, x.window_ms, x.rule, x.total, x.closed_total, x.last, x.min, x.max,
+           x.sum, x.count, x.updated_ms, x.closed_until, x.inputs, x.open,
+           x.last_closed);
+}
 
 } // namespace tether::series

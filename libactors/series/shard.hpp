@@ -13,6 +13,7 @@
 
 #include "rules/rule_cache.hpp"
 #include "series/shard_messages.hpp"
+#include "series/slice_snapshot.hpp"
 #include "tether/actors.hpp"
 
 namespace tether::series {
@@ -20,12 +21,16 @@ namespace tether::series {
 struct input_counts;
 
 using tick_atom = caf::atom_constant<caf::atom("tt_tick")>;
+using export_atom = caf::atom_constant<caf::atom("tt_export")>;
+using import_atom = caf::atom_constant<caf::atom("tt_import")>;
+using abort_atom = caf::atom_constant<caf::atom("tt_abort")>;
 
 /// A node-local actor that hosts some of the node's slices: slices are the unit of
 /// placement, shards the unit of execution (one per core by default). Slice `s` lives
 /// on shard `s % shard_count` of the node that holds it.
 /// Subscribers receive `(window_atom, std::vector<series_view>)` when windows close:
-/// each view carries the window that closed.
+/// each view carries the window that closed. This is the part routing uses; a
+/// spawned shard also handles the handoff messages of `shard_handoff_actor`.
 using shard_actor = caf::typed_actor<
   caf::replies_to<write_atom, shard_write>::with<shard_write_result>,
   caf::replies_to<read_atom, key_route>::with<series_view>,
@@ -33,6 +38,46 @@ using shard_actor = caf::typed_actor<
   caf::replies_to<subscribe_atom, std::vector<key_route>, caf::actor>::with<
     std::vector<series_view>>,
   caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>>;
+
+/// A shard as the destination of a slice handoff.
+///
+/// `(import_atom, slice_snapshot)` installs the slice at the snapshot's epoch and
+/// replies with its number of series: from then on the shard takes writes at that
+/// epoch, before any directory table names it, closes the slice's open windows
+/// (end + lateness) and sends them to the snapshot's subscribers, whom it monitors.
+/// It refuses (errc::unavailable) a slice it is exporting, holds at a higher epoch,
+/// holds non-empty at the same epoch, or moved away at the same or a higher epoch,
+/// and a snapshot that `check` rejects (errc::internal).
+///
+/// `(abort_atom, slice, epoch)` withdraws an import whose reply the exporter did
+/// not get in time: the shard drops the slice if it holds it at exactly `epoch` and
+/// no directory table names it the slice's primary at that epoch or later.
+using shard_import_actor = shard_actor::extend<
+  caf::replies_to<import_atom, slice_snapshot>::with<uint64_t>,
+  caf::reacts_to<abort_atom, uint32_t, uint64_t>>;
+
+/// The whole interface of a shard, as `spawn_shard` returns it: routing's
+/// `shard_actor`, the import side and the export side of a slice handoff.
+///
+/// `(export_atom, slice, new_epoch, dest)` moves a slice this shard serves to `dest`
+/// and replies with the number of series moved. The slice freezes at once: writes,
+/// reads and subscriptions for it are buffered, in arrival order, and its windows
+/// leave this shard's close schedule (those already due close here first). The
+/// snapshot, at `new_epoch`, goes to `dest` as an import request with the request
+/// timeout. On success the slice is dropped here and the shard remembers where it
+/// went: buffered items and every later write range, read and subscription for the
+/// slice are forwarded to `dest` (ranges at the slice's old or new epoch, rewritten
+/// to the new one) and their results folded into the replies of the original
+/// requests, one shard_write_result per shard write. On failure the slice thaws at
+/// its old epoch, its windows are scheduled again, the buffered items are handled
+/// here as if they had just arrived, and the export replies with the error; after
+/// a timeout `dest` is also told to abort the import, in case it arrives late. No
+/// window is closed on both sides: this shard
+/// closes none of the slice's windows after the snapshot, `dest` none before.
+/// Refused (errc::unavailable): a slice not served here or already being exported,
+/// a `new_epoch` not above the slice's epoch, an invalid `dest`.
+using shard_handoff_actor = shard_import_actor::extend<
+  caf::replies_to<export_atom, uint32_t, uint64_t, shard_import_actor>::with<uint64_t>>;
 
 inline uint32_t shard_of(uint32_t slice, uint32_t shard_count) noexcept {
   return slice % shard_count;
@@ -63,6 +108,9 @@ struct shard_config {
   caf::actor exporter; ///< receives every closed window, if set (remote write)
   std::shared_ptr<input_counts> inputs; ///< node-wide tracked input counts
   uint32_t request_timeout_ms = 5000;
+  /// Samples, reads and subscriptions a slice buffers while its export is under
+  /// way; past it, writes to the slice get errc::unavailable (retryable).
+  uint32_t handoff_buffer_limit = 262144;
   directory_actor directory;
   std::shared_ptr<node_counters> counters;
   assignment_table initial; ///< table to serve from the start, before any update
@@ -70,7 +118,13 @@ struct shard_config {
 };
 
 /// Spawns a shard. It subscribes to the directory and hosts the slices of its index
-/// whose primary is this node.
-shard_actor spawn_shard(caf::actor_system& sys, shard_config cfg);
+/// whose primary is this node, and the slices imported into it.
+///
+/// Directory tables and handoffs arrive independently: a table never drops a slice
+/// held at an epoch above the table's epoch for it (the table predates an import),
+/// never recreates a slice moved away from here unless the table's epoch for it is
+/// above the move's, and an epoch above the move's ends the forwarding to where the
+/// slice went. A slice being exported follows the latest table once the export ends.
+shard_handoff_actor spawn_shard(caf::actor_system& sys, shard_config cfg);
 
 } // namespace tether::series

@@ -59,6 +59,50 @@ series_entry& slice_state::insert(std::string_view key,
   return e;
 }
 
+void slice_state::open_windows(std::vector<opened_window>& out) {
+  for (auto& e : series_)
+    for (auto& w : e.state.open)
+      out.push_back(opened_window{&e, w.start});
+}
+
+slice_snapshot slice_state::snapshot(uint64_t epoch) const {
+  slice_snapshot out;
+  out.slice = id_;
+  out.epoch = epoch;
+  out.series.reserve(series_.size());
+  for (auto& e : series_)
+    out.series.push_back(series_snapshot{std::string{e.key}, e.state});
+  out.dedup.reserve(dedup_.size());
+  for (auto& [hash, d] : dedup_)
+    out.dedup.push_back(producer_snapshot{d.producer, d.window});
+  std::sort(out.dedup.begin(), out.dedup.end(),
+            [](const producer_snapshot& a, const producer_snapshot& b) {
+              return a.producer < b.producer;
+            });
+  return out;
+}
+
+std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
+                                                  std::string& error) {
+  error = check(snap);
+  if (!error.empty())
+    return nullptr;
+  auto out = std::make_unique<slice_state>(snap.slice);
+  out->epoch = snap.epoch;
+  for (auto& s : snap.series) {
+    auto& e = out->series_.emplace_back();
+    e.key = out->store_key(s.key);
+    e.slice = out->id_;
+    e.state = std::move(s.state);
+    out->index_.emplace(keys::key_hash(s.key), &e);
+  }
+  for (auto& p : snap.dedup)
+    out->dedup_of(p.producer) = p.window;
+  snap.series.clear();
+  snap.dedup.clear();
+  return out;
+}
+
 slice_state::apply_result slice_state::apply(const shard_write& w,
                                              const slice_range& r,
                                              const apply_context& ctx,

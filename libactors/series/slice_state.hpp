@@ -13,6 +13,7 @@
 #include "series/dedup_window.hpp"
 #include "series/series_state.hpp"
 #include "series/shard_messages.hpp"
+#include "series/slice_snapshot.hpp"
 
 namespace tether::series {
 
@@ -85,6 +86,27 @@ public:
   size_t series_count() const noexcept {
     return index_.size();
   }
+
+  /// Whether the slice holds nothing: no series and no producer's dedup window.
+  bool empty() const noexcept {
+    return index_.empty() && dedup_.empty();
+  }
+
+  /// Appends every open window of every series, for the hosting shard to schedule
+  /// their closes (after a restore, or when a handoff is called off).
+  void open_windows(std::vector<opened_window>& out);
+
+  /// Copies everything a shard needs to take the slice over, with `epoch` as the
+  /// snapshot's epoch: series in insertion order, producers sorted by name. The
+  /// subscribers of the slice's keys belong to the shard, which adds them.
+  slice_snapshot snapshot(uint64_t epoch) const;
+
+  /// Builds the slice a snapshot describes, at the snapshot's epoch: applying the
+  /// same batches to it and to the slice the snapshot came from gives the same
+  /// state, and a (producer, sequence) applied before the snapshot stays a
+  /// duplicate. Returns null and sets `error` if `check(snap)` finds it invalid.
+  /// The snapshot's subscribers are left in `snap`.
+  static std::unique_ptr<slice_state> restore(slice_snapshot& snap, std::string& error);
 
   /// Calls `f(const series_entry&)` for every series of the slice.
   template <class F>
