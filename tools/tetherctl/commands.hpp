@@ -3,6 +3,7 @@
 #include "tetherctl/ctl_options.hpp"
 #include "tetherctl/http_client.hpp"
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -18,8 +19,15 @@ enum exit_code : int {
   exit_unreachable = 3,
 };
 
-/// Performs one GET of a request target (path and query) against the configured server.
-using http_fetch = std::function<result<http_response>(const std::string& target)>;
+/// One request of a command: method, target (path and query) and the deadline for it.
+struct http_request {
+  http_method method = http_method::get;
+  std::string target;
+  std::chrono::milliseconds timeout{default_timeout};
+};
+
+/// Performs one request against the configured server.
+using http_fetch = std::function<result<http_response>(const http_request& request)>;
 
 /// What a command prints and how the process ends.
 struct command_output {
@@ -32,8 +40,15 @@ struct command_output {
 
 /// The request target for a command that asks one endpoint: `/v1/nodes`,
 /// `/v1/directory`, `/v1/where?key=...` or `/v1/series?key=...` with the key
-/// percent-encoded. Precondition: `opts.command` is one of these four.
+/// percent-encoded, or for the admin commands `/v1/admin/drain?node=...`,
+/// `/v1/admin/move?slice=...&node=...` and `/v1/admin/rebalance` with the values
+/// percent-encoded. Precondition: `opts.command` is one of these seven and its arguments
+/// are valid (as `parse_ctl_options` checks).
 std::string target_for(const ctl_options& opts);
+
+/// The whole request for such a command: GET with `opts.timeout`, or for the admin
+/// commands POST with at least `min_admin_timeout`.
+http_request request_for(const ctl_options& opts);
 
 /// Runs the command in `opts` through `fetch` and renders the outcome. Never throws for
 /// server or transport problems; they become exit codes and messages. `watch` is not an

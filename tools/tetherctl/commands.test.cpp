@@ -4,24 +4,27 @@
 
 #include <map>
 
+using namespace std::chrono_literals;
 using namespace tether::tools::ctl;
 using tether::tools::fail;
 using tether::tools::result;
 
 namespace {
 
-/// A canned server: target -> response; anything else is a 404.
+/// A canned server: target -> response; anything else is a 404. Records every request.
 struct fake_server {
   std::map<std::string, http_response> routes;
   std::vector<std::string> requested;
+  std::vector<http_request> requests;
   bool reachable = true;
 
   http_fetch fetcher() {
-    return [this](const std::string& target) -> result<http_response> {
-      requested.push_back(target);
+    return [this](const http_request& request) -> result<http_response> {
+      requested.push_back(request.target);
+      requests.push_back(request);
       if (!reachable)
         return fail("connecting: Connection refused");
-      auto i = routes.find(target);
+      auto i = routes.find(request.target);
       if (i == routes.end())
         return http_response{404, "text/plain", "not found"};
       return i->second;
@@ -115,4 +118,80 @@ TEST_CASE("run_command: health asks both probes") {
   CHECK(raw.out
         == R"({"healthz":{"status":200,"body":"ok"},"readyz":{"status":503,"body":"not ready: joining"}})"
            "\n");
+}
+
+TEST_CASE("request_for: admin commands are POSTs with encoded values and a long deadline") {
+  auto drain = request_for(options("drain", {"tether-2"}));
+  CHECK(drain.method == http_method::post);
+  CHECK(drain.target == "/v1/admin/drain?node=tether-2");
+  CHECK(drain.timeout >= 120s);
+  auto move = request_for(options("move", {"12", "node a&b=c"}));
+  CHECK(move.method == http_method::post);
+  CHECK(move.target == "/v1/admin/move?slice=12&node=node%20a%26b%3Dc");
+  CHECK(move.timeout >= 120s);
+  auto rebalance = request_for(options("rebalance"));
+  CHECK(rebalance.method == http_method::post);
+  CHECK(rebalance.target == "/v1/admin/rebalance");
+  CHECK(rebalance.timeout >= 120s);
+  auto longer = options("rebalance");
+  longer.timeout = 300s;
+  CHECK(request_for(longer).timeout == 300s);
+  auto nodes = request_for(options("nodes"));
+  CHECK(nodes.method == http_method::get);
+  CHECK(nodes.target == "/v1/nodes");
+  CHECK(nodes.timeout == default_timeout);
+}
+
+TEST_CASE("run_command: drain, move and rebalance render the moves") {
+  fake_server server;
+  server.routes["/v1/admin/drain?node=tether-2"] = {200, "application/json", R"({"moved":341})"};
+  server.routes["/v1/admin/move?slice=12&node=tether-3"]
+    = {200, "application/json", R"({"epoch":2})"};
+  server.routes["/v1/admin/rebalance"] = {200, "application/json", R"({"moved":1})"};
+  auto drain = run_command(options("drain", {"tether-2"}), server.fetcher());
+  CHECK(drain.exit_code == exit_ok);
+  CHECK(drain.out == "drained tether-2: 341 slices moved\n");
+  CHECK(drain.err.empty());
+  auto move = run_command(options("move", {"12", "tether-3"}), server.fetcher());
+  CHECK(move.exit_code == exit_ok);
+  CHECK(move.out == "slice 12 now on tether-3 at epoch 2\n");
+  auto rebalance = run_command(options("rebalance"), server.fetcher());
+  CHECK(rebalance.exit_code == exit_ok);
+  CHECK(rebalance.out == "rebalanced: 1 slice moved\n");
+  auto raw = run_command(options("drain", {"tether-2"}, true), server.fetcher());
+  CHECK(raw.exit_code == exit_ok);
+  CHECK(raw.out == R"({"moved":341})" "\n");
+  REQUIRE(server.requests.size() == 4);
+  for (const auto& request : server.requests) {
+    CHECK(request.method == http_method::post);
+    CHECK(request.timeout >= 120s);
+  }
+}
+
+TEST_CASE("run_command: admin errors exit 1 with the server's message") {
+  fake_server server;
+  const std::string unavailable
+    = R"({"error":"UNAVAILABLE","message":"a standalone node has no other node to move slices to"})";
+  server.routes["/v1/admin/rebalance"] = {503, "application/json", unavailable};
+  server.routes["/v1/admin/move?slice=99999&node=tether-3"]
+    = {400, "application/json", R"({"error":"INVALID_ARGUMENT","message":"no slice 99999"})"};
+  auto out = run_command(options("rebalance"), server.fetcher());
+  CHECK(out.exit_code == exit_server_error);
+  CHECK(out.out.empty());
+  CHECK(out.err
+        == "tetherctl: UNAVAILABLE: a standalone node has no other node to move slices to "
+           "(HTTP 503)\n");
+  auto raw = run_command(options("rebalance", {}, true), server.fetcher());
+  CHECK(raw.exit_code == exit_server_error);
+  CHECK(raw.out == unavailable + "\n");
+  auto bad = run_command(options("move", {"99999", "tether-3"}), server.fetcher());
+  CHECK(bad.exit_code == exit_server_error);
+  CHECK(bad.err == "tetherctl: INVALID_ARGUMENT: no slice 99999 (HTTP 400)\n");
+  server.routes["/v1/admin/drain?node=tether-2"] = {200, "application/json", R"({"moved":-1})"};
+  auto malformed = run_command(options("drain", {"tether-2"}), server.fetcher());
+  CHECK(malformed.exit_code == exit_server_error);
+  CHECK(malformed.err.find("unexpected response from /v1/admin/drain") != std::string::npos);
+  server.reachable = false;
+  CHECK(run_command(options("drain", {"tether-2"}), server.fetcher()).exit_code
+        == exit_unreachable);
 }

@@ -2,6 +2,8 @@
 
 #include "common/arg_parser.hpp"
 
+#include <cstdint>
+
 namespace tether::tools::ctl {
 
 namespace {
@@ -24,11 +26,20 @@ struct command_spec {
   std::string_view name;
   size_t min_args;
   size_t max_args;
+  /// The arguments as the usage error names them.
+  std::string_view arg_names;
 };
 
 constexpr command_spec commands[] = {
-  {"nodes", 0, 0},  {"directory", 0, 0}, {"where", 1, 1},
-  {"series", 1, 1}, {"health", 0, 0},    {"watch", 1, max_watch_keys},
+  {"nodes", 0, 0, ""},
+  {"directory", 0, 0, ""},
+  {"where", 1, 1, "exactly one KEY argument"},
+  {"series", 1, 1, "exactly one KEY argument"},
+  {"health", 0, 0, ""},
+  {"watch", 1, max_watch_keys, ""},
+  {"drain", 1, 1, "exactly one NODE argument"},
+  {"move", 2, 2, "exactly two arguments, SLICE and NODE"},
+  {"rebalance", 0, 0, ""},
 };
 
 } // namespace
@@ -43,13 +54,37 @@ std::string ctl_usage() {
          "  series KEY   show the aggregation state of a series\n"
          "  health       check /healthz and /readyz\n"
          "  watch KEY... subscribe to series and print their state at every window close\n"
+         "  drain NODE   move the slices NODE serves to other nodes\n"
+         "  move SLICE NODE\n"
+         "               move slice SLICE (a number) to NODE\n"
+         "  rebalance    rebalance the slices across the nodes\n"
          "\n"
          "Options:\n"
          + format_option_help(specs())
          + "\n"
            "KEY is a series key such as 'http_requests_total{code=\"200\"}'; quote it.\n"
+           "drain, move and rebalance go to the directory leader through the node asked and\n"
+           "answer when the moves are done; they wait at least 120000 ms.\n"
            "Exit codes: 0 ok, 1 the server reported an error, 2 usage error,\n"
            "3 cannot reach the server.\n";
+}
+
+result<std::uint64_t> parse_slice_id(std::string_view text) {
+  auto bad = [&] {
+    return fail("SLICE must be a non-negative integer, not '" + std::string{text} + "'");
+  };
+  if (text.empty())
+    return bad();
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return bad();
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10)
+      return bad();
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
@@ -102,10 +137,18 @@ result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
     if (out.args.size() < cmd.min_args || out.args.size() > cmd.max_args) {
       if (cmd.max_args == 0)
         return fail("'" + out.command + "' takes no arguments");
-      if (cmd.max_args == 1)
-        return fail("'" + out.command + "' takes exactly one KEY argument");
+      if (!cmd.arg_names.empty())
+        return fail("'" + out.command + "' takes " + std::string{cmd.arg_names});
       return fail("'" + out.command + "' takes 1.." + std::to_string(cmd.max_args)
                   + " KEY arguments");
+    }
+    if (out.command == "drain" || out.command == "move") {
+      if (out.args.back().empty())
+        return fail("NODE must not be empty");
+      if (out.command == "move")
+        if (auto slice = parse_slice_id(out.args.front()); !slice)
+          return fail(slice.error());
+      return out;
     }
     for (const auto& arg : out.args)
       if (arg.empty())

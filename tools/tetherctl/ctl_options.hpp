@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tether::tools::ctl {
@@ -25,6 +26,11 @@ inline constexpr std::chrono::milliseconds min_timeout{1};
 inline constexpr std::chrono::milliseconds max_timeout{600'000};
 inline constexpr std::chrono::milliseconds default_timeout{5'000};
 
+/// Least deadline of `drain`, `move` and `rebalance`: the node answers them only when the
+/// leader has finished moving the slices, which can take seconds. A larger `--timeout-ms`
+/// applies as given.
+inline constexpr std::chrono::milliseconds min_admin_timeout{120'000};
+
 /// Everything `tetherctl` takes from its command line and environment.
 struct ctl_options {
   /// Node to ask: `--server`, else `$TETHER_SERVER`, else 127.0.0.1:7480.
@@ -39,11 +45,15 @@ struct ctl_options {
   std::string token;
   /// `watch` stops after this many window closes; 0 = until interrupted (`--windows`).
   std::uint64_t windows = 0;
-  /// One of nodes, directory, where, series, health, watch.
+  /// One of nodes, directory, where, series, health, watch, drain, move, rebalance.
   std::string command;
-  /// The command's arguments (the KEY for where and series, the KEYs for watch).
+  /// The command's arguments (the KEY for where and series, the KEYs for watch, the NODE
+  /// for drain, the SLICE and NODE for move).
   std::vector<std::string> args;
 };
+
+/// Parses a slice id as `move` takes it: decimal digits only, within 64 bits.
+result<std::uint64_t> parse_slice_id(std::string_view text);
 
 /// Parses and validates `tetherctl`'s arguments (without the program name).
 /// `env_server` and `env_token` are the values of `$TETHER_SERVER` and `$TETHER_TOKEN`,

@@ -77,3 +77,29 @@ TEST_CASE("parse_ctl_options: watch takes one or more keys, --windows and a toke
   CHECK_FALSE(parse_ctl_options({"watch"}, nullptr));
   CHECK_FALSE(parse_ctl_options({"watch", "a", "--windows", "x"}, nullptr));
 }
+
+TEST_CASE("parse_ctl_options: drain, move and rebalance arguments") {
+  auto drain = parse_ctl_options({"drain", "tether-2"}, nullptr);
+  REQUIRE(drain);
+  CHECK(drain->command == "drain");
+  CHECK(drain->args == std::vector<std::string>{"tether-2"});
+  auto move = parse_ctl_options({"move", "12", "tether-3"}, nullptr);
+  REQUIRE(move);
+  CHECK(move->args == std::vector<std::string>{"12", "tether-3"});
+  CHECK(parse_ctl_options({"move", "0", "tether-1"}, nullptr));
+  CHECK(parse_ctl_options({"rebalance"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"drain"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"drain", ""}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"drain", "a", "b"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"move", "12"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"move", "12", ""}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"rebalance", "x"}, nullptr));
+  CHECK_FALSE(parse_ctl_options({"move", "-1", "tether-3"}, nullptr)); // an unknown option
+  for (const char* slice : {"1.5", "x", "12k", "+3", " 1", "", "18446744073709551616"}) {
+    auto bad = parse_ctl_options({"move", slice, "tether-3"}, nullptr);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().find("SLICE must be a non-negative integer") != std::string::npos);
+  }
+  CHECK(tether::tools::ctl::parse_slice_id("18446744073709551615"));
+  CHECK(tether::tools::ctl::ctl_usage().find("move SLICE NODE") != std::string::npos);
+}

@@ -22,16 +22,18 @@ namespace {
 /// blocking call.
 class exchange {
 public:
-  exchange(const host_port& server, std::string_view target,
+  exchange(const host_port& server, http_method method, std::string_view target,
            std::chrono::milliseconds timeout, const http_limits& limits)
     : server_(server), timeout_(timeout), resolver_(ioc_), socket_(ioc_), deadline_(ioc_) {
-    request_.method(http::verb::get);
+    request_.method(method == http_method::post ? http::verb::post : http::verb::get);
     request_.target(boost::beast::string_view{target.data(), target.size()});
     request_.version(11);
     request_.set(http::field::host, server.to_string());
     request_.set(http::field::user_agent, "tetherctl/0.1");
     request_.set(http::field::accept, "application/json, text/plain");
     request_.set(http::field::connection, "close");
+    if (method == http_method::post)
+      request_.content_length(0);
     parser_.body_limit(limits.max_body_bytes);
     parser_.header_limit(limits.max_header_bytes);
   }
@@ -124,7 +126,13 @@ private:
 result<http_response> http_get(const host_port& server, std::string_view target,
                                std::chrono::milliseconds timeout,
                                const http_limits& limits) {
-  exchange ex{server, target, timeout, limits};
+  return http_send(server, http_method::get, target, timeout, limits);
+}
+
+result<http_response> http_send(const host_port& server, http_method method,
+                                std::string_view target, std::chrono::milliseconds timeout,
+                                const http_limits& limits) {
+  exchange ex{server, method, target, timeout, limits};
   return ex.run();
 }
 

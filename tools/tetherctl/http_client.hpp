@@ -17,7 +17,10 @@ struct http_response {
   std::string body;
 };
 
-/// Explicit bounds on what `http_get` accepts from a server.
+/// The request methods `tetherctl` sends. POST requests carry an empty body.
+enum class http_method { get, post };
+
+/// Explicit bounds on what `http_get` and `http_send` accept from a server.
 struct http_limits {
   /// Largest response body accepted.
   std::uint64_t max_body_bytes = 64ULL * 1024 * 1024;
@@ -33,5 +36,11 @@ struct http_limits {
 result<http_response> http_get(const host_port& server, std::string_view target,
                                std::chrono::milliseconds timeout,
                                const http_limits& limits = {});
+
+/// As `http_get`, with the method chosen by `method`; a POST is sent with an empty body
+/// (`Content-Length: 0`).
+result<http_response> http_send(const host_port& server, http_method method,
+                                std::string_view target, std::chrono::milliseconds timeout,
+                                const http_limits& limits = {});
 
 } // namespace tether::tools::ctl

@@ -27,8 +27,8 @@ int main(int argc, char** argv) {
   }
   if (opts->command == "watch")
     return ctl::run_watch(*opts, std::cout, std::cerr);
-  auto fetch = [&](const std::string& target) {
-    return ctl::http_get(opts->server, target, opts->timeout);
+  auto fetch = [&](const ctl::http_request& request) {
+    return ctl::http_send(opts->server, request.method, request.target, request.timeout);
   };
   auto output = ctl::run_command(*opts, fetch);
   std::cout << output.out << std::flush;
