@@ -7,10 +7,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
 
+#include "directory/controller.hpp"
 #include "directory/directory.hpp"
+#include "directory/directory_client.hpp"
 #include "directory/replicated_directory.hpp"
 #include "node/node_impl.hpp"
 #include "routing/ingest.hpp"
@@ -19,7 +22,9 @@
 #include "rules/rule_cache.hpp"
 #include "series/ddsketch.hpp"
 #include "series/dedup_window.hpp"
+#include "series/message_types.hpp"
 #include "series/shard.hpp"
+#include "supervision/supervisor.hpp"
 #include "tether/tether.hpp"
 
 namespace tether {
@@ -63,6 +68,11 @@ std::string message_of(const caf::error& err) {
 
 void configure(caf::actor_system_config& cfg) {
   node_options d; // defaults
+  // Node-to-node traffic runs over CAF's middleman. Heartbeats at both ends of
+  // every connection find a dead peer within the connection timeout.
+  cfg.load<caf::io::middleman>();
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
   caf::config_option_adder{option_access::of(cfg), "tether"}
     .add<std::string>("name", "stable member name of this node (default tether-0)")
     .add<std::string>("host", "address the gateway binds (default 127.0.0.1)")
@@ -86,7 +96,20 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("max-key-bytes", "bytes of a canonical series key (default 1024)")
     .add<uint32_t>("max-inflight-batches",
                    "unacknowledged writes per connection before reading pauses (default 64)")
-    .add<uint32_t>("idle-timeout-ms", "close a connection silent this long (default 60000)");
+    .add<uint32_t>("idle-timeout-ms", "close a connection silent this long (default 60000)")
+    .add<uint16_t>("cluster-port",
+                   "port for node-to-node traffic, 0 = standalone node (default 0)")
+    .add<std::string>("cluster-host", "address node-to-node traffic binds (default: host)")
+    .add<std::vector<std::string>>("seeds", "HOST:PORT cluster addresses to contact")
+    .add<std::vector<std::string>>("directory-members",
+                                   "names of the 1 or 3 members running the directory")
+    .add<std::string>("data-dir", "directory for durable state (default: memory only)")
+    .add<uint32_t>("replication-factor", "replicas per slice (default 1)")
+    .add<uint32_t>("heartbeat-ms", "supervisor heartbeat interval (default 100)")
+    .add<uint32_t>("suspect-ms", "silence after which a peer is suspected (default 500)")
+    .add<uint32_t>("max-moves", "concurrent slice moves of a rebalance (default 16)")
+    .add<double>("balance-tolerance",
+                 "rebalance until every node is within this fraction of the mean (default 0.1)");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out{"tether."};
@@ -116,6 +139,9 @@ void configure(caf::actor_system_config& cfg) {
   cfg.add_message_type<ingest_actor>("tether.ingest_actor");
   cfg.add_message_type<directory_actor>("tether.directory_actor");
   directory::add_replicated_directory_types(cfg);
+  series::add_message_types(cfg);
+  directory::add_controller_types(cfg);
+  supervision::add_supervision_types(cfg);
   cfg.add_message_type<series::shard_actor>("tether.shard_actor");
   (void) d;
 }
@@ -149,6 +175,17 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
                                        l.max_inflight_batches);
   l.idle_timeout_ms = caf::get_or(s, "tether.idle-timeout-ms", l.idle_timeout_ms);
   l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
+  o.cluster_port = caf::get_or(s, "tether.cluster-port", o.cluster_port);
+  o.cluster_host = caf::get_or(s, "tether.cluster-host", o.cluster_host);
+  o.seeds = caf::get_or(s, "tether.seeds", o.seeds);
+  o.directory_members = caf::get_or(s, "tether.directory-members", o.directory_members);
+  o.data_dir = caf::get_or(s, "tether.data-dir", o.data_dir);
+  o.replication_factor = caf::get_or(s, "tether.replication-factor",
+                                     o.replication_factor);
+  o.heartbeat_ms = caf::get_or(s, "tether.heartbeat-ms", o.heartbeat_ms);
+  o.suspect_ms = caf::get_or(s, "tether.suspect-ms", o.suspect_ms);
+  o.max_moves = caf::get_or(s, "tether.max-moves", o.max_moves);
+  o.balance_tolerance = caf::get_or(s, "tether.balance-tolerance", o.balance_tolerance);
   return o;
 }
 
@@ -189,6 +226,34 @@ std::string check(const node_options& o) {
               series::dedup_window::span));
   first(bound("idle-timeout-ms", l.idle_timeout_ms, 100, 86400000));
   first(bound("max-future-ms", l.max_future_ms, 0, 86400000));
+  first(bound("replication-factor", o.replication_factor, 1, 7));
+  first(bound("heartbeat-ms", o.heartbeat_ms, 10, 60000));
+  first(bound("suspect-ms", o.suspect_ms, 2 * uint64_t{o.heartbeat_ms}, 600000));
+  first(bound("max-moves", o.max_moves, 1, 1024));
+  if (!(o.balance_tolerance >= 0.0 && o.balance_tolerance <= 1.0))
+    first("tether.balance-tolerance = " + std::to_string(o.balance_tolerance)
+          + " is out of bounds [0, 1]");
+  auto dm = o.directory_members.size();
+  if (dm != 0 && dm != 1 && dm != 3 && dm != 5)
+    first("tether.directory-members must name 1, 3 or 5 members, not "
+          + std::to_string(dm));
+  for (size_t i = 0; i < dm; ++i)
+    for (size_t j = i + 1; j < dm; ++j)
+      if (o.directory_members[i] == o.directory_members[j])
+        first("tether.directory-members names " + o.directory_members[i] + " twice");
+  if (!o.clustered()) {
+    if (!o.seeds.empty())
+      first("tether.seeds needs tether.cluster-port");
+    if (dm > 1 || (dm == 1 && o.directory_members[0] != o.name))
+      first("tether.directory-members other than this node need tether.cluster-port");
+  } else if (dm == 0) {
+    first("tether.directory-members must be set when tether.cluster-port is");
+  }
+  for (auto& seed : o.seeds) {
+    auto colon = seed.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == seed.size())
+      first("tether.seeds: '" + seed + "' is not HOST:PORT");
+  }
   return err;
 }
 
@@ -254,22 +319,34 @@ void node::count_batch(errc code) {
 }
 
 void node::shutdown() {
+  impl_->shutdown_all();
+}
+
+void node::impl::shutdown_all() {
   auto reason = caf::exit_reason::user_shutdown;
   {
-    std::lock_guard<std::mutex> guard{impl_->producers_mtx};
-    for (auto& a : impl_->producers)
+    std::lock_guard<std::mutex> guard{producers_mtx};
+    for (auto& a : producers)
       if (auto hdl = caf::actor_cast<caf::actor>(a))
         caf::anon_send_exit(hdl, reason);
-    impl_->producers.clear();
+    producers.clear();
   }
-  caf::anon_send_exit(impl_->router, reason);
-  for (auto& s : impl_->shards)
+  if (supervisor)
+    caf::anon_send_exit(supervisor, reason);
+  if (router)
+    caf::anon_send_exit(router, reason);
+  for (auto& s : shards)
     caf::anon_send_exit(s, reason);
-  caf::anon_send_exit(impl_->directory, reason);
-  if (impl_->exporter)
-    caf::anon_send_exit(impl_->exporter, reason);
-  if (impl_->sender)
-    impl_->sender->stop(); // sends what is queued, within its drain time
+  if (directory)
+    caf::anon_send_exit(directory, reason);
+  if (controller)
+    caf::anon_send_exit(controller, reason);
+  if (member)
+    caf::anon_send_exit(member, reason);
+  if (exporter)
+    caf::anon_send_exit(exporter, reason);
+  if (sender)
+    sender->stop(); // sends what is queued, within its drain time
 }
 
 namespace {
@@ -327,15 +404,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules);
   }
   ptr->cache = std::make_shared<routing::route_cache>();
-  directory::directory_config dc;
-  dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
-                              true});
-  dc.slice_count = opts.slice_count;
-  // Shards and the route cache start from the directory's first table, so that the
-  // node serves writes as soon as spawn_node returns; updates follow by subscription.
-  auto initial = directory::initial_table(dc);
-  ptr->directory = directory::spawn_directory(sys, std::move(dc));
-  for (uint32_t i = 0; i < ptr->opts.shards; ++i) {
+  auto make_shard_config = [&](uint32_t i) {
     series::shard_config sc;
     sc.index = i;
     sc.shard_count = ptr->opts.shards;
@@ -350,11 +419,72 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.request_timeout_ms = opts.request_timeout_ms;
     sc.directory = ptr->directory;
     sc.counters = ptr->counters;
-    sc.initial = initial;
-    ptr->shards.push_back(series::spawn_shard(sys, std::move(sc)));
+    return sc;
+  };
+  if (!opts.clustered()) {
+    directory::directory_config dc;
+    dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
+                                true});
+    dc.slice_count = opts.slice_count;
+    // Shards and the route cache start from the directory's first table, so that
+    // the node serves writes as soon as spawn_node returns; updates follow by
+    // subscription.
+    auto initial = directory::initial_table(dc);
+    ptr->directory = directory::spawn_directory(sys, std::move(dc));
+    for (uint32_t i = 0; i < ptr->opts.shards; ++i) {
+      auto sc = make_shard_config(i);
+      sc.initial = initial;
+      ptr->shards.push_back(series::spawn_shard(sys, std::move(sc)));
+    }
+    ptr->cache->store(std::make_shared<const routing::route_table>(
+      routing::make_route_table(initial, opts.name, ptr->shards)));
+  } else {
+    // A cluster member: the directory comes from the Raft group through a client;
+    // shards and routes wait for its first table.
+    auto client = directory::spawn_directory_client(sys, opts.request_timeout_ms);
+    ptr->directory = caf::actor_cast<directory_actor>(client);
+    auto& names = opts.directory_members;
+    auto pos = std::find(names.begin(), names.end(), opts.name);
+    uint32_t directory_id = pos == names.end()
+                              ? 0
+                              : static_cast<uint32_t>(pos - names.begin()) + 1;
+    if (directory_id > 0) {
+      directory::replicated_directory_config rc;
+      rc.self = directory_id;
+      rc.group_size = static_cast<uint32_t>(names.size());
+      rc.member_names = names;
+      rc.seed = std::hash<std::string>{}(opts.name);
+      ptr->member = directory::spawn_replicated_directory(sys, std::move(rc));
+      directory::controller_config cc;
+      cc.member = ptr->member;
+      cc.directory_members = names;
+      cc.slice_count = opts.slice_count;
+      cc.replication_factor = opts.replication_factor;
+      cc.max_moves = opts.max_moves;
+      cc.tolerance = opts.balance_tolerance;
+      cc.request_timeout_ms = opts.request_timeout_ms;
+      ptr->controller = directory::spawn_controller(sys, std::move(cc));
+    }
+    for (uint32_t i = 0; i < ptr->opts.shards; ++i)
+      ptr->shards.push_back(series::spawn_shard(sys, make_shard_config(i)));
+    supervision::supervisor_config sc;
+    sc.name = opts.name;
+    sc.gateway = opts.host + ":" + std::to_string(opts.port);
+    sc.seeds = opts.seeds;
+    sc.heartbeat_ms = opts.heartbeat_ms;
+    sc.suspect_ms = opts.suspect_ms;
+    sc.request_timeout_ms = opts.request_timeout_ms;
+    sc.shards = ptr->shards;
+    sc.directory_id = directory_id;
+    sc.directory = ptr->member;
+    sc.controller = ptr->controller;
+    sc.client = client;
+    sc.counters = ptr->counters;
+    // The router exists before the supervisor feeds it: spawned below, handed over
+    // through the config after.
+    ptr->supervisor_config = std::make_unique<supervision::supervisor_config>(
+      std::move(sc));
   }
-  ptr->cache->store(std::make_shared<const routing::route_table>(
-    routing::make_route_table(initial, opts.name, ptr->shards)));
   routing::router_config rc;
   rc.node_name = opts.name;
   rc.directory = ptr->directory;
@@ -362,6 +492,23 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   rc.cache = ptr->cache;
   rc.request_timeout_ms = opts.request_timeout_ms;
   ptr->router = routing::spawn_router(sys, std::move(rc));
+  if (ptr->supervisor_config) {
+    auto sc = std::move(*ptr->supervisor_config);
+    ptr->supervisor_config.reset();
+    sc.router = ptr->router;
+    ptr->supervisor = supervision::spawn_supervisor(sys, std::move(sc));
+    auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
+    auto port = sys.middleman().publish(ptr->supervisor, opts.cluster_port,
+                                        host.c_str(), true);
+    if (!port) {
+      ptr->shutdown_all();
+      throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"
+                                  + std::to_string(opts.cluster_port) + ": "
+                                  + sys.render(port.error()));
+    }
+    caf::anon_send(ptr->supervisor, supervision::start_atom::value,
+                   host + ":" + std::to_string(*port));
+  }
   auto ctx = std::make_shared<routing::ingest_context>();
   ctx->cache = ptr->cache;
   ctx->limits = opts.limits;

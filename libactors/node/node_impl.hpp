@@ -12,6 +12,7 @@
 #include "routing/router.hpp"
 #include "series/input_tracker.hpp"
 #include "series/shard.hpp"
+#include "supervision/supervisor.hpp"
 #include "tether/node.hpp"
 
 namespace tether {
@@ -25,6 +26,11 @@ struct node::impl {
   caf::actor_system& sys;
   node_options opts;
   directory_actor directory;
+  /// Clustered nodes: membership, the directory member and controller (on
+  /// directory nodes), and the local view of the directory.
+  supervision::supervisor_actor supervisor;
+  directory::replicated_directory_actor member;
+  directory::controller_actor controller;
   std::vector<series::shard_actor> shards;
   routing::router_actor router;
   std::shared_ptr<routing::route_cache> cache;
@@ -35,19 +41,25 @@ struct node::impl {
   std::shared_ptr<outputs::remote_write_sender> sender;
   caf::actor exporter;
   std::shared_ptr<const routing::ingest_context> ingest;
+  /// The supervisor's config between spawning the shards and the router.
+  std::unique_ptr<supervision::supervisor_config> supervisor_config;
+
+  /// Sends every actor of the node an exit message.
+  void shutdown_all();
 
   /// Producers handed out by open_producer, ended by shutdown. Pending request
   /// timeouts keep an actor alive, so dropping the last handle is not enough.
   std::mutex producers_mtx;
   std::vector<caf::actor_addr> producers;
 
-  /// Whether the node routes every slice: it has a table and serves its primaries.
+  /// Whether the node routes every slice: it has a table, and every slice's primary
+  /// is this node or a node it is connected to.
   bool ready() const {
     auto t = cache->load();
-    if (!t)
+    if (!t || t->slices.empty())
       return false;
     for (auto& r : t->slices)
-      if (r.primary < 0)
+      if (r.primary < 0 || !r.shard)
         return false;
     return true;
   }

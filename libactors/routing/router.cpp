@@ -18,23 +18,40 @@ const std::string& route_table::node_name(int32_t m) const {
 route_table make_route_table(const assignment_table& table,
                              const std::string& node_name,
                              const std::vector<series::shard_actor>& shards) {
+  return make_route_table(table, node_name, shards, {});
+}
+
+route_table make_route_table(const assignment_table& table,
+                             const std::string& node_name,
+                             const std::vector<series::shard_actor>& shards,
+                             const std::vector<remote_node>& remote) {
+  // Shards of every member index, local first.
+  std::vector<const std::vector<series::shard_actor>*> by_member(table.members.size(),
+                                                                  nullptr);
+  for (size_t i = 0; i < table.members.size(); ++i) {
+    if (table.members[i].name == node_name) {
+      by_member[i] = &shards;
+      continue;
+    }
+    for (auto& r : remote)
+      if (r.name == table.members[i].name && !r.shards.empty())
+        by_member[i] = &r.shards;
+  }
   route_table rt;
   rt.version = table.version;
   rt.local_node = node_name;
   rt.members = table.members;
-  int32_t self_member = -1;
-  for (size_t i = 0; i < table.members.size(); ++i)
-    if (table.members[i].name == node_name)
-      self_member = static_cast<int32_t>(i);
-  auto count = static_cast<uint32_t>(shards.size());
   rt.slices.resize(table.slices.size());
   for (uint32_t s = 0; s < table.slices.size(); ++s) {
     auto& a = table.slices[s];
     auto& r = rt.slices[s];
     r.epoch = a.epoch;
     r.primary = a.primary;
-    if (a.primary >= 0 && a.primary == self_member && count > 0)
-      r.shard = shards[series::shard_of(s, count)];
+    if (a.primary < 0 || static_cast<size_t>(a.primary) >= by_member.size())
+      continue;
+    auto* where = by_member[static_cast<size_t>(a.primary)];
+    if (where != nullptr && !where->empty())
+      r.shard = (*where)[series::shard_of(s, static_cast<uint32_t>(where->size()))];
   }
   return rt;
 }
@@ -45,13 +62,20 @@ struct router_state {
   static inline const char* name = "tether.router";
   router_config cfg;
   uint64_t version = 0;
+  assignment_table table;
+  std::vector<remote_node> remote;
 
   void publish(const assignment_table& t) {
     if (t.version <= version)
       return;
     version = t.version;
+    table = t;
+    rebuild();
+  }
+
+  void rebuild() {
     cfg.cache->store(std::make_shared<const route_table>(
-      make_route_table(t, cfg.node_name, cfg.shards)));
+      make_route_table(table, cfg.node_name, cfg.shards, remote)));
   }
 };
 
@@ -68,6 +92,11 @@ router_actor::behavior_type router_behavior(router_ptr self, router_config cfg) 
           [self](caf::error& err) { self->quit(err); });
   return {
     [self](update_atom, assignment_table& t) { self->state.publish(t); },
+    [self](remote_shards_atom, std::vector<remote_node>& xs) {
+      self->state.remote = std::move(xs);
+      if (self->state.table.version > 0)
+        self->state.rebuild();
+    },
   };
 }
 

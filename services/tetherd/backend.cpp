@@ -175,6 +175,112 @@ public:
     operator_->read(std::move(key), std::move(done));
   }
 
+  bool clustered() const override {
+    return static_cast<bool>(impl_.supervisor);
+  }
+
+  void peers(peers_done done) override {
+    if (!impl_.supervisor) {
+      auto& o = impl_.opts;
+      peer_state me;
+      me.name = o.name;
+      me.gateway = o.host + ":" + std::to_string(o.port);
+      me.self = true;
+      me.connected = true;
+      me.last_heard_ms = 0;
+      auto st = node_.stats();
+      me.series = st.series;
+      me.samples_applied = st.samples_applied;
+      done({}, {me});
+      return;
+    }
+    caf::anon_send(bridge_, bridge_task{[sup = impl_.supervisor, timeout = timeout_,
+                                         done = std::move(done)](
+                                          caf::event_based_actor* self) {
+                     self->request(sup, timeout, read_atom::value)
+                       .then(
+                         [done](std::vector<supervision::peer_status>& xs) {
+                           std::vector<peer_state> out;
+                           for (auto& x : xs) {
+                             peer_state p;
+                             p.name = x.name;
+                             p.gateway = x.gateway;
+                             p.cluster = x.cluster;
+                             p.incarnation = x.incarnation;
+                             p.directory_id = x.directory_id;
+                             p.self = x.self;
+                             p.connected = x.connected;
+                             p.suspect = x.suspect;
+                             p.last_heard_ms = x.last_heard_ms;
+                             p.series = x.series;
+                             p.samples_applied = x.samples_applied;
+                             out.push_back(std::move(p));
+                           }
+                           done({}, std::move(out));
+                         },
+                         [done](caf::error& err) { done(status_of(err), {}); });
+                   }});
+  }
+
+  void moves(moves_done done) override {
+    if (!impl_.supervisor) {
+      moves_state m;
+      m.leader = impl_.opts.name;
+      done({}, std::move(m));
+      return;
+    }
+    caf::anon_send(bridge_, bridge_task{[sup = impl_.supervisor, timeout = timeout_,
+                                         done = std::move(done)](
+                                          caf::event_based_actor* self) {
+                     self->request(sup, timeout, directory::report_atom::value)
+                       .then(
+                         [done](directory::controller_report& r) {
+                           moves_state m;
+                           m.leader = r.leader_name;
+                           for (auto& x : r.moving)
+                             m.moving.push_back({x.slice, x.from, x.to});
+                           m.done = r.moves_done;
+                           m.failed = r.moves_failed;
+                           m.last_error = r.last_error;
+                           done({}, std::move(m));
+                         },
+                         [done](caf::error& err) { done(status_of(err), {}); });
+                   }});
+  }
+
+  void admin(admin_request req, admin_done done) override {
+    if (!impl_.supervisor) {
+      done({errc::unavailable,
+            "a standalone node has no other node to move slices to"},
+           0);
+      return;
+    }
+    caf::anon_send(
+      bridge_,
+      bridge_task{[sup = impl_.supervisor, req = std::move(req),
+                   done = std::move(done)](caf::event_based_actor* self) {
+        auto timeout = std::chrono::minutes(2);
+        auto ok = [done](uint64_t n) { done({}, n); };
+        auto fail = [done](caf::error& err) { done(status_of(err), 0); };
+        switch (req.what) {
+          case admin_request::op::drain:
+            self->request(sup, timeout, directory::drain_atom::value, req.node)
+              .then(ok, fail);
+            break;
+          case admin_request::op::move:
+            self
+              ->request(sup, timeout, directory::move_atom::value, req.slice,
+                        req.node)
+              .then(ok, fail);
+            break;
+          case admin_request::op::rebalance:
+            self->request(sup, timeout, directory::rebalance_atom::value)
+              .then(ok, fail);
+            break;
+        }
+      }});
+  }
+
   void scrape(scrape_done done) override {
     caf::anon_send(bridge_, bridge_task{[shards = impl_.shards, timeout = timeout_,
                                          done = std::move(done)](

@@ -52,6 +52,47 @@ public:
   virtual void close() = 0;
 };
 
+/// One node of the cluster as this node's supervisor sees it.
+struct peer_state {
+  std::string name;
+  std::string gateway;
+  std::string cluster;
+  uint64_t incarnation = 0;
+  uint32_t directory_id = 0; ///< 1..N on a directory member
+  bool self = false;
+  bool connected = false;
+  bool suspect = false;
+  int64_t last_heard_ms = -1;
+  uint64_t series = 0;
+  uint64_t samples_applied = 0;
+};
+
+/// The directory leader's account of slice moves.
+struct moves_state {
+  struct move {
+    uint32_t slice = 0;
+    std::string from;
+    std::string to;
+  };
+  std::string leader; ///< the directory leader's name
+  std::vector<move> moving;
+  uint64_t done = 0;
+  uint64_t failed = 0;
+  std::string last_error;
+};
+
+/// An operator request to the directory leader.
+struct admin_request {
+  enum class op { drain, move, rebalance };
+  op what = op::rebalance;
+  std::string node;
+  uint32_t slice = 0;
+};
+
+using peers_done = std::function<void(status, std::vector<peer_state>)>;
+using moves_done = std::function<void(status, moves_state)>;
+using admin_done = std::function<void(status, uint64_t)>;
+
 /// The node as the gateway sees it. Thread-safe.
 class backend {
 public:
@@ -80,6 +121,19 @@ public:
 
   /// Reads the directory's current table.
   virtual void table(table_done done) = 0;
+
+  /// Whether the node is a cluster member (else a standalone node).
+  virtual bool clustered() const = 0;
+
+  /// Every node this node knows, itself first (standalone: only itself).
+  virtual void peers(peers_done done) = 0;
+
+  /// The directory leader's moves (standalone: none).
+  virtual void moves(moves_done done) = 0;
+
+  /// Passes an operator request on to the directory leader; `done` gets the slices
+  /// moved (drain, rebalance) or the slice's new epoch (move).
+  virtual void admin(admin_request req, admin_done done) = 0;
 
   /// Reads a series without a producer session (operator API).
   virtual void read(std::string key, read_done done) = 0;

@@ -69,35 +69,92 @@ json::value directory_json(const assignment_table& t) {
                       {"slices", std::move(slices)}};
 }
 
-json::value nodes_json(const assignment_table& t, const node_options& self,
-                       const node_stats& st) {
+/// Primary and follower slices per member of the table.
+std::vector<std::pair<uint32_t, uint32_t>> slices_per_member(const assignment_table& t) {
+  std::vector<std::pair<uint32_t, uint32_t>> out(t.members.size());
+  for (auto& a : t.slices) {
+    if (a.primary >= 0 && static_cast<size_t>(a.primary) < out.size())
+      ++out[static_cast<size_t>(a.primary)].first;
+    for (auto f : a.followers)
+      if (f >= 0 && static_cast<size_t>(f) < out.size())
+        ++out[static_cast<size_t>(f)].second;
+  }
+  return out;
+}
+
+/// Load per member: slices led and followed, and their share of the mean.
+json::value load_json(const assignment_table& t) {
+  auto counts = slices_per_member(t);
+  size_t up = 0;
+  for (auto& m : t.members)
+    up += m.up ? 1 : 0;
+  double mean = up == 0 ? 0.0 : static_cast<double>(t.slices.size()) / up;
+  json::array out;
+  for (size_t i = 0; i < t.members.size(); ++i) {
+    json::object o{{"node", t.members[i].name},
+                   {"primary_slices", counts[i].first},
+                   {"follower_slices", counts[i].second}};
+    if (t.members[i].up && mean > 0)
+      o["of_mean"] = counts[i].first / mean;
+    else
+      o["of_mean"] = nullptr;
+    out.emplace_back(std::move(o));
+  }
+  return out;
+}
+
+/// Every member of the table, with what this node's supervisor knows of it, and
+/// nodes connected but not (yet) in the table.
+json::value nodes_json(const assignment_table& t, const std::vector<peer_state>& peers) {
+  auto counts = slices_per_member(t);
   json::array nodes;
+  auto peer_of = [&](const std::string& name) -> const peer_state* {
+    for (auto& p : peers)
+      if (p.name == name)
+        return &p;
+    return nullptr;
+  };
+  auto add_peer_fields = [](json::object& o, const peer_state* p) {
+    o["connected"] = p != nullptr && p->connected;
+    o["self"] = p != nullptr && p->self;
+    if (p == nullptr) {
+      o["series"] = nullptr;
+      o["samples_applied"] = nullptr;
+      return;
+    }
+    o["cluster_address"] = p->cluster;
+    o["incarnation"] = p->incarnation;
+    o["directory_member"] = p->directory_id;
+    o["suspect"] = p->suspect;
+    o["last_heard_ms"] = p->last_heard_ms;
+    o["series"] = p->series;
+    o["samples_applied"] = p->samples_applied;
+  };
   for (size_t i = 0; i < t.members.size(); ++i) {
     auto& m = t.members[i];
-    uint32_t primaries = 0;
-    uint32_t followers = 0;
-    for (auto& a : t.slices) {
-      if (a.primary == static_cast<int32_t>(i))
-        ++primaries;
-      for (auto f : a.followers)
-        if (f == static_cast<int32_t>(i))
-          ++followers;
-    }
     json::object o{{"name", m.name},
                    {"address", m.address},
                    {"state", m.up ? "up" : "down"},
-                   {"primary_slices", primaries},
-                   {"follower_slices", followers}};
-    if (m.name == self.name) {
-      o["series"] = st.series;
-      o["samples_applied"] = st.samples_applied;
-    } else {
-      o["series"] = nullptr; // reported by that node's own API
-      o["samples_applied"] = nullptr;
-    }
+                   {"primary_slices", counts[i].first},
+                   {"follower_slices", counts[i].second}};
+    add_peer_fields(o, peer_of(m.name));
     nodes.emplace_back(std::move(o));
   }
-  return json::object{{"nodes", std::move(nodes)}};
+  for (auto& p : peers) {
+    bool listed = false;
+    for (auto& m : t.members)
+      listed = listed || m.name == p.name;
+    if (listed)
+      continue;
+    json::object o{{"name", p.name},
+                   {"address", p.gateway},
+                   {"state", "joining"},
+                   {"primary_slices", 0},
+                   {"follower_slices", 0}};
+    add_peer_fields(o, &p);
+    nodes.emplace_back(std::move(o));
+  }
+  return json::object{{"version", t.version}, {"nodes", std::move(nodes)}};
 }
 
 /// Decodes %XX escapes and '+' in a query-string value.
@@ -231,12 +288,16 @@ private:
           return reply_json_error(req, http::status::bad_request, "INVALID_RULES", err);
         return reply(req, http::status::ok, "application/json", "{\"reloaded\":true}\n");
       }
+      if (path == "/v1/admin/drain" || path == "/v1/admin/move"
+          || path == "/v1/admin/rebalance")
+        return admin(std::move(req), path, target);
     }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
       return reply_json_error(req, http::status::method_not_allowed,
                               "METHOD_NOT_ALLOWED",
                               "only GET and HEAD are served here (POST: /api/v1/write, "
-                              "/v1/admin/reload-rules)");
+                              "/v1/admin/reload-rules, /v1/admin/drain, "
+                              "/v1/admin/move, /v1/admin/rebalance)");
     route(std::move(req), path, target);
   }
 
@@ -263,6 +324,50 @@ private:
       });
     };
   }
+  /// POST /v1/admin/drain?node=N, /v1/admin/move?slice=S&node=N,
+  /// /v1/admin/rebalance: passed on to the directory leader; answers once the
+  /// moves are done.
+  void admin(http::request<http::string_body>&& req, std::string_view path,
+             std::string_view target) {
+    admin_request ar;
+    if (path == "/v1/admin/drain" || path == "/v1/admin/move") {
+      if (!query_param(target, "node", ar.node) || ar.node.empty())
+        return reply_error(req, http::status::bad_request,
+                           {errc::invalid_key, "missing query parameter 'node'"});
+    }
+    if (path == "/v1/admin/drain") {
+      ar.what = admin_request::op::drain;
+    } else if (path == "/v1/admin/move") {
+      ar.what = admin_request::op::move;
+      std::string text;
+      if (!query_param(target, "slice", text) || text.empty()
+          || text.find_first_not_of("0123456789") != std::string::npos
+          || text.size() > 9)
+        return reply_error(req, http::status::bad_request,
+                           {errc::invalid_key,
+                            "query parameter 'slice' must be a slice number"});
+      ar.slice = static_cast<uint32_t>(std::stoul(text));
+    }
+    auto what = ar.what;
+    auto self = shared_from_this();
+    backend_.admin(std::move(ar), post_back([self, req = std::move(req), what](
+                                               status st, uint64_t n) mutable {
+      if (!st)
+        return self->reply_error(req,
+                                 st.code == errc::invalid_key
+                                   ? http::status::bad_request
+                                   : http::status::service_unavailable,
+                                 st);
+      json::object o;
+      if (what == admin_request::op::move)
+        o["epoch"] = n;
+      else
+        o["moved"] = n;
+      self->reply(req, http::status::ok, "application/json",
+                  json::serialize(o) + "\n");
+    }));
+  }
+
 
   void route(http::request<http::string_body> req, std::string_view path,
              std::string_view target) {
@@ -283,11 +388,43 @@ private:
                                  status st, assignment_table t) mutable {
         if (!st)
           return self->reply_error(req, http::status::service_unavailable, st);
-        auto body = nodes ? nodes_json(t, self->backend_.options(),
-                                       self->backend_.stats())
-                          : directory_json(t);
-        self->reply(req, http::status::ok, "application/json",
-                    json::serialize(body) + "\n");
+        if (nodes) {
+          self->backend_.peers(self->post_back(
+            [self, req = std::move(req), t = std::move(t)](
+              status st, std::vector<peer_state> peers) mutable {
+              if (!st)
+                return self->reply_error(req, http::status::service_unavailable, st);
+              auto body = nodes_json(t, peers);
+              self->reply(req, http::status::ok, "application/json",
+                          json::serialize(body) + "\n");
+            }));
+          return;
+        }
+        self->backend_.moves(self->post_back(
+          [self, req = std::move(req), t = std::move(t)](status st,
+                                                         moves_state m) mutable {
+            auto body = directory_json(t);
+            auto& o = body.as_object();
+            o["clustered"] = self->backend_.clustered();
+            if (st) {
+              json::array moving;
+              for (auto& x : m.moving)
+                moving.emplace_back(
+                  json::object{{"slice", x.slice}, {"from", x.from}, {"to", x.to}});
+              o["pending_moves"] = std::move(moving);
+              o["directory_leader"] = m.leader;
+              o["moves_done"] = m.done;
+              o["moves_failed"] = m.failed;
+              o["last_move_error"] = m.last_error;
+            } else {
+              o["pending_moves"] = nullptr; // the leader did not answer
+              o["directory_leader"] = nullptr;
+              o["moves_error"] = st.message;
+            }
+            o["load"] = load_json(t);
+            self->reply(req, http::status::ok, "application/json",
+                        json::serialize(body) + "\n");
+          }));
       }));
       return;
     }

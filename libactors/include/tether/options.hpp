@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace caf {
 class actor_system_config;
@@ -39,6 +40,28 @@ struct node_options {
   uint32_t io_threads = 1;             ///< gateway I/O threads
   std::string auth_token;              ///< empty: no authentication
   tether::limits limits;
+
+  // -- cluster -----------------------------------------------------------------
+
+  /// Port of node-to-node traffic (CAF's BASP); 0: a standalone node that neither
+  /// listens for nor contacts other nodes.
+  uint16_t cluster_port = 0;
+  std::string cluster_host;              ///< BASP bind address; empty: `host`
+  std::vector<std::string> seeds;        ///< HOST:PORT cluster addresses to contact
+  /// Names of the members that run the Raft directory (1 or 3). Empty: this node
+  /// alone. Every node of a cluster must list the same names in the same order.
+  std::vector<std::string> directory_members;
+  std::string data_dir;                  ///< durable state (Raft log); empty: memory
+  uint32_t replication_factor = 1;       ///< replicas per slice
+  uint32_t heartbeat_ms = 100;           ///< supervisor heartbeat interval
+  uint32_t suspect_ms = 500;             ///< silence after which a peer is suspected
+  uint32_t max_moves = 16;               ///< concurrent slice moves of a rebalance
+  double balance_tolerance = 0.10;       ///< rebalance until members are within it
+
+  /// Whether this node takes part in a cluster (listens for other nodes).
+  bool clustered() const noexcept {
+    return cluster_port != 0;
+  }
 };
 
 /// Checks every option against its bounds. Returns an empty string when all hold,

@@ -1,0 +1,473 @@
+#include "directory/controller.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "directory/placement.hpp"
+#include "tether/tether.hpp"
+
+namespace tether::directory {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct controller_state {
+  static inline const char* name = "tether.controller";
+
+  controller_config cfg;
+  uint32_t self_id = 0; ///< this member's Raft id, learned from its status
+  bool busy = false;
+  std::deque<std::function<void()>> queue; ///< operations waiting for their turn
+  std::map<std::string, caf::actor> agents;
+  /// Members that asked to join before the first table exists.
+  std::map<std::string, member> joined;
+  controller_report report;
+};
+
+using controller_ptr = controller_actor::stateful_pointer<controller_state>;
+
+/// Runs `op` once no other operation is running; `op` calls `done` when finished.
+void run(controller_ptr self, std::function<void(std::function<void()>)> op) {
+  auto& st = self->state;
+  if (st.busy) {
+    st.queue.emplace_back([self, op] { run(self, op); });
+    return;
+  }
+  st.busy = true;
+  op([self] {
+    auto& s = self->state;
+    s.busy = false;
+    if (!s.queue.empty()) {
+      auto next = std::move(s.queue.front());
+      s.queue.pop_front();
+      next();
+    }
+  });
+}
+
+milliseconds timeout_of(controller_ptr self) {
+  return milliseconds(self->state.cfg.request_timeout_ms);
+}
+
+/// Calls `k(table)` with the leader's table when this member leads, else `fail`.
+void with_table(controller_ptr self, std::function<void(assignment_table)> k,
+                std::function<void(caf::error)> fail) {
+  auto& cfg = self->state.cfg;
+  self->request(cfg.member, timeout_of(self), status_atom::value)
+    .then(
+      [self, k, fail](uint32_t id, uint32_t leader, uint64_t, uint64_t) {
+        self->state.self_id = id;
+        self->state.report.leader = leader == id;
+        auto& names = self->state.cfg.directory_members;
+        std::string who = leader == 0 ? std::string{"none yet"}
+                          : leader <= names.size() ? names[leader - 1]
+                                                   : std::to_string(leader);
+        self->state.report.leader_name = leader == 0 ? std::string{} : who;
+        if (leader != id) {
+          fail(make_error(errc::unavailable,
+                          "this node's directory member is not the leader; leader: "
+                            + who));
+          return;
+        }
+        self->request(self->state.cfg.member, timeout_of(self), read_atom::value)
+          .then([k](assignment_table& t) { k(std::move(t)); },
+                [fail](caf::error& err) { fail(err); });
+      },
+      [fail](caf::error& err) { fail(err); });
+}
+
+/// Commits `t` through Raft; `k(version)` or `fail`.
+void propose(controller_ptr self, assignment_table t,
+             std::function<void(uint64_t)> k, std::function<void(caf::error)> fail) {
+  self->request(self->state.cfg.member, timeout_of(self), propose_atom::value,
+                std::move(t))
+    .then([k](uint64_t v) { k(v); }, [fail](caf::error& err) { fail(err); });
+}
+
+placement_options placement_of(const controller_config& cfg) {
+  placement_options o;
+  o.max_moves = cfg.max_moves;
+  o.tolerance = cfg.tolerance;
+  return o;
+}
+
+/// Carries out the moves of `plan` against `base`: every slice whose primary
+/// changes is handed over by its current primary's supervisor (concurrently), then
+/// one table with the slices that moved is committed. `k(version, moved)`.
+void execute(controller_ptr self, assignment_table base, placement_plan plan,
+             std::function<void(uint64_t, uint64_t)> k,
+             std::function<void(caf::error)> fail) {
+  std::set<uint32_t> slices;
+  for (auto& m : plan.moves)
+    slices.insert(m.slice);
+  struct fan {
+    size_t remaining = 0;
+    std::vector<uint32_t> done;
+    std::string error;
+  };
+  auto f = std::make_shared<fan>();
+  auto finish = [self, base, plan, f, k, fail]() mutable {
+    auto t = base;
+    t.members = plan.table.members;
+    t.replication_factor = plan.table.replication_factor;
+    for (auto s : f->done)
+      t.slices[s] = plan.table.slices[s];
+    self->state.report.moving.clear();
+    if (f->done.empty() && !f->error.empty()) {
+      fail(make_error(errc::unavailable, f->error));
+      return;
+    }
+    t.version = base.version + 1;
+    auto moved = static_cast<uint64_t>(f->done.size());
+    propose(self, std::move(t), [k, moved](uint64_t v) { k(v, moved); }, fail);
+  };
+  std::vector<std::pair<uint32_t, caf::actor>> handoffs;
+  for (auto s : slices) {
+    auto& before = base.slices[s];
+    auto& after = plan.table.slices[s];
+    if (before.primary == after.primary || before.primary < 0) {
+      f->done.push_back(s); // followers only, or nothing to hand over
+      continue;
+    }
+    auto& from = base.members[static_cast<size_t>(before.primary)].name;
+    auto& to = plan.table.members[static_cast<size_t>(after.primary)].name;
+    auto i = self->state.agents.find(from);
+    if (i == self->state.agents.end() || !i->second) {
+      f->error = "slice " + std::to_string(s) + ": no connection to " + from;
+      ++self->state.report.moves_failed;
+      self->state.report.last_error = f->error;
+      continue;
+    }
+    self->state.report.moving.push_back(pending_move{s, from, to});
+    handoffs.emplace_back(s, i->second);
+  }
+  if (handoffs.empty()) {
+    finish();
+    return;
+  }
+  f->remaining = handoffs.size();
+  for (auto& [s, agent] : handoffs) {
+    auto& after = plan.table.slices[s];
+    auto& to = plan.table.members[static_cast<size_t>(after.primary)].name;
+    auto slice = s;
+    self
+      ->request(agent, milliseconds(self->state.cfg.handoff_timeout_ms),
+                handoff_atom::value, s, after.epoch, to)
+      .then(
+        [self, f, slice, finish](uint64_t) mutable {
+          f->done.push_back(slice);
+          ++self->state.report.moves_done;
+          if (--f->remaining == 0)
+            finish();
+        },
+        [self, f, slice, finish](caf::error& err) mutable {
+          f->error = "slice " + std::to_string(slice) + ": " + message_of(err);
+          ++self->state.report.moves_failed;
+          self->state.report.last_error = f->error;
+          if (--f->remaining == 0)
+            finish();
+        });
+  }
+}
+
+/// The first table: every directory member and whoever else joined, directory
+/// members first in id order, the others by name.
+assignment_table first_table(const controller_state& st) {
+  std::vector<member> ms;
+  for (auto& name : st.cfg.directory_members)
+    ms.push_back(st.joined.at(name));
+  for (auto& [name, m] : st.joined)
+    if (std::find(st.cfg.directory_members.begin(), st.cfg.directory_members.end(),
+                  name)
+        == st.cfg.directory_members.end())
+      ms.push_back(m);
+  return initial_placement(ms, st.cfg.slice_count, st.cfg.replication_factor).table;
+}
+
+/// Plans with `planner` and executes until the plan is complete or a round moves
+/// nothing; `k(total moved)`.
+void converge(controller_ptr self,
+              std::function<placement_plan(const assignment_table&)> planner,
+              uint64_t moved_so_far, std::function<void(uint64_t)> k,
+              std::function<void(caf::error)> fail) {
+  with_table(
+    self,
+    [self, planner, moved_so_far, k, fail](assignment_table t) {
+      auto plan = planner(t);
+      if (plan.moves.empty()) {
+        k(moved_so_far);
+        return;
+      }
+      auto complete = plan.complete;
+      execute(
+        self, std::move(t), std::move(plan),
+        [self, planner, moved_so_far, complete, k, fail](uint64_t, uint64_t moved) {
+          if (complete || moved == 0)
+            k(moved_so_far + moved);
+          else
+            converge(self, planner, moved_so_far + moved, k, fail);
+        },
+        fail);
+    },
+    fail);
+}
+
+controller_actor::behavior_type controller_behavior(controller_ptr self,
+                                                    controller_config cfg) {
+  self->state.cfg = std::move(cfg);
+  if (self->state.cfg.balance_interval_ms > 0)
+    self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
+                       balance_tick_atom::value);
+  return {
+    [self](balance_tick_atom) {
+      // Rebalance unless another operation runs; a follower's attempt ends at
+      // the leadership check.
+      if (!self->state.busy)
+        caf::anon_send(self, rebalance_atom::value);
+      self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
+                         balance_tick_atom::value);
+    },
+    [self](join_atom, member& m) {
+      auto rp = self->make_response_promise<uint64_t>();
+      run(self, [self, m, rp](std::function<void()> done) mutable {
+        auto fail = [rp, done](caf::error err) mutable {
+          rp.deliver(std::move(err));
+          done();
+        };
+        with_table(
+          self,
+          [self, m, rp, done, fail](assignment_table t) mutable {
+            auto& st = self->state;
+            if (t.version == 0) {
+              st.joined[m.name] = m;
+              std::string missing;
+              for (auto& name : st.cfg.directory_members)
+                if (st.joined.count(name) == 0)
+                  missing += (missing.empty() ? "" : ", ") + name;
+              if (!missing.empty()) {
+                fail(make_error(errc::unavailable,
+                                "the cluster forms once every directory member "
+                                "joined; waiting for "
+                                  + missing));
+                return;
+              }
+              propose(self, first_table(st),
+                      [rp, done](uint64_t v) mutable {
+                        rp.deliver(v);
+                        done();
+                      },
+                      fail);
+              return;
+            }
+            auto idx = find_member(t, m.name);
+            if (idx >= 0) {
+              auto& cur = t.members[static_cast<size_t>(idx)];
+              if (cur.up && cur.address == m.address) {
+                rp.deliver(t.version);
+                done();
+                return;
+              }
+              cur.up = true;
+              cur.address = m.address;
+            } else {
+              t.members.push_back(m);
+            }
+            t.version += 1;
+            propose(self, std::move(t),
+                    [self, rp, done](uint64_t v) mutable {
+                      rp.deliver(v);
+                      done();
+                      // A new or returning member may take slices now.
+                      caf::anon_send(self, rebalance_atom::value);
+                    },
+                    fail);
+          },
+          fail);
+      });
+      return rp;
+    },
+    [self](rebalance_atom) {
+      auto rp = self->make_response_promise<uint64_t>();
+      run(self, [self, rp](std::function<void()> done) mutable {
+        auto opts = placement_of(self->state.cfg);
+        converge(
+          self,
+          [opts](const assignment_table& t) {
+            if (t.slices.empty())
+              return placement_plan{{}, t, true}; // the cluster has not formed yet
+            return rebalance(t, {}, opts);
+          },
+          0,
+          [rp, done](uint64_t moved) mutable {
+            rp.deliver(moved);
+            done();
+          },
+          [rp, done](caf::error err) mutable {
+            rp.deliver(std::move(err));
+            done();
+          });
+      });
+      return rp;
+    },
+    [self](drain_atom, std::string& name) {
+      auto rp = self->make_response_promise<uint64_t>();
+      run(self, [self, rp, name](std::function<void()> done) mutable {
+        auto fail = [rp, done](caf::error err) mutable {
+          rp.deliver(std::move(err));
+          done();
+        };
+        auto opts = placement_of(self->state.cfg);
+        converge(
+          self,
+          [opts, name](const assignment_table& t) {
+            auto idx = find_member(t, name);
+            if (idx < 0)
+              return placement_plan{{}, t, true};
+            return drain(t, idx, {}, opts);
+          },
+          0,
+          [self, rp, done, fail, name](uint64_t moved) mutable {
+            // A drained member takes no slices until it joins again (restart).
+            with_table(
+              self,
+              [self, rp, done, fail, moved, name](assignment_table t) mutable {
+                auto idx = find_member(t, name);
+                if (idx < 0) {
+                  rp.deliver(make_error(errc::invalid_key,
+                                        "no member is called " + name));
+                  done();
+                  return;
+                }
+                for (auto& s : t.slices)
+                  if (s.primary == idx) {
+                    rp.deliver(make_error(errc::unavailable,
+                                          "the drain of " + name
+                                            + " is incomplete: "
+                                            + self->state.report.last_error));
+                    done();
+                    return;
+                  }
+                if (!t.members[static_cast<size_t>(idx)].up) {
+                  rp.deliver(moved);
+                  done();
+                  return;
+                }
+                t.members[static_cast<size_t>(idx)].up = false;
+                t.version += 1;
+                propose(self, std::move(t),
+                        [rp, done, moved](uint64_t) mutable {
+                          rp.deliver(moved);
+                          done();
+                        },
+                        fail);
+              },
+              fail);
+          },
+          fail);
+      });
+      return rp;
+    },
+    [self](move_atom, uint32_t slice, std::string& name) {
+      auto rp = self->make_response_promise<uint64_t>();
+      run(self, [self, rp, slice, name](std::function<void()> done) mutable {
+        auto fail = [rp, done](caf::error err) mutable {
+          rp.deliver(std::move(err));
+          done();
+        };
+        with_table(
+          self,
+          [self, rp, done, fail, slice, name](assignment_table t) mutable {
+            auto to = find_member(t, name);
+            if (to < 0 || slice >= t.slices.size() || !t.members[to].up) {
+              fail(make_error(errc::invalid_key,
+                              to < 0 ? "no member is called " + name
+                              : slice >= t.slices.size()
+                                ? "no slice " + std::to_string(slice)
+                                : name + " is not up"));
+              return;
+            }
+            auto& a = t.slices[slice];
+            if (a.primary == to) {
+              rp.deliver(a.epoch);
+              done();
+              return;
+            }
+            placement_plan plan;
+            plan.table = t;
+            auto& b = plan.table.slices[slice];
+            move m;
+            m.slice = slice;
+            m.from = a.primary;
+            m.to = to;
+            m.role = replica_role::primary;
+            b.followers.erase(std::remove(b.followers.begin(), b.followers.end(), to),
+                              b.followers.end());
+            b.primary = to;
+            b.epoch = a.epoch + 1;
+            plan.moves.push_back(m);
+            auto epoch = b.epoch;
+            execute(
+              self, std::move(t), std::move(plan),
+              [self, rp, done, epoch, slice](uint64_t, uint64_t moved) mutable {
+                if (moved == 0)
+                  rp.deliver(make_error(errc::unavailable,
+                                        "slice " + std::to_string(slice)
+                                          + " did not move: "
+                                          + self->state.report.last_error));
+                else
+                  rp.deliver(epoch);
+                done();
+              },
+              fail);
+          },
+          fail);
+      });
+      return rp;
+    },
+    [self](report_atom) {
+      auto rp = self->make_response_promise<controller_report>();
+      with_table(
+        self,
+        [self, rp](assignment_table) mutable { rp.deliver(self->state.report); },
+        [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](agents_atom, std::vector<agent>& xs) {
+      auto& agents = self->state.agents;
+      agents.clear();
+      for (auto& a : xs)
+        agents[a.name] = a.handle;
+    },
+  };
+}
+
+} // namespace
+
+controller_actor spawn_controller(caf::actor_system& sys, controller_config cfg) {
+  return sys.spawn(controller_behavior, std::move(cfg));
+}
+
+void add_controller_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<agent>("tether.agent");
+  cfg.add_message_type<std::vector<agent>>("std::vector<tether.agent>");
+  cfg.add_message_type<pending_move>("tether.pending_move");
+  cfg.add_message_type<std::vector<pending_move>>("std::vector<tether.pending_move>");
+  cfg.add_message_type<controller_report>("tether.controller_report");
+  cfg.add_message_type<controller_actor>("tether.controller_actor");
+}
+
+} // namespace tether::directory

@@ -1,0 +1,428 @@
+#include "supervision/supervisor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "tether/tether.hpp"
+#include "wire/codec.hpp"
+
+namespace tether::supervision {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct peer_entry {
+  peer_info info;
+  int64_t last_heard = 0; ///< ms, node clock
+  uint64_t series = 0;
+  uint64_t samples_applied = 0;
+};
+
+struct supervisor_state {
+  static inline const char* name = "tether.supervisor";
+
+  supervisor_config cfg;
+  peer_info self_info;
+  bool started = false;
+  std::map<std::string, peer_entry> peers; ///< connected peers by name
+  std::set<std::string> addresses;         ///< cluster addresses to stay connected to
+  std::set<std::string> connecting;        ///< addresses with a connect under way
+  int64_t next_connect = 0;
+  /// Whether the directory lists this node, up, with this gateway address.
+  bool joined = false;
+  bool joining = false;
+  int64_t next_join = 0;
+  size_t join_rr = 0; ///< which controller to ask next
+
+  bool connected_to(const std::string& address) const {
+    if (address == self_info.cluster)
+      return true;
+    for (auto& [_, p] : peers)
+      if (p.info.cluster == address)
+        return true;
+    return false;
+  }
+};
+
+using supervisor_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+int64_t now_ms() {
+  return wire::now_ms();
+}
+
+/// Tells the node's actors what changed in the membership.
+void publish(supervisor_ptr self) {
+  auto& st = self->state;
+  auto& cfg = st.cfg;
+  // Router: every connected node's shards (its own included).
+  std::vector<routing::remote_node> nodes;
+  nodes.push_back({st.self_info.name, st.self_info.shards});
+  for (auto& [name, p] : st.peers)
+    nodes.push_back({name, p.info.shards});
+  caf::anon_send(cfg.router, routing::remote_shards_atom::value, std::move(nodes));
+  // Directory members by id: Raft peers, and the client's choices (own first).
+  std::map<uint32_t, directory::replicated_directory_actor> members;
+  if (st.self_info.directory_id > 0)
+    members[st.self_info.directory_id] = st.self_info.directory;
+  for (auto& [_, p] : st.peers)
+    if (p.info.directory_id > 0 && p.info.directory)
+      members[p.info.directory_id] = p.info.directory;
+  std::vector<directory::replicated_directory_actor> via;
+  if (st.self_info.directory)
+    via.push_back(st.self_info.directory);
+  for (auto& [id, m] : members)
+    if (m != st.self_info.directory)
+      via.push_back(m);
+  caf::anon_send(cfg.client, directory::via_atom::value, std::move(via));
+  if (st.self_info.directory) {
+    uint32_t n = members.empty() ? 0 : members.rbegin()->first;
+    std::vector<caf::actor> raft_peers(n);
+    for (auto& [id, m] : members)
+      raft_peers[id - 1] = caf::actor_cast<caf::actor>(m);
+    caf::anon_send(st.self_info.directory, directory::peers_atom::value,
+                   std::move(raft_peers));
+  }
+  if (st.self_info.controller) {
+    std::vector<directory::agent> agents;
+    agents.push_back({st.self_info.name, caf::actor_cast<caf::actor>(self)});
+    for (auto& [name, p] : st.peers)
+      agents.push_back({name, p.info.supervisor});
+    caf::anon_send(st.self_info.controller, directory::agents_atom::value,
+                   std::move(agents));
+  }
+}
+
+/// Records a peer from its hello; returns whether anything changed.
+bool add_peer(supervisor_ptr self, const peer_info& info) {
+  auto& st = self->state;
+  if (info.name == st.self_info.name || !info.supervisor)
+    return false;
+  auto i = st.peers.find(info.name);
+  if (i != st.peers.end()) {
+    if (i->second.info.incarnation > info.incarnation)
+      return false; // a hello of an older process
+    if (i->second.info.supervisor == info.supervisor) {
+      i->second.last_heard = now_ms();
+      return false;
+    }
+  }
+  auto& e = st.peers[info.name];
+  e.info = info;
+  e.last_heard = now_ms();
+  self->monitor(info.supervisor);
+  st.addresses.insert(info.cluster);
+  return true;
+}
+
+void connect(supervisor_ptr self, const std::string& address) {
+  auto& st = self->state;
+  auto colon = address.rfind(':');
+  auto host = address.substr(0, colon);
+  auto port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+  st.connecting.insert(address);
+  auto mm = self->system().middleman().actor_handle();
+  auto timeout = milliseconds(st.cfg.request_timeout_ms);
+  self->request(mm, timeout, caf::connect_atom::value, host, port)
+    .then(
+      [self, address, timeout](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                               const std::set<std::string>&) {
+        auto peer = caf::actor_cast<supervisor_actor>(ptr);
+        if (!peer) {
+          self->state.connecting.erase(address);
+          return;
+        }
+        self->request(peer, timeout, hello_atom::value, self->state.self_info)
+          .then(
+            [self, address](peer_info& theirs, std::vector<std::string>& known) {
+              auto& st = self->state;
+              st.connecting.erase(address);
+              for (auto& a : known)
+                st.addresses.insert(a);
+              if (add_peer(self, theirs))
+                publish(self);
+            },
+            [self, address](caf::error&) {
+              self->state.connecting.erase(address);
+            });
+      },
+      [self, address](caf::error&) { self->state.connecting.erase(address); });
+}
+
+/// Asks a directory member's controller to add or refresh this node.
+void join(supervisor_ptr self) {
+  auto& st = self->state;
+  std::vector<directory::controller_actor> controllers;
+  if (st.self_info.controller)
+    controllers.push_back(st.self_info.controller);
+  for (auto& [_, p] : st.peers)
+    if (p.info.controller)
+      controllers.push_back(p.info.controller);
+  if (controllers.empty())
+    return;
+  auto target = controllers[st.join_rr++ % controllers.size()];
+  member m{st.self_info.name, st.self_info.gateway, true};
+  st.joining = true;
+  self->request(target, milliseconds(st.cfg.request_timeout_ms),
+                directory::join_atom::value, m)
+    .then([self](uint64_t) { self->state.joining = false; },
+          [self](caf::error&) {
+            // Not the leader, or the cluster is still forming: ask the next one.
+            self->state.joining = false;
+          });
+}
+
+/// The controllers of every reachable directory member, own first.
+std::vector<caf::actor> controllers_of(supervisor_ptr self) {
+  auto& st = self->state;
+  std::vector<caf::actor> out;
+  if (st.self_info.controller)
+    out.push_back(caf::actor_cast<caf::actor>(st.self_info.controller));
+  for (auto& [_, p] : st.peers)
+    if (p.info.controller)
+      out.push_back(caf::actor_cast<caf::actor>(p.info.controller));
+  return out;
+}
+
+/// Sends `msg` to the controllers in turn until one that leads answers; refusals
+/// of followers are skipped, any other answer is final.
+template <class T>
+void ask_leader(supervisor_ptr self, std::vector<caf::actor> controllers, size_t i,
+                caf::message msg, milliseconds timeout,
+                caf::typed_response_promise<T> rp, std::string last_error) {
+  if (i >= controllers.size()) {
+    rp.deliver(make_error(errc::unavailable,
+                          last_error.empty() ? "no directory member is reachable"
+                                             : last_error));
+    return;
+  }
+  self->request(controllers[i], timeout, msg)
+    .then(
+      [rp](T& x) mutable { rp.deliver(std::move(x)); },
+      [self, controllers, i, msg, timeout, rp](caf::error& err) mutable {
+        auto text = message_of(err);
+        if (code_of(err) == errc::unavailable
+            && text.find("not the leader") != std::string::npos)
+          ask_leader(self, std::move(controllers), i + 1, std::move(msg), timeout,
+                     rp, text);
+        else
+          rp.deliver(std::move(err));
+      });
+}
+
+template <class T>
+caf::typed_response_promise<T> to_leader(supervisor_ptr self, caf::message msg,
+                                         milliseconds timeout) {
+  auto rp = self->make_response_promise<T>();
+  ask_leader<T>(self, controllers_of(self), 0, std::move(msg), timeout, rp, {});
+  return rp;
+}
+
+void tick(supervisor_ptr self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  uint64_t series = 0;
+  uint64_t applied = 0;
+  if (st.cfg.counters) {
+    series = st.cfg.counters->series.load(std::memory_order_relaxed);
+    applied = st.cfg.counters->samples_applied.load(std::memory_order_relaxed);
+  }
+  for (auto& [_, p] : st.peers)
+    self->send(caf::actor_cast<supervisor_actor>(p.info.supervisor),
+               heartbeat_atom::value, st.self_info.name, st.self_info.incarnation,
+               series, applied);
+  if (now >= st.next_connect) {
+    st.next_connect = now + std::max<int64_t>(4 * st.cfg.heartbeat_ms, 200);
+    for (auto& a : st.addresses)
+      if (!st.connected_to(a) && st.connecting.count(a) == 0)
+        connect(self, a);
+  }
+  if (!st.joined && !st.joining && now >= st.next_join) {
+    st.next_join = now + 300;
+    join(self);
+  }
+  self->delayed_send(self, milliseconds(st.cfg.heartbeat_ms), sup_tick_atom::value);
+}
+
+supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
+                                                    supervisor_config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.self_info.name = st.cfg.name;
+  st.self_info.gateway = st.cfg.gateway;
+  st.self_info.incarnation = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+  st.self_info.supervisor = caf::actor_cast<caf::actor>(self);
+  st.self_info.shards = st.cfg.shards;
+  st.self_info.directory_id = st.cfg.directory_id;
+  st.self_info.directory = st.cfg.directory;
+  st.self_info.controller = st.cfg.controller;
+  for (auto& s : st.cfg.seeds)
+    st.addresses.insert(s);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& peers = self->state.peers;
+    for (auto i = peers.begin(); i != peers.end(); ++i)
+      if (i->second.info.supervisor.address() == msg.source) {
+        peers.erase(i);
+        publish(self);
+        return;
+      }
+  });
+  // Moves take a while: an operator request may wait for a whole drain.
+  auto long_timeout = milliseconds(std::max<uint32_t>(st.cfg.request_timeout_ms, 60000));
+  return {
+    [self, long_timeout](directory::drain_atom, std::string& name) {
+      return to_leader<uint64_t>(self,
+                                 caf::make_message(directory::drain_atom::value, name),
+                                 long_timeout);
+    },
+    [self, long_timeout](directory::move_atom, uint32_t slice, std::string& name) {
+      return to_leader<uint64_t>(
+        self, caf::make_message(directory::move_atom::value, slice, name),
+        long_timeout);
+    },
+    [self, long_timeout](directory::rebalance_atom) {
+      return to_leader<uint64_t>(
+        self, caf::make_message(directory::rebalance_atom::value), long_timeout);
+    },
+    [self](directory::report_atom) {
+      return to_leader<directory::controller_report>(
+        self, caf::make_message(directory::report_atom::value),
+        milliseconds(self->state.cfg.request_timeout_ms));
+    },
+    [self](start_atom, std::string& address) {
+      auto& st = self->state;
+      if (st.started)
+        return;
+      st.started = true;
+      st.self_info.cluster = address;
+      st.addresses.erase(address);
+      publish(self);
+      self->request(st.cfg.client, milliseconds(st.cfg.request_timeout_ms),
+                    subscribe_atom::value, caf::actor_cast<caf::actor>(self))
+        .then([self](assignment_table& t) {
+          caf::anon_send(self, update_atom::value, std::move(t));
+        });
+      tick(self);
+    },
+    [self](hello_atom,
+           peer_info& theirs) -> caf::result<peer_info, std::vector<std::string>> {
+      auto& st = self->state;
+      std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
+      known.push_back(st.self_info.cluster);
+      if (add_peer(self, theirs))
+        publish(self);
+      return {st.self_info, std::move(known)};
+    },
+    [self](heartbeat_atom, std::string& name, uint64_t incarnation, uint64_t series,
+           uint64_t applied) {
+      auto i = self->state.peers.find(name);
+      if (i != self->state.peers.end() && i->second.info.incarnation == incarnation) {
+        i->second.last_heard = now_ms();
+        i->second.series = series;
+        i->second.samples_applied = applied;
+      }
+    },
+    [self](sup_tick_atom) { tick(self); },
+    [self](update_atom, assignment_table& t) {
+      auto& st = self->state;
+      auto idx = -1;
+      for (size_t i = 0; i < t.members.size(); ++i)
+        if (t.members[i].name == st.self_info.name)
+          idx = static_cast<int>(i);
+      // Join once per process: a drained member stays out until it restarts.
+      if (idx >= 0 && t.members[idx].address == st.self_info.gateway)
+        st.joined = true;
+    },
+    [self](read_atom) {
+      auto& st = self->state;
+      std::vector<peer_status> out;
+      auto now = now_ms();
+      peer_status me;
+      me.name = st.self_info.name;
+      me.gateway = st.self_info.gateway;
+      me.cluster = st.self_info.cluster;
+      me.incarnation = st.self_info.incarnation;
+      me.directory_id = st.self_info.directory_id;
+      me.self = true;
+      me.connected = true;
+      me.last_heard_ms = 0;
+      if (st.cfg.counters) {
+        me.series = st.cfg.counters->series.load(std::memory_order_relaxed);
+        me.samples_applied = st.cfg.counters->samples_applied.load(
+          std::memory_order_relaxed);
+      }
+      out.push_back(me);
+      for (auto& [name, p] : st.peers) {
+        peer_status s;
+        s.name = name;
+        s.gateway = p.info.gateway;
+        s.cluster = p.info.cluster;
+        s.incarnation = p.info.incarnation;
+        s.directory_id = p.info.directory_id;
+        s.connected = true;
+        s.last_heard_ms = now - p.last_heard;
+        s.suspect = s.last_heard_ms > static_cast<int64_t>(st.cfg.suspect_ms);
+        s.series = p.series;
+        s.samples_applied = p.samples_applied;
+        out.push_back(s);
+      }
+      return out;
+    },
+    [self](directory::handoff_atom, uint32_t slice, uint64_t epoch,
+           std::string& dest) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      auto& mine = st.self_info.shards;
+      const std::vector<series::shard_actor>* theirs = nullptr;
+      if (dest == st.self_info.name) {
+        theirs = &mine;
+      } else if (auto i = st.peers.find(dest); i != st.peers.end()) {
+        theirs = &i->second.info.shards;
+      }
+      if (theirs == nullptr || theirs->empty() || mine.empty())
+        return make_error(errc::unavailable, "no connection to " + dest);
+      auto from = mine[series::shard_of(slice, static_cast<uint32_t>(mine.size()))];
+      auto to = (*theirs)[series::shard_of(slice,
+                                           static_cast<uint32_t>(theirs->size()))];
+      auto rp = self->make_response_promise<uint64_t>();
+      self
+        ->request(caf::actor_cast<series::shard_handoff_actor>(from),
+                  milliseconds(2 * st.cfg.request_timeout_ms),
+                  series::export_atom::value, slice, epoch,
+                  caf::actor_cast<series::shard_import_actor>(to))
+        .then([rp](uint64_t n) mutable { rp.deliver(n); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg) {
+  return sys.spawn(supervisor_behavior, std::move(cfg));
+}
+
+void add_supervision_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<peer_info>("tether.peer_info");
+  cfg.add_message_type<peer_status>("tether.peer_status");
+  cfg.add_message_type<std::vector<peer_status>>("std::vector<tether.peer_status>");
+  cfg.add_message_type<supervisor_actor>("tether.supervisor_actor");
+  cfg.add_message_type<std::vector<series::shard_actor>>(
+    "std::vector<tether.shard_actor>");
+}
+
+} // namespace tether::supervision

@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Multi-process cluster tests: real tetherd processes on loopback ports.
+
+Each case starts its own local cluster with tools/tether_cluster.py (free ports, a
+temporary directory), drives it through the gateways' WebSocket and HTTP APIs and the
+real tether-load, kills processes with real signals and stops everything at the end.
+Every wait is bounded; the whole file stays within about two minutes.
+
+Cases (the cluster issue's list):
+  formation   3 nodes form; every key is routed correctly from every node
+  join        a 4th node joins: few slices move, the cluster ends balanced, no
+              counter changes
+  drain       drain a node under continuous writes: no failed write, exact totals,
+              every window of a subscribed key exactly once
+  restart     a node restarted with the same name gets its slices back (a node
+              outside the directory: restarting a directory member needs its Raft
+              state on disk)
+  leader      the directory leader is killed: a new leader, the assignment intact
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import tether_cluster  # noqa: E402
+
+try:
+    import websocket  # python3-websocket
+except ImportError:  # pragma: no cover
+    websocket = None
+
+PASSED = []
+FAILED = []
+SLICES = 1024
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def wait_for(what, fn, timeout=20.0, interval=0.1):
+    """Polls fn() until it returns a true value; returns it. Fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as e:
+            last = e
+        time.sleep(interval)
+    raise Failure(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def http_json(server, path, method="GET", timeout=10.0):
+    req = urllib.request.Request(f"http://{server}{path}", method=method,
+                                 data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+        raise Failure(f"{method} {path} on {server}: HTTP {e.code}: {body[:300]}")
+
+
+def key_of(name, labels):
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def series_total(server, key):
+    q = urllib.parse.quote(key)
+    s = http_json(server, f"/v1/series?key={q}")
+    return s["state"]["total"] if s.get("found") else 0.0
+
+
+def primaries(table):
+    """slice -> primary name of a /v1/directory answer."""
+    return {s["slice"]: s["primary"] for s in table["slices"]}
+
+
+class Client:
+    """A WebSocket producer/subscriber speaking the JSON mapping (docs/protocol.md)."""
+
+    def __init__(self, server, producer):
+        self.ws = websocket.create_connection(f"ws://{server}/v1/stream", timeout=10)
+        self.updates = []
+        self.seq = 0
+        self.send({"hello": {"producerId": producer}})
+        w = self.recv()
+        check("welcome" in w, f"expected welcome, got {w}")
+
+    def send(self, obj):
+        self.ws.send(json.dumps(obj))
+
+    def recv(self, timeout=10.0):
+        self.ws.settimeout(timeout)
+        while True:
+            obj = json.loads(self.ws.recv())
+            if "windowUpdate" in obj:
+                self.updates.append(obj["windowUpdate"])
+                continue
+            return obj
+
+    def write(self, samples):
+        self.seq += 1
+        self.send({"write": {"sequence": str(self.seq), "samples": samples}})
+        r = self.recv()
+        check("ack" in r, f"write {self.seq}: expected an ack, got {json.dumps(r)[:300]}")
+        return r["ack"]
+
+    def subscribe(self, keys):
+        self.send({"subscribe": {"requestId": "1", "keys": keys}})
+        self.ws.settimeout(10)
+        while True:
+            obj = json.loads(self.ws.recv())
+            if "windowUpdate" in obj:
+                # the first update is the subscription's initial state
+                return obj["windowUpdate"]
+            check("error" not in obj, f"subscribe failed: {obj}")
+
+    def collect(self, seconds):
+        """Reads window updates for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                obj = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                break
+            if "windowUpdate" in obj:
+                self.updates.append(obj["windowUpdate"])
+
+    def close(self):
+        try:
+            self.ws.close(timeout=1)
+        except Exception:
+            pass
+
+
+def counter(name, labels, value=1, ts=None):
+    s = {"name": name, "kind": "COUNTER", "value": value,
+         "labels": [{"name": k, "value": v} for k, v in sorted(labels.items())]}
+    if ts is not None:
+        s["timestampMs"] = str(ts)
+    return s
+
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.tetherd = os.path.join(args.bin, "tetherd")
+        self.load = os.path.join(args.bin, "tether-load")
+
+    def cluster(self, tag, options=None):
+        base = tempfile.mkdtemp(prefix=f"tether-cluster-{tag}-")
+        opts = {"window-ms": 1000, "lateness-ms": 500, "shards": 2}
+        opts.update(options or {})
+        c = tether_cluster.LocalCluster(self.tetherd, base, 0, opts, ready_timeout=30)
+        c.base_for_cleanup = base
+        return c
+
+
+def case(fn):
+    def run(env):
+        name = fn.__name__.replace("case_", "")
+        t0 = time.monotonic()
+        try:
+            fn(env)
+            PASSED.append(name)
+            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Exception as e:  # report and go on: every case runs
+            FAILED.append(name)
+            detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
+            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {detail}", flush=True)
+    run.__name__ = fn.__name__
+    return run
+
+
+def finish(c):
+    try:
+        c.down()
+    finally:
+        shutil.rmtree(c.base_for_cleanup, ignore_errors=True)
+
+
+@case
+def case_formation(env):
+    c = env.cluster("formation")
+    try:
+        c.up(3)
+        names = ["tether-1", "tether-2", "tether-3"]
+        tables = [http_json(c.server(n), "/v1/directory") for n in names]
+        check(all(t["version"] == tables[0]["version"] for t in tables),
+              f"nodes serve different versions {[t['version'] for t in tables]}")
+        owners = primaries(tables[0])
+        counts = {n: sum(1 for p in owners.values() if p == n) for n in names}
+        check(sum(counts.values()) == SLICES and min(counts.values()) >= SLICES // 3 - 1,
+              f"slices per node {counts}")
+        # Each node gets writes for keys owned by every node: 60 keys, written 3
+        # times each through a different node every time.
+        keys = [{"host": f"h{i}"} for i in range(60)]
+        for round_ in range(3):
+            for i, n in enumerate(names):
+                cl = Client(c.server(n), f"formation-{round_}-{i}")
+                a = cl.write([counter("cluster_formation_total", k, i + 1) for k in keys])
+                check(a.get("accepted") == len(keys), f"ack {a}")
+                cl.close()
+        # Every node answers every key with the same total and the owner the
+        # directory names.
+        seen_owners = set()
+        for k in keys:
+            key = key_of("cluster_formation_total", k)
+            for n in names:
+                s = http_json(c.server(n), "/v1/series?key=" + urllib.parse.quote(key))
+                check(s["found"], f"{key} not found through {n}")
+                check(s["state"]["total"] == 18, f"{key} through {n}: total {s['state']['total']}")
+                check(s["node"] == owners[s["slice"]],
+                      f"{key} served by {s['node']}, directory says {owners[s['slice']]}")
+                seen_owners.add(s["node"])
+        check(seen_owners == set(names), f"keys landed on {seen_owners} only")
+    finally:
+        finish(c)
+
+
+@case
+def case_join(env):
+    c = env.cluster("join")
+    try:
+        c.up(3)
+        keys = [{"host": f"h{i}"} for i in range(200)]
+        cl = Client(c.server("tether-1"), "join")
+        cl.write([counter("cluster_join_total", k, 5) for k in keys])
+        before = primaries(http_json(c.server("tether-1"), "/v1/directory"))
+        c.add()  # tether-4
+        servers = [c.server(n) for n in ("tether-1", "tether-2", "tether-3", "tether-4")]
+
+        def balanced():
+            t = http_json(servers[1], "/v1/directory")
+            if "tether-4" not in t["nodes"]:
+                return None
+            loads = [x["of_mean"] for x in t["load"]]
+            if t.get("pending_moves") or any(x is None for x in loads):
+                return None
+            return t if all(0.9 <= x <= 1.1 for x in loads) else None
+
+        t = wait_for("a balanced cluster after the join", balanced, timeout=30)
+        after = primaries(t)
+        moved = [s for s in range(SLICES) if before[s] != after[s]]
+        to_new = [s for s in moved if after[s] == "tether-4"]
+        # The minimum is 256 (a quarter), all of them onto the new node; allow the
+        # tolerance band on top.
+        bound = SLICES // 4 + SLICES // 40
+        check(len(moved) <= bound, f"{len(moved)} slices moved, bound {bound}")
+        check(len(to_new) == len(moved), f"{len(moved) - len(to_new)} moves between old nodes")
+        # State moved with the slices: every counter is where it was.
+        for k in keys:
+            key = key_of("cluster_join_total", k)
+            total = series_total(servers[3], key)
+            check(total == 5, f"{key}: total {total} after the join, expected 5")
+        a = cl.write([counter("cluster_join_total", k, 1) for k in keys])
+        check(a.get("accepted") == len(keys), f"write after the join: {a}")
+        cl.close()
+        print(f"  join: {len(moved)} slices moved (bound {bound})", flush=True)
+    finally:
+        finish(c)
+
+
+@case
+def case_drain(env):
+    c = env.cluster("drain")
+    try:
+        c.up(3)
+        s1 = c.server("tether-1")
+        series = 2000
+        # A subscriber on tether-3 follows keys led by tether-2 (the drained node).
+        table = http_json(s1, "/v1/directory")
+        owners = primaries(table)
+        watched = []
+        for i in range(series):
+            key = f'tether_load_total{{series="{i}"}}'
+            w = http_json(s1, "/v1/where?key=" + urllib.parse.quote(key))
+            if owners[w["slice"]] == "tether-2":
+                watched.append(key)
+            if len(watched) == 5:
+                break
+        check(len(watched) == 5, "no keys on tether-2")
+        # Load: open loop at 20k samples/s for 8 s into tether-1.
+        load = subprocess.Popen(
+            [env.load, "--server", s1, "--connections", "2", "--batch", "200",
+             "--series", str(series), "--rate", "20k", "--duration", "8s", "--json",
+             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sub = Client(c.server("tether-3"), "drain-watch")
+        time.sleep(1.0)  # the series exist before the subscription
+        sub.subscribe(watched)
+        t0 = time.monotonic()
+        sub.collect(1.5)
+        drain = {}
+
+        def do_drain():
+            t = time.monotonic()
+            drain["reply"] = http_json(c.server("tether-3"), "/v1/admin/drain?node=tether-2",
+                                       method="POST", timeout=60)
+            drain["seconds"] = time.monotonic() - t
+        th = threading.Thread(target=do_drain)
+        th.start()
+        while load.poll() is None:
+            sub.collect(0.5)
+        th.join(timeout=60)
+        out, err = load.communicate(timeout=30)
+        check(load.returncode == 0, f"tether-load exit {load.returncode}: {out[-400:]} {err[-400:]}")
+        report = json.loads(out)
+        check(report["errors"] == 0 and report["batches_failed"] == 0
+              and report["batches_unacked"] == 0, f"writes failed during the drain: {report}")
+        check("reply" in drain, "the drain did not answer")
+        t = http_json(s1, "/v1/directory")
+        left = [s["slice"] for s in t["slices"] if s["primary"] == "tether-2"]
+        check(not left, f"slices still on tether-2 after the drain: {left[:10]}")
+        # Exact totals: the sum over every series equals the acknowledged samples.
+        total = 0
+        for i in range(series):
+            total += series_total(s1, f'tether_load_total{{series="{i}"}}')
+        check(total == report["samples_acked"],
+              f"sum of totals {total} != acknowledged {report['samples_acked']}")
+        # Every window of the watched keys arrived exactly once, none missing: wait
+        # for the last windows to close (1 s windows + 0.5 s lateness).
+        sub.collect(2.5)
+        sub.close()
+        per_key = {}
+        for u in sub.updates:
+            start = int(u.get("windowStartMs", "0"))
+            if start == 0:
+                continue
+            for s in u.get("series", []):
+                per_key.setdefault(s["key"], []).append((start, s))
+        for key in watched:
+            got = per_key.get(key, [])
+            starts = [st for st, _ in got]
+            check(len(starts) == len(set(starts)), f"{key}: a window came twice: {sorted(starts)}")
+            check(len(starts) >= 5, f"{key}: only {len(starts)} windows")
+            ordered = sorted(starts)
+            gaps = [b - a for a, b in zip(ordered, ordered[1:]) if b - a != 1000]
+            check(not gaps, f"{key}: windows missing between {ordered}")
+        print(f"  drain: {drain['reply']} in {drain['seconds']:.2f}s under load, "
+              f"{report['samples_acked']} samples acked", flush=True)
+    finally:
+        finish(c)
+
+
+@case
+def case_restart(env):
+    c = env.cluster("restart")
+    try:
+        c.up(3)
+        c.add()  # tether-4: a member that does not run the directory
+        s1 = c.server("tether-1")
+
+        def settled():
+            t = http_json(s1, "/v1/directory")
+            if "tether-4" not in t["nodes"] or t.get("pending_moves"):
+                return None
+            mine = {s["slice"] for s in t["slices"] if s["primary"] == "tether-4"}
+            return mine if len(mine) >= SLICES // 4 * 9 // 10 else None
+        mine = wait_for("tether-4 holding its share", settled, timeout=30)
+        c.kill("tether-4", signal.SIGKILL)
+        c.restart("tether-4")  # waits for /readyz
+
+        def back():
+            nodes = {n["name"]: n for n in http_json(s1, "/v1/nodes")["nodes"]}
+            n4 = nodes.get("tether-4", {})
+            if not (n4.get("connected") and n4.get("state") == "up"):
+                return None
+            t = http_json(s1, "/v1/directory")
+            return {s["slice"] for s in t["slices"] if s["primary"] == "tether-4"}
+        got = wait_for("tether-4 back in the cluster", back, timeout=20)
+        check(got == mine, f"tether-4 led {len(mine)} slices, leads {len(got)} after the restart")
+        # And it serves them again: writes through tether-1 to every node are applied.
+        cl = Client(s1, "restart")
+        keys = [{"host": f"r{i}"} for i in range(200)]
+        a = cl.write([counter("cluster_restart_total", k) for k in keys])
+        check(a.get("accepted") == len(keys), f"write after the restart: {a}")
+        cl.close()
+    finally:
+        finish(c)
+
+
+@case
+def case_leader(env):
+    c = env.cluster("leader")
+    try:
+        c.up(3)
+        t = http_json(c.server("tether-1"), "/v1/directory")
+        leader = t.get("directory_leader")
+        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
+        before = primaries(t)
+        c.kill(leader, signal.SIGKILL)
+        others = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
+
+        def new_leader():
+            t = http_json(c.server(others[0]), "/v1/directory")
+            l = t.get("directory_leader")
+            return t if l and l != leader else None
+        t = wait_for("a new directory leader", new_leader, timeout=20)
+        check(primaries(t) == before, "the assignment changed with the leader")
+        # The new leader takes operator requests: move a slice between survivors.
+        s = next(s for s, p in before.items() if p == others[0])
+        r = http_json(c.server(others[1]), f"/v1/admin/move?slice={s}&node={others[1]}",
+                      method="POST", timeout=30)
+        check(r.get("epoch", 0) >= 2, f"move reply {r}")
+        t = wait_for(f"slice {s} on {others[1]} in {others[0]}'s table",
+                     lambda: (lambda t: t if primaries(t)[s] == others[1] else None)(
+                         http_json(c.server(others[0]), "/v1/directory")), timeout=10)
+        # The old leader comes back as a follower of the same table.
+        c.restart(leader)
+        t2 = wait_for("the restarted member serving the table",
+                      lambda: (lambda x: x if x["version"] >= t["version"] else None)(
+                          http_json(c.server(leader), "/v1/directory")))
+        check(primaries(t2)[s] == others[1], "the restarted member lost the move")
+    finally:
+        finish(c)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True, help="directory with tetherd and tether-load")
+    ap.add_argument("cases", nargs="*", help="cases to run (default: all)")
+    args = ap.parse_args()
+    if websocket is None:
+        print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
+        return 1
+    env = Env(args)
+    cases = [case_formation, case_join, case_drain, case_restart, case_leader]
+    if args.cases:
+        cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
+    for f in cases:
+        f(env)
+    print(f"{len(PASSED)} passed, {len(FAILED)} failed{': ' + ', '.join(FAILED) if FAILED else ''}")
+    return 0 if not FAILED and PASSED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
