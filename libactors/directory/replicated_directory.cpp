@@ -19,6 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "directory/raft/raft_node.hpp"
+#include "directory/raft/raft_storage.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::directory {
@@ -103,6 +104,8 @@ struct pending_proposal {
 struct member_state {
   static inline const char* name = "tether.replicated_directory";
   replicated_directory_config cfg;
+  // Declared before `node`, which refers to it, so that it outlives the node.
+  std::unique_ptr<raft::raft_storage> storage;
   std::unique_ptr<raft::raft_node> node;
   // Index i = member i + 1. Weak references: members referring to each other must
   // not keep each other alive.
@@ -193,6 +196,19 @@ void apply_entry(member_ptr self, const raft::entry& e) {
   st.pending.erase(i);
 }
 
+// The Raft member halted on a storage failure: its in-memory state may be ahead
+// of its storage, so it must not go on. Answers what waits and exits.
+void stop_on_storage_failure(member_ptr self) {
+  auto& st = self->state;
+  auto what = "directory " + member_label(st.cfg, st.cfg.self)
+              + " stops: its Raft storage failed: " + st.node->failure().message();
+  std::fprintf(stderr, "tether.directory: %s\n", what.c_str());
+  for (auto& kvp : st.pending)
+    kvp.second.promise.deliver(make_error(errc::unavailable, what));
+  st.pending.clear();
+  self->quit(make_error(errc::internal, std::move(what)));
+}
+
 // Drains the Raft member's outputs: snapshot, committed entries, compaction,
 // bootstrap, messages; then settles proposals this member can no longer commit.
 void drive(member_ptr self) {
@@ -225,6 +241,10 @@ void drive(member_ptr self) {
     }
     break;
   }
+  if (n.halted()) {
+    stop_on_storage_failure(self);
+    return;
+  }
   for (auto& msg : n.take_outbox())
     ship(self, msg);
   if (!n.is_leader() && !st.pending.empty()) {
@@ -252,9 +272,20 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
   std::vector<raft::member_id> ids;
   for (uint32_t i = 1; i <= std::max<uint32_t>(cfg.group_size, 1); ++i)
     ids.emplace_back(i);
+  if (!cfg.data_dir.empty())
+    st.storage = std::make_unique<raft::file_storage>(cfg.data_dir);
   st.node = std::make_unique<raft::raft_node>(raft::member_id{cfg.self}, ids, cfg.raft,
-                                              cfg.seed * 1000003u + cfg.self);
+                                              cfg.seed * 1000003u + cfg.self,
+                                              st.storage.get());
   st.cfg = std::move(cfg);
+  if (st.node->halted()) {
+    auto what = "directory " + member_label(st.cfg, st.cfg.self)
+                + " cannot load its Raft state: " + st.node->failure().message();
+    std::fprintf(stderr, "tether.directory: %s\n", what.c_str());
+    self->quit(make_error(errc::internal, std::move(what)));
+  } else {
+    drive(self); // a stored snapshot becomes the table before the first request
+  }
   auto tick = std::chrono::milliseconds{std::max<uint32_t>(st.cfg.tick_ms, 1)};
   self->delayed_send(self, tick, raft_tick_atom::value);
   self->set_down_handler(
@@ -273,6 +304,11 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
       auto term = n.current_term().value;
       auto idx = n.propose(
         encode_command(self->system(), command_kind::propose_table, table));
+      if (n.halted()) {
+        stop_on_storage_failure(self);
+        return make_error(errc::unavailable,
+                          "directory member stopped: its Raft storage failed");
+      }
       if (!idx)
         return not_leader(self);
       auto rp = self->make_response_promise<uint64_t>();
@@ -337,6 +373,8 @@ spawn_replicated_directory_group(caf::actor_system& sys,
     auto c = cfg;
     c.self = i;
     c.group_size = n;
+    if (!cfg.data_dir.empty())
+      c.data_dir = cfg.data_dir + "/member-" + std::to_string(i);
     members.push_back(spawn_replicated_directory(sys, std::move(c)));
   }
   std::vector<caf::actor> handles;

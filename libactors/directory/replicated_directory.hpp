@@ -27,6 +27,20 @@
 /// the replication delay), but a member never serves a table older than one it has
 /// served before, and every member applies the same tables in the same order.
 ///
+/// Durability. With `replicated_directory_config::data_dir` set, a member keeps its
+/// Raft state (term, vote, log, snapshot of the table) in that directory through a
+/// `raft::file_storage` and loads it at spawn: a member killed and spawned again
+/// with the same id and directory never votes twice in a term and never forgets an
+/// entry it acknowledged, and serves the table of its snapshot from the start; the
+/// committed entries after the snapshot are applied again once it learns the commit
+/// index from the leader (a single member commits its own log when it elects
+/// itself). Each write is fsynced before the message that depends on it is sent (see
+/// `raft::raft_node` and `raft::file_storage`). A member whose directory cannot be
+/// loaded (damaged, or in use by another member) or whose write fails stops with
+/// `errc::internal`, the reason in its exit message. Without a `data_dir` the state
+/// lives in memory: a restarted member starts empty and, in a group of three, a
+/// restart can lose committed entries.
+///
 /// Thread safety: the actors are the only owners of their state; handles may be used
 /// from any thread.
 namespace tether::directory {
@@ -87,16 +101,22 @@ struct replicated_directory_config {
   /// When set (version > 0), the first leader that finds the table empty proposes
   /// it; it applies only to an empty table, so several bootstraps are harmless.
   assignment_table bootstrap;
+  /// Directory of this member's durable Raft state, created if missing; one
+  /// directory per member, never shared (a second member on it stops with
+  /// `errc::internal`). Empty (default): in memory only.
+  std::string data_dir;
 };
 
 /// Spawns one directory member. Send it `(peers_atom, handles)` once every member
-/// of a group of more than one exists; a single member needs no peers.
+/// of a group of more than one exists; a single member needs no peers. With a
+/// `data_dir`, the member loads its state before it serves its first request; if
+/// that fails it exits at once with `errc::internal` (monitor it to see why).
 replicated_directory_actor
 spawn_replicated_directory(caf::actor_system& sys, replicated_directory_config cfg);
 
 /// Spawns a whole group of `group_size` members in this actor system, wires their
 /// peers and returns them (index i = member i + 1). Every member gets `cfg` with its
-/// own `self`.
+/// own `self`; with a `data_dir`, member i keeps its state in `<data_dir>/member-i`.
 std::vector<replicated_directory_actor>
 spawn_replicated_directory_group(caf::actor_system& sys,
                                  replicated_directory_config cfg);

@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -52,6 +55,26 @@ struct status {
   uint32_t leader = 0;
   uint64_t term = 0;
   uint64_t applied = 0;
+};
+
+// A directory under /tmp for the members' data, created on first use and removed
+// with everything in it when the fixture goes (after its actor system).
+struct temp_root {
+  const std::string& path() {
+    if (path_.empty()) {
+      std::string tmpl = "/tmp/tether-directory-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr)
+        FAIL("mkdtemp failed");
+      path_ = tmpl;
+    }
+    return path_;
+  }
+  ~temp_root() {
+    std::error_code ec;
+    if (!path_.empty())
+      std::filesystem::remove_all(path_, ec);
+  }
+  std::string path_;
 };
 
 struct fixture {
@@ -123,6 +146,28 @@ struct fixture {
     return -1;
   }
 
+  /// A data directory for one member.
+  std::string data_dir(uint32_t member) {
+    return tmp.path() + "/member-" + std::to_string(member);
+  }
+
+  /// Kills a member and returns once it is gone (its files closed).
+  void kill(const replicated_directory_actor& m) {
+    caf::scoped_actor self{sys};
+    caf::anon_send_exit(m, caf::exit_reason::kill);
+    self->wait_for(m);
+  }
+
+  /// Sends every member the handles of all.
+  void wire() {
+    std::vector<caf::actor> all;
+    for (auto& m : members)
+      all.push_back(caf::actor_cast<caf::actor>(m));
+    for (auto& m : members)
+      caf::anon_send(m, peers_atom::value, all);
+  }
+
+  temp_root tmp; // declared first: removed after the actor system is gone
   caf::actor_system_config cfg;
   caf::actor_system sys;
   std::vector<replicated_directory_actor> members;
@@ -303,4 +348,124 @@ TEST_CASE_METHOD(fixture, "a directory member wired late catches up from a snaps
     caf::anon_send(m, peers_atom::value, all);
   REQUIRE(eventually([&] { return read(members[2]).version == 6; }));
   CHECK(read(members[2]).slices.size() == 16);
+}
+
+TEST_CASE_METHOD(fixture, "a single directory member restarts from its data "
+                          "directory") {
+  auto c = member_config(1);
+  c.bootstrap = make_table(1, 16);
+  c.data_dir = data_dir(1);
+  members.push_back(spawn_replicated_directory(sys, c));
+  REQUIRE(eventually([&] { return read(members[0]).version == 1; }));
+  for (uint64_t i = 0; i < 5; ++i) {
+    auto t = make_table(0, 16);
+    t.slices[3].epoch = 10 + i;
+    REQUIRE(propose(members[0], t));
+  }
+  auto before = status_of(members[0]);
+  REQUIRE(before.ok);
+  REQUIRE(before.applied == 7); // no-op, bootstrap, five tables
+  kill(members[0]);
+  members[0] = spawn_replicated_directory(sys, c);
+  // Loaded at spawn: the term, and the table of the last snapshot (index 6 with
+  // snapshot_every = 2, i.e. version 5) before the member has elected itself.
+  auto after = status_of(members[0]);
+  REQUIRE(after.ok);
+  CHECK(after.term >= before.term);
+  CHECK(read(members[0]).version >= 5);
+  // Elected again, it commits its log and applies the last entry once more.
+  REQUIRE(eventually([&] {
+    auto t = read(members[0]);
+    return t.version == 6 && t.slices[3].epoch == 14;
+  }));
+  auto later = status_of(members[0]);
+  CHECK(later.term > before.term);
+  CHECK(later.applied >= 7);
+  auto t = make_table(0, 16);
+  auto v = propose(members[0], t);
+  REQUIRE(v);
+  CHECK(*v == 7);
+}
+
+TEST_CASE_METHOD(fixture, "a killed directory member restarts from its data "
+                          "directory with its term and table") {
+  auto c = member_config(3);
+  c.data_dir = tmp.path(); // member i in <data_dir>/member-i
+  members = spawn_replicated_directory_group(sys, c);
+  auto config_of = [&](uint32_t id) {
+    auto ci = c;
+    ci.self = id;
+    ci.data_dir = data_dir(id);
+    return ci;
+  };
+  std::vector<size_t> all{0, 1, 2};
+  int leader = -1;
+  REQUIRE(eventually([&] { return (leader = leader_of(all)) >= 0; }));
+  for (uint64_t i = 1; i <= 4; ++i)
+    REQUIRE(propose(members[static_cast<size_t>(leader)], make_table(i, 16)));
+  for (auto i : all)
+    REQUIRE(eventually([&] { return read(members[i]).version == 4; }));
+
+  // Kill the leader; the other two go on without it.
+  auto victim = static_cast<size_t>(leader);
+  auto before = status_of(members[victim]);
+  REQUIRE(before.ok);
+  kill(members[victim]);
+  std::vector<size_t> rest;
+  for (auto i : all)
+    if (i != victim)
+      rest.push_back(i);
+  int next = -1;
+  REQUIRE(eventually([&] { return (next = leader_of(rest)) >= 0; }));
+  auto t5 = make_table(5, 16);
+  t5.slices[1].epoch = 55;
+  REQUIRE(propose(members[static_cast<size_t>(next)], t5));
+
+  // The same member, spawned again on its directory and not wired yet: nothing
+  // reaches it, so term and table can only come from its files.
+  members[victim] = spawn_replicated_directory(sys, config_of(before.self));
+  auto after = status_of(members[victim]);
+  REQUIRE(after.ok);
+  CHECK(after.self == before.self);
+  CHECK(after.term >= before.term);
+  auto restored = read(members[victim]);
+  CHECK(restored.version >= 3); // its last snapshot
+  CHECK(restored.slices.size() == 16);
+
+  // Wired again, it catches up and the group makes progress with all three.
+  wire();
+  REQUIRE(eventually([&] {
+    auto t = read(members[victim]);
+    return t.version == 5 && t.slices[1].epoch == 55;
+  }));
+  int now = -1;
+  caf::expected<uint64_t> v6{caf::sec::request_timeout};
+  REQUIRE(eventually([&] {
+    now = leader_of(all);
+    if (now < 0)
+      return false;
+    v6 = propose(members[static_cast<size_t>(now)], make_table(6, 16));
+    return static_cast<bool>(v6);
+  }));
+  CHECK(*v6 == 6);
+  for (auto i : all)
+    REQUIRE(eventually([&] { return read(members[i]).version == 6; }));
+}
+
+TEST_CASE_METHOD(fixture, "a directory member refuses a data directory in use") {
+  auto c = member_config(1);
+  c.data_dir = data_dir(1);
+  members.push_back(spawn_replicated_directory(sys, c));
+  REQUIRE(status_of(members[0]).ok);
+  auto second = spawn_replicated_directory(sys, c);
+  members.push_back(second); // stopped by the fixture should it not exit
+  caf::scoped_actor self{sys};
+  self->monitor(second);
+  caf::error reason;
+  self->receive([&](caf::down_msg& msg) { reason = msg.reason; },
+                caf::after(5s) >> [&] { FAIL("the second member did not exit"); });
+  CHECK(code_of(reason) == errc::internal);
+  CHECK(message_of(reason).find("in use") != std::string::npos);
+  // The first one still serves.
+  CHECK(status_of(members[0]).ok);
 }

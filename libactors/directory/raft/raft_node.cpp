@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <string>
 #include <utility>
 
 // A broken invariant of the protocol: log and abort (never continue with a log
@@ -27,14 +29,17 @@ log_index next_of(log_index i) {
 } // namespace
 
 raft_node::raft_node(member_id self, std::vector<member_id> members,
-                     raft_config cfg, uint64_t seed)
-  : self_(self), members_(std::move(members)), cfg_(cfg), rng_(seed) {
+                     raft_config cfg, uint64_t seed, raft_storage* storage)
+  : self_(self), members_(std::move(members)), cfg_(cfg), rng_(seed),
+    storage_(storage) {
   TETHER_RAFT_ASSERT(std::find(members_.begin(), members_.end(), self_)
                      != members_.end());
   TETHER_RAFT_ASSERT(cfg_.election_timeout > cfg_.heartbeat_interval);
   TETHER_RAFT_ASSERT(cfg_.heartbeat_interval > 0);
   TETHER_RAFT_ASSERT(cfg_.max_entries_per_append > 0);
-  reset_election_timer();
+  if (storage_)
+    load_from_storage();
+  reset_volatile();
 }
 
 // -- observers ----------------------------------------------------------------
@@ -63,6 +68,8 @@ const entry& raft_node::at(log_index i) const {
 // -- driving ------------------------------------------------------------------
 
 void raft_node::tick() {
+  if (failure_)
+    return;
   ++elapsed_;
   if (role_ == raft::role::leader) {
     if (elapsed_ >= cfg_.heartbeat_interval) {
@@ -72,19 +79,23 @@ void raft_node::tick() {
   } else if (elapsed_ >= timeout_) {
     start_election();
   }
+  persist();
 }
 
 void raft_node::receive(const message& msg) {
-  if (msg.to != self_ || msg.from == self_)
+  if (failure_ || msg.to != self_ || msg.from == self_)
     return;
   std::visit([this, &msg](const auto& x) { handle(msg.from, x); }, msg.payload);
+  persist();
 }
 
 std::optional<log_index> raft_node::propose(std::string command) {
-  if (role_ != raft::role::leader)
+  if (failure_ || role_ != raft::role::leader)
     return std::nullopt;
   auto idx = next_of(last_index());
   append_local(entry_kind::command, std::move(command));
+  if (failure_)
+    return std::nullopt;
   // Peers that were caught up get the entry now; the others get it when their
   // outstanding append is answered or at the next heartbeat.
   for (auto& [peer, p] : progress_)
@@ -94,17 +105,55 @@ std::optional<log_index> raft_node::propose(std::string command) {
 }
 
 bool raft_node::compact(log_index upto, std::string state) {
-  if (upto > applied_ || upto <= snapshot_.last_index)
+  if (failure_ || upto > applied_ || upto <= snapshot_.last_index)
+    return false;
+  if (!persist())
     return false;
   auto t = term_at(upto);
   TETHER_RAFT_ASSERT(t.has_value());
   snapshot_ = raft::snapshot{upto, *t, std::move(state)};
   while (!log_.empty() && log_.front().index <= upto)
     log_.pop_front();
+  if (storage_)
+    if (auto err = storage_->save_snapshot(snapshot_))
+      return halt(std::move(err));
   return true;
 }
 
 void raft_node::restart() {
+  failure_ = storage_error{};
+  if (storage_)
+    load_from_storage();
+  reset_volatile();
+}
+
+void raft_node::load_from_storage() {
+  persisted_state st;
+  if (auto err = storage_->load(st)) {
+    halt(std::move(err));
+    return;
+  }
+  auto expected = st.snapshot.last_index;
+  for (auto& e : st.entries) {
+    expected = next_of(expected);
+    if (e.index != expected) {
+      halt(storage_error{storage_errc::corrupt,
+                         "raft: the storage returned entry "
+                           + std::to_string(e.index.value) + " where "
+                           + std::to_string(expected.value) + " belongs"});
+      return;
+    }
+  }
+  term_ = st.hard.term;
+  voted_for_ = st.hard.voted_for;
+  snapshot_ = std::move(st.snapshot);
+  log_.assign(std::make_move_iterator(st.entries.begin()),
+              std::make_move_iterator(st.entries.end()));
+  hard_dirty_ = false;
+  stable_ = last_index();
+}
+
+void raft_node::reset_volatile() {
   role_ = raft::role::follower;
   leader_.reset();
   commit_ = snapshot_.last_index;
@@ -133,6 +182,50 @@ std::optional<raft::snapshot> raft_node::take_snapshot_to_apply() {
   return std::exchange(snapshot_to_apply_, std::nullopt);
 }
 
+// -- durability ---------------------------------------------------------------
+
+bool raft_node::persist() {
+  if (failure_)
+    return false;
+  auto last = last_index();
+  if (!storage_) {
+    hard_dirty_ = false;
+    stable_ = last;
+    return true;
+  }
+  if (hard_dirty_) {
+    if (auto err = storage_->save_hard_state(hard_state{term_, voted_for_}))
+      return halt(std::move(err));
+    hard_dirty_ = false;
+  }
+  if (stable_ > last) { // truncated and not replaced (yet)
+    if (auto err = storage_->truncate(next_of(last)))
+      return halt(std::move(err));
+    stable_ = last;
+  }
+  if (last > stable_) {
+    TETHER_RAFT_ASSERT(stable_ >= snapshot_.last_index);
+    std::vector<entry> fresh;
+    fresh.reserve(last.value - stable_.value);
+    for (auto i = next_of(stable_); i <= last; i = next_of(i))
+      fresh.push_back(at(i));
+    if (auto err = storage_->append(fresh))
+      return halt(std::move(err));
+    stable_ = last;
+  }
+  return true;
+}
+
+bool raft_node::halt(storage_error err) {
+  failure_ = std::move(err);
+  outbox_.clear();
+  role_ = raft::role::follower;
+  leader_.reset();
+  votes_.clear();
+  progress_.clear();
+  return false;
+}
+
 // -- roles --------------------------------------------------------------------
 
 void raft_node::reset_election_timer() {
@@ -146,6 +239,7 @@ void raft_node::become_follower(raft::term t, std::optional<member_id> leader) {
   if (t > term_) {
     term_ = t;
     voted_for_.reset();
+    hard_dirty_ = true;
   }
   if (role_ != raft::role::follower) {
     role_ = raft::role::follower;
@@ -160,6 +254,7 @@ void raft_node::start_election() {
   term_ = raft::term{term_.value + 1};
   role_ = raft::role::candidate;
   voted_for_ = self_;
+  hard_dirty_ = true;
   leader_.reset();
   votes_.assign(1, self_);
   progress_.clear();
@@ -190,10 +285,16 @@ void raft_node::become_leader() {
 
 void raft_node::append_local(entry_kind kind, std::string command) {
   log_.push_back(entry{term_, next_of(last_index()), kind, std::move(command)});
-  leader_update_commit();
+  // Durable before it counts towards a quorum (and before it is sent).
+  if (persist())
+    leader_update_commit();
 }
 
 void raft_node::send(member_id to, payload p) {
+  // Every message depends on the term and vote; an append reply and a snapshot
+  // reply on the log: all of it must be durable before the message can leave.
+  if (!persist())
+    return;
   outbox_.push_back(message{self_, to, std::move(p)});
 }
 
@@ -220,7 +321,7 @@ void raft_node::broadcast_append() {
 }
 
 void raft_node::advance_commit(log_index new_commit) {
-  if (new_commit <= commit_)
+  if (failure_ || new_commit <= commit_)
     return;
   TETHER_RAFT_ASSERT(new_commit <= last_index());
   for (auto i = next_of(commit_); i <= new_commit; i = next_of(i))
@@ -230,14 +331,15 @@ void raft_node::advance_commit(log_index new_commit) {
 }
 
 void raft_node::leader_update_commit() {
-  if (role_ != raft::role::leader)
+  if (failure_ || role_ != raft::role::leader)
     return;
   // Only entries of the current term are committed by counting replicas; the
-  // entries before them commit implicitly (Raft's safety rule).
+  // entries before them commit implicitly (Raft's safety rule). The leader counts
+  // itself only for entries in its storage.
   for (auto n = last_index(); n > commit_; n = log_index{n.value - 1}) {
     if (*term_at(n) != term_)
       return;
-    size_t count = 1;
+    size_t count = n <= stable_ ? 1 : 0;
     for (auto& kvp : progress_)
       if (kvp.second.match >= n)
         ++count;
@@ -253,6 +355,7 @@ void raft_node::truncate_from(log_index i) {
   TETHER_RAFT_ASSERT(i > snapshot_.last_index);
   while (!log_.empty() && log_.back().index >= i)
     log_.pop_back();
+  stable_ = std::min(stable_, last_index());
 }
 
 // -- handlers -----------------------------------------------------------------
@@ -267,6 +370,7 @@ void raft_node::handle(member_id from, const vote_request& x) {
                  && (!voted_for_ || *voted_for_ == from) && up_to_date;
   if (granted) {
     voted_for_ = from;
+    hard_dirty_ = true;
     reset_election_timer();
   }
   send(from, vote_reply{term_, granted});
@@ -365,6 +469,8 @@ void raft_node::handle(member_id from, const install_snapshot& x) {
   reset_election_timer();
   const auto& snap = x.snapshot;
   if (snap.last_index > commit_) {
+    if (!persist()) // the term; the log is already durable
+      return;
     auto local = term_at(snap.last_index);
     if (local && *local == snap.last_term) {
       while (!log_.empty() && log_.front().index <= snap.last_index)
@@ -373,6 +479,12 @@ void raft_node::handle(member_id from, const install_snapshot& x) {
       log_.clear();
     }
     snapshot_ = snap;
+    if (storage_)
+      if (auto err = storage_->save_snapshot(snapshot_)) {
+        halt(std::move(err));
+        return;
+      }
+    stable_ = last_index();
     commit_ = snap.last_index;
     applied_ = snap.last_index;
     committed_.clear(); // all older than the snapshot, which covers them

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "directory/raft/raft_storage.hpp"
 #include "directory/raft/types.hpp"
 
 namespace tether::directory::raft {
@@ -34,13 +35,38 @@ enum class role : uint8_t { follower, candidate, leader };
 /// it cannot commit anything. Each new leader appends a no-op entry so entries of
 /// earlier terms commit without waiting for a client command.
 ///
+/// Durability. Given a `raft_storage`, the member loads term, vote, log and
+/// snapshot from it at construction and at `restart()`, and writes through it
+/// synchronously: the call returns (the write is durable) before anything that
+/// depends on it can leave the member. The core stays pure: it does no I/O itself,
+/// only calls the interface, and the owner chooses the implementation.
+/// - Term and vote are written before any message is queued in the outbox (every
+///   message carries the term; a vote reply or vote request depends on the vote).
+/// - New or replaced log entries are written before any message is queued: a
+///   follower's append reply (success or not) and a leader's append entries. A
+///   leader counts itself towards a commit quorum only for entries already written,
+///   so a single-member group commits nothing that is not durable.
+/// - A snapshot from the leader is written before its snapshot reply; `compact()`
+///   writes its snapshot before it returns true.
+/// - Anything else that changed (e.g. a higher term seen in a reply) is written at
+///   the end of the `tick()`, `receive()` or `propose()` call that changed it.
+/// At most one hard state write and one log write happen per call in the common
+/// case. A failed write *halts* the member (`halted()`, `failure()`): it drops its
+/// outbox, stops leading and ignores ticks, messages, proposals and compaction until
+/// `restart()` reloads what the storage holds; the owner should restart it or stop.
+/// Without a storage, state lives in memory only and `restart()` keeps it (a model
+/// of perfect storage for tests).
+///
 /// Not thread-safe: one owner (an actor) calls it.
 class raft_node {
 public:
-  /// Creates a follower in term 0. `members` must contain `self`; `seed` feeds the
-  /// PRNG that randomises the election timeouts.
+  /// Creates a follower. `members` must contain `self`; `seed` feeds the PRNG that
+  /// randomises the election timeouts. Without `storage` the member starts in term 0
+  /// with an empty log. With `storage` (not owned; it must outlive the member) it
+  /// starts from what `storage->load` returns, as after `restart()`, or halts if
+  /// that fails.
   raft_node(member_id self, std::vector<member_id> members, raft_config cfg,
-            uint64_t seed);
+            uint64_t seed, raft_storage* storage = nullptr);
 
   // -- driving ----------------------------------------------------------------
 
@@ -61,11 +87,12 @@ public:
   /// `upto` is not past the current snapshot.
   bool compact(log_index upto, std::string state);
 
-  /// Models a crash and restart: keeps the persistent state (term, vote, log,
-  /// snapshot), drops the volatile state (role, leader, commit index, pending
-  /// outputs, replication progress). Afterwards `take_snapshot_to_apply()` yields
-  /// the stored snapshot (if any) to rebuild the state machine, and committed
-  /// entries are handed out again as the commit index is rediscovered.
+  /// Models a crash and restart: drops the volatile state (role, leader, commit
+  /// index, pending outputs, replication progress, a halt) and takes the persistent
+  /// state (term, vote, log, snapshot) from the storage, or keeps the in-memory one
+  /// without a storage. Afterwards `take_snapshot_to_apply()` yields the snapshot
+  /// (if any) to rebuild the state machine, and committed entries are handed out
+  /// again as the commit index is rediscovered.
   void restart();
 
   // -- outputs ----------------------------------------------------------------
@@ -115,6 +142,18 @@ public:
   const std::vector<member_id>& members() const noexcept {
     return members_;
   }
+  /// True after a storage failure, until a `restart()` that loads successfully.
+  bool halted() const noexcept {
+    return static_cast<bool>(failure_);
+  }
+  /// The storage failure that halted the member (no error if it runs).
+  const storage_error& failure() const noexcept {
+    return failure_;
+  }
+  /// The last log index known to be durable (the last index without a storage).
+  log_index stable_index() const noexcept {
+    return stable_;
+  }
 
 private:
   struct progress {
@@ -139,6 +178,10 @@ private:
   void advance_commit(log_index new_commit);
   void leader_update_commit();
   void truncate_from(log_index i);
+  void reset_volatile();
+  void load_from_storage();
+  bool persist();
+  bool halt(storage_error err);
 
   void handle(member_id from, const vote_request& x);
   void handle(member_id from, const vote_reply& x);
@@ -154,10 +197,14 @@ private:
   std::mt19937_64 rng_;
 
   // persistent state
+  raft_storage* storage_ = nullptr;
   raft::term term_;
   std::optional<member_id> voted_for_;
   std::deque<entry> log_; // entries snapshot_.last_index + 1 ...
   raft::snapshot snapshot_;
+  bool hard_dirty_ = false; // term_ or voted_for_ changed since the last write
+  log_index stable_;        // log_ up to here is in the storage
+  storage_error failure_;   // set: halted
 
   // volatile state
   raft::role role_ = raft::role::follower;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "directory/raft/raft_node.hpp"
+#include "directory/raft/raft_storage.hpp"
 
 namespace tether::directory::raft {
 
@@ -32,6 +35,10 @@ struct sim_options {
   /// A member compacts its log once it has applied this many entries past its
   /// snapshot (0: never).
   uint64_t compact_every = 0;
+  /// Makes a member's storage, once per member at construction (restarts keep
+  /// it). Default: a `memory_storage`. `restart_wiped` always gives the member a
+  /// new, empty `memory_storage`.
+  std::function<std::unique_ptr<raft_storage>(member_id)> make_storage;
 };
 
 /// Test fixture: a Raft group in one process over an in-memory transport.
@@ -44,6 +51,12 @@ struct sim_options {
 /// applies indexes in order without gaps; a member's commit index never decreases
 /// except through a restart.
 ///
+/// Every member writes through its own storage (`sim_options::make_storage`); a
+/// restart builds a new `raft_node` from that storage, so it keeps exactly what was
+/// persisted. `restart_wiped` restarts a member with empty storage, as a member
+/// without durable state would come back. A member whose storage fails halts and is
+/// treated as crashed (`counters().halts`) until restarted.
+///
 /// Not thread-safe.
 class sim_cluster {
 public:
@@ -54,15 +67,16 @@ public:
     uint64_t delivered = 0;
     uint64_t snapshots_sent = 0;
     uint64_t snapshots_applied = 0;
+    uint64_t halts = 0;
   };
 
-  explicit sim_cluster(sim_options opts) : opts_(opts), rng_(opts.seed) {
-    std::vector<member_id> ids;
+  explicit sim_cluster(sim_options opts) : opts_(std::move(opts)), rng_(opts_.seed) {
     for (size_t i = 1; i <= opts_.members; ++i)
-      ids.emplace_back(static_cast<uint32_t>(i));
-    for (auto id : ids) {
-      nodes_.emplace(id, raft_node{id, ids, opts_.config,
-                                   opts_.seed * 1000003u + id.value});
+      ids_.emplace_back(static_cast<uint32_t>(i));
+    for (auto id : ids_) {
+      storages_[id] = make_storage(id);
+      nodes_.emplace(id, raft_node{id, ids_, opts_.config, seed_of(id),
+                                   storages_[id].get()});
       machines_[id];
       alive_[id] = true;
     }
@@ -83,6 +97,15 @@ public:
 
   raft_node& node(uint32_t id) {
     return node(member_id{id});
+  }
+
+  raft_storage& storage(member_id id) {
+    return *storages_.at(id);
+  }
+
+  /// The member's storage for fault injection, if it is a `memory_storage`.
+  memory_storage* memory(member_id id) {
+    return dynamic_cast<memory_storage*>(storages_.at(id).get());
   }
 
   uint64_t now() const noexcept {
@@ -235,14 +258,25 @@ public:
     alive_[id] = false;
   }
 
-  /// Restarts a crashed (or live) member with its persistent state; its state
-  /// machine starts empty and is rebuilt from the snapshot and the log.
+  /// Restarts a crashed (or live) member: a new `raft_node` loads what its storage
+  /// holds; its state machine starts empty and is rebuilt from the snapshot and the
+  /// log.
   void restart(member_id id) {
+    ++restarts_[id];
     alive_[id] = true;
     machines_[id].clear();
-    nodes_.at(id).restart();
+    nodes_.at(id) = raft_node{id, ids_, opts_.config, seed_of(id),
+                              storages_.at(id).get()};
     commit_seen_[id] = nodes_.at(id).commit_index(); // volatile: may restart lower
     drain(id);
+  }
+
+  /// Restarts a member with empty storage: term 0, no vote, no log. Raft's safety
+  /// does not survive this (it is what restarting without durable state means);
+  /// tests use it to show what persistence prevents.
+  void restart_wiped(member_id id) {
+    storages_[id] = std::make_unique<memory_storage>();
+    restart(id);
   }
 
   // -- snapshot state encoding (the fixture's state machine) ------------------
@@ -296,15 +330,33 @@ private:
     return i != group_.end() && j != group_.end() && i->second == j->second;
   }
 
+  uint64_t seed_of(member_id id) {
+    return opts_.seed * 1000003u + id.value + 7919u * restarts_[id];
+  }
+
+  std::unique_ptr<raft_storage> make_storage(member_id id) {
+    if (opts_.make_storage)
+      return opts_.make_storage(id);
+    return std::make_unique<memory_storage>();
+  }
+
   double uniform() {
     // Own mapping to [0, 1) rather than a std distribution: the same sequence with
     // every standard library.
     return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0);
   }
 
-  // Ships the member's outbox and applies what it committed.
+  // Ships the member's outbox and applies what it committed; a member halted by
+  // its storage counts as crashed.
   void drain(member_id id) {
     auto& n = nodes_.at(id);
+    if (n.halted()) {
+      if (alive_[id])
+        ++stats_.halts;
+      alive_[id] = false;
+      n.take_outbox();
+      return;
+    }
     for (auto& msg : n.take_outbox()) {
       ++stats_.sent;
       if (std::holds_alternative<install_snapshot>(msg.payload))
@@ -381,6 +433,10 @@ private:
     if (opts_.compact_every > 0
         && sm.size() >= n.snapshot().last_index.value + opts_.compact_every)
       n.compact(log_index{sm.size()}, encode(sm));
+    if (n.halted()) {
+      ++stats_.halts;
+      alive_[id] = false;
+    }
   }
 
   void check_invariants() {
@@ -402,6 +458,9 @@ private:
   std::mt19937_64 rng_;
   uint64_t now_ = 0;
   uint64_t seq_ = 0;
+  std::vector<member_id> ids_;
+  std::map<member_id, std::unique_ptr<raft_storage>> storages_;
+  std::map<member_id, uint64_t> restarts_;
   std::map<member_id, raft_node> nodes_;
   std::map<member_id, std::vector<entry>> machines_;
   std::map<member_id, bool> alive_;
