@@ -48,12 +48,21 @@ void assign_decimal(std::string& out, std::uint64_t value) {
 } // namespace
 
 batch_builder::batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
-                             series_shape shape)
+                             series_shape shape, std::optional<zipf_keys> zipf)
   : kind_(kind),
     batch_size_(std::max<std::uint32_t>(batch_size, 1)),
-    series_(series),
+    series_(zipf ? series_cycle{0, 1, std::max<std::uint64_t>(zipf->series, 1)} : series),
     shape_(shape),
-    labels_fixed_(batch_size_ % series.count == 0) {
+    labels_fixed_(!zipf && batch_size_ % series_.count == 0) {
+  if (zipf) {
+    zipf_.emplace(series_.count, zipf->s);
+    std::seed_seq seq{static_cast<std::uint32_t>(zipf->seed),
+                      static_cast<std::uint32_t>(zipf->seed >> 32),
+                      static_cast<std::uint32_t>(zipf->stream),
+                      static_cast<std::uint32_t>(zipf->stream >> 32)};
+    engine_.seed(seq);
+  }
+  ids_.reserve(batch_size_);
   names_.reserve(shape_.metrics);
   for (std::uint32_t k = 0; k < shape_.metrics; ++k)
     names_.push_back(metric_name(kind, shape_.metrics, k));
@@ -132,19 +141,32 @@ std::string_view batch_builder::next(std::uint64_t sequence, std::uint32_t size)
   write.set_sequence(sequence);
   bool rewrite_labels = !(labels_fixed_ && labels_written_ && size == batch_size_);
   auto gauge_value = static_cast<double>(sequence);
+  ids_.resize(size); // within the reserved capacity: no allocation
   for (std::uint32_t i = 0; i < size; ++i) {
     auto& sample = *write.mutable_samples(static_cast<int>(i));
+    auto id = zipf_ ? (*zipf_)(engine_) : series_.at(cursor_ + i);
+    ids_[i] = id;
     if (rewrite_labels)
-      set_series(sample, series_.at(cursor_ + i));
+      set_series(sample, id);
     if (kind_ == sample_kind::gauge)
       sample.set_value(gauge_value);
   }
   labels_written_ = true;
-  cursor_ = (cursor_ + size) % series_.count;
+  if (!zipf_)
+    cursor_ = (cursor_ + size) % series_.count;
   auto bytes = frame_.ByteSizeLong();
   buffer_.resize(bytes);
   frame_.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(buffer_.data()));
   return std::string_view{buffer_.data(), buffer_.size()};
+}
+
+batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn) {
+  std::optional<zipf_keys> zipf;
+  if (opts.keys == key_distribution::zipf)
+    zipf = zipf_keys{opts.series, opts.zipf_s, opts.seed, conn};
+  return batch_builder{opts.kind, opts.batch,
+                       series_for_connection(conn, opts.connections, opts.series),
+                       series_shape{opts.metrics, opts.groups}, zipf};
 }
 
 std::string make_hello(const std::string& producer_id, const std::string& token) {

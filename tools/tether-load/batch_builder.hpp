@@ -1,10 +1,13 @@
 #pragma once
 
 #include "tether-load/load_options.hpp"
+#include "tether-load/zipf_sampler.hpp"
 
 #include "wire/tether.pb.h"
 
 #include <cstdint>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +57,17 @@ struct series_shape {
   std::uint64_t folded_outputs(std::uint64_t series) const noexcept;
 };
 
+/// Zipf-distributed series (`--keys zipf`): every sample's id is a rank drawn from a
+/// `zipf_sampler` over `0 .. series-1` (id 0 the most frequent).
+struct zipf_keys {
+  std::uint64_t series = 1;
+  double s = 1.0;
+  /// Seeds the generator together with `stream`: same (seed, stream), same ids.
+  std::uint64_t seed = 1;
+  /// Separates the draws of the connections of one run (the connection index).
+  std::uint64_t stream = 0;
+};
+
 /// Metric name used for `kind` without `--metrics`: `tether_load_total` for counters,
 /// `tether_load_value` for gauges.
 std::string_view metric_name(sample_kind kind);
@@ -68,6 +82,9 @@ std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t i
 /// labels `group="<shape.group_of(id)>"` (only if `shape.groups > 0`) and
 /// `series="<id>"`.
 ///
+/// The series come from the connection's `series_cycle`, or with `zipf` from Zipf draws
+/// over all ids (the cycle is then ignored).
+///
 /// The frame and its samples are built once; each `next` only rewrites the sequence, the
 /// series of each sample (metric name, `group` and `series` labels; skipped when the cycle
 /// length divides the batch size, as every batch then names the same series) and, for
@@ -80,7 +97,7 @@ std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t i
 class batch_builder {
 public:
   batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
-                series_shape shape = {});
+                series_shape shape = {}, std::optional<zipf_keys> zipf = std::nullopt);
 
   /// Serializes the next batch: `size` samples (clamped to 1..batch size) continuing the
   /// series cycle, with write sequence `sequence`. The view stays valid until the next
@@ -102,6 +119,11 @@ public:
     return cursor_;
   }
 
+  /// The series ids of the last batch `next` built, in sample order.
+  const std::vector<std::uint64_t>& ids() const noexcept {
+    return ids_;
+  }
+
 private:
   void resize(std::uint32_t size);
   void set_series(tether::v1::Sample& sample, std::uint64_t id);
@@ -117,11 +139,20 @@ private:
   std::uint64_t cursor_ = 0;
   bool labels_fixed_;
   bool labels_written_ = false;
+  std::optional<zipf_sampler> zipf_;
+  std::mt19937_64 engine_;
+  std::vector<std::uint64_t> ids_;
   tether::v1::ClientFrame frame_;
   tether::v1::Sample prototype_;
   std::string buffer_;
   std::size_t max_frame_bytes_ = 0;
 };
+
+/// The builder of connection `conn` of a run with `opts`: the connection's series cycle
+/// (`--keys uniform`) or its own Zipf draws (`--keys zipf`, seeded with `--seed` and
+/// `conn`). Every system under test gets its batches from here, so the same options give
+/// the same samples.
+batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn);
 
 /// Serializes a `ClientFrame{hello}` for `producer_id` (protocol version 1).
 std::string make_hello(const std::string& producer_id, const std::string& token);

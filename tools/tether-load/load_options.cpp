@@ -2,12 +2,25 @@
 
 #include "common/arg_parser.hpp"
 #include "tether-load/send_schedule.hpp"
+#include "tether-load/zipf_sampler.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 
 namespace tether::tools::load {
 
 using namespace std::chrono_literals;
 
 namespace {
+
+std::string fixed_text(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", value);
+  return buf;
+}
 
 const std::vector<option_spec>& specs() {
   static const std::vector<option_spec> result{
@@ -18,6 +31,10 @@ const std::vector<option_spec>& specs() {
     {"metrics", true, "M",
      "series i is metric tether_load_<i % M>_total (0..100000, default 0: one name)"},
     {"groups", true, "G", "add label group=<(i / max(M,1)) % G> (0..100M, default 0: none)"},
+    {"keys", true, "DIST",
+     "uniform (each connection cycles through its ids) or zipf (default uniform)"},
+    {"zipf-s", true, "S", "zipf exponent: P(id i) ~ (i+1)^-S (0..10, default 1)"},
+    {"seed", true, "N", "seed of the key draws, same seed = same keys (default 1)"},
     {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
     {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
     {"rate", true, "N",
@@ -68,6 +85,26 @@ bool apply_duration(const parsed_args& args, std::string_view name,
   return true;
 }
 
+/// Parses a finite decimal number in [min, max].
+bool apply_real(const parsed_args& args, std::string_view name, double min, double max,
+                double& field, std::string& error) {
+  auto text = args.get(name);
+  if (!text)
+    return true;
+  const char* begin = text->c_str();
+  char* end = nullptr;
+  errno = 0;
+  double value = std::strtod(begin, &end);
+  if (text->empty() || end != begin + text->size() || errno != 0 || !std::isfinite(value)
+      || value < min || value > max) {
+    error = "invalid value '" + *text + "' for --" + std::string{name} + ": expected a number in ["
+            + fixed_text(min) + ", " + fixed_text(max) + "]";
+    return false;
+  }
+  field = value;
+  return true;
+}
+
 bool valid_producer(std::string_view text) {
   if (text.empty() || text.size() > 64)
     return false;
@@ -84,6 +121,10 @@ bool valid_producer(std::string_view text) {
 
 std::string_view to_string(sample_kind kind) {
   return kind == sample_kind::counter ? "counter" : "gauge";
+}
+
+std::string_view to_string(key_distribution keys) {
+  return keys == key_distribution::uniform ? "uniform" : "zipf";
 }
 
 std::string load_usage() {
@@ -103,6 +144,8 @@ std::string load_usage() {
          "--metrics M the name is tether_load_<ID % M>_total (_value); with --groups G every\n"
          "sample also has group=\"<(ID / max(M,1)) % G>\", so a rule dropping the series\n"
          "label (without: [series]) folds the ids into max(M,1) * G output series.\n"
+         "With --keys zipf every sample draws its id from a Zipf distribution over all\n"
+         "ids instead (P(id i) ~ (i+1)^-S with --zipf-s S; id 0 is the hottest).\n"
          "\n"
          "Options:\n"
          + format_option_help(specs())
@@ -133,6 +176,8 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
             && apply_count(*parsed, "series", 1, 100'000'000, out.series, error)
             && apply_count(*parsed, "metrics", 0, 100'000, out.metrics, error)
             && apply_count(*parsed, "groups", 0, 100'000'000, out.groups, error)
+            && apply_count(*parsed, "seed", 0, std::numeric_limits<std::uint64_t>::max(), out.seed, error)
+            && apply_real(*parsed, "zipf-s", 0.0, zipf_sampler::max_exponent, out.zipf_s, error)
             && apply_count(*parsed, "samples", 0, 1'000'000'000'000'000ULL, out.samples, error)
             && apply_count(*parsed, "rate", 0, send_schedule::max_rate, out.rate, error)
             && apply_count(*parsed, "inflight", 1, 1024, out.inflight, error)
@@ -152,6 +197,14 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
       out.kind = sample_kind::gauge;
     else
       return fail("invalid value '" + *kind + "' for --kind: expected counter or gauge");
+  }
+  if (auto keys = parsed->get("keys")) {
+    if (*keys == "uniform")
+      out.keys = key_distribution::uniform;
+    else if (*keys == "zipf")
+      out.keys = key_distribution::zipf;
+    else
+      return fail("invalid value '" + *keys + "' for --keys: expected uniform or zipf");
   }
   if (auto producer = parsed->get("producer")) {
     if (!valid_producer(*producer))

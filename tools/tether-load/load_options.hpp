@@ -17,6 +17,19 @@ enum class sample_kind { counter, gauge };
 /// `counter` or `gauge`.
 std::string_view to_string(sample_kind kind);
 
+/// How the samples of a run pick their series.
+enum class key_distribution {
+  /// Each connection cycles through its share of the ids: every series is written
+  /// equally often, in a fixed order.
+  uniform,
+  /// Every sample draws its id from a Zipf distribution over all ids (id 0 the most
+  /// frequent), independently on each connection.
+  zipf,
+};
+
+/// `uniform` or `zipf`.
+std::string_view to_string(key_distribution keys);
+
 /// Everything `tether-load` takes from its command line. Every field has a documented
 /// default and bounds, enforced by `parse_load_options`.
 struct load_options {
@@ -36,6 +49,14 @@ struct load_options {
   /// `group="<(i / max(M, 1)) % G>"`, so dropping `series` folds the series into
   /// `max(M, 1) * G` outputs (`--groups`, 0..100000000, 0).
   std::uint64_t groups = 0;
+  /// Key distribution (`--keys`, uniform or zipf, default uniform).
+  key_distribution keys = key_distribution::uniform;
+  /// Zipf exponent: id `i` is drawn with probability proportional to `(i + 1)^-s`
+  /// (`--zipf-s`, 0..10, 1; 0 draws uniformly at random).
+  double zipf_s = 1.0;
+  /// Seed of the key draws; connection `c` draws from a generator seeded with
+  /// (seed, c), so runs with the same seed write the same keys (`--seed`, 1).
+  std::uint64_t seed = 1;
   /// Sending stops after this long (`--duration`, 100ms..24h, 10s).
   std::chrono::milliseconds duration{10'000};
   /// Sending stops after this many samples in total; 0 = no limit (`--samples`).

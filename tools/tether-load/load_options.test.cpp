@@ -23,6 +23,28 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->threads == 1);
   CHECK(r->drain_timeout == 5s);
   CHECK_FALSE(r->json);
+  CHECK(r->keys == key_distribution::uniform);
+  CHECK(r->zipf_s == 1.0);
+  CHECK(r->seed == 1);
+}
+
+TEST_CASE("parse_load_options: key distribution") {
+  auto r = parse_load_options({"--keys", "zipf", "--zipf-s", "1.25", "--seed", "99"});
+  REQUIRE(r);
+  CHECK(r->keys == key_distribution::zipf);
+  CHECK(r->zipf_s == 1.25);
+  CHECK(r->seed == 99);
+  CHECK(parse_load_options({"--zipf-s", "0"})->zipf_s == 0.0);
+  CHECK(parse_load_options({"--zipf-s=10"})->zipf_s == 10.0);
+  for (auto bad : {"-0.5", "10.5", "nan", "inf", "1x", "", "1e400"}) {
+    CAPTURE(bad);
+    auto e = parse_load_options({"--zipf-s", bad});
+    REQUIRE_FALSE(e);
+    CHECK(e.error().find("--zipf-s") != std::string::npos);
+  }
+  auto e = parse_load_options({"--keys", "pareto"});
+  REQUIRE_FALSE(e);
+  CHECK(e.error() == "invalid value 'pareto' for --keys: expected uniform or zipf");
 }
 
 TEST_CASE("parse_load_options: every option") {

@@ -84,6 +84,10 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
               + (opts.metrics == 1 ? "" : "s");
   if (opts.groups > 0)
     series += ", " + std::to_string(opts.groups) + " group" + (opts.groups == 1 ? "" : "s");
+  if (opts.keys == key_distribution::zipf)
+    series += ", zipf s=" + fixed(opts.zipf_s, 2) + " seed " + std::to_string(opts.seed);
+  else
+    series += ", uniform";
   out += line("series", series);
   out += line("duration", fixed(totals.elapsed_seconds, 3) + " s");
   out += line("samples acked", std::to_string(c.samples_acked) + " of "
@@ -143,6 +147,9 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"kind", to_string(opts.kind)},
     {"metrics", opts.metrics},
     {"groups", opts.groups},
+    {"keys", to_string(opts.keys)},
+    {"zipf_s", opts.zipf_s},
+    {"seed", opts.seed},
     {"duration_s", totals.elapsed_seconds},
     {"samples_sent", c.samples_sent},
     {"samples_acked", c.samples_acked},

@@ -92,17 +92,32 @@ TEST_CASE("render_report_text: an in-flight limit lowered by the node is shown")
 
 TEST_CASE("render_report: metric names and groups are shown when set") {
   load_options opts;
-  CHECK(render_report_text(opts, sample_totals()).find("series          10000 counters\n")
+  CHECK(render_report_text(opts, sample_totals()).find("series          10000 counters, uniform\n")
         != std::string::npos);
   opts.series = 1'000'000;
   opts.metrics = 100;
   opts.groups = 1;
   CHECK(render_report_text(opts, sample_totals())
-          .find("series          1000000 counters, 100 metric names, 1 group\n")
+          .find("series          1000000 counters, 100 metric names, 1 group, uniform\n")
         != std::string::npos);
   auto doc = boost::json::parse(render_report_json(opts, sample_totals()));
   CHECK(doc.as_object().at("metrics").to_number<std::uint32_t>() == 100);
   CHECK(doc.as_object().at("groups").to_number<std::uint64_t>() == 1);
+  CHECK(doc.as_object().at("keys").as_string() == "uniform");
+}
+
+TEST_CASE("render_report: the key distribution with its exponent and seed") {
+  load_options opts;
+  opts.keys = key_distribution::zipf;
+  opts.zipf_s = 1.2;
+  opts.seed = 7;
+  CHECK(render_report_text(opts, sample_totals())
+          .find("series          10000 counters, zipf s=1.20 seed 7\n")
+        != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, sample_totals())).as_object();
+  CHECK(doc.at("keys").as_string() == "zipf");
+  CHECK(doc.at("zipf_s").as_double() == 1.2);
+  CHECK(doc.at("seed").to_number<std::uint64_t>() == 7);
 }
 
 TEST_CASE("render_report_json: one object with the same numbers") {

@@ -40,9 +40,7 @@ load_session::load_session(net::io_context& ioc, run_context& ctx, session_obser
     ws_(net::make_strand(ioc)),
     setup_timer_(ws_.get_executor()),
     send_timer_(ws_.get_executor()),
-    builder_(ctx.opts.kind, ctx.opts.batch,
-             series_for_connection(index, ctx.opts.connections, ctx.opts.series),
-             series_shape{ctx.opts.metrics, ctx.opts.groups}),
+    builder_(make_batch_builder(ctx.opts, index)),
     window_(ctx.opts.inflight),
     arena_([this] {
       google::protobuf::ArenaOptions options;
