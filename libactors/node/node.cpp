@@ -454,6 +454,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       rc.group_size = static_cast<uint32_t>(names.size());
       rc.member_names = names;
       rc.seed = std::hash<std::string>{}(opts.name);
+      if (!opts.data_dir.empty())
+        rc.data_dir = opts.data_dir + "/directory";
       ptr->member = directory::spawn_replicated_directory(sys, std::move(rc));
       directory::controller_config cc;
       cc.member = ptr->member;

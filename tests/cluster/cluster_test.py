@@ -13,8 +13,9 @@ Cases (the cluster issue's list):
   drain       drain a node under continuous writes: no failed write, exact totals,
               every window of a subscribed key exactly once
   restart     a node restarted with the same name gets its slices back (a node
-              outside the directory: restarting a directory member needs its Raft
-              state on disk)
+              outside the directory)
+  restart_member  the same for a directory member: its Raft state comes back from
+              its data directory and the group goes on
   leader      the directory leader is killed: a new leader, the assignment intact
 """
 import argparse
@@ -402,6 +403,41 @@ def case_restart(env):
 
 
 @case
+def case_restart_member(env):
+    c = env.cluster("restart-member")
+    try:
+        c.up(3)
+        s1 = c.server("tether-1")
+        t = http_json(s1, "/v1/directory")
+        before = primaries(t)
+        mine = {s for s, p in before.items() if p == "tether-3"}
+        check(mine, "tether-3 leads no slice")
+        c.kill("tether-3", signal.SIGKILL)
+        c.restart("tether-3")  # same name, same data directory; waits for /readyz
+
+        def back():
+            nodes = {n["name"]: n for n in http_json(s1, "/v1/nodes")["nodes"]}
+            if not nodes.get("tether-3", {}).get("connected"):
+                return None
+            t3 = http_json(c.server("tether-3"), "/v1/directory")
+            return t3 if t3["version"] >= t["version"] else None
+        t3 = wait_for("tether-3 serving the table again", back, timeout=20)
+        got = {s for s, p in primaries(t3).items() if p == "tether-3"}
+        check(got == mine, f"tether-3 led {len(mine)} slices, leads {len(got)} after the restart")
+        # Its Raft member is whole again: the group takes a change and tether-3
+        # applies it.
+        s = next(iter(sorted(mine)))
+        r = http_json(c.server("tether-3"), f"/v1/admin/move?slice={s}&node=tether-1",
+                      method="POST", timeout=30)
+        check(r.get("epoch", 0) >= 2, f"move reply {r}")
+        wait_for(f"slice {s} on tether-1 in tether-3's table",
+                 lambda: primaries(http_json(c.server("tether-3"), "/v1/directory"))[s]
+                 == "tether-1", timeout=10)
+    finally:
+        finish(c)
+
+
+@case
 def case_leader(env):
     c = env.cluster("leader")
     try:
@@ -446,7 +482,8 @@ def main():
         print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
         return 1
     env = Env(args)
-    cases = [case_formation, case_join, case_drain, case_restart, case_leader]
+    cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
+             case_leader]
     if args.cases:
         cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
     for f in cases:
