@@ -35,6 +35,11 @@ const std::vector<option_spec>& specs() {
      "uniform (each connection cycles through its ids) or zipf (default uniform)"},
     {"zipf-s", true, "S", "zipf exponent: P(id i) ~ (i+1)^-S (0..10, default 1)"},
     {"seed", true, "N", "seed of the key draws, same seed = same keys (default 1)"},
+    {"fold-series", false, "",
+     "the node's rules drop the series label (without: [series]); for --visible-keys"},
+    {"visible-keys", true, "N",
+     "measure write-to-visible on N output series by queries (0..64, default 0: off)"},
+    {"visible-poll", true, "D", "least time between queries of one output (0..1s, default 1ms)"},
     {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
     {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
     {"rate", true, "N",
@@ -147,6 +152,11 @@ std::string load_usage() {
          "With --keys zipf every sample draws its id from a Zipf distribution over all\n"
          "ids instead (P(id i) ~ (i+1)^-S with --zipf-s S; id 0 is the hottest).\n"
          "\n"
+         "With --visible-keys N, one more connection queries N output series (spread over\n"
+         "the outputs, see --fold-series) every --visible-poll and reports write-to-visible\n"
+         "latency: the time from a batch's send until a query answer shows the output's\n"
+         "running count at or above all samples written to it up to that batch.\n"
+         "\n"
          "Options:\n"
          + format_option_help(specs())
          + "\n"
@@ -176,6 +186,8 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
             && apply_count(*parsed, "series", 1, 100'000'000, out.series, error)
             && apply_count(*parsed, "metrics", 0, 100'000, out.metrics, error)
             && apply_count(*parsed, "groups", 0, 100'000'000, out.groups, error)
+            && apply_count(*parsed, "visible-keys", 0, 64, out.visible_keys, error)
+            && apply_duration(*parsed, "visible-poll", 0ms, 1s, out.visible_poll, error)
             && apply_count(*parsed, "seed", 0, std::numeric_limits<std::uint64_t>::max(), out.seed, error)
             && apply_real(*parsed, "zipf-s", 0.0, zipf_sampler::max_exponent, out.zipf_s, error)
             && apply_count(*parsed, "samples", 0, 1'000'000'000'000'000ULL, out.samples, error)
@@ -214,6 +226,7 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
   }
   if (auto token = parsed->get("token"))
     out.token = *token;
+  out.fold_series = parsed->has("fold-series");
   out.json = parsed->has("json");
   out.quiet = parsed->has("quiet");
   return out;

@@ -57,6 +57,16 @@ struct load_options {
   /// Seed of the key draws; connection `c` draws from a generator seeded with
   /// (seed, c), so runs with the same seed write the same keys (`--seed`, 1).
   std::uint64_t seed = 1;
+  /// The node's rules drop the `series` label of the load's metrics (`without:
+  /// ["series"]`), so ids fold into `max(M,1) * max(G,1)` outputs; tells the visibility
+  /// reader which output keys to follow (`--fold-series`).
+  bool fold_series = false;
+  /// Output series whose write-to-visible latency is measured, spread evenly over the
+  /// outputs (see `visibility_tracker`); 0 = no measurement (`--visible-keys`, 0..64, 0).
+  std::uint32_t visible_keys = 0;
+  /// Least time between two queries of one tracked output; 0 = ask again as soon as the
+  /// answer is in (`--visible-poll`, 0..1s, 1ms).
+  std::chrono::milliseconds visible_poll{1};
   /// Sending stops after this long (`--duration`, 100ms..24h, 10s).
   std::chrono::milliseconds duration{10'000};
   /// Sending stops after this many samples in total; 0 = no limit (`--samples`).

@@ -28,6 +28,22 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->seed == 1);
 }
 
+TEST_CASE("parse_load_options: visibility measurement") {
+  auto d = parse_load_options({});
+  REQUIRE(d);
+  CHECK(d->visible_keys == 0);
+  CHECK(d->visible_poll == 1ms);
+  CHECK_FALSE(d->fold_series);
+  auto r = parse_load_options({"--visible-keys", "8", "--visible-poll", "0", "--fold-series"});
+  REQUIRE(r);
+  CHECK(r->visible_keys == 8);
+  CHECK(r->visible_poll == 0ms);
+  CHECK(r->fold_series);
+  CHECK(parse_load_options({"--visible-poll", "250ms"})->visible_poll == 250ms);
+  CHECK_FALSE(parse_load_options({"--visible-keys", "65"}));
+  CHECK_FALSE(parse_load_options({"--visible-poll", "2s"}));
+}
+
 TEST_CASE("parse_load_options: key distribution") {
   auto r = parse_load_options({"--keys", "zipf", "--zipf-s", "1.25", "--seed", "99"});
   REQUIRE(r);

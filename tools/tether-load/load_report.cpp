@@ -54,8 +54,19 @@ load_counters& load_counters::operator+=(const load_counters& other) {
 
 bool run_succeeded(const load_options& opts, const load_totals& totals) {
   const auto& c = totals.counters;
+  bool visible_ok = totals.visible_keys == 0
+                    || (totals.visible_unseen == 0 && totals.visible_missing == 0
+                        && totals.reader_errors == 0);
   return c.connections_ok == opts.connections && c.errors == 0 && c.batches_failed == 0
-         && c.batches_unacked == 0 && c.batches_acked == c.batches_sent;
+         && c.batches_unacked == 0 && c.batches_acked == c.batches_sent && visible_ok;
+}
+
+std::string format_quantiles(const latency_histogram& h) {
+  if (h.count() == 0)
+    return "-";
+  return "p50 " + format_ms(h.quantile(0.5)) + "  p90 " + format_ms(h.quantile(0.9))
+         + "  p99 " + format_ms(h.quantile(0.99)) + "  p99.9 " + format_ms(h.quantile(0.999))
+         + "  max " + format_ms(h.max());
 }
 
 std::string format_ms(std::uint64_t nanoseconds) {
@@ -112,14 +123,21 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
                                   + std::to_string(send_schedule::late_threshold.count())
                                   + " ms after their scheduled time");
   }
-  if (h.count() > 0)
-    out += line("ack latency ms", "p50 " + format_ms(h.quantile(0.5)) + "  p90 "
-                                    + format_ms(h.quantile(0.9)) + "  p99 "
-                                    + format_ms(h.quantile(0.99)) + "  p99.9 "
-                                    + format_ms(h.quantile(0.999)) + "  max "
-                                    + format_ms(h.max()));
-  else
-    out += line("ack latency ms", "-");
+  out += line("ack latency ms", format_quantiles(h));
+  if (totals.visible_keys > 0) {
+    out += line("visible ms", format_quantiles(totals.visible));
+    std::string reader = std::to_string(totals.visible_keys) + " output"
+                         + (totals.visible_keys == 1 ? "" : "s") + ", "
+                         + std::to_string(totals.visible.count()) + " updates visible, "
+                         + std::to_string(totals.visible_unseen) + " never";
+    if (totals.visible_missing > 0)
+      reader += ", " + std::to_string(totals.visible_missing) + " outputs not found";
+    if (totals.reader_rtt.count() > 0)
+      reader += "; query round trip p50 " + format_ms(totals.reader_rtt.quantile(0.5))
+                + " p99 " + format_ms(totals.reader_rtt.quantile(0.99)) + " ms, poll "
+                + std::to_string(opts.visible_poll.count()) + " ms";
+    out += line("visibility", reader);
+  }
   out += line("errors", std::to_string(c.errors));
   out += line("duplicates", std::to_string(c.duplicates));
   out += line("result", run_succeeded(opts, totals) ? "ok" : "FAILED");
@@ -129,13 +147,16 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
 std::string render_report_json(const load_options& opts, const load_totals& totals) {
   const auto& c = totals.counters;
   const auto& h = totals.latency;
-  boost::json::object latency{
-    {"p50", ms_value(h.quantile(0.5))},   {"p90", ms_value(h.quantile(0.9))},
-    {"p99", ms_value(h.quantile(0.99))},  {"p999", ms_value(h.quantile(0.999))},
-    {"max", ms_value(h.max())},           {"mean", h.mean() / 1e6},
-    {"count", h.count()},
+  auto quantiles = [](const latency_histogram& q) {
+    return boost::json::object{
+      {"p50", ms_value(q.quantile(0.5))},   {"p90", ms_value(q.quantile(0.9))},
+      {"p99", ms_value(q.quantile(0.99))},  {"p999", ms_value(q.quantile(0.999))},
+      {"max", ms_value(q.max())},           {"mean", q.mean() / 1e6},
+      {"count", q.count()},
+    };
   };
   boost::json::object obj{
+    {"system", totals.system},
     {"server", opts.server.to_string()},
     {"node", totals.node},
     {"connections", opts.connections},
@@ -163,7 +184,15 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"target_rate", opts.rate},
     {"achieved_rate", per_second(c.samples_sent, totals.send_seconds)},
     {"late_batches", c.batches_late},
-    {"latency_ms", std::move(latency)},
+    {"latency_ms", quantiles(h)},
+    {"visible_keys", totals.visible_keys},
+    {"visible_latency_ms", quantiles(totals.visible)},
+    {"visible_unseen", totals.visible_unseen},
+    {"visible_missing", totals.visible_missing},
+    {"reader_rtt_ms", quantiles(totals.reader_rtt)},
+    {"reader_errors", totals.reader_errors},
+    {"visible_poll_ms", opts.visible_poll.count()},
+    {"fold_series", opts.fold_series},
     {"errors", c.errors},
     {"duplicates", c.duplicates},
     {"ok", run_succeeded(opts, totals)},

@@ -46,6 +46,22 @@ struct load_totals {
   /// Seconds from the start of sending to its stop (duration, sample limit, signal or the
   /// last connection gone); the achieved rate is samples sent over this interval.
   double send_seconds = 0.0;
+  /// Write-to-visible latency in nanoseconds, one value per (batch, tracked output) the
+  /// batch wrote to (`visibility_tracker`); empty without `--visible-keys`.
+  latency_histogram visible;
+  /// Outputs actually tracked (`--visible-keys`, or fewer if there are fewer outputs).
+  std::uint32_t visible_keys = 0;
+  /// Updates of tracked outputs that never became visible before the reader stopped.
+  std::uint64_t visible_unseen = 0;
+  /// Tracked outputs that the reader never found (wrong `--fold-series` for the rules?).
+  std::uint64_t visible_missing = 0;
+  /// The reader's own delay: round trips of its queries (or none for an in-process
+  /// reader), in nanoseconds.
+  latency_histogram reader_rtt;
+  /// Errors of the reader (connection failures, error frames).
+  std::uint64_t reader_errors = 0;
+  /// The system under test, as reported: `tether` or the baseline's name.
+  std::string system = "tether";
   /// Node name from the first welcome, empty if none arrived.
   std::string node;
   /// Smallest in-flight limit actually used by a connection, when the node's
@@ -53,8 +69,8 @@ struct load_totals {
   std::uint32_t inflight_lowered_to = 0;
 };
 
-/// True when the run succeeded: every connection came up, every batch sent was acked
-/// and no error occurred.
+/// True when the run succeeded: every connection came up, every batch sent was acked,
+/// no error occurred and, when visibility was measured, every update became visible.
 bool run_succeeded(const load_options& opts, const load_totals& totals);
 
 /// The final report for people: one `label  value` line per item.
@@ -68,6 +84,9 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
 std::string format_progress(double elapsed_seconds, double samples_per_second,
                             std::uint64_t samples_acked, std::uint64_t errors,
                             std::uint64_t batches_in_flight);
+
+/// `p50 A  p90 B  p99 C  p99.9 D  max E` in milliseconds, or `-` when empty.
+std::string format_quantiles(const latency_histogram& h);
 
 /// Nanoseconds as milliseconds with three decimals, e.g. `1.234`.
 std::string format_ms(std::uint64_t nanoseconds);

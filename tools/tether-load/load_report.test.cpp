@@ -179,9 +179,50 @@ TEST_CASE("render_report: an empty run reports no latency and no throughput") {
   CHECK_FALSE(doc.as_object().at("ok").as_bool());
 }
 
+TEST_CASE("format_quantiles: five quantiles in ms, or a dash") {
+  tether::tools::latency_histogram h;
+  CHECK(format_quantiles(h) == "-");
+  h.record(2'000'000);
+  CHECK(format_quantiles(h) == "p50 2.000  p90 2.000  p99 2.000  p99.9 2.000  max 2.000");
+}
+
 TEST_CASE("format_progress and format_ms") {
   CHECK(format_ms(1'234'567) == "1.235");
   CHECK(format_ms(0) == "0.000");
   auto line = format_progress(3.04, 1'234'567.4, 3'700'000, 2, 12);
   CHECK(line == "[    3.0s]      1234567 samples/s         3700000 acked       2 errors     12 in flight");
+}
+
+TEST_CASE("render_report: write-to-visible quantiles and the reader's delay") {
+  load_options opts;
+  auto t = sample_totals();
+  CHECK(render_report_text(opts, t).find("visible") == std::string::npos);
+  t.visible_keys = 8;
+  for (std::uint64_t i = 1; i <= 1000; ++i)
+    t.visible.record(i * 10'000); // 0.01 ms .. 10 ms
+  t.reader_rtt.record(200'000);
+  auto text = render_report_text(opts, t);
+  // The same format as the ack latency line, from the visible histogram.
+  CHECK(text.find("visible ms      " + format_quantiles(t.visible) + "\n") != std::string::npos);
+  CHECK(format_quantiles(t.visible).find("max 10.000") != std::string::npos);
+  CHECK(text.find("visibility      8 outputs, 1000 updates visible, 0 never; query round trip "
+                  "p50 0.200 p99 0.200 ms, poll 1 ms\n")
+        != std::string::npos);
+  CHECK(run_succeeded(opts, t));
+  auto doc = boost::json::parse(render_report_json(opts, t)).as_object();
+  CHECK(doc.at("system").as_string() == "tether");
+  CHECK(doc.at("visible_keys").to_number<int>() == 8);
+  CHECK(doc.at("visible_latency_ms").as_object().at("count").to_number<int>() == 1000);
+  CHECK(doc.at("visible_latency_ms").as_object().at("max").as_double() == 10.0);
+  CHECK(doc.at("visible_latency_ms").as_object().at("p50").as_double() == Approx(5.0).epsilon(0.01));
+  CHECK(doc.at("visible_latency_ms").as_object().at("p99").as_double() == Approx(9.9).epsilon(0.01));
+  CHECK(doc.at("reader_rtt_ms").as_object().at("p50").as_double() == 0.2);
+  // Updates that never became visible, or outputs never found, fail the run.
+  t.visible_unseen = 3;
+  CHECK_FALSE(run_succeeded(opts, t));
+  CHECK(render_report_text(opts, t).find("1000 updates visible, 3 never") != std::string::npos);
+  t.visible_unseen = 0;
+  t.visible_missing = 2;
+  CHECK_FALSE(run_succeeded(opts, t));
+  CHECK(render_report_text(opts, t).find("2 outputs not found") != std::string::npos);
 }

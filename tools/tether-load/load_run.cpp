@@ -54,10 +54,18 @@ result<load_totals> load_run::run() {
   if (ec)
     return fail("cannot resolve " + opts_.server.host + ": " + ec.message());
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
+  if (opts_.visible_keys > 0) {
+    auto map = output_map::of(opts_);
+    tracker_ = std::make_unique<visibility_tracker>(map, map.spread(opts_.visible_keys));
+    ctx_->tracker = tracker_.get();
+    observer_ = std::make_shared<observer_session>(ioc_, *ctx_, *this, endpoints, *tracker_);
+  }
   sessions_.reserve(opts_.connections);
   for (std::uint32_t i = 0; i < opts_.connections; ++i)
     sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, endpoints));
   signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+  if (observer_)
+    observer_->start();
   for (auto& session : sessions_)
     session->start();
   std::vector<std::thread> extra;
@@ -88,6 +96,14 @@ result<load_totals> load_run::run() {
     totals.elapsed_seconds = seconds_between(start_time_, end);
     totals.send_seconds = seconds_between(start_time_, std::max(start_time_, stop_time_));
   }
+  if (tracker_) {
+    totals.visible = tracker_->latency();
+    totals.visible_keys = static_cast<std::uint32_t>(tracker_->size());
+    totals.visible_unseen = tracker_->pending_total();
+    totals.visible_missing = observer_->missing_keys();
+    totals.reader_rtt = observer_->query_rtt();
+    totals.reader_errors = observer_->errors();
+  }
   return totals;
 }
 
@@ -96,28 +112,71 @@ void load_run::on_session_ready(std::uint32_t, bool ok) {
     ++ready_;
     if (ok)
       ++ready_ok_;
-    if (ready_ == sessions_.size() && ready_ok_ > 0 && !stopping_)
-      start_sending();
+    maybe_start();
   });
+}
+
+void load_run::on_observer_ready(bool ok) {
+  net::post(strand_, [this, ok] {
+    observer_ready_ = true;
+    observer_ok_ = ok;
+    maybe_start();
+  });
+}
+
+void load_run::maybe_start() {
+  if (started_ || stopping_ || ready_ < sessions_.size() || (observer_ && !observer_ready_))
+    return;
+  if (ready_ok_ > 0 && (!observer_ || observer_ok_))
+    return start_sending();
+  // Nobody can write, or nobody can read what is written: end the sessions that are up.
+  stop_sending();
 }
 
 void load_run::on_session_finished(std::uint32_t) {
   net::post(strand_, [this] {
-    if (++finished_ < sessions_.size())
-      return;
-    // Nothing left to wait for: release the timers and the signal set so that run()
-    // returns.
-    done_ = true;
-    if (!stopping_) {
-      stopping_ = true;
-      stop_time_ = clock::now();
-    }
-    deadline_timer_.cancel();
-    drain_timer_.cancel();
-    progress_timer_.cancel();
-    error_code ignored;
-    signals_.cancel(ignored);
+    if (++finished_ == sessions_.size())
+      on_writers_finished();
   });
+}
+
+void load_run::on_writers_finished() {
+  if (!stopping_) {
+    stopping_ = true;
+    stop_time_ = clock::now();
+  }
+  // The writers have their answers; the reader may still have to see the last updates,
+  // within its own drain bound.
+  drain_timer_.cancel();
+  if (observer_ && !observer_done_) {
+    if (aborted_)
+      observer_->abort();
+    else
+      observer_->drain(opts_.drain_timeout);
+    return;
+  }
+  finish_run();
+}
+
+void load_run::on_observer_finished() {
+  net::post(strand_, [this] {
+    observer_done_ = true;
+    if (finished_ == sessions_.size())
+      finish_run();
+  });
+}
+
+void load_run::finish_run() {
+  // Nothing left to wait for: release the timers and the signal set so that run()
+  // returns.
+  if (done_)
+    return;
+  done_ = true;
+  deadline_timer_.cancel();
+  drain_timer_.cancel();
+  progress_timer_.cancel();
+  error_code ignored;
+  signals_.cancel(ignored);
 }
 
 void load_run::on_budget_exhausted() {
@@ -135,6 +194,8 @@ void load_run::start_sending() {
   });
   if (!opts_.quiet)
     schedule_progress();
+  if (observer_)
+    observer_->begin();
   for (auto& session : sessions_)
     session->begin_sending(start_time_);
 }
@@ -167,6 +228,8 @@ void load_run::abort_all() {
   }
   for (auto& session : sessions_)
     session->abort();
+  if (observer_)
+    observer_->abort();
 }
 
 void load_run::schedule_progress() {

@@ -3,6 +3,8 @@
 #include "tether-load/load_options.hpp"
 #include "tether-load/load_report.hpp"
 #include "tether-load/load_session.hpp"
+#include "tether-load/observer_session.hpp"
+#include "tether-load/visibility_tracker.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -19,9 +21,11 @@ namespace tether::tools::load {
 /// together once all are set up (so the measured interval excludes connection setup),
 /// stops sending at the duration or sample limit or on SIGINT/SIGTERM, waits up to the
 /// drain timeout for outstanding acks (a second signal aborts at once) and collects
-/// the totals.
+/// the totals. With `--visible-keys` an `observer_session` reads the baselines before
+/// the start, follows the tracked outputs while the sessions write, and after the last
+/// session finished waits up to the drain timeout for the remaining updates.
 /// Thread safety: `run` may be called once, from one thread.
-class load_run final : public session_observer {
+class load_run final : public session_observer, public observer_events {
 public:
   using clock = std::chrono::steady_clock;
 
@@ -36,8 +40,13 @@ public:
   void on_session_ready(std::uint32_t index, bool ok) override;
   void on_session_finished(std::uint32_t index) override;
   void on_budget_exhausted() override;
+  void on_observer_ready(bool ok) override;
+  void on_observer_finished() override;
 
 private:
+  void maybe_start();
+  void on_writers_finished();
+  void finish_run();
   void start_sending();
   void stop_sending();
   void abort_all();
@@ -54,6 +63,11 @@ private:
   boost::asio::signal_set signals_;
   std::unique_ptr<run_context> ctx_;
   std::vector<std::shared_ptr<load_session>> sessions_;
+  std::unique_ptr<visibility_tracker> tracker_;
+  std::shared_ptr<observer_session> observer_;
+  bool observer_ready_ = false;
+  bool observer_ok_ = false;
+  bool observer_done_ = false;
   std::uint32_t ready_ = 0;
   std::uint32_t ready_ok_ = 0;
   std::uint32_t finished_ = 0;

@@ -1,5 +1,7 @@
 #include "load_session.hpp"
 
+#include "tether-load/visibility_tracker.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -207,6 +209,8 @@ void load_session::pump() {
   }
   auto sequence = ++last_sequence_;
   auto bytes = builder_.next(sequence, samples);
+  if (ctx_.tracker != nullptr)
+    ctx_.tracker->on_batch(builder_.ids(), latency_from);
   window_.push({sequence, latency_from, samples});
   ++counters_.batches_sent;
   counters_.samples_sent += samples;

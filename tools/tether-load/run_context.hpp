@@ -10,6 +10,8 @@
 
 namespace tether::tools::load {
 
+class visibility_tracker;
+
 /// State shared by all sessions of a run.
 /// Thread safety: every member may be used from any session's strand concurrently.
 class run_context {
@@ -19,6 +21,9 @@ public:
   const load_options& opts;
   /// Random per-run part of the producer ids.
   const std::string run_id;
+  /// The write-to-visible measurement, when `--visible-keys` is set: every session
+  /// records each batch in it before sending. Null otherwise.
+  visibility_tracker* tracker = nullptr;
   /// Samples left to send when `--samples` is given.
   sample_budget budget;
   /// Running totals for the progress line (relaxed; exact totals come from the sessions).
