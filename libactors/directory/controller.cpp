@@ -36,7 +36,45 @@ struct controller_state {
   /// Members that asked to join before the first table exists.
   std::map<std::string, member> joined;
   controller_report report;
+  /// Suspicion reports: reporter -> (suspected names, when received).
+  std::map<std::string, std::pair<std::vector<std::string>, int64_t>> suspicions;
+  bool judging = false; ///< a failure decision is queued or running
 };
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Names that a majority of the other up members of `t` currently suspect.
+std::vector<int32_t> failed_members(const controller_state& st,
+                                    const assignment_table& t) {
+  std::vector<int32_t> out;
+  auto now = now_ms();
+  size_t up = 0;
+  for (auto& m : t.members)
+    up += m.up ? 1 : 0;
+  for (size_t i = 0; i < t.members.size(); ++i) {
+    auto& m = t.members[i];
+    if (!m.up)
+      continue;
+    size_t votes = 0;
+    for (auto& [reporter, r] : st.suspicions) {
+      if (reporter == m.name || now - r.second > st.cfg.suspicion_ttl_ms)
+        continue;
+      auto idx = find_member(t, reporter);
+      if (idx < 0 || !t.members[static_cast<size_t>(idx)].up)
+        continue;
+      if (std::find(r.first.begin(), r.first.end(), m.name) != r.first.end())
+        ++votes;
+    }
+    auto others = up - 1;
+    if (others > 0 && votes >= others / 2 + 1)
+      out.push_back(static_cast<int32_t>(i));
+  }
+  return out;
+}
 
 using controller_ptr = controller_actor::stateful_pointer<controller_state>;
 
@@ -282,7 +320,12 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
                 return;
               }
               cur.up = true;
+              cur.drained = false;
               cur.address = m.address;
+              // Its old suspicions are about the process that failed.
+              for (auto& [_, r] : self->state.suspicions)
+                r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name),
+                              r.first.end());
             } else {
               t.members.push_back(m);
             }
@@ -367,6 +410,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
                   return;
                 }
                 t.members[static_cast<size_t>(idx)].up = false;
+                t.members[static_cast<size_t>(idx)].drained = true;
                 t.version += 1;
                 propose(self, std::move(t),
                         [rp, done, moved](uint64_t) mutable {
@@ -445,6 +489,48 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
         [self, rp](assignment_table) mutable { rp.deliver(self->state.report); },
         [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
       return rp;
+    },
+    [self](suspect_atom, std::string& reporter, std::vector<std::string>& names) {
+      auto& st = self->state;
+      st.suspicions[reporter] = {std::move(names), now_ms()};
+      if (st.judging)
+        return;
+      bool any = false;
+      for (auto& [_, r] : st.suspicions)
+        any = any || !r.first.empty();
+      if (!any)
+        return;
+      st.judging = true;
+      run(self, [self](std::function<void()> done) {
+        auto finish = [self, done] {
+          self->state.judging = false;
+          done();
+        };
+        with_table(
+          self,
+          [self, finish](assignment_table t) {
+            auto failed = failed_members(self->state, t);
+            if (failed.empty() || t.slices.empty()) {
+              finish();
+              return;
+            }
+            for (auto i : failed) {
+              t.members[static_cast<size_t>(i)].up = false;
+              t.members[static_cast<size_t>(i)].drained = false;
+            }
+            // Promote a follower wherever one is up; copies that restore the
+            // replication factor need state transfer and follow separately.
+            auto plan = restore_rf(t, {}, placement_of(self->state.cfg));
+            for (auto& m : plan.moves)
+              if (m.kind == move_kind::promote)
+                t.slices[m.slice] = plan.table.slices[m.slice];
+            t.version += 1;
+            self->state.report.failures_declared += failed.size();
+            propose(self, std::move(t), [finish](uint64_t) { finish(); },
+                    [finish](caf::error) { finish(); });
+          },
+          [finish](caf::error) { finish(); });
+      });
     },
     [self](agents_atom, std::vector<agent>& xs) {
       auto& agents = self->state.agents;

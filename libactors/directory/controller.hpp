@@ -22,6 +22,13 @@
 /// through the nodes' supervisors (a live state handoff per slice) and commits the
 /// resulting tables through Raft. It handles one request at a time.
 ///
+/// Failure detection: supervisors report the peers they cannot hear (silent for
+/// `tether.suspect-ms`, or their connection broke). The leader declares a member
+/// failed when a majority of the other up members suspect it (so one peer's opinion
+/// is never enough when there are two or more others), marks it down and lets
+/// `restore_rf` promote a follower for each slice it led. A failed member that joins
+/// again (a restart) is marked up; a drained member stays out until it joins again.
+///
 /// Thread safety: an actor; handles may be used from any thread.
 namespace tether::directory {
 
@@ -40,6 +47,9 @@ using handoff_atom = caf::atom_constant<caf::atom("tt_handoff")>;
 using agents_atom = caf::atom_constant<caf::atom("tt_agents")>;
 /// The controller's report: `(report_atom)` -> controller_report.
 using report_atom = caf::atom_constant<caf::atom("tt_report")>;
+/// A supervisor's report of the peers it cannot hear: `(suspect_atom, reporter,
+/// suspected names)`; an empty list withdraws its earlier suspicions.
+using suspect_atom = caf::atom_constant<caf::atom("tt_suspect")>;
 /// The controller's own timer: a leader rebalances when the members drift apart.
 using balance_tick_atom = caf::atom_constant<caf::atom("tt_btick")>;
 
@@ -74,12 +84,13 @@ struct controller_report {
   uint64_t moves_done = 0;          ///< slices moved since this controller started
   uint64_t moves_failed = 0;
   std::string last_error;           ///< the latest failed move, if any
+  uint64_t failures_declared = 0;   ///< members this controller declared failed
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, controller_report& x) {
   return f(x.leader, x.leader_name, x.moving, x.moves_done, x.moves_failed,
-           x.last_error);
+           x.last_error, x.failures_declared);
 }
 
 using controller_actor = caf::typed_actor<
@@ -88,7 +99,8 @@ using controller_actor = caf::typed_actor<
   caf::replies_to<move_atom, uint32_t, std::string>::with<uint64_t>,
   caf::replies_to<rebalance_atom>::with<uint64_t>,
   caf::replies_to<report_atom>::with<controller_report>,
-  caf::reacts_to<agents_atom, std::vector<agent>>, caf::reacts_to<balance_tick_atom>>;
+  caf::reacts_to<agents_atom, std::vector<agent>>, caf::reacts_to<balance_tick_atom>,
+  caf::reacts_to<suspect_atom, std::string, std::vector<std::string>>>;
 
 struct controller_config {
   /// The Raft member on this node.
@@ -107,6 +119,9 @@ struct controller_config {
   /// How often a leader checks the balance (and retries failed moves); 0: never,
   /// rebalance only after a join or on request.
   uint32_t balance_interval_ms = 2000;
+  /// A suspicion report counts for this long unless renewed (reporters renew it
+  /// with every heartbeat).
+  uint32_t suspicion_ttl_ms = 1000;
 };
 
 controller_actor spawn_controller(caf::actor_system& sys, controller_config cfg);

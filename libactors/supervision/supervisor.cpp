@@ -45,6 +45,9 @@ struct supervisor_state {
   bool joining = false;
   int64_t next_join = 0;
   size_t join_rr = 0; ///< which controller to ask next
+  /// Peers whose connection broke, by name, until they say hello again.
+  std::map<std::string, int64_t> lost;
+  bool suspecting = false; ///< the last report named someone
 
   bool connected_to(const std::string& address) const {
     if (address == self_info.cluster)
@@ -118,6 +121,7 @@ bool add_peer(supervisor_ptr self, const peer_info& info) {
       return false;
     }
   }
+  st.lost.erase(info.name);
   auto& e = st.peers[info.name];
   e.info = info;
   e.last_heard = now_ms();
@@ -242,6 +246,20 @@ void tick(supervisor_ptr self) {
     self->send(caf::actor_cast<supervisor_actor>(p.info.supervisor),
                heartbeat_atom::value, st.self_info.name, st.self_info.incarnation,
                series, applied);
+  // Suspicions go to every directory member's controller with every heartbeat, so
+  // a new leader has them at once; one empty report withdraws them.
+  std::vector<std::string> suspects;
+  for (auto& [name, p] : st.peers)
+    if (now - p.last_heard > static_cast<int64_t>(st.cfg.suspect_ms))
+      suspects.push_back(name);
+  for (auto& [name, _] : st.lost)
+    suspects.push_back(name);
+  if (!suspects.empty() || st.suspecting) {
+    st.suspecting = !suspects.empty();
+    for (auto& c : controllers_of(self))
+      caf::anon_send(caf::actor_cast<directory::controller_actor>(c),
+                     directory::suspect_atom::value, st.self_info.name, suspects);
+  }
   if (now >= st.next_connect) {
     st.next_connect = now + std::max<int64_t>(4 * st.cfg.heartbeat_ms, 200);
     for (auto& a : st.addresses)
@@ -276,6 +294,7 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     auto& peers = self->state.peers;
     for (auto i = peers.begin(); i != peers.end(); ++i)
       if (i->second.info.supervisor.address() == msg.source) {
+        self->state.lost[i->first] = now_ms();
         peers.erase(i);
         publish(self);
         return;
@@ -343,9 +362,10 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
       for (size_t i = 0; i < t.members.size(); ++i)
         if (t.members[i].name == st.self_info.name)
           idx = static_cast<int>(i);
-      // Join once per process: a drained member stays out until it restarts.
+      // A drained member stays out until it restarts; a member declared failed
+      // while it lives (a partition, a pause) asks to be taken back.
       if (idx >= 0 && t.members[idx].address == st.self_info.gateway)
-        st.joined = true;
+        st.joined = t.members[idx].up || t.members[idx].drained;
     },
     [self](read_atom) {
       auto& st = self->state;

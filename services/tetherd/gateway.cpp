@@ -134,7 +134,7 @@ json::value nodes_json(const assignment_table& t, const std::vector<peer_state>&
     auto& m = t.members[i];
     json::object o{{"name", m.name},
                    {"address", m.address},
-                   {"state", m.up ? "up" : "down"},
+                   {"state", m.up ? "up" : m.drained ? "drained" : "down"},
                    {"primary_slices", counts[i].first},
                    {"follower_slices", counts[i].second}};
     add_peer_fields(o, peer_of(m.name));

@@ -14,8 +14,9 @@ Cases (the cluster issue's list):
               every window of a subscribed key exactly once
   restart     a node restarted with the same name gets its slices back (a node
               outside the directory)
-  restart_member  the same for a directory member: its Raft state comes back from
-              its data directory and the group goes on
+  restart_member  the same for a directory member, killed with SIGKILL: the
+              directory declares it failed, its Raft state comes back from its data
+              directory, it is up again and the group goes on
   leader      the directory leader is killed: a new leader, the assignment intact
 """
 import argparse
@@ -413,7 +414,15 @@ def case_restart_member(env):
         mine = {s for s, p in before.items() if p == "tether-3"}
         check(mine, "tether-3 leads no slice")
         c.kill("tether-3", signal.SIGKILL)
+        # The others notice and the directory declares it failed (a majority of the
+        # other members suspect it).
+        def state_of(name):
+            nodes = {n["name"]: n for n in http_json(s1, "/v1/nodes")["nodes"]}
+            return nodes[name]["state"]
+        wait_for("tether-3 declared failed", lambda: state_of("tether-3") == "down",
+                 timeout=10, interval=0.05)
         c.restart("tether-3")  # same name, same data directory; waits for /readyz
+        wait_for("tether-3 up again", lambda: state_of("tether-3") == "up", timeout=10)
 
         def back():
             nodes = {n["name"]: n for n in http_json(s1, "/v1/nodes")["nodes"]}

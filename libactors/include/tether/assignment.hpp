@@ -10,12 +10,13 @@ namespace tether {
 struct member {
   std::string name;    ///< stable identity, e.g. "tether-1"
   std::string address; ///< gateway HOST:PORT
-  bool up = true;
+  bool up = true;      ///< false: failed (the directory declared it) or drained
+  bool drained = false; ///< taken out by an operator; stays out until it joins again
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member& x) {
-  return f(x.name, x.address, x.up);
+  return f(x.name, x.address, x.up, x.drained);
 }
 
 /// One slice's replica set: indices into `assignment_table::members`.
