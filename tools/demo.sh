@@ -1,49 +1,65 @@
 #!/usr/bin/env bash
-# The main job: sets up and builds, starts a local node, streams demo samples into it
-# with tether-load and shows the aggregates with `tetherctl watch` as windows close.
-# Stops by itself after DEMO_SECONDS (default 60) or on Ctrl-C, and cleans up.
+# The main job: sets up and builds, starts a local 3-node cluster with
+# tools/tether-cluster, streams demo samples into tether-1 with tether-load and shows
+# the aggregates with `tetherctl watch` connected to tether-2 as windows close: the
+# series live on whichever node owns their slice, so what tether-2 shows was routed
+# across nodes. Stops by itself after DEMO_SECONDS (default 60) or on Ctrl-C, and
+# stops every node it started.
+#   DEMO_SECONDS  how long samples stream (default 60)
+#   DEMO_NODES    cluster size (default 3)
+#   DEMO_PORT     base port: tether-i serves on DEMO_PORT+i, cluster port +10+i (7480)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run_seconds=${DEMO_SECONDS:-60}
-port=${DEMO_PORT:-7480}
+nodes=${DEMO_NODES:-3}
+base_port=${DEMO_PORT:-7480}
 window_ms=2000
+dir=build/demo-cluster
+cluster=(tools/tether-cluster)
 
 bash tools/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 --target tetherd tetherctl tether-load
 
-pids=()
+load_pid=""
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  trap - EXIT INT TERM
+  if [[ -n "$load_pid" ]]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
+  "${cluster[@]}" down --dir "$dir" || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log=build/demo-tetherd.log
-build/bin/tetherd --tether.port="$port" --tether.window-ms="$window_ms" >"$log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  grep -q "listening on" "$log" && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
+"${cluster[@]}" up --nodes "$nodes" --dir "$dir" --base-port "$base_port" \
+  --window-ms "$window_ms"
+writer="127.0.0.1:$((base_port + 1))"                       # tether-1
+viewer="127.0.0.1:$((base_port + (nodes >= 2 ? 2 : 1)))"    # tether-2
+keys=('tether_load_total{series="0"}' 'tether_load_total{series="1"}'
+      'tether_load_total{series="2"}')
+
+echo
+echo "where the watched series live (asked on $viewer):"
+for k in "${keys[@]}"; do
+  build/bin/tetherctl --server "$viewer" where "$k" |
+    awk -v k="$k" '$1 == "slice" {s = $2} $1 == "primary" {p = $2}
+                   END {printf "  %-30s slice %-5s primary %s\n", k, s, p}'
 done
-grep "listening on" "$log" || { echo "tetherd did not start"; exit 1; }
-server="127.0.0.1:$port"
-
-echo "streaming 20k samples/s over 100 counter series for ${run_seconds}s"
-build/bin/tether-load --server "$server" --rate 20k --connections 2 --batch 200 \
+echo
+echo "streaming 20k samples/s over 100 counter series for ${run_seconds}s into $writer;"
+echo "watching on $viewer"
+build/bin/tether-load --server "$writer" --rate 20k --connections 2 --batch 200 \
   --series 100 --duration "${run_seconds}s" --quiet >build/demo-load.txt &
-pids+=($!)
+load_pid=$!
 
-build/bin/tetherctl --server "$server" directory | head -n 4
 windows=$(( run_seconds * 1000 / window_ms ))
-build/bin/tetherctl --server "$server" watch \
-  'tether_load_total{series="0"}' 'tether_load_total{series="1"}' \
-  'tether_load_total{series="2"}' --windows "$windows" || true
-wait "${pids[1]}" || true
+# Bounded even if windows stop closing: the watch ends a little after the load.
+timeout --foreground $(( run_seconds + 15 )) build/bin/tetherctl --server "$viewer" watch \
+  "${keys[@]}" --windows "$windows" || true
+wait "$load_pid" || true
+load_pid=""
 echo
 echo "load report:"
 cat build/demo-load.txt
-build/bin/tetherctl --server "$server" nodes
+build/bin/tetherctl --server "$viewer" nodes

@@ -982,7 +982,10 @@ def _cmd_status(args, log):
     rows = _node_rows(c, True)
     if args.json:
         keys = ["name", "gateway", "cluster", "role", "pid", "state", "ready"]
-        print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+        out = [{k: (None if v == "-" else v) for k, v in zip(keys, r)} for r in rows]
+        for o in out:
+            o["ready"] = o["ready"] == "yes"
+        print(json.dumps(out, indent=2))
     else:
         print(table(rows, ["name", "gateway", "cluster", "role", "pid", "state", "ready"]))
     return 0 if all(r[5] == "running" and r[6] == "yes" for r in rows) else 1
