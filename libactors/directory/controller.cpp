@@ -131,7 +131,7 @@ void with_table(controller_ptr self, std::function<void(assignment_table)> k,
 /// Commits `t` through Raft; `k(version)` or `fail`.
 void propose(controller_ptr self, assignment_table t,
              std::function<void(uint64_t)> k, std::function<void(caf::error)> fail) {
-  self->request(self->state.cfg.member, timeout_of(self), propose_atom::value,
+  self->request(self->state.cfg.member, timeout_of(self), cas_atom::value,
                 std::move(t))
     .then([k](uint64_t v) { k(v); }, [fail](caf::error& err) { fail(err); });
 }

@@ -48,7 +48,8 @@ bool decode_command(caf::actor_system& sys, const std::string& bytes,
   if (source(k, t))
     return false;
   if (k != static_cast<uint8_t>(command_kind::propose_table)
-      && k != static_cast<uint8_t>(command_kind::bootstrap))
+      && k != static_cast<uint8_t>(command_kind::bootstrap)
+      && k != static_cast<uint8_t>(command_kind::replace_if))
     return false;
   kind = static_cast<command_kind>(k);
   table = std::move(t);
@@ -162,6 +163,7 @@ void apply_entry(member_ptr self, const raft::entry& e) {
   st.applied = e.index.value;
   bool ok = false;
   uint64_t version = 0;
+  std::string why = "directory proposal was superseded; retry";
   if (e.kind == raft::entry_kind::command) {
     command_kind kind;
     assignment_table t;
@@ -175,6 +177,15 @@ void apply_entry(member_ptr self, const raft::entry& e) {
       version = t.version;
       set_table(self, std::move(t));
       ok = true;
+    } else if (kind == command_kind::replace_if) {
+      if (t.version == st.table.version + 1) {
+        version = t.version;
+        set_table(self, std::move(t));
+        ok = true;
+      } else {
+        why = "the directory table changed since it was read (now version "
+              + std::to_string(st.table.version) + "); read it again";
+      }
     } else if (st.table.version == 0) { // bootstrap of an empty table
       t.version = std::max<uint64_t>(t.version, 1);
       version = t.version;
@@ -191,8 +202,7 @@ void apply_entry(member_ptr self, const raft::entry& e) {
   if (ok && i->second.term == e.term.value)
     i->second.promise.deliver(version);
   else
-    i->second.promise.deliver(
-      make_error(errc::unavailable, "directory proposal was superseded; retry"));
+    i->second.promise.deliver(make_error(errc::unavailable, std::move(why)));
   st.pending.erase(i);
 }
 
@@ -255,6 +265,30 @@ void drive(member_ptr self) {
   }
 }
 
+/// Appends a table command on the leader; the reply comes once it applied.
+caf::result<uint64_t> propose_command(member_ptr self, command_kind kind,
+                                      const assignment_table& table) {
+  auto& st = self->state;
+  auto& n = *st.node;
+  if (!n.is_leader())
+    return not_leader(self);
+  auto term = n.current_term().value;
+  auto idx = n.propose(encode_command(self->system(), kind, table));
+  if (n.halted()) {
+    stop_on_storage_failure(self);
+    return make_error(errc::unavailable,
+                      "directory member stopped: its Raft storage failed");
+  }
+  if (!idx)
+    return not_leader(self);
+  auto rp = self->make_response_promise<uint64_t>();
+  auto ticks = std::max<uint64_t>(
+    1, st.cfg.propose_timeout_ms / std::max<uint32_t>(st.cfg.tick_ms, 1));
+  st.pending.emplace(idx->value, pending_proposal{term, st.ticks + ticks, rp});
+  drive(self);
+  return rp;
+}
+
 template <class Payload>
 auto raft_handler(member_ptr self) {
   return [self](raft_atom, uint32_t from, Payload& x) {
@@ -297,26 +331,10 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
       return self->state.table;
     },
     [self](propose_atom, assignment_table& table) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto& n = *st.node;
-      if (!n.is_leader())
-        return not_leader(self);
-      auto term = n.current_term().value;
-      auto idx = n.propose(
-        encode_command(self->system(), command_kind::propose_table, table));
-      if (n.halted()) {
-        stop_on_storage_failure(self);
-        return make_error(errc::unavailable,
-                          "directory member stopped: its Raft storage failed");
-      }
-      if (!idx)
-        return not_leader(self);
-      auto rp = self->make_response_promise<uint64_t>();
-      auto ticks = std::max<uint64_t>(
-        1, st.cfg.propose_timeout_ms / std::max<uint32_t>(st.cfg.tick_ms, 1));
-      st.pending.emplace(idx->value, pending_proposal{term, st.ticks + ticks, rp});
-      drive(self);
-      return rp;
+      return propose_command(self, command_kind::propose_table, table);
+    },
+    [self](cas_atom, assignment_table& table) -> caf::result<uint64_t> {
+      return propose_command(self, command_kind::replace_if, table);
     },
     [self](peers_atom, std::vector<caf::actor>& peers) {
       auto& st = self->state;

@@ -47,6 +47,9 @@ namespace tether::directory {
 
 /// Asks the leader to replace the table (answered with the applied version).
 using propose_atom = caf::atom_constant<caf::atom("tt_propose")>;
+/// Replaces the table only if it is still the one the proposer read:
+/// `(cas_atom, table)` applies iff `table.version == current.version + 1`.
+using cas_atom = caf::atom_constant<caf::atom("tt_cas")>;
 /// Sets the peers of a member (index i holds member i + 1; its own slot is ignored).
 using peers_atom = caf::atom_constant<caf::atom("tt_peers")>;
 /// Carries one Raft protocol message between members: (raft_atom, from, payload).
@@ -64,11 +67,16 @@ using raft_tick_atom = caf::atom_constant<caf::atom("tt_rtick")>;
 ///   `errc::unavailable` ("... leader is member N"); a leader that loses its
 ///   leadership before the command commits answers `errc::unavailable` too (the
 ///   command may still commit: replacing a table is idempotent, so retry).
+/// - `(cas_atom, table)` -> version: a conditional replacement for read-modify-write
+///   cycles: applied (at `table.version`) only if the table is still at
+///   `table.version - 1` when the command applies, else answered `errc::unavailable`
+///   ("... changed since it was read"), and nothing changes.
 /// - `(peers_atom, handles)`: the other members, index i = member i + 1.
 /// - `(status_atom)` -> (self id, leader id or 0, term, applied index).
 /// - `(raft_atom, from, payload)`: the Raft protocol, one payload struct per message.
 using replicated_directory_actor = directory_actor::extend<
   caf::replies_to<propose_atom, assignment_table>::with<uint64_t>,
+  caf::replies_to<cas_atom, assignment_table>::with<uint64_t>,
   caf::reacts_to<peers_atom, std::vector<caf::actor>>,
   caf::replies_to<status_atom>::with<uint32_t, uint32_t, uint64_t, uint64_t>,
   caf::reacts_to<raft_tick_atom>,
@@ -125,6 +133,7 @@ spawn_replicated_directory_group(caf::actor_system& sys,
 enum class command_kind : uint8_t {
   propose_table = 1, ///< replace the table (version: see `propose_atom`)
   bootstrap = 2,     ///< replace the table only if it is empty (version 0)
+  replace_if = 3,    ///< replace the table only if `version` is the current + 1
 };
 
 /// Encodes a command: one kind byte followed by the table in CAF's binary format.

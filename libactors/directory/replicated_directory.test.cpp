@@ -136,6 +136,15 @@ struct fixture {
     return out;
   }
 
+  caf::expected<uint64_t> cas(const replicated_directory_actor& m, assignment_table t) {
+    caf::expected<uint64_t> out{caf::sec::request_timeout};
+    caf::scoped_actor self{sys};
+    self->request(m, 2s, cas_atom::value, std::move(t))
+      .receive([&](uint64_t v) { out = v; },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
   /// Index into `members` of the live member that is leader, or -1.
   int leader_of(const std::vector<size_t>& alive) {
     for (auto i : alive) {
@@ -234,6 +243,41 @@ TEST_CASE_METHOD(fixture, "a single directory member proposes and reads back") {
   REQUIRE(v);
   CHECK(*v == 42);
   CHECK(read(m).version == 42);
+}
+
+TEST_CASE_METHOD(fixture, "a conditional proposal applies only to the table it was "
+                          "read from") {
+  auto c = member_config(1);
+  c.bootstrap = make_table(1, 16);
+  members.push_back(spawn_replicated_directory(sys, c));
+  auto& m = members[0];
+  REQUIRE(eventually([&] { return read(m).version == 1; }));
+  // Two read-modify-write cycles start from version 1; the first one wins.
+  auto a = read(m);
+  auto b = read(m);
+  a.version += 1;
+  a.slices[2].epoch = 7;
+  b.version += 1;
+  b.slices[5].epoch = 9;
+  auto va = cas(m, a);
+  REQUIRE(va);
+  CHECK(*va == 2);
+  auto vb = cas(m, b);
+  REQUIRE_FALSE(vb);
+  CHECK(code_of(vb.error()) == errc::unavailable);
+  CHECK(message_of(vb.error()).find("changed since it was read") != std::string::npos);
+  // Nothing of the losing proposal applied.
+  auto t = read(m);
+  CHECK(t.version == 2);
+  CHECK(t.slices[2].epoch == 7);
+  CHECK(t.slices[5].epoch != 9);
+  // Read again, and it applies.
+  t.version += 1;
+  t.slices[5].epoch = 9;
+  auto vc = cas(m, t);
+  REQUIRE(vc);
+  CHECK(*vc == 3);
+  CHECK(read(m).slices[5].epoch == 9);
 }
 
 TEST_CASE_METHOD(fixture, "three directory members replicate, fail over and refuse "
