@@ -163,17 +163,28 @@ std::string load_usage() {
            "Exit codes: 0 every batch acknowledged and no errors, 1 otherwise, 2 usage error.\n";
 }
 
+const std::vector<option_spec>& load_option_specs() {
+  return specs();
+}
+
 result<load_options> parse_load_options(const std::vector<std::string_view>& args) {
   auto parsed = parse_args(args, specs());
   if (!parsed)
     return fail(parsed.error());
-  load_options out;
   if (parsed->has("help")) {
+    load_options out;
     out.help = true;
     return out;
   }
   if (!parsed->positional.empty())
     return fail("unexpected argument '" + parsed->positional.front() + "'");
+  return load_options_from(*parsed);
+}
+
+result<load_options> load_options_from(const parsed_args& args) {
+  auto parsed = &args;
+  load_options out;
+  out.help = parsed->has("help");
   if (auto server = parsed->get("server")) {
     auto hp = parse_host_port(*server);
     if (!hp)

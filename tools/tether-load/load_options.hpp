@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/arg_parser.hpp"
 #include "common/host_port.hpp"
 #include "common/result.hpp"
 
@@ -107,6 +108,15 @@ struct load_options {
 /// Parses and validates `tether-load`'s arguments (without the program name). Failures
 /// are usage errors.
 result<load_options> parse_load_options(const std::vector<std::string_view>& args);
+
+/// The option declarations of `tether-load`, for tools that run the same workload
+/// against another system and take a subset of them.
+const std::vector<option_spec>& load_option_specs();
+
+/// Validates the `tether-load` options among `args` (parsed against any set of specs
+/// that includes them); options that are absent keep their defaults and other options
+/// are ignored. Failures are usage errors.
+result<load_options> load_options_from(const parsed_args& args);
 
 /// The usage text printed by `--help` and after usage errors.
 std::string load_usage();

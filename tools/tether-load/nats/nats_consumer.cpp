@@ -1,0 +1,179 @@
+#include "nats_consumer.hpp"
+
+#include "tether-load/visibility_tracker.hpp"
+#include "wire/codec.hpp"
+
+#include <algorithm>
+#include <thread>
+
+namespace tether::tools::nats {
+
+namespace {
+
+/// How long one pull waits for messages when none are there: bounds how late the
+/// consumer notices a drain or an abort, and how late an idle consumer closes windows.
+constexpr std::int64_t fetch_wait_ms = 50;
+
+} // namespace
+
+nats_consumer::nats_consumer(load::run_context& ctx, aggregator_config cfg,
+                             std::uint32_t fetch)
+  : ctx_(ctx), aggregator_(std::move(cfg)), fetch_(fetch) {
+  if (ctx_.tracker != nullptr) {
+    for (std::size_t i = 0; i < ctx_.tracker->size(); ++i)
+      keys_.push_back(ctx_.tracker->key(i));
+    found_.assign(keys_.size(), false);
+  }
+}
+
+nats_consumer::~nats_consumer() {
+  disconnect();
+}
+
+std::string nats_consumer::connect(const std::vector<std::string>& urls,
+                                   const std::string& stream, const std::string& durable) {
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK)
+    return "natsOptions_Create failed";
+  std::vector<const char*> servers;
+  for (const auto& u : urls)
+    servers.push_back(u.c_str());
+  natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  natsOptions_SetNoRandomize(opts, true);
+  natsOptions_SetTimeout(opts, ctx_.opts.connect_timeout.count());
+  natsOptions_SetName(opts, "tether-nats-baseline consumer");
+  auto s = natsConnection_Connect(&conn_, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK)
+    return std::string{"consumer: connect: "} + natsStatus_GetText(s);
+  s = natsConnection_JetStream(&js_, conn_, nullptr);
+  if (s != NATS_OK)
+    return std::string{"consumer: JetStream context: "} + natsStatus_GetText(s);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.Durable = durable.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  so.Config.MaxAckPending = static_cast<int64_t>(fetch_) * 16;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  s = js_PullSubscribe(&sub_, js_, "tether.load.>", durable.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK)
+    return std::string{"consumer: pull subscribe: "} + natsStatus_GetText(s) + " ("
+           + nats_GetLastError(nullptr) + ")";
+  return {};
+}
+
+void nats_consumer::disconnect() {
+  if (sub_ != nullptr) {
+    natsSubscription_Destroy(sub_);
+    sub_ = nullptr;
+  }
+  if (js_ != nullptr) {
+    jsCtx_Destroy(js_);
+    js_ = nullptr;
+  }
+  if (conn_ != nullptr) {
+    natsConnection_Close(conn_);
+    natsConnection_Destroy(conn_);
+    conn_ = nullptr;
+  }
+}
+
+std::uint64_t nats_consumer::missing_keys() const noexcept {
+  return static_cast<std::uint64_t>(std::count(found_.begin(), found_.end(), false));
+}
+
+void nats_consumer::handle(natsMsg* msg) {
+  const char* producer = nullptr;
+  if (natsMsgHeader_Get(msg, "Tether-Producer", &producer) != NATS_OK || producer == nullptr)
+    producer = "";
+  // Samples sent with timestamp 0 take the time the write entered the system: on a
+  // node the gateway's receive time, here the time JetStream stored the message.
+  auto now_ms = tether::wire::now_ms();
+  auto received_ms = now_ms;
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta != nullptr) {
+    received_ms = meta->Timestamp / 1'000'000;
+    jsMsgMetaData_Destroy(meta);
+  }
+  auto out = aggregator_.apply(producer, natsMsg_GetData(msg),
+                               static_cast<std::size_t>(natsMsg_GetDataLength(msg)),
+                               received_ms, now_ms);
+  auto now = clock::now();
+  ++counters_.messages;
+  counters_.samples_applied += out.applied;
+  counters_.samples_late += out.late;
+  if (out.duplicate)
+    ++counters_.duplicates;
+  if (!out.error.empty()) {
+    ++counters_.errors;
+    ctx_.report_error("consumer: message refused: " + out.error);
+  }
+  last_apply_ = now;
+  messages_.store(counters_.messages, std::memory_order_relaxed);
+  applied_.store(counters_.samples_applied, std::memory_order_relaxed);
+  if (ctx_.tracker != nullptr)
+    observe(now);
+  // Explicit ack once applied; a message not acked would be redelivered after AckWait
+  // and then be a duplicate, as a retried write is for a node.
+  if (natsMsg_Ack(msg, nullptr) != NATS_OK)
+    ++counters_.errors;
+}
+
+void nats_consumer::observe(clock::time_point now) {
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    const auto* st = aggregator_.find(keys_[i]);
+    if (st == nullptr)
+      continue;
+    found_[i] = true;
+    ctx_.tracker->on_observed(i, running_count(*st), now);
+  }
+}
+
+bool nats_consumer::done(clock::time_point now) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (abort_)
+    return true;
+  if (!draining_)
+    return false;
+  if (now >= deadline_)
+    return true;
+  bool visible = ctx_.tracker == nullptr || ctx_.tracker->pending_total() == 0;
+  return counters_.messages >= expected_ && visible;
+}
+
+void nats_consumer::run() {
+  while (!done(clock::now())) {
+    natsMsgList list{nullptr, 0};
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    auto s = natsSubscription_Fetch(&list, sub_, static_cast<int>(fetch_), fetch_wait_ms,
+                                    &jerr);
+    if (s == NATS_OK) {
+      for (int i = 0; i < list.Count; ++i)
+        handle(list.Msgs[i]);
+    } else if (s != NATS_TIMEOUT) {
+      ++counters_.errors;
+      ctx_.report_error(std::string{"consumer: fetch: "} + natsStatus_GetText(s));
+      std::this_thread::sleep_for(std::chrono::milliseconds{fetch_wait_ms});
+    }
+    natsMsgList_Destroy(&list);
+    aggregator_.close_due(tether::wire::now_ms());
+  }
+  disconnect();
+  finished_.store(true, std::memory_order_release);
+}
+
+void nats_consumer::drain(std::uint64_t expected, clock::time_point deadline) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  draining_ = true;
+  expected_ = expected;
+  deadline_ = deadline;
+}
+
+void nats_consumer::abort() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  abort_ = true;
+}
+
+} // namespace tether::tools::nats
