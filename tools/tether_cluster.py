@@ -22,6 +22,7 @@ Only the Python 3 standard library is used.
 """
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -31,6 +32,7 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -126,7 +128,6 @@ def tetherd_options(tetherd):
     """The names of the tether.* options this tetherd binary declares (from
     --long-help). A CAF config file silently ignores keys the program does not
     declare, so the launcher checks every key it writes against this list."""
-    import subprocess
     try:
         r = subprocess.run([tetherd, "--long-help"], capture_output=True, text=True,
                            timeout=20, stdin=subprocess.DEVNULL)
@@ -582,7 +583,6 @@ class LocalCluster:
         return out
 
     def _start(self, name):
-        import subprocess
         n = self.node(name)
         if self.alive(name):
             raise ClusterError(f"{name} is already running (pid {self.pid(name)})")
@@ -611,7 +611,6 @@ class LocalCluster:
         """Stops owned nodes at interpreter exit (no-op when detached)."""
         if self.detach or self._atexit is not None:
             return
-        import atexit
         self._atexit = self._cleanup_at_exit
         atexit.register(self._atexit)
 
@@ -765,7 +764,6 @@ class LocalCluster:
     def _wait_gone(self, name, pid, timeout):
         proc = self._procs.get(name)
         if proc is not None and proc.pid == pid:
-            import subprocess
             try:
                 proc.wait(timeout=max(timeout, 0))
                 return True
@@ -866,7 +864,6 @@ class LocalCluster:
                 signal.signal(signal.SIGTERM, self._saved_sigterm)
                 self._saved_sigterm = None
             if self._atexit is not None:
-                import atexit
                 atexit.unregister(self._atexit)
                 self._atexit = None
         return False
@@ -1119,6 +1116,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("tether-cluster: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `status | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
