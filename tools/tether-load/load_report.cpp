@@ -25,6 +25,10 @@ double ms_value(std::uint64_t nanoseconds) {
   return static_cast<double>(nanoseconds / 1000) / 1000.0;
 }
 
+/// Quantiles of the latency spectra in the JSON report: log-spaced towards the tail, so
+/// that `1 / (1 - q)` on a log axis spreads them evenly (the plot of compare.sh).
+constexpr double spectrum_quantiles[] = {0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
+
 std::string line(std::string_view label, const std::string& value) {
   std::string out{label};
   constexpr size_t width = 16;
@@ -155,6 +159,12 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
       {"count", q.count()},
     };
   };
+  auto spectrum = [](const latency_histogram& q) {
+    boost::json::array out;
+    for (double p : spectrum_quantiles)
+      out.push_back(boost::json::array{p, ms_value(q.quantile(p))});
+    return out;
+  };
   boost::json::object obj{
     {"system", totals.system},
     {"server", opts.server.to_string()},
@@ -185,7 +195,9 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"achieved_rate", per_second(c.samples_sent, totals.send_seconds)},
     {"late_batches", c.batches_late},
     {"latency_ms", quantiles(h)},
+    {"latency_spectrum_ms", spectrum(h)},
     {"visible_keys", totals.visible_keys},
+    {"visible_spectrum_ms", spectrum(totals.visible)},
     {"visible_latency_ms", quantiles(totals.visible)},
     {"visible_unseen", totals.visible_unseen},
     {"visible_missing", totals.visible_missing},

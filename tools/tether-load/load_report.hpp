@@ -76,7 +76,9 @@ bool run_succeeded(const load_options& opts, const load_totals& totals);
 /// The final report for people: one `label  value` line per item.
 std::string render_report_text(const load_options& opts, const load_totals& totals);
 
-/// The final report as one JSON object on one line.
+/// The final report as one JSON object on one line. Latencies are in milliseconds;
+/// `latency_spectrum_ms` and `visible_spectrum_ms` list `[q, ms]` pairs for q = 0.5,
+/// 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995 and 0.9999.
 std::string render_report_json(const load_options& opts, const load_totals& totals);
 
 /// One progress line: elapsed time, acked samples per second over the last interval,

@@ -217,6 +217,15 @@ TEST_CASE("render_report: write-to-visible quantiles and the reader's delay") {
   CHECK(doc.at("visible_latency_ms").as_object().at("p50").as_double() == Approx(5.0).epsilon(0.01));
   CHECK(doc.at("visible_latency_ms").as_object().at("p99").as_double() == Approx(9.9).epsilon(0.01));
   CHECK(doc.at("reader_rtt_ms").as_object().at("p50").as_double() == 0.2);
+  // The spectrum: [q, ms] pairs, ascending in both.
+  const auto& spectrum = doc.at("visible_spectrum_ms").as_array();
+  REQUIRE(spectrum.size() == 9);
+  CHECK(spectrum[0].as_array()[0].as_double() == 0.5);
+  CHECK(spectrum[8].as_array()[0].as_double() == 0.9999);
+  for (std::size_t i = 1; i < spectrum.size(); ++i)
+    CHECK(spectrum[i].as_array()[1].as_double() >= spectrum[i - 1].as_array()[1].as_double());
+  CHECK(spectrum[4].as_array()[1].as_double() == Approx(9.9).epsilon(0.01));
+  CHECK(doc.at("latency_spectrum_ms").as_array().size() == 9);
   // Updates that never became visible, or outputs never found, fail the run.
   t.visible_unseen = 3;
   CHECK_FALSE(run_succeeded(opts, t));

@@ -241,12 +241,22 @@ result<nats_totals> nats_run::run() {
   auto last_progress = start;
   std::uint64_t last_acked = 0;
   std::uint64_t last_applied = 0;
+  std::uint64_t applied_at_stop = 0;
+  auto stopped_sending = start;
+  auto note_stop = [&] {
+    if (stopped_sending != start)
+      return;
+    stopped_sending = clock_type::now();
+    applied_at_stop = consumer.samples_applied();
+  };
   auto stop_all = [&] {
+    note_stop();
     stop_requested = true;
     for (auto& p : producers)
       p->request_stop();
   };
   auto abort_all = [&] {
+    note_stop();
     aborted = true;
     stop_requested = true;
     for (auto& p : producers)
@@ -258,6 +268,7 @@ result<nats_totals> nats_run::run() {
     bool producers_done = std::all_of(producers.begin(), producers.end(),
                                       [](const auto& p) { return p->finished(); });
     if (producers_done && !draining) {
+      note_stop(); // the sample budget ended the sending
       draining = true;
       std::uint64_t stored = 0;
       for (const auto& p : producers)
@@ -320,6 +331,8 @@ result<nats_totals> nats_run::run() {
   t.send_seconds = seconds_between(start, stop_time);
   totals.consumer = consumer.counters();
   totals.consumer_seconds = seconds_between(start, std::max(start, consumer.last_apply()));
+  totals.applied_while_sending = applied_at_stop;
+  totals.sending_seconds = seconds_between(start, stopped_sending);
   totals.series = consumer.series();
   if (tracker) {
     t.visible = tracker->latency();
@@ -352,17 +365,20 @@ bool run_succeeded(const nats_options& opts, const nats_totals& totals) {
 
 namespace {
 
+double per_second(std::uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+}
+
 std::string consumer_line(const nats_totals& totals) {
   const auto& c = totals.consumer;
-  char buf[320];
+  char buf[400];
   std::snprintf(buf, sizeof(buf),
-                "%llu messages, %llu samples applied (%.0f samples/s), %llu late, "
-                "%llu duplicate messages, %llu errors; %llu output series",
+                "%llu messages, %llu samples applied (%.0f samples/s; %.0f samples/s while "
+                "sending), %llu late, %llu duplicate messages, %llu errors; %llu output series",
                 static_cast<unsigned long long>(c.messages),
                 static_cast<unsigned long long>(c.samples_applied),
-                totals.consumer_seconds > 0
-                  ? static_cast<double>(c.samples_applied) / totals.consumer_seconds
-                  : 0.0,
+                per_second(c.samples_applied, totals.consumer_seconds),
+                per_second(totals.applied_while_sending, totals.sending_seconds),
                 static_cast<unsigned long long>(c.samples_late),
                 static_cast<unsigned long long>(c.duplicates),
                 static_cast<unsigned long long>(c.errors),
@@ -399,9 +415,11 @@ std::string render_json(const nats_options& opts, const nats_totals& totals) {
     {"duplicates", c.duplicates},
     {"errors", c.errors},
     {"seconds", totals.consumer_seconds},
-    {"throughput_samples_per_s", totals.consumer_seconds > 0
-                                   ? static_cast<double>(c.samples_applied) / totals.consumer_seconds
-                                   : 0.0},
+    {"throughput_samples_per_s", per_second(c.samples_applied, totals.consumer_seconds)},
+    {"applied_while_sending", totals.applied_while_sending},
+    {"sending_seconds", totals.sending_seconds},
+    {"while_sending_samples_per_s",
+     per_second(totals.applied_while_sending, totals.sending_seconds)},
     {"series", totals.series},
     {"fetch", opts.fetch},
   };

@@ -18,6 +18,10 @@ struct nats_totals {
   consumer_counters consumer;
   /// Seconds from the start to the consumer's last applied message.
   double consumer_seconds = 0.0;
+  /// Samples the consumer had applied when sending stopped, and the seconds until then:
+  /// its rate under the full load (after the stop it has the machine to itself).
+  std::uint64_t applied_while_sending = 0;
+  double sending_seconds = 0.0;
   std::uint64_t series = 0;
   /// Where the servers were: "launched N" or the URLs given.
   std::string servers;

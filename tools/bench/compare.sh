@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Tether against a NATS JetStream pipeline: the same workload on this machine, in one run.
+#
+#   tools/bench/compare.sh                # about 2 minutes with the defaults
+#
+# Four runs, each on fresh processes, alternating the systems:
+#   tether-max   closed loop: tether-load against Tether (TETHER_NODES nodes, default 3,
+#                a local cluster by tools/tether-cluster; 1: a single tetherd)
+#   nats-max     closed loop: tether-nats-baseline (3 nats-server, stream with 3
+#                replicas, memory storage, one pull consumer aggregating with Tether's code)
+#   tether-rate  open loop at the common rate
+#   nats-rate    open loop at the common rate
+# The common rate is COMPARE_RATE, or COMPARE_RATE_SHARE percent (default 50) of the lower
+# sustained throughput of the closed-loop runs (for the broker: the lower of acked and
+# applied-by-the-consumer), so that both are compared below saturation.
+#
+# Workload (both systems, identical bytes): 4 connections, batches of 1000 counter
+# deltas, COMPARE_SERIES (100 000) input series over COMPARE_METRICS (10) metric names
+# and COMPARE_GROUPS (100) groups, Zipf keys (s = 1), folded by one rule per metric
+# (without: [series]) into metrics x groups output series; write-to-visible measured on
+# 8 of them (tools/tether-load/README.md has the definition). LOAD_ARGS adds options to
+# both clients (e.g. "--zipf-s 1.2"); NATS_ARGS only to the baseline (e.g.
+# "--storage file").
+#
+# Output in COMPARE_OUT (default build/bench-compare): the JSON reports and progress
+# lines of every run, machine.txt, command.txt, report.md (a markdown table for
+# docs/benchmarks.md) and compare.png (gnuplot: latency spectra, throughput over time).
+#
+# Bounded: COMPARE_SECONDS (default 15, at most 120) per run, drains of COMPARE_DRAIN
+# (default 10) seconds, every step under `timeout`. Everything it starts is stopped on
+# exit, also on Ctrl-C. Needs build/bin/{tetherd,tether-load,tether-nats-baseline}:
+#   cmake --build build --target tetherd tether-load tether-nats-baseline
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=${COMPARE_SECONDS:-15}
+drain=${COMPARE_DRAIN:-10}
+out=${COMPARE_OUT:-build/bench-compare}
+nodes=${TETHER_NODES:-3}
+rate=${COMPARE_RATE:-}
+rate_share=${COMPARE_RATE_SHARE:-50}
+series=${COMPARE_SERIES:-100000}
+metrics=${COMPARE_METRICS:-10}
+groups=${COMPARE_GROUPS:-100}
+load_args=${LOAD_ARGS:-}
+nats_args=${NATS_ARGS:-}
+
+die() { echo "compare.sh: $*" >&2; exit 2; }
+[[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 2 && seconds <= 120)) || die "COMPARE_SECONDS: 2..120"
+[[ $drain =~ ^[0-9]+$ ]] && ((drain >= 1 && drain <= 60)) || die "COMPARE_DRAIN: 1..60"
+[[ $nodes =~ ^[13]$ ]] || die "TETHER_NODES: 1 or 3"
+((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
+for bin in build/bin/tetherd build/bin/tether-load build/bin/tether-nats-baseline; do
+  [[ -x $bin ]] || die "$bin missing: cmake --build build --target tetherd tether-load tether-nats-baseline"
+done
+command -v nats-server >/dev/null || die "nats-server missing (tools/setup.sh installs it)"
+mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.progress "$out"/*.dat "$out"/compare.png "$out"/report.md
+bound=$((seconds + 2 * drain + 60)) # per run: setup, sending, drains
+
+# -- processes --------------------------------------------------------------------------
+
+child=""       # the run in progress (a `timeout` process)
+tetherd_pid="" # single node
+cluster_dir="" # local cluster
+stop_tether() {
+  if [[ -n $tetherd_pid ]]; then
+    kill -TERM "$tetherd_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$tetherd_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$tetherd_pid" 2>/dev/null || true
+    wait "$tetherd_pid" 2>/dev/null || true
+    tetherd_pid=""
+  fi
+  if [[ -n $cluster_dir ]]; then
+    timeout 30 tools/tether-cluster down --dir "$cluster_dir" >>"$out/cluster.log" 2>&1 || true
+    cluster_dir=""
+  fi
+}
+cleanup() {
+  if [[ -n $child ]]; then
+    # timeout relays the signals: the first stops the run, the second aborts it.
+    kill -TERM "$child" 2>/dev/null || true
+    sleep 0.5
+    kill -TERM "$child" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+    child=""
+  fi
+  stop_tether
+}
+trap cleanup EXIT
+trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM
+
+# A rule per metric folds the series label away: metrics x groups outputs.
+rules="$out/rules.json"
+{
+  echo '{"rules": ['
+  sep=""
+  for ((k = 0; k < metrics; ++k)); do
+    printf '%s  {"name": "fold_%d", "match": "tether_load_%d_total", "without": ["series"], "window_ms": 10000}' \
+      "$sep" "$k" "$k"
+    sep=$',\n'
+  done
+  printf '\n]}\n'
+} >"$rules"
+rules=$(realpath "$rules")
+
+start_tether() {
+  if ((nodes == 1)); then
+    local log="$out/tetherd.log"
+    build/bin/tetherd --tether.port=0 --tether.rules-file="$rules" >"$log" 2>&1 &
+    tetherd_pid=$!
+    addr=""
+    for _ in $(seq 100); do
+      addr=$(grep -o 'listening on [^ ]*' "$log" | awk '{print $3}' || true)
+      [[ -n $addr ]] && return 0
+      kill -0 "$tetherd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    tail -n 20 "$log" >&2
+    die "tetherd did not start"
+  fi
+  cluster_dir="$out/cluster"
+  rm -rf "$cluster_dir"
+  if ! timeout 90 tools/tether-cluster up --nodes "$nodes" --base-port 0 --dir "$cluster_dir" \
+    --rules-file "$rules" >>"$out/cluster.log" 2>&1; then
+    tail -n 20 "$out/cluster.log" >&2
+    die "the Tether cluster did not start"
+  fi
+  addr=127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][0]["port"])' \
+    "$cluster_dir/cluster.json")
+}
+
+# run NAME COMMAND...: runs one benchmark client, bounded, JSON to NAME.json, progress
+# lines to NAME.progress and (the latest, once a second) to the terminal.
+run() {
+  local name=$1
+  shift
+  echo "compare.sh: $name: $*" >&2
+  timeout --signal=INT --kill-after=15 "$bound" "$@" >"$out/$name.json" 2>"$out/$name.progress" &
+  child=$!
+  while kill -0 "$child" 2>/dev/null; do
+    sleep 1
+    local last
+    last=$(grep '^\[' "$out/$name.progress" | tail -n 1 || true)
+    [[ -n $last ]] && echo "  $name $last" >&2
+  done
+  local rc=0
+  wait "$child" || rc=$?
+  child=""
+  if ((rc != 0)); then
+    echo "compare.sh: $name exited with $rc (see $out/$name.progress)" >&2
+    grep -v '^\[' "$out/$name.progress" | tail -n 5 >&2 || true
+  fi
+  return 0
+}
+
+# shellcheck disable=SC2206
+workload=(--connections 4 --batch 1000 --series "$series" --metrics "$metrics" --groups "$groups"
+  --keys zipf --zipf-s 1 --fold-series --visible-keys 8 --drain-timeout "${drain}s" --json
+  $load_args)
+# shellcheck disable=SC2206
+nats_only=(--rules-file "$rules" $nats_args)
+
+run_tether() { # NAME EXTRA-ARGS...
+  local name=$1
+  shift
+  start_tether
+  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" --duration "$seconds" "$@"
+  stop_tether
+}
+
+run_nats() { # NAME EXTRA-ARGS...
+  local name=$1
+  shift
+  run "$name" build/bin/tether-nats-baseline "${workload[@]}" "${nats_only[@]}" \
+    --duration "$seconds" "$@"
+}
+
+# -- the machine ------------------------------------------------------------------------
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cores"
+  echo "memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -r)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (quorum replication is not implemented yet), load into the first node"
+  echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage}, 1 pull consumer; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
+  echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
+} >"$out/machine.txt"
+echo "COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+  >"$out/command.txt"
+
+# -- the runs ---------------------------------------------------------------------------
+
+run_tether tether-max
+run_nats nats-max
+
+if [[ -z $rate ]]; then
+  rate=$(python3 tools/bench/compare_report.py --common-rate "$out" "$rate_share")
+fi
+echo "compare.sh: common open-loop rate $rate samples/s" >&2
+echo "common open-loop rate: $rate samples/s" >>"$out/machine.txt"
+
+run_tether tether-rate --rate "$rate"
+run_nats nats-rate --rate "$rate"
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
+python3 tools/bench/compare_report.py "$out"
