@@ -79,7 +79,7 @@ apply_outcome apply(series_state& st, const wire::keyed_sample& s) {
 }
 
 const series::input_state* input_of(const series_state& st, uint64_t hash) {
-  for (auto& in : st.inputs)
+  for (auto& in : st.inputs())
     if (in.hash == hash)
       return &in;
   return nullptr;
@@ -103,14 +103,14 @@ struct snapshot {
       sum(st.sum),
       count(st.count),
       updated_ms(st.updated_ms),
-      open_windows(st.open.size()),
+      open_windows(st.open().size()),
       open_count(0),
       open_sum(0) {
-    for (auto& w : st.open) {
+    for (auto& w : st.open()) {
       open_count += w.count;
       open_sum += w.sum;
     }
-    for (auto& in : st.inputs)
+    for (auto& in : st.inputs())
       inputs.emplace_back(in.hash, in.last);
   }
 
@@ -137,7 +137,7 @@ TEST_CASE("delta counters add every value to the total", "[series_state]") {
   CHECK(st.last == 0);
   CHECK(st.min == 0);
   CHECK(st.max == 3.5);
-  CHECK(st.inputs.empty()); // only cumulative inputs are tracked
+  CHECK(st.inputs().empty()); // only cumulative inputs are tracked
 }
 
 TEST_CASE("cumulative counters: the first value is a baseline", "[series_state]") {
@@ -146,10 +146,10 @@ TEST_CASE("cumulative counters: the first value is a baseline", "[series_state]"
   CHECK(st.total == 0);
   CHECK(st.last == 0);
   CHECK(st.count == 1);
-  REQUIRE(st.inputs.size() == 1);
-  CHECK(st.inputs[0].hash == input_a);
-  CHECK(st.inputs[0].last == 100);
-  CHECK(st.inputs[0].seen_ms == 5);
+  REQUIRE(st.inputs().size() == 1);
+  CHECK(st.inputs()[0].hash == input_a);
+  CHECK(st.inputs()[0].last == 100);
+  CHECK(st.inputs()[0].seen_ms == 5);
 }
 
 TEST_CASE("cumulative counters add the increase", "[series_state]") {
@@ -168,7 +168,7 @@ TEST_CASE("cumulative counters add the increase", "[series_state]") {
   CHECK(st.count == 4);
   CHECK(st.min == 0);
   CHECK(st.max == 30);
-  CHECK(st.inputs.size() == 1);
+  CHECK(st.inputs().size() == 1);
 }
 
 TEST_CASE("cumulative counters: a decrease is a reset adding the new value",
@@ -206,7 +206,7 @@ TEST_CASE("delta and cumulative samples mix on one counter", "[series_state]") {
   apply(st, make(kind::counter, 1)); // delta
   apply(st, cumulative(1010));       // +10
   CHECK(st.total == 16);
-  CHECK(st.inputs.size() == 1);
+  CHECK(st.inputs().size() == 1);
 }
 
 TEST_CASE("cumulative inputs folded into one output are tracked apart",
@@ -225,7 +225,7 @@ TEST_CASE("cumulative inputs folded into one output are tracked apart",
   CHECK(st.total == 15);
   CHECK(st.count == 5);
   CHECK(st.last == 3);
-  REQUIRE(st.inputs.size() == 2);
+  REQUIRE(st.inputs().size() == 2);
   REQUIRE(input_of(st, input_a) != nullptr);
   REQUIRE(input_of(st, input_b) != nullptr);
   CHECK(input_of(st, input_a)->last == 3);
@@ -254,10 +254,10 @@ TEST_CASE("forget_inputs drops quiet inputs without lowering the total",
   REQUIRE(st.total == 54);
 
   CHECK(st.forget_inputs(3000) == 0); // a was seen at 3000: not older than the cutoff
-  CHECK(st.inputs.size() == 2);
+  CHECK(st.inputs().size() == 2);
   CHECK(st.forget_inputs(3001) == 1);
-  REQUIRE(st.inputs.size() == 1);
-  CHECK(st.inputs[0].hash == input_b);
+  REQUIRE(st.inputs().size() == 1);
+  CHECK(st.inputs()[0].hash == input_b);
   CHECK(st.total == 54);
   CHECK(st.sum == 54);
   CHECK(st.count == 4);
@@ -267,10 +267,10 @@ TEST_CASE("forget_inputs drops quiet inputs without lowering the total",
   CHECK(st.total == 54);
   apply(st, cumulative(171, 5001, input_a)); // +1
   CHECK(st.total == 55);
-  CHECK(st.inputs.size() == 2);
+  CHECK(st.inputs().size() == 2);
 
   CHECK(st.forget_inputs(1'000'000) == 2);
-  CHECK(st.inputs.empty());
+  CHECK(st.inputs().empty());
   CHECK(st.total == 55);
 }
 
@@ -278,8 +278,8 @@ TEST_CASE("an input's seen time is its newest timestamp", "[series_state]") {
   auto st = counter();
   apply(st, cumulative(1, 4000));
   apply(st, cumulative(2, 2000)); // out of order: the seen time stays at 4000
-  REQUIRE(st.inputs.size() == 1);
-  CHECK(st.inputs[0].seen_ms == 4000);
+  REQUIRE(st.inputs().size() == 1);
+  CHECK(st.inputs()[0].seen_ms == 4000);
   CHECK(st.forget_inputs(4000) == 0);
 }
 
@@ -345,7 +345,7 @@ TEST_CASE("a cumulative flag on a gauge sample is ignored", "[series_state]") {
   apply(st, make(kind::gauge, 40, 0, counter_mode::cumulative));
   CHECK(st.last == 40);
   CHECK(st.sum == 140);
-  CHECK(st.inputs.empty());
+  CHECK(st.inputs().empty());
 }
 
 TEST_CASE("updated_ms is the newest timestamp applied", "[series_state]") {
@@ -410,11 +410,11 @@ TEST_CASE("the first sample of each window opens it", "[series_state]") {
   CHECK(apply(st, make(kind::gauge, 3, 1000)) == apply_outcome::applied_new_window);
   CHECK(apply(st, make(kind::gauge, 4, 500)) == apply_outcome::applied);
   CHECK(apply(st, make(kind::gauge, 5, 1500)) == apply_outcome::applied);
-  REQUIRE(st.open.size() == 2);
-  CHECK(st.open[0].start == 0);
-  CHECK(st.open[0].count == 3);
-  CHECK(st.open[1].start == 1000);
-  CHECK(st.open[1].count == 2);
+  REQUIRE(st.open().size() == 2);
+  CHECK(st.open()[0].start == 0);
+  CHECK(st.open()[0].count == 3);
+  CHECK(st.open()[1].start == 1000);
+  CHECK(st.open()[1].count == 2);
   CHECK(st.count == 5);
 
   // A window between two open ones keeps the open windows in ascending order.
@@ -422,10 +422,10 @@ TEST_CASE("the first sample of each window opens it", "[series_state]") {
   apply(st2, make(kind::gauge, 1, 2500));
   apply(st2, make(kind::gauge, 1, 500));
   CHECK(apply(st2, make(kind::gauge, 1, 1500)) == apply_outcome::applied_new_window);
-  REQUIRE(st2.open.size() == 3);
-  CHECK(st2.open[0].start == 0);
-  CHECK(st2.open[1].start == 1000);
-  CHECK(st2.open[2].start == 2000);
+  REQUIRE(st2.open().size() == 3);
+  CHECK(st2.open()[0].start == 0);
+  CHECK(st2.open()[1].start == 1000);
+  CHECK(st2.open()[2].start == 2000);
 }
 
 TEST_CASE("closing a gauge window gives its aggregate", "[series_state]") {
@@ -449,8 +449,8 @@ TEST_CASE("closing a gauge window gives its aggregate", "[series_state]") {
   CHECK(w.quantiles.empty()); // histograms only
 
   CHECK(st.closed_until == 1000);
-  REQUIRE(st.open.size() == 1); // the next window stays open
-  CHECK(st.open[0].start == 1000);
+  REQUIRE(st.open().size() == 1); // the next window stays open
+  CHECK(st.open()[0].start == 1000);
   CHECK(st.last_window().end_ms == 1000);
   CHECK(st.last_window().sum == 16);
   // The running state is not reset by a close.
@@ -463,7 +463,7 @@ TEST_CASE("closing a gauge window gives its aggregate", "[series_state]") {
   CHECK(w2.count == 1);
   CHECK(w2.last == 7);
   CHECK(w2.mean == 7);
-  CHECK(st.open.empty());
+  CHECK(st.open().empty());
   CHECK(st.closed_until == 2000);
   CHECK(st.last_window().start_ms == 1000);
 }
@@ -600,7 +600,7 @@ TEST_CASE("a closed empty window makes its samples late", "[series_state]") {
   CHECK(st.closed_until == 6000);
   CHECK(apply(st, make(kind::gauge, 1, 5999)) == apply_outcome::late);
   CHECK(st.count == 0);
-  CHECK(st.open.empty());
+  CHECK(st.open().empty());
   CHECK(apply(st, make(kind::gauge, 1, 6000)) == apply_outcome::applied_new_window);
 }
 
@@ -650,14 +650,14 @@ TEST_CASE("histogram windows honour the sketch accuracy they were opened with",
           "[series_state]") {
   auto st = of_kind(kind::histogram, 1000);
   st.apply(make(kind::histogram, 1, 0), now, lateness, 0.05);
-  REQUIRE(st.open.size() == 1);
-  REQUIRE(st.open[0].sketch != nullptr);
-  CHECK(st.open[0].sketch->relative_accuracy() == 0.05);
+  REQUIRE(st.open().size() == 1);
+  REQUIRE(st.sketch(0) != nullptr);
+  CHECK(st.sketch(0)->relative_accuracy() == 0.05);
 
   auto g = of_kind(kind::gauge, 1000);
   apply(g, make(kind::gauge, 1, 0));
-  REQUIRE(g.open.size() == 1);
-  CHECK(g.open[0].sketch == nullptr); // gauges keep no sketch
+  REQUIRE(g.open().size() == 1);
+  CHECK(g.sketch(0) == nullptr); // gauges keep no sketch
 }
 
 TEST_CASE("a cumulative input quiet for the staleness interval returns as a baseline",

@@ -141,8 +141,9 @@ struct shard_state {
   /// Subscribers per output key, and the keys each subscriber holds.
   std::unordered_map<std::string, subscription> subscribers;
   std::map<caf::actor_addr, std::vector<std::string>> keys_of;
-  /// Open windows by the time they close (end + lateness): every (series, window)
-  /// is scheduled once, when its first sample opens it, and closed once.
+  /// Open windows by the time they close (end + lateness): every (slice, window
+  /// length, start) is scheduled once, when a first sample opens it, and closed once
+  /// for all series of that length in the slice.
   std::map<int64_t, std::vector<opened_window>> closing;
   std::vector<opened_window> opened; ///< scratch of the write handler
   /// Input series tracked against the limits (only while a limit is configured).
@@ -193,7 +194,7 @@ struct shard_state {
   /// Schedules the close of each window at its end + lateness.
   void schedule(const std::vector<opened_window>& windows) {
     for (auto& o : windows) {
-      auto at = o.start + static_cast<int64_t>(o.entry->state.window_ms)
+      auto at = o.start + static_cast<int64_t>(o.window_ms)
                 + static_cast<int64_t>(cfg.lateness_ms);
       closing[at].push_back(o);
     }
@@ -205,7 +206,7 @@ struct shard_state {
       auto& vec = i->second;
       vec.erase(std::remove_if(vec.begin(), vec.end(),
                                [s](const opened_window& o) {
-                                 return o.entry->slice == s;
+                                 return o.slice == s;
                                }),
                 vec.end());
       i = vec.empty() ? closing.erase(i) : std::next(i);
@@ -365,30 +366,34 @@ void close_due(shard_ptr self, int64_t now) {
     auto due = std::move(st.closing.begin()->second);
     st.closing.erase(st.closing.begin());
     for (auto& o : due) {
-      auto& state = o.entry->state;
-      auto quantiles = state.kind == kind::histogram && st.cfg.rules
-                         ? st.cfg.rules->quantiles(state.rule)
-                         : std::vector<double>{};
-      state.close(o.start, quantiles);
-      state.forget_inputs(stale_before);
-      ++closed;
-      auto i = st.subscribers.end();
-      if (!st.subscribers.empty())
-        i = st.subscribers.find(std::string{o.entry->key});
-      if (i == st.subscribers.end() && !exporting)
+      auto* sl = st.hosted(o.slice);
+      if (sl == nullptr)
         continue;
-      series_view v;
-      v.key = o.entry->key;
-      v.node = st.cfg.node_name;
-      v.slice = o.entry->slice;
-      if (auto* sl = st.hosted(o.entry->slice))
+      sl->close_windows(o.window_ms, o.start, [&](series_entry& e) {
+        auto& state = e.state;
+        auto quantiles = state.kind == kind::histogram && st.cfg.rules
+                           ? st.cfg.rules->quantiles(state.rule)
+                           : std::vector<double>{};
+        state.close(o.start, quantiles);
+        state.forget_inputs(stale_before);
+        ++closed;
+        auto i = st.subscribers.end();
+        if (!st.subscribers.empty())
+          i = st.subscribers.find(std::string{e.key()});
+        if (i == st.subscribers.end() && !exporting)
+          return;
+        series_view v;
+        v.key = e.key();
+        v.node = st.cfg.node_name;
+        v.slice = o.slice;
         v.epoch = sl->epoch;
-      state.fill(v);
-      if (i != st.subscribers.end())
-        for (auto& sub : i->second.sinks)
-          out[sub].push_back(v);
-      if (exporting)
-        exported.push_back(std::move(v));
+        state.fill(v);
+        if (i != st.subscribers.end())
+          for (auto& sub : i->second.sinks)
+            out[sub].push_back(v);
+        if (exporting)
+          exported.push_back(std::move(v));
+      });
     }
   }
   if (!exported.empty())
@@ -640,7 +645,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
           if (e.state.last_closed.count == 0)
             return;
           series_view v;
-          v.key = e.key;
+          v.key = e.key();
           v.slice = id;
           v.node = self->state.cfg.node_name;
           v.epoch = sl->epoch;

@@ -226,3 +226,59 @@ TEST_CASE_METHOD(limited_fixture, "input series limits per rule and per node") {
   CHECK(inputs->total.load() == 3);
   CHECK(inputs->per_rule[0].load() == 2);
 }
+
+TEST_CASE_METHOD(shard_fixture,
+                 "windows of different lengths in one slice close at their own ends, "
+                 "once each") {
+  caf::scoped_actor self{sys};
+  // Two keys of one slice, and one of another to move the clock with.
+  std::vector<std::string> same;
+  std::string other;
+  auto first = keys::slice_of(keys::key_hash("k0"), slices);
+  for (int i = 0; same.size() < 2 || other.empty(); ++i) {
+    auto key = "k" + std::to_string(i);
+    if (keys::slice_of(keys::key_hash(key), slices) == first) {
+      if (same.size() < 2)
+        same.push_back(key);
+    } else if (other.empty()) {
+      other = key;
+    }
+  }
+  subscribe(self, same[0]);
+  subscribe(self, same[1]);
+  auto fast = gauge_write(same[0], 1, 1, 10 * window_ms + 5);
+  auto slow = gauge_write(same[1], 2, 2, 10 * window_ms + 5);
+  slow.samples[0].window_ms = 4 * window_ms; // [8 s, 12 s)
+  REQUIRE(write(self, fast).applied == 1);
+  REQUIRE(write(self, slow).applied == 1);
+  auto next = [&] {
+    series_view out;
+    self->receive(
+      [&](window_atom, std::vector<series_view>& vs) {
+        REQUIRE(vs.size() == 1);
+        out = vs[0];
+      },
+      caf::after(5s) >> [] { FAIL("no window update"); });
+    return out;
+  };
+  uint64_t seq = 10;
+  clock = 11 * window_ms + lateness_ms + 1; // the 1 s window is due
+  REQUIRE(write(self, gauge_write(other, ++seq, 0)).applied == 1);
+  auto v = next();
+  CHECK(v.key == same[0]);
+  CHECK(v.window.start_ms == 10 * window_ms);
+  CHECK(v.window.end_ms == 11 * window_ms);
+  clock = 12 * window_ms + lateness_ms + 1; // the 4 s window is due
+  REQUIRE(write(self, gauge_write(other, ++seq, 0)).applied == 1);
+  v = next();
+  CHECK(v.key == same[1]);
+  CHECK(v.window.start_ms == 8 * window_ms);
+  CHECK(v.window.end_ms == 12 * window_ms);
+  // Nothing is due twice.
+  clock = 20 * window_ms;
+  REQUIRE(write(self, gauge_write(other, ++seq, 0)).applied == 1);
+  bool more = false;
+  self->receive([&](window_atom, std::vector<series_view>&) { more = true; },
+                caf::after(200ms) >> [] {});
+  CHECK_FALSE(more);
+}

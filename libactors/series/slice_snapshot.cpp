@@ -1,6 +1,5 @@
 #include "series/slice_snapshot.hpp"
 
-#include <algorithm>
 #include <string_view>
 #include <unordered_set>
 
@@ -19,13 +18,15 @@ std::string check(const slice_snapshot& snap) {
              + std::to_string(static_cast<int>(st.kind));
     if (st.window_ms == 0)
       return where(s.key) + "window length 0";
-    auto ascending = std::adjacent_find(st.open.begin(), st.open.end(),
-                                        [](const window_agg& a, const window_agg& b) {
-                                          return a.start >= b.start;
-                                        })
-                     == st.open.end();
-    if (!ascending)
-      return where(s.key) + "open windows out of order";
+    auto open = st.open();
+    size_t sketched = 0;
+    for (size_t i = 0; i < open.size(); ++i) {
+      if (i > 0 && open[i - 1].start >= open[i].start)
+        return where(s.key) + "open windows out of order";
+      sketched += st.sketch(open[i].start) != nullptr;
+    }
+    if (sketched != st.sketch_count() || (sketched > 0 && st.kind != kind::histogram))
+      return where(s.key) + "sketches without an open histogram window";
     if (!keys.insert(s.key).second)
       return where(s.key) + "occurs twice";
   }

@@ -65,8 +65,9 @@ typename Inspector::result_type inspect(Inspector& f, slice_snapshot& x) {
 }
 
 /// Why `snap` cannot be restored, or an empty string if it can: every series has a
-/// known kind, a window length above zero and open windows in ascending order, and
-/// no key or producer occurs twice.
+/// known kind, a window length above zero, open windows in ascending order and
+/// sketches only for open windows of a histogram, and no key or producer occurs
+/// twice.
 std::string check(const slice_snapshot& snap);
 
 } // namespace tether::series

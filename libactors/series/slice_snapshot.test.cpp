@@ -121,8 +121,8 @@ std::vector<window_view> close_before(slice_state& sl, int64_t until) {
     auto* e = sl.find(key);
     if (e == nullptr)
       continue;
-    while (!e->state.open.empty() && e->state.open.front().start < until)
-      out.push_back(e->state.close(e->state.open.front().start, quantiles));
+    while (!e->state.open().empty() && e->state.open()[0].start < until)
+      out.push_back(e->state.close(e->state.open()[0].start, quantiles));
   }
   return out;
 }
@@ -156,6 +156,20 @@ struct fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys;
 };
+
+/// Loads into `st` the bytes of its own scalars with the given open windows and
+/// sketches, as a foreign node might send them.
+void load_foreign(series_state& st, std::vector<window_agg> windows,
+                  std::vector<window_sketch> sketches) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  REQUIRE(!sink(st.kind, st.window_ms, st.rule, st.total, st.closed_total, st.last,
+                st.min, st.max, st.sum, st.count, st.updated_ms, st.closed_until,
+                st.last_closed, windows, sketches, std::vector<input_state>{},
+                std::vector<std::pair<double, double>>{}));
+  caf::binary_deserializer source{nullptr, buf};
+  REQUIRE(!source(st));
+}
 
 caf::behavior idle() {
   return {[](int) {}};
@@ -235,32 +249,56 @@ TEST_CASE_METHOD(fixture,
   caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE_METHOD(fixture, "a window's sketch crosses the wire bucket for bucket",
+TEST_CASE_METHOD(fixture,
+                 "a series crosses the wire with its windows, sketches and inputs",
                  "[slice_snapshot]") {
-  window_agg w;
-  w.start = 20000;
-  w.count = 3;
-  w.sketch = std::make_unique<ddsketch>(0.02, 64);
-  for (double x : {0.001, 5.0, -7.5, 1e12})
-    w.sketch->add(x);
-  auto buf = bytes_of(w);
-  window_agg loaded;
+  series_state st;
+  st.kind = kind::histogram;
+  st.window_ms = 1000;
+  // Three open windows (one beyond the inline two), each with a sketch.
+  for (int64_t ts : {2500, 500, 1500, 520, 2600})
+    for (double x : {0.001, 5.0, -7.5, 1e12})
+      REQUIRE(st.apply(wire::keyed_sample{0, 0, 0, 0, 0, 0, 0, kind::histogram,
+                                          counter_mode::delta, x, ts},
+                       0, 1'000'000, 0.02)
+              != apply_outcome::late);
+  REQUIRE(st.open().size() == 3);
+  auto buf = bytes_of(st);
+  series_state loaded;
   caf::binary_deserializer source{sys, buf};
   REQUIRE(!source(loaded));
-  REQUIRE(loaded.sketch);
-  CHECK(*loaded.sketch == *w.sketch);
-  CHECK(loaded.start == 20000);
-  // A window without a sketch loads without one, even into one that had a sketch.
-  window_agg plain;
-  plain.count = 1;
-  auto plain_buf = bytes_of(plain);
-  caf::binary_deserializer plain_source{sys, plain_buf};
-  REQUIRE(!plain_source(loaded));
-  CHECK_FALSE(loaded.sketch);
-  // Copies own their sketch.
-  window_agg copy{w};
-  copy.sketch->add(1);
-  CHECK(copy.sketch->count() == w.sketch->count() + 1);
+  REQUIRE(loaded.open().size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    auto start = st.open()[i].start;
+    CHECK(loaded.open()[i].start == start);
+    CHECK(loaded.open()[i].count == st.open()[i].count);
+    REQUIRE(loaded.sketch(start) != nullptr);
+    CHECK(*loaded.sketch(start) == *st.sketch(start));
+  }
+  // Copies own their windows and sketches.
+  series_state copy{st};
+  copy.close(0, {0.5});
+  CHECK(copy.open().size() == 2);
+  CHECK(st.open().size() == 3);
+  CHECK(st.sketch(0) != nullptr);
+
+  series_state counter;
+  counter.kind = kind::counter;
+  auto sample = wire::keyed_sample{};
+  sample.kind = kind::counter;
+  sample.mode = counter_mode::cumulative;
+  for (uint64_t input = 1; input <= 3; ++input) {
+    sample.input_hash = input;
+    sample.value = 10.0 * input;
+    counter.apply(sample, 0, 1'000'000, 0.01);
+  }
+  auto counter_buf = bytes_of(counter);
+  caf::binary_deserializer counter_source{sys, counter_buf};
+  REQUIRE(!counter_source(loaded)); // into a state that had windows and sketches
+  CHECK(loaded.inputs().size() == 3);
+  CHECK(loaded.open().size() == 1);
+  CHECK(loaded.sketch(0) == nullptr);
+  CHECK(bytes_of(loaded) == counter_buf);
 }
 
 TEST_CASE("restore refuses snapshots that no slice produced", "[slice_snapshot]") {
@@ -295,12 +333,20 @@ TEST_CASE("restore refuses snapshots that no slice produced", "[slice_snapshot]"
   CHECK(error.find("occurs twice") != std::string::npos);
 
   auto unordered = snap_with([](slice_snapshot& s) {
-    s.series[0].state.open.resize(2);
-    s.series[0].state.open[0].start = 20000;
-    s.series[0].state.open[1].start = 10000;
+    // Bytes no series produced: two open windows, the later one first.
+    auto& st = s.series[0].state;
+    load_foreign(st, {{20000, 1}, {10000, 1}}, {});
+    REQUIRE(st.open().size() == 2);
   });
   CHECK_FALSE(slice_state::restore(unordered, error));
   CHECK(error.find("out of order") != std::string::npos);
+
+  auto stray_sketch = snap_with([](slice_snapshot& s) {
+    // A gauge with a sketch for a window it does not have open.
+    load_foreign(s.series[0].state, {}, {{30000, ddsketch{}}});
+  });
+  CHECK_FALSE(slice_state::restore(stray_sketch, error));
+  CHECK(error.find("sketches without") != std::string::npos);
 
   auto producers = snap_with(
     [](slice_snapshot& s) { s.dedup.push_back(producer_snapshot{"p", {}}); });

@@ -7,22 +7,26 @@
 
 namespace tether::series {
 
-std::string_view slice_state::store_key(std::string_view key) {
-  // Blocks start small and double up to 16 KiB: a node with few series per slice
-  // does not pay 16 KiB for each of its 1024 slices.
+const char* slice_state::store_key(std::string_view key) {
+  // Blocks start small and double up to 1 KiB: a node with few series per slice
+  // does not pay much for each of its 1024 slices, and the unused end of the last
+  // block stays below 1 KiB per slice.
   constexpr size_t first_block = 256;
-  constexpr size_t max_block = 16 * 1024;
-  if (key_blocks_.empty() || block_used_ + key.size() > block_size_) {
-    auto size = key_blocks_.empty() ? first_block : std::min(max_block, 2 * block_size_);
-    size = std::max(size, key.size()); // an oversized key gets a block of its own size
-    key_blocks_.push_back(std::make_unique<char[]>(size));
-    block_size_ = size;
+  constexpr size_t max_block = 1024;
+  auto size = static_cast<uint32_t>(key.size());
+  auto need = sizeof size + key.size();
+  if (key_blocks_.empty() || block_used_ + need > block_size_) {
+    auto block = key_blocks_.empty() ? first_block : std::min(max_block, 2 * block_size_);
+    block = std::max(block, need); // an oversized key gets a block of its own size
+    key_blocks_.push_back(std::make_unique<char[]>(block));
+    block_size_ = block;
     block_used_ = 0;
   }
   char* dst = key_blocks_.back().get() + block_used_;
-  std::memcpy(dst, key.data(), key.size());
-  block_used_ += key.size();
-  return {dst, key.size()};
+  std::memcpy(dst, &size, sizeof size);
+  std::memcpy(dst + sizeof size, key.data(), key.size());
+  block_used_ += need;
+  return dst + sizeof size;
 }
 
 series_entry* slice_state::find(std::string_view key) {
@@ -30,11 +34,68 @@ series_entry* slice_state::find(std::string_view key) {
 }
 
 series_entry* slice_state::find(std::string_view key, uint64_t hash) {
-  auto [i, end] = index_.equal_range(hash);
-  for (; i != end; ++i)
-    if (i->second->key == key)
-      return i->second;
-  return nullptr;
+  if (index_.empty())
+    return nullptr;
+  auto mask = index_.size() - 1;
+  auto tag = tag_of(hash);
+  for (auto i = tag & mask;; i = (i + 1) & mask) {
+    auto& slot = index_[i];
+    if (slot.entry == 0)
+      return nullptr;
+    if (slot.tag == tag) {
+      auto& e = series_[slot.entry - 1];
+      if (e.key() == key)
+        return &e;
+    }
+  }
+}
+
+void slice_state::place(index_slot slot) noexcept {
+  auto mask = index_.size() - 1;
+  auto i = slot.tag & mask;
+  while (index_[i].entry != 0)
+    i = (i + 1) & mask;
+  index_[i] = slot;
+}
+
+void slice_state::add_to_index(uint64_t hash, uint32_t pos) {
+  if (8 * (series_.size() + 1) > 7 * index_.size()) {
+    std::vector<index_slot> old(std::max<size_t>(8, 2 * index_.size()));
+    old.swap(index_);
+    for (auto& slot : old)
+      if (slot.entry != 0)
+        place(slot);
+  }
+  place(index_slot{tag_of(hash), pos + 1});
+}
+
+void slice_state::add_to_group(uint32_t window_ms, uint32_t pos) {
+  for (auto& g : groups_)
+    if (g.window_ms == window_ms) {
+      if (groups_.size() > 1)
+        g.members.push_back(pos);
+      return;
+    }
+  if (groups_.size() == 1) {
+    // A second length: every series so far has the first one.
+    auto& first = groups_.front();
+    first.members.reserve(pos);
+    for (uint32_t i = 0; i < pos; ++i)
+      first.members.push_back(i);
+  }
+  auto& g = groups_.emplace_back();
+  g.window_ms = window_ms;
+  if (groups_.size() > 1)
+    g.members.push_back(pos);
+}
+
+void slice_state::note_open(uint32_t window_ms, int64_t start,
+                            std::vector<opened_window>& opened) {
+  for (auto& o : open_)
+    if (o.window_ms == window_ms && o.start == start)
+      return;
+  open_.push_back(opened_window{id_, window_ms, start});
+  opened.push_back(open_.back());
 }
 
 dedup_window& slice_state::dedup_of(const std::string& producer) {
@@ -46,23 +107,29 @@ dedup_window& slice_state::dedup_of(const std::string& producer) {
   return dedup_.emplace(h, dedup_entry{producer, {}})->second.window;
 }
 
-series_entry& slice_state::insert(std::string_view key,
-                                  const wire::keyed_sample& first) {
+series_entry& slice_state::append(std::string_view key, uint64_t hash,
+                                  series_state&& state) {
+  auto pos = static_cast<uint32_t>(series_.size());
   auto& e = series_.emplace_back();
-  e.key = store_key(key);
-  e.slice = id_;
-  e.state.kind = first.kind;
-  if (first.window_ms > 0)
-    e.state.window_ms = first.window_ms;
-  e.state.rule = first.rule;
-  index_.emplace(first.hash, &e);
+  e.key_ = store_key(key);
+  e.state = std::move(state);
+  add_to_index(hash, pos);
+  add_to_group(e.state.window_ms, pos);
   return e;
 }
 
-void slice_state::open_windows(std::vector<opened_window>& out) {
-  for (auto& e : series_)
-    for (auto& w : e.state.open)
-      out.push_back(opened_window{&e, w.start});
+series_entry& slice_state::insert(std::string_view key,
+                                  const wire::keyed_sample& first) {
+  series_state state;
+  state.kind = first.kind;
+  if (first.window_ms > 0)
+    state.window_ms = first.window_ms;
+  state.rule = first.rule;
+  return append(key, first.hash, std::move(state));
+}
+
+void slice_state::open_windows(std::vector<opened_window>& out) const {
+  out.insert(out.end(), open_.begin(), open_.end());
 }
 
 slice_snapshot slice_state::snapshot(uint64_t epoch) const {
@@ -71,7 +138,7 @@ slice_snapshot slice_state::snapshot(uint64_t epoch) const {
   out.epoch = epoch;
   out.series.reserve(series_.size());
   for (auto& e : series_)
-    out.series.push_back(series_snapshot{std::string{e.key}, e.state});
+    out.series.push_back(series_snapshot{std::string{e.key()}, e.state});
   out.dedup.reserve(dedup_.size());
   for (auto& [hash, d] : dedup_)
     out.dedup.push_back(producer_snapshot{d.producer, d.window});
@@ -89,12 +156,11 @@ std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
     return nullptr;
   auto out = std::make_unique<slice_state>(snap.slice);
   out->epoch = snap.epoch;
+  std::vector<opened_window> ignored;
   for (auto& s : snap.series) {
-    auto& e = out->series_.emplace_back();
-    e.key = out->store_key(s.key);
-    e.slice = out->id_;
-    e.state = std::move(s.state);
-    out->index_.emplace(keys::key_hash(s.key), &e);
+    auto& e = out->append(s.key, keys::key_hash(s.key), std::move(s.state));
+    for (auto& w : e.state.open())
+      out->note_open(e.state.window_ms, w.start, ignored);
   }
   for (auto& p : snap.dedup)
     out->dedup_of(p.producer) = p.window;
@@ -185,7 +251,7 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
         break;
       case apply_outcome::applied_new_window:
         ++res.applied;
-        opened.push_back(opened_window{e, e->state.window_start(s.timestamp_ms)});
+        note_open(e->state.window_ms, e->state.window_start(s.timestamp_ms), opened);
         break;
       case apply_outcome::late:
         ++res.late;

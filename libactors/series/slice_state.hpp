@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <limits>
@@ -18,11 +20,22 @@
 namespace tether::series {
 
 /// One output series hosted by a slice: the addressable "series actor" entity. Its
-/// identity is the key, its location the slice, its state `state`.
-struct series_entry {
-  std::string_view key; ///< in the slice's key arena
-  uint32_t slice = 0;
+/// identity is the key, its location the slice that holds it, its state `state`.
+/// 264 bytes: the key is one pointer into the slice's key arena.
+class series_entry {
+public:
   series_state state;
+
+  std::string_view key() const noexcept {
+    uint32_t size;
+    std::memcpy(&size, key_ - sizeof size, sizeof size);
+    return {key_, size};
+  }
+
+private:
+  friend class slice_state;
+
+  const char* key_ = nullptr; ///< in the slice's key arena, after its 4-byte length
 };
 
 /// Decides whether a slice may take a batch's new input series: the hosting shard
@@ -45,9 +58,12 @@ struct apply_context {
   input_gate* gate = nullptr; ///< input series limits; none when null
 };
 
-/// A window that a sample opened: the hosting shard schedules its close.
+/// A window of one length that samples opened in a slice: the hosting shard
+/// schedules one close for it (end + lateness), which closes that window of every
+/// series of that length in the slice.
 struct opened_window {
-  series_entry* entry = nullptr;
+  uint32_t slice = 0;
+  uint32_t window_ms = 0;
   int64_t start = 0;
 };
 
@@ -71,7 +87,8 @@ public:
 
   /// Applies `w.samples[r.begin, r.end)` once per (producer, sequence): a repeated
   /// delivery is reported as duplicate and changes nothing, as does a failure.
-  /// Windows that samples open are appended to `opened`.
+  /// A (window length, start) that samples open in the slice is appended to
+  /// `opened` once, until `close_windows` closes it.
   apply_result apply(const shard_write& w, const slice_range& r,
                      const apply_context& ctx, std::vector<opened_window>& opened);
 
@@ -84,17 +101,47 @@ public:
   uint64_t epoch = 0;
 
   size_t series_count() const noexcept {
-    return index_.size();
+    return series_.size();
   }
 
   /// Whether the slice holds nothing: no series and no producer's dedup window.
   bool empty() const noexcept {
-    return index_.empty() && dedup_.empty();
+    return series_.empty() && dedup_.empty();
   }
 
-  /// Appends every open window of every series, for the hosting shard to schedule
-  /// their closes (after a restore, or when a handoff is called off).
-  void open_windows(std::vector<opened_window>& out);
+  /// Appends every (window length, start) open in the slice, for the hosting shard
+  /// to schedule their closes (after a restore, or when a handoff is called off).
+  void open_windows(std::vector<opened_window>& out) const;
+
+  /// Calls `f(series_entry&)` for every series of window length `window_ms` whose
+  /// window at `start` is open, for the caller to close that window, and forgets
+  /// the (window length, start) pair. Touches only the series of that length.
+  template <class F>
+  void close_windows(uint32_t window_ms, int64_t start, F&& f) {
+    open_.erase(std::remove_if(open_.begin(), open_.end(),
+                               [&](const opened_window& o) {
+                                 return o.window_ms == window_ms && o.start == start;
+                               }),
+                open_.end());
+    auto visit = [&](series_entry& e) {
+      if (e.state.window_ms != window_ms)
+        return;
+      for (auto& w : e.state.open())
+        if (w.start == start) {
+          f(e);
+          return;
+        }
+    };
+    if (groups_.size() <= 1) {
+      for (auto& e : series_)
+        visit(e);
+      return;
+    }
+    for (auto& g : groups_)
+      if (g.window_ms == window_ms)
+        for (auto i : g.members)
+          visit(series_[i]);
+  }
 
   /// Copies everything a shard needs to take the slice over, with `epoch` as the
   /// snapshot's epoch: series in insertion order, producers sorted by name. The
@@ -124,21 +171,51 @@ private:
     }
   };
 
+  /// A slot of the series index: the upper 32 bits of the key's hash (which also
+  /// place it) and 1 + the series' position, 0 for a free slot.
+  struct index_slot {
+    uint32_t tag = 0;
+    uint32_t entry = 0;
+  };
+
+  /// The series of one window length, when the slice has several lengths (with one
+  /// length, every series is a member and the list stays empty).
+  struct window_group {
+    uint32_t window_ms = 0;
+    std::vector<uint32_t> members;
+  };
+
+  static uint32_t tag_of(uint64_t hash) noexcept {
+    return static_cast<uint32_t>(hash >> 32);
+  }
+
   series_entry* find(std::string_view key, uint64_t hash);
+  /// Adds a series with the first sample's kind, window length and rule.
   series_entry& insert(std::string_view key, const wire::keyed_sample& first);
+  series_entry& append(std::string_view key, uint64_t hash, series_state&& state);
+  void add_to_index(uint64_t hash, uint32_t pos);
+  void place(index_slot slot) noexcept;
+  /// Files the series at `pos` under its window length.
+  void add_to_group(uint32_t window_ms, uint32_t pos);
+  /// Registers an open (window length, start); appends it to `opened` if new.
+  void note_open(uint32_t window_ms, int64_t start, std::vector<opened_window>& opened);
   dedup_window& dedup_of(const std::string& producer);
 
   uint32_t id_;
-  /// Appends key text to the arena; the view stays valid while the slice lives.
-  std::string_view store_key(std::string_view key);
+  /// Appends a 4-byte length and the key text to the arena; returns the text.
+  const char* store_key(std::string_view key);
 
-  std::deque<series_entry> series_; ///< stable addresses for index_
+  std::deque<series_entry> series_; ///< stable addresses for scratch pointers
   /// Key text of every series, in blocks that never move: one allocation per block
-  /// instead of one per key (blocks grow from 256 bytes to 16 KiB).
+  /// instead of one per key (blocks grow from 256 bytes to 1 KiB).
   std::vector<std::unique_ptr<char[]>> key_blocks_;
   size_t block_size_ = 0; ///< size of the last block
   size_t block_used_ = 0;
-  std::unordered_multimap<uint64_t, series_entry*, identity_hash> index_;
+  /// Open addressing with linear probing, at most 7/8 full, size a power of two.
+  /// A probe compares 4-byte tags, eight to a cache line, before it touches a key.
+  std::vector<index_slot> index_;
+  std::vector<window_group> groups_;
+  std::vector<opened_window> open_; ///< (window length, start) open in the slice
   struct dedup_entry {
     std::string producer;
     dedup_window window;

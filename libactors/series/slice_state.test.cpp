@@ -86,16 +86,30 @@ slice_state::apply_result apply(slice_state& st, const write_builder& b,
   return st.apply(b.w, b.all(), ctx, opened);
 }
 
-/// The opened windows as (key, start) pairs.
-std::vector<std::pair<std::string, int64_t>>
+/// The opened windows as (window length, start) pairs, all of the test's slice.
+std::vector<std::pair<uint32_t, int64_t>>
 windows_of(const std::vector<opened_window>& opened) {
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (auto& o : opened)
-    out.emplace_back(o.entry->key, o.start);
+  std::vector<std::pair<uint32_t, int64_t>> out;
+  for (auto& o : opened) {
+    CHECK(o.slice == slice_id);
+    out.emplace_back(o.window_ms, o.start);
+  }
   return out;
 }
 
-using window_list = std::vector<std::pair<std::string, int64_t>>;
+using window_list = std::vector<std::pair<uint32_t, int64_t>>;
+
+/// Closes the window at `start` of every series of `window_ms` as the shard does;
+/// returns the keys closed.
+std::vector<std::string> close_windows(slice_state& st, uint32_t window_ms,
+                                       int64_t start) {
+  std::vector<std::string> keys;
+  st.close_windows(window_ms, start, [&](series_entry& e) {
+    e.state.close(start, {});
+    keys.emplace_back(e.key());
+  });
+  return keys;
+}
 
 /// A snapshot of the parts of a series that applying samples changes.
 struct snapshot {
@@ -136,8 +150,7 @@ TEST_CASE("slice_state applies a range and creates its series", "[slice_state]")
 
   auto* c = st.find("requests_total");
   REQUIRE(c != nullptr);
-  CHECK(c->key == "requests_total");
-  CHECK(c->slice == slice_id);
+  CHECK(c->key() == "requests_total");
   CHECK(c->state.kind == kind::counter);
   CHECK(c->state.total == 5);
   CHECK(c->state.count == 2);
@@ -166,7 +179,7 @@ TEST_CASE("slice_state applies only the samples of the given range",
   CHECK(res.code == errc::none);
   CHECK(res.applied == 2);
   CHECK(res.late == 0);
-  CHECK(windows_of(opened) == window_list{{"b", 0}, {"c", 0}});
+  CHECK(windows_of(opened) == window_list{{10000, 0}});
   CHECK(st.find("a") == nullptr);
   REQUIRE(st.find("b") != nullptr);
   REQUIRE(st.find("c") != nullptr);
@@ -335,11 +348,12 @@ TEST_CASE("slice_state keeps entries stable as series are added", "[slice_state]
   }
   CHECK(st.series_count() == 1 + 48 * 20);
   CHECK(st.find("first") == e);
-  CHECK(e->key == "first");
+  CHECK(e->key() == "first");
   CHECK(st.find("s49_19") != nullptr);
 }
 
-TEST_CASE("slice_state reports each window that samples open once", "[slice_state]") {
+TEST_CASE("slice_state reports each window that samples open once, per window length",
+          "[slice_state]") {
   slice_state st{slice_id};
   write_builder b1{"p", 1};
   b1.add("a", kind::gauge, 1, counter_mode::delta, 100)
@@ -352,33 +366,68 @@ TEST_CASE("slice_state reports each window that samples open once", "[slice_stat
   REQUIRE(res.code == errc::none);
   CHECK(res.applied == 5);
   CHECK(res.late == 0);
-  CHECK(windows_of(opened) == window_list{{"a", 0}, {"b", 0}, {"a", 10000}});
-  REQUIRE(opened.size() == 3);
-  CHECK(opened[0].entry == st.find("a"));
-  CHECK(opened[1].entry == st.find("b"));
-  CHECK(opened[2].entry == st.find("a"));
+  // One close per window of the slice, whatever the number of series in it.
+  CHECK(windows_of(opened) == window_list{{10000, 0}, {10000, 10000}});
 
-  // Windows already open are not reported again; `opened` is appended to.
+  // Windows already open are not reported again; `opened` is appended to. A rule
+  // with another window length gets its own.
   write_builder b2{"p", 2};
   b2.add("a", kind::gauge, 6, counter_mode::delta, 300)
     .add("b", kind::gauge, 7, counter_mode::delta, 12000)
     .add("a", kind::gauge, 8, counter_mode::delta, 19999);
+  b2.window_ms = 1000;
+  b2.add("fast", kind::gauge, 9, counter_mode::delta, 300);
   REQUIRE(st.apply(b2.w, b2.all(), open_context(), opened).code == errc::none);
-  CHECK(windows_of(opened)
-        == window_list{{"a", 0}, {"b", 0}, {"a", 10000}, {"b", 10000}});
+  CHECK(windows_of(opened) == window_list{{10000, 0}, {10000, 10000}, {1000, 0}});
 
   // A duplicate delivery opens nothing.
   std::vector<opened_window> again;
   REQUIRE(st.apply(b2.w, b2.all(), open_context(), again).duplicate);
   CHECK(again.empty());
+  std::vector<opened_window> all;
+  st.open_windows(all);
+  CHECK(windows_of(all) == window_list{{10000, 0}, {10000, 10000}, {1000, 0}});
+
+  // Closing a window visits the series of its length that have it open.
+  CHECK(close_windows(st, 10000, 0) == std::vector<std::string>{"a", "b"});
+  CHECK(st.find("a")->state.closed_until == 10000);
+  CHECK(st.find("fast")->state.closed_until == 0);
+  CHECK(close_windows(st, 1000, 0) == std::vector<std::string>{"fast"});
+  all.clear();
+  st.open_windows(all);
+  CHECK(windows_of(all) == window_list{{10000, 10000}});
 
   // Once the shard has closed a window, a sample of the next one opens it afresh.
-  st.find("a")->state.close(0, {});
   write_builder b3{"p", 3};
   b3.add("a", kind::gauge, 9, counter_mode::delta, 25000);
   std::vector<opened_window> next;
   REQUIRE(st.apply(b3.w, b3.all(), open_context(), next).code == errc::none);
-  CHECK(windows_of(next) == window_list{{"a", 20000}});
+  CHECK(windows_of(next) == window_list{{10000, 20000}});
+}
+
+TEST_CASE("slice_state finds every series among many, of several window lengths",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  uint64_t seq = 0;
+  for (int round = 0; round < 3; ++round) {
+    write_builder b{"p", ++seq};
+    for (int i = 0; i < 500; ++i) {
+      b.window_ms = i % 3 == 0 ? 1000 : 0;
+      b.add("s" + std::to_string(i), kind::counter, 1, counter_mode::delta, 100);
+    }
+    REQUIRE(apply(st, b).applied == 500);
+  }
+  CHECK(st.series_count() == 500);
+  for (int i = 0; i < 500; ++i) {
+    auto key = "s" + std::to_string(i);
+    auto* e = st.find(key);
+    REQUIRE(e != nullptr);
+    CHECK(e->key() == key);
+    CHECK(e->state.total == 3);
+  }
+  CHECK(st.find("s500") == nullptr);
+  CHECK(close_windows(st, 1000, 0).size() == 167);
+  CHECK(close_windows(st, 10000, 0).size() == 333);
 }
 
 TEST_CASE("slice_state: a series takes its window and rule from its first sample",
@@ -393,7 +442,7 @@ TEST_CASE("slice_state: a series takes its window and rule from its first sample
   b.add("plain", kind::counter, 1, counter_mode::delta, 1500);
   std::vector<opened_window> opened;
   REQUIRE(st.apply(b.w, b.all(), open_context(), opened).code == errc::none);
-  CHECK(windows_of(opened) == window_list{{"ruled", 1000}, {"plain", 0}});
+  CHECK(windows_of(opened) == window_list{{1000, 1000}, {10000, 0}});
   auto* ruled = st.find("ruled");
   auto* plain = st.find("plain");
   REQUIRE(ruled != nullptr);
@@ -434,7 +483,7 @@ TEST_CASE("slice_state counts late samples and creates no series for them",
   CHECK(st.find("m")->state.count == 1);
   CHECK(st.find("m")->state.last == 4);
   CHECK(snapshot{*st.find("a")} == a_before);
-  CHECK(windows_of(opened) == window_list{{"m", 10000}});
+  CHECK(opened.empty()); // a's window [10000, 20000) has it scheduled already
 
   // The sequence was recorded: a redelivery is a duplicate, not late again.
   auto again = apply(st, b, ctx);
