@@ -10,6 +10,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
+#include <caf/sec.hpp>
 
 #include "directory/controller.hpp"
 #include "directory/directory.hpp"
@@ -55,6 +56,11 @@ errc code_of(const caf::error& err) {
     return errc::none;
   if (err.category() == error_category)
     return static_cast<errc>(err.code());
+  // An actor that did not answer in time, or went away, leaves the outcome open:
+  // the request may or may not have been carried out, so it is retryable (a write
+  // retried with the same sequence is deduplicated).
+  if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
+    return errc::unavailable;
   return errc::internal;
 }
 

@@ -52,15 +52,22 @@ struct node::impl {
   std::mutex producers_mtx;
   std::vector<caf::actor_addr> producers;
 
-  /// Whether the node routes every slice: it has a table, and every slice's primary
-  /// is this node or a node it is connected to.
+  /// Whether the node can take writes: it has a table, and every slice whose
+  /// primary is up routes to this node or to a node it is connected to. Slices of a
+  /// member the directory declared down do not count against this node: it cannot
+  /// change that, and it serves the others.
   bool ready() const {
     auto t = cache->load();
     if (!t || t->slices.empty())
       return false;
-    for (auto& r : t->slices)
-      if (r.primary < 0 || !r.shard)
+    for (auto& r : t->slices) {
+      if (r.primary < 0)
         return false;
+      auto m = static_cast<size_t>(r.primary);
+      bool up = m < t->members.size() && t->members[m].up;
+      if (up && !r.shard)
+        return false;
+    }
     return true;
   }
 };

@@ -54,7 +54,10 @@ class session_impl : public session_backend {
 public:
   session_impl(caf::actor_system& sys, routing::ingest_full_actor ingest,
                window_sink sink, std::chrono::milliseconds timeout)
-    : ingest_(std::move(ingest)), timeout_(timeout) {
+    : ingest_(std::move(ingest)),
+      // The ingest actor answers within its own request timeout (then UNAVAILABLE
+      // naming the slice); this outer bound only catches an ingest actor that died.
+      timeout_(2 * timeout + std::chrono::milliseconds(1000)) {
     bridge_ = sys.spawn(bridge_behavior, std::move(sink));
   }
 

@@ -77,6 +77,14 @@ std::uint64_t get_uint(const json::object& obj, std::string_view key) {
   return to_uint(member(obj, key), key);
 }
 
+/// A count that may be null (a node the answering node cannot reach): "-" then.
+std::string uint_or_dash(const json::object& obj, std::string_view key) {
+  const auto& v = member(obj, key);
+  if (v.is_null())
+    return "-";
+  return std::to_string(to_uint(v, key));
+}
+
 bool get_bool(const json::object& obj, std::string_view key) {
   const auto& v = member(obj, key);
   if (!v.is_bool())
@@ -247,8 +255,7 @@ result<std::string> render_nodes(std::string_view body) {
       table.add_row({get_string(node, "name"), or_dash(get_optional_string(node, "address")),
                      state, std::to_string(get_uint(node, "primary_slices")),
                      std::to_string(get_uint(node, "follower_slices")),
-                     std::to_string(get_uint(node, "series")),
-                     std::to_string(get_uint(node, "samples_applied"))});
+                     uint_or_dash(node, "series"), uint_or_dash(node, "samples_applied")});
     }
     std::string out = table.render();
     out += std::to_string(total) + (total == 1 ? " node, " : " nodes, ") + std::to_string(up)

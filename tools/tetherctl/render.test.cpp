@@ -93,6 +93,21 @@ TEST_CASE("render_nodes: a table with a summary") {
            "2 nodes, 1 up\n");
 }
 
+TEST_CASE("render_nodes: a node the answering node cannot reach shows dashes") {
+  auto body = R"({"nodes":[
+    {"name":"tether-1","address":"127.0.0.1:7481","state":"up","primary_slices":512,
+     "follower_slices":0,"series":7,"samples_applied":9},
+    {"name":"tether-2","address":"127.0.0.1:7482","state":"down","primary_slices":512,
+     "follower_slices":0,"series":null,"samples_applied":null}]})";
+  auto text = render_nodes(body);
+  REQUIRE(text);
+  CHECK(*text
+        == "NAME      ADDRESS         STATE  PRIMARIES  FOLLOWING  SERIES  SAMPLES\n"
+           "tether-1  127.0.0.1:7481  up           512          0       7        9\n"
+           "tether-2  127.0.0.1:7482  down         512          0       -        -\n"
+           "2 nodes, 1 up\n");
+}
+
 TEST_CASE("render_where: key, slice, epoch and replicas") {
   auto text = render_where(
     R"({"key":"up{job=\"a\"}","slice":12,"epoch":1,"primary":"tether-0","followers":[]})");

@@ -31,7 +31,9 @@ node spawn_node(caf::actor_system& sys, const node_options& opts);
 /// Builds the error Tether's actors return, e.g. `make_error(errc::kind_conflict, msg)`.
 caf::error make_error(errc code, std::string message);
 
-/// Extracts the code of an error raised by Tether; `errc::internal` for foreign errors.
+/// Extracts the code of an error raised by Tether; `errc::unavailable` for a request
+/// that timed out or whose receiver went away (the outcome is open: retry), and
+/// `errc::internal` for other foreign errors.
 errc code_of(const caf::error& err);
 
 /// Extracts the message of an error raised by Tether.
