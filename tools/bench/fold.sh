@@ -107,6 +107,7 @@ run_case() {
   [[ $rules_file != - ]] && args+=("--tether.rules-file=$rules_file")
   # shellcheck disable=SC2206
   args+=($tetherd_args)
+  : >"$log" # truncate now: the child opens it only after the fork
   build/bin/tetherd "${args[@]}" >"$log" 2>&1 &
   tetherd_pid=$!
   local addr=""
