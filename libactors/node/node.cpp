@@ -106,6 +106,9 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint16_t>("cluster-port",
                    "port for node-to-node traffic, 0 = standalone node (default 0)")
     .add<std::string>("cluster-host", "address node-to-node traffic binds (default: host)")
+    .add<std::string>("advertise-host",
+                      "host name other nodes and clients reach this node at "
+                      "(default: the bind addresses)")
     .add<std::vector<std::string>>("seeds", "HOST:PORT cluster addresses to contact")
     .add<std::vector<std::string>>("directory-members",
                                    "names of the 1 or 3 members running the directory")
@@ -183,6 +186,7 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
   o.cluster_port = caf::get_or(s, "tether.cluster-port", o.cluster_port);
   o.cluster_host = caf::get_or(s, "tether.cluster-host", o.cluster_host);
+  o.advertise_host = caf::get_or(s, "tether.advertise-host", o.advertise_host);
   o.seeds = caf::get_or(s, "tether.seeds", o.seeds);
   o.directory_members = caf::get_or(s, "tether.directory-members", o.directory_members);
   o.data_dir = caf::get_or(s, "tether.data-dir", o.data_dir);
@@ -477,7 +481,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       ptr->shards.push_back(series::spawn_shard(sys, make_shard_config(i)));
     supervision::supervisor_config sc;
     sc.name = opts.name;
-    sc.gateway = opts.host + ":" + std::to_string(opts.port);
+    sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
+                 + std::to_string(opts.port);
     sc.seeds = opts.seeds;
     sc.heartbeat_ms = opts.heartbeat_ms;
     sc.suspect_ms = opts.suspect_ms;
@@ -506,6 +511,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.router = ptr->router;
     ptr->supervisor = supervision::spawn_supervisor(sys, std::move(sc));
     auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
+    auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
     auto port = sys.middleman().publish(ptr->supervisor, opts.cluster_port,
                                         host.c_str(), true);
     if (!port) {
@@ -515,7 +521,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
                                   + sys.render(port.error()));
     }
     caf::anon_send(ptr->supervisor, supervision::start_atom::value,
-                   host + ":" + std::to_string(*port));
+                   advertised + ":" + std::to_string(*port));
   }
   auto ctx = std::make_shared<routing::ingest_context>();
   ctx->cache = ptr->cache;

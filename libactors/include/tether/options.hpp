@@ -47,6 +47,10 @@ struct node_options {
   /// listens for nor contacts other nodes.
   uint16_t cluster_port = 0;
   std::string cluster_host;              ///< BASP bind address; empty: `host`
+  /// The host name other nodes and clients reach this node at, e.g. a pod's DNS
+  /// name when the node binds 0.0.0.0; empty: the bind addresses (`host` for the
+  /// gateway, `cluster_host` or else `host` for node-to-node traffic).
+  std::string advertise_host;
   std::vector<std::string> seeds;        ///< HOST:PORT cluster addresses to contact
   /// Names of the members that run the Raft directory (1 or 3). Empty: this node
   /// alone. Every node of a cluster must list the same names in the same order.
