@@ -7,7 +7,7 @@
 #   tether-max   closed loop: tether-load against Tether (TETHER_NODES nodes, default 3,
 #                a local cluster by tools/tether-cluster; 1: a single tetherd)
 #   nats-max     closed loop: tether-nats-baseline (3 nats-server, stream with 3
-#                replicas, memory storage, one pull consumer aggregating with Tether's code)
+#                replicas, memory storage, one push consumer aggregating with Tether's code)
 #   tether-rate  open loop at the common rate
 #   nats-rate    open loop at the common rate
 # The common rate is COMPARE_RATE, or COMPARE_RATE_SHARE percent (default 50) of the lower
@@ -188,7 +188,7 @@ run_nats() { # NAME EXTRA-ARGS...
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build"
   echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (quorum replication is not implemented yet), load into the first node"
-  echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage}, 1 pull consumer; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
+  echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
 } >"$out/machine.txt"
 echo "COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \

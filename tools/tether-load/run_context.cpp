@@ -15,9 +15,9 @@ void run_context::report_error(const std::string& text) {
   errors.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> guard{print_mutex_};
   if (printed_ < opts.max_printed_errors) {
-    std::cerr << "tether-load: error: " << text << '\n';
+    std::cerr << program << ": error: " << text << '\n';
   } else if (printed_ == opts.max_printed_errors) {
-    std::cerr << "tether-load: further errors are counted but not printed\n";
+    std::cerr << program << ": further errors are counted but not printed\n";
   }
   ++printed_;
 }
@@ -26,7 +26,7 @@ void run_context::warn_once(std::atomic<bool>& once, const std::string& text) {
   if (once.exchange(true))
     return;
   std::lock_guard<std::mutex> guard{print_mutex_};
-  std::cerr << "tether-load: warning: " << text << '\n';
+  std::cerr << program << ": warning: " << text << '\n';
 }
 
 } // namespace tether::tools::load

@@ -21,6 +21,8 @@ public:
   const load_options& opts;
   /// Random per-run part of the producer ids.
   const std::string run_id;
+  /// Prefix of the messages printed on stderr.
+  std::string program = "tether-load";
   /// The write-to-visible measurement, when `--visible-keys` is set: every session
   /// records each batch in it before sending. Null otherwise.
   visibility_tracker* tracker = nullptr;

@@ -17,8 +17,8 @@ constexpr std::int64_t fetch_wait_ms = 50;
 } // namespace
 
 nats_consumer::nats_consumer(load::run_context& ctx, aggregator_config cfg,
-                             std::uint32_t fetch)
-  : ctx_(ctx), aggregator_(std::move(cfg)), fetch_(fetch) {
+                             std::uint32_t fetch, bool pull)
+  : ctx_(ctx), aggregator_(std::move(cfg)), fetch_(fetch), pull_(pull) {
   if (ctx_.tracker != nullptr) {
     for (std::size_t i = 0; i < ctx_.tracker->size(); ++i)
       keys_.push_back(ctx_.tracker->key(i));
@@ -57,9 +57,16 @@ std::string nats_consumer::connect(const std::vector<std::string>& urls,
   so.Config.DeliverPolicy = js_DeliverAll;
   so.Config.MaxAckPending = static_cast<int64_t>(fetch_) * 16;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  s = js_PullSubscribe(&sub_, js_, "tether.load.>", durable.c_str(), nullptr, &so, &jerr);
+  if (pull_) {
+    s = js_PullSubscribe(&sub_, js_, "tether.load.>", durable.c_str(), nullptr, &so, &jerr);
+  } else {
+    s = js_SubscribeSync(&sub_, js_, "tether.load.>", nullptr, &so, &jerr);
+    // The server bounds what is outstanding (MaxAckPending); the client need not.
+    if (s == NATS_OK)
+      s = natsSubscription_SetPendingLimits(sub_, -1, -1);
+  }
   if (s != NATS_OK)
-    return std::string{"consumer: pull subscribe: "} + natsStatus_GetText(s) + " ("
+    return std::string{"consumer: subscribe: "} + natsStatus_GetText(s) + " ("
            + nats_GetLastError(nullptr) + ")";
   return {};
 }
@@ -145,6 +152,20 @@ bool nats_consumer::done(clock::time_point now) {
 
 void nats_consumer::run() {
   while (!done(clock::now())) {
+    if (!pull_) {
+      natsMsg* msg = nullptr;
+      auto s = natsSubscription_NextMsg(&msg, sub_, fetch_wait_ms);
+      if (s == NATS_OK) {
+        handle(msg);
+        natsMsg_Destroy(msg);
+      } else if (s != NATS_TIMEOUT) {
+        ++counters_.errors;
+        ctx_.report_error(std::string{"consumer: next message: "} + natsStatus_GetText(s));
+        std::this_thread::sleep_for(std::chrono::milliseconds{fetch_wait_ms});
+      }
+      aggregator_.close_due(tether::wire::now_ms());
+      continue;
+    }
     natsMsgList list{nullptr, 0};
     jsErrCode jerr = static_cast<jsErrCode>(0);
     auto s = natsSubscription_Fetch(&list, sub_, static_cast<int>(fetch_), fetch_wait_ms,

@@ -23,8 +23,9 @@ struct consumer_counters {
   std::uint64_t errors = 0;          ///< messages refused, fetch and ack failures
 };
 
-/// The aggregating side of the baseline: one durable pull consumer with explicit acks
-/// that fetches up to `--fetch` messages at a time, applies each message to its
+/// The aggregating side of the baseline: one durable consumer with explicit acks, push
+/// (the server sends up to `16 * --fetch` unacknowledged messages) or pull (fetches up to
+/// `--fetch` messages per request), that applies each message to its
 /// `baseline_aggregator` as a node applies a write (producer id from the
 /// `Tether-Producer` header) and then acknowledges it. With a visibility tracker it
 /// reports the tracked outputs' running counts after every message it applied, stamped
@@ -37,13 +38,15 @@ class nats_consumer {
 public:
   using clock = std::chrono::steady_clock;
 
-  nats_consumer(load::run_context& ctx, aggregator_config cfg, std::uint32_t fetch);
+  /// `pull`: a pull consumer fetching `fetch` messages at a time; otherwise a push
+  /// consumer with at most `16 * fetch` messages unacknowledged.
+  nats_consumer(load::run_context& ctx, aggregator_config cfg, std::uint32_t fetch, bool pull);
   ~nats_consumer();
 
   nats_consumer(const nats_consumer&) = delete;
   nats_consumer& operator=(const nats_consumer&) = delete;
 
-  /// Connects and creates the durable pull consumer `durable` on `stream` (subjects
+  /// Connects and creates the durable consumer `durable` on `stream` (subjects
   /// `tether.load.>`). Returns an empty string on success.
   std::string connect(const std::vector<std::string>& urls, const std::string& stream,
                       const std::string& durable);
@@ -98,6 +101,7 @@ private:
   load::run_context& ctx_;
   baseline_aggregator aggregator_;
   std::uint32_t fetch_;
+  bool pull_;
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* sub_ = nullptr;

@@ -33,7 +33,8 @@ const std::vector<option_spec>& specs() {
       {"window-ms", true, "MS", "window of series no rule matches (default 10000)"},
       {"lateness-ms", true, "MS", "window close after end + this (default 5000)"},
       {"slice-count", true, "N", "slices of the aggregation state (default 1024)"},
-      {"fetch", true, "N", "messages per consumer pull (1..10000, default 64)"},
+      {"consumer", true, "MODE", "push or pull consumer, explicit acks (default push)"},
+      {"fetch", true, "N", "messages per pull; push: 16 N unacked (1..10000, default 64)"},
     };
     for (const auto& s : load::load_option_specs())
       if (!node_only(s.name))
@@ -86,7 +87,7 @@ std::string nats_usage() {
          "nats-server processes on loopback (or uses --nats-url), creates a stream with\n"
          "--replicas replicas, publishes every batch as one message (the same\n"
          "ClientFrame{write} bytes tether-load sends to a node) and aggregates them in a\n"
-         "pull consumer with Tether's own code (validation, rules, exactly-once by\n"
+         "consumer with Tether's own code (validation, rules, exactly-once by\n"
          "producer and sequence, windows). Write-to-ack is the JetStream publish ack;\n"
          "write-to-visible (--visible-keys) is measured when the consumer has applied the\n"
          "batch, by the same definition as tether-load. Everything it starts is stopped\n"
@@ -138,6 +139,14 @@ result<nats_options> parse_nats_options(const std::vector<std::string_view>& arg
       out.storage = storage_kind::file;
     else
       return fail("invalid value '" + *kind + "' for --storage: expected memory or file");
+  }
+  if (auto mode = parsed->get("consumer")) {
+    if (*mode == "pull")
+      out.pull = true;
+    else if (*mode == "push")
+      out.pull = false;
+    else
+      return fail("invalid value '" + *mode + "' for --consumer: expected push or pull");
   }
   if (auto urls = parsed->get("nats-url")) {
     out.urls = split_urls(*urls);

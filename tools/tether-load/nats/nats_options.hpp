@@ -57,8 +57,12 @@ struct nats_options {
   std::uint32_t lateness_ms = 5'000;
   /// Slices of the aggregation state (`--slice-count`, 1..65536, 1024).
   std::uint32_t slice_count = 1024;
-  /// Messages the consumer asks for per pull (`--fetch`, 1..10000, 64).
+  /// Messages the consumer asks for per pull; a push consumer may have 16 times as many
+  /// unacknowledged (`--fetch`, 1..10000, 64).
   std::uint32_t fetch = 64;
+  /// Pull consumer (`--consumer pull`) or push consumer (`--consumer push`, default: no
+  /// pull request per batch of messages, so the lower latency of the two).
+  bool pull = false;
   /// `--help` was given.
   bool help = false;
 };

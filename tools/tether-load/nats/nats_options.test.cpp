@@ -15,6 +15,8 @@ TEST_CASE("parse_nats_options: defaults are a 3-server cluster with a 3-replica 
   CHECK(r->window_ms == 10'000);
   CHECK(r->lateness_ms == 5'000);
   CHECK(r->slice_count == 1024);
+  CHECK_FALSE(r->pull);
+  CHECK(r->fetch == 64);
   // The workload options keep tether-load's defaults.
   CHECK(r->load.connections == 4);
   CHECK(r->load.batch == 1000);
@@ -49,6 +51,12 @@ TEST_CASE("parse_nats_options: an existing cluster by URL") {
                                "--replicas", "5"});
   REQUIRE(r);
   CHECK(r->urls == std::vector<std::string>{"nats://127.0.0.1:4222", "nats://127.0.0.1:4223"});
+}
+
+TEST_CASE("parse_nats_options: pull or push consumer") {
+  CHECK_FALSE(parse_nats_options({"--consumer", "push"})->pull);
+  CHECK(parse_nats_options({"--consumer", "pull"})->pull);
+  CHECK_FALSE(parse_nats_options({"--consumer", "poll"}));
 }
 
 TEST_CASE("parse_nats_options: usage errors") {

@@ -207,13 +207,14 @@ result<nats_totals> nats_run::run() {
     return fail(interrupted ? "interrupted during setup" : error);
   // The run's shared state, the reader, the consumer and the producers.
   load::run_context ctx{lo, load::make_run_id()};
+  ctx.program = "tether-nats-baseline";
   std::unique_ptr<load::visibility_tracker> tracker;
   if (lo.visible_keys > 0) {
     auto map = load::output_map::of(lo);
     tracker = std::make_unique<load::visibility_tracker>(map, map.spread(lo.visible_keys));
     ctx.tracker = tracker.get();
   }
-  nats_consumer consumer{ctx, agg, opts_.fetch};
+  nats_consumer consumer{ctx, agg, opts_.fetch, opts_.pull};
   if (auto error = consumer.connect(urls, stream_name, durable_name); !error.empty())
     return fail(error);
   std::vector<std::unique_ptr<nats_producer>> producers;
@@ -226,7 +227,7 @@ result<nats_totals> nats_run::run() {
     std::cerr << "tether-nats-baseline: stream " << stream_name << " (" << opts_.replicas
               << " replica" << (opts_.replicas == 1 ? "" : "s") << ", "
               << to_string(opts_.storage) << "), " << lo.connections
-              << " producers, 1 consumer: running\n";
+              << " producers, 1 " << (opts_.pull ? "pull" : "push") << " consumer: running\n";
   // Go.
   auto start = clock_type::now();
   std::thread consumer_thread{[&consumer] { consumer.run(); }};
@@ -398,7 +399,8 @@ std::string render_text(const nats_options& opts, const nats_totals& totals) {
     text.erase(verdict);
   text += "system          nats-jetstream (" + totals.servers + " servers, "
           + std::to_string(opts.replicas) + " replicas, " + std::string{to_string(opts.storage)}
-          + " storage, pull consumer fetch " + std::to_string(opts.fetch) + ")\n";
+          + " storage, " + (opts.pull ? "pull consumer, fetch " : "push consumer, ack window ")
+          + std::to_string(opts.pull ? opts.fetch : 16 * opts.fetch) + ")\n";
   text += "consumer        " + consumer_line(totals) + "\n";
   text += std::string{"result          "} + (run_succeeded(opts, totals) ? "ok" : "FAILED") + "\n";
   return text;
@@ -422,6 +424,7 @@ std::string render_json(const nats_options& opts, const nats_totals& totals) {
      per_second(totals.applied_while_sending, totals.sending_seconds)},
     {"series", totals.series},
     {"fetch", opts.fetch},
+    {"mode", opts.pull ? "pull" : "push"},
   };
   doc["storage"] = to_string(opts.storage);
   doc["replicas"] = opts.replicas;
