@@ -18,6 +18,7 @@ Cases (the cluster issue's list):
               directory declares it failed, its Raft state comes back from its data
               directory, it is up again and the group goes on
   leader      the directory leader is killed: a new leader, the assignment intact
+  launcher    tools/tether-cluster up, status, kill, restart and down
 """
 import argparse
 import json
@@ -482,6 +483,41 @@ def case_leader(env):
         finish(c)
 
 
+@case
+def case_launcher(env):
+    """The launcher's command line, as the README and operations guide use it."""
+    tool = os.path.join(HERE, "..", "..", "tools", "tether-cluster")
+    base = tempfile.mkdtemp(prefix="tether-cluster-cli-")
+    try:
+        def run(*args, ok=0):
+            r = subprocess.run([tool, *args, "--dir", base], capture_output=True,
+                               text=True, timeout=60)
+            check(r.returncode == ok, f"tether-cluster {' '.join(args)}: exit "
+                  f"{r.returncode}, expected {ok}: {r.stdout[-300:]} {r.stderr[-300:]}")
+            return r.stdout
+        run("up", "--nodes", "3", "--base-port", "0", "--tetherd", env.tetherd)
+        nodes = json.loads(run("status", "--json"))
+        nodes = nodes.get("nodes", nodes) if isinstance(nodes, dict) else nodes
+        check(len(nodes) == 3, f"status lists {len(nodes)} nodes")
+        pids = [n.get("pid") for n in nodes]
+        run("kill", "tether-2")
+        run("status", ok=1)  # a node is not running
+        run("restart", "tether-2")
+        run("status")
+        nodes = json.loads(run("status", "--json"))
+        nodes = nodes.get("nodes", nodes) if isinstance(nodes, dict) else nodes
+        pids += [n.get("pid") for n in nodes]
+        run("down")
+        for pid in pids:
+            if pid:
+                check(not os.path.exists(f"/proc/{pid}") or
+                      open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+                      f"process {pid} still runs after down")
+    finally:
+        subprocess.run([tool, "down", "--dir", base], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="directory with tetherd and tether-load")
@@ -492,7 +528,7 @@ def main():
         return 1
     env = Env(args)
     cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
-             case_leader]
+             case_leader, case_launcher]
     if args.cases:
         cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
     for f in cases:
