@@ -5,7 +5,8 @@
 #
 # Four runs, each on fresh processes, alternating the systems:
 #   tether-max   closed loop: tether-load against Tether (TETHER_NODES nodes, default 3,
-#                a local cluster by tools/tether-cluster; 1: a single tetherd)
+#                a local cluster by tools/tether-cluster, connections spread over the
+#                nodes as the baseline's producers are over its servers; 1: one tetherd)
 #   nats-max     closed loop: tether-nats-baseline (3 nats-server, stream with 3
 #                replicas, memory storage, one push consumer aggregating with Tether's code)
 #   tether-rate  open loop at the common rate
@@ -128,7 +129,9 @@ start_tether() {
     tail -n 20 "$out/cluster.log" >&2
     die "the Tether cluster did not start"
   fi
-  addr=127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][0]["port"])' \
+  # Every node's gateway: tether-load spreads its connections over them, as the
+  # baseline spreads its producers over the nats-servers.
+  addr=$(python3 -c 'import json,sys; print(",".join("127.0.0.1:%d" % n["port"] for n in json.load(open(sys.argv[1]))["nodes"]))' \
     "$cluster_dir/cluster.json")
 }
 
@@ -187,7 +190,7 @@ run_nats() { # NAME EXTRA-ARGS...
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (quorum replication is not implemented yet), load into the first node"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (quorum replication is not implemented yet), connection c writes to node c mod $nodes, the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
 } >"$out/machine.txt"

@@ -218,7 +218,8 @@ def plot(out, made, title):
         "unset logscale x",
         "unset logscale y",
         "set xtics auto",
-        "set title 'throughput over time, closed loop'",
+        "set title 'throughput over time, closed loop (per second, from the progress lines)'",
+        "set key top right opaque box",
         "set xlabel 's'",
         "set ylabel 'M samples/s'",
         "set yrange [0:*]",
@@ -256,7 +257,10 @@ def main():
     runs = [("Tether", "closed loop", tmax), ("JetStream", "closed loop", nmax),
             ("Tether", "open loop", trate), ("JetStream", "open loop", nrate)]
     made = write_dat(out)
-    title = "Tether vs NATS JetStream, same workload, same machine"
+    machine = dict(line.split(":", 1) for line in text("machine.txt").splitlines() if ":" in line)
+    nodes = machine.get("tether side", "").strip().split(" ")[0] or "?"
+    title = (f"Tether ({nodes} node(s), RF 1) vs NATS JetStream (3 servers, R3): same workload, "
+             f"same machine, {machine.get('date', '').strip()}")
     plotted = plot(out, made, title)
     md = [
         "| | |", "| --- | --- |",

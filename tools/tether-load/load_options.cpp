@@ -24,7 +24,8 @@ std::string fixed_text(double value) {
 
 const std::vector<option_spec>& specs() {
   static const std::vector<option_spec> result{
-    {"server", true, "HOST:PORT", "node to write to (default 127.0.0.1:7480)"},
+    {"server", true, "HOST:PORT[,...]",
+     "node(s) to write to; connection c uses the (c % n)-th (default 127.0.0.1:7480)"},
     {"connections", true, "N", "WebSocket connections (1..4096, default 4)"},
     {"batch", true, "N", "samples per write batch (1..1000000, default 1000)"},
     {"series", true, "N", "distinct series over all connections (1..100M, default 10000)"},
@@ -186,10 +187,20 @@ result<load_options> load_options_from(const parsed_args& args) {
   load_options out;
   out.help = parsed->has("help");
   if (auto server = parsed->get("server")) {
-    auto hp = parse_host_port(*server);
-    if (!hp)
-      return fail(hp.error());
-    out.server = std::move(*hp);
+    out.servers.clear();
+    std::string_view rest = *server;
+    for (;;) {
+      auto comma = rest.find(',');
+      auto part = rest.substr(0, comma);
+      auto hp = parse_host_port(part);
+      if (!hp)
+        return fail(hp.error());
+      out.servers.push_back(std::move(*hp));
+      if (comma == std::string_view::npos)
+        break;
+      rest.remove_prefix(comma + 1);
+    }
+    out.server = out.servers.front();
   }
   std::string error;
   bool ok = apply_count(*parsed, "connections", 1, 4096, out.connections, error)

@@ -34,8 +34,12 @@ std::string_view to_string(key_distribution keys);
 /// Everything `tether-load` takes from its command line. Every field has a documented
 /// default and bounds, enforced by `parse_load_options`.
 struct load_options {
-  /// Node to write to (`--server`, default 127.0.0.1:7480).
+  /// Node to write to (`--server`, default 127.0.0.1:7480): the first of `servers`.
   host_port server{"127.0.0.1", default_tether_port};
+  /// Nodes to write to (`--server A,B,...`): connection `c` writes to `servers[c % n]`,
+  /// so the gateway work is spread over the nodes of a cluster; the visibility reader
+  /// uses the first. Never empty after parsing.
+  std::vector<host_port> servers{host_port{"127.0.0.1", default_tether_port}};
   /// WebSocket connections, each with its own producer id (`--connections`, 1..4096, 4).
   std::uint32_t connections = 4;
   /// Samples per write batch (`--batch`, 1..1000000, 1000).

@@ -28,6 +28,20 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->seed == 1);
 }
 
+TEST_CASE("parse_load_options: several servers") {
+  auto d = parse_load_options({});
+  REQUIRE(d);
+  REQUIRE(d->servers.size() == 1);
+  CHECK(d->servers.front().to_string() == "127.0.0.1:7480");
+  auto r = parse_load_options({"--server", "127.0.0.1:7481,127.0.0.1:7482,localhost:7483"});
+  REQUIRE(r);
+  REQUIRE(r->servers.size() == 3);
+  CHECK(r->server.to_string() == "127.0.0.1:7481");
+  CHECK(r->servers[2].to_string() == "localhost:7483");
+  CHECK_FALSE(parse_load_options({"--server", "127.0.0.1:7481,"}));
+  CHECK_FALSE(parse_load_options({"--server", "127.0.0.1:7481,127.0.0.1:99999"}));
+}
+
 TEST_CASE("parse_load_options: visibility measurement") {
   auto d = parse_load_options({});
   REQUIRE(d);

@@ -39,6 +39,16 @@ std::string line(std::string_view label, const std::string& value) {
   return out + value + "\n";
 }
 
+/// `--server` as given: the nodes written to, comma separated.
+std::string servers_text(const load_options& opts) {
+  if (opts.servers.size() <= 1)
+    return opts.server.to_string();
+  std::string out;
+  for (const auto& s : opts.servers)
+    out += (out.empty() ? "" : ",") + s.to_string();
+  return out;
+}
+
 } // namespace
 
 load_counters& load_counters::operator+=(const load_counters& other) {
@@ -81,7 +91,7 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
   const auto& c = totals.counters;
   const auto& h = totals.latency;
   std::string out;
-  out += line("server", opts.server.to_string()
+  out += line("server", servers_text(opts)
                           + (totals.node.empty() ? "" : " (node " + totals.node + ")"));
   out += line("connections", std::to_string(opts.connections) + " ("
                                + std::to_string(c.connections_ok) + " connected, "
@@ -167,7 +177,7 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
   };
   boost::json::object obj{
     {"system", totals.system},
-    {"server", opts.server.to_string()},
+    {"server", servers_text(opts)},
     {"node", totals.node},
     {"connections", opts.connections},
     {"connections_ok", c.connections_ok},

@@ -179,6 +179,18 @@ TEST_CASE("render_report: an empty run reports no latency and no throughput") {
   CHECK_FALSE(doc.as_object().at("ok").as_bool());
 }
 
+TEST_CASE("render_report: several servers are listed") {
+  load_options opts;
+  using tether::tools::host_port;
+  opts.servers = {host_port{"127.0.0.1", 7481}, host_port{"127.0.0.1", 7482}};
+  opts.server = opts.servers.front();
+  CHECK(render_report_text(opts, sample_totals())
+          .find("server          127.0.0.1:7481,127.0.0.1:7482 (node tether-0)\n")
+        != std::string::npos);
+  auto doc = boost::json::parse(render_report_json(opts, sample_totals())).as_object();
+  CHECK(doc.at("server").as_string() == "127.0.0.1:7481,127.0.0.1:7482");
+}
+
 TEST_CASE("format_quantiles: five quantiles in ms, or a dash") {
   tether::tools::latency_histogram h;
   CHECK(format_quantiles(h) == "-");

@@ -49,10 +49,14 @@ load_run::~load_run() = default;
 
 result<load_totals> load_run::run() {
   tcp::resolver resolver{ioc_};
-  error_code ec;
-  auto endpoints = resolver.resolve(opts_.server.host, std::to_string(opts_.server.port), ec);
-  if (ec)
-    return fail("cannot resolve " + opts_.server.host + ": " + ec.message());
+  std::vector<tcp::resolver::results_type> resolved;
+  for (const auto& server : opts_.servers) {
+    error_code ec;
+    resolved.push_back(resolver.resolve(server.host, std::to_string(server.port), ec));
+    if (ec)
+      return fail("cannot resolve " + server.host + ": " + ec.message());
+  }
+  const auto& endpoints = resolved.front(); // the reader's node
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
   if (opts_.visible_keys > 0) {
     auto map = output_map::of(opts_);
@@ -62,7 +66,9 @@ result<load_totals> load_run::run() {
   }
   sessions_.reserve(opts_.connections);
   for (std::uint32_t i = 0; i < opts_.connections; ++i)
-    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, endpoints));
+    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i,
+                                                       opts_.servers[i % resolved.size()],
+                                                       resolved[i % resolved.size()]));
   signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
   if (observer_)
     observer_->start();

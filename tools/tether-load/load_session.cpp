@@ -34,10 +34,12 @@ constexpr std::size_t max_write_buffer = 128 * 1024;
 // -- load_session: setup --------------------------------------------------------------
 
 load_session::load_session(net::io_context& ioc, run_context& ctx, session_observer& observer,
-                           std::uint32_t index, tcp::resolver::results_type endpoints)
+                           std::uint32_t index, host_port server,
+                           tcp::resolver::results_type endpoints)
   : ctx_(ctx),
     observer_(observer),
     index_(index),
+    server_(std::move(server)),
     endpoints_(std::move(endpoints)),
     ws_(net::make_strand(ioc)),
     setup_timer_(ws_.get_executor()),
@@ -95,7 +97,7 @@ void load_session::on_connect(error_code ec) {
   ws_.auto_fragment(false);
   ws_.write_buffer_bytes(
     std::clamp(builder_.max_frame_bytes() + 16, min_write_buffer, max_write_buffer));
-  ws_.async_handshake(opts.server.to_string(), stream_path,
+  ws_.async_handshake(server_.to_string(), stream_path,
                       [self = shared_from_this()](error_code ec) { self->on_handshake(ec); });
 }
 

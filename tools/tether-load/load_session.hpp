@@ -63,8 +63,9 @@ public:
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
 
+  /// A session writing to `server` (one of `--server`), resolved to `endpoints`.
   load_session(boost::asio::io_context& ioc, run_context& ctx, session_observer& observer,
-               std::uint32_t index, tcp::resolver::results_type endpoints);
+               std::uint32_t index, host_port server, tcp::resolver::results_type endpoints);
 
   /// Connects and performs the handshake, hello and welcome within the connect timeout.
   void start();
@@ -128,6 +129,7 @@ private:
   run_context& ctx_;
   session_observer& observer_;
   const std::uint32_t index_;
+  host_port server_;
   tcp::resolver::results_type endpoints_;
   boost::beast::websocket::stream<tcp::socket> ws_;
   boost::asio::steady_timer setup_timer_;

@@ -352,8 +352,10 @@ load::load_options report_options(const nats_options& opts, const std::string& f
   auto text = first_url;
   if (auto pos = text.find("://"); pos != std::string::npos)
     text = text.substr(pos + 3);
-  if (auto hp = parse_host_port(text))
+  if (auto hp = parse_host_port(text)) {
     out.server = *hp;
+    out.servers = {*hp};
+  }
   out.threads = 1;
   return out;
 }
