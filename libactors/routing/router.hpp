@@ -14,16 +14,9 @@ namespace tether::routing {
 /// Tells a router the shards of every node it can reach (its own included).
 using remote_shards_atom = caf::atom_constant<caf::atom("tt_rshards")>;
 
-/// The shards of one node, as its hello announced them.
-struct remote_node {
-  std::string name;
-  std::vector<series::shard_actor> shards;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, remote_node& x) {
-  return f(x.name, x.shards);
-}
+/// The shards of one node, as its hello announced them (the same message tells the
+/// shards where their followers are).
+using remote_node = series::node_shards;
 
 /// Keeps the node's route cache in step with the directory and the membership:
 /// subscribes to the directory and publishes a new snapshot for every table version

@@ -33,6 +33,13 @@ series::shard_actor::behavior_type null_shard() {
     },
     [](update_atom, const assignment_table&) {},
     [](series::tick_atom) {},
+    [](series::position_atom, const std::vector<uint32_t>&) {
+      return std::vector<series::replica_position>{};
+    },
+    [](read_atom, series::local_atom, const series::key_route&)
+      -> caf::result<series_view, series::replica_position> {
+      return {series_view{}, series::replica_position{}};
+    },
   };
 }
 

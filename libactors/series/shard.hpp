@@ -24,20 +24,71 @@ using tick_atom = caf::atom_constant<caf::atom("tt_tick")>;
 using export_atom = caf::atom_constant<caf::atom("tt_export")>;
 using import_atom = caf::atom_constant<caf::atom("tt_import")>;
 using abort_atom = caf::atom_constant<caf::atom("tt_abort")>;
+using replicate_atom = caf::atom_constant<caf::atom("tt_repl")>;
+using seed_atom = caf::atom_constant<caf::atom("tt_seed")>;
+using node_shards_atom = caf::atom_constant<caf::atom("tt_nshards")>;
+using level_atom = caf::atom_constant<caf::atom("tt_level")>;
+/// Marks a read of the shard's own replica: `(read_atom, local_atom, key_route)`.
+using local_atom = caf::atom_constant<caf::atom("tt_local")>;
 
 /// A node-local actor that hosts some of the node's slices: slices are the unit of
 /// placement, shards the unit of execution (one per core by default). Slice `s` lives
 /// on shard `s % shard_count` of the node that holds it.
 /// Subscribers receive `(window_atom, std::vector<series_view>)` when windows close:
-/// each view carries the window that closed. This is the part routing uses; a
-/// spawned shard also handles the handoff messages of `shard_handoff_actor`.
+/// each view carries the window that closed. This is the part routing uses, plus
+/// two questions about the shard's own replicas: `(position_atom, slices)` (see
+/// `replica_position`; ask shard `slice % shards` of a node) and
+/// `(read_atom, local_atom, key)` -> (the replica's view of the key, its position),
+/// unrouted and without waiting for a quorum (`found == false` without a replica).
+/// A spawned shard also handles the messages of `shard_replica_actor` and of a
+/// handoff (`shard_handoff_actor`).
+///
+/// With replication (a slice whose table entry lists followers), a write range, a
+/// read and a window close are answered or emitted only once a write quorum of the
+/// slice's replicas has applied them (see `shard_replica_actor`).
 using shard_actor = caf::typed_actor<
   caf::replies_to<write_atom, shard_write>::with<shard_write_result>,
   caf::replies_to<read_atom, key_route>::with<series_view>,
   caf::replies_to<read_atom>::with<shard_scrape>,
   caf::replies_to<subscribe_atom, std::vector<key_route>, caf::actor>::with<
     std::vector<series_view>>,
-  caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>>;
+  caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>,
+  caf::replies_to<position_atom, std::vector<uint32_t>>::with<
+    std::vector<replica_position>>,
+  caf::replies_to<read_atom, local_atom, key_route>::with<series_view,
+                                                          replica_position>>;
+
+/// The shards of one node, by index, as its hello announced them.
+struct node_shards {
+  std::string name;
+  std::vector<shard_actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_shards& x) {
+  return f(x.name, x.shards);
+}
+
+/// A shard as a replica of slices led elsewhere: the replication protocol between
+/// the primary's shard and its followers' shards (same index on every node).
+///
+/// - `(replicate_atom, replica_batch)` -> one `replica_ack` per slice in the batch:
+///   a follower applies each slice's items in order while they continue its
+///   position, and refuses the rest (stale epoch, gap, no replica).
+/// - `(seed_atom, slice_snapshot)` -> `replica_ack`: installs (or replaces) the
+///   follower replica from the primary's snapshot at its position. Refused when
+///   the snapshot's epoch is below the highest the shard knows for the slice, when
+///   the shard leads the slice at that epoch or later, and when it would take the
+///   replica back within the same epoch (`ack_code::ahead`).
+/// - `(node_shards_atom, nodes)`: the shards of every connected node (the
+///   supervisor sends it on every membership change): where followers are.
+/// - `(level_atom, slice)`: sent by a shard to itself after an import, so that the
+///   new primary's first item reaches the old primary after the import's reply.
+using shard_replica_actor = shard_actor::extend<
+  caf::replies_to<replicate_atom, replica_batch>::with<std::vector<replica_ack>>,
+  caf::replies_to<seed_atom, slice_snapshot>::with<replica_ack>,
+  caf::reacts_to<node_shards_atom, std::vector<node_shards>>,
+  caf::reacts_to<level_atom, uint32_t>>;
 
 /// A shard as the destination of a slice handoff.
 ///
@@ -52,7 +103,7 @@ using shard_actor = caf::typed_actor<
 /// `(abort_atom, slice, epoch)` withdraws an import whose reply the exporter did
 /// not get in time: the shard drops the slice if it holds it at exactly `epoch` and
 /// no directory table names it the slice's primary at that epoch or later.
-using shard_import_actor = shard_actor::extend<
+using shard_import_actor = shard_replica_actor::extend<
   caf::replies_to<import_atom, slice_snapshot>::with<uint64_t>,
   caf::reacts_to<abort_atom, uint32_t, uint64_t>>;
 
@@ -118,7 +169,9 @@ struct shard_config {
 };
 
 /// Spawns a shard. It subscribes to the directory and hosts the slices of its index
-/// whose primary is this node, and the slices imported into it.
+/// whose primary is this node, the slices imported into it, and follower replicas of
+/// the slices of its index the table gives this node as a follower (see
+/// `shard_replica_actor` and replication/README.md).
 ///
 /// Directory tables and handoffs arrive independently: a table never drops a slice
 /// held at an epoch above the table's epoch for it (the table predates an import),

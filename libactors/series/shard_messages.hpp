@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include <caf/atom.hpp>
+
+#include "series/slice_snapshot.hpp"
 #include "tether/errc.hpp"
 #include "tether/types.hpp"
 #include "wire/keyed_batch.hpp"
@@ -90,6 +93,119 @@ struct shard_scrape {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_scrape& x) {
   return f(x.series, x.slices);
+}
+
+// -- replication ----------------------------------------------------------------
+
+/// Asks a shard where its replicas of some slices stand:
+/// `(position_atom, std::vector<uint32_t> slices)` -> `std::vector<replica_position>`.
+using position_atom = caf::atom_constant<caf::atom("tt_pos")>;
+
+/// One slice's replica on a shard, as the directory's election reads it. A slice the
+/// shard holds no state for answers `seeded == false` with epoch and seq 0 (and
+/// `primary == true` if the latest table names this node its primary: promoted
+/// without a replica, it refuses writes).
+struct replica_position {
+  uint32_t slice = 0;
+  uint64_t epoch = 0; ///< epoch of the primary that produced the last applied item
+  uint64_t seq = 0;   ///< sequence number of that item
+  bool primary = false;
+  bool seeded = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_position& x) {
+  return f(x.slice, x.epoch, x.seq, x.primary, x.seeded);
+}
+
+/// What one item of a slice's replication stream does.
+enum class item_kind : uint8_t {
+  write = 0,   ///< apply one range of the batch's write
+  close = 1,   ///< close the listed windows of the slice
+  barrier = 2, ///< nothing: a new primary's first item, which levels its followers
+};
+
+/// One window length and start, as a close mark lists it.
+struct window_ref {
+  uint32_t window_ms = 0;
+  int64_t start = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, window_ref& x) {
+  return f(x.window_ms, x.start);
+}
+
+/// One item of a slice's replication stream. A follower applies it only if it
+/// holds the slice at `prev` (the position of the item before it): same epoch of
+/// the last applied item and sequence `seq - 1`, and only if `epoch` is not below
+/// the highest epoch it knows for the slice.
+struct replica_item {
+  uint32_t slice = 0;
+  uint64_t epoch = 0;      ///< the primary's epoch when it made the item
+  uint64_t seq = 0;
+  uint64_t prev_epoch = 0; ///< epoch of the item (or seed) at seq - 1
+  item_kind kind = item_kind::barrier;
+  int64_t now_ms = 0;      ///< the primary's clock when it applied the item
+  uint32_t range = 0;      ///< write: index into the batch's `write.ranges`
+  std::vector<window_ref> windows; ///< close: the windows it closes
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_item& x) {
+  return f(x.slice, x.epoch, x.seq, x.prev_epoch, x.kind, x.now_ms, x.range,
+           x.windows);
+}
+
+/// The highest sequence of a slice's stream that a write quorum has applied, as
+/// the primary tells its followers (they track the flush watermark with it).
+struct commit_note {
+  uint32_t slice = 0;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_note& x) {
+  return f(x.slice, x.epoch, x.seq);
+}
+
+/// What a primary shard sends one follower shard at once: the items of every slice
+/// they share that one shard write (or one tick) produced, in stream order per
+/// slice, the samples of their write ranges, and commit notes.
+struct replica_batch {
+  shard_write write; ///< producer, sequence, keys and samples of the write items
+  std::vector<replica_item> items;
+  std::vector<commit_note> commits;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
+  return f(x.write, x.items, x.commits);
+}
+
+/// A follower's answer for one slice.
+enum class ack_code : uint8_t {
+  ok = 0,       ///< applied through `seq`
+  stale = 1,    ///< the sender's epoch is below `epoch`, the highest the replica knows
+  gap = 2,      ///< the replica stands elsewhere (`epoch`, `seq`): it needs a snapshot
+  unseeded = 3, ///< the replica holds nothing for the slice: it needs a snapshot
+  ahead = 4,    ///< a seed would take the replica back: it holds more of the stream
+};
+
+/// One slice's outcome of a replica batch or a seed. For refusals `item` is the
+/// sequence of the first item refused (0 for a seed).
+struct replica_ack {
+  uint32_t slice = 0;
+  ack_code code = ack_code::ok;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t item = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_ack& x) {
+  return f(x.slice, x.code, x.epoch, x.seq, x.item);
 }
 
 } // namespace tether::series

@@ -69,11 +69,15 @@ int64_t now_ms() {
 void publish(supervisor_ptr self) {
   auto& st = self->state;
   auto& cfg = st.cfg;
-  // Router: every connected node's shards (its own included).
-  std::vector<routing::remote_node> nodes;
+  // Router and local shards: every connected node's shards (its own included);
+  // the shards stream their slices to their followers' shards.
+  std::vector<series::node_shards> nodes;
   nodes.push_back({st.self_info.name, st.self_info.shards});
   for (auto& [name, p] : st.peers)
     nodes.push_back({name, p.info.shards});
+  for (auto& shard : st.self_info.shards)
+    caf::anon_send(caf::actor_cast<series::shard_replica_actor>(shard),
+                   series::node_shards_atom::value, nodes);
   caf::anon_send(cfg.router, routing::remote_shards_atom::value, std::move(nodes));
   // Directory members by id: Raft peers, and the client's choices (own first).
   std::map<uint32_t, directory::replicated_directory_actor> members;

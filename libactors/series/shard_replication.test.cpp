@@ -1,0 +1,529 @@
+#include "series/shard.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "directory/directory.hpp"
+#include "keys/slicing.hpp"
+#include "series/message_types.hpp"
+#include "tether/tether.hpp"
+
+// Component tests of slice replication: three shards in one actor system stand for
+// the shards of three nodes ("n0", "n1", "n2"); the tests play the directory (tables)
+// and the supervisor (the shards of every node).
+
+using namespace std::chrono_literals;
+using namespace tether;
+using tether::series::shard_handoff_actor;
+
+namespace {
+
+constexpr uint32_t slices = 8;
+constexpr int64_t window_ms = 1000;
+constexpr int64_t lateness_ms = 500;
+const std::vector<std::string> names = {"n0", "n1", "n2"};
+
+/// The first `n` keys "k<i>" that fall on slice `s`.
+std::vector<std::string> keys_on(uint32_t s, size_t n) {
+  std::vector<std::string> out;
+  for (int i = 0; out.size() < n; ++i) {
+    auto key = "k" + std::to_string(i);
+    if (keys::slice_of(keys::key_hash(key), slices) == s)
+      out.push_back(key);
+  }
+  return out;
+}
+
+/// Every window an exporter received, with the node that emitted it.
+struct window_log {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<series_view> views;
+
+  template <class Pred>
+  bool wait(Pred pred) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return cv.wait_for(guard, 5s, [&] { return pred(views); });
+  }
+
+  /// How often each (key, window start) arrived.
+  std::map<std::pair<std::string, int64_t>, int> counts() {
+    std::lock_guard<std::mutex> guard{mtx};
+    std::map<std::pair<std::string, int64_t>, int> out;
+    for (auto& v : views)
+      ++out[{v.key, v.window.start_ms}];
+    return out;
+  }
+
+  size_t size() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return views.size();
+  }
+};
+
+caf::behavior collector(caf::event_based_actor*, std::shared_ptr<window_log> log) {
+  return {
+    [log](window_atom, std::vector<series_view>& vs) {
+      std::lock_guard<std::mutex> guard{log->mtx};
+      log->views.insert(log->views.end(), vs.begin(), vs.end());
+      log->cv.notify_all();
+    },
+    [](int x) { return x; }, // answered after every window sent before it
+  };
+}
+
+struct replication_fixture {
+  replication_fixture() : sys(init(cfg)) {
+    directory::directory_config dc;
+    for (auto& n : names)
+      dc.members.push_back(member{n, "127.0.0.1:1", true});
+    dc.slice_count = slices;
+    dir = directory::spawn_directory(sys, dc);
+    exporter = sys.spawn(collector, log);
+    current = table(100, 0, {1, 2}, 1);
+    for (size_t i = 0; i < names.size(); ++i)
+      shards.push_back(spawn(names[i]));
+    announce();
+  }
+
+  ~replication_fixture() {
+    for (auto& s : shards)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(exporter, caf::exit_reason::user_shutdown);
+  }
+
+  static caf::actor_system_config& init(caf::actor_system_config& c) {
+    configure(c);
+    series::add_message_types(c);
+    return c;
+  }
+
+  /// Every slice led by `primary` with `followers` at `epoch`, RF `rf` (default:
+  /// the size of the replica set).
+  static assignment_table table(uint64_t version, int32_t primary,
+                                std::vector<int32_t> followers, uint64_t epoch,
+                                uint32_t rf = 0) {
+    assignment_table t;
+    t.version = version;
+    t.replication_factor = rf > 0 ? rf : static_cast<uint32_t>(1 + followers.size());
+    for (auto& n : names)
+      t.members.push_back(member{n, "127.0.0.1:1", true});
+    t.slices.resize(slices);
+    for (auto& s : t.slices) {
+      s.primary = primary;
+      s.followers = followers;
+      s.epoch = epoch;
+    }
+    return t;
+  }
+
+  shard_handoff_actor spawn(const std::string& name) {
+    series::shard_config sc;
+    sc.node_name = name;
+    sc.window_ms = window_ms;
+    sc.lateness_ms = lateness_ms;
+    sc.tick_ms = 3600 * 1000; // ticks never fire: windows close on writes
+    sc.directory = dir;
+    sc.counters = std::make_shared<series::node_counters>();
+    sc.initial = current;
+    sc.clock = [this] { return clock.load(); };
+    sc.exporter = exporter;
+    return series::spawn_shard(sys, sc);
+  }
+
+  /// Tells every shard where the shards of every node are (as the supervisor does).
+  void announce() {
+    std::vector<series::node_shards> nodes;
+    for (size_t i = 0; i < names.size(); ++i)
+      nodes.push_back({names[i], {caf::actor_cast<series::shard_actor>(shards[i])}});
+    for (auto& s : shards)
+      self->send(s, series::node_shards_atom::value, nodes);
+  }
+
+  /// Sends table `t` to the shards at `to` (all by default).
+  void publish(const assignment_table& t, std::vector<size_t> to = {0, 1, 2}) {
+    for (auto i : to)
+      self->send(shards[i], update_atom::value, t);
+  }
+
+  void kill(size_t i) {
+    self->monitor(shards[i]);
+    caf::anon_send_exit(shards[i], caf::exit_reason::kill);
+    self->receive([](caf::down_msg&) {});
+  }
+
+  /// A write of counter deltas `value` at the clock, one range per slice.
+  series::shard_write counter_write(const std::string& producer, uint64_t seq,
+                                    std::vector<std::string> keys, uint64_t epoch,
+                                    double value = 1, int64_t ts = -1) {
+    std::sort(keys.begin(), keys.end(), [](auto& x, auto& y) {
+      return keys::slice_of(keys::key_hash(x), slices)
+             < keys::slice_of(keys::key_hash(y), slices);
+    });
+    series::shard_write w;
+    w.producer = producer;
+    w.sequence = seq;
+    for (auto& key : keys) {
+      wire::keyed_sample s;
+      s.hash = keys::key_hash(key);
+      s.input_hash = s.hash;
+      s.slice = keys::slice_of(s.hash, slices);
+      s.key_offset = static_cast<uint32_t>(w.keys.size());
+      s.key_size = static_cast<uint32_t>(key.size());
+      w.keys += key;
+      s.kind = kind::counter;
+      s.value = value;
+      s.timestamp_ms = ts >= 0 ? ts : clock.load();
+      s.window_ms = window_ms;
+      auto i = static_cast<uint32_t>(w.samples.size());
+      if (w.ranges.empty() || w.ranges.back().slice != s.slice)
+        w.ranges.push_back(series::slice_range{s.slice, epoch, i, i});
+      ++w.ranges.back().end;
+      w.samples.push_back(s);
+    }
+    return w;
+  }
+
+  /// The same with gauge samples of `value` (a gauge's state shows every field).
+  series::shard_write gauge_write(const std::string& producer, uint64_t seq,
+                                  std::vector<std::string> keys, uint64_t epoch,
+                                  double value) {
+    auto w = counter_write(producer, seq, std::move(keys), epoch, value);
+    for (auto& s : w.samples)
+      s.kind = kind::gauge;
+    return w;
+  }
+
+  series::shard_write_result write(size_t i, series::shard_write w) {
+    series::shard_write_result out;
+    self->request(shards[i], 5s, write_atom::value, std::move(w))
+      .receive([&](series::shard_write_result& r) { out = r; },
+               [&](caf::error& err) { FAIL(to_string(err)); });
+    return out;
+  }
+
+  /// A routed read; `found == false` with the error as `node` on failure.
+  series_view read(size_t i, const std::string& key) {
+    series_view out;
+    series::key_route k{key, keys::slice_of(keys::key_hash(key), slices)};
+    self->request(shards[i], 5s, read_atom::value, k)
+      .receive([&](series_view& v) { out = v; },
+               [&](caf::error& err) { out.node = to_string(err); });
+    return out;
+  }
+
+  /// Shard i's own replica of `key`'s slice: its view of the key and its position.
+  std::pair<series_view, series::replica_position> local(size_t i,
+                                                         const std::string& key) {
+    std::pair<series_view, series::replica_position> out;
+    series::key_route k{key, keys::slice_of(keys::key_hash(key), slices)};
+    self->request(shards[i], 5s, read_atom::value, series::local_atom::value, k)
+      .receive(
+        [&](series_view& v, series::replica_position& p) {
+          out = {v, p};
+        },
+        [&](caf::error& err) { FAIL(to_string(err)); });
+    return out;
+  }
+
+  std::vector<series::replica_position> positions(size_t i,
+                                                  std::vector<uint32_t> xs) {
+    std::vector<series::replica_position> out;
+    self->request(shards[i], 5s, series::position_atom::value, xs)
+      .receive([&](std::vector<series::replica_position>& ps) { out = ps; },
+               [&](caf::error& err) { FAIL(to_string(err)); });
+    return out;
+  }
+
+  /// Returns once the exporter has handled every window sent to it before.
+  void sync_exporter() {
+    self->request(exporter, 5s, 1).receive([](int) {},
+                                           [&](caf::error& err) { FAIL(to_string(err)); });
+  }
+
+  /// Checks that shards `a` and `b` hold equal replicas of `key`'s slice.
+  void same_state(size_t a, size_t b, const std::string& key) {
+    auto [va, pa] = local(a, key);
+    auto [vb, pb] = local(b, key);
+    INFO(key << " on " << names[a] << " and " << names[b]);
+    CHECK(va.found == vb.found);
+    CHECK(va.kind == vb.kind);
+    CHECK(va.total == vb.total);
+    CHECK(va.count == vb.count);
+    CHECK(va.sum == vb.sum);
+    CHECK(va.min == vb.min);
+    CHECK(va.max == vb.max);
+    CHECK(va.last == vb.last);
+    CHECK(va.updated_ms == vb.updated_ms);
+    CHECK(va.window.start_ms == vb.window.start_ms);
+    CHECK(va.window.count == vb.window.count);
+    CHECK(va.window.total == vb.window.total);
+    CHECK(pa.seeded);
+    CHECK(pb.seeded);
+    CHECK(pa.epoch == pb.epoch);
+    CHECK(pa.seq == pb.seq);
+  }
+
+  std::atomic<int64_t> clock{10 * window_ms + 5};
+  std::shared_ptr<window_log> log = std::make_shared<window_log>();
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self{sys}; ///< sends every request of the tests, in order
+  directory_actor dir;
+  caf::actor exporter;
+  assignment_table current;
+  std::vector<shard_handoff_actor> shards;
+};
+
+} // namespace
+
+TEST_CASE_METHOD(replication_fixture,
+                 "followers apply the primary's writes and window closes: every "
+                 "replica holds the same state",
+                 "[shard][replication]") {
+  auto a = keys_on(1, 3);
+  auto b = keys_on(4, 2);
+  auto all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    auto r = write(0, gauge_write("p", seq, all, 1, static_cast<double>(seq)));
+    REQUIRE(r.code == errc::none);
+    CHECK(r.applied == all.size());
+  }
+  // A retry is a duplicate, and a window closes on every replica.
+  CHECK(write(0, gauge_write("p", 5, all, 1, 5)).duplicate_ranges == 2);
+  clock = 11 * window_ms + lateness_ms + 1;
+  REQUIRE(write(0, gauge_write("q", 1, a, 1, 3)).code == errc::none);
+  for (auto& key : all) {
+    CHECK(read(0, key).count == (key == a[0] || key == a[1] || key == a[2] ? 6u : 5u));
+    same_state(0, 1, key);
+    same_state(0, 2, key);
+  }
+  auto [v, p] = local(1, a[0]);
+  CHECK(v.window.start_ms == 10 * window_ms); // closed on the follower too
+  CHECK_FALSE(p.primary);
+  auto ps = positions(0, {1, 4});
+  REQUIRE(ps.size() == 2);
+  CHECK(ps[0].primary);
+  CHECK(ps[0].seeded);
+  CHECK(ps[0].seq > 0);
+  // Only the primary emitted the window.
+  REQUIRE(log->wait([&](auto& vs) { return vs.size() >= all.size(); }));
+  sync_exporter();
+  for (auto& [k, n] : log->counts())
+    CHECK(n == 1);
+  std::lock_guard<std::mutex> guard{log->mtx};
+  for (auto& view : log->views)
+    CHECK(view.node == "n0");
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "without a write quorum the primary acknowledges nothing",
+                 "[shard][replication]") {
+  auto keys = keys_on(2, 2);
+  SECTION("RF 2, its follower dead") {
+    current = table(101, 0, {1}, 1, 2);
+  }
+  SECTION("RF 3 with one follower placed, that follower dead") {
+    current = table(101, 0, {1}, 1, 3);
+  }
+  publish(current);
+  REQUIRE(write(0, counter_write("p", 1, keys, 1)).applied == keys.size());
+  kill(1);
+  auto r = write(0, counter_write("p", 2, keys, 1));
+  CHECK(r.code == errc::unavailable);
+  CHECK(r.applied == 0);
+  // Reads of what a quorum may not hold are refused as well.
+  auto v = read(0, keys[0]);
+  CHECK_FALSE(v.found);
+  INFO(v.node);
+  CHECK(v.node.find("quorum") != std::string::npos);
+  // The follower's node comes back empty: the primary seeds it, then the retry
+  // is acknowledged and counted once.
+  shards[1] = spawn("n1");
+  announce();
+  auto retry = write(0, counter_write("p", 2, keys, 1));
+  REQUIRE(retry.code == errc::none);
+  CHECK(retry.applied + retry.duplicate_ranges * keys.size() >= keys.size());
+  for (auto& key : keys) {
+    CHECK(read(0, key).total == 2);
+    same_state(0, 1, key);
+  }
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "replicas refuse a stale epoch; a fenced primary acknowledges nothing",
+                 "[shard][replication]") {
+  auto keys = keys_on(3, 2);
+  current = table(101, 0, {1}, 1, 2);
+  publish(current);
+  REQUIRE(write(0, counter_write("p", 1, keys, 1)).applied == keys.size());
+  auto [v1, p1] = local(1, keys[0]);
+  REQUIRE(p1.seeded);
+
+  SECTION("an item or a seed below the replica's epoch") {
+    publish(table(102, 0, {1}, 5, 2), {1});
+    series::replica_batch b;
+    series::replica_item it;
+    it.slice = 3;
+    it.epoch = 4;
+    it.seq = p1.seq + 1;
+    it.prev_epoch = p1.epoch;
+    b.items.push_back(it);
+    self->request(shards[1], 5s, series::replicate_atom::value, b)
+      .receive(
+        [&](std::vector<series::replica_ack>& acks) {
+          REQUIRE(acks.size() == 1);
+          CHECK(acks[0].code == series::ack_code::stale);
+          CHECK(acks[0].epoch == 5);
+        },
+        [&](caf::error& err) { FAIL(to_string(err)); });
+    series::slice_snapshot snap;
+    snap.slice = 3;
+    snap.epoch = 4;
+    snap.position = {4, p1.seq + 10};
+    self->request(shards[1], 5s, series::seed_atom::value, snap)
+      .receive([&](series::replica_ack& a) { CHECK(a.code == series::ack_code::stale); },
+               [&](caf::error& err) { FAIL(to_string(err)); });
+    CHECK(local(1, keys[0]).second.seq == p1.seq); // nothing applied
+  }
+
+  SECTION("a primary behind the follower's epoch is fenced until a table catches up") {
+    // The follower sees epoch 2 first; the primary still writes at epoch 1.
+    publish(table(102, 0, {1}, 2, 2), {1});
+    auto r = write(0, counter_write("p", 2, keys, 1));
+    CHECK(r.code == errc::unavailable);
+    auto again = write(0, counter_write("p", 3, keys, 1));
+    CHECK(again.code == errc::unavailable);
+    CHECK(again.message.find("fenced") != std::string::npos);
+    // The table reaches the primary: it levels its follower (by a snapshot: the
+    // refused write is in its state) and takes writes at epoch 2; the retries
+    // count once.
+    publish(table(102, 0, {1}, 2, 2), {0});
+    REQUIRE(read(0, keys[0]).found);
+    auto retry = write(0, counter_write("p", 2, keys, 2));
+    REQUIRE(retry.code == errc::none);
+    REQUIRE(write(0, counter_write("p", 3, keys, 2)).code == errc::none);
+    for (auto& key : keys) {
+      CHECK(read(0, key).total == 3);
+      same_state(0, 1, key);
+    }
+  }
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a promoted follower keeps every acknowledged sample; a retried "
+                 "write is a duplicate",
+                 "[shard][replication]") {
+  auto a = keys_on(0, 2);
+  auto b = keys_on(5, 2);
+  auto all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  double acked = 0;
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    auto r = write(0, counter_write("p", seq, all, 1, static_cast<double>(seq)));
+    REQUIRE(r.code == errc::none);
+    acked += static_cast<double>(seq);
+  }
+  kill(0);
+  // The directory promotes n1 at epoch 2; the dead primary stays a follower.
+  current = table(101, 1, {0, 2}, 2, 3);
+  publish(current, {1, 2});
+  // A read waits until the new primary has brought its followers level.
+  for (auto& key : all)
+    CHECK(read(1, key).total == acked);
+  auto ps = positions(1, {0});
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].primary);
+  CHECK(ps[0].epoch == 2);
+  // The last write, retried at the new primary, is a duplicate.
+  auto retry = write(1, counter_write("p", 6, all, 2, 6));
+  CHECK(retry.code == errc::none);
+  CHECK(retry.applied == 0);
+  CHECK(retry.duplicate_ranges == 2);
+  // A stale epoch is refused; new writes are applied and replicated.
+  CHECK(write(1, counter_write("p", 7, all, 1)).code == errc::unavailable);
+  REQUIRE(write(1, counter_write("p", 7, all, 2, 7)).applied == all.size());
+  acked += 7;
+  for (auto& key : all) {
+    CHECK(read(1, key).total == acked);
+    same_state(1, 2, key);
+  }
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a follower promoted without state refuses writes, except in a new "
+                 "cluster",
+                 "[shard][replication]") {
+  auto key = keys_on(6, 1);
+  // n2 follows nothing yet (never seeded): the table names it primary at epoch 3.
+  current = table(101, 0, {1}, 1, 2);
+  publish(current);
+  current = table(102, 2, {1}, 3, 2);
+  publish(current, {2});
+  auto r = write(2, counter_write("p", 1, key, 3));
+  CHECK(r.code == errc::unavailable);
+  CHECK(r.message.find("without a replica") != std::string::npos);
+  auto ps = positions(2, {6});
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].primary);
+  CHECK_FALSE(ps[0].seeded);
+  // At epoch 1 (a new cluster) it starts empty.
+  publish(table(103, 2, {1}, 1, 2), {2});
+  CHECK(write(2, counter_write("p", 1, key, 1)).applied == 1);
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "windows are emitted once across a promotion",
+                 "[shard][replication]") {
+  auto keys = keys_on(7, 3);
+  // Window 10 on n0.
+  REQUIRE(write(0, counter_write("p", 1, keys, 1, 2, 10 * window_ms + 10)).code
+          == errc::none);
+  REQUIRE(write(0, counter_write("p", 2, keys, 1, 3, 10 * window_ms + 20)).code
+          == errc::none);
+  // Window 10 falls due: the next write closes it through a close mark, emitted
+  // once a quorum applied the mark. The write after it tells the followers.
+  clock = 11 * window_ms + lateness_ms + 1;
+  REQUIRE(write(0, counter_write("p", 3, keys, 1, 4, 11 * window_ms + 600)).code
+          == errc::none);
+  REQUIRE(write(0, counter_write("p", 4, keys, 1, 5, 11 * window_ms + 700)).code
+          == errc::none);
+  REQUIRE(log->wait([&](auto& vs) { return vs.size() == keys.size(); }));
+  // n0 dies with window 11 open; n1 leads at epoch 2 and closes it.
+  kill(0);
+  publish(table(101, 1, {0, 2}, 2, 3), {1, 2});
+  REQUIRE(read(1, keys[0]).total == 14);
+  clock = 12 * window_ms + lateness_ms + 1;
+  REQUIRE(write(1, counter_write("p", 5, keys, 2, 1, 12 * window_ms + 600)).code
+          == errc::none);
+  REQUIRE(log->wait([&](auto& vs) { return vs.size() == 2 * keys.size(); }));
+  // Nothing else arrived: n1 did not emit window 10 again.
+  self->send(shards[1], series::tick_atom::value);
+  REQUIRE(read(1, keys[0]).found);
+  sync_exporter();
+  auto counts = log->counts();
+  for (auto& key : keys) {
+    CHECK(counts[{key, 10 * window_ms}] == 1);
+    CHECK(counts[{key, 11 * window_ms}] == 1);
+  }
+  std::lock_guard<std::mutex> guard{log->mtx};
+  CHECK(log->views.size() == 2 * keys.size());
+  for (auto& v : log->views) {
+    CHECK(v.node == (v.window.start_ms == 10 * window_ms ? "n0" : "n1"));
+    CHECK(v.window.increase == (v.window.start_ms == 10 * window_ms ? 5 : 9));
+  }
+}
