@@ -1,0 +1,573 @@
+#include "series/shard_state.hpp"
+
+#include <algorithm>
+
+#include <caf/send.hpp>
+
+#include "tether/tether.hpp"
+
+// The replication stream of the slices a shard hosts: the primary's side (items,
+// batches, seeds, commit point, promotion and leveling) and the follower's side
+// (applying items and seeds). The rules are replication/'s; this file carries them
+// out with actor messages.
+
+namespace tether::series::internal {
+
+// -- the primary's side ------------------------------------------------------------
+
+void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob);
+
+/// Sends every follower shard what this handler queued for it, one message each.
+void flush(shard_ptr self) {
+  auto& st = self->state;
+  if (st.outbox.empty())
+    return;
+  auto box = std::move(st.outbox);
+  st.outbox.clear();
+  for (auto& [shard, ob] : box)
+    send_batch(self, shard, std::move(ob));
+}
+
+outbound& outbox_of(shard_ptr self, const caf::actor& shard, uint32_t slice) {
+  auto& ob = self->state.outbox[shard];
+  if (std::find(ob.slices.begin(), ob.slices.end(), slice) == ob.slices.end())
+    ob.slices.push_back(slice);
+  return ob;
+}
+
+/// Queues `it` (and, for a write item, the samples of `r` of `w`) for every follower
+/// of `stream` that is streamed to; `flush` sends the queue.
+void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
+               const shard_write* w, const slice_range* r) {
+  for (auto& f : stream.followers()) {
+    if (!f.shard || f.state == link_state::idle)
+      continue;
+    auto* ob = &outbox_of(self, f.shard, stream.slice());
+    auto& bw = ob->batch.write;
+    if (w != nullptr && !bw.ranges.empty()
+        && (bw.producer != w->producer || bw.sequence != w->sequence)) {
+      // One batch carries the ranges of one shard write: send what came before.
+      auto done = std::move(*ob);
+      self->state.outbox.erase(f.shard);
+      send_batch(self, f.shard, std::move(done));
+      ob = &outbox_of(self, f.shard, stream.slice());
+    }
+    auto copy = it;
+    if (w != nullptr) {
+      ob->batch.write.producer = w->producer;
+      ob->batch.write.sequence = w->sequence;
+      copy.range = append_range(ob->batch.write, *w, *r);
+    }
+    ob->batch.items.push_back(std::move(copy));
+  }
+}
+
+void seed(shard_ptr self, uint32_t s, primary_stream& stream,
+          primary_stream::follower& f);
+
+void on_ack(shard_ptr self, const caf::actor& shard, const replica_ack& a) {
+  auto& st = self->state;
+  auto* stream = st.stream_of(a.slice);
+  if (stream == nullptr)
+    return;
+  primary_stream::follower* f = nullptr;
+  for (auto& x : stream->followers())
+    if (x.shard == shard)
+      f = &x;
+  if (f == nullptr)
+    return;
+  switch (a.code) {
+    case ack_code::ok:
+      stream->acked(*f, a.seq);
+      break;
+    case ack_code::stale:
+      // A replica knows a newer configuration: stop acknowledging.
+      if (a.epoch > stream->epoch())
+        stream->fence(a.epoch);
+      break;
+    case ack_code::gap:
+    case ack_code::unseeded:
+      // Refusals of items the latest seed covers are expected: they were sent
+      // before it or overtook it.
+      if (f->state == link_state::seeding || a.item <= f->seeded_through)
+        break;
+      if (a.code == ack_code::unseeded)
+        f->acked = 0;
+      seed(self, a.slice, *stream, *f);
+      break;
+    case ack_code::ahead:
+      // A replica holds more of this epoch's stream than this primary: it lost
+      // state; only a new table may make it primary again.
+      stream->fence(stream->epoch() + 1);
+      break;
+  }
+}
+
+/// A follower did not answer (in time), or its shard is gone.
+void on_silence(shard_ptr self, const caf::actor& shard, uint32_t s) {
+  auto& st = self->state;
+  auto* stream = st.stream_of(s);
+  if (stream == nullptr)
+    return;
+  for (auto& f : stream->followers())
+    if (f.shard == shard && f.state != link_state::idle) {
+      f.retry_at = st.now() + seed_retry_ms;
+      stream->lost(f);
+    }
+}
+
+void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
+  auto& st = self->state;
+  for (auto s : ob.slices)
+    if (auto* stream = st.stream_of(s))
+      ob.batch.commits.push_back(commit_note{s, stream->epoch(), stream->committed()});
+  auto slices = std::move(ob.slices);
+  self
+    ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
+              replicate_atom::value, std::move(ob.batch))
+    .then(
+      [self, shard](std::vector<replica_ack>& acks) {
+        for (auto& a : acks)
+          on_ack(self, shard, a);
+        flush(self);
+      },
+      [self, shard, slices](caf::error&) {
+        for (auto s : slices)
+          on_silence(self, shard, s);
+        flush(self);
+      });
+}
+
+/// Sends `f` a snapshot of slice `s` at the stream's position; items follow it.
+void seed(shard_ptr self, uint32_t s, primary_stream& stream,
+          primary_stream::follower& f) {
+  auto& st = self->state;
+  auto* sl = st.hosted(s);
+  if (sl == nullptr || !f.shard) {
+    stream.lost(f);
+    return;
+  }
+  auto snap = sl->snapshot(stream.epoch());
+  snap.position = stream.last();
+  snap.committed = stream.committed();
+  snap.unconfirmed = stream.unconfirmed();
+  f.state = link_state::seeding;
+  f.seeded_through = stream.last().seq;
+  auto shard = f.shard;
+  auto through = f.seeded_through;
+  // Finds the follower again if nothing replaced this seed meanwhile.
+  auto current = [self, s, shard, through]() -> primary_stream::follower* {
+    auto* stream = self->state.stream_of(s);
+    if (stream == nullptr)
+      return nullptr;
+    for (auto& x : stream->followers())
+      if (x.shard == shard && x.state == link_state::seeding
+          && x.seeded_through == through)
+        return &x;
+    return nullptr;
+  };
+  self
+    ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
+              seed_atom::value, std::move(snap))
+    .then(
+      [self, s, current](replica_ack& a) {
+        auto* f = current();
+        if (f == nullptr)
+          return;
+        auto* stream = self->state.stream_of(s);
+        switch (a.code) {
+          case ack_code::ok:
+            f->state = link_state::live;
+            stream->acked(*f, a.seq);
+            break;
+          case ack_code::stale:
+            if (a.epoch > stream->epoch())
+              stream->fence(a.epoch);
+            f->retry_at = self->state.now() + seed_retry_ms;
+            stream->lost(*f);
+            break;
+          case ack_code::ahead:
+            stream->fence(stream->epoch() + 1);
+            stream->lost(*f);
+            break;
+          default:
+            f->retry_at = self->state.now() + seed_retry_ms;
+            stream->lost(*f);
+        }
+        flush(self);
+      },
+      [self, s, current](caf::error&) {
+        auto* f = current();
+        if (f == nullptr)
+          return;
+        f->retry_at = self->state.now() + seed_retry_ms;
+        self->state.stream_of(s)->lost(*f);
+      });
+}
+
+/// Gives every follower of `stream` its shard (from the latest node list); a
+/// follower whose shard changed starts over: streamed to at once with `probe` (it
+/// is expected to hold the stream up to the stream's last item), seeded otherwise.
+void relink(shard_ptr self, uint32_t s, primary_stream& stream, bool probe) {
+  auto& st = self->state;
+  for (auto& f : stream.followers()) {
+    auto h = st.handle_for(f.name, s);
+    if (h == f.shard)
+      continue;
+    f.shard = h;
+    f.acked = 0;
+    f.retry_at = 0;
+    f.state = link_state::idle;
+    if (!h)
+      continue;
+    if (st.watched.insert(h.address()).second)
+      self->monitor(h);
+    if (probe)
+      f.state = link_state::live;
+    else
+      seed(self, s, stream, f);
+  }
+  stream.check_quorum();
+}
+
+/// A new primary's first item: followers that hold the stream up to its position
+/// accept it, the others are seeded; writes wait until a quorum has it. The
+/// windows of close marks nobody confirmed are emitted once it is committed.
+void start_leveling(shard_ptr self, uint32_t s) {
+  auto& st = self->state;
+  auto* stream = st.stream_of(s);
+  auto* sl = st.hosted(s);
+  if (stream == nullptr || sl == nullptr)
+    return;
+  auto it = stream->append_barrier(st.now());
+  send_item(self, *stream, it);
+  auto& marks = stream->unconfirmed();
+  if (marks.empty())
+    return;
+  bool exporting = static_cast<bool>(st.cfg.exporter);
+  std::vector<series_view> views;
+  sl->for_each([&](const series_entry& e) {
+    auto& state = e.state;
+    if (state.last_closed.count == 0)
+      return;
+    bool marked = false;
+    for (auto& m : marks)
+      marked = marked
+               || (m.window_ms == state.window_ms && m.start == state.last_closed.start);
+    if (!marked)
+      return;
+    if (!exporting && st.subscribers.count(std::string{e.key()}) == 0)
+      return;
+    series_view v;
+    v.key = e.key();
+    v.node = st.cfg.node_name;
+    v.slice = s;
+    v.epoch = sl->epoch;
+    state.fill(v);
+    views.push_back(std::move(v));
+  });
+  stream->wait(it.seq, true, [self, views](bool ok) mutable {
+    if (ok)
+      emit(self, std::move(views));
+  });
+}
+
+/// Makes the replication stream of hosted slice `s` match assignment `a`.
+primary_stream* configure_stream(shard_ptr self, uint32_t s, const slice_assignment& a,
+                                 uint64_t epoch, stream_position last,
+                                 uint64_t committed, bool probe) {
+  auto& st = self->state;
+  auto names = st.others(a);
+  auto quorum = replication::write_quorum(1 + names.size(), st.rf);
+  auto& ptr = st.streams[s];
+  bool fresh = !ptr;
+  if (fresh)
+    ptr = std::make_unique<primary_stream>(s, epoch, last, committed, quorum);
+  ptr->set_epoch(epoch);
+  ptr->set_followers(names, quorum);
+  relink(self, s, *ptr, probe && fresh);
+  return ptr.get();
+}
+
+/// Why a replicated slice takes no writes now.
+std::string why_not_writable(const primary_stream& stream) {
+  auto s = "slice " + std::to_string(stream.slice());
+  if (stream.fenced())
+    return s + " is fenced: a replica knows epoch " + std::to_string(stream.fenced_by())
+           + ", above its epoch " + std::to_string(stream.epoch()) + " here";
+  if (!stream.can_reach_quorum())
+    return s + " cannot reach a write quorum of " + std::to_string(stream.quorum())
+           + " replicas at epoch " + std::to_string(stream.epoch());
+  return s + " is bringing its followers level at epoch "
+         + std::to_string(stream.epoch());
+}
+
+// -- roles ---------------------------------------------------------------------------
+
+/// This node leads slice `s` from the seeded follower replica it holds: no
+/// acknowledged write is lost. Its followers are brought level before it takes
+/// writes.
+void promote(shard_ptr self, uint32_t s, const slice_assignment& a) {
+  auto& st = self->state;
+  auto i = st.replicas.find(s);
+  auto rep = std::move(i->second);
+  st.replicas.erase(i);
+  rep.state->epoch = a.epoch;
+  auto* sl = st.install(s, std::move(rep.state));
+  st.opened.clear();
+  sl->open_windows(st.opened);
+  st.schedule(st.opened);
+  auto* stream = configure_stream(self, s, a, a.epoch, rep.cursor.last,
+                                  rep.cursor.known_commit, true);
+  stream->adopt_marks(rep.cursor.unconfirmed);
+  start_leveling(self, s);
+}
+
+/// This node no longer leads slice `s`: a follower keeps the state as a replica
+/// (the new primary's stream checks where it stands), anyone else drops it.
+void step_down(shard_ptr self, uint32_t s, const slice_assignment& a, bool follow) {
+  auto& st = self->state;
+  auto* stream = st.stream_of(s);
+  if (stream == nullptr || !follow) {
+    st.drop_slice(s);
+    return;
+  }
+  follower_replica rep;
+  rep.cursor.fence = a.epoch;
+  rep.cursor.last = stream->last();
+  rep.cursor.known_commit = stream->committed();
+  rep.cursor.unconfirmed = stream->unconfirmed();
+  rep.state = st.uninstall(s); // ends the stream: what waits for it is refused
+  rep.state->epoch = a.epoch;
+  st.replicas[s] = std::move(rep);
+}
+
+/// The table names this node the primary of slice `s`.
+void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
+  auto& st = self->state;
+  auto replicated = st.replicated(a);
+  if (auto* sl = st.hosted(s)) {
+    sl->epoch = a.epoch;
+    st.replicas.erase(s);
+    if (!replicated) {
+      if (auto* stream = st.stream_of(s)) {
+        // One replica left: everything it holds is committed.
+        stream->set_followers({}, 1);
+        st.streams.erase(s);
+      }
+      return;
+    }
+    auto* stream = st.stream_of(s);
+    if (stream == nullptr) {
+      configure_stream(self, s, a, a.epoch, stream_position{a.epoch, 0}, 0, false);
+      return;
+    }
+    auto unfence = stream->fenced() && a.epoch >= stream->fenced_by();
+    configure_stream(self, s, a, a.epoch, {}, 0, false);
+    if (unfence) {
+      stream->unfence();
+      start_leveling(self, s);
+    }
+    return;
+  }
+  if (auto* rep = st.replica_of(s)) {
+    if (a.epoch >= rep->cursor.fence)
+      promote(self, s, a);
+    return;
+  }
+  if (!replicated || a.epoch == 1) {
+    // A new cluster (or a slice without replicas): start empty.
+    auto* sl = st.install(s, std::make_unique<slice_state>(s));
+    sl->epoch = a.epoch;
+    if (replicated)
+      configure_stream(self, s, a, a.epoch, stream_position{a.epoch, 0}, 0, false);
+  }
+  // Otherwise promoted without a replica: refuse writes rather than start empty.
+}
+
+// -- the follower's side -----------------------------------------------------------
+
+/// Applies one admitted item to a follower replica; a write the replica cannot
+/// apply means it diverged: it answers as if it stood elsewhere.
+replica_ack apply_item(shard_ptr self, follower_replica& rep, const replica_batch& b,
+                       const replica_item& it) {
+  auto& st = self->state;
+  auto refuse = [&] {
+    return replica_ack{it.slice, ack_code::gap, rep.cursor.last.epoch,
+                       rep.cursor.last.seq, it.seq};
+  };
+  switch (it.kind) {
+    case item_kind::write: {
+      if (it.range >= b.write.ranges.size())
+        return refuse();
+      auto& r = b.write.ranges[it.range];
+      if (r.slice != it.slice || r.begin > r.end || r.end > b.write.samples.size())
+        return refuse();
+      apply_context ctx;
+      ctx.now_ms = it.now_ms;
+      ctx.lateness_ms = st.cfg.lateness_ms;
+      ctx.accuracy = st.cfg.accuracy;
+      ctx.staleness_ms = st.cfg.staleness_ms;
+      st.ignored.clear();
+      auto out = rep.state->apply(b.write, r, ctx, st.ignored);
+      if (out.code != errc::none || out.duplicate)
+        return refuse();
+      break;
+    }
+    case item_kind::close:
+      for (auto& w : it.windows)
+        st.close_windows(*rep.state, w.window_ms, w.start, it.now_ms,
+                         [](series_entry&) {});
+      break;
+    case item_kind::barrier:
+      break;
+  }
+  rep.cursor.advance(it);
+  rep.state->epoch = rep.cursor.fence;
+  return rep.cursor.ack(it.slice);
+}
+
+/// A follower's answer to one item of a slice it does not follow here.
+replica_ack refuse_unfollowed(shard_ptr self, const replica_item& it) {
+  auto& st = self->state;
+  auto s = it.slice;
+  if (auto* sl = st.hosted(s)) {
+    if (sl->epoch >= it.epoch)
+      return replica_ack{s, ack_code::stale, sl->epoch, 0, it.seq};
+    // A primary at a higher epoch exists: this one acknowledges nothing more and
+    // asks for a seed (which makes it a follower).
+    if (auto* stream = st.stream_of(s))
+      stream->fence(it.epoch);
+  } else if (auto* m = st.move_of(s); m != nullptr && m->epoch > it.epoch) {
+    return replica_ack{s, ack_code::stale, m->epoch, 0, it.seq};
+  } else if (st.table_epoch(s) > it.epoch) {
+    return replica_ack{s, ack_code::stale, st.table_epoch(s), 0, it.seq};
+  }
+  return replica_ack{s, ack_code::unseeded, 0, 0, it.seq};
+}
+
+std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b) {
+  auto& st = self->state;
+  std::vector<replica_ack> out;
+  for (auto& it : b.items) {
+    auto i = std::find_if(out.begin(), out.end(), [&](const replica_ack& a) {
+      return a.slice == it.slice;
+    });
+    if (i == out.end()) {
+      out.push_back(replica_ack{it.slice, ack_code::ok, 0, 0, 0});
+      i = std::prev(out.end());
+    } else if (i->code != ack_code::ok) {
+      continue; // the slice's earlier item was refused: so are the later ones
+    }
+    auto* rep = st.replica_of(it.slice);
+    if (rep == nullptr || st.hosted(it.slice) != nullptr
+        || st.export_of(it.slice) != nullptr) {
+      *i = refuse_unfollowed(self, it);
+      continue;
+    }
+    auto code = rep->cursor.admit(it, st.table_epoch(it.slice));
+    if (code != ack_code::ok) {
+      auto fence = std::max(rep->cursor.fence, st.table_epoch(it.slice));
+      *i = replica_ack{it.slice, code,
+                       code == ack_code::stale ? fence : rep->cursor.last.epoch,
+                       rep->cursor.last.seq, it.seq};
+      continue;
+    }
+    *i = apply_item(self, *rep, b, it);
+  }
+  for (auto& c : b.commits)
+    if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence)
+      rep->cursor.commit(c.seq);
+  return out;
+}
+
+replica_ack on_seed(shard_ptr self, slice_snapshot& snap) {
+  auto& st = self->state;
+  auto s = snap.slice;
+  auto refuse = [&](ack_code code, uint64_t epoch) {
+    return replica_ack{s, code, epoch, 0, 0};
+  };
+  if (shard_of(s, st.cfg.shard_count) != st.cfg.index || st.export_of(s) != nullptr)
+    return refuse(ack_code::unseeded, 0);
+  if (auto* sl = st.hosted(s)) {
+    if (sl->epoch >= snap.epoch)
+      return refuse(ack_code::stale, sl->epoch);
+    // A primary at a higher epoch seeds this one: it follows from now on.
+    st.drop_slice(s);
+  }
+  if (auto* m = st.move_of(s); m != nullptr && m->epoch > snap.epoch)
+    return refuse(ack_code::stale, m->epoch);
+  auto table = st.table_epoch(s);
+  if (auto* rep = st.replica_of(s)) {
+    auto code = rep->cursor.admit_seed(snap.epoch, snap.position, table);
+    if (code != ack_code::ok)
+      return replica_ack{s, code, std::max(rep->cursor.fence, table),
+                         rep->cursor.last.seq, 0};
+  } else if (snap.epoch < table) {
+    return refuse(ack_code::stale, table);
+  }
+  snap.subscribers.clear(); // followers emit nothing
+  std::string why;
+  auto sl = slice_state::restore(snap, why);
+  if (!sl)
+    return refuse(ack_code::unseeded, 0);
+  auto& rep = st.replicas[s];
+  rep.state = std::move(sl);
+  rep.cursor.reset(snap);
+  rep.state->epoch = rep.cursor.fence;
+  return rep.cursor.ack(s);
+}
+
+/// The shards of every connected node: followers get their (new) shards.
+void on_node_shards(shard_ptr self, std::vector<node_shards>& nodes) {
+  auto& st = self->state;
+  st.peers.clear();
+  for (auto& n : nodes) {
+    if (n.name == st.cfg.node_name)
+      continue;
+    auto& v = st.peers[n.name];
+    for (auto& h : n.shards)
+      v.push_back(caf::actor_cast<caf::actor>(h));
+  }
+  for (auto& [s, stream] : st.streams)
+    relink(self, s, *stream, false);
+  flush(self);
+}
+
+/// A follower shard is gone: nothing more is streamed to it.
+void on_follower_down(shard_ptr self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  for (auto& [name, v] : st.peers)
+    for (auto& h : v)
+      if (h && h.address() == who)
+        h = nullptr;
+  for (auto& [s, stream] : st.streams)
+    for (auto& f : stream->followers())
+      if (f.shard && f.shard.address() == who) {
+        f.shard = nullptr;
+        f.acked = 0;
+        stream->lost(f);
+      }
+}
+
+/// Tells followers the latest commit points and retries failed seeds.
+void replication_tick(shard_ptr self, int64_t now) {
+  auto& st = self->state;
+  for (auto& [s, stream] : st.streams) {
+    bool news = stream->take_commit_news();
+    for (auto& f : stream->followers()) {
+      if (!f.shard)
+        continue;
+      if (f.state == link_state::idle) {
+        if (f.retry_at <= now && st.hosted(s) != nullptr)
+          seed(self, s, *stream, f);
+        continue;
+      }
+      if (news)
+        outbox_of(self, f.shard, s);
+    }
+  }
+  flush(self);
+}
+
+} // namespace tether::series::internal

@@ -1,0 +1,455 @@
+#pragma once
+
+// The state of a shard actor and the functions its files share: shard.cpp (data
+// path, handoff, roles) and shard_replication.cpp (the replication stream's both
+// sides). Private to series/: nothing outside includes it.
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "replication/follower_cursor.hpp"
+#include "replication/primary_stream.hpp"
+#include "series/input_tracker.hpp"
+#include "series/shard.hpp"
+#include "series/slice_state.hpp"
+#include "tether/tether.hpp"
+#include "wire/codec.hpp"
+
+namespace tether::series::internal {
+
+using replication::follower_cursor;
+using replication::primary_stream;
+using link_state = primary_stream::link;
+
+/// A reply that waits for parts of its request handled elsewhere: buffered while a
+/// slice's export is under way, forwarded to where a slice went, or waiting for a
+/// write quorum. Delivered once the last part is in; the handler that makes it
+/// holds one part until it returns.
+template <class T>
+struct pending_reply {
+  caf::typed_response_promise<T> promise;
+  T value;
+  caf::error error; ///< delivered instead of `value` if set
+  size_t outstanding = 1;
+
+  void release() {
+    if (--outstanding > 0)
+      return;
+    if (error)
+      promise.deliver(std::move(error));
+    else
+      promise.deliver(std::move(value));
+  }
+};
+
+using pending_write = pending_reply<shard_write_result>;
+using pending_subscribe = pending_reply<std::vector<series_view>>;
+
+/// Folds the result of one part of a shard write into the whole: counts add up, the
+/// first failure stays.
+void merge(shard_write_result& into, shard_write_result&& part);
+
+void merge(std::vector<series_view>& into, std::vector<series_view>&& part);
+
+/// Appends the samples of range `r` of `w` to `out` as one more range, keys copied;
+/// returns the range's index in `out.ranges`.
+uint32_t append_range(shard_write& out, const shard_write& w, const slice_range& r);
+
+/// The samples of range `r` of `w` as a write of their own, keys included, with one
+/// range at `epoch`.
+shard_write part_of(const shard_write& w, const slice_range& r, uint64_t epoch);
+
+/// Items a slice holds back while its export is under way, in arrival order.
+struct buffered_write {
+  shard_write part; ///< one range, at the epoch it arrived with
+  std::shared_ptr<pending_write> reply;
+};
+
+struct buffered_read {
+  key_route key;
+  caf::typed_response_promise<series_view> reply;
+};
+
+struct buffered_subscribe {
+  std::vector<key_route> keys; ///< all of the exported slice
+  caf::actor sink;
+  std::shared_ptr<pending_subscribe> reply;
+};
+
+using buffered_item = std::variant<buffered_write, buffered_read, buffered_subscribe>;
+
+/// A slice frozen for its export.
+struct export_job {
+  uint64_t from_epoch = 0; ///< the slice's epoch here
+  uint64_t new_epoch = 0;
+  shard_import_actor dest;
+  std::vector<buffered_item> items;
+  uint64_t buffered_samples = 0;
+  /// A replicated slice stays here as a follower of `dest` once it moved: where
+  /// the snapshot left its stream.
+  bool replicated = false;
+  stream_position position;
+  uint64_t committed = 0;
+  std::vector<window_mark> unconfirmed;
+};
+
+/// Where a slice went: requests for it at its old or its new epoch go there.
+struct move_record {
+  shard_import_actor dest;
+  uint64_t from_epoch = 0;
+  uint64_t epoch = 0;
+
+  bool forwards(uint64_t e) const noexcept {
+    return e == from_epoch || e == epoch;
+  }
+};
+
+/// The subscribers of one output key, and the key's slice.
+struct subscription {
+  uint32_t slice = 0;
+  std::vector<caf::actor> sinks;
+};
+
+/// A slice this shard follows: its state and its place in the primary's stream.
+struct follower_replica {
+  std::unique_ptr<slice_state> state;
+  follower_cursor cursor;
+};
+
+/// What one handler produced for one follower shard: sent as one message.
+struct outbound {
+  replica_batch batch;
+  std::vector<uint32_t> slices; ///< slices with items (or commit news) in it
+};
+
+/// How long an idle follower waits before its next seed.
+constexpr int64_t seed_retry_ms = 1000;
+
+struct shard_state {
+  static inline const char* name = "tether.shard";
+
+  shard_config cfg;
+  int32_t self_member = -1;
+  uint64_t table_version = 0;
+  uint32_t rf = 1; ///< the latest table's replication factor
+  std::vector<member> members; ///< the latest table's members
+  /// The latest table's assignments, by slice id.
+  std::vector<slice_assignment> assignments;
+  /// Slices this shard serves as primary, by slice id.
+  std::unordered_map<uint32_t, std::unique_ptr<slice_state>> slices;
+  /// The replication streams of the replicated slices among them.
+  std::unordered_map<uint32_t, std::unique_ptr<primary_stream>> streams;
+  /// Slices this shard follows (seeded follower replicas).
+  std::unordered_map<uint32_t, follower_replica> replicas;
+  /// Shards of the other connected nodes, by name and index.
+  std::map<std::string, std::vector<caf::actor>> peers;
+  std::set<caf::actor_addr> watched; ///< follower shards monitored
+  std::map<caf::actor, outbound> outbox;
+  /// Slices being exported (frozen), and slices moved away from here.
+  std::unordered_map<uint32_t, export_job> exporting;
+  std::unordered_map<uint32_t, move_record> moved_to;
+  /// Subscribers per output key, and the keys each subscriber holds.
+  std::unordered_map<std::string, subscription> subscribers;
+  std::map<caf::actor_addr, std::vector<std::string>> keys_of;
+  /// Open windows by the time they close (end + lateness): every (slice, window
+  /// length, start) is scheduled once, when a first sample opens it, and closed once
+  /// for all series of that length in the slice.
+  std::map<int64_t, std::vector<opened_window>> closing;
+  std::vector<opened_window> opened; ///< scratch of the write handler
+  std::vector<opened_window> ignored; ///< scratch of follower applies
+  /// Input series tracked against the limits (only while a limit is configured).
+  std::unique_ptr<input_tracker> inputs;
+  int64_t next_expiry = 0;
+
+  int64_t now() const {
+    return cfg.clock ? cfg.clock() : wire::now_ms();
+  }
+
+  std::chrono::milliseconds timeout() const {
+    return std::chrono::milliseconds(cfg.request_timeout_ms);
+  }
+
+  slice_state* hosted(uint32_t slice) {
+    auto i = slices.find(slice);
+    return i == slices.end() ? nullptr : i->second.get();
+  }
+
+  primary_stream* stream_of(uint32_t slice) {
+    if (streams.empty())
+      return nullptr;
+    auto i = streams.find(slice);
+    return i == streams.end() ? nullptr : i->second.get();
+  }
+
+  follower_replica* replica_of(uint32_t slice) {
+    if (replicas.empty())
+      return nullptr;
+    auto i = replicas.find(slice);
+    return i == replicas.end() ? nullptr : &i->second;
+  }
+
+  export_job* export_of(uint32_t slice) {
+    if (exporting.empty())
+      return nullptr;
+    auto i = exporting.find(slice);
+    return i == exporting.end() ? nullptr : &i->second;
+  }
+
+  move_record* move_of(uint32_t slice) {
+    if (moved_to.empty())
+      return nullptr;
+    auto i = moved_to.find(slice);
+    return i == moved_to.end() ? nullptr : &i->second;
+  }
+
+  /// The latest table's epoch for slice `s` (0 without a table).
+  uint64_t table_epoch(uint32_t s) const {
+    return s < assignments.size() ? assignments[s].epoch : 0;
+  }
+
+  /// Whether the latest table names this node the primary of `s`.
+  bool named_primary(uint32_t s) const {
+    return self_member >= 0 && s < assignments.size()
+           && assignments[s].primary == self_member;
+  }
+
+  /// Whether the table replicates `a`: its replica set needs more than one replica
+  /// for a write quorum.
+  bool replicated(const slice_assignment& a) const {
+    return replication::write_quorum(1 + a.followers.size(), rf) > 1;
+  }
+
+  /// The other members of `a`'s replica set (primary and followers but this node).
+  std::vector<std::string> others(const slice_assignment& a) const {
+    std::vector<std::string> out;
+    auto add = [&](int32_t m) {
+      if (m < 0 || m == self_member || static_cast<size_t>(m) >= members.size())
+        return;
+      auto& name = members[static_cast<size_t>(m)].name;
+      if (std::find(out.begin(), out.end(), name) == out.end())
+        out.push_back(name);
+    };
+    add(a.primary);
+    for (auto f : a.followers)
+      add(f);
+    return out;
+  }
+
+  /// The shard of member `name` that hosts slice `s`; invalid if unreachable.
+  caf::actor handle_for(const std::string& name, uint32_t s) const {
+    auto i = peers.find(name);
+    if (i == peers.end() || i->second.empty())
+      return {};
+    return i->second[shard_of(s, static_cast<uint32_t>(i->second.size()))];
+  }
+
+  apply_context context() {
+    apply_context ctx;
+    ctx.now_ms = now();
+    ctx.lateness_ms = cfg.lateness_ms;
+    ctx.accuracy = cfg.accuracy;
+    ctx.staleness_ms = cfg.staleness_ms;
+    if (cfg.rules && cfg.inputs && cfg.rules->load()->has_input_limits()) {
+      if (!inputs)
+        inputs = std::make_unique<input_tracker>(cfg.inputs, cfg.rules);
+      ctx.gate = inputs.get();
+    }
+    return ctx;
+  }
+
+  /// Schedules the close of each window at its end + lateness.
+  void schedule(const std::vector<opened_window>& windows) {
+    for (auto& o : windows) {
+      auto at = o.start + static_cast<int64_t>(o.window_ms)
+                + static_cast<int64_t>(cfg.lateness_ms);
+      closing[at].push_back(o);
+    }
+  }
+
+  /// Removes the windows of slice `s` from the close schedule.
+  void unschedule(uint32_t s) {
+    for (auto i = closing.begin(); i != closing.end();) {
+      auto& vec = i->second;
+      vec.erase(std::remove_if(vec.begin(), vec.end(),
+                               [s](const opened_window& o) {
+                                 return o.slice == s;
+                               }),
+                vec.end());
+      i = vec.empty() ? closing.erase(i) : std::next(i);
+    }
+  }
+
+  slice_state* install(uint32_t s, std::unique_ptr<slice_state> sl) {
+    auto* ptr = sl.get();
+    cfg.counters->series += sl->series_count();
+    ++cfg.counters->primary_slices;
+    slices.emplace(s, std::move(sl));
+    return ptr;
+  }
+
+  /// Takes a hosted slice out (its stream ends, its windows leave the schedule).
+  std::unique_ptr<slice_state> uninstall(uint32_t s) {
+    auto i = slices.find(s);
+    if (i == slices.end())
+      return nullptr;
+    auto sl = std::move(i->second);
+    slices.erase(i);
+    cfg.counters->series -= sl->series_count();
+    --cfg.counters->primary_slices;
+    unschedule(s);
+    streams.erase(s);
+    return sl;
+  }
+
+  void drop_slice(uint32_t s) {
+    uninstall(s);
+  }
+
+  /// Closes the windows of length `window_ms` at `start` of every series of `sl`
+  /// at `now`, calling `f(series_entry&)` for each; the same on every replica.
+  template <class F>
+  uint64_t close_windows(slice_state& sl, uint32_t window_ms, int64_t start,
+                         int64_t now, F&& f) {
+    auto stale_before = now - static_cast<int64_t>(cfg.staleness_ms);
+    uint64_t closed = 0;
+    sl.close_windows(window_ms, start, [&](series_entry& e) {
+      auto& state = e.state;
+      auto quantiles = state.kind == kind::histogram && cfg.rules
+                         ? cfg.rules->quantiles(state.rule)
+                         : std::vector<double>{};
+      state.close(start, quantiles);
+      state.forget_inputs(stale_before);
+      ++closed;
+      f(e);
+    });
+    return closed;
+  }
+
+  series_view view_of(const key_route& k, slice_state* sl) {
+    series_view v;
+    v.key = k.key;
+    v.slice = k.slice;
+    v.node = cfg.node_name;
+    if (sl == nullptr)
+      return v;
+    v.epoch = sl->epoch;
+    if (auto* e = sl->find(k.key))
+      e->state.fill(v);
+    return v;
+  }
+
+  /// Where this shard's replica of `s` stands.
+  replica_position position_of(uint32_t s) {
+    replica_position p;
+    p.slice = s;
+    if (auto* sl = hosted(s)) {
+      p.primary = true;
+      p.seeded = true;
+      if (auto* st = stream_of(s)) {
+        p.epoch = st->last().epoch;
+        p.seq = st->last().seq;
+      } else {
+        p.epoch = sl->epoch;
+      }
+    } else if (auto* rep = replica_of(s)) {
+      p.seeded = true;
+      p.epoch = rep->cursor.last.epoch;
+      p.seq = rep->cursor.last.seq;
+    } else {
+      p.primary = named_primary(s);
+    }
+    return p;
+  }
+
+  /// The subscribers of the keys of slice `s`.
+  std::vector<subscription_snapshot> subscriptions_of(uint32_t s) const {
+    std::vector<subscription_snapshot> out;
+    for (auto& [key, sub] : subscribers)
+      if (sub.slice == s)
+        out.push_back(subscription_snapshot{key, sub.sinks});
+    return out;
+  }
+
+  void drop_subscriber(const caf::actor_addr& who) {
+    auto i = keys_of.find(who);
+    if (i == keys_of.end())
+      return;
+    for (auto& key : i->second) {
+      auto j = subscribers.find(key);
+      if (j == subscribers.end())
+        continue;
+      auto& vec = j->second.sinks;
+      vec.erase(std::remove_if(vec.begin(), vec.end(),
+                               [&](const caf::actor& a) {
+                                 return a.address() == who;
+                               }),
+                vec.end());
+      if (vec.empty())
+        subscribers.erase(j);
+    }
+    keys_of.erase(i);
+  }
+};
+
+using shard_ptr = shard_handoff_actor::stateful_pointer<shard_state>;
+
+// -- shared between the shard's files ---------------------------------------------
+
+// shard.cpp
+
+/// Sends closed windows to the subscribers of their keys and to the exporter.
+void emit(shard_ptr self, std::vector<series_view>&& views);
+
+/// Makes slice `s` follow the latest table, unless its export is under way.
+void decide(shard_ptr self, uint32_t s);
+
+// shard_replication.cpp
+
+/// Queues `it` (and, for a write item, the samples of `r` of `w`) for every follower
+/// of `stream` that is streamed to; `flush` sends the queue.
+void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
+               const shard_write* w = nullptr, const slice_range* r = nullptr);
+
+/// Sends every follower shard what this handler queued for it, one message each.
+void flush(shard_ptr self);
+
+/// Why a replicated slice takes no writes now.
+std::string why_not_writable(const primary_stream& stream);
+
+/// The table names this node the primary of slice `s`.
+void lead(shard_ptr self, uint32_t s, const slice_assignment& a);
+
+/// This node no longer leads slice `s` (see shard_replication.cpp).
+void step_down(shard_ptr self, uint32_t s, const slice_assignment& a, bool follow);
+
+/// Makes the replication stream of hosted slice `s` match assignment `a`.
+primary_stream* configure_stream(shard_ptr self, uint32_t s, const slice_assignment& a,
+                                 uint64_t epoch, stream_position last,
+                                 uint64_t committed, bool probe);
+
+/// Sends a new primary's first item (see shard_replication.cpp).
+void start_leveling(shard_ptr self, uint32_t s);
+
+std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b);
+
+replica_ack on_seed(shard_ptr self, slice_snapshot& snap);
+
+void on_node_shards(shard_ptr self, std::vector<node_shards>& nodes);
+
+void on_follower_down(shard_ptr self, const caf::actor_addr& who);
+
+void replication_tick(shard_ptr self, int64_t now);
+
+} // namespace tether::series::internal
