@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -17,6 +18,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "directory/placement.hpp"
+#include "series/shard_messages.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::directory {
@@ -264,6 +266,88 @@ void converge(controller_ptr self,
     fail);
 }
 
+/// Picks the new primary of every slice in `slices` (whose primary failed): among
+/// its up followers, the one whose replica applied the most of the stream (highest
+/// epoch, then sequence), asked through the followers' supervisors. A slice whose
+/// followers hold no seeded replica keeps its failed primary: promoting an empty
+/// replica would lose what was acknowledged. `k(table)` gets `t` with the elected
+/// slices taken from `plan` (epoch bumped), and the version bumped.
+void elect(controller_ptr self, assignment_table t, placement_plan plan,
+           std::vector<uint32_t> slices,
+           std::function<void(assignment_table)> k) {
+  t.version += 1;
+  if (slices.empty()) {
+    k(std::move(t));
+    return;
+  }
+  // Ask every up follower of the affected slices, one request per node.
+  std::map<std::string, std::vector<uint32_t>> ask;
+  for (auto s : slices)
+    for (auto f : t.slices[s].followers)
+      if (f >= 0 && t.members[static_cast<size_t>(f)].up)
+        ask[t.members[static_cast<size_t>(f)].name].push_back(s);
+  struct fan {
+    size_t remaining = 0;
+    // slice -> (member index, position) of the best seeded replica so far
+    std::map<uint32_t, std::pair<int32_t, series::replica_position>> best;
+  };
+  auto f = std::make_shared<fan>();
+  auto finish = [self, t, plan, slices, f, k]() mutable {
+    for (auto s : slices) {
+      auto i = f->best.find(s);
+      if (i == f->best.end())
+        continue; // no replica with state: the slice waits for its primary
+      auto chosen = i->second.first;
+      auto a = plan.table.slices[s];
+      if (a.primary != chosen) {
+        a.followers.erase(std::remove(a.followers.begin(), a.followers.end(), chosen),
+                          a.followers.end());
+        if (a.primary >= 0)
+          a.followers.push_back(a.primary);
+        a.primary = chosen;
+      }
+      t.slices[s] = a;
+    }
+    k(std::move(t));
+  };
+  std::vector<std::pair<std::string, caf::actor>> targets;
+  for (auto& [name, xs] : ask) {
+    auto i = self->state.agents.find(name);
+    if (i != self->state.agents.end() && i->second)
+      targets.emplace_back(name, i->second);
+  }
+  if (targets.empty()) {
+    finish();
+    return;
+  }
+  f->remaining = targets.size();
+  for (auto& [name, agent] : targets) {
+    auto idx = find_member(t, name);
+    self
+      ->request(agent, milliseconds(std::min<uint32_t>(self->state.cfg.request_timeout_ms,
+                                                       1000)),
+                series::position_atom::value, ask[name])
+      .then(
+        [f, idx, finish](std::vector<series::replica_position>& ps) mutable {
+          for (auto& p : ps) {
+            if (!p.seeded)
+              continue;
+            auto i = f->best.find(p.slice);
+            if (i == f->best.end()
+                || std::tie(p.epoch, p.seq)
+                     > std::tie(i->second.second.epoch, i->second.second.seq))
+              f->best[p.slice] = {idx, p};
+          }
+          if (--f->remaining == 0)
+            finish();
+        },
+        [f, finish](caf::error&) mutable {
+          if (--f->remaining == 0)
+            finish();
+        });
+  }
+}
+
 controller_actor::behavior_type controller_behavior(controller_ptr self,
                                                     controller_config cfg) {
   self->state.cfg = std::move(cfg);
@@ -352,6 +436,17 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           [opts](const assignment_table& t) {
             if (t.slices.empty())
               return placement_plan{{}, t, true}; // the cluster has not formed yet
+            // First restore the replication factor: new followers on up members
+            // (their primary seeds them); promotions are the election's business.
+            auto r = restore_rf(t, {}, opts);
+            placement_plan copies{{}, t, false};
+            for (auto& m : r.moves)
+              if (m.kind == move_kind::copy && m.role == replica_role::follower) {
+                copies.moves.push_back(m);
+                copies.table.slices[m.slice] = r.table.slices[m.slice];
+              }
+            if (!copies.moves.empty())
+              return copies;
             return rebalance(t, {}, opts);
           },
           0,
@@ -518,16 +613,20 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
               t.members[static_cast<size_t>(i)].up = false;
               t.members[static_cast<size_t>(i)].drained = false;
             }
-            // Promote a follower wherever one is up; copies that restore the
-            // replication factor need state transfer and follow separately.
+            // Promote a follower wherever one is up: the one that applied the most
+            // of the slice's stream. Copies that restore the replication factor
+            // follow on the next rounds.
             auto plan = restore_rf(t, {}, placement_of(self->state.cfg));
+            std::vector<uint32_t> promoted;
             for (auto& m : plan.moves)
               if (m.kind == move_kind::promote)
-                t.slices[m.slice] = plan.table.slices[m.slice];
-            t.version += 1;
+                promoted.push_back(m.slice);
             self->state.report.failures_declared += failed.size();
-            propose(self, std::move(t), [finish](uint64_t) { finish(); },
-                    [finish](caf::error) { finish(); });
+            elect(self, std::move(t), std::move(plan), std::move(promoted),
+                  [self, finish](assignment_table next) {
+                    propose(self, std::move(next), [finish](uint64_t) { finish(); },
+                            [finish](caf::error) { finish(); });
+                  });
           },
           [finish](caf::error) { finish(); });
       });

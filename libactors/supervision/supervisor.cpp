@@ -307,6 +307,41 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   // Moves take a while: an operator request may wait for a whole drain.
   auto long_timeout = milliseconds(std::max<uint32_t>(st.cfg.request_timeout_ms, 60000));
   return {
+    [self](series::position_atom, std::vector<uint32_t>& slices) {
+      using positions = std::vector<series::replica_position>;
+      auto rp = self->make_response_promise<positions>();
+      auto& shards = self->state.self_info.shards;
+      if (shards.empty() || slices.empty()) {
+        rp.deliver(positions{});
+        return rp;
+      }
+      auto n = static_cast<uint32_t>(shards.size());
+      std::map<uint32_t, std::vector<uint32_t>> by_shard;
+      for (auto s : slices)
+        by_shard[series::shard_of(s, n)].push_back(s);
+      struct fan {
+        size_t remaining;
+        positions out;
+      };
+      auto f = std::make_shared<fan>(fan{by_shard.size(), {}});
+      for (auto& [i, xs] : by_shard)
+        self
+          ->request(shards[i], milliseconds(self->state.cfg.request_timeout_ms),
+                    series::position_atom::value, std::move(xs))
+          .then(
+            [f, rp](positions& ps) mutable {
+              for (auto& p : ps)
+                f->out.push_back(p);
+              if (--f->remaining == 0)
+                rp.deliver(std::move(f->out));
+            },
+            [f, rp](caf::error&) mutable {
+              // A shard that does not answer reports nothing for its slices.
+              if (--f->remaining == 0)
+                rp.deliver(std::move(f->out));
+            });
+      return rp;
+    },
     [self, long_timeout](directory::drain_atom, std::string& name) {
       return to_leader<uint64_t>(self,
                                  caf::make_message(directory::drain_atom::value, name),
