@@ -1,5 +1,6 @@
 #include "routing/ingest.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -18,6 +19,15 @@ namespace tether::routing {
 
 namespace {
 
+struct write_fan_in;
+
+/// One shard write of a batch, waiting for its answer; counted once.
+struct write_part {
+  std::shared_ptr<write_fan_in> fan;
+  caf::typed_response_promise<write_ack> rp;
+  bool done = false;
+};
+
 struct ingest_state {
   static inline const char* name = "tether.ingest";
 
@@ -27,6 +37,10 @@ struct ingest_state {
   splitter split;
   std::vector<routed_write> routed;
   std::vector<uint32_t> unroutable;
+  /// Shard writes waiting for a shard on another node, by shard (each monitored
+  /// once): when the connection to that node breaks they fail at once, not at
+  /// their timeout.
+  std::map<caf::actor_addr, std::vector<std::shared_ptr<write_part>>> remote;
 };
 
 using ingest_ptr = ingest_full_actor::stateful_pointer<ingest_state>;
@@ -67,6 +81,47 @@ std::chrono::milliseconds timeout_of(ingest_ptr self) {
   return std::chrono::milliseconds(self->state.ctx->request_timeout_ms);
 }
 
+/// Counts the answer of one shard write, unless it was counted already.
+void answer(const std::shared_ptr<write_part>& part, series::shard_write_result* res,
+            const std::string& failure) {
+  if (part->done)
+    return;
+  part->done = true;
+  auto& fan = *part->fan;
+  if (res != nullptr) {
+    fan.applied += res->applied;
+    fan.late += res->late;
+    fan.duplicate_ranges += res->duplicate_ranges;
+    if (res->code != errc::none)
+      fan.fail(res->code, std::move(res->message));
+  } else {
+    fan.fail(errc::unavailable, failure);
+  }
+  if (--fan.remaining == 0)
+    fan.finish(part->rp);
+}
+
+/// Forgets a remote shard write that has its answer.
+void settle(ingest_ptr self, const caf::actor_addr& shard,
+            const std::shared_ptr<write_part>& part) {
+  auto i = self->state.remote.find(shard);
+  if (i == self->state.remote.end())
+    return;
+  auto& parts = i->second;
+  parts.erase(std::remove(parts.begin(), parts.end(), part), parts.end());
+}
+
+/// The node of a remote shard went away: its writes fail now (retryable).
+void shard_down(ingest_ptr self, const caf::actor_addr& shard) {
+  auto i = self->state.remote.find(shard);
+  if (i == self->state.remote.end())
+    return;
+  auto parts = std::move(i->second);
+  self->state.remote.erase(i);
+  for (auto& part : parts)
+    answer(part, nullptr, "the node of a slice primary went away");
+}
+
 caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
                                                 wire::keyed_batch& batch) {
   auto rp = self->make_response_promise<write_ack>();
@@ -91,22 +146,26 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
   for (auto& r : st.routed)
     fan->ranges += r.write.ranges.size();
   for (auto& r : st.routed) {
+    auto part = std::make_shared<write_part>(write_part{fan, rp, false});
+    caf::actor_addr remote;
+    if (r.shard.node() != self->node()) {
+      remote = r.shard.address();
+      auto [i, fresh] = st.remote.try_emplace(remote);
+      if (fresh)
+        self->monitor(r.shard);
+      i->second.push_back(part);
+    }
     self->request(r.shard, timeout_of(self), write_atom::value, std::move(r.write))
       .then(
-        [fan, rp](series::shard_write_result& res) mutable {
-          fan->applied += res.applied;
-          fan->late += res.late;
-          fan->duplicate_ranges += res.duplicate_ranges;
-          if (res.code != errc::none)
-            fan->fail(res.code, std::move(res.message));
-          if (--fan->remaining == 0)
-            fan->finish(rp);
+        [self, part, remote](series::shard_write_result& res) {
+          if (remote)
+            settle(self, remote, part);
+          answer(part, &res, {});
         },
-        [fan, rp](caf::error& err) mutable {
-          fan->fail(errc::unavailable,
-                    "a slice primary did not answer: " + to_string(err));
-          if (--fan->remaining == 0)
-            fan->finish(rp);
+        [self, part, remote](caf::error& err) {
+          if (remote)
+            settle(self, remote, part);
+          answer(part, nullptr, "a slice primary did not answer: " + to_string(err));
         });
   }
   st.routed.clear();
@@ -133,6 +192,7 @@ ingest_full_actor::behavior_type ingest_behavior(
                                                           ctx->slice_count);
   self->state.ctx = std::move(ctx);
   self->state.producer = std::move(producer);
+  self->set_down_handler([self](caf::down_msg& msg) { shard_down(self, msg.source); });
   return {
     [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
     [self](write_atom, uint64_t seq, std::vector<sample>& xs) {
