@@ -41,6 +41,8 @@ struct controller_state {
   /// Suspicion reports: reporter -> (suspected names, when received).
   std::map<std::string, std::pair<std::vector<std::string>, int64_t>> suspicions;
   bool judging = false; ///< a failure decision is queued or running
+  /// The latest reported load of every slice (index = slice id), for placement.
+  std::vector<slice_load> loads;
 };
 
 int64_t now_ms() {
@@ -431,14 +433,15 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       auto rp = self->make_response_promise<uint64_t>();
       run(self, [self, rp](std::function<void()> done) mutable {
         auto opts = placement_of(self->state.cfg);
+        auto loads = self->state.loads;
         converge(
           self,
-          [opts](const assignment_table& t) {
+          [opts, loads](const assignment_table& t) {
             if (t.slices.empty())
               return placement_plan{{}, t, true}; // the cluster has not formed yet
             // First restore the replication factor: new followers on up members
             // (their primary seeds them); promotions are the election's business.
-            auto r = restore_rf(t, {}, opts);
+            auto r = restore_rf(t, loads, opts);
             placement_plan copies{{}, t, false};
             for (auto& m : r.moves)
               if (m.kind == move_kind::copy && m.role == replica_role::follower) {
@@ -447,7 +450,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
               }
             if (!copies.moves.empty())
               return copies;
-            return rebalance(t, {}, opts);
+            return rebalance(t, loads, opts);
           },
           0,
           [rp, done](uint64_t moved) mutable {
@@ -469,13 +472,14 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           done();
         };
         auto opts = placement_of(self->state.cfg);
+        auto loads = self->state.loads;
         converge(
           self,
-          [opts, name](const assignment_table& t) {
+          [opts, name, loads](const assignment_table& t) {
             auto idx = find_member(t, name);
             if (idx < 0)
               return placement_plan{{}, t, true};
-            return drain(t, idx, {}, opts);
+            return drain(t, idx, loads, opts);
           },
           0,
           [self, rp, done, fail, name](uint64_t moved) mutable {
@@ -616,7 +620,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
             // Promote a follower wherever one is up: the one that applied the most
             // of the slice's stream. Copies that restore the replication factor
             // follow on the next rounds.
-            auto plan = restore_rf(t, {}, placement_of(self->state.cfg));
+            auto plan = restore_rf(t, self->state.loads, placement_of(self->state.cfg));
             std::vector<uint32_t> promoted;
             for (auto& m : plan.moves)
               if (m.kind == move_kind::promote)
@@ -630,6 +634,24 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           },
           [finish](caf::error) { finish(); });
       });
+    },
+    [self](load_atom, std::string&, std::vector<slice_load_report>& xs) {
+      auto& loads = self->state.loads;
+      for (auto& x : xs) {
+        if (x.slice >= self->state.cfg.slice_count)
+          continue;
+        if (loads.size() < self->state.cfg.slice_count)
+          loads.resize(self->state.cfg.slice_count);
+        loads[x.slice] = slice_load{x.series, x.samples_per_second};
+      }
+      uint64_t slices = 0;
+      uint64_t series = 0;
+      for (auto& l : loads) {
+        slices += (l.series > 0 || l.samples_per_second > 0) ? 1 : 0;
+        series += l.series;
+      }
+      self->state.report.loaded_slices = slices;
+      self->state.report.loaded_series = series;
     },
     [self](agents_atom, std::vector<agent>& xs) {
       auto& agents = self->state.agents;
@@ -652,6 +674,9 @@ void add_controller_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pending_move>("tether.pending_move");
   cfg.add_message_type<std::vector<pending_move>>("std::vector<tether.pending_move>");
   cfg.add_message_type<controller_report>("tether.controller_report");
+  cfg.add_message_type<slice_load_report>("tether.slice_load_report");
+  cfg.add_message_type<std::vector<slice_load_report>>(
+    "std::vector<tether.slice_load_report>");
   cfg.add_message_type<controller_actor>("tether.controller_actor");
 }
 

@@ -50,6 +50,9 @@ using report_atom = caf::atom_constant<caf::atom("tt_report")>;
 /// A supervisor's report of the peers it cannot hear: `(suspect_atom, reporter,
 /// suspected names)`; an empty list withdraws its earlier suspicions.
 using suspect_atom = caf::atom_constant<caf::atom("tt_suspect")>;
+/// A supervisor's report of the load of the slices its node leads:
+/// `(load_atom, reporter, reports)`.
+using load_atom = caf::atom_constant<caf::atom("tt_load")>;
 /// The controller's own timer: a leader rebalances when the members drift apart.
 using balance_tick_atom = caf::atom_constant<caf::atom("tt_btick")>;
 
@@ -62,6 +65,18 @@ struct agent {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, agent& x) {
   return f(x.name, x.handle);
+}
+
+/// The observed load of one slice on its primary.
+struct slice_load_report {
+  uint32_t slice = 0;
+  uint64_t series = 0;             ///< output series in the slice
+  double samples_per_second = 0;   ///< applied, averaged over the last report period
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slice_load_report& x) {
+  return f(x.slice, x.series, x.samples_per_second);
 }
 
 /// A slice move under way.
@@ -85,12 +100,14 @@ struct controller_report {
   uint64_t moves_failed = 0;
   std::string last_error;           ///< the latest failed move, if any
   uint64_t failures_declared = 0;   ///< members this controller declared failed
+  uint64_t loaded_slices = 0;       ///< slices with a load report (series or rate)
+  uint64_t loaded_series = 0;       ///< series in the latest reports, all slices
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, controller_report& x) {
   return f(x.leader, x.leader_name, x.moving, x.moves_done, x.moves_failed,
-           x.last_error, x.failures_declared);
+           x.last_error, x.failures_declared, x.loaded_slices, x.loaded_series);
 }
 
 using controller_actor = caf::typed_actor<
@@ -100,7 +117,8 @@ using controller_actor = caf::typed_actor<
   caf::replies_to<rebalance_atom>::with<uint64_t>,
   caf::replies_to<report_atom>::with<controller_report>,
   caf::reacts_to<agents_atom, std::vector<agent>>, caf::reacts_to<balance_tick_atom>,
-  caf::reacts_to<suspect_atom, std::string, std::vector<std::string>>>;
+  caf::reacts_to<suspect_atom, std::string, std::vector<std::string>>,
+  caf::reacts_to<load_atom, std::string, std::vector<slice_load_report>>>;
 
 struct controller_config {
   /// The Raft member on this node.

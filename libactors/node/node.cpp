@@ -400,6 +400,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   if (ptr->opts.shards == 0)
     ptr->opts.shards = std::max(1u, std::thread::hardware_concurrency());
   ptr->counters = std::make_shared<series::node_counters>();
+  ptr->counters->size_slices(ptr->opts.slice_count);
   ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
   ptr->inputs = std::make_shared<series::input_counts>();
   if (!opts.remote_write_url.empty()) {

@@ -273,6 +273,7 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
       auto before = sl->series_count();
       auto out = sl->apply(w, r, ctx, st.opened);
       created += sl->series_count() - before;
+      st.cfg.counters->count_slice(r.slice, out.applied, sl->series_count());
       if (out.code != errc::none) {
         if (res.code == errc::none) {
           res.code = out.code;

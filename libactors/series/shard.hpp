@@ -144,6 +144,27 @@ struct node_counters {
   std::atomic<uint64_t> batches_acked{0};
   /// Write batches refused, by error code (index = errc value).
   std::array<std::atomic<uint64_t>, 32> batches_rejected{};
+  /// Per slice (index = slice id; empty until `size_slices`): samples applied here
+  /// as its primary, and its series count as of its latest write. The supervisor
+  /// reports them to the directory as the slices' load. One relaxed update per
+  /// range, not per sample.
+  std::unique_ptr<std::atomic<uint64_t>[]> slice_applied;
+  std::unique_ptr<std::atomic<uint64_t>[]> slice_series;
+  uint32_t slice_count = 0;
+
+  void size_slices(uint32_t n) {
+    slice_applied = std::make_unique<std::atomic<uint64_t>[]>(n);
+    slice_series = std::make_unique<std::atomic<uint64_t>[]>(n);
+    slice_count = n;
+  }
+
+  void count_slice(uint32_t slice, uint64_t applied, uint64_t series) {
+    if (slice >= slice_count)
+      return;
+    if (applied > 0)
+      slice_applied[slice].fetch_add(applied, std::memory_order_relaxed);
+    slice_series[slice].store(series, std::memory_order_relaxed);
+  }
 };
 
 struct shard_config {

@@ -45,6 +45,11 @@ struct supervisor_state {
   bool joining = false;
   int64_t next_join = 0;
   size_t join_rr = 0; ///< which controller to ask next
+  /// The latest table, and the applied counts of the slices at the last load
+  /// report (to turn them into rates).
+  assignment_table table;
+  std::vector<uint64_t> applied_then;
+  int64_t loads_at = 0;
   /// Peers whose connection broke, by name, until they say hello again.
   std::map<std::string, int64_t> lost;
   bool suspecting = false; ///< the last report named someone
@@ -270,6 +275,35 @@ void tick(supervisor_ptr self) {
       if (!st.connected_to(a) && st.connecting.count(a) == 0)
         connect(self, a);
   }
+  // Once a second: the load of the slices this node leads, for placement.
+  if (st.cfg.counters && st.cfg.counters->slice_count > 0 && now - st.loads_at >= 1000
+      && !st.table.slices.empty()) {
+    auto& c = *st.cfg.counters;
+    auto dt = st.loads_at == 0 ? 0.0 : static_cast<double>(now - st.loads_at) / 1000.0;
+    st.applied_then.resize(c.slice_count, 0);
+    int32_t me = -1;
+    for (size_t i = 0; i < st.table.members.size(); ++i)
+      if (st.table.members[i].name == st.self_info.name)
+        me = static_cast<int32_t>(i);
+    std::vector<directory::slice_load_report> reports;
+    for (uint32_t s = 0; s < c.slice_count && s < st.table.slices.size(); ++s) {
+      auto applied = c.slice_applied[s].load(std::memory_order_relaxed);
+      auto delta = applied - st.applied_then[s];
+      st.applied_then[s] = applied;
+      if (me < 0 || st.table.slices[s].primary != me)
+        continue;
+      directory::slice_load_report r;
+      r.slice = s;
+      r.series = c.slice_series[s].load(std::memory_order_relaxed);
+      r.samples_per_second = dt > 0 ? static_cast<double>(delta) / dt : 0.0;
+      reports.push_back(r);
+    }
+    st.loads_at = now;
+    if (!reports.empty())
+      for (auto& ctl : controllers_of(self))
+        caf::anon_send(caf::actor_cast<directory::controller_actor>(ctl),
+                       directory::load_atom::value, st.self_info.name, reports);
+  }
   if (!st.joined && !st.joining && now >= st.next_join) {
     st.next_join = now + 300;
     join(self);
@@ -397,6 +431,8 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     [self](sup_tick_atom) { tick(self); },
     [self](update_atom, assignment_table& t) {
       auto& st = self->state;
+      if (t.version > st.table.version)
+        st.table = t;
       auto idx = -1;
       for (size_t i = 0; i < t.members.size(); ++i)
         if (t.members[i].name == st.self_info.name)

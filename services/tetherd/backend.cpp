@@ -245,6 +245,8 @@ public:
                            m.done = r.moves_done;
                            m.failed = r.moves_failed;
                            m.last_error = r.last_error;
+                           m.loaded_slices = r.loaded_slices;
+                           m.loaded_series = r.loaded_series;
                            done({}, std::move(m));
                          },
                          [done](caf::error& err) { done(status_of(err), {}); });

@@ -79,6 +79,8 @@ struct moves_state {
   uint64_t done = 0;
   uint64_t failed = 0;
   std::string last_error;
+  uint64_t loaded_slices = 0; ///< slices whose load the leader knows
+  uint64_t loaded_series = 0; ///< series in those reports
 };
 
 /// An operator request to the directory leader.

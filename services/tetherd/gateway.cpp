@@ -416,6 +416,8 @@ private:
               o["moves_done"] = m.done;
               o["moves_failed"] = m.failed;
               o["last_move_error"] = m.last_error;
+              o["reported_load"] = json::object{{"slices", m.loaded_slices},
+                                                {"series", m.loaded_series}};
             } else {
               o["pending_moves"] = nullptr; // the leader did not answer
               o["directory_leader"] = nullptr;

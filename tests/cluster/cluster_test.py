@@ -251,6 +251,10 @@ def case_join(env):
         keys = [{"host": f"h{i}"} for i in range(200)]
         cl = Client(c.server("tether-1"), "join")
         cl.write([counter("cluster_join_total", k, 5) for k in keys])
+        # Supervisors report the load of the slices they lead to the directory.
+        wait_for("load reports of the 200 series",
+                 lambda: http_json(c.server("tether-2"), "/v1/directory")
+                 .get("reported_load", {}).get("series", 0) == len(keys), timeout=10)
         before = primaries(http_json(c.server("tether-1"), "/v1/directory"))
         c.add()  # tether-4
         servers = [c.server(n) for n in ("tether-1", "tether-2", "tether-3", "tether-4")]
