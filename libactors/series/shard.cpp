@@ -655,7 +655,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
     [self](level_atom, uint32_t s) {
       auto* stream = self->state.stream_of(s);
       if (stream != nullptr && stream->awaiting_barrier()) {
-        start_leveling(self, s);
+        start_leveling(self, s, true);
         flush(self);
       }
     },

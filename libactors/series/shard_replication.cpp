@@ -231,9 +231,11 @@ void relink(shard_ptr self, uint32_t s, primary_stream& stream, bool probe) {
 }
 
 /// A new primary's first item: followers that hold the stream up to its position
-/// accept it, the others are seeded; writes wait until a quorum has it. The
-/// windows of close marks nobody confirmed are emitted once it is committed.
-void start_leveling(shard_ptr self, uint32_t s) {
+/// accept it, the others are seeded; writes wait until a quorum has it. With
+/// `adopted`, the stream's unconfirmed close marks are a previous primary's: their
+/// windows are emitted once the barrier is committed (a primary's own marks have
+/// their emissions waiting already).
+void start_leveling(shard_ptr self, uint32_t s, bool adopted) {
   auto& st = self->state;
   auto* stream = st.stream_of(s);
   auto* sl = st.hosted(s);
@@ -242,7 +244,7 @@ void start_leveling(shard_ptr self, uint32_t s) {
   auto it = stream->append_barrier(st.now());
   send_item(self, *stream, it);
   auto& marks = stream->unconfirmed();
-  if (marks.empty())
+  if (!adopted || marks.empty())
     return;
   bool exporting = static_cast<bool>(st.cfg.exporter);
   std::vector<series_view> views;
@@ -320,7 +322,7 @@ void promote(shard_ptr self, uint32_t s, const slice_assignment& a) {
   auto* stream = configure_stream(self, s, a, a.epoch, rep.cursor.last,
                                   rep.cursor.known_commit, true);
   stream->adopt_marks(rep.cursor.unconfirmed);
-  start_leveling(self, s);
+  start_leveling(self, s, true);
 }
 
 /// This node no longer leads slice `s`: a follower keeps the state as a replica
@@ -366,7 +368,7 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
     configure_stream(self, s, a, a.epoch, {}, 0, false);
     if (unfence) {
       stream->unfence();
-      start_leveling(self, s);
+      start_leveling(self, s, false);
     }
     return;
   }

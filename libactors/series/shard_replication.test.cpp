@@ -527,3 +527,34 @@ TEST_CASE_METHOD(replication_fixture,
     CHECK(v.window.increase == (v.window.start_ms == 10 * window_ms ? 5 : 9));
   }
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a window closed while the primary is fenced is emitted once, when "
+                 "its close mark is committed",
+                 "[shard][replication]") {
+  auto keys = keys_on(2, 2);
+  current = table(101, 0, {1}, 1, 2);
+  publish(current);
+  REQUIRE(write(0, counter_write("p", 1, keys, 1, 1, 10 * window_ms + 10)).code
+          == errc::none);
+  // The follower knows epoch 2 before the primary: the close mark and the write
+  // that closes window 10 are refused, the primary is fenced.
+  publish(table(102, 0, {1}, 2, 2), {1});
+  clock = 11 * window_ms + lateness_ms + 1;
+  CHECK(write(0, counter_write("p", 2, keys, 1, 1, 11 * window_ms + 600)).code
+        == errc::unavailable);
+  sync_exporter();
+  CHECK(log->size() == 0); // not emitted: the mark is not committed
+  // The table reaches the primary: its barrier levels the follower (by a seed
+  // that holds the closed window), the mark is committed, the window emitted once.
+  publish(table(102, 0, {1}, 2, 2), {0});
+  REQUIRE(read(0, keys[0]).found);
+  REQUIRE(log->wait([&](auto& vs) { return vs.size() >= keys.size(); }));
+  sync_exporter();
+  auto counts = log->counts();
+  for (auto& key : keys)
+    CHECK(counts[{key, 10 * window_ms}] == 1);
+  CHECK(log->size() == keys.size());
+  for (auto& key : keys)
+    same_state(0, 1, key);
+}

@@ -440,7 +440,7 @@ primary_stream* configure_stream(shard_ptr self, uint32_t s, const slice_assignm
                                  uint64_t committed, bool probe);
 
 /// Sends a new primary's first item (see shard_replication.cpp).
-void start_leveling(shard_ptr self, uint32_t s);
+void start_leveling(shard_ptr self, uint32_t s, bool adopted);
 
 std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b);
 
