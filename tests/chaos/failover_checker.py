@@ -95,6 +95,10 @@ def parse_args(argv=None):
                     help="seconds after SIGKILL within which a write to the victim's "
                          "slices must be acknowledged; otherwise the cycle counts as "
                          "no failover and the victim is restarted anyway (default 5)")
+    ap.add_argument("--allow-no-failover", type=int, default=0,
+                    help="cycles without a failover within --failover-timeout that are "
+                         "reported but tolerated (default 0); the exactly-once and "
+                         "monotonic checks stay strict")
     ap.add_argument("--settle-timeout", type=float, default=20.0,
                     help="bound of each wait for the cluster to settle (default 20)")
     ap.add_argument("--drain-timeout", type=float, default=30.0,
@@ -436,7 +440,8 @@ class Checker:
         none = [r for r in self.cycles if r["failover"] is None]
         if none:
             after = [r["resumed"] for r in none if r["resumed"] is not None]
-            self.fail(f"NO FAILOVER in {len(none)} of {len(self.cycles)} cycles: no write "
+            report = self.fail if len(none) > a.allow_no_failover else self.log
+            report(f"NO FAILOVER in {len(none)} of {len(self.cycles)} cycles: no write "
                       f"to a slice of the killed node was acknowledged within "
                       f"{a.failover_timeout:g} s; "
                       + (f"{len(after)} resumed only after the restart" if after else
