@@ -371,16 +371,21 @@ void dispatch_subscribe(shard_ptr self, const std::vector<key_route>& keys,
                         std::shared_ptr<pending_subscribe>& reply) {
   auto& st = self->state;
   std::map<uint32_t, std::vector<key_route>> elsewhere;
+  std::vector<key_route> replicated;
   for (auto& k : keys) {
     if (st.export_of(k.slice) != nullptr || st.move_of(k.slice) != nullptr) {
       elsewhere[k.slice].push_back(k);
       continue;
     }
     add_subscriber(self, k.key, k.slice, sink);
+    if (st.stream_of(k.slice) != nullptr)
+      replicated.push_back(k);
     auto* sl = st.hosted(k.slice);
     if (sl != nullptr && sl->find(k.key) != nullptr)
       views.push_back(st.view_of(k, sl));
   }
+  if (!replicated.empty())
+    share_subscriptions(self, replicated, sink);
   for (auto& [slice, part] : elsewhere) {
     need_reply(self, reply);
     ++reply->outstanding;
@@ -466,6 +471,7 @@ void decide(shard_ptr self, uint32_t s) {
     rep->state->epoch = rep->cursor.fence;
   } else if (!leads && a.epoch >= rep->cursor.fence) {
     st.replicas.erase(s);
+    remove_subscriptions(self, s);
   }
 }
 
@@ -500,8 +506,8 @@ void finish_export(shard_ptr self, uint32_t s, bool moved) {
   st.exporting.erase(i);
   if (moved) {
     st.moved_to[s] = move_record{job.dest, job.from_epoch, job.new_epoch};
-    remove_subscriptions(self, s);
     if (job.replicated) {
+      // A follower now: it keeps the subscribers, in case it leads again.
       follower_replica rep;
       rep.cursor.fence = job.new_epoch;
       rep.cursor.last = job.position;
@@ -513,6 +519,7 @@ void finish_export(shard_ptr self, uint32_t s, bool moved) {
         st.replicas[s] = std::move(rep);
       }
     } else {
+      remove_subscriptions(self, s);
       st.drop_slice(s);
     }
   } else if (auto* sl = st.hosted(s)) {
@@ -649,6 +656,14 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
     },
     [self](replicate_atom, replica_batch& b) { return on_replicate(self, b); },
     [self](seed_atom, slice_snapshot& snap) { return on_seed(self, snap); },
+    [self](subscribe_atom, local_atom, std::vector<key_route>& keys, caf::actor& sink) {
+      // A primary shares its subscribers with its followers: a promoted follower
+      // emits to them.
+      auto& st = self->state;
+      for (auto& k : keys)
+        if (shard_of(k.slice, st.cfg.shard_count) == st.cfg.index && sink)
+          add_subscriber(self, k.key, k.slice, sink);
+    },
     [self](node_shards_atom, std::vector<node_shards>& nodes) {
       on_node_shards(self, nodes);
     },

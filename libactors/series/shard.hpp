@@ -84,11 +84,16 @@ typename Inspector::result_type inspect(Inspector& f, node_shards& x) {
 ///   supervisor sends it on every membership change): where followers are.
 /// - `(level_atom, slice)`: sent by a shard to itself after an import, so that the
 ///   new primary's first item reaches the old primary after the import's reply.
+/// - `(subscribe_atom, local_atom, keys, sink)`: a primary shares a subscription to
+///   keys of replicated slices with its followers (seeds carry the subscribers
+///   too), so that a promoted follower emits to the same subscribers. Registers
+///   and monitors the sink here; forwards nothing, answers nothing.
 using shard_replica_actor = shard_actor::extend<
   caf::replies_to<replicate_atom, replica_batch>::with<std::vector<replica_ack>>,
   caf::replies_to<seed_atom, slice_snapshot>::with<replica_ack>,
   caf::reacts_to<node_shards_atom, std::vector<node_shards>>,
-  caf::reacts_to<level_atom, uint32_t>>;
+  caf::reacts_to<level_atom, uint32_t>,
+  caf::reacts_to<subscribe_atom, local_atom, std::vector<key_route>, caf::actor>>;
 
 /// A shard as the destination of a slice handoff.
 ///

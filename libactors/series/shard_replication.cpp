@@ -148,6 +148,7 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
     return;
   }
   auto snap = sl->snapshot(stream.epoch());
+  snap.subscribers = st.subscriptions_of(s);
   snap.position = stream.last();
   snap.committed = stream.committed();
   snap.unconfirmed = stream.unconfirmed();
@@ -289,6 +290,20 @@ primary_stream* configure_stream(shard_ptr self, uint32_t s, const slice_assignm
   ptr->set_followers(names, quorum);
   relink(self, s, *ptr, probe && fresh);
   return ptr.get();
+}
+
+void share_subscriptions(shard_ptr self, const std::vector<key_route>& keys,
+                         const caf::actor& sink) {
+  auto& st = self->state;
+  std::map<caf::actor, std::vector<key_route>> by_shard;
+  for (auto& k : keys)
+    if (auto* stream = st.stream_of(k.slice))
+      for (auto& f : stream->followers())
+        if (f.shard)
+          by_shard[f.shard].push_back(k);
+  for (auto& [shard, part] : by_shard)
+    self->send(caf::actor_cast<shard_replica_actor>(shard), subscribe_atom::value,
+               local_atom::value, std::move(part), sink);
 }
 
 /// Why a replicated slice takes no writes now.
@@ -508,11 +523,16 @@ replica_ack on_seed(shard_ptr self, slice_snapshot& snap) {
   } else if (snap.epoch < table) {
     return refuse(ack_code::stale, table);
   }
-  snap.subscribers.clear(); // followers emit nothing
+  // Followers emit nothing, but keep the subscribers: a promoted one emits to them.
+  auto subscriptions = std::move(snap.subscribers);
   std::string why;
   auto sl = slice_state::restore(snap, why);
   if (!sl)
     return refuse(ack_code::unseeded, 0);
+  for (auto& sub : subscriptions)
+    for (auto& sink : sub.sinks)
+      if (sink)
+        add_subscriber(self, sub.key, s, sink);
   auto& rep = st.replicas[s];
   rep.state = std::move(sl);
   rep.cursor.reset(snap);

@@ -490,6 +490,16 @@ TEST_CASE_METHOD(replication_fixture,
                  "windows are emitted once across a promotion",
                  "[shard][replication]") {
   auto keys = keys_on(7, 3);
+  // A subscriber of the keys, subscribed at the primary: it stays subscribed
+  // across the promotion (the primary shares its subscribers with its followers).
+  auto subs_log = std::make_shared<window_log>();
+  auto subscriber = sys.spawn(collector, subs_log);
+  std::vector<series::key_route> routes;
+  for (auto& key : keys)
+    routes.push_back({key, 7});
+  self->request(shards[0], 5s, subscribe_atom::value, routes, subscriber)
+    .receive([](std::vector<series_view>&) {},
+             [&](caf::error& err) { FAIL(to_string(err)); });
   // Window 10 on n0.
   REQUIRE(write(0, counter_write("p", 1, keys, 1, 2, 10 * window_ms + 10)).code
           == errc::none);
@@ -520,6 +530,15 @@ TEST_CASE_METHOD(replication_fixture,
     CHECK(counts[{key, 10 * window_ms}] == 1);
     CHECK(counts[{key, 11 * window_ms}] == 1);
   }
+  REQUIRE(subs_log->wait([&](auto& vs) { return vs.size() == 2 * keys.size(); }));
+  self->request(subscriber, 5s, 1).receive([](int) {}, [](caf::error&) {});
+  auto sub_counts = subs_log->counts();
+  for (auto& key : keys) {
+    CHECK(sub_counts[{key, 10 * window_ms}] == 1);
+    CHECK(sub_counts[{key, 11 * window_ms}] == 1);
+  }
+  CHECK(subs_log->size() == 2 * keys.size());
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
   std::lock_guard<std::mutex> guard{log->mtx};
   CHECK(log->views.size() == 2 * keys.size());
   for (auto& v : log->views) {

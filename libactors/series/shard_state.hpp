@@ -415,6 +415,13 @@ void emit(shard_ptr self, std::vector<series_view>&& views);
 /// Makes slice `s` follow the latest table, unless its export is under way.
 void decide(shard_ptr self, uint32_t s);
 
+/// Adds `sink` as a subscriber of `key` (monitored; dropped when it goes).
+void add_subscriber(shard_ptr self, const std::string& key, uint32_t slice,
+                    const caf::actor& sink);
+
+/// Forgets the subscriptions to the keys of slice `s`.
+void remove_subscriptions(shard_ptr self, uint32_t s);
+
 // shard_replication.cpp
 
 /// Queues `it` (and, for a write item, the samples of `r` of `w`) for every follower
@@ -438,6 +445,11 @@ void step_down(shard_ptr self, uint32_t s, const slice_assignment& a, bool follo
 primary_stream* configure_stream(shard_ptr self, uint32_t s, const slice_assignment& a,
                                  uint64_t epoch, stream_position last,
                                  uint64_t committed, bool probe);
+
+/// Tells the followers of the replicated slices of `keys` that `sink` subscribed
+/// to them.
+void share_subscriptions(shard_ptr self, const std::vector<key_route>& keys,
+                         const caf::actor& sink);
 
 /// Sends a new primary's first item (see shard_replication.cpp).
 void start_leveling(shard_ptr self, uint32_t s, bool adopted);
