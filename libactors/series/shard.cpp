@@ -372,20 +372,42 @@ void dispatch_subscribe(shard_ptr self, const std::vector<key_route>& keys,
   auto& st = self->state;
   std::map<uint32_t, std::vector<key_route>> elsewhere;
   std::vector<key_route> replicated;
+  // Views of replicated slices, by slice: they go out once a quorum holds them.
+  std::map<uint32_t, std::vector<series_view>> uncommitted;
   for (auto& k : keys) {
     if (st.export_of(k.slice) != nullptr || st.move_of(k.slice) != nullptr) {
       elsewhere[k.slice].push_back(k);
       continue;
     }
     add_subscriber(self, k.key, k.slice, sink);
-    if (st.stream_of(k.slice) != nullptr)
+    auto* stream = st.stream_of(k.slice);
+    if (stream != nullptr)
       replicated.push_back(k);
     auto* sl = st.hosted(k.slice);
-    if (sl != nullptr && sl->find(k.key) != nullptr)
+    if (sl == nullptr || sl->find(k.key) == nullptr)
+      continue;
+    if (stream != nullptr && stream->committed() < stream->last().seq)
+      uncommitted[k.slice].push_back(st.view_of(k, sl));
+    else
       views.push_back(st.view_of(k, sl));
   }
   if (!replicated.empty())
     share_subscriptions(self, replicated, sink);
+  for (auto& [slice, vs] : uncommitted) {
+    auto* stream = st.stream_of(slice);
+    need_reply(self, reply);
+    ++reply->outstanding;
+    stream->wait(stream->last().seq, false,
+                 [reply, vs = std::move(vs), slice = slice](bool ok) mutable {
+                   if (ok)
+                     merge(reply->value, std::move(vs));
+                   else if (!reply->error)
+                     reply->error = make_error(errc::unavailable,
+                                               "slice " + std::to_string(slice)
+                                                 + " cannot reach a write quorum");
+                   reply->release();
+                 });
+  }
   for (auto& [slice, part] : elsewhere) {
     need_reply(self, reply);
     ++reply->outstanding;
