@@ -237,9 +237,15 @@ class Checker:
         if mode == "mixed":
             mode = "most" if cycle % 2 == 0 else "key"
         counts = collections.Counter(s["primary"] for s in table["slices"])
-        if mode == "most":
-            best = max(counts[n] for n in self.names)
-            victim = self.rng.choice([n for n in self.names if counts[n] == best])
+        primary_of = {s["slice"]: s["primary"] for s in table["slices"]}
+        hot = {primary_of[self.slice_of[i]] for i in self.keys}
+        if mode == "most" and hot:
+            # The node leading the most slices among those leading a key's slice
+            # (placement weighs slices by load, so the busiest node by slice count
+            # may lead none of the written keys).
+            best = max(counts[n] for n in self.names if n in hot)
+            victim = self.rng.choice([n for n in self.names
+                                      if n in hot and counts[n] == best])
             led = {s["slice"] for s in table["slices"] if s["primary"] == victim}
             cands = [i for i in self.keys if self.slice_of[i] in led]
             key = self.rng.choice(cands) if cands else None
