@@ -135,15 +135,37 @@ bool add_peer(supervisor_ptr self, const peer_info& info) {
   e.info = info;
   e.last_heard = now_ms();
   self->monitor(info.supervisor);
-  st.addresses.insert(info.cluster);
+  if (!info.cluster.empty())
+    st.addresses.insert(info.cluster);
+  return true;
+}
+
+/// Splits HOST:PORT; false for anything else (an address a peer announced before
+/// it knew its own, for instance, is empty).
+bool split_address(const std::string& address, std::string& host, uint16_t& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()
+      || address.size() - colon - 1 > 5)
+    return false;
+  uint32_t p = 0;
+  for (auto i = colon + 1; i < address.size(); ++i) {
+    if (address[i] < '0' || address[i] > '9')
+      return false;
+    p = p * 10 + static_cast<uint32_t>(address[i] - '0');
+  }
+  if (p == 0 || p > 65535)
+    return false;
+  host = address.substr(0, colon);
+  port = static_cast<uint16_t>(p);
   return true;
 }
 
 void connect(supervisor_ptr self, const std::string& address) {
   auto& st = self->state;
-  auto colon = address.rfind(':');
-  auto host = address.substr(0, colon);
-  auto port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+  std::string host;
+  uint16_t port = 0;
+  if (!split_address(address, host, port))
+    return;
   st.connecting.insert(address);
   auto mm = self->system().middleman().actor_handle();
   auto timeout = milliseconds(st.cfg.request_timeout_ms);
@@ -162,7 +184,8 @@ void connect(supervisor_ptr self, const std::string& address) {
               auto& st = self->state;
               st.connecting.erase(address);
               for (auto& a : known)
-                st.addresses.insert(a);
+                if (!a.empty())
+                  st.addresses.insert(a);
               if (add_peer(self, theirs))
                 publish(self);
             },
@@ -414,7 +437,8 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
            peer_info& theirs) -> caf::result<peer_info, std::vector<std::string>> {
       auto& st = self->state;
       std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
-      known.push_back(st.self_info.cluster);
+      if (!st.self_info.cluster.empty())
+        known.push_back(st.self_info.cluster);
       if (add_peer(self, theirs))
         publish(self);
       return {st.self_info, std::move(known)};
