@@ -50,6 +50,9 @@ public:
     uint64_t acked = 0;   ///< highest sequence it applied of this stream
     uint64_t seeded_through = 0; ///< position of the latest seed sent to it
     int64_t retry_at = 0; ///< an idle follower's next seed, node clock ms
+    /// Which start of the link this is (the hosting shard numbers every new shard
+    /// and every seed): a late failure of a message sent before is ignored.
+    uint64_t generation = 0;
   };
 
   /// Called once with true when the commit point reaches the awaited sequence,

@@ -65,7 +65,20 @@ void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
 void seed(shard_ptr self, uint32_t s, primary_stream& stream,
           primary_stream::follower& f);
 
-void on_ack(shard_ptr self, const caf::actor& shard, const replica_ack& a) {
+/// The generation of the link to `shard` of slice `s`'s stream (0: none).
+uint64_t generation_of(shard_ptr self, uint32_t s, const caf::actor& shard) {
+  if (auto* stream = self->state.stream_of(s))
+    for (auto& f : stream->followers())
+      if (f.shard == shard)
+        return f.generation;
+  return 0;
+}
+
+/// Handles a follower's answer about slice `a.slice` to a batch sent over the
+/// link's generation `gen`: an ack counts whenever it comes (it is a fact about the
+/// follower), a refusal only if the link has not been started again since.
+void on_ack(shard_ptr self, const caf::actor& shard, const replica_ack& a,
+            uint64_t gen) {
   auto& st = self->state;
   auto* stream = st.stream_of(a.slice);
   if (stream == nullptr)
@@ -75,6 +88,8 @@ void on_ack(shard_ptr self, const caf::actor& shard, const replica_ack& a) {
     if (x.shard == shard)
       f = &x;
   if (f == nullptr)
+    return;
+  if (a.code != ack_code::ok && f->generation != gen)
     return;
   switch (a.code) {
     case ack_code::ok:
@@ -103,14 +118,15 @@ void on_ack(shard_ptr self, const caf::actor& shard, const replica_ack& a) {
   }
 }
 
-/// A follower did not answer (in time), or its shard is gone.
-void on_silence(shard_ptr self, const caf::actor& shard, uint32_t s) {
+/// A follower did not answer (in time) a batch sent over the link's generation
+/// `gen`, or its shard is gone.
+void on_silence(shard_ptr self, const caf::actor& shard, uint32_t s, uint64_t gen) {
   auto& st = self->state;
   auto* stream = st.stream_of(s);
   if (stream == nullptr)
     return;
   for (auto& f : stream->followers())
-    if (f.shard == shard && f.state != link_state::idle) {
+    if (f.shard == shard && f.generation == gen && f.state != link_state::idle) {
       f.retry_at = st.now() + seed_retry_ms;
       stream->lost(f);
     }
@@ -121,19 +137,29 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
   for (auto s : ob.slices)
     if (auto* stream = st.stream_of(s))
       ob.batch.commits.push_back(commit_note{s, stream->epoch(), stream->committed()});
-  auto slices = std::move(ob.slices);
+  // Each slice's link generation as the batch leaves.
+  std::vector<std::pair<uint32_t, uint64_t>> gens;
+  gens.reserve(ob.slices.size());
+  for (auto s : ob.slices)
+    gens.emplace_back(s, generation_of(self, s, shard));
+  auto gen_of = [](const std::vector<std::pair<uint32_t, uint64_t>>& xs, uint32_t s) {
+    for (auto& [slice, gen] : xs)
+      if (slice == s)
+        return gen;
+    return uint64_t{0};
+  };
   self
     ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
               replicate_atom::value, std::move(ob.batch))
     .then(
-      [self, shard](std::vector<replica_ack>& acks) {
+      [self, shard, gens, gen_of](std::vector<replica_ack>& acks) {
         for (auto& a : acks)
-          on_ack(self, shard, a);
+          on_ack(self, shard, a, gen_of(gens, a.slice));
         flush(self);
       },
-      [self, shard, slices](caf::error&) {
-        for (auto s : slices)
-          on_silence(self, shard, s);
+      [self, shard, gens](caf::error&) {
+        for (auto& [s, gen] : gens)
+          on_silence(self, shard, s, gen);
         flush(self);
       });
 }
@@ -154,16 +180,16 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
   snap.unconfirmed = stream.unconfirmed();
   f.state = link_state::seeding;
   f.seeded_through = stream.last().seq;
+  f.generation = ++st.link_generation;
   auto shard = f.shard;
-  auto through = f.seeded_through;
+  auto gen = f.generation;
   // Finds the follower again if nothing replaced this seed meanwhile.
-  auto current = [self, s, shard, through]() -> primary_stream::follower* {
+  auto current = [self, s, shard, gen]() -> primary_stream::follower* {
     auto* stream = self->state.stream_of(s);
     if (stream == nullptr)
       return nullptr;
     for (auto& x : stream->followers())
-      if (x.shard == shard && x.state == link_state::seeding
-          && x.seeded_through == through)
+      if (x.shard == shard && x.state == link_state::seeding && x.generation == gen)
         return &x;
     return nullptr;
   };
@@ -219,6 +245,7 @@ void relink(shard_ptr self, uint32_t s, primary_stream& stream, bool probe) {
     f.acked = 0;
     f.retry_at = 0;
     f.state = link_state::idle;
+    f.generation = ++st.link_generation;
     if (!h)
       continue;
     if (st.watched.insert(h.address()).second)
@@ -383,6 +410,10 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
     configure_stream(self, s, a, a.epoch, {}, 0, false);
     if (unfence) {
       stream->unfence();
+      // Followers dropped while the stream was fenced are seeded again now.
+      for (auto& f : stream->followers())
+        if (f.shard && f.state == link_state::idle)
+          seed(self, s, *stream, f);
       start_leveling(self, s, false);
     }
     return;
@@ -568,6 +599,7 @@ void on_follower_down(shard_ptr self, const caf::actor_addr& who) {
       if (f.shard && f.shard.address() == who) {
         f.shard = nullptr;
         f.acked = 0;
+        f.generation = ++st.link_generation;
         stream->lost(f);
       }
 }

@@ -135,7 +135,7 @@ struct outbound {
 };
 
 /// How long an idle follower waits before its next seed.
-constexpr int64_t seed_retry_ms = 1000;
+constexpr int64_t seed_retry_ms = 200;
 
 struct shard_state {
   static inline const char* name = "tether.shard";
@@ -156,6 +156,7 @@ struct shard_state {
   /// Shards of the other connected nodes, by name and index.
   std::map<std::string, std::vector<caf::actor>> peers;
   std::set<caf::actor_addr> watched; ///< follower shards monitored
+  uint64_t link_generation = 0; ///< numbers the starts of follower links
   std::map<caf::actor, outbound> outbox;
   /// Slices being exported (frozen), and slices moved away from here.
   std::unordered_map<uint32_t, export_job> exporting;
