@@ -196,15 +196,22 @@ void connect(supervisor_ptr self, const std::string& address) {
       [self, address](caf::error&) { self->state.connecting.erase(address); });
 }
 
+/// The controllers of every reachable directory member, own first.
+std::vector<directory::controller_actor> controllers_of(supervisor_ptr self) {
+  auto& st = self->state;
+  std::vector<directory::controller_actor> out;
+  if (st.self_info.controller)
+    out.push_back(st.self_info.controller);
+  for (auto& [_, p] : st.peers)
+    if (p.info.controller)
+      out.push_back(p.info.controller);
+  return out;
+}
+
 /// Asks a directory member's controller to add or refresh this node.
 void join(supervisor_ptr self) {
   auto& st = self->state;
-  std::vector<directory::controller_actor> controllers;
-  if (st.self_info.controller)
-    controllers.push_back(st.self_info.controller);
-  for (auto& [_, p] : st.peers)
-    if (p.info.controller)
-      controllers.push_back(p.info.controller);
+  auto controllers = controllers_of(self);
   if (controllers.empty())
     return;
   auto target = controllers[st.join_rr++ % controllers.size()];
@@ -219,22 +226,11 @@ void join(supervisor_ptr self) {
           });
 }
 
-/// The controllers of every reachable directory member, own first.
-std::vector<caf::actor> controllers_of(supervisor_ptr self) {
-  auto& st = self->state;
-  std::vector<caf::actor> out;
-  if (st.self_info.controller)
-    out.push_back(caf::actor_cast<caf::actor>(st.self_info.controller));
-  for (auto& [_, p] : st.peers)
-    if (p.info.controller)
-      out.push_back(caf::actor_cast<caf::actor>(p.info.controller));
-  return out;
-}
-
 /// Sends `msg` to the controllers in turn until one that leads answers; refusals
 /// of followers are skipped, any other answer is final.
 template <class T>
-void ask_leader(supervisor_ptr self, std::vector<caf::actor> controllers, size_t i,
+void ask_leader(supervisor_ptr self, std::vector<directory::controller_actor> controllers,
+                size_t i,
                 caf::message msg, milliseconds timeout,
                 caf::typed_response_promise<T> rp, std::string last_error) {
   if (i >= controllers.size()) {
@@ -243,7 +239,7 @@ void ask_leader(supervisor_ptr self, std::vector<caf::actor> controllers, size_t
                                              : last_error));
     return;
   }
-  self->request(controllers[i], timeout, msg)
+  self->request(caf::actor_cast<caf::actor>(controllers[i]), timeout, msg)
     .then(
       [rp](T& x) mutable { rp.deliver(std::move(x)); },
       [self, controllers, i, msg, timeout, rp](caf::error& err) mutable {
@@ -289,8 +285,7 @@ void tick(supervisor_ptr self) {
   if (!suspects.empty() || st.suspecting) {
     st.suspecting = !suspects.empty();
     for (auto& c : controllers_of(self))
-      caf::anon_send(caf::actor_cast<directory::controller_actor>(c),
-                     directory::suspect_atom::value, st.self_info.name, suspects);
+      caf::anon_send(c, directory::suspect_atom::value, st.self_info.name, suspects);
   }
   if (now >= st.next_connect) {
     st.next_connect = now + std::max<int64_t>(4 * st.cfg.heartbeat_ms, 200);
@@ -324,8 +319,7 @@ void tick(supervisor_ptr self) {
     st.loads_at = now;
     if (!reports.empty())
       for (auto& ctl : controllers_of(self))
-        caf::anon_send(caf::actor_cast<directory::controller_actor>(ctl),
-                       directory::load_atom::value, st.self_info.name, reports);
+        caf::anon_send(ctl, directory::load_atom::value, st.self_info.name, reports);
   }
   if (!st.joined && !st.joining && now >= st.next_join) {
     st.next_join = now + 300;
