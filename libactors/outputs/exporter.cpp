@@ -6,6 +6,8 @@
 #include <caf/event_based_actor.hpp>
 
 #include "outputs/metrics_page.hpp"
+#include "outputs/window_order.hpp"
+#include "wire/codec.hpp"
 #include "rules/rule_cache.hpp"
 #include "tether/actors.hpp"
 
@@ -16,8 +18,14 @@ namespace {
 caf::behavior exporter(caf::event_based_actor*,
                        std::shared_ptr<remote_write_sender> sender,
                        std::shared_ptr<rules::rule_cache> rules) {
+  // A window repeated after a failover would be a duplicate or out-of-order sample
+  // for the receiver.
+  auto order = std::make_shared<window_order>();
   return {
-    [sender, rules](window_atom, std::vector<series_view>& views) {
+    [sender, rules, order](window_atom, std::vector<series_view>& views) {
+      order->filter(views, wire::now_ms());
+      if (views.empty())
+        return;
       std::string body;
       std::string error;
       auto set = rules ? rules->load() : nullptr;

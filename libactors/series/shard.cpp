@@ -183,10 +183,16 @@ void close_due(shard_ptr self, int64_t now) {
     it.windows = std::move(m.windows);
     stream->hold_marks(it.seq, it.windows);
     send_item(self, *stream, it);
-    stream->wait(it.seq, true, [self, views = std::move(m.views)](bool ok) mutable {
-      if (ok)
-        emit(self, std::move(views));
-    });
+    stream->wait(it.seq, true,
+                 [self, slice = slice, views = std::move(m.views)](bool ok) mutable {
+                   if (!ok)
+                     return;
+                   // Tell the followers at once that the mark is committed: a
+                   // follower promoted before it learns this emits the windows
+                   // again (subscribers drop repeats by window end).
+                   announce_commit(self, slice);
+                   emit(self, std::move(views));
+                 });
   }
 }
 

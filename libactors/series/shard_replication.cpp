@@ -604,6 +604,16 @@ void on_follower_down(shard_ptr self, const caf::actor_addr& who) {
       }
 }
 
+void announce_commit(shard_ptr self, uint32_t s) {
+  auto& st = self->state;
+  auto* stream = st.stream_of(s);
+  if (stream == nullptr || !stream->take_commit_news())
+    return;
+  for (auto& f : stream->followers())
+    if (f.shard && f.state != link_state::idle)
+      outbox_of(self, f.shard, s);
+}
+
 /// Tells followers the latest commit points and retries failed seeds.
 void replication_tick(shard_ptr self, int64_t now) {
   auto& st = self->state;

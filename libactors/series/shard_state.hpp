@@ -433,6 +433,10 @@ void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
 /// Sends every follower shard what this handler queued for it, one message each.
 void flush(shard_ptr self);
 
+/// Queues the commit point of slice `s`'s stream for its live followers if they
+/// have not been told it yet (`flush` sends it).
+void announce_commit(shard_ptr self, uint32_t s);
+
 /// Why a replicated slice takes no writes now.
 std::string why_not_writable(const primary_stream& stream);
 

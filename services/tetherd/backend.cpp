@@ -10,6 +10,7 @@
 #include <caf/send.hpp>
 
 #include "node/node_impl.hpp"
+#include "outputs/window_order.hpp"
 #include "routing/ingest.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
@@ -35,12 +36,17 @@ backend::~backend() = default;
 
 namespace {
 
-/// Runs tasks and forwards window updates to the session's sink.
+/// Runs tasks and forwards window updates to the session's sink, each window of a
+/// series once and in order (see outputs/window_order.hpp).
 caf::behavior bridge_behavior(caf::event_based_actor* self, window_sink sink) {
+  auto order = std::make_shared<outputs::window_order>();
   return {
     [self](bridge_task& t) { t.run(self); },
-    [sink](window_atom, std::vector<series_view>& vs) {
-      if (sink)
+    [sink, order](window_atom, std::vector<series_view>& vs) {
+      if (!sink)
+        return;
+      order->filter(vs, wire::now_ms());
+      if (!vs.empty())
         sink(std::move(vs));
     },
   };

@@ -440,7 +440,9 @@ class Checker:
             self.fail(f"the subscriber saw {len(sdec)} decreasing totals in {len(ups)} "
                       "series updates")
             for prev, cur in sdec[:3]:
-                self.log(f"  {cur[2]}: {prev[3]:.0f} via {prev[1]} then {cur[3]:.0f} via {cur[1]}")
+                self.log(f"  {cur[2]}: {prev[3]:.0f} (window ending {prev[4]}) via {prev[1]} "
+                         f"then {cur[3]:.0f} (window ending {cur[4]}) via {cur[1]}, "
+                         f"{cur[0] - prev[0]:.2f} s later")
         # Failover.
         fo = [r["failover"] for r in self.cycles if r["failover"] is not None]
         none = [r for r in self.cycles if r["failover"] is None]

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "tether/types.hpp"
+
+namespace tether::outputs {
+
+/// Passes each closed window of a series once and in order.
+///
+/// A slice's primary emits a window once a write quorum applied its close mark.
+/// A follower promoted after a failover emits again the windows of the marks it
+/// had not been told were committed, so a window emitted just before a primary
+/// died can arrive a second time, possibly after a newer window of the same
+/// series. Every consumer that must not see a window twice (a WebSocket
+/// subscription, remote write) runs the windows it receives through one
+/// `window_order`: a window whose end is not after the last one passed for its
+/// series is dropped.
+///
+/// Remembers one end per series it saw (keyed by the 64-bit hash of the series
+/// key, 16 bytes plus the table's overhead). Not thread-safe.
+class window_order {
+public:
+  /// A series is forgotten once its last window ended more than `horizon_ms`
+  /// before the clock passed to `filter` (a repeat comes within a failover, seconds
+  /// after the first delivery), so the table holds only the recently active series.
+  explicit window_order(int64_t horizon_ms = 10 * 60 * 1000) : horizon_ms_(horizon_ms) {
+  }
+
+  /// Removes from `views` every window not newer than the last one passed for its
+  /// series, in place, keeping the order of the rest. `now_ms` is the consumer's
+  /// clock (for forgetting). Returns how many windows it removed.
+  size_t filter(std::vector<series_view>& views, int64_t now_ms);
+
+  /// How many series it remembers.
+  size_t size() const noexcept {
+    return last_end_.size();
+  }
+
+private:
+  int64_t horizon_ms_;
+  int64_t next_sweep_ = 0;
+  std::unordered_map<uint64_t, int64_t> last_end_;
+};
+
+} // namespace tether::outputs
