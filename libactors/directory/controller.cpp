@@ -228,6 +228,37 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
 
 /// The first table: every directory member and whoever else joined, directory
 /// members first in id order, the others by name.
+void elect(controller_ptr self, assignment_table t, placement_plan plan,
+           std::vector<uint32_t> slices, std::function<void(assignment_table)> k);
+
+/// Member `idx` joined as a new process (another incarnation) while the table
+/// still has it up: it restarted faster than failure detection, so its replicas
+/// are empty. Declares its previous process failed, as a failure report would
+/// (a follower promoted for every slice it led), and takes the new process back
+/// in the same table: it follows its old slices and is seeded by their primaries.
+void rejoin_restarted(controller_ptr self, assignment_table t, int32_t idx, member m,
+                      std::function<void(uint64_t)> k,
+                      std::function<void(caf::error)> fail) {
+  auto& st = self->state;
+  t.members[static_cast<size_t>(idx)].up = false;
+  auto plan = restore_rf(t, st.loads, placement_of(st.cfg));
+  std::vector<uint32_t> promoted;
+  for (auto& mv : plan.moves)
+    if (mv.kind == move_kind::promote)
+      promoted.push_back(mv.slice);
+  st.report.failures_declared += 1;
+  for (auto& [_, r] : st.suspicions)
+    r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name), r.first.end());
+  elect(self, std::move(t), std::move(plan), std::move(promoted),
+        [self, idx, m, k, fail](assignment_table next) {
+          auto& cur = next.members[static_cast<size_t>(idx)];
+          cur.up = true;
+          cur.drained = false;
+          cur.incarnation = m.incarnation;
+          propose(self, std::move(next), k, fail);
+        });
+}
+
 assignment_table first_table(const controller_state& st) {
   std::vector<member> ms;
   for (auto& name : st.cfg.directory_members)
@@ -401,13 +432,25 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
             if (idx >= 0) {
               auto& cur = t.members[static_cast<size_t>(idx)];
               if (cur.up && cur.address == m.address) {
-                rp.deliver(t.version);
-                done();
+                if (cur.incarnation == 0 || m.incarnation == 0
+                    || cur.incarnation == m.incarnation) {
+                  rp.deliver(t.version);
+                  done();
+                  return;
+                }
+                rejoin_restarted(self, std::move(t), idx, m,
+                                 [self, rp, done](uint64_t v) mutable {
+                                   rp.deliver(v);
+                                   done();
+                                   caf::anon_send(self, rebalance_atom::value);
+                                 },
+                                 fail);
                 return;
               }
               cur.up = true;
               cur.drained = false;
               cur.address = m.address;
+              cur.incarnation = m.incarnation;
               // Its old suspicions are about the process that failed.
               for (auto& [_, r] : self->state.suspicions)
                 r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name),

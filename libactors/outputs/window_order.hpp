@@ -34,12 +34,23 @@ public:
   /// clock (for forgetting). Returns how many windows it removed.
   size_t filter(std::vector<series_view>& views, int64_t now_ms);
 
+  /// The same for a snapshot of the series' current state (a subscription's first
+  /// update), which carries each series' latest closed window and a total read
+  /// after that window closed. A window delivered before the snapshot may be sent
+  /// on after it (the WebSocket session gathers windows briefly): a series whose
+  /// window, or a later one, was passed already is removed. The others' window
+  /// ends are recorded, so that a window closed before the snapshot was read but
+  /// delivered after it (its close mark was not committed yet) is dropped.
+  size_t filter_current(std::vector<series_view>& views, int64_t now_ms);
+
   /// How many series it remembers.
   size_t size() const noexcept {
     return last_end_.size();
   }
 
 private:
+  void sweep(int64_t now_ms);
+
   int64_t horizon_ms_;
   int64_t next_sweep_ = 0;
   std::unordered_map<uint64_t, int64_t> last_end_;

@@ -75,3 +75,24 @@ TEST_CASE("window_order forgets series idle beyond its horizon", "[outputs]") {
   std::vector<series_view> back{window("old", 1000, 1)};
   CHECK(order.filter(back, 131'000) == 0);
 }
+
+TEST_CASE("window_order and a subscription's first update", "[outputs]") {
+  window_order order;
+  // A window closed at 2000 waits for its close mark to commit; meanwhile a
+  // subscription reads the current state (that window, total 12 read later).
+  std::vector<series_view> current{window("k", 2000, 12), window("j", 1000, 3)};
+  CHECK(order.filter_current(current, 2100) == 0);
+  CHECK(current.size() == 2);
+  // The mark commits: the window is emitted with the total it had when it closed.
+  std::vector<series_view> late{window("k", 2000, 10)};
+  CHECK(order.filter(late, 2200) == 1);
+  // Windows delivered before a read's answer: the answer's state of those series
+  // is dropped (the windows may be sent on after it), the rest kept.
+  std::vector<series_view> newer{window("j", 3000, 5), window("k", 4000, 14)};
+  CHECK(order.filter(newer, 4000) == 0);
+  std::vector<series_view> read{window("j", 3000, 6), window("k", 2000, 12),
+                                window("m", 3000, 1)};
+  CHECK(order.filter_current(read, 4000) == 2);
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].key == "m");
+}

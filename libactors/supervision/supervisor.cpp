@@ -215,7 +215,8 @@ void join(supervisor_ptr self) {
   if (controllers.empty())
     return;
   auto target = controllers[st.join_rr++ % controllers.size()];
-  member m{st.self_info.name, st.self_info.gateway, true};
+  member m{st.self_info.name, st.self_info.gateway, true, false,
+           st.self_info.incarnation};
   st.joining = true;
   self->request(target, milliseconds(st.cfg.request_timeout_ms),
                 directory::join_atom::value, m)
@@ -456,9 +457,15 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
         if (t.members[i].name == st.self_info.name)
           idx = static_cast<int>(i);
       // A drained member stays out until it restarts; a member declared failed
-      // while it lives (a partition, a pause) asks to be taken back.
-      if (idx >= 0 && t.members[idx].address == st.self_info.gateway)
-        st.joined = t.members[idx].up || t.members[idx].drained;
+      // while it lives (a partition, a pause) asks to be taken back, and so does a
+      // process that restarted before its predecessor was declared failed (the
+      // table names another incarnation).
+      if (idx >= 0 && t.members[idx].address == st.self_info.gateway) {
+        auto& m = t.members[idx];
+        st.joined = (m.up && (m.incarnation == 0
+                              || m.incarnation == st.self_info.incarnation))
+                    || m.drained;
+      }
     },
     [self](read_atom) {
       auto& st = self->state;

@@ -38,8 +38,8 @@ namespace {
 
 /// Runs tasks and forwards window updates to the session's sink, each window of a
 /// series once and in order (see outputs/window_order.hpp).
-caf::behavior bridge_behavior(caf::event_based_actor* self, window_sink sink) {
-  auto order = std::make_shared<outputs::window_order>();
+caf::behavior bridge_behavior(caf::event_based_actor* self, window_sink sink,
+                              std::shared_ptr<outputs::window_order> order) {
   return {
     [self](bridge_task& t) { t.run(self); },
     [sink, order](window_atom, std::vector<series_view>& vs) {
@@ -64,7 +64,7 @@ public:
       // The ingest actor answers within its own request timeout (then UNAVAILABLE
       // naming the slice); this outer bound only catches an ingest actor that died.
       timeout_(2 * timeout + std::chrono::milliseconds(1000)) {
-    bridge_ = sys.spawn(bridge_behavior, std::move(sink));
+    bridge_ = sys.spawn(bridge_behavior, std::move(sink), order_);
   }
 
   ~session_impl() override {
@@ -91,10 +91,16 @@ public:
 
   void subscribe(std::vector<std::string> keys, subscribe_done done) override {
     post([ingest = ingest_, timeout = timeout_, keys = std::move(keys),
-          done = std::move(done)](caf::event_based_actor* self) mutable {
+          done = std::move(done), order = order_](caf::event_based_actor* self) mutable {
       self->request(ingest, timeout, subscribe_atom::value, std::move(keys),
                     caf::actor_cast<caf::actor>(self))
-        .then([done](std::vector<series_view>& vs) { done({}, std::move(vs)); },
+        .then(
+          [done, order](std::vector<series_view>& vs) {
+            // Windows of these keys may have reached the bridge before this
+            // answer, and windows closed before the read may come after it.
+            order->filter_current(vs, wire::now_ms());
+            done({}, std::move(vs));
+          },
               [done](caf::error& err) { done(status_of(err), {}); });
     });
   }
@@ -114,6 +120,8 @@ private:
   }
 
   routing::ingest_full_actor ingest_;
+  /// Used only inside the bridge actor.
+  std::shared_ptr<outputs::window_order> order_ = std::make_shared<outputs::window_order>();
   caf::actor bridge_;
   std::chrono::milliseconds timeout_;
 };
@@ -127,7 +135,8 @@ public:
     operator_ = std::make_shared<session_impl>(
       impl_.sys, routing::spawn_ingest(impl_.sys, impl_.ingest, "tether.operator"),
       window_sink{}, timeout_);
-    bridge_ = impl_.sys.spawn(bridge_behavior, window_sink{});
+    bridge_ = impl_.sys.spawn(bridge_behavior, window_sink{},
+                              std::make_shared<outputs::window_order>());
     remote_ = std::make_shared<session_impl>(
       impl_.sys,
       routing::spawn_ingest(impl_.sys, impl_.ingest,

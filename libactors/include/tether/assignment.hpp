@@ -12,11 +12,15 @@ struct member {
   std::string address; ///< gateway HOST:PORT
   bool up = true;      ///< false: failed (the directory declared it) or drained
   bool drained = false; ///< taken out by an operator; stays out until it joins again
+  /// Which process of the member joined last (its start time in microseconds; 0:
+  /// unknown). A join with another incarnation while the member is up means the
+  /// process restarted before it was declared failed: its replicas are empty.
+  uint64_t incarnation = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member& x) {
-  return f(x.name, x.address, x.up, x.drained);
+  return f(x.name, x.address, x.up, x.drained, x.incarnation);
 }
 
 /// One slice's replica set: indices into `assignment_table::members`.
