@@ -226,39 +226,72 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
   }
 }
 
-/// The first table: every directory member and whoever else joined, directory
-/// members first in id order, the others by name.
 void elect(controller_ptr self, assignment_table t, placement_plan plan,
-           std::vector<uint32_t> slices, std::function<void(assignment_table)> k);
+           std::vector<uint32_t> slices,
+           std::function<void(assignment_table, std::vector<uint32_t>)> k);
 
-/// Member `idx` joined as a new process (another incarnation) while the table
-/// still has it up: it restarted faster than failure detection, so its replicas
-/// are empty. Declares its previous process failed, as a failure report would
-/// (a follower promoted for every slice it led), and takes the new process back
-/// in the same table: it follows its old slices and is seeded by their primaries.
+/// Member `idx` joined as a new process (another incarnation than the table
+/// records): its replicas are empty. If the table still has it up, it restarted
+/// faster than failure detection. Declares the previous process failed, as a
+/// failure report would, and elects a follower for every slice it still leads;
+/// then takes the new process back in the same table (it follows its old slices
+/// and is seeded by their primaries). While some of those slices have too few
+/// followers answering to elect safely, the member stays down and the join is
+/// refused as retryable: the node asks again, and the rebalance rounds retry the
+/// elections meanwhile.
 void rejoin_restarted(controller_ptr self, assignment_table t, int32_t idx, member m,
                       std::function<void(uint64_t)> k,
                       std::function<void(caf::error)> fail) {
   auto& st = self->state;
-  t.members[static_cast<size_t>(idx)].up = false;
+  auto& cur = t.members[static_cast<size_t>(idx)];
+  if (cur.up)
+    st.report.failures_declared += 1;
+  cur.up = false;
   auto plan = restore_rf(t, st.loads, placement_of(st.cfg));
   std::vector<uint32_t> promoted;
   for (auto& mv : plan.moves)
     if (mv.kind == move_kind::promote)
       promoted.push_back(mv.slice);
-  st.report.failures_declared += 1;
   for (auto& [_, r] : st.suspicions)
     r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name), r.first.end());
   elect(self, std::move(t), std::move(plan), std::move(promoted),
-        [self, idx, m, k, fail](assignment_table next) {
-          auto& cur = next.members[static_cast<size_t>(idx)];
-          cur.up = true;
-          cur.drained = false;
-          cur.incarnation = m.incarnation;
+        [self, idx, m, k, fail](assignment_table next, std::vector<uint32_t> unresolved) {
+          if (!unresolved.empty()) {
+            auto text = m.name + " restarted; " + std::to_string(unresolved.size())
+                        + " slices it led wait for enough of their followers to answer";
+            propose(self, std::move(next),
+                    [fail, text](uint64_t) { fail(make_error(errc::unavailable, text)); },
+                    fail);
+            return;
+          }
+          auto& c = next.members[static_cast<size_t>(idx)];
+          c.up = true;
+          c.drained = false;
+          c.address = m.address;
+          c.incarnation = m.incarnation;
           propose(self, std::move(next), k, fail);
         });
 }
 
+/// The slices whose primary is a down member and which have an up follower: the
+/// elections a failure report or a restart left unresolved.
+std::vector<uint32_t> orphaned_slices(const assignment_table& t) {
+  std::vector<uint32_t> out;
+  for (uint32_t s = 0; s < t.slices.size(); ++s) {
+    auto& a = t.slices[s];
+    if (a.primary < 0 || t.members[static_cast<size_t>(a.primary)].up)
+      continue;
+    for (auto f : a.followers)
+      if (f >= 0 && t.members[static_cast<size_t>(f)].up) {
+        out.push_back(s);
+        break;
+      }
+  }
+  return out;
+}
+
+/// The first table: every directory member and whoever else joined, directory
+/// members first in id order, the others by name.
 assignment_table first_table(const controller_state& st) {
   std::vector<member> ms;
   for (auto& name : st.cfg.directory_members)
@@ -299,39 +332,67 @@ void converge(controller_ptr self,
     fail);
 }
 
-/// Picks the new primary of every slice in `slices` (whose primary failed): among
-/// its up followers, the one whose replica applied the most of the stream (highest
-/// epoch, then sequence), asked through the followers' supervisors. A slice whose
-/// followers hold no seeded replica keeps its failed primary: promoting an empty
-/// replica would lose what was acknowledged. `k(table)` gets `t` with the elected
-/// slices taken from `plan` (epoch bumped), and the version bumped.
+/// Picks the new primary of every slice in `slices` (whose primary failed or came
+/// back empty). Asks every up follower, through its node's supervisor, where its
+/// replica stands, and fences it first at the epoch this election commits (the
+/// slice's epoch + 1): from then on it refuses the old primary, which may still be
+/// alive behind a partition. A slice is elected only when so many followers
+/// answered that the old primary cannot make a write quorum with the rest (more
+/// than n - q of its n replicas, q the write quorum); then every acknowledged
+/// write is on one of them, and the one that applied the most of the stream
+/// (highest epoch, then sequence) becomes primary. If none of them holds state, no
+/// write was ever acknowledged: one of them becomes primary and starts the slice
+/// empty (`slice_assignment::empty`). A slice with too few answers keeps its
+/// primary and epoch and is *unresolved*: a later round asks again.
+/// `k(table, unresolved)` gets `t` with the elected slices taken from `plan` at
+/// the new epoch, and the version bumped.
 void elect(controller_ptr self, assignment_table t, placement_plan plan,
            std::vector<uint32_t> slices,
-           std::function<void(assignment_table)> k) {
+           std::function<void(assignment_table, std::vector<uint32_t>)> k) {
   t.version += 1;
   if (slices.empty()) {
-    k(std::move(t));
+    k(std::move(t), {});
     return;
   }
   // Ask every up follower of the affected slices, one request per node.
-  std::map<std::string, std::vector<uint32_t>> ask;
+  struct question {
+    std::vector<uint32_t> slices;
+    std::vector<uint64_t> fences;
+  };
+  std::map<std::string, question> ask;
   for (auto s : slices)
     for (auto f : t.slices[s].followers)
-      if (f >= 0 && t.members[static_cast<size_t>(f)].up)
-        ask[t.members[static_cast<size_t>(f)].name].push_back(s);
+      if (f >= 0 && t.members[static_cast<size_t>(f)].up) {
+        auto& q = ask[t.members[static_cast<size_t>(f)].name];
+        q.slices.push_back(s);
+        q.fences.push_back(t.slices[s].epoch + 1);
+      }
   struct fan {
     size_t remaining = 0;
     // slice -> (member index, position) of the best seeded replica so far
     std::map<uint32_t, std::pair<int32_t, series::replica_position>> best;
+    std::map<uint32_t, std::vector<int32_t>> answered; // slice -> who answered
   };
   auto f = std::make_shared<fan>();
-  auto finish = [self, t, plan, slices, f, k]() mutable {
+  auto rf = self->state.cfg.replication_factor;
+  auto finish = [self, t, plan, slices, f, k, rf]() mutable {
+    std::vector<uint32_t> unresolved;
     for (auto s : slices) {
+      auto fenced = t.slices[s].epoch + 1;
+      auto n = 1 + t.slices[s].followers.size();
+      auto q = std::max<size_t>(n, rf) / 2 + 1;
+      auto needed = n >= q ? n - q + 1 : 1;
+      if (f->answered[s].size() < needed) {
+        unresolved.push_back(s);
+        continue;
+      }
       auto i = f->best.find(s);
-      if (i == f->best.end())
-        continue; // no replica with state: the slice waits for its primary
-      auto chosen = i->second.first;
+      bool empty = i == f->best.end();
+      // No replica with state among enough answers: no write was acknowledged,
+      // and a follower that answered starts the slice empty.
+      auto chosen = empty ? f->answered[s].front() : i->second.first;
       auto a = plan.table.slices[s];
+      a.empty = empty;
       if (a.primary != chosen) {
         a.followers.erase(std::remove(a.followers.begin(), a.followers.end(), chosen),
                           a.followers.end());
@@ -339,12 +400,13 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
           a.followers.push_back(a.primary);
         a.primary = chosen;
       }
+      a.epoch = std::max(a.epoch, fenced);
       t.slices[s] = a;
     }
-    k(std::move(t));
+    k(std::move(t), std::move(unresolved));
   };
   std::vector<std::pair<std::string, caf::actor>> targets;
-  for (auto& [name, xs] : ask) {
+  for (auto& [name, q] : ask) {
     auto i = self->state.agents.find(name);
     if (i != self->state.agents.end() && i->second)
       targets.emplace_back(name, i->second);
@@ -356,13 +418,15 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
   f->remaining = targets.size();
   for (auto& [name, agent] : targets) {
     auto idx = find_member(t, name);
+    auto& q = ask[name];
     self
       ->request(agent, milliseconds(std::min<uint32_t>(self->state.cfg.request_timeout_ms,
                                                        1000)),
-                series::position_atom::value, ask[name])
+                series::position_atom::value, q.slices, q.fences)
       .then(
         [f, idx, finish](std::vector<series::replica_position>& ps) mutable {
           for (auto& p : ps) {
+            f->answered[p.slice].push_back(idx);
             if (!p.seeded)
               continue;
             auto i = f->best.find(p.slice);
@@ -431,13 +495,9 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
             auto idx = find_member(t, m.name);
             if (idx >= 0) {
               auto& cur = t.members[static_cast<size_t>(idx)];
-              if (cur.up && cur.address == m.address) {
-                if (cur.incarnation == 0 || m.incarnation == 0
-                    || cur.incarnation == m.incarnation) {
-                  rp.deliver(t.version);
-                  done();
-                  return;
-                }
+              bool same_process = cur.incarnation == 0 || m.incarnation == 0
+                                  || cur.incarnation == m.incarnation;
+              if (!same_process) {
                 rejoin_restarted(self, std::move(t), idx, m,
                                  [self, rp, done](uint64_t v) mutable {
                                    rp.deliver(v);
@@ -447,6 +507,18 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
                                  fail);
                 return;
               }
+              if (cur.up && cur.address == m.address) {
+                rp.deliver(t.version);
+                done();
+                return;
+              }
+              // Back from a partition or a pause with its state: it leads what it
+              // still leads at a higher epoch, not below the fence an unresolved
+              // election may have set on its followers.
+              if (!cur.up)
+                for (auto& a : t.slices)
+                  if (a.primary == idx)
+                    a.epoch += 1;
               cur.up = true;
               cur.drained = false;
               cur.address = m.address;
@@ -477,6 +549,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       run(self, [self, rp](std::function<void()> done) mutable {
         auto opts = placement_of(self->state.cfg);
         auto loads = self->state.loads;
+        auto balance = [self, rp, done, opts, loads]() mutable {
         converge(
           self,
           [opts, loads](const assignment_table& t) {
@@ -504,6 +577,35 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
             rp.deliver(std::move(err));
             done();
           });
+        };
+        // First the elections a failure left unresolved (too few followers
+        // answered): ask again; a table is proposed only if one was decided.
+        with_table(
+          self,
+          [self, balance, opts, loads](assignment_table t) mutable {
+            auto orphans = orphaned_slices(t);
+            if (orphans.empty()) {
+              balance();
+              return;
+            }
+            auto plan = restore_rf(t, loads, opts);
+            auto before = t.slices;
+            elect(self, std::move(t), std::move(plan), orphans,
+                  [self, balance, before, orphans](assignment_table next,
+                                                    std::vector<uint32_t>) mutable {
+                    bool changed = false;
+                    for (auto s : orphans)
+                      changed = changed || next.slices[s].primary != before[s].primary
+                                || next.slices[s].epoch != before[s].epoch;
+                    if (!changed) {
+                      balance();
+                      return;
+                    }
+                    propose(self, std::move(next), [balance](uint64_t) mutable { balance(); },
+                            [balance](caf::error) mutable { balance(); });
+                  });
+          },
+          [balance](caf::error) mutable { balance(); });
       });
       return rp;
     },
@@ -670,7 +772,8 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
                 promoted.push_back(m.slice);
             self->state.report.failures_declared += failed.size();
             elect(self, std::move(t), std::move(plan), std::move(promoted),
-                  [self, finish](assignment_table next) {
+                  [self, finish](assignment_table next, std::vector<uint32_t>) {
+                    // Unresolved elections are retried by the rebalance rounds.
                     propose(self, std::move(next), [finish](uint64_t) { finish(); },
                             [finish](caf::error) { finish(); });
                   });

@@ -23,6 +23,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   // The directory's election asks shards where their replicas stand.
   cfg.add_message_type<replica_position>("tether.replica_position");
   cfg.add_message_type<std::vector<uint32_t>>("std::vector<uint32_t>");
+  cfg.add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>");
   cfg.add_message_type<node_shards>("tether.node_shards");
 }
 

@@ -673,6 +673,26 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
         out.push_back(self->state.position_of(s));
       return out;
     },
+    [self](position_atom, std::vector<uint32_t>& xs, std::vector<uint64_t>& fences) {
+      // An election asks: from now on refuse the items and seeds of every primary
+      // below the epoch it will commit, then say where the replica stands. A slice
+      // this shard leads is not fenced here (the election asks followers only; a
+      // primary learns of a higher epoch from its followers or the table).
+      auto& st = self->state;
+      std::vector<replica_position> out;
+      out.reserve(xs.size());
+      for (size_t i = 0; i < xs.size(); ++i) {
+        auto s = xs[i];
+        auto e = i < fences.size() ? fences[i] : 0;
+        if (e > st.fence_epoch(s) && st.hosted(s) == nullptr) {
+          st.election_fences[s] = e;
+          if (auto* rep = st.replica_of(s))
+            rep->cursor.fence = std::max(rep->cursor.fence, e);
+        }
+        out.push_back(st.position_of(s));
+      }
+      return out;
+    },
     [self](read_atom, local_atom,
            key_route& k) -> caf::result<series_view, replica_position> {
       auto& st = self->state;

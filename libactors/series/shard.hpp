@@ -37,7 +37,8 @@ using local_atom = caf::atom_constant<caf::atom("tt_local")>;
 /// Subscribers receive `(window_atom, std::vector<series_view>)` when windows close:
 /// each view carries the window that closed. This is the part routing uses, plus
 /// two questions about the shard's own replicas: `(position_atom, slices)` (see
-/// `replica_position`; ask shard `slice % shards` of a node) and
+/// `replica_position`; ask shard `slice % shards` of a node; with a vector of
+/// epochs, the election's fencing form, see `position_atom`) and
 /// `(read_atom, local_atom, key)` -> (the replica's view of the key, its position),
 /// unrouted and without waiting for a quorum (`found == false` without a replica).
 /// A spawned shard also handles the messages of `shard_replica_actor` and of a
@@ -54,6 +55,8 @@ using shard_actor = caf::typed_actor<
     std::vector<series_view>>,
   caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>,
   caf::replies_to<position_atom, std::vector<uint32_t>>::with<
+    std::vector<replica_position>>,
+  caf::replies_to<position_atom, std::vector<uint32_t>, std::vector<uint64_t>>::with<
     std::vector<replica_position>>,
   caf::replies_to<read_atom, local_atom, key_route>::with<series_view,
                                                           replica_position>>;

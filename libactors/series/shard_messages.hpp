@@ -99,6 +99,10 @@ typename Inspector::result_type inspect(Inspector& f, shard_scrape& x) {
 
 /// Asks a shard where its replicas of some slices stand:
 /// `(position_atom, std::vector<uint32_t> slices)` -> `std::vector<replica_position>`.
+/// The directory's election adds `std::vector<uint64_t> fences` (one per slice, the
+/// epoch the election will commit): a replica that answers refuses, from then on,
+/// items and seeds below that epoch, so an old primary that is still alive cannot
+/// complete a write quorum with it while the election runs.
 using position_atom = caf::atom_constant<caf::atom("tt_pos")>;
 
 /// One slice's replica on a shard, as the directory's election reads it. A slice the

@@ -423,8 +423,9 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
       promote(self, s, a);
     return;
   }
-  if (!replicated || a.epoch == 1) {
-    // A new cluster (or a slice without replicas): start empty.
+  if (!replicated || a.epoch == 1 || a.empty) {
+    // A new cluster, a slice without replicas, or one the directory's election
+    // found empty everywhere: start empty.
     auto* sl = st.install(s, std::make_unique<slice_state>(s));
     sl->epoch = a.epoch;
     if (replicated)
@@ -488,8 +489,8 @@ replica_ack refuse_unfollowed(shard_ptr self, const replica_item& it) {
       stream->fence(it.epoch);
   } else if (auto* m = st.move_of(s); m != nullptr && m->epoch > it.epoch) {
     return replica_ack{s, ack_code::stale, m->epoch, 0, it.seq};
-  } else if (st.table_epoch(s) > it.epoch) {
-    return replica_ack{s, ack_code::stale, st.table_epoch(s), 0, it.seq};
+  } else if (st.fence_epoch(s) > it.epoch) {
+    return replica_ack{s, ack_code::stale, st.fence_epoch(s), 0, it.seq};
   }
   return replica_ack{s, ack_code::unseeded, 0, 0, it.seq};
 }
@@ -513,9 +514,9 @@ std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b) {
       *i = refuse_unfollowed(self, it);
       continue;
     }
-    auto code = rep->cursor.admit(it, st.table_epoch(it.slice));
+    auto code = rep->cursor.admit(it, st.fence_epoch(it.slice));
     if (code != ack_code::ok) {
-      auto fence = std::max(rep->cursor.fence, st.table_epoch(it.slice));
+      auto fence = std::max(rep->cursor.fence, st.fence_epoch(it.slice));
       *i = replica_ack{it.slice, code,
                        code == ack_code::stale ? fence : rep->cursor.last.epoch,
                        rep->cursor.last.seq, it.seq};
@@ -545,7 +546,7 @@ replica_ack on_seed(shard_ptr self, slice_snapshot& snap) {
   }
   if (auto* m = st.move_of(s); m != nullptr && m->epoch > snap.epoch)
     return refuse(ack_code::stale, m->epoch);
-  auto table = st.table_epoch(s);
+  auto table = st.fence_epoch(s);
   if (auto* rep = st.replica_of(s)) {
     auto code = rep->cursor.admit_seed(snap.epoch, snap.position, table);
     if (code != ack_code::ok)

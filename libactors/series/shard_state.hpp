@@ -220,6 +220,20 @@ struct shard_state {
     return s < assignments.size() ? assignments[s].epoch : 0;
   }
 
+  /// Epochs a directory election fenced follower replicas at (slice -> epoch),
+  /// until a table reaches them.
+  std::unordered_map<uint32_t, uint64_t> election_fences;
+
+  /// The lowest epoch a follower replica of `s` accepts items and seeds from: the
+  /// latest table's, or an election's above it.
+  uint64_t fence_epoch(uint32_t s) const {
+    auto e = table_epoch(s);
+    if (!election_fences.empty())
+      if (auto i = election_fences.find(s); i != election_fences.end())
+        e = std::max(e, i->second);
+    return e;
+  }
+
   /// Whether the latest table names this node the primary of `s`.
   bool named_primary(uint32_t s) const {
     return self_member >= 0 && s < assignments.size()

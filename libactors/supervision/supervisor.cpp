@@ -329,6 +329,54 @@ void tick(supervisor_ptr self) {
   self->delayed_send(self, milliseconds(st.cfg.heartbeat_ms), sup_tick_atom::value);
 }
 
+/// Asks this node's shards where their replicas of `slices` stand (fencing each at
+/// `fences[i]` if given); a shard that does not answer reports nothing.
+caf::typed_response_promise<std::vector<series::replica_position>>
+positions_of(supervisor_ptr self, std::vector<uint32_t> slices,
+             std::vector<uint64_t> fences) {
+  using positions = std::vector<series::replica_position>;
+  auto rp = self->make_response_promise<positions>();
+  auto& shards = self->state.self_info.shards;
+  if (shards.empty() || slices.empty()) {
+    rp.deliver(positions{});
+    return rp;
+  }
+  auto n = static_cast<uint32_t>(shards.size());
+  std::map<uint32_t, std::pair<std::vector<uint32_t>, std::vector<uint64_t>>> by_shard;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    auto& [xs, es] = by_shard[series::shard_of(slices[i], n)];
+    xs.push_back(slices[i]);
+    es.push_back(i < fences.size() ? fences[i] : 0);
+  }
+  struct fan {
+    size_t remaining;
+    positions out;
+  };
+  auto f = std::make_shared<fan>(fan{by_shard.size(), {}});
+  auto timeout = milliseconds(self->state.cfg.request_timeout_ms);
+  for (auto& [i, q] : by_shard) {
+    auto on_answer = [f, rp](positions& ps) mutable {
+      for (auto& p : ps)
+        f->out.push_back(p);
+      if (--f->remaining == 0)
+        rp.deliver(std::move(f->out));
+    };
+    auto on_error = [f, rp](caf::error&) mutable {
+      if (--f->remaining == 0)
+        rp.deliver(std::move(f->out));
+    };
+    if (fences.empty())
+      self->request(shards[i], timeout, series::position_atom::value, std::move(q.first))
+        .then(on_answer, on_error);
+    else
+      self
+        ->request(shards[i], timeout, series::position_atom::value, std::move(q.first),
+                  std::move(q.second))
+        .then(on_answer, on_error);
+  }
+  return rp;
+}
+
 supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
                                                     supervisor_config cfg) {
   auto& st = self->state;
@@ -360,39 +408,11 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   auto long_timeout = milliseconds(std::max<uint32_t>(st.cfg.request_timeout_ms, 60000));
   return {
     [self](series::position_atom, std::vector<uint32_t>& slices) {
-      using positions = std::vector<series::replica_position>;
-      auto rp = self->make_response_promise<positions>();
-      auto& shards = self->state.self_info.shards;
-      if (shards.empty() || slices.empty()) {
-        rp.deliver(positions{});
-        return rp;
-      }
-      auto n = static_cast<uint32_t>(shards.size());
-      std::map<uint32_t, std::vector<uint32_t>> by_shard;
-      for (auto s : slices)
-        by_shard[series::shard_of(s, n)].push_back(s);
-      struct fan {
-        size_t remaining;
-        positions out;
-      };
-      auto f = std::make_shared<fan>(fan{by_shard.size(), {}});
-      for (auto& [i, xs] : by_shard)
-        self
-          ->request(shards[i], milliseconds(self->state.cfg.request_timeout_ms),
-                    series::position_atom::value, std::move(xs))
-          .then(
-            [f, rp](positions& ps) mutable {
-              for (auto& p : ps)
-                f->out.push_back(p);
-              if (--f->remaining == 0)
-                rp.deliver(std::move(f->out));
-            },
-            [f, rp](caf::error&) mutable {
-              // A shard that does not answer reports nothing for its slices.
-              if (--f->remaining == 0)
-                rp.deliver(std::move(f->out));
-            });
-      return rp;
+      return positions_of(self, std::move(slices), {});
+    },
+    [self](series::position_atom, std::vector<uint32_t>& slices,
+           std::vector<uint64_t>& fences) {
+      return positions_of(self, std::move(slices), std::move(fences));
     },
     [self, long_timeout](directory::drain_atom, std::string& name) {
       return to_leader<uint64_t>(self,

@@ -95,14 +95,17 @@ typename Inspector::result_type inspect(Inspector& f, peer_status& x) {
 /// - `(handoff_atom, slice, new epoch, destination)` -> series moved: the
 ///   controller's order to hand a slice this node leads over to another node.
 /// - `(start_atom, cluster address)`: sent once by `spawn_node` after publishing.
-/// - `(position_atom, slices)` -> where this node's replicas of those slices stand,
-///   asked by the directory's election.
+/// - `(position_atom, slices)` -> where this node's replicas of those slices stand;
+///   `(position_atom, slices, fences)`: the same, asked by the directory's election,
+///   which fences the replicas first (see `series::position_atom`).
 /// - `(drain_atom, name)`, `(move_atom, slice, name)`, `(rebalance_atom)`,
 ///   `(report_atom)`: operator requests, passed on to the directory leader's
 ///   controller whichever node receives them.
 using supervisor_actor = caf::typed_actor<
   caf::replies_to<series::position_atom, std::vector<uint32_t>>::with<
     std::vector<series::replica_position>>,
+  caf::replies_to<series::position_atom, std::vector<uint32_t>,
+                  std::vector<uint64_t>>::with<std::vector<series::replica_position>>,
   caf::replies_to<directory::drain_atom, std::string>::with<uint64_t>,
   caf::replies_to<directory::move_atom, uint32_t, std::string>::with<uint64_t>,
   caf::replies_to<directory::rebalance_atom>::with<uint64_t>,

@@ -505,9 +505,13 @@ class PartitionTest:
         self.log(f"before the partition: majority {self.major.acks} acks, minority "
                  f"{self.minor1.acks} acks")
 
-        self.t_part = cl.now()
+        # The cut takes a few commands; a write sent while they run may still reach
+        # the followers, so "during the partition" starts once the link is down.
+        t_cut = cl.now()
         self.topo.cut(victim.i, up=False)
-        self.log(f"partition: {self.victim}'s cluster link is down")
+        self.t_part = cl.now()
+        self.log(f"partition: {self.victim}'s cluster link is down "
+                 f"({(self.t_part - t_cut) * 1000:.0f} ms to cut)")
         self.minor2 = self.writer("minority-2", lambda: [victim.server],
                                   self.minority_keys, MINORITY_VALUE, 0.1, 0.2)
 

@@ -510,7 +510,8 @@ def case_fast_restart(env):
                               time.monotonic() + 30)
         check(a is not None and "accepted" in a,
               f"{len(mine)} slices of the restarted {victim} take no writes: {a}")
-        check(a.get("accepted") == len(keys), f"second write: {a}")
+        # A retried batch counts only the parts its earlier deliveries did not apply
+        # (`accepted`); the totals below show that every part is applied once.
         cl.close()
         wrong = []
         for k in keys:

@@ -28,11 +28,15 @@ struct slice_assignment {
   uint64_t epoch = 0;             ///< bumped on every primary change or move
   int32_t primary = -1;           ///< -1: no primary (unavailable)
   std::vector<int32_t> followers; ///< hot standbys, distinct from the primary
+  /// An election found that no replica holds state (too many followers answered
+  /// empty for any acknowledged write to exist): a primary without a replica
+  /// starts the slice empty at this epoch instead of refusing writes.
+  bool empty = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slice_assignment& x) {
-  return f(x.epoch, x.primary, x.followers);
+  return f(x.epoch, x.primary, x.followers, x.empty);
 }
 
 /// The directory's table: slice -> replica set + epoch, with a version that grows on
