@@ -9,6 +9,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "keys/series_key.hpp"
+#include "keys/slicing.hpp"
 #include "node/node_impl.hpp"
 #include "outputs/window_order.hpp"
 #include "routing/ingest.hpp"
@@ -335,6 +337,38 @@ public:
                              if (--f->remaining == 0)
                                finish();
                            });
+                   }});
+  }
+
+  void read_local(std::string key, local_read_done done) override {
+    auto& lim = node_.options().limits;
+    series::key_route k;
+    std::string error;
+    auto code = keys::canonicalise(key, lim.max_labels_per_sample, lim.max_key_bytes,
+                                   k.key, error);
+    if (code != errc::none)
+      return done({errc::invalid_key, "invalid series key: " + error}, {});
+    if (impl_.shards.empty())
+      return done({errc::unavailable, "the node has no shards"}, {});
+    k.slice = keys::slice_of(keys::key_hash(k.key), node_.options().slice_count);
+    auto shard = impl_.shards[series::shard_of(
+      k.slice, static_cast<uint32_t>(impl_.shards.size()))];
+    caf::anon_send(bridge_,
+                   bridge_task{[shard, k = std::move(k), timeout = timeout_,
+                                done = std::move(done)](caf::event_based_actor* self) {
+                     self->request(shard, timeout, read_atom::value,
+                                   series::local_atom::value, k)
+                       .then(
+                         [done](series_view& v, series::replica_position& p) {
+                           local_read r;
+                           r.view = std::move(v);
+                           r.replica = !p.seeded ? "none"
+                                                 : (p.primary ? "primary" : "follower");
+                           r.epoch = p.epoch;
+                           r.seq = p.seq;
+                           done({}, std::move(r));
+                         },
+                         [done](caf::error& err) { done(status_of(err), {}); });
                    }});
   }
 

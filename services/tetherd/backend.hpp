@@ -140,6 +140,17 @@ public:
   /// Reads a series without a producer session (operator API).
   virtual void read(std::string key, read_done done) = 0;
 
+  /// This node's own replica of a series: its view of the key (unrouted, without
+  /// waiting for a quorum) and the replica's role and stream position.
+  struct local_read {
+    series_view view;
+    std::string replica; ///< "primary", "follower" or "none"
+    uint64_t epoch = 0;  ///< position of the replica's last applied item
+    uint64_t seq = 0;
+  };
+  using local_read_done = std::function<void(status, local_read)>;
+  virtual void read_local(std::string key, local_read_done done) = 0;
+
   /// Every local series with a closed window and every local slice's series count,
   /// for /metrics.
   using scrape_done = std::function<void(status, std::vector<series_view>,

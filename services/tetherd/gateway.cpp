@@ -437,6 +437,9 @@ private:
                            {errc::invalid_key, "missing query parameter 'key'"});
       if (path == "/v1/where")
         return where(std::move(req), key);
+      std::string local;
+      if (query_param(target, "local", local) && (local == "true" || local == "1"))
+        return read_local(std::move(req), key);
       auto self = shared_from_this();
       backend_.read(key, post_back([self, req = std::move(req)](
                                      status st, series_view v) mutable {
@@ -457,6 +460,30 @@ private:
     reply_json_error(req, http::status::not_found, "NOT_FOUND",
                      "no endpoint at " + std::string{path}
                        + "; see docs/operations.md for the endpoints");
+  }
+
+  /// GET /v1/series?key=K&local=true: this node's own replica of the series (no
+  /// routing, no quorum), for comparing replicas; `replica` says whether the node
+  /// holds the slice as primary, as follower, or not at all.
+  void read_local(http::request<http::string_body> req, const std::string& key) {
+    auto self = shared_from_this();
+    backend_.read_local(key, post_back([self, req = std::move(req)](
+                                         status st, backend::local_read r) mutable {
+      if (!st)
+        return self->reply_error(req,
+                                 st.code == errc::invalid_key
+                                   ? http::status::bad_request
+                                   : http::status::service_unavailable,
+                                 st);
+      auto& v = r.view;
+      json::object o{{"key", v.key},         {"slice", v.slice},
+                     {"node", v.node},       {"epoch", v.epoch},
+                     {"found", v.found},     {"state", state_json(v)},
+                     {"replica", r.replica},
+                     {"position", json::object{{"epoch", r.epoch}, {"seq", r.seq}}}};
+      self->reply(req, http::status::ok, "application/json",
+                  json::serialize(o) + "\n");
+    }));
   }
 
   /// Prometheus remote write: an ingest path equal to WebSocket writes. 204 once

@@ -520,6 +520,23 @@ def case_fast_restart(env):
             if total != 2:
                 wrong.append((key, total))
         check(not wrong, f"{len(wrong)} keys with a total other than 2: {wrong[:5]}")
+        # Every replica converges: each node's own copy (GET /v1/series?local=true)
+        # of a sample of the keys holds the same total, the restarted node's too.
+        sample = [key_of("cluster_fast_restart_total", k) for k in keys[:30]]
+
+        def replicas_level():
+            off = []
+            for n in ("tether-1", "tether-2", "tether-3"):
+                for key in sample:
+                    q = urllib.parse.quote(key)
+                    r = http_json(c.server(n), f"/v1/series?key={q}&local=true")
+                    if r.get("replica") not in ("primary", "follower"):
+                        off.append((n, key, r.get("replica")))
+                    elif (r["state"]["total"] if r.get("found") else 0) != 2:
+                        off.append((n, key, r["state"].get("total")))
+            return None if off else True
+        wait_for("every replica of the sampled keys at total 2", replicas_level,
+                 timeout=15, interval=0.5)
     finally:
         if paused:
             try:
