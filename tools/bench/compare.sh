@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tether against a NATS JetStream pipeline: the same workload on this machine, in one run.
 #
-#   tools/bench/compare.sh                # about 2 minutes with the defaults
+#   tools/bench/compare.sh                     # about 2 minutes with the defaults
+#   COMPARE_FAILURE=1 tools/bench/compare.sh   # and the failure case: about 3 minutes
 #
 # Four runs, each on fresh processes, alternating the systems:
 #   tether-max   closed loop: tether-load against Tether (TETHER_NODES nodes, default 3,
@@ -15,6 +16,24 @@
 # sustained throughput of the closed-loop runs (for the broker: the lower of acked and
 # applied-by-the-consumer), so that both are compared below saturation.
 #
+# COMPARE_FAILURE=1 adds two failure runs at the common rate, or at COMPARE_FAILURE_RATE
+# (COMPARE_FAILURE=only runs just these, after the closed-loop pair unless COMPARE_RATE
+# or COMPARE_FAILURE_RATE is given):
+#   tether-fail  a 3-node cluster with replication factor 3; half-way through the
+#                sending, SIGKILL of the tetherd leading the most slices among those the
+#                visibility reader is not on; tether-load retries on UNAVAILABLE and
+#                reconnects lost connections to the next node (--retry-timeout)
+#   nats-fail    SIGKILL of one nats-server half-way through (COMPARE_NATS_KILL: the
+#                stream leader by default, consumer-leader, or 1..3), consumer AckWait
+#                COMPARE_NATS_ACK_WAIT (default 5s); the producers publish again what
+#                was not acked within --publish-timeout (1 s), under the same message id
+# For each: the time from the kill until acks resume and until every tracked output has
+# updates becoming visible again (longest gaps in the clients' timelines, exact to the
+# clock), retries, failed batches, and whether the totals are exact afterwards (Tether:
+# the sum of every output series read back from a surviving node against the acked
+# samples; JetStream: the consumer's applied samples against the acked ones). report.md
+# gets a table of them and failure.png the acked throughput around the kill.
+#
 # Workload (both systems, identical bytes): 4 connections, batches of 1000 counter
 # deltas, COMPARE_SERIES (100 000) input series over COMPARE_METRICS (10) metric names
 # and COMPARE_GROUPS (100) groups, Zipf keys (s = 1), folded by one rule per metric
@@ -25,11 +44,13 @@
 #
 # Output in COMPARE_OUT (default build/bench-compare): the JSON reports and progress
 # lines of every run, machine.txt, command.txt, report.md (a markdown table for
-# docs/benchmarks.md) and compare.png (gnuplot: latency spectra, throughput over time).
+# docs/benchmarks.md) and compare.png (gnuplot: latency spectra, throughput over time);
+# with COMPARE_FAILURE also tether-fail.{kill,audit}.json and failure.png.
 #
 # Bounded: COMPARE_SECONDS (default 15, at most 120) per run, drains of COMPARE_DRAIN
 # (default 10) seconds, every step under `timeout`. Everything it starts is stopped on
-# exit, also on Ctrl-C. Needs build/bin/{tetherd,tether-load,tether-nats-baseline}:
+# exit, also on Ctrl-C. Needs build/bin/{tetherd,tether-load,tether-nats-baseline}
+# (TETHERD=PATH runs another tetherd binary):
 #   cmake --build build --target tetherd tether-load tether-nats-baseline
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,18 +66,28 @@ metrics=${COMPARE_METRICS:-10}
 groups=${COMPARE_GROUPS:-100}
 load_args=${LOAD_ARGS:-}
 nats_args=${NATS_ARGS:-}
+failure=${COMPARE_FAILURE:-0}
+failure_rate=${COMPARE_FAILURE_RATE:-}
+nats_kill=${COMPARE_NATS_KILL:-stream-leader}
+nats_ack_wait=${COMPARE_NATS_ACK_WAIT:-5s}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 2 && seconds <= 120)) || die "COMPARE_SECONDS: 2..120"
 [[ $drain =~ ^[0-9]+$ ]] && ((drain >= 1 && drain <= 60)) || die "COMPARE_DRAIN: 1..60"
 [[ $nodes =~ ^[13]$ ]] || die "TETHER_NODES: 1 or 3"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
-for bin in build/bin/tetherd build/bin/tether-load build/bin/tether-nats-baseline; do
+[[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
+[[ $failure == 0 || $nodes == 3 ]] || die "COMPARE_FAILURE needs TETHER_NODES=3"
+[[ $nats_kill =~ ^(stream-leader|consumer-leader|[123])$ ]] \
+  || die "COMPARE_NATS_KILL: stream-leader, consumer-leader or 1..3"
+tetherd=${TETHERD:-build/bin/tetherd}
+for bin in "$tetherd" build/bin/tether-load build/bin/tether-nats-baseline; do
   [[ -x $bin ]] || die "$bin missing: cmake --build build --target tetherd tether-load tether-nats-baseline"
 done
 command -v nats-server >/dev/null || die "nats-server missing (tools/setup.sh installs it)"
 mkdir -p "$out"
-rm -f "$out"/*.json "$out"/*.progress "$out"/*.dat "$out"/compare.png "$out"/report.md
+rm -f "$out"/*.json "$out"/*.progress "$out"/*.dat "$out"/compare.png "$out"/failure.png \
+  "$out"/report.md
 bound=$((seconds + 2 * drain + 60)) # per run: setup, sending, drains
 
 # -- processes --------------------------------------------------------------------------
@@ -107,10 +138,11 @@ rules="$out/rules.json"
 } >"$rules"
 rules=$(realpath "$rules")
 
-start_tether() {
+start_tether() { # [RF]: replication factor of the cluster (default: tetherd's, 1)
+  local rf=${1:-}
   if ((nodes == 1)); then
     local log="$out/tetherd.log"
-    build/bin/tetherd --tether.port=0 --tether.rules-file="$rules" >"$log" 2>&1 &
+    "$tetherd" --tether.port=0 --tether.rules-file="$rules" >"$log" 2>&1 &
     tetherd_pid=$!
     addr=""
     for _ in $(seq 100); do
@@ -125,7 +157,7 @@ start_tether() {
   cluster_dir="$out/cluster"
   rm -rf "$cluster_dir"
   if ! timeout 90 tools/tether-cluster up --nodes "$nodes" --base-port 0 --dir "$cluster_dir" \
-    --rules-file "$rules" >>"$out/cluster.log" 2>&1; then
+    --tetherd "$tetherd" --rules-file "$rules" ${rf:+--replication-factor "$rf"} >>"$out/cluster.log" 2>&1; then
     tail -n 20 "$out/cluster.log" >&2
     die "the Tether cluster did not start"
   fi
@@ -135,20 +167,38 @@ start_tether() {
     "$cluster_dir/cluster.json")
 }
 
+now_ms() { date +%s%3N; }
+
 # run NAME COMMAND...: runs one benchmark client, bounded, JSON to NAME.json, progress
-# lines to NAME.progress and (the latest, once a second) to the terminal.
+# lines to NAME.progress and (the latest, once a second) to the terminal. With
+# $half_way set to a command, runs it once half-way through the sending: the first
+# progress line comes one second after the start of sending.
+half_way=""
 run() {
   local name=$1
   shift
   echo "compare.sh: $name: $*" >&2
   timeout --signal=INT --kill-after=15 "$bound" "$@" >"$out/$name.json" 2>"$out/$name.progress" &
   child=$!
+  local due="" shown=0 last
   while kill -0 "$child" 2>/dev/null; do
-    sleep 1
-    local last
-    last=$(grep '^\[' "$out/$name.progress" | tail -n 1 || true)
-    [[ -n $last ]] && echo "  $name $last" >&2
+    sleep 0.1
+    if [[ -n $half_way ]]; then
+      if [[ -z $due ]] && grep -q '^\[' "$out/$name.progress"; then
+        due=$(($(now_ms) + seconds * 500 - 1000))
+      fi
+      if [[ -n $due ]] && (($(now_ms) >= due)); then
+        $half_way
+        half_way=""
+      fi
+    fi
+    if (($(now_ms) - shown >= 1000)); then
+      shown=$(now_ms)
+      last=$(grep '^\[' "$out/$name.progress" | tail -n 1 || true)
+      [[ -n $last ]] && echo "  $name $last" >&2
+    fi
   done
+  half_way=""
   local rc=0
   wait "$child" || rc=$?
   child=""
@@ -181,6 +231,42 @@ run_nats() { # NAME EXTRA-ARGS...
     --duration "$seconds" "$@"
 }
 
+# The failure runs. Tether: replication factor 3; the victim leads the most slices among
+# the nodes other than the first, which the visibility reader queries (tether-load's
+# reader does not move to another node). Chosen when the cluster is up, killed half-way.
+victim="" victim_pid=""
+kill_victim() {
+  local t
+  t=$(now_ms)
+  kill -KILL "$victim_pid" 2>/dev/null || true
+  echo "compare.sh: SIGKILL $victim (pid $victim_pid) at $t" >&2
+  python3 - "$out/tether-fail.victim.json" "$out/tether-fail.kill.json" "$t" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+v["kill_unix_ms"] = int(sys.argv[3])
+json.dump(v, open(sys.argv[2], "w"))
+PY
+}
+
+run_tether_fail() { # NAME EXTRA-ARGS...
+  local name=$1
+  shift
+  start_tether 3
+  timeout 30 python3 tools/bench/compare_report.py --pick-victim "$cluster_dir/cluster.json" \
+    >"$out/$name.victim.json" || die "no victim: cannot read the directory"
+  victim=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["node"])' \
+    "$out/$name.victim.json")
+  victim_pid=$(cat "$cluster_dir/$victim/tetherd.pid")
+  [[ $victim_pid =~ ^[0-9]+$ ]] || die "no pid for $victim"
+  half_way=kill_victim
+  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" --duration "$seconds" "$@"
+  # Read every output series back from the first node (never the victim): their sum
+  # against the acked samples says whether the totals are exact.
+  timeout 120 python3 tools/bench/compare_report.py --audit-tether "${addr%%,*}" "$metrics" "$groups" \
+    >"$out/$name.audit.json" || echo "compare.sh: the audit of $name failed" >&2
+  stop_tether
+}
+
 # -- the machine ------------------------------------------------------------------------
 
 {
@@ -189,27 +275,45 @@ run_nats() { # NAME EXTRA-ARGS...
   echo "memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (quorum replication is not implemented yet), connection c writes to node c mod $nodes, the visibility reader queries the first"
+  echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build${TETHERD:+, tetherd $TETHERD}"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (tetherd's default), connection c writes to node c mod $nodes, the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
+  if [[ $failure != 0 ]]; then
+    echo "failure runs: at ${COMPARE_FAILURE_RATE:+$COMPARE_FAILURE_RATE samples/s}${COMPARE_FAILURE_RATE:-the common rate}; Tether 3 nodes with replication factor 3, SIGKILL of a primary half-way; JetStream SIGKILL of the $nats_kill half-way, consumer AckWait $nats_ack_wait, publish ack timeout 1 s; both clients retry (retry timeout 30 s)"
+  fi
 } >"$out/machine.txt"
-echo "COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
   >"$out/command.txt"
 
 # -- the runs ---------------------------------------------------------------------------
 
-run_tether tether-max
-run_nats nats-max
-
-if [[ -z $rate ]]; then
-  rate=$(python3 tools/bench/compare_report.py --common-rate "$out" "$rate_share")
+if [[ $failure != only || -z ${rate:-$failure_rate} ]]; then
+  run_tether tether-max
+  run_nats nats-max
 fi
-echo "compare.sh: common open-loop rate $rate samples/s" >&2
-echo "common open-loop rate: $rate samples/s" >>"$out/machine.txt"
 
-run_tether tether-rate --rate "$rate"
-run_nats nats-rate --rate "$rate"
+if [[ $failure != only || -z $failure_rate ]]; then
+  if [[ -z $rate ]]; then
+    rate=$(python3 tools/bench/compare_report.py --common-rate "$out" "$rate_share")
+  fi
+  echo "compare.sh: common open-loop rate $rate samples/s" >&2
+  echo "common open-loop rate: $rate samples/s" >>"$out/machine.txt"
+fi
+
+if [[ $failure != only ]]; then
+  run_tether tether-rate --rate "$rate"
+  run_nats nats-rate --rate "$rate"
+fi
+
+if [[ $failure != 0 ]]; then
+  failure_rate=${failure_rate:-$rate}
+  echo "failure runs' open-loop rate: $failure_rate samples/s" >>"$out/machine.txt"
+  half=$(python3 -c 'import sys; print("%.1fs" % (int(sys.argv[1]) / 2))' "$seconds")
+  run_tether_fail tether-fail --rate "$failure_rate"
+  run_nats nats-fail --rate "$failure_rate" --kill-at "$half" --kill-server "$nats_kill" \
+    --ack-wait "$nats_ack_wait"
+fi
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 python3 tools/bench/compare_report.py "$out"

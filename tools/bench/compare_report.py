@@ -7,24 +7,37 @@ Reads, in the output directory OUT:
     {tether,nats}-max.json          closed-loop runs (tether-load / tether-nats-baseline --json)
     {tether,nats}-rate.json         open-loop runs at the common rate
     {tether,nats}-max.progress      their stderr: one progress line per second
+    {tether,nats}-fail.json         failure runs (COMPARE_FAILURE), if any, with
+    tether-fail.kill.json           which tetherd was killed when (Unix ms)
+    tether-fail.audit.json          the sum of every output series read back afterwards
 With --common-rate OUT SHARE it prints the open-loop rate instead: SHARE percent of
-the lower sustained throughput of the closed-loop runs.
+the lower sustained throughput of the closed-loop runs. Helpers of compare.sh:
+    --pick-victim CLUSTER_JSON      the tetherd to kill: of the nodes other than the first,
+                                    the one leading the most slices (JSON on stdout)
+    --audit-tether HOST:PORT M G    reads the M x G output series of the workload through
+                                    GET /v1/series and prints their count and sum (JSON)
 
 Writes:
     OUT/report.md                   the table, ready for docs/benchmarks.md
     OUT/compare.png                 latency spectra of the open-loop runs and throughput
                                     over time of the closed-loop runs (if gnuplot exists)
+    OUT/failure.png                 acked throughput around the kill, per 100 ms, of the
+                                    failure runs
     OUT/*.dat, OUT/compare.gp       the plot's data and script
 
 Only the Python 3 standard library is used.
 """
 
+import collections
+import http.client
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.parse
 
 PROGRESS = re.compile(r"^\[\s*([0-9.]+)s\]\s+([0-9.]+) samples/s")
 CONSUMER = re.compile(r"\| consumer\s+([0-9.]+) samples/s")
@@ -235,6 +248,256 @@ def plot(out, made, title):
     return "plot: " + os.path.join(out, "compare.png")
 
 
+# -- failure runs ------------------------------------------------------------------------
+
+# A stall counts for the failure when it ends after the kill and starts at most this long
+# after it (acks of batches already applied may still arrive just after the kill).
+STALL_START_WINDOW_S = 1.0
+
+
+def load_file(out, name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def kill_offset(name, run, out):
+    """Seconds from the run's start of sending to the SIGKILL, or None."""
+    if run is None:
+        return None
+    if name.startswith("nats"):
+        at = (run.get("failure") or {}).get("at_s", -1)
+        return at if at is not None and at >= 0 else None
+    kill = load_file(out, name + ".kill.json")
+    if kill is None or not run.get("start_unix_ms"):
+        return None
+    return (kill["kill_unix_ms"] - run["start_unix_ms"]) / 1000.0
+
+
+def stall_after(gaps, kill_s):
+    """(seconds from the kill until events resumed, the stall) for the longest stretch
+    without events that ends after the kill and starts within STALL_START_WINDOW_S of it;
+    None if there is none (no gap of 10 ms or more)."""
+    cands = [g for g in gaps or []
+             if g["to_s"] > kill_s and g["from_s"] < kill_s + STALL_START_WINDOW_S]
+    if not cands:
+        return None
+    g = max(cands, key=lambda g: g["to_s"] - g["from_s"])
+    return g["to_s"] - kill_s, g
+
+
+def visible_after(run, kill_s):
+    """When every tracked output shows visible updates again: the latest of the outputs'
+    `stall_after` (per output when the report has `visible_gaps_by_output`, else over
+    all outputs). None when no output had a stall of 10 ms or more."""
+    by_output = run.get("visible_gaps_by_output")
+    if not by_output:
+        return stall_after(run.get("visible_gaps"), kill_s)
+    found = [f for f in (stall_after(g, kill_s) for g in by_output) if f is not None]
+    if not found:
+        return None
+    return max(found, key=lambda f: f[0])
+
+
+def fmt_stall(found):
+    if found is None:
+        return "-", "< 10 ms"
+    after, g = found
+    span = f"{(g['to_s'] - g['from_s']) * 1000:.0f} ms ({g['from_s']:.2f}-{g['to_s']:.2f} s)"
+    if g.get("open"):
+        return "not before the end", span + ", open"
+    return f"{after * 1000:.0f} ms", span
+
+
+def exactness(name, run, out):
+    """(exact, text) about the totals after a failure run."""
+    if run is None:
+        return False, "missing"
+    acked, sent = run.get("samples_acked", 0), run.get("samples_sent", 0)
+    problems = []
+    if acked != sent:
+        problems.append(f"{sent - acked} samples sent but not acked")
+    if run.get("visible_unseen"):
+        problems.append(f"{run['visible_unseen']} updates never visible")
+    if name.startswith("nats"):
+        c = run.get("consumer") or {}
+        applied = c.get("samples_applied", 0) + c.get("samples_late", 0)
+        what = f"consumer applied {applied:,} of {acked:,} acked".replace(",", " ")
+        if applied != acked:
+            problems.append(what)
+        return not problems, ("exact: " + what if not problems else "; ".join(problems))
+    audit = load_file(out, name + ".audit.json")
+    if audit is None:
+        problems.append("no audit")
+        return False, "; ".join(problems)
+    if audit.get("errors"):
+        problems.append(f"{audit['errors']} of {audit['outputs']} outputs unreadable afterwards")
+        return False, "; ".join(problems)
+    total = audit["sum_total"]
+    what = (f"sum of the {audit['outputs']} outputs {total:,.0f} = acked {acked:,}"
+            .replace(",", " "))
+    if round(total) != acked:
+        problems.append(what.replace(" = ", " != "))
+    return not problems, ("exact: " + what if not problems else "; ".join(problems))
+
+
+def failure_table(out):
+    rows = [
+        "| system | rate: target, achieved | killed (at s) | acks again after the kill "
+        "| longest stretch without acks "
+        "| all tracked outputs visible again after the kill | that output's stretch without "
+        "visible updates "
+        "| batches sent again / reconnects | failed, unanswered batches; errors "
+        "| totals afterwards |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    any_run = False
+    for label, name in (("Tether", "tether-fail"), ("JetStream", "nats-fail")):
+        run = load(out, name)
+        if run is None and not os.path.exists(os.path.join(out, name + ".progress")):
+            continue
+        any_run = True
+        kill_s = kill_offset(name, run, out)
+        if run is None or kill_s is None:
+            rows.append(f"| {label} | - | no kill recorded | - | - | - | - | - | - | "
+                        f"{'missing' if run is None else verdict(run)} |")
+            continue
+        if name.startswith("nats"):
+            f = run["failure"]
+            killed = f"{f['server']} ({f['chosen_as']}; consumer leader {f['consumer_leader']}"
+            killed += f", consumer on {f['consumer_connected_to']})"
+            reconnects = run.get("reconnects", 0) + (run.get("consumer") or {}).get("reconnects", 0)
+        else:
+            k = load_file(out, name + ".kill.json") or {}
+            killed = (f"{k.get('node', '?')} (primary of {k.get('primary_slices', '?')}/"
+                      f"{k.get('slices', '?')} slices, RF {k.get('replication_factor', '?')}"
+                      f"{', directory leader' if k.get('directory_leader') == k.get('node') else ''})")
+            reconnects = run.get("reconnects", 0)
+        ack_after, ack_span = fmt_stall(stall_after(run.get("ack_gaps"), kill_s))
+        vis_after, vis_span = fmt_stall(visible_after(run, kill_s))
+        failed = (f"{run.get('batches_failed', 0)}, {run.get('batches_unacked', 0)}; "
+                  f"{run.get('errors', 0)}")
+        _, exact_text = exactness(name, run, out)
+        target, achieved = run.get("target_rate", 0), run.get("achieved_rate", 0.0)
+        rate = f"{fmt_rate(target)}, {fmt_rate(achieved)}"
+        if target and achieved < 0.95 * target:
+            rate += " (below target)"
+        rows.append(f"| {label} | {rate} | {killed} at {kill_s:.2f} | {ack_after} | {ack_span} "
+                    f"| {vis_after} | {vis_span} | {run.get('retries', 0)} / {reconnects} "
+                    f"| {failed} | {exact_text} |")
+    return "\n".join(rows) if any_run else ""
+
+
+def plot_failure(out, title):
+    """failure.png: acked samples per second (100 ms buckets) around the kill."""
+    series = []
+    for label, name, style in (("Tether (RF 3)", "tether-fail", "lc rgb '#1f77b4'"),
+                               ("JetStream (R3)", "nats-fail", "lc rgb '#d62728'")):
+        run = load(out, name)
+        kill_s = kill_offset(name, run, out)
+        tl = (run or {}).get("timeline") or {}
+        if kill_s is None or not tl.get("acked_samples"):
+            continue
+        width = tl.get("bucket_ms", 100) / 1000.0
+        path = os.path.join(out, name + "-acked.dat")
+        with open(path, "w") as f:
+            for i, amount in enumerate(tl["acked_samples"]):
+                f.write(f"{i * width - kill_s:.3f} {amount / width / 1000.0:.3f}\n")
+        series.append(f"'{os.path.basename(path)}' using 1:2 with steps lw 2 {style} "
+                      f"title '{label}'")
+    if not series:
+        return ""
+    if not shutil.which("gnuplot"):
+        return "gnuplot not found: no failure plot"
+    script = [
+        "set terminal pngcairo size 1100,450 font 'sans,10'",
+        "set output 'failure.png'",
+        f"set title \"{title}\"",
+        "set xlabel 's from the SIGKILL'",
+        "set ylabel 'k samples/s acked (100 ms buckets)'",
+        "set yrange [0:*]",
+        "set autoscale xfix",
+        "set grid",
+        "set key top left opaque box",
+        "set arrow from 0, graph 0 to 0, graph 1 nohead dt 2 lc rgb '#555555'",
+        "plot " + ", \\\n     ".join(series),
+    ]
+    with open(os.path.join(out, "failure.gp"), "w") as f:
+        f.write("\n".join(script) + "\n")
+    r = subprocess.run(["gnuplot", "failure.gp"], cwd=out, capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        return "gnuplot failed: " + r.stderr.strip()
+    return "plot: " + os.path.join(out, "failure.png")
+
+
+def pick_victim(cluster_json):
+    with open(cluster_json) as f:
+        nodes = json.load(f)["nodes"]
+    conn = http.client.HTTPConnection("127.0.0.1", nodes[0]["port"], timeout=10)
+    conn.request("GET", "/v1/directory")
+    r = conn.getresponse()
+    if r.status != 200:
+        print(f"GET /v1/directory: HTTP {r.status}", file=sys.stderr)
+        return 1
+    d = json.loads(r.read())
+    led = collections.Counter(s["primary"] for s in d["slices"])
+    others = [n["name"] for n in nodes[1:]]
+    if not others:
+        print("a single node: nothing to kill", file=sys.stderr)
+        return 1
+    victim = max(others, key=lambda n: (led[n], n))
+    print(json.dumps({"node": victim, "primary_slices": led[victim],
+                      "slices": d.get("slice_count"),
+                      "replication_factor": d.get("replication_factor"),
+                      "directory_leader": d.get("directory_leader"),
+                      "reader_node": nodes[0]["name"]}))
+    return 0
+
+
+def audit_tether(server, metrics, groups):
+    """Every output series of the workload (metric o % M, group (o / M) % G) through
+    GET /v1/series on one node: how many exist and the sum of their totals."""
+    host, port = server.rsplit(":", 1)
+    deadline = time.monotonic() + 100
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    outputs = metrics * max(groups, 1)
+    found, total, errors = 0, 0.0, 0
+    t0 = time.monotonic()
+    for o in range(outputs):
+        if time.monotonic() > deadline:
+            errors += outputs - o
+            break
+        key = f"tether_load_{o % metrics}_total"
+        if groups:
+            key += '{group="%d"}' % ((o // metrics) % groups)
+        try:
+            conn.request("GET", "/v1/series?key=" + urllib.parse.quote(key))
+            r = conn.getresponse()
+            body = r.read()
+        except OSError:
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            continue
+        if r.status != 200:
+            errors += 1
+            continue
+        st = json.loads(body)
+        if st.get("found"):
+            found += 1
+            total += (st.get("state") or {}).get("total", 0.0)
+    print(json.dumps({"server": server, "outputs": outputs, "found": found,
+                      "sum_total": total, "errors": errors,
+                      "seconds": round(time.monotonic() - t0, 3)}))
+    return 0 if errors == 0 else 1
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--common-rate":
         # SHARE percent of the lower sustained throughput of the closed-loop runs, in
@@ -243,8 +506,13 @@ def main():
         low = min(sustained(load(out, "tether-max")), sustained(load(out, "nats-max")))
         print(max(10000, int(low * share / 100 / 10000) * 10000))
         return 0
+    if len(sys.argv) == 3 and sys.argv[1] == "--pick-victim":
+        return pick_victim(sys.argv[2])
+    if len(sys.argv) == 5 and sys.argv[1] == "--audit-tether":
+        return audit_tether(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     if len(sys.argv) != 2:
-        print("usage: compare_report.py OUT | --common-rate OUT SHARE", file=sys.stderr)
+        print("usage: compare_report.py OUT | --common-rate OUT SHARE | --pick-victim "
+              "CLUSTER_JSON | --audit-tether HOST:PORT METRICS GROUPS", file=sys.stderr)
         return 2
     out = sys.argv[1]
     tmax, nmax = load(out, "tether-max"), load(out, "nats-max")
@@ -261,7 +529,16 @@ def main():
     nodes = machine.get("tether side", "").strip().split(" ")[0] or "?"
     title = (f"Tether ({nodes} node(s), RF 1) vs NATS JetStream (3 servers, R3): same workload, "
              f"same machine, {machine.get('date', '').strip()}")
-    plotted = plot(out, made, title)
+    main_runs = any(r is not None for _, _, r in runs)
+    plotted = plot(out, made, title) if main_runs else "no closed- or open-loop runs: no plot"
+    failures = failure_table(out)
+    fail_rate = max((r or {}).get("target_rate", 0)
+                    for r in (load(out, "tether-fail"), load(out, "nats-fail")))
+    chosen = ((load(out, "nats-fail") or {}).get("failure") or {}).get("chosen_as") or "a server"
+    failure_plotted = plot_failure(
+        out, f"Failure half-way at {fmt_rate(fail_rate)} samples/s: Tether (3 nodes, RF 3, "
+             f"SIGKILL of a primary) vs JetStream (3 servers, R3, SIGKILL of the {chosen}), "
+             + machine.get("date", "").strip())
     md = [
         "| | |", "| --- | --- |",
     ]
@@ -269,22 +546,19 @@ def main():
         if ":" in line:
             k, v = line.split(":", 1)
             md.append(f"| {k.strip()} | {v.strip()} |")
-    report = "\n".join([
-        "```",
-        text("command.txt"),
-        "```",
-        "",
-        "\n".join(md),
-        "",
-        table(runs),
-        "",
-        ratios(tmax, nmax, trate, nrate),
-        "",
-    ])
+    parts = ["```", text("command.txt"), "```", "", "\n".join(md), ""]
+    if main_runs:
+        parts += [table(runs), "", ratios(tmax, nmax, trate, nrate), ""]
+    if failures:
+        parts += ["Failure half-way (times from the SIGKILL; stretches from the clients' "
+                  "timelines, seconds from the start of sending):", "", failures, ""]
+    report = "\n".join(parts)
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write(report)
     print(report)
     print(plotted, file=sys.stderr)
+    if failure_plotted:
+        print(failure_plotted, file=sys.stderr)
     return 0
 
 

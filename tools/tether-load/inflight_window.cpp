@@ -30,6 +30,12 @@ std::optional<inflight_window::entry> inflight_window::take(std::uint64_t sequen
   return found;
 }
 
+const inflight_window::entry* inflight_window::find(std::uint64_t sequence) const {
+  auto i = std::find_if(entries_.begin(), entries_.end(),
+                        [sequence](const entry& e) { return e.sequence == sequence; });
+  return i == entries_.end() ? nullptr : &*i;
+}
+
 std::uint64_t inflight_window::samples() const noexcept {
   std::uint64_t total = 0;
   for (const auto& e : entries_)

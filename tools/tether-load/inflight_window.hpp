@@ -53,6 +53,9 @@ public:
   /// Removes and returns the batch with `sequence`, if outstanding.
   std::optional<entry> take(std::uint64_t sequence);
 
+  /// The batch with `sequence`, if outstanding (valid until the next change).
+  const entry* find(std::uint64_t sequence) const;
+
   /// Sum of the samples of the outstanding batches.
   std::uint64_t samples() const noexcept;
 

@@ -21,6 +21,9 @@ TEST_CASE("inflight_window: bounded by capacity, answers in any order") {
   CHECK_FALSE(w.full());
   CHECK_FALSE(w.take(2)); // already answered
   CHECK_FALSE(w.take(99)); // never sent
+  REQUIRE(w.find(3) != nullptr);
+  CHECK(w.find(3)->samples == 30);
+  CHECK(w.find(2) == nullptr);
   CHECK(w.take(3)->samples == 30);
   CHECK(w.take(1)->samples == 10);
   CHECK(w.empty());

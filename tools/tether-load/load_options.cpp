@@ -52,6 +52,9 @@ const std::vector<option_spec>& specs() {
     {"threads", true, "N", "I/O threads (1..64, default 1)"},
     {"connect-timeout", true, "D", "bound on connect, handshake and welcome (default 5s)"},
     {"drain-timeout", true, "D", "wait for outstanding acks after sending (0..60s, default 5s)"},
+    {"retry-timeout", true, "D",
+     "retry a batch after UNAVAILABLE or a lost connection (on the next server) for up to D"
+     " (0: never; 0..10m, default 30s)"},
     {"max-frame-bytes", true, "N", "largest server frame accepted (default 16M)"},
     {"json", false, "", "print the final report as one JSON object"},
     {"quiet", false, "", "no progress lines on stderr"},
@@ -221,7 +224,8 @@ result<load_options> load_options_from(const parsed_args& args) {
             && apply_duration(*parsed, "duration", 100ms, 24h, out.duration, error)
             && apply_duration(*parsed, "connect-timeout", 100ms, 60s, out.connect_timeout,
                               error)
-            && apply_duration(*parsed, "drain-timeout", 0ms, 60s, out.drain_timeout, error);
+            && apply_duration(*parsed, "drain-timeout", 0ms, 60s, out.drain_timeout, error)
+            && apply_duration(*parsed, "retry-timeout", 0ms, 600s, out.retry_timeout, error);
   if (!ok)
     return fail(error);
   if (auto kind = parsed->get("kind")) {

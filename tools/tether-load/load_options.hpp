@@ -96,6 +96,13 @@ struct load_options {
   /// How long to wait for outstanding acks after sending stops (`--drain-timeout`,
   /// 0..60s, 5s).
   std::chrono::milliseconds drain_timeout{5'000};
+  /// How long a batch is retried (docs/protocol.md section 6): sent again after
+  /// UNAVAILABLE (with a backoff) and, after a lost connection, on a new connection to
+  /// the next `--server` with the same producer id; a batch unanswered this long after
+  /// its send, or a connection not back within it, fails. 0: no retries, an UNAVAILABLE
+  /// fails the batch and a lost connection ends the session (`--retry-timeout`, 0..10m,
+  /// 30s).
+  std::chrono::milliseconds retry_timeout{30'000};
   /// Largest server frame accepted (`--max-frame-bytes`, 1 KiB..1 GiB, 16 MiB).
   std::uint64_t max_frame_bytes = 16ULL * 1024 * 1024;
   /// Print the final report as one JSON object (`--json`).

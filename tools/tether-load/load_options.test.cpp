@@ -22,6 +22,7 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->producer == "tether-load");
   CHECK(r->threads == 1);
   CHECK(r->drain_timeout == 5s);
+  CHECK(r->retry_timeout == 30s);
   CHECK_FALSE(r->json);
   CHECK(r->keys == key_distribution::uniform);
   CHECK(r->zipf_s == 1.0);
@@ -83,7 +84,7 @@ TEST_CASE("parse_load_options: every option") {
                                "--inflight", "32", "--rate", "50k", "--kind", "gauge", "--producer", "bench_1",
                                "--token", "t0k", "--threads", "2", "--connect-timeout",
                                "750ms", "--drain-timeout", "0", "--max-frame-bytes", "1M",
-                               "--json", "--quiet"});
+                               "--retry-timeout", "0", "--json", "--quiet"});
   REQUIRE(r);
   CHECK(r->server.host == "10.1.2.3");
   CHECK(r->server.port == 9000);
@@ -102,6 +103,7 @@ TEST_CASE("parse_load_options: every option") {
   CHECK(r->threads == 2);
   CHECK(r->connect_timeout == 750ms);
   CHECK(r->drain_timeout == 0ms);
+  CHECK(r->retry_timeout == 0ms);
   CHECK(r->max_frame_bytes == 1'000'000);
   CHECK(r->json);
   CHECK(r->quiet);
@@ -126,6 +128,7 @@ TEST_CASE("parse_load_options: out-of-bounds values are usage errors") {
          {"--duration", "50ms"},
          {"--duration", "25h"},
          {"--drain-timeout", "2m"},
+         {"--retry-timeout", "11m"},
          {"--kind", "histogram"},
          {"--producer", ""},
          {"--producer", "has space"},

@@ -1,9 +1,11 @@
 #include "load_report.hpp"
 
 #include "tether-load/send_schedule.hpp"
+#include "tether-load/visibility_tracker.hpp"
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 
 namespace tether::tools::load {
@@ -49,7 +51,45 @@ std::string servers_text(const load_options& opts) {
   return out;
 }
 
+/// The longest of `gaps`, if any.
+const activity_timeline::gap* longest(const std::vector<activity_timeline::gap>& gaps) {
+  const activity_timeline::gap* out = nullptr;
+  for (const auto& g : gaps)
+    if (out == nullptr || g.seconds() > out->seconds())
+      out = &g;
+  return out;
+}
+
+std::string gap_text(const activity_timeline::gap& g) {
+  return fixed(g.seconds() * 1000.0, 1) + " ms (" + fixed(g.from_s, 3) + " s to "
+         + fixed(g.to_s, 3) + " s" + (g.open ? ", until the end" : "") + ")";
+}
+
+boost::json::array gaps_json(const std::vector<activity_timeline::gap>& gaps) {
+  boost::json::array out;
+  for (const auto& g : gaps)
+    out.push_back(boost::json::object{{"from_s", std::round(g.from_s * 1e6) / 1e6},
+                                      {"to_s", std::round(g.to_s * 1e6) / 1e6},
+                                      {"open", g.open}});
+  return out;
+}
+
+boost::json::array numbers_json(const std::vector<std::uint64_t>& values) {
+  boost::json::array out;
+  out.reserve(values.size());
+  for (auto v : values)
+    out.push_back(v);
+  return out;
+}
+
 } // namespace
+
+void take_visible_timelines(const visibility_tracker& tracker, load_totals& totals) {
+  totals.visible_over_time = timeline_data::of(tracker.timeline());
+  totals.visible_gaps_by_output.clear();
+  for (std::size_t i = 0; i < tracker.size(); ++i)
+    totals.visible_gaps_by_output.push_back(tracker.timeline(i).gaps());
+}
 
 load_counters& load_counters::operator+=(const load_counters& other) {
   connections_ok += other.connections_ok;
@@ -63,6 +103,8 @@ load_counters& load_counters::operator+=(const load_counters& other) {
   duplicates += other.duplicates;
   errors += other.errors;
   batches_late += other.batches_late;
+  retries += other.retries;
+  reconnects += other.reconnects;
   return *this;
 }
 
@@ -152,6 +194,14 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
                 + std::to_string(opts.visible_poll.count()) + " ms";
     out += line("visibility", reader);
   }
+  if (c.retries != 0 || c.reconnects != 0)
+    out += line("retries", std::to_string(c.retries) + " batches sent again, "
+                             + std::to_string(c.reconnects) + " reconnects");
+  if (const auto* g = longest(totals.acked.gaps))
+    out += line("longest ack gap", gap_text(*g));
+  if (totals.visible_keys > 0)
+    if (const auto* g = longest(totals.visible_over_time.gaps))
+      out += line("longest visible gap", gap_text(*g));
   out += line("errors", std::to_string(c.errors));
   out += line("duplicates", std::to_string(c.duplicates));
   out += line("result", run_succeeded(opts, totals) ? "ok" : "FAILED");
@@ -217,6 +267,22 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"fold_series", opts.fold_series},
     {"errors", c.errors},
     {"duplicates", c.duplicates},
+    {"retries", c.retries},
+    {"reconnects", c.reconnects},
+    {"start_unix_ms", totals.start_unix_ms},
+    {"timeline",
+     boost::json::object{{"bucket_ms", totals.timeline_bucket_ms},
+                         {"acked_samples", numbers_json(totals.acked.buckets)},
+                         {"visible_updates", numbers_json(totals.visible_over_time.buckets)}}},
+    {"ack_gaps", gaps_json(totals.acked.gaps)},
+    {"visible_gaps", gaps_json(totals.visible_over_time.gaps)},
+    {"visible_gaps_by_output",
+     [&] {
+       boost::json::array out;
+       for (const auto& gaps : totals.visible_gaps_by_output)
+         out.push_back(gaps_json(gaps));
+       return out;
+     }()},
     {"ok", run_succeeded(opts, totals)},
   };
   return boost::json::serialize(obj) + "\n";

@@ -1,10 +1,12 @@
 #pragma once
 
 #include "common/latency_histogram.hpp"
+#include "tether-load/activity_timeline.hpp"
 #include "tether-load/load_options.hpp"
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tether::tools::load {
 
@@ -29,10 +31,26 @@ struct load_counters {
   /// Open loop only: batches sent more than `send_schedule::late_threshold` after their
   /// scheduled time (held back by a full in-flight window, a busy socket or a slow loop).
   std::uint64_t batches_late = 0;
+  /// Batches sent again under their sequence after a retryable error (UNAVAILABLE, a
+  /// publish ack that timed out) or a lost connection; each resend counts.
+  std::uint64_t retries = 0;
+  /// Connections opened again after one was lost.
+  std::uint64_t reconnects = 0;
 
   /// Adds `other` field by field.
   load_counters& operator+=(const load_counters& other);
 };
+
+/// One `activity_timeline` as reported: amounts per bucket and the longest gaps.
+struct timeline_data {
+  std::vector<std::uint64_t> buckets;
+  std::vector<activity_timeline::gap> gaps;
+
+  static timeline_data of(const activity_timeline& t) {
+    return {t.buckets(), t.gaps()};
+  }
+};
+
 
 /// The outcome of a run, as reported.
 struct load_totals {
@@ -67,7 +85,25 @@ struct load_totals {
   /// Smallest in-flight limit actually used by a connection, when the node's
   /// `max_inflight_batches` lowered `--inflight`; 0 otherwise.
   std::uint32_t inflight_lowered_to = 0;
+  /// Wall-clock time (ms since the Unix epoch) when sending started, so that events
+  /// outside the run (a node killed by a script) can be placed on its timelines; 0 if
+  /// sending never started.
+  std::int64_t start_unix_ms = 0;
+  /// Width of the timelines' buckets.
+  std::uint32_t timeline_bucket_ms = 100;
+  /// Acked samples over time, and the longest stretches without an ack.
+  timeline_data acked;
+  /// Updates of tracked outputs becoming visible over time, and the longest stretches
+  /// without one (`--visible-keys`).
+  timeline_data visible_over_time;
+  /// The longest stretches without a visible update of each tracked output, by slot.
+  std::vector<std::vector<activity_timeline::gap>> visible_gaps_by_output;
 };
+
+class visibility_tracker;
+
+/// Copies the visibility timelines of `tracker` (overall and per output) into `totals`.
+void take_visible_timelines(const visibility_tracker& tracker, load_totals& totals);
 
 /// True when the run succeeded: every connection came up, every batch sent was acked,
 /// no error occurred and, when visibility was measured, every update became visible.
@@ -78,7 +114,11 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
 
 /// The final report as one JSON object on one line. Latencies are in milliseconds;
 /// `latency_spectrum_ms` and `visible_spectrum_ms` list `[q, ms]` pairs for q = 0.5,
-/// 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995 and 0.9999.
+/// 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995 and 0.9999. `timeline` has the acked
+/// samples and visible updates per `bucket_ms` from `start_unix_ms`; `ack_gaps` and
+/// `visible_gaps` the longest stretches without one, as `{from_s, to_s, open}` in
+/// seconds from the start (`activity_timeline`), and `visible_gaps_by_output` those of
+/// each tracked output.
 std::string render_report_json(const load_options& opts, const load_totals& totals);
 
 /// One progress line: elapsed time, acked samples per second over the last interval,

@@ -247,3 +247,46 @@ TEST_CASE("render_report: write-to-visible quantiles and the reader's delay") {
   CHECK_FALSE(run_succeeded(opts, t));
   CHECK(render_report_text(opts, t).find("2 outputs not found") != std::string::npos);
 }
+
+TEST_CASE("render_report: retries, reconnects, timelines and the longest gaps") {
+  load_options opts;
+  opts.visible_keys = 2;
+  auto t = sample_totals();
+  t.visible_keys = 2;
+  t.counters.retries = 12;
+  t.counters.reconnects = 1;
+  t.start_unix_ms = 1'700'000'000'123;
+  t.acked.buckets = {1000, 0, 0, 3000};
+  t.acked.gaps = {{0.05, 0.1, false}, {0.1, 0.35, false}};
+  t.visible_over_time.buckets = {4, 0, 2};
+  t.visible_over_time.gaps = {{0.12, 0.31, false}, {1.0, 1.5, true}};
+  auto text = render_report_text(opts, t);
+  CHECK_THAT(text, Catch::Contains("12 batches sent again, 1 reconnects"));
+  CHECK_THAT(text, Catch::Contains("longest ack gap 250.0 ms (0.100 s to 0.350 s)"));
+  CHECK_THAT(text, Catch::Contains("longest visible gap 500.0 ms (1.000 s to 1.500 s, until the end)"));
+  auto doc = boost::json::parse(render_report_json(opts, t)).as_object();
+  CHECK(doc.at("retries").to_number<std::uint64_t>() == 12);
+  CHECK(doc.at("reconnects").to_number<std::uint64_t>() == 1);
+  CHECK(doc.at("start_unix_ms").as_int64() == 1'700'000'000'123);
+  const auto& tl = doc.at("timeline").as_object();
+  CHECK(tl.at("bucket_ms").to_number<std::uint64_t>() == 100);
+  CHECK(tl.at("acked_samples").as_array().size() == 4);
+  CHECK(tl.at("acked_samples").as_array()[3].to_number<std::uint64_t>() == 3000);
+  CHECK(tl.at("visible_updates").as_array().size() == 3);
+  const auto& gaps = doc.at("ack_gaps").as_array();
+  REQUIRE(gaps.size() == 2);
+  CHECK(gaps[1].as_object().at("from_s").as_double() == Approx(0.1));
+  CHECK(gaps[1].as_object().at("to_s").as_double() == Approx(0.35));
+  CHECK_FALSE(gaps[1].as_object().at("open").as_bool());
+  CHECK(doc.at("visible_gaps").as_array()[1].as_object().at("open").as_bool());
+}
+
+TEST_CASE("render_report: no retry line and no gaps in a quiet run") {
+  load_options opts;
+  auto text = render_report_text(opts, sample_totals());
+  CHECK_THAT(text, !Catch::Contains("retries"));
+  CHECK_THAT(text, !Catch::Contains("longest ack gap"));
+  auto doc = boost::json::parse(render_report_json(opts, sample_totals())).as_object();
+  CHECK(doc.at("ack_gaps").as_array().empty());
+  CHECK(doc.at("retries").to_number<std::uint64_t>() == 0);
+}

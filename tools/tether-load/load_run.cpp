@@ -49,14 +49,14 @@ load_run::~load_run() = default;
 
 result<load_totals> load_run::run() {
   tcp::resolver resolver{ioc_};
-  std::vector<tcp::resolver::results_type> resolved;
   for (const auto& server : opts_.servers) {
     error_code ec;
-    resolved.push_back(resolver.resolve(server.host, std::to_string(server.port), ec));
+    auto endpoints = resolver.resolve(server.host, std::to_string(server.port), ec);
     if (ec)
       return fail("cannot resolve " + server.host + ": " + ec.message());
+    targets_.push_back({server, std::move(endpoints)});
   }
-  const auto& endpoints = resolved.front(); // the reader's node
+  const auto& endpoints = targets_.front().endpoints; // the reader's node
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
   if (opts_.visible_keys > 0) {
     auto map = output_map::of(opts_);
@@ -66,9 +66,7 @@ result<load_totals> load_run::run() {
   }
   sessions_.reserve(opts_.connections);
   for (std::uint32_t i = 0; i < opts_.connections; ++i)
-    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i,
-                                                       opts_.servers[i % resolved.size()],
-                                                       resolved[i % resolved.size()]));
+    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, targets_));
   signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
   if (observer_)
     observer_->start();
@@ -101,7 +99,17 @@ result<load_totals> load_run::run() {
     auto end = std::max({start_time_, stop_time_, last_ack});
     totals.elapsed_seconds = seconds_between(start_time_, end);
     totals.send_seconds = seconds_between(start_time_, std::max(start_time_, stop_time_));
+    // Acks of retried batches may come in the drain: the ack timeline runs until the
+    // last one; a stretch without acks until the stop stays open.
+    ctx_->acked.finish(end);
+    totals.timeline_bucket_ms = static_cast<std::uint32_t>(ctx_->acked.bucket().count());
+    totals.acked = timeline_data::of(ctx_->acked);
+    if (tracker_) {
+      tracker_->finish_timelines(std::max(stop_time_, observer_end_));
+      take_visible_timelines(*tracker_, totals);
+    }
   }
+  totals.start_unix_ms = start_unix_ms_;
   if (tracker_) {
     totals.visible = tracker_->latency();
     totals.visible_keys = static_cast<std::uint32_t>(tracker_->size());
@@ -167,6 +175,7 @@ void load_run::on_writers_finished() {
 void load_run::on_observer_finished() {
   net::post(strand_, [this] {
     observer_done_ = true;
+    observer_end_ = clock::now();
     if (finished_ == sessions_.size())
       finish_run();
   });
@@ -192,6 +201,12 @@ void load_run::on_budget_exhausted() {
 void load_run::start_sending() {
   started_ = true;
   start_time_ = clock::now();
+  start_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  ctx_->acked.start(start_time_);
+  if (tracker_)
+    tracker_->start_timelines(start_time_);
   last_progress_time_ = start_time_;
   deadline_timer_.expires_after(opts_.duration);
   deadline_timer_.async_wait([this](error_code ec) {

@@ -62,6 +62,8 @@ private:
   boost::asio::steady_timer progress_timer_;
   boost::asio::signal_set signals_;
   std::unique_ptr<run_context> ctx_;
+  /// The nodes of `--server`, resolved; sessions move over them after a lost connection.
+  std::vector<server_target> targets_;
   std::vector<std::shared_ptr<load_session>> sessions_;
   std::unique_ptr<visibility_tracker> tracker_;
   std::shared_ptr<observer_session> observer_;
@@ -77,7 +79,10 @@ private:
   /// Every session finished: nothing may re-arm a timer or the signal set any more.
   bool done_ = false;
   clock::time_point start_time_{};
+  std::int64_t start_unix_ms_ = 0;
   clock::time_point stop_time_{};
+  /// When the reader finished (its last observation is at most this late).
+  clock::time_point observer_end_{};
   clock::time_point last_progress_time_{};
   std::uint64_t last_progress_acked_ = 0;
 };

@@ -34,16 +34,18 @@ constexpr std::size_t max_write_buffer = 128 * 1024;
 // -- load_session: setup --------------------------------------------------------------
 
 load_session::load_session(net::io_context& ioc, run_context& ctx, session_observer& observer,
-                           std::uint32_t index, host_port server,
-                           tcp::resolver::results_type endpoints)
+                           std::uint32_t index, const std::vector<server_target>& targets)
   : ctx_(ctx),
     observer_(observer),
     index_(index),
-    server_(std::move(server)),
-    endpoints_(std::move(endpoints)),
-    ws_(net::make_strand(ioc)),
-    setup_timer_(ws_.get_executor()),
-    send_timer_(ws_.get_executor()),
+    targets_(targets),
+    target_(index % targets.size()),
+    strand_(net::make_strand(ioc)),
+    conn_(std::make_shared<connection>(strand_)),
+    setup_timer_(strand_),
+    send_timer_(strand_),
+    retry_timer_(strand_),
+    reconnect_timer_(strand_),
     builder_(make_batch_builder(ctx.opts, index)),
     window_(ctx.opts.inflight),
     arena_([this] {
@@ -60,17 +62,32 @@ std::string load_session::prefix() const {
   return "connection " + std::to_string(index_) + ": ";
 }
 
+bool load_session::retrying() const noexcept {
+  return ctx_.opts.retry_timeout.count() > 0;
+}
+
 void load_session::start() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
-    self->setup_timer_.expires_after(self->ctx_.opts.connect_timeout);
-    self->setup_timer_.async_wait([self](error_code ec) { self->on_setup_timeout(ec); });
-    net::async_connect(beast::get_lowest_layer(self->ws_), self->endpoints_,
-                       [self](error_code ec, const tcp::endpoint&) { self->on_connect(ec); });
+  net::post(strand_, [self = shared_from_this()] { self->connect_current(); });
+}
+
+void load_session::connect_current() {
+  if (finished_)
+    return;
+  setup_timed_out_ = false;
+  setup_timer_.expires_after(ctx_.opts.connect_timeout);
+  setup_timer_.async_wait([self = shared_from_this(), c = conn_](error_code ec) {
+    if (c == self->conn_)
+      self->on_setup_timeout(ec);
   });
+  net::async_connect(beast::get_lowest_layer(conn_->ws), targets_[target_].endpoints,
+                     [self = shared_from_this(), c = conn_](error_code ec, const tcp::endpoint&) {
+                       if (c == self->conn_)
+                         self->on_connect(ec);
+                     });
 }
 
 void load_session::on_setup_timeout(error_code ec) {
-  if (ec || welcomed_ || finished_)
+  if (ec || connected_ || finished_)
     return; // cancelled, or setup finished in time
   setup_timed_out_ = true;
   close_socket(); // the pending setup step fails with operation_aborted
@@ -82,23 +99,27 @@ void load_session::on_connect(error_code ec) {
   if (ec)
     return fail(ec, "connect");
   const auto& opts = ctx_.opts;
+  auto& ws = conn_->ws;
   error_code ignored;
-  beast::get_lowest_layer(ws_).set_option(tcp::no_delay{true}, ignored);
+  beast::get_lowest_layer(ws).set_option(tcp::no_delay{true}, ignored);
   websocket::stream_base::timeout timeouts;
   timeouts.handshake_timeout = opts.connect_timeout; // also bounds the closing handshake
   timeouts.idle_timeout = websocket::stream_base::none();
   timeouts.keep_alive_pings = false;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+  ws.set_option(timeouts);
+  ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
     req.set(beast::http::field::user_agent, "tether-load/0.1");
   }));
-  ws_.read_message_max(opts.max_frame_bytes);
-  ws_.binary(true);
-  ws_.auto_fragment(false);
-  ws_.write_buffer_bytes(
+  ws.read_message_max(opts.max_frame_bytes);
+  ws.binary(true);
+  ws.auto_fragment(false);
+  ws.write_buffer_bytes(
     std::clamp(builder_.max_frame_bytes() + 16, min_write_buffer, max_write_buffer));
-  ws_.async_handshake(server_.to_string(), stream_path,
-                      [self = shared_from_this()](error_code ec) { self->on_handshake(ec); });
+  ws.async_handshake(targets_[target_].server.to_string(), stream_path,
+                     [self = shared_from_this(), c = conn_](error_code ec) {
+                       if (c == self->conn_)
+                         self->on_handshake(ec);
+                     });
 }
 
 void load_session::on_handshake(error_code ec) {
@@ -106,8 +127,10 @@ void load_session::on_handshake(error_code ec) {
     return;
   if (ec)
     return fail(ec, "WebSocket handshake");
-  ws_.async_write(net::buffer(hello_), [self = shared_from_this()](error_code ec, size_t) {
-    self->on_hello_written(ec);
+  conn_->ws.async_write(net::buffer(hello_), [self = shared_from_this(), c = conn_](error_code ec,
+                                                                              size_t) {
+    if (c == self->conn_)
+      self->on_hello_written(ec);
   });
 }
 
@@ -116,8 +139,9 @@ void load_session::on_hello_written(error_code ec) {
     return;
   if (ec)
     return fail(ec, "sending hello");
-  ws_.async_read(read_buffer_, [self = shared_from_this()](error_code ec, size_t) {
-    self->on_welcome(ec);
+  conn_->ws.async_read(conn_->read_buffer, [self = shared_from_this(), c = conn_](error_code ec, size_t) {
+    if (c == self->conn_)
+      self->on_welcome(ec);
   });
 }
 
@@ -155,19 +179,32 @@ void load_session::on_welcome(error_code ec) {
                      + " lowered to the node's max_inflight_batches "
                      + std::to_string(welcome.max_inflight_batches()));
   }
-  node_ = welcome.node();
-  welcomed_ = true;
+  if (node_.empty())
+    node_ = welcome.node();
   setup_timer_.cancel();
-  counters_.connections_ok = 1;
-  report_ready(true);
+  connected_ = true;
+  if (reconnecting_) {
+    reconnecting_ = false;
+    ++counters_.reconnects;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - lost_at_);
+    ctx_.note(prefix() + "reconnected to " + targets_[target_].server.to_string() + " (node "
+              + welcome.node() + ") " + std::to_string(ms.count()) + " ms after the loss; "
+              + std::to_string(window_.size()) + " unanswered batches go again");
+  }
+  if (!welcomed_) {
+    welcomed_ = true;
+    counters_.connections_ok = 1;
+    report_ready(true);
+  }
   do_read();
+  pump();
   maybe_close(); // in case a stop arrived during the setup
 }
 
 // -- load_session: steady state -------------------------------------------------------
 
 void load_session::begin_sending(clock::time_point start) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), start] {
+  net::post(strand_, [self = shared_from_this(), start] {
     if (!self->welcomed_ || self->finished_)
       return;
     const auto& opts = self->ctx_.opts;
@@ -181,8 +218,10 @@ void load_session::begin_sending(clock::time_point start) {
 }
 
 void load_session::pump() {
-  if (finished_ || closing_ || !sending_ || write_busy_)
+  if (finished_ || closing_ || !sending_ || write_busy_ || !connected_)
     return;
+  if (resend_.waiting())
+    return send_again(); // answered batches first, new ones after
   if (stop_requested_)
     return maybe_close();
   if (window_.full())
@@ -214,12 +253,35 @@ void load_session::pump() {
   if (ctx_.tracker != nullptr)
     ctx_.tracker->on_batch(builder_.ids(), latency_from);
   window_.push({sequence, latency_from, samples});
+  if (retrying())
+    resend_.keep(sequence, std::string_view{bytes.data(), bytes.size()});
   ++counters_.batches_sent;
   counters_.samples_sent += samples;
   ctx_.batches_sent.fetch_add(1, std::memory_order_relaxed);
   write_busy_ = true;
-  ws_.async_write(net::buffer(bytes.data(), bytes.size()),
-                  [self = shared_from_this()](error_code ec, size_t) { self->on_write(ec); });
+  conn_->ws.async_write(net::buffer(bytes.data(), bytes.size()),
+                   [self = shared_from_this(), c = conn_](error_code ec, size_t) {
+                     if (c == self->conn_)
+                       self->on_write(ec);
+                   });
+}
+
+void load_session::send_again() {
+  auto now = clock::now();
+  clock::time_point next{};
+  auto due = resend_.pop_due(now, next);
+  if (!due) {
+    if (next != clock::time_point::max())
+      arm_retry_timer(next);
+    return;
+  }
+  ++counters_.retries;
+  write_busy_ = true;
+  conn_->ws.async_write(net::buffer(due->frame.data(), due->frame.size()),
+                   [self = shared_from_this(), c = conn_](error_code ec, size_t) {
+                     if (c == self->conn_)
+                       self->on_write(ec);
+                   });
 }
 
 void load_session::arm_send_timer(clock::time_point due) {
@@ -237,6 +299,19 @@ void load_session::arm_send_timer(clock::time_point due) {
   });
 }
 
+void load_session::arm_retry_timer(clock::time_point due) {
+  if (retry_timer_armed_ && retry_timer_.expiry() <= due)
+    return;
+  retry_timer_armed_ = true;
+  retry_timer_.expires_at(due); // cancels an armed later wait, whose handler then returns
+  retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec)
+      return; // cancelled: re-armed for an earlier time, the connection lost, or the end
+    self->retry_timer_armed_ = false;
+    self->pump();
+  });
+}
+
 void load_session::on_write(error_code ec) {
   write_busy_ = false;
   if (finished_)
@@ -247,8 +322,10 @@ void load_session::on_write(error_code ec) {
 }
 
 void load_session::do_read() {
-  ws_.async_read(read_buffer_,
-                 [self = shared_from_this()](error_code ec, size_t) { self->on_read(ec); });
+  conn_->ws.async_read(conn_->read_buffer, [self = shared_from_this(), c = conn_](error_code ec, size_t) {
+    if (c == self->conn_)
+      self->on_read(ec);
+  });
 }
 
 void load_session::on_read(error_code ec) {
@@ -279,8 +356,8 @@ void load_session::on_read(error_code ec) {
         break; // pongs, window updates and query results are not ours to judge
     }
   }
-  if (closing_)
-    return; // the close operation reads the rest itself
+  if (closing_ || !connected_)
+    return; // the close operation reads the rest itself; a lost connection reads no more
   pump();
   maybe_close();
   if (!closing_)
@@ -290,9 +367,10 @@ void load_session::on_read(error_code ec) {
 const tether::v1::ServerFrame* load_session::decode_frame() {
   arena_.Reset(); // keeps the initial block: no allocation for small frames
   auto* frame = google::protobuf::Arena::CreateMessage<tether::v1::ServerFrame>(&arena_);
-  auto data = read_buffer_.cdata();
+  auto& buffer = conn_->read_buffer;
+  auto data = buffer.cdata();
   bool parsed = frame->ParseFromArray(data.data(), static_cast<int>(data.size()));
-  read_buffer_.consume(read_buffer_.size());
+  buffer.consume(buffer.size());
   return parsed ? frame : nullptr;
 }
 
@@ -304,6 +382,7 @@ void load_session::handle_ack(const tether::v1::Ack& ack) {
                       + ", which is not outstanding");
     return;
   }
+  resend_.release(ack.sequence());
   auto now = clock::now();
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry->sent).count();
   latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
@@ -315,11 +394,27 @@ void load_session::handle_ack(const tether::v1::Ack& ack) {
     ++counters_.duplicates;
   ctx_.samples_acked.fetch_add(entry->samples, std::memory_order_relaxed);
   ctx_.batches_answered.fetch_add(1, std::memory_order_relaxed);
+  ctx_.acked.record(now, entry->samples);
 }
 
 void load_session::handle_error(const tether::v1::Error& err) {
+  auto code = tether::v1::ErrorCode_Name(err.code());
+  if (err.retryable() && retrying() && err.sequence() != 0) {
+    // Rule 5: send the same frame again after a backoff, while the batch is young enough.
+    const auto* entry = window_.find(err.sequence());
+    auto now = clock::now();
+    if (entry != nullptr && now - entry->sent < ctx_.opts.retry_timeout) {
+      auto delay = resend_buffer::backoff(resend_.attempts(err.sequence()));
+      if (resend_.schedule(err.sequence(), now + delay)) {
+        ctx_.note(prefix() + code + " for sequence " + std::to_string(err.sequence())
+                  + ": sending it again in " + std::to_string(delay.count()) + " ms ("
+                  + err.message() + ")");
+        return;
+      }
+    }
+  }
   ++counters_.errors;
-  std::string text = prefix() + tether::v1::ErrorCode_Name(err.code());
+  std::string text = prefix() + code;
   if (err.retryable())
     text += " (retryable)";
   text += ": " + err.message();
@@ -329,6 +424,7 @@ void load_session::handle_error(const tether::v1::Error& err) {
       text += ", sample " + std::to_string(err.sample_index());
     text += "]";
     if (window_.take(err.sequence())) {
+      resend_.release(err.sequence());
       ++counters_.batches_failed;
       ctx_.batches_answered.fetch_add(1, std::memory_order_relaxed);
     }
@@ -336,10 +432,47 @@ void load_session::handle_error(const tether::v1::Error& err) {
   ctx_.report_error(text);
 }
 
+void load_session::connection_lost(const std::string& what) {
+  auto now = clock::now();
+  if (!reconnecting_) {
+    reconnecting_ = true;
+    lost_at_ = now;
+    reconnect_attempts_ = 0;
+    ctx_.note(prefix() + "connection to " + targets_[target_].server.to_string() + " lost ("
+              + what + "): reconnecting with the same producer id, "
+              + std::to_string(window_.size()) + " batches unanswered");
+  }
+  // Replace the stream at once: handlers of the old one are stale from here on.
+  close_socket();
+  conn_ = std::make_shared<connection>(strand_);
+  connected_ = false;
+  write_busy_ = false;
+  setup_timer_.cancel();
+  retry_timer_.cancel();
+  retry_timer_armed_ = false;
+  if (now - lost_at_ >= ctx_.opts.retry_timeout)
+    return fail("no node took the connection back within --retry-timeout ("
+                + std::to_string(ctx_.opts.retry_timeout.count()) + " ms); last: " + what);
+  // Rule 4: every unanswered batch has an unknown outcome and goes again, in order.
+  resend_.schedule_all(now);
+  auto delay = std::chrono::milliseconds{0};
+  if (reconnect_attempts_ > 0)
+    delay = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds{50} * (1u << std::min(reconnect_attempts_ - 1, 5u)),
+      std::chrono::milliseconds{1000});
+  ++reconnect_attempts_;
+  target_ = (target_ + 1) % targets_.size();
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([self = shared_from_this(), c = conn_](error_code ec) {
+    if (!ec && c == self->conn_ && !self->finished_)
+      self->connect_current();
+  });
+}
+
 // -- load_session: shutdown -----------------------------------------------------------
 
 void load_session::request_stop() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+  net::post(strand_, [self = shared_from_this()] {
     self->stop_requested_ = true;
     self->send_timer_.cancel(); // nothing more to send: do not hold the run open
     self->maybe_close();
@@ -351,8 +484,15 @@ void load_session::maybe_close() {
       || !window_.empty())
     return;
   closing_ = true;
-  ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](error_code ec) { self->on_close(ec); });
+  if (!connected_) { // everything was answered before the connection went
+    close_socket();
+    return finish();
+  }
+  conn_->ws.async_close(websocket::close_code::normal,
+                   [self = shared_from_this(), c = conn_](error_code ec) {
+                     if (c == self->conn_)
+                       self->on_close(ec);
+                   });
 }
 
 void load_session::on_close(error_code) {
@@ -361,7 +501,7 @@ void load_session::on_close(error_code) {
 }
 
 void load_session::abort() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+  net::post(strand_, [self = shared_from_this()] {
     if (self->finished_)
       return;
     self->closing_ = true;
@@ -375,10 +515,14 @@ void load_session::fail(error_code ec, const char* what) {
     return;
   if (ec == net::error::operation_aborted && closing_)
     return finish();
-  if (setup_timed_out_)
-    return fail(std::string{"timed out after "}
-                + std::to_string(ctx_.opts.connect_timeout.count()) + " ms during " + what);
-  fail(std::string{what} + ": " + ec.message());
+  std::string text = setup_timed_out_ ? std::string{"timed out after "}
+                                          + std::to_string(ctx_.opts.connect_timeout.count())
+                                          + " ms during " + what
+                                      : std::string{what} + ": " + ec.message();
+  // Once set up, a lost connection is taken up again elsewhere (rule 4 of section 6).
+  if (welcomed_ && !closing_ && retrying())
+    return connection_lost(text);
+  fail(text);
 }
 
 void load_session::fail(const std::string& what) {
@@ -393,7 +537,7 @@ void load_session::fail(const std::string& what) {
 
 void load_session::close_socket() {
   error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  beast::get_lowest_layer(conn_->ws).close(ignored);
 }
 
 void load_session::report_ready(bool ok) {
@@ -409,6 +553,8 @@ void load_session::finish() {
   finished_ = true;
   setup_timer_.cancel();
   send_timer_.cancel();
+  retry_timer_.cancel();
+  reconnect_timer_.cancel();
   counters_.batches_unacked = window_.size();
   report_ready(false); // no-op when already reported
   observer_.on_session_finished(index_);

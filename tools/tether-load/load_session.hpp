@@ -5,6 +5,7 @@
 #include "tether-load/inflight_window.hpp"
 #include "tether-load/load_options.hpp"
 #include "tether-load/load_report.hpp"
+#include "tether-load/resend_buffer.hpp"
 #include "tether-load/run_context.hpp"
 #include "tether-load/send_schedule.hpp"
 
@@ -25,8 +26,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tether::tools::load {
+
+/// A node a session may write to: one `--server` and its resolved endpoints.
+struct server_target {
+  host_port server;
+  boost::asio::ip::tcp::resolver::results_type endpoints;
+};
 
 /// Receives a session's lifecycle events; called on the session's strand.
 class session_observer {
@@ -49,6 +57,15 @@ public:
 /// welcome, then pipelines write batches (at most `--inflight` unanswered) until told to
 /// stop, waits for the outstanding answers and closes the WebSocket cleanly.
 ///
+/// Retries (docs/protocol.md section 6, unless `--retry-timeout 0`): a batch answered by
+/// a retryable error (UNAVAILABLE) is sent again unchanged after a backoff
+/// (`resend_buffer`); when the connection is lost after the welcome, the session
+/// connects to the next of `--server` (round robin, with a backoff from the second
+/// attempt), says hello with the same producer id and sends every unanswered batch
+/// again, in sequence order, before any new one. A batch still unanswered
+/// `--retry-timeout` after its send fails, and so does the session when no node takes
+/// it back within that time. Latency of a retried batch counts from its first send.
+///
 /// Closed loop (no `--rate`): a batch goes out whenever the window has room and no write
 /// is pending. Open loop: batch `n` is due at its `send_schedule` time and waits on a
 /// timer until then; one that is due but held back (window full, write pending) goes out
@@ -63,9 +80,10 @@ public:
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
 
-  /// A session writing to `server` (one of `--server`), resolved to `endpoints`.
+  /// A session writing first to `targets[index % targets.size()]` (and after a lost
+  /// connection to the next ones). `targets` must outlive the session.
   load_session(boost::asio::io_context& ioc, run_context& ctx, session_observer& observer,
-               std::uint32_t index, host_port server, tcp::resolver::results_type endpoints);
+               std::uint32_t index, const std::vector<server_target>& targets);
 
   /// Connects and performs the handshake, hello and welcome within the connect timeout.
   void start();
@@ -104,6 +122,15 @@ public:
   }
 
 private:
+  /// One connection: the WebSocket and the buffer its reads fill.
+  struct connection {
+    explicit connection(const boost::asio::strand<boost::asio::io_context::executor_type>& ex)
+      : ws(ex) {}
+    boost::beast::websocket::stream<tcp::socket> ws;
+    boost::beast::flat_buffer read_buffer;
+  };
+
+  void connect_current();
   void on_connect(boost::system::error_code ec);
   void on_handshake(boost::system::error_code ec);
   void on_hello_written(boost::system::error_code ec);
@@ -115,7 +142,11 @@ private:
   void handle_ack(const tether::v1::Ack& ack);
   void handle_error(const tether::v1::Error& err);
   void pump();
+  void send_again();
   void arm_send_timer(clock::time_point due);
+  void arm_retry_timer(clock::time_point due);
+  void connection_lost(const std::string& what);
+  bool retrying() const noexcept;
   void on_write(boost::system::error_code ec);
   void maybe_close();
   void on_close(boost::system::error_code ec);
@@ -129,13 +160,22 @@ private:
   run_context& ctx_;
   session_observer& observer_;
   const std::uint32_t index_;
-  host_port server_;
-  tcp::resolver::results_type endpoints_;
-  boost::beast::websocket::stream<tcp::socket> ws_;
+  const std::vector<server_target>& targets_;
+  /// The target of the current connection.
+  std::size_t target_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  /// The current connection. A lost one is replaced at once by a fresh one, so that
+  /// handlers of the old one (each holds the connection it was started on) see that
+  /// they are stale and do nothing.
+  std::shared_ptr<connection> conn_;
   boost::asio::steady_timer setup_timer_;
   /// Open loop: waits for the next batch's scheduled time.
   boost::asio::steady_timer send_timer_;
-  boost::beast::flat_buffer read_buffer_;
+  /// Waits for the next batch to send again.
+  boost::asio::steady_timer retry_timer_;
+  /// Waits before the next reconnect attempt.
+  boost::asio::steady_timer reconnect_timer_;
+  resend_buffer resend_;
   std::string hello_;
   batch_builder builder_;
   inflight_window window_;
@@ -154,7 +194,15 @@ private:
   clock::time_point last_ack_{};
   std::string node_;
   bool ready_reported_ = false;
+  /// The first welcome arrived (the session was set up once).
   bool welcomed_ = false;
+  /// The current connection is welcomed and usable.
+  bool connected_ = false;
+  /// The connection was lost and a new one is being set up.
+  bool reconnecting_ = false;
+  clock::time_point lost_at_{};
+  std::uint32_t reconnect_attempts_ = 0;
+  bool retry_timer_armed_ = false;
   bool sending_ = false;
   bool stop_requested_ = false;
   bool write_busy_ = false;

@@ -22,6 +22,16 @@ void run_context::report_error(const std::string& text) {
   ++printed_;
 }
 
+void run_context::note(const std::string& text) {
+  std::lock_guard<std::mutex> guard{print_mutex_};
+  if (noted_ < opts.max_printed_errors) {
+    std::cerr << program << ": " << text << '\n';
+  } else if (noted_ == opts.max_printed_errors) {
+    std::cerr << program << ": further retries and reconnects are counted but not printed\n";
+  }
+  ++noted_;
+}
+
 void run_context::warn_once(std::atomic<bool>& once, const std::string& text) {
   if (once.exchange(true))
     return;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tether-load/activity_timeline.hpp"
 #include "tether-load/load_options.hpp"
 #include "tether-load/sample_budget.hpp"
 
@@ -33,10 +34,17 @@ public:
   std::atomic<std::uint64_t> batches_sent{0};
   std::atomic<std::uint64_t> batches_answered{0};
   std::atomic<std::uint64_t> errors{0};
+  /// Acked samples over time (started when sending starts).
+  activity_timeline acked;
 
   /// Counts an error and prints it on stderr unless `opts.max_printed_errors` were
   /// printed already (then one line announces that further errors are only counted).
   void report_error(const std::string& text);
+
+  /// Prints what happened (a retry, a reconnect) on stderr without counting an error;
+  /// after `opts.max_printed_errors` such lines, one line says that further ones are
+  /// not printed.
+  void note(const std::string& text);
 
   /// Prints a warning on stderr the first time it is called with a given `once` flag.
   void warn_once(std::atomic<bool>& once, const std::string& text);
@@ -47,6 +55,7 @@ public:
 private:
   std::mutex print_mutex_;
   std::uint64_t printed_ = 0;
+  std::uint64_t noted_ = 0;
 };
 
 } // namespace tether::tools::load

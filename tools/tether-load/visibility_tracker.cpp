@@ -7,7 +7,20 @@ namespace tether::tools::load {
 visibility_tracker::visibility_tracker(output_map map, std::vector<std::uint64_t> outputs)
   : map_(map), outputs_(std::move(outputs)), slots_(outputs_.size()),
     scratch_(outputs_.size(), 0) {
-  // nop
+  for (std::size_t i = 0; i < outputs_.size(); ++i)
+    per_slot_.push_back(std::make_unique<activity_timeline>());
+}
+
+void visibility_tracker::start_timelines(clock::time_point at) {
+  overall_.start(at);
+  for (auto& t : per_slot_)
+    t->start(at);
+}
+
+void visibility_tracker::finish_timelines(clock::time_point at) {
+  overall_.finish(at);
+  for (auto& t : per_slot_)
+    t->finish(at);
 }
 
 std::size_t visibility_tracker::slot_of(std::uint64_t output) const noexcept {
@@ -52,11 +65,12 @@ void visibility_tracker::set_baseline(std::size_t slot, std::uint64_t count) {
     slots_[slot].baseline = count;
 }
 
-void visibility_tracker::on_observed(std::size_t slot, std::uint64_t count,
-                                     clock::time_point at) {
+std::uint64_t visibility_tracker::on_observed(std::size_t slot, std::uint64_t count,
+                                              clock::time_point at) {
   std::lock_guard<std::mutex> guard{mutex_};
   if (slot >= slots_.size())
-    return;
+    return 0;
+  std::uint64_t made_visible = 0;
   auto& st = slots_[slot];
   auto visible = count > st.baseline ? count - st.baseline : 0;
   while (!st.updates.empty() && st.updates.front().until <= visible) {
@@ -64,7 +78,13 @@ void visibility_tracker::on_observed(std::size_t slot, std::uint64_t count,
                 .count();
     latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
     st.updates.pop_front();
+    ++made_visible;
   }
+  if (made_visible > 0) {
+    overall_.record(at, made_visible);
+    per_slot_[slot]->record(at, made_visible);
+  }
+  return made_visible;
 }
 
 bool visibility_tracker::pending(std::size_t slot) const {

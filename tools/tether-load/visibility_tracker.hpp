@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/latency_histogram.hpp"
+#include "tether-load/activity_timeline.hpp"
 #include "tether-load/output_map.hpp"
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -32,6 +34,10 @@ namespace tether::tools::load {
 /// An observation is as late as the reader makes it: the reader reports the time it
 /// *received* the value, so the latency includes the reader's own delay (a query round
 /// trip, a poll interval) and never undercounts.
+///
+/// Updates becoming visible are also kept over time (`activity_timeline`), over all
+/// tracked outputs and per output: a failure that stops the outputs of one node shows
+/// as a stretch without visible updates of those outputs even while others go on.
 ///
 /// Thread safety: every member function may be called from any thread.
 class visibility_tracker {
@@ -73,8 +79,8 @@ public:
   void set_baseline(std::size_t slot, std::uint64_t count);
 
   /// The reader saw `count` as `slot`'s running sample count at `at`: every update it
-  /// covers becomes visible.
-  void on_observed(std::size_t slot, std::uint64_t count, clock::time_point at);
+  /// covers becomes visible. Returns the number of updates that became visible.
+  std::uint64_t on_observed(std::size_t slot, std::uint64_t count, clock::time_point at);
 
   /// Whether `slot` has updates not yet visible.
   bool pending(std::size_t slot) const;
@@ -84,6 +90,22 @@ public:
 
   /// Latencies of the visible updates, in nanoseconds.
   latency_histogram latency() const;
+
+  /// Starts the timelines of visible updates (the start of sending).
+  void start_timelines(clock::time_point at);
+
+  /// Ends them: see `activity_timeline::finish`.
+  void finish_timelines(clock::time_point at);
+
+  /// Updates becoming visible over all tracked outputs.
+  const activity_timeline& timeline() const noexcept {
+    return overall_;
+  }
+
+  /// Updates of the output in `slot` becoming visible.
+  const activity_timeline& timeline(std::size_t slot) const {
+    return *per_slot_[slot];
+  }
 
 private:
   struct update {
@@ -105,6 +127,8 @@ private:
   std::vector<slot_state> slots_;
   std::vector<std::uint32_t> scratch_;
   latency_histogram latency_;
+  activity_timeline overall_;
+  std::vector<std::unique_ptr<activity_timeline>> per_slot_;
 };
 
 } // namespace tether::tools::load

@@ -35,13 +35,13 @@ TEST_CASE("visibility_tracker: an update is visible once the count reaches it") 
   CHECK(t.pending(1));
   CHECK(t.pending_total() == 3);
   // Two samples of output 0 seen: the first batch's update only.
-  t.on_observed(0, 2, t0 + 15ms);
+  CHECK(t.on_observed(0, 2, t0 + 15ms) == 1);
   CHECK(t.pending_total() == 2);
   auto h = t.latency();
   REQUIRE(h.count() == 1);
   CHECK(h.max() == 15'000'000);
   // One sample short of the second batch: nothing new.
-  t.on_observed(0, 2, t0 + 16ms);
+  CHECK(t.on_observed(0, 2, t0 + 16ms) == 0);
   CHECK(t.latency().count() == 1);
   t.on_observed(0, 3, t0 + 18ms);
   t.on_observed(1, 1, t0 + 30ms);
@@ -103,4 +103,30 @@ TEST_CASE("visibility_tracker: folded outputs count every input feeding them") {
   CHECK(t.pending(0));
   t.on_observed(0, 3, t0 + 2ms);
   CHECK_FALSE(t.pending(0));
+}
+
+TEST_CASE("visibility_tracker: visible updates over time, overall and per output") {
+  auto t = make_tracker();
+  auto t0 = clock_type::now();
+  t.start_timelines(t0);
+  t.on_batch({0, 0, 5}, t0);        // output 0: 2 samples, output 5: 1
+  t.on_batch({0, 5}, t0 + 10ms);    // one more each
+  t.on_observed(0, 2, t0 + 20ms);   // output 0: first batch visible
+  t.on_observed(1, 2, t0 + 30ms);   // output 5: both batches visible
+  t.on_observed(0, 2, t0 + 40ms);   // nothing new: not an event
+  t.on_observed(0, 3, t0 + 320ms);  // output 0: second batch
+  t.finish_timelines(t0 + 400ms);
+  CHECK(t.timeline().buckets() == std::vector<std::uint64_t>{3, 0, 0, 1, 0});
+  auto overall = t.timeline().gaps();
+  REQUIRE(overall.size() == 4); // 0-20, 20-30, 30-320, 320-400 (open)
+  CHECK(overall[2].from_s == Approx(0.03));
+  CHECK(overall[2].to_s == Approx(0.32));
+  auto first = t.timeline(0).gaps();
+  REQUIRE(first.size() == 3);   // 0-20, 20-320, 320-400
+  CHECK(first[1].from_s == Approx(0.02));
+  CHECK(first[1].to_s == Approx(0.32));
+  auto second = t.timeline(1).gaps();
+  REQUIRE(second.size() == 2);  // 0-30, 30-400 (open: no update after 30 ms)
+  CHECK(second[1].open);
+  CHECK(second[1].from_s == Approx(0.03));
 }

@@ -14,6 +14,14 @@ namespace {
 /// consumer notices a drain or an abort, and how late an idle consumer closes windows.
 constexpr std::int64_t fetch_wait_ms = 50;
 
+/// The URL of the server `nc` is connected to (empty if none).
+std::string url_of(natsConnection* nc) {
+  char buf[256] = {0};
+  if (natsConnection_GetConnectedUrl(nc, buf, sizeof(buf)) != NATS_OK)
+    return {};
+  return buf;
+}
+
 } // namespace
 
 nats_consumer::nats_consumer(load::run_context& ctx, aggregator_config cfg,
@@ -31,7 +39,8 @@ nats_consumer::~nats_consumer() {
 }
 
 std::string nats_consumer::connect(const std::vector<std::string>& urls,
-                                   const std::string& stream, const std::string& durable) {
+                                   const std::string& stream, const std::string& durable,
+                                   std::chrono::milliseconds ack_wait) {
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK)
     return "natsOptions_Create failed";
@@ -42,6 +51,7 @@ std::string nats_consumer::connect(const std::vector<std::string>& urls,
   natsOptions_SetNoRandomize(opts, true);
   natsOptions_SetTimeout(opts, ctx_.opts.connect_timeout.count());
   natsOptions_SetName(opts, "tether-nats-baseline consumer");
+  natsOptions_SetReconnectedCB(opts, &nats_consumer::on_reconnected, this);
   auto s = natsConnection_Connect(&conn_, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK)
@@ -56,6 +66,7 @@ std::string nats_consumer::connect(const std::vector<std::string>& urls,
   so.Config.AckPolicy = js_AckExplicit;
   so.Config.DeliverPolicy = js_DeliverAll;
   so.Config.MaxAckPending = static_cast<int64_t>(fetch_) * 16;
+  so.Config.AckWait = std::chrono::duration_cast<std::chrono::nanoseconds>(ack_wait).count();
   jsErrCode jerr = static_cast<jsErrCode>(0);
   if (pull_) {
     s = js_PullSubscribe(&sub_, js_, "tether.load.>", durable.c_str(), nullptr, &so, &jerr);
@@ -69,6 +80,16 @@ std::string nats_consumer::connect(const std::vector<std::string>& urls,
     return std::string{"consumer: subscribe: "} + natsStatus_GetText(s) + " ("
            + nats_GetLastError(nullptr) + ")";
   return {};
+}
+
+void nats_consumer::on_reconnected(natsConnection* nc, void* closure) {
+  auto* self = static_cast<nats_consumer*>(closure);
+  self->reconnects_.fetch_add(1, std::memory_order_relaxed);
+  self->ctx_.note("consumer: reconnected to " + url_of(nc));
+}
+
+std::string nats_consumer::connected_url() const {
+  return conn_ == nullptr ? std::string{} : url_of(conn_);
 }
 
 void nats_consumer::disconnect() {
@@ -182,6 +203,7 @@ void nats_consumer::run() {
     aggregator_.close_due(tether::wire::now_ms());
   }
   disconnect();
+  counters_.reconnects = reconnects_.load(std::memory_order_relaxed);
   finished_.store(true, std::memory_order_release);
 }
 

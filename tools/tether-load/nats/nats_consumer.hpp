@@ -21,6 +21,7 @@ struct consumer_counters {
   std::uint64_t samples_late = 0;
   std::uint64_t duplicates = 0;      ///< messages that were applied before
   std::uint64_t errors = 0;          ///< messages refused, fetch and ack failures
+  std::uint64_t reconnects = 0;      ///< times libnats reconnected the connection
 };
 
 /// The aggregating side of the baseline: one durable consumer with explicit acks, push
@@ -47,9 +48,13 @@ public:
   nats_consumer& operator=(const nats_consumer&) = delete;
 
   /// Connects and creates the durable consumer `durable` on `stream` (subjects
-  /// `tether.load.>`). Returns an empty string on success.
+  /// `tether.load.>`), which delivers a message again when it is not acknowledged within
+  /// `ack_wait`. Returns an empty string on success.
   std::string connect(const std::vector<std::string>& urls, const std::string& stream,
-                      const std::string& durable);
+                      const std::string& durable, std::chrono::milliseconds ack_wait);
+
+  /// The URL of the server the consumer's connection is on now (empty if none).
+  std::string connected_url() const;
 
   /// Applies messages until `abort`, or after `drain` once it has applied `expected`
   /// messages and every tracked update is visible, or at the drain deadline.
@@ -93,6 +98,7 @@ public:
   }
 
 private:
+  static void on_reconnected(natsConnection* nc, void* closure);
   void handle(natsMsg* msg);
   void observe(clock::time_point now);
   bool done(clock::time_point now);
@@ -111,6 +117,7 @@ private:
   clock::time_point last_apply_{};
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> applied_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
   std::mutex mutex_; ///< guards the drain state
   bool draining_ = false;
   bool abort_ = false;

@@ -35,6 +35,12 @@ const std::vector<option_spec>& specs() {
       {"slice-count", true, "N", "slices of the aggregation state (default 1024)"},
       {"consumer", true, "MODE", "push or pull consumer, explicit acks (default push)"},
       {"fetch", true, "N", "messages per pull; push: 16 N unacked (1..10000, default 64)"},
+      {"publish-timeout", true, "D",
+       "publish ack wait before publishing again (100ms..60s, default 1s)"},
+      {"ack-wait", true, "D", "consumer AckWait: redelivery after D (1s..10m, default 30s)"},
+      {"kill-at", true, "D", "failure experiment: SIGKILL a server D after the start"},
+      {"kill-server", true, "WHICH",
+       "server --kill-at kills: stream-leader, consumer-leader or 1..N (default stream-leader)"},
     };
     for (const auto& s : load::load_option_specs())
       if (!node_only(s.name))
@@ -132,6 +138,38 @@ result<nats_options> parse_nats_options(const std::vector<std::string_view>& arg
       return fail(d.error());
     out.ready_timeout = *d;
   }
+  if (auto text = parsed->get("publish-timeout")) {
+    auto d = parse_duration(*text, "publish-timeout", 100ms, 60s);
+    if (!d)
+      return fail(d.error());
+    out.publish_timeout = *d;
+  }
+  if (auto text = parsed->get("ack-wait")) {
+    auto d = parse_duration(*text, "ack-wait", 1s, 600s);
+    if (!d)
+      return fail(d.error());
+    out.ack_wait = *d;
+  }
+  if (auto text = parsed->get("kill-at")) {
+    auto d = parse_duration(*text, "kill-at", 0ms, 24h);
+    if (!d)
+      return fail(d.error());
+    out.kill_at = *d;
+  }
+  if (auto which = parsed->get("kill-server")) {
+    if (*which == "stream-leader") {
+      out.kill = kill_target::stream_leader;
+    } else if (*which == "consumer-leader") {
+      out.kill = kill_target::consumer_leader;
+    } else {
+      auto n = parse_count(*which, "kill-server", 1, 9);
+      if (!n)
+        return fail("invalid value '" + *which
+                    + "' for --kill-server: expected stream-leader, consumer-leader or 1..9");
+      out.kill = kill_target::index;
+      out.kill_index = static_cast<std::uint32_t>(*n - 1);
+    }
+  }
   if (auto kind = parsed->get("storage")) {
     if (*kind == "memory")
       out.storage = storage_kind::memory;
@@ -156,6 +194,11 @@ result<nats_options> parse_nats_options(const std::vector<std::string_view>& arg
   if (out.urls.empty() && out.replicas > out.servers)
     return fail("--replicas " + std::to_string(out.replicas) + " needs at least as many servers (--nats-servers "
                 + std::to_string(out.servers) + ")");
+  if (out.kill_at.count() > 0 && !out.urls.empty())
+    return fail("--kill-at kills a server this run launched: not with --nats-url");
+  if (out.kill == kill_target::index && out.kill_index >= out.servers)
+    return fail("--kill-server " + std::to_string(out.kill_index + 1) + " but only "
+                + std::to_string(out.servers) + " servers (--nats-servers)");
   if (auto dir = parsed->get("nats-dir"))
     out.dir = *dir;
   if (auto bin = parsed->get("nats-server-bin"))

@@ -16,6 +16,16 @@ enum class storage_kind { memory, file };
 
 std::string_view to_string(storage_kind kind);
 
+/// Which server a failure experiment kills (`--kill-server`).
+enum class kill_target {
+  /// The stream's leader when the kill is due (JetStream stream info).
+  stream_leader,
+  /// The durable consumer's leader when the kill is due (consumer info).
+  consumer_leader,
+  /// The server `kill_index` (from 0).
+  index,
+};
+
 /// Everything `tether-nats-baseline` takes from its command line: the workload options
 /// of tether-load (same names, same defaults, same meaning) plus the broker's.
 struct nats_options {
@@ -63,6 +73,20 @@ struct nats_options {
   /// Pull consumer (`--consumer pull`) or push consumer (`--consumer push`, default: no
   /// pull request per batch of messages, so the lower latency of the two).
   bool pull = false;
+  /// How long a publish waits for its JetStream ack before it is published again
+  /// (`--publish-timeout`, 100ms..60s, 1s; with `--retry-timeout 0` it fails instead).
+  std::chrono::milliseconds publish_timeout{1'000};
+  /// How long the server waits for the consumer's ack of a delivered message before
+  /// delivering it again (the consumer's AckWait; `--ack-wait`, 1s..10m, 30s:
+  /// JetStream's default).
+  std::chrono::milliseconds ack_wait{30'000};
+  /// Failure experiment: SIGKILL one launched nats-server this long after sending
+  /// started (`--kill-at`, 100ms..24h; 0 = none, the default). Needs launched servers.
+  std::chrono::milliseconds kill_at{0};
+  /// Which server `--kill-at` kills (`--kill-server`: stream-leader (default),
+  /// consumer-leader, or 1..N for server nN).
+  kill_target kill = kill_target::stream_leader;
+  std::uint32_t kill_index = 0;
   /// `--help` was given.
   bool help = false;
 };

@@ -17,6 +17,11 @@ TEST_CASE("parse_nats_options: defaults are a 3-server cluster with a 3-replica 
   CHECK(r->slice_count == 1024);
   CHECK_FALSE(r->pull);
   CHECK(r->fetch == 64);
+  CHECK(r->publish_timeout == 1s);
+  CHECK(r->ack_wait == 30s);
+  CHECK(r->kill_at == 0ms);
+  CHECK(r->kill == kill_target::stream_leader);
+  CHECK(r->load.retry_timeout == 30s);
   // The workload options keep tether-load's defaults.
   CHECK(r->load.connections == 4);
   CHECK(r->load.batch == 1000);
@@ -57,6 +62,30 @@ TEST_CASE("parse_nats_options: pull or push consumer") {
   CHECK_FALSE(parse_nats_options({"--consumer", "push"})->pull);
   CHECK(parse_nats_options({"--consumer", "pull"})->pull);
   CHECK_FALSE(parse_nats_options({"--consumer", "poll"}));
+}
+
+TEST_CASE("parse_nats_options: failure experiment and retries") {
+  auto r = parse_nats_options({"--kill-at", "7.5s", "--kill-server", "consumer-leader",
+                               "--publish-timeout", "500ms", "--ack-wait", "2s",
+                               "--retry-timeout", "20s"});
+  REQUIRE(r);
+  CHECK(r->kill_at == 7500ms);
+  CHECK(r->kill == kill_target::consumer_leader);
+  CHECK(r->publish_timeout == 500ms);
+  CHECK(r->ack_wait == 2s);
+  CHECK(r->load.retry_timeout == 20s);
+  auto by_index = parse_nats_options({"--kill-at", "1s", "--kill-server", "2"});
+  REQUIRE(by_index);
+  CHECK(by_index->kill == kill_target::index);
+  CHECK(by_index->kill_index == 1);
+  CHECK(parse_nats_options({"--kill-server", "stream-leader"})->kill
+        == kill_target::stream_leader);
+  CHECK_FALSE(parse_nats_options({"--kill-server", "4"}));        // 3 servers
+  CHECK_FALSE(parse_nats_options({"--kill-server", "0"}));
+  CHECK_FALSE(parse_nats_options({"--kill-server", "leader"}));
+  CHECK_FALSE(parse_nats_options({"--kill-at", "1s", "--nats-url", "nats://127.0.0.1:4222"}));
+  CHECK_FALSE(parse_nats_options({"--publish-timeout", "10ms"}));
+  CHECK_FALSE(parse_nats_options({"--ack-wait", "0"}));
 }
 
 TEST_CASE("parse_nats_options: usage errors") {

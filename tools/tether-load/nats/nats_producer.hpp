@@ -4,6 +4,7 @@
 #include "tether-load/batch_builder.hpp"
 #include "tether-load/inflight_window.hpp"
 #include "tether-load/load_report.hpp"
+#include "tether-load/resend_buffer.hpp"
 #include "tether-load/run_context.hpp"
 #include "tether-load/send_schedule.hpp"
 
@@ -31,6 +32,15 @@ namespace tether::tools::nats {
 /// producer id under which the consumer deduplicates and applies the batch, as a node
 /// does with the session's producer id.
 ///
+/// Retries, as tether-load retries against a node (unless `--retry-timeout 0`): a
+/// publish whose ack does not come within `--publish-timeout`, or that is refused with
+/// no responders or "cluster not available / not leader" (a stream without a leader),
+/// is published again, the same bytes under the same message id (`resend_buffer`: in
+/// sequence order, after a backoff), so JetStream stores it once; a batch unanswered
+/// `--retry-timeout` after its send fails. A lost connection is taken up by libnats
+/// itself (reconnect to another server of the list, resubscribe, buffered publishes
+/// flushed); what was in flight on it times out and goes again.
+///
 /// Thread safety: `run` is the body of the producer's own thread; `request_stop` and
 /// `abort` may be called from any thread; acks arrive on libnats' threads. Results may
 /// be read after `run` returned.
@@ -38,7 +48,9 @@ class nats_producer {
 public:
   using clock = std::chrono::steady_clock;
 
-  nats_producer(load::run_context& ctx, std::uint32_t index);
+  /// `publish_timeout`: how long a publish waits for its ack before it is retried.
+  nats_producer(load::run_context& ctx, std::uint32_t index,
+                std::chrono::milliseconds publish_timeout);
   ~nats_producer();
 
   nats_producer(const nats_producer&) = delete;
@@ -81,11 +93,15 @@ public:
     return stopped_at_;
   }
 
+  /// The URL of the server the producer's connection is on now (empty if none).
+  std::string connected_url() const;
+
   const std::string& producer_id() const noexcept {
     return producer_;
   }
 
 private:
+  static void on_reconnected(natsConnection* nc, void* closure);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
   void handle_ack(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae);
   bool publish(std::string_view bytes, std::uint64_t sequence);
@@ -100,7 +116,11 @@ private:
   jsCtx* js_ = nullptr;
   std::mutex mutex_;
   std::condition_variable cv_;
+  const std::chrono::milliseconds publish_timeout_;
   load::inflight_window window_;
+  load::resend_buffer resend_;
+  /// Set when an ack handler scheduled a retry: wakes the producer thread.
+  bool wake_ = false;
   load::load_counters counters_;
   latency_histogram latency_;
   clock::time_point last_ack_{};
@@ -108,6 +128,8 @@ private:
   bool stop_ = false;
   bool abort_ = false;
   std::atomic<bool> finished_{false};
+  /// Times libnats reconnected the connection (to another server, after a lost one).
+  std::atomic<std::uint64_t> reconnects_{0};
 };
 
 } // namespace tether::tools::nats

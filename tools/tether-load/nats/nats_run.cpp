@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -81,6 +82,35 @@ public:
            + " ms: " + last_error;
   }
 
+  /// The current leader of the stream, or of the consumer `durable`; empty if unknown.
+  std::string stream_leader() {
+    if (js_ == nullptr)
+      return {};
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    std::string out;
+    if (js_GetStreamInfo(&si, js_, stream_name, nullptr, &jerr) == NATS_OK && si != nullptr
+        && si->Cluster != nullptr && si->Cluster->Leader != nullptr)
+      out = si->Cluster->Leader;
+    if (si != nullptr)
+      jsStreamInfo_Destroy(si);
+    return out;
+  }
+
+  std::string consumer_leader(const char* durable) {
+    if (js_ == nullptr)
+      return {};
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    std::string out;
+    if (js_GetConsumerInfo(&ci, js_, stream_name, durable, nullptr, &jerr) == NATS_OK
+        && ci != nullptr && ci->Cluster != nullptr && ci->Cluster->Leader != nullptr)
+      out = ci->Cluster->Leader;
+    if (ci != nullptr)
+      jsConsumerInfo_Destroy(ci);
+    return out;
+  }
+
   void delete_stream() {
     if (js_ == nullptr)
       return;
@@ -141,6 +171,14 @@ private:
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
 };
+
+/// `n2` for the URL of server index 1 among `urls`; the URL itself if not among them.
+std::string server_name(const std::vector<std::string>& urls, const std::string& url) {
+  for (std::size_t i = 0; i < urls.size(); ++i)
+    if (urls[i] == url)
+      return "n" + std::to_string(i + 1);
+  return url;
+}
 
 std::string progress_line(double elapsed, double ack_rate, std::uint64_t acked,
                           std::uint64_t errors, std::uint64_t in_flight, double apply_rate,
@@ -215,11 +253,12 @@ result<nats_totals> nats_run::run() {
     ctx.tracker = tracker.get();
   }
   nats_consumer consumer{ctx, agg, opts_.fetch, opts_.pull};
-  if (auto error = consumer.connect(urls, stream_name, durable_name); !error.empty())
+  if (auto error = consumer.connect(urls, stream_name, durable_name, opts_.ack_wait);
+      !error.empty())
     return fail(error);
   std::vector<std::unique_ptr<nats_producer>> producers;
   for (std::uint32_t i = 0; i < lo.connections; ++i) {
-    producers.push_back(std::make_unique<nats_producer>(ctx, i));
+    producers.push_back(std::make_unique<nats_producer>(ctx, i, opts_.publish_timeout));
     if (auto error = producers.back()->connect(urls); !error.empty())
       return fail(error);
   }
@@ -230,6 +269,62 @@ result<nats_totals> nats_run::run() {
               << " producers, 1 " << (opts_.pull ? "pull" : "push") << " consumer: running\n";
   // Go.
   auto start = clock_type::now();
+  totals.load.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  ctx.acked.start(start);
+  if (tracker)
+    tracker->start_timelines(start);
+  const bool kill_planned = opts_.kill_at.count() > 0 && cluster != nullptr;
+  bool kill_done = false;
+  auto kill_time = start + opts_.kill_at;
+  // The failure experiment: SIGKILL the chosen server, noting where everything was.
+  auto kill_server = [&] {
+    kill_done = true;
+    auto& f = totals.failure;
+    f.stream_leader = adm.stream_leader();
+    f.consumer_leader = adm.consumer_leader(durable_name);
+    f.consumer_on = server_name(urls, consumer.connected_url());
+    std::string victim;
+    switch (opts_.kill) {
+      case kill_target::stream_leader:
+        victim = f.stream_leader;
+        f.chosen_as = "stream leader";
+        break;
+      case kill_target::consumer_leader:
+        victim = f.consumer_leader;
+        f.chosen_as = "consumer leader";
+        break;
+      case kill_target::index:
+        victim = "n" + std::to_string(opts_.kill_index + 1);
+        f.chosen_as = "given";
+        break;
+    }
+    std::uint32_t index = 0;
+    if (victim.size() < 2 || victim[0] != 'n'
+        || (index = static_cast<std::uint32_t>(std::atoi(victim.c_str() + 1))) < 1
+        || index > urls.size()) {
+      f.error = "no " + f.chosen_as + " known (got '" + victim + "')";
+      std::cerr << "tether-nats-baseline: --kill-at: " << f.error << "\n";
+      return;
+    }
+    for (std::uint32_t i = 0; i < producers.size(); ++i)
+      if (!producers[i]->finished() && producers[i]->connected_url() == urls[index - 1])
+        f.producers_on.push_back(i);
+    if (!cluster->signal(index - 1, SIGKILL)) {
+      f.error = victim + " is not running";
+      std::cerr << "tether-nats-baseline: --kill-at: " << f.error << "\n";
+      return;
+    }
+    auto now = clock_type::now();
+    f.at_s = seconds_between(start, now);
+    f.server = victim;
+    if (!lo.quiet)
+      std::cerr << "tether-nats-baseline: killed " << victim << " (" << f.chosen_as
+                << "; stream leader " << f.stream_leader << ", consumer leader "
+                << f.consumer_leader << ", consumer connected to " << f.consumer_on << ") at "
+                << f.at_s << " s\n";
+  };
   std::thread consumer_thread{[&consumer] { consumer.run(); }};
   std::vector<std::thread> threads;
   for (auto& p : producers)
@@ -280,9 +375,13 @@ result<nats_totals> nats_run::run() {
       break;
     if (!stop_requested && now >= deadline)
       stop_all();
+    if (kill_planned && !kill_done && !stop_requested && now >= kill_time)
+      kill_server();
     auto wake = std::min(next_progress, now + 100ms);
     if (!stop_requested)
       wake = std::min(wake, deadline);
+    if (kill_planned && !kill_done)
+      wake = std::min(wake, kill_time);
     if (int sig = wait_signal(wake - now); sig != 0) {
       if (!stop_requested) {
         std::cerr << "tether-nats-baseline: interrupted: stopping (again to abort)\n";
@@ -330,6 +429,15 @@ result<nats_totals> nats_run::run() {
   }
   t.elapsed_seconds = seconds_between(start, std::max({start, stop_time, last_ack}));
   t.send_seconds = seconds_between(start, stop_time);
+  ctx.acked.finish(std::max({start, stop_time, last_ack}));
+  t.timeline_bucket_ms = static_cast<std::uint32_t>(ctx.acked.bucket().count());
+  t.acked = load::timeline_data::of(ctx.acked);
+  if (tracker) {
+    tracker->finish_timelines(std::max({start, stop_time, consumer.last_apply()}));
+    load::take_visible_timelines(*tracker, t);
+  }
+  if (kill_done)
+    totals.failure.stream_leader_after = adm.stream_leader();
   totals.consumer = consumer.counters();
   totals.consumer_seconds = seconds_between(start, std::max(start, consumer.last_apply()));
   totals.applied_while_sending = applied_at_stop;
@@ -404,6 +512,15 @@ std::string render_text(const nats_options& opts, const nats_totals& totals) {
           + " storage, " + (opts.pull ? "pull consumer, fetch " : "push consumer, ack window ")
           + std::to_string(opts.pull ? opts.fetch : 16 * opts.fetch) + ")\n";
   text += "consumer        " + consumer_line(totals) + "\n";
+  if (opts.kill_at.count() > 0) {
+    const auto& f = totals.failure;
+    if (f.at_s >= 0)
+      text += "failure         SIGKILL of " + f.server + " (" + f.chosen_as + ") at "
+              + std::to_string(f.at_s) + " s; stream leader then " + f.stream_leader
+              + ", after " + f.stream_leader_after + "\n";
+    else
+      text += "failure         none: " + f.error + "\n";
+  }
   text += std::string{"result          "} + (run_succeeded(opts, totals) ? "ok" : "FAILED") + "\n";
   return text;
 }
@@ -418,6 +535,7 @@ std::string render_json(const nats_options& opts, const nats_totals& totals) {
     {"samples_late", c.samples_late},
     {"duplicates", c.duplicates},
     {"errors", c.errors},
+    {"reconnects", c.reconnects},
     {"seconds", totals.consumer_seconds},
     {"throughput_samples_per_s", per_second(c.samples_applied, totals.consumer_seconds)},
     {"applied_while_sending", totals.applied_while_sending},
@@ -431,6 +549,25 @@ std::string render_json(const nats_options& opts, const nats_totals& totals) {
   doc["storage"] = to_string(opts.storage);
   doc["replicas"] = opts.replicas;
   doc["servers"] = totals.servers;
+  doc["publish_timeout_ms"] = opts.publish_timeout.count();
+  doc["ack_wait_ms"] = opts.ack_wait.count();
+  if (opts.kill_at.count() > 0) {
+    const auto& f = totals.failure;
+    boost::json::array on;
+    for (auto i : f.producers_on)
+      on.push_back(i);
+    doc["failure"] = boost::json::object{
+      {"at_s", f.at_s},
+      {"server", f.server},
+      {"chosen_as", f.chosen_as},
+      {"stream_leader", f.stream_leader},
+      {"consumer_leader", f.consumer_leader},
+      {"stream_leader_after", f.stream_leader_after},
+      {"consumer_connected_to", f.consumer_on},
+      {"producers_connected_to_it", on},
+      {"error", f.error},
+    };
+  }
   doc["ok"] = run_succeeded(opts, totals);
   return boost::json::serialize(doc) + "\n";
 }

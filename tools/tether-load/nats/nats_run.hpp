@@ -7,8 +7,28 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tether::tools::nats {
+
+/// What a failure experiment (`--kill-at`) did.
+struct failure_info {
+  /// Seconds from the start of sending to the SIGKILL; negative if none was sent.
+  double at_s = -1.0;
+  /// The server killed (`n1`, `n2`, ...) and why it was chosen.
+  std::string server;
+  std::string chosen_as;
+  /// Leaders just before the kill, and the stream's leader at the end of the run.
+  std::string stream_leader;
+  std::string consumer_leader;
+  std::string stream_leader_after;
+  /// The server the consumer's connection was on, and the producers connected to the
+  /// victim.
+  std::string consumer_on;
+  std::vector<std::uint32_t> producers_on;
+  /// Why no kill happened, if none did.
+  std::string error;
+};
 
 /// The outcome of a baseline run.
 struct nats_totals {
@@ -27,6 +47,7 @@ struct nats_totals {
   std::string servers;
   /// The first server's URL (the report's `server`).
   std::string first_url;
+  failure_info failure;
 };
 
 /// One run of the baseline: launches the cluster (unless `--nats-url`), creates the
@@ -60,7 +81,8 @@ bool run_succeeded(const nats_options& opts, const nats_totals& totals);
 std::string render_text(const nats_options& opts, const nats_totals& totals);
 
 /// The report as one JSON object: tether-load's fields plus `consumer`, `storage`,
-/// `replicas` and `servers`.
+/// `replicas`, `servers`, `publish_timeout_ms`, `ack_wait_ms` and, with `--kill-at`,
+/// `failure`.
 std::string render_json(const nats_options& opts, const nats_totals& totals);
 
 /// The options as the shared report shows them: `server` is the first server's address.
