@@ -28,6 +28,13 @@ struct write_part {
   bool done = false;
 };
 
+/// A read sent to a shard on another node: answered once, by the shard, by its
+/// timeout, or when the connection to its node breaks.
+struct read_wait {
+  caf::typed_response_promise<series_view> rp;
+  bool done = false;
+};
+
 struct ingest_state {
   static inline const char* name = "tether.ingest";
 
@@ -41,6 +48,8 @@ struct ingest_state {
   /// once): when the connection to that node breaks they fail at once, not at
   /// their timeout.
   std::map<caf::actor_addr, std::vector<std::shared_ptr<write_part>>> remote;
+  /// Reads waiting for a shard on another node, the same way.
+  std::map<caf::actor_addr, std::vector<std::shared_ptr<read_wait>>> remote_reads;
 };
 
 using ingest_ptr = ingest_full_actor::stateful_pointer<ingest_state>;
@@ -113,13 +122,32 @@ void settle(ingest_ptr self, const caf::actor_addr& shard,
 
 /// The node of a remote shard went away: its writes fail now (retryable).
 void shard_down(ingest_ptr self, const caf::actor_addr& shard) {
-  auto i = self->state.remote.find(shard);
-  if (i == self->state.remote.end())
+  auto& st = self->state;
+  if (auto j = st.remote_reads.find(shard); j != st.remote_reads.end()) {
+    auto reads = std::move(j->second);
+    st.remote_reads.erase(j);
+    for (auto& r : reads)
+      if (!r->done) {
+        r->done = true;
+        r->rp.deliver(make_error(errc::unavailable,
+                                 "the node of the slice primary went away"));
+      }
+  }
+  auto i = st.remote.find(shard);
+  if (i == st.remote.end())
     return;
   auto parts = std::move(i->second);
-  self->state.remote.erase(i);
+  st.remote.erase(i);
   for (auto& part : parts)
     answer(part, nullptr, "the node of a slice primary went away");
+}
+
+/// Monitors a remote shard once, for both writes and reads.
+void watch_remote(ingest_ptr self, const series::shard_actor& shard) {
+  auto addr = shard.address();
+  auto& st = self->state;
+  if (st.remote.count(addr) == 0 && st.remote_reads.count(addr) == 0)
+    self->monitor(shard);
 }
 
 caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
@@ -150,10 +178,8 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
     caf::actor_addr remote;
     if (r.shard.node() != self->node()) {
       remote = r.shard.address();
-      auto [i, fresh] = st.remote.try_emplace(remote);
-      if (fresh)
-        self->monitor(r.shard);
-      i->second.push_back(part);
+      watch_remote(self, r.shard);
+      st.remote[remote].push_back(part);
     }
     self->request(r.shard, timeout_of(self), write_atom::value, std::move(r.write))
       .then(
@@ -229,13 +255,39 @@ ingest_full_actor::behavior_type ingest_behavior(
                                 + " has no reachable primary"));
         return rp;
       }
+      auto wait = std::make_shared<read_wait>(read_wait{rp, false});
+      caf::actor_addr remote;
+      if (r.shard.node() != self->node()) {
+        remote = r.shard.address();
+        watch_remote(self, r.shard);
+        self->state.remote_reads[remote].push_back(wait);
+      }
+      auto forget = [self, remote, wait] {
+        if (!remote)
+          return;
+        auto i = self->state.remote_reads.find(remote);
+        if (i != self->state.remote_reads.end())
+          i->second.erase(std::remove(i->second.begin(), i->second.end(), wait),
+                          i->second.end());
+      };
       self->request(r.shard, timeout_of(self), read_atom::value, *k)
-        .then([rp](series_view& v) mutable { rp.deliver(std::move(v)); },
-              [rp](caf::error& err) mutable {
-                rp.deliver(make_error(errc::unavailable,
-                                      "the slice primary did not answer: "
-                                        + to_string(err)));
-              });
+        .then(
+          [wait, forget](series_view& v) mutable {
+            forget();
+            if (!wait->done) {
+              wait->done = true;
+              wait->rp.deliver(std::move(v));
+            }
+          },
+          [wait, forget](caf::error& err) mutable {
+            forget();
+            if (!wait->done) {
+              wait->done = true;
+              wait->rp.deliver(make_error(errc::unavailable,
+                                          "the slice primary did not answer: "
+                                            + to_string(err)));
+            }
+          });
       return rp;
     },
     [self](subscribe_atom, std::vector<std::string>& texts, caf::actor& sink) {
