@@ -7,7 +7,8 @@
 # Four runs, each on fresh processes, alternating the systems:
 #   tether-max   closed loop: tether-load against Tether (TETHER_NODES nodes, default 3,
 #                a local cluster by tools/tether-cluster, connections spread over the
-#                nodes as the baseline's producers are over its servers; 1: one tetherd)
+#                nodes as the baseline's producers are over its servers; 1: one tetherd;
+#                replication factor TETHER_RF, default 3 on 3 nodes as the stream's)
 #   nats-max     closed loop: tether-nats-baseline (3 nats-server, stream with 3
 #                replicas, memory storage, one push consumer aggregating with Tether's code)
 #   tether-rate  open loop at the common rate
@@ -59,6 +60,7 @@ seconds=${COMPARE_SECONDS:-15}
 drain=${COMPARE_DRAIN:-10}
 out=${COMPARE_OUT:-build/bench-compare}
 nodes=${TETHER_NODES:-3}
+tether_rf=${TETHER_RF:-}
 rate=${COMPARE_RATE:-}
 rate_share=${COMPARE_RATE_SHARE:-50}
 series=${COMPARE_SERIES:-100000}
@@ -75,6 +77,9 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 2 && seconds <= 120)) || die "COMPARE_SECONDS: 2..120"
 [[ $drain =~ ^[0-9]+$ ]] && ((drain >= 1 && drain <= 60)) || die "COMPARE_DRAIN: 1..60"
 [[ $nodes =~ ^[13]$ ]] || die "TETHER_NODES: 1 or 3"
+# Replication factor of the Tether side: 3 on 3 nodes (as the stream has 3 replicas).
+[[ -z $tether_rf ]] && { ((nodes == 3)) && tether_rf=3 || tether_rf=1; }
+[[ $tether_rf =~ ^[123]$ ]] && ((tether_rf <= nodes)) || die "TETHER_RF: 1..TETHER_NODES"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
 [[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
 [[ $failure == 0 || $nodes == 3 ]] || die "COMPARE_FAILURE needs TETHER_NODES=3"
@@ -219,7 +224,7 @@ nats_only=(--rules-file "$rules" $nats_args)
 run_tether() { # NAME EXTRA-ARGS...
   local name=$1
   shift
-  start_tether
+  start_tether "$tether_rf"
   run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" --duration "$seconds" "$@"
   stop_tether
 }
@@ -276,14 +281,14 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build${TETHERD:+, tetherd $TETHERD}"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor 1 (tetherd's default), connection c writes to node c mod $nodes, the visibility reader queries the first"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, connection c writes to node c mod $nodes, the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
   if [[ $failure != 0 ]]; then
     echo "failure runs: at ${COMPARE_FAILURE_RATE:+$COMPARE_FAILURE_RATE samples/s}${COMPARE_FAILURE_RATE:-the common rate}; Tether 3 nodes with replication factor 3, SIGKILL of a primary half-way; JetStream SIGKILL of the $nats_kill half-way, consumer AckWait $nats_ack_wait, publish ack timeout 1 s; both clients retry (retry timeout 30 s)"
   fi
 } >"$out/machine.txt"
-echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
   >"$out/command.txt"
 
 # -- the runs ---------------------------------------------------------------------------
