@@ -12,5 +12,6 @@ set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/series/shard_replication.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/primary_stream.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/follower_cursor.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/replication/stream_sim.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/outputs/window_order.test.cpp
 )
