@@ -675,19 +675,22 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
     },
     [self](position_atom, std::vector<uint32_t>& xs, std::vector<uint64_t>& fences) {
       // An election asks: from now on refuse the items and seeds of every primary
-      // below the epoch it will commit, then say where the replica stands. A slice
-      // this shard leads is not fenced here (the election asks followers only; a
-      // primary learns of a higher epoch from its followers or the table).
+      // below the epoch it will commit, then say where the replica stands. The
+      // election asks followers only; a shard that still leads the slice has not
+      // received the table that demoted it yet, and its stream stops acknowledging
+      // too (its answer counts, so it must not complete an old quorum later).
       auto& st = self->state;
       std::vector<replica_position> out;
       out.reserve(xs.size());
       for (size_t i = 0; i < xs.size(); ++i) {
         auto s = xs[i];
         auto e = i < fences.size() ? fences[i] : 0;
-        if (e > st.fence_epoch(s) && st.hosted(s) == nullptr) {
+        if (e > st.fence_epoch(s)) {
           st.election_fences[s] = e;
           if (auto* rep = st.replica_of(s))
             rep->cursor.fence = std::max(rep->cursor.fence, e);
+          if (auto* stream = st.stream_of(s); stream != nullptr && e > stream->epoch())
+            stream->fence(e);
         }
         out.push_back(st.position_of(s));
       }
