@@ -18,7 +18,6 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "directory/placement.hpp"
-#include "series/shard_messages.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::directory {
@@ -370,7 +369,7 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
   struct fan {
     size_t remaining = 0;
     // slice -> (member index, position) of the best seeded replica so far
-    std::map<uint32_t, std::pair<int32_t, series::replica_position>> best;
+    std::map<uint32_t, std::pair<int32_t, replica_position>> best;
     std::map<uint32_t, std::vector<int32_t>> answered; // slice -> who answered
   };
   auto f = std::make_shared<fan>();
@@ -422,9 +421,9 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
     self
       ->request(agent, milliseconds(std::min<uint32_t>(self->state.cfg.request_timeout_ms,
                                                        1000)),
-                series::position_atom::value, q.slices, q.fences)
+                position_atom::value, q.slices, q.fences)
       .then(
-        [f, idx, finish](std::vector<series::replica_position>& ps) mutable {
+        [f, idx, finish](std::vector<replica_position>& ps) mutable {
           for (auto& p : ps) {
             f->answered[p.slice].push_back(idx);
             if (!p.seeded)

@@ -12,6 +12,8 @@
 #include <caf/serializer.hpp>
 
 #include "series/slice_snapshot.hpp"
+#include "tether/actors.hpp"
+#include "tether/assignment.hpp"
 #include "tether/errc.hpp"
 #include "tether/types.hpp"
 #include "wire/keyed_batch.hpp"
@@ -138,30 +140,10 @@ typename Inspector::result_type inspect(Inspector& f, shard_scrape& x) {
 
 // -- replication ----------------------------------------------------------------
 
-/// Asks a shard where its replicas of some slices stand:
-/// `(position_atom, std::vector<uint32_t> slices)` -> `std::vector<replica_position>`.
-/// The directory's election adds `std::vector<uint64_t> fences` (one per slice, the
-/// epoch the election will commit): a replica that answers refuses, from then on,
-/// items and seeds below that epoch, so an old primary that is still alive cannot
-/// complete a write quorum with it while the election runs.
-using position_atom = caf::atom_constant<caf::atom("tt_pos")>;
-
-/// One slice's replica on a shard, as the directory's election reads it. A slice the
-/// shard holds no state for answers `seeded == false` with epoch and seq 0 (and
-/// `primary == true` if the latest table names this node its primary: promoted
-/// without a replica, it refuses writes).
-struct replica_position {
-  uint32_t slice = 0;
-  uint64_t epoch = 0; ///< epoch of the primary that produced the last applied item
-  uint64_t seq = 0;   ///< sequence number of that item
-  bool primary = false;
-  bool seeded = false;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, replica_position& x) {
-  return f(x.slice, x.epoch, x.seq, x.primary, x.seeded);
-}
+/// The election's question and a replica's answer are the directory's types
+/// (tether/actors.hpp, tether/assignment.hpp): the directory does not depend on series.
+using tether::position_atom;
+using tether::replica_position;
 
 /// What one item of a slice's replication stream does.
 enum class item_kind : uint8_t {
