@@ -32,16 +32,15 @@ public:
   /// Removes from `views` every window not newer than the last one passed for its
   /// series, in place, keeping the order of the rest. `now_ms` is the consumer's
   /// clock (for forgetting). Returns how many windows it removed.
-  size_t filter(std::vector<series_view>& views, int64_t now_ms);
-
-  /// The same for a snapshot of the series' current state (a subscription's first
+  ///
+  /// Also for a snapshot of the series' current state (a subscription's first
   /// update), which carries each series' latest closed window and a total read
-  /// after that window closed. A window delivered before the snapshot may be sent
-  /// on after it (the WebSocket session gathers windows briefly): a series whose
-  /// window, or a later one, was passed already is removed. The others' window
-  /// ends are recorded, so that a window closed before the snapshot was read but
+  /// after that window closed: a window delivered before the snapshot may be sent
+  /// on after it (the WebSocket session gathers windows briefly), so a series whose
+  /// window, or a later one, was passed already is removed from the snapshot; the
+  /// others' window ends are recorded, so that a window closed before the read but
   /// delivered after it (its close mark was not committed yet) is dropped.
-  size_t filter_current(std::vector<series_view>& views, int64_t now_ms);
+  size_t filter(std::vector<series_view>& views, int64_t now_ms);
 
   /// How many series it remembers.
   size_t size() const noexcept {

@@ -353,11 +353,7 @@ private:
     backend_.admin(std::move(ar), post_back([self, req = std::move(req), what](
                                                status st, uint64_t n) mutable {
       if (!st)
-        return self->reply_error(req,
-                                 st.code == errc::invalid_key
-                                   ? http::status::bad_request
-                                   : http::status::service_unavailable,
-                                 st);
+        return self->reply_failure(req, st);
       json::object o;
       if (what == admin_request::op::move)
         o["epoch"] = n;
@@ -444,11 +440,7 @@ private:
       backend_.read(key, post_back([self, req = std::move(req)](
                                      status st, series_view v) mutable {
         if (!st)
-          return self->reply_error(req,
-                                   st.code == errc::invalid_key
-                                     ? http::status::bad_request
-                                     : http::status::service_unavailable,
-                                   st);
+          return self->reply_failure(req, st);
         json::object o{{"key", v.key},     {"slice", v.slice},
                        {"node", v.node},   {"epoch", v.epoch},
                        {"found", v.found}, {"state", state_json(v)}};
@@ -470,11 +462,7 @@ private:
     backend_.read_local(key, post_back([self, req = std::move(req)](
                                          status st, backend::local_read r) mutable {
       if (!st)
-        return self->reply_error(req,
-                                 st.code == errc::invalid_key
-                                   ? http::status::bad_request
-                                   : http::status::service_unavailable,
-                                 st);
+        return self->reply_failure(req, st);
       auto& v = r.view;
       json::object o{{"key", v.key},         {"slice", v.slice},
                      {"node", v.node},       {"epoch", v.epoch},
@@ -588,6 +576,14 @@ private:
   void reply_error(const http::request<http::string_body>& req, http::status code,
                    const status& st) {
     reply_json_error(req, code, to_string_view(st.code), st.message);
+  }
+
+  /// A failed request: 400 for a key that is not valid, else 503 (retryable).
+  void reply_failure(const http::request<http::string_body>& req, const status& st) {
+    reply_error(req,
+                st.code == errc::invalid_key ? http::status::bad_request
+                                             : http::status::service_unavailable,
+                st);
   }
 
   void reply_json_error(const http::request<http::string_body>& req,
