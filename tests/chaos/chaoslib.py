@@ -305,6 +305,7 @@ class Producer(threading.Thread):
         self.protocol_errors = []                # errors that answer no write
         self.crash = None
         self.last_ack = None
+        self.last_error = None  # (time, server, code, message) of the latest error reply
         self.acks = 0
         self._issuing = True
         self._halt = threading.Event()
@@ -477,6 +478,7 @@ class Producer(threading.Thread):
                 self.stray_replies.append((t, server, seq, code))
                 return
             b.replies.append((t, server, code))
+            self.last_error = (t, server, code, e.get("message", ""))
             if e.get("retryable") or code == RETRYABLE:
                 b.retry_at = t + self.backoff * (0.5 + random.random())
                 return

@@ -177,6 +177,11 @@ class Checker:
             time.sleep(0.02)
         self.fail(f"{what}: no ack within {self.args.settle_timeout:g} s for "
                   + ", ".join(slow))
+        for p in self.producers:
+            e = getattr(p, "last_error", None)
+            if e is not None and p.name in slow:
+                self.log(f"  {p.name}: last error {e[2]} from {e[1]} "
+                         f"{cl.now() - e[0]:.1f} s ago: {e[3]}")
         return False
 
     # -- phases --
