@@ -175,6 +175,11 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
     fan->ranges += r.write.ranges.size();
   for (auto& r : st.routed) {
     auto part = std::make_shared<write_part>(write_part{fan, rp, false});
+    // Which slices wait on this shard, for the error text of a timeout.
+    std::string slices;
+    for (auto& range : r.write.ranges)
+      if (slices.size() < 40)
+        slices += (slices.empty() ? "" : ",") + std::to_string(range.slice);
     caf::actor_addr remote;
     if (r.shard.node() != self->node()) {
       remote = r.shard.address();
@@ -188,10 +193,11 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
             settle(self, remote, part);
           answer(part, &res, {});
         },
-        [self, part, remote](caf::error& err) {
+        [self, part, remote, slices](caf::error& err) {
           if (remote)
             settle(self, remote, part);
-          answer(part, nullptr, "a slice primary did not answer: " + to_string(err));
+          answer(part, nullptr,
+                 "the primary of slices " + slices + " did not answer: " + to_string(err));
         });
   }
   st.routed.clear();

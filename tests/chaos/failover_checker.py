@@ -42,6 +42,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -177,11 +178,29 @@ class Checker:
             time.sleep(0.02)
         self.fail(f"{what}: no ack within {self.args.settle_timeout:g} s for "
                   + ", ".join(slow))
+        slices = set()
         for p in self.producers:
             e = getattr(p, "last_error", None)
             if e is not None and p.name in slow:
                 self.log(f"  {p.name}: last error {e[2]} from {e[1]} "
                          f"{cl.now() - e[0]:.1f} s ago: {e[3]}")
+                m = re.search(r"slices? ([0-9][0-9,]*)", e[3])
+                if m:
+                    slices.update(int(x) for x in m.group(1).split(",") if x)
+        # How each node sees those slices: table entry and its own replica.
+        for n in self.names:
+            if n not in self.live:
+                continue
+            t = cl.http_json(self.c.server(n), "/v1/directory", timeout=3)
+            if t is None:
+                self.log(f"  {n}: no /v1/directory answer")
+                continue
+            for sl in sorted(slices)[:3]:
+                e = t["slices"][sl] if sl < len(t.get("slices", [])) else None
+                self.log(f"  {n} (table v{t.get('version')}): slice {sl} = {e}")
+            if t.get("pending_moves") or t.get("last_move_error"):
+                self.log(f"  {n}: pending moves {t.get('pending_moves')}, last move "
+                         f"error {t.get('last_move_error')!r}")
         return False
 
     # -- phases --
