@@ -7,12 +7,15 @@
 # stops every node it started.
 #   DEMO_SECONDS  how long samples stream (default 60)
 #   DEMO_NODES    cluster size (default 3)
+#   DEMO_RF       replication factor (default 3 with 3 or more nodes, else 1): every
+#                 slice on a primary and DEMO_RF - 1 followers
 #   DEMO_PORT     base port: tether-i serves on DEMO_PORT+i, cluster port +10+i (7480)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run_seconds=${DEMO_SECONDS:-60}
 nodes=${DEMO_NODES:-3}
+rf=${DEMO_RF:-$((nodes >= 3 ? 3 : 1))}
 base_port=${DEMO_PORT:-7480}
 window_ms=2000
 dir=build/demo-cluster
@@ -33,7 +36,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "${cluster[@]}" up --nodes "$nodes" --dir "$dir" --base-port "$base_port" \
-  --window-ms "$window_ms"
+  --window-ms "$window_ms" --replication-factor "$rf"
 writer="127.0.0.1:$((base_port + 1))"                       # tether-1
 viewer="127.0.0.1:$((base_port + (nodes >= 2 ? 2 : 1)))"    # tether-2
 keys=('tether_load_total{series="0"}' 'tether_load_total{series="1"}'

@@ -295,7 +295,12 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
         continue;
       }
       // Replicated: a new range goes into the stream; a duplicate waits for the
-      // stream's end as it is now (its first delivery is in there).
+      // stream's end as it is now (its first delivery is in there). The node's
+      // counters count what the primary applied, as for an unreplicated slice.
+      if (out.applied > 0)
+        st.cfg.counters->samples_applied += out.applied;
+      if (out.late > 0)
+        st.cfg.counters->samples_late += out.late;
       if (!out.duplicate) {
         auto it = stream->append(item_kind::write, ctx.now_ms);
         send_item(self, *stream, it, &w, &r);

@@ -496,6 +496,13 @@ def case_fast_restart(env):
                               time.monotonic() + 20)
         check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
         cl.close()
+        # The nodes count what their primaries applied, replicated slices included.
+        def applied():
+            ns = http_json(sl, "/v1/nodes")["nodes"]
+            total = sum(n.get("samples_applied", 0) for n in ns)
+            return total if total == len(keys) else None
+        wait_for(f"the nodes' samples_applied adding up to {len(keys)}", applied,
+                 timeout=10)
         c.kill(paused_name, signal.SIGSTOP)
         paused = paused_name
         c.kill(victim, signal.SIGKILL)
