@@ -175,11 +175,10 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
     fan->ranges += r.write.ranges.size();
   for (auto& r : st.routed) {
     auto part = std::make_shared<write_part>(write_part{fan, rp, false});
-    // Which slices wait on this shard, for the error text of a timeout.
-    std::string slices;
-    for (auto& range : r.write.ranges)
-      if (slices.size() < 40)
-        slices += (slices.empty() ? "" : ",") + std::to_string(range.slice);
+    // Which slices wait on this shard, for the error text of a timeout (no string
+    // is built unless it is needed).
+    auto first_slice = r.write.ranges.empty() ? 0u : r.write.ranges.front().slice;
+    auto more_slices = r.write.ranges.empty() ? size_t{0} : r.write.ranges.size() - 1;
     caf::actor_addr remote;
     if (r.shard.node() != self->node()) {
       remote = r.shard.address();
@@ -193,11 +192,15 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
             settle(self, remote, part);
           answer(part, &res, {});
         },
-        [self, part, remote, slices](caf::error& err) {
+        [self, part, remote, first_slice, more_slices](caf::error& err) {
           if (remote)
             settle(self, remote, part);
           answer(part, nullptr,
-                 "the primary of slices " + slices + " did not answer: " + to_string(err));
+                 "the primary of slice " + std::to_string(first_slice)
+                   + (more_slices > 0
+                        ? " (and " + std::to_string(more_slices) + " more on its shard)"
+                        : std::string{})
+                   + " did not answer: " + to_string(err));
         });
   }
   st.routed.clear();

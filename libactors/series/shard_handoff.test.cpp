@@ -18,64 +18,18 @@
 #include "directory/directory.hpp"
 #include "keys/slicing.hpp"
 #include "series/message_types.hpp"
+#include "series/shard_test_support.hpp"
 #include "tether/tether.hpp"
 
 using namespace std::chrono_literals;
 using namespace tether;
+using namespace tether::series::testing;
 using tether::series::shard_handoff_actor;
 using tether::series::shard_import_actor;
 
 namespace {
 
-constexpr uint32_t slices = 8;
-constexpr int64_t window_ms = 1000;
-constexpr int64_t lateness_ms = 500;
-
 using release_atom = caf::atom_constant<caf::atom("release")>;
-
-/// The first `n` keys "k<i>" that fall on slice `s`.
-std::vector<std::string> keys_on(uint32_t s, size_t n) {
-  std::vector<std::string> out;
-  for (int i = 0; out.size() < n; ++i) {
-    auto key = "k" + std::to_string(i);
-    if (keys::slice_of(keys::key_hash(key), slices) == s)
-      out.push_back(key);
-  }
-  return out;
-}
-
-/// Every window a subscriber received, in order.
-struct window_log {
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::vector<series_view> views;
-
-  /// Waits (at most 5 s) until `pred(views)` holds.
-  template <class Pred>
-  bool wait(Pred pred) {
-    std::unique_lock<std::mutex> guard{mtx};
-    return cv.wait_for(guard, 5s, [&] { return pred(views); });
-  }
-
-  /// How often each (key, window start) arrived.
-  std::map<std::pair<std::string, int64_t>, int> counts() {
-    std::lock_guard<std::mutex> guard{mtx};
-    std::map<std::pair<std::string, int64_t>, int> out;
-    for (auto& v : views)
-      ++out[{v.key, v.window.start_ms}];
-    return out;
-  }
-};
-
-caf::behavior collector(caf::event_based_actor*, std::shared_ptr<window_log> log) {
-  return {
-    [log](window_atom, std::vector<series_view>& vs) {
-      std::lock_guard<std::mutex> guard{log->mtx};
-      log->views.insert(log->views.end(), vs.begin(), vs.end());
-      log->cv.notify_all();
-    },
-  };
-}
 
 /// Stands between an exporting shard and its destination: passes every message on,
 /// except that from the first import on it holds everything back, in order, until
