@@ -520,6 +520,12 @@ void apply_table(shard_ptr self, assignment_table&& t) {
       st.self_member = static_cast<int32_t>(i);
   st.members = std::move(t.members);
   st.assignments = std::move(t.slices);
+  // An election's fence is kept only until a table reaches its epoch.
+  for (auto i = st.election_fences.begin(); i != st.election_fences.end();)
+    if (st.table_epoch(i->first) >= i->second)
+      i = st.election_fences.erase(i);
+    else
+      ++i;
   for (uint32_t s = 0; s < st.assignments.size(); ++s)
     if (shard_of(s, st.cfg.shard_count) == st.cfg.index)
       decide(self, s);
