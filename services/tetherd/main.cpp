@@ -3,6 +3,7 @@
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -12,6 +13,12 @@
 #include "tether/tether.hpp"
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view{argv[i]} == "--version") {
+      std::cout << "tetherd " << TETHER_VERSION << std::endl;
+      return 0;
+    }
+  }
   caf::actor_system_config cfg;
   tether::configure(cfg);
   if (auto err = cfg.parse(argc, argv)) {
