@@ -14,10 +14,13 @@ packages=(
   libsnappy-dev
   python3 python3-websocket python3-protobuf
   curl iproute2 procps
+  dpkg-dev file systemd
 )
 # Benchmark and end-to-end peers; TETHER_SETUP_MINIMAL=1 skips them.
 if [[ "${TETHER_SETUP_MINIMAL:-0}" != 1 ]]; then
   packages+=(nats-server libnats-dev prometheus gnuplot-nox)
+  # The opt-in package test in a fresh root (TETHER_TEST_DEBOOTSTRAP=1).
+  packages+=(debootstrap)
 fi
 
 missing=()
