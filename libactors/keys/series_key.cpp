@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "keys/utf8.hpp"
+
 namespace tether::keys {
 
 namespace {
@@ -64,34 +66,36 @@ bool valid_label_name(std::string_view name) noexcept {
   return true;
 }
 
+size_t max_labels_sent(size_t max_labels) noexcept {
+  return std::max<size_t>(64, 2 * max_labels);
+}
+
 label_check normalise_labels(label_ref* labels, size_t& n, size_t max_labels) {
+  // Counts first, in linear time, so that no hostile label count reaches the sort.
   // Names are checked on every label, empty values included: a bad name is bad input
   // even where its value makes the label absent.
-  for (size_t i = 0; i < n; ++i)
+  if (n > max_labels_sent(max_labels))
+    return {errc::too_many_labels, max_labels};
+  size_t non_empty = 0;
+  for (size_t i = 0; i < n; ++i) {
     if (!valid_label_name(labels[i].name))
       return {errc::invalid_label_name, i};
-  // Label sets are small: insertion sort beats std::sort and allocates nothing.
-  for (size_t i = 1; i < n; ++i) {
-    auto x = labels[i];
-    size_t j = i;
-    while (j > 0 && labels[j - 1].name > x.name) {
-      labels[j] = labels[j - 1];
-      --j;
-    }
-    labels[j] = x;
+    non_empty += labels[i].value.empty() ? 0 : 1;
   }
+  if (non_empty > max_labels)
+    return {errc::too_many_labels, max_labels};
+  std::sort(labels, labels + n, [](const label_ref& x, const label_ref& y) {
+    return x.name < y.name;
+  });
   for (size_t i = 1; i < n; ++i)
     if (labels[i].name == labels[i - 1].name)
       return {errc::duplicate_label, i};
-  // Empty values mean absent labels (Prometheus semantics): drop them, keeping order;
-  // only the labels kept count against the limit.
+  // Empty values mean absent labels (Prometheus semantics): drop them, keeping order.
   size_t kept = 0;
   for (size_t i = 0; i < n; ++i)
     if (!labels[i].value.empty())
       labels[kept++] = labels[i];
   n = kept;
-  if (n > max_labels)
-    return {errc::too_many_labels, max_labels};
   return {};
 }
 
@@ -127,8 +131,8 @@ namespace {
 /// A small recursive-descent parser over key text.
 class key_parser {
 public:
-  key_parser(std::string_view text, std::string& error)
-    : text_(text), error_(error) {
+  key_parser(std::string_view text, size_t max_labels, std::string& error)
+    : text_(text), max_labels_(max_labels), error_(error) {
   }
 
   errc run(parsed_key& out) {
@@ -137,8 +141,8 @@ public:
       return is_alpha(c) || is_digit(c) || c == '_' || c == ':';
     });
     if (!valid_metric_name(name))
-      return fail(errc::invalid_metric_name, "invalid metric name '"
-                                               + std::string{name} + "'");
+      return fail(errc::invalid_metric_name,
+                  "invalid metric name " + quoted(name));
     out.name.assign(name.data(), name.size());
     skip_space();
     if (at_end())
@@ -150,6 +154,9 @@ public:
       return finish();
     for (;;) {
       skip_space();
+      if (out.labels.size() >= max_labels_)
+        return fail(errc::too_many_labels,
+                    "more than " + std::to_string(max_labels_) + " labels");
       auto label = take_while(
         [](char c) { return is_alpha(c) || is_digit(c) || c == '_'; });
       if (label.empty())
@@ -178,8 +185,11 @@ public:
             value += '\n';
           else if (e == '\\' || e == '"')
             value += e;
-          else
-            return fail(errc::invalid_key, std::string{"unknown escape \\"} + e);
+          else {
+            std::string msg = "unknown escape ";
+            append_printable(msg, text_.substr(pos_ - 2, 2));
+            return fail(errc::invalid_key, std::move(msg));
+          }
         } else {
           value += c;
         }
@@ -235,21 +245,26 @@ private:
   }
 
   std::string_view text_;
+  size_t max_labels_;
   std::string& error_;
   size_t pos_ = 0;
 };
 
 } // namespace
 
-errc parse_key(std::string_view text, parsed_key& out, std::string& error) {
+errc parse_key(std::string_view text, parsed_key& out, std::string& error,
+               size_t max_labels) {
   out = parsed_key{};
-  return key_parser{text, error}.run(out);
+  return key_parser{text, max_labels, error}.run(out);
 }
 
 errc canonicalise(std::string_view text, size_t max_labels, size_t max_key_bytes,
                   std::string& out, std::string& error) {
   parsed_key parsed;
-  if (auto code = parse_key(text, parsed, error); code != errc::none)
+  auto code = parse_key(text, parsed, error, max_labels_sent(max_labels));
+  if (code == errc::too_many_labels)
+    error = "more than " + std::to_string(max_labels) + " labels";
+  if (code != errc::none)
     return code;
   std::vector<label_ref> refs;
   refs.reserve(parsed.labels.size());
@@ -264,10 +279,10 @@ errc canonicalise(std::string_view text, size_t max_labels, size_t max_key_bytes
       error = "more than " + std::to_string(max_labels) + " labels";
       return check.code;
     case errc::duplicate_label:
-      error = "label '" + std::string{refs[check.index].name} + "' appears twice";
+      error = "label " + quoted(refs[check.index].name) + " appears twice";
       return check.code;
     default:
-      error = "invalid label name '" + std::string{refs[check.index].name} + "'";
+      error = "invalid label name " + quoted(refs[check.index].name);
       return check.code;
   }
   auto size = canonical_size(parsed.name, refs.data(), n);

@@ -29,9 +29,15 @@ struct label_check {
   size_t index = 0; ///< invalid name: its index as given; duplicate: its sorted index
 };
 
+/// Most labels a sample or key may carry as sent, empty-valued ones included, when at
+/// most `max_labels` may remain: twice that, and never fewer than 64.
+size_t max_labels_sent(size_t max_labels) noexcept;
+
 /// Checks every label name, sorts `labels` by name, refuses repeated names, then drops
 /// labels with empty values (Prometheus treats them as absent). Sets `n` to the number
-/// of labels kept; they occupy `labels[0..n)`. `max_labels` applies to those.
+/// of labels kept; they occupy `labels[0..n)`. `max_labels` applies to those, and
+/// `max_labels_sent(max_labels)` to the labels as given. Both counts are checked in
+/// linear time before the O(n log n) sort, so the work is bounded by the limits.
 label_check normalise_labels(label_ref* labels, size_t& n, size_t max_labels);
 
 /// Bytes the canonical text of `name` plus normalised `labels[0..n)` takes.
@@ -55,7 +61,10 @@ struct parsed_key {
 /// Parses key text such as `up{job="api", instance="a:1"}`: labels in any order,
 /// optional spaces around tokens, values in double quotes with `\\`, `\"` and `\n`
 /// escapes. Returns errc::none on success, otherwise the code and `error` says why.
-errc parse_key(std::string_view text, parsed_key& out, std::string& error);
+/// Stops with errc::too_many_labels at the first label beyond `max_labels`. Error
+/// messages are valid UTF-8 whatever the text.
+errc parse_key(std::string_view text, parsed_key& out, std::string& error,
+               size_t max_labels = static_cast<size_t>(-1));
 
 /// Parses and validates key text and returns its canonical form in `out`.
 errc canonicalise(std::string_view text, size_t max_labels, size_t max_key_bytes,

@@ -483,3 +483,56 @@ TEST_CASE("canonicalise enforces the key size limit on the canonical form",
   CHECK(canonicalise(R"(m{v="\n"})", 32, 9, out, error) == errc::none);
   CHECK(canonicalise(R"(m{v="\n"})", 32, 8, out, error) == errc::key_too_long);
 }
+
+TEST_CASE("normalise_labels refuses label counts beyond its limits before sorting",
+          "[keys][limits]") {
+  // Reverse-sorted and empty-valued: what once made label normalisation quadratic.
+  std::vector<std::string> names;
+  for (int i = 0; i < 60000; ++i)
+    names.push_back("l" + std::to_string(1000000 - i));
+  std::vector<label_ref> labels;
+  for (auto& n : names)
+    labels.push_back({n, ""});
+  size_t n = labels.size();
+  auto check = normalise_labels(labels.data(), n, 32);
+  CHECK(check.code == errc::too_many_labels);
+  CHECK(labels.front().name == names.front()); // refused before any reordering
+
+  SECTION("at most max_labels_sent labels as sent, empty ones included") {
+    CHECK(max_labels_sent(32) == 64);
+    CHECK(max_labels_sent(100) == 200);
+    size_t m = 64;
+    CHECK(normalise_labels(labels.data(), m, 32).code == errc::none);
+    CHECK(m == 0);
+    m = 65;
+    CHECK(normalise_labels(labels.data(), m, 32).code == errc::too_many_labels);
+  }
+  SECTION("non-empty labels beyond the limit are refused unsorted") {
+    std::vector<label_ref> full;
+    for (size_t i = 0; i < 40; ++i)
+      full.push_back({names[i], "v"});
+    size_t m = full.size();
+    CHECK(normalise_labels(full.data(), m, 32).code == errc::too_many_labels);
+    CHECK(full.front().name == names.front());
+  }
+}
+
+TEST_CASE("canonicalise stops parsing at the label limit", "[keys][limits]") {
+  std::string text = "up{";
+  for (int i = 0; i < 90000; ++i)
+    text += "a" + std::to_string(i) + "=\"\",";
+  text += "}";
+  std::string out;
+  std::string error;
+  CHECK(canonicalise(text, 32, 1024, out, error) == errc::too_many_labels);
+  CHECK(error == "more than 32 labels");
+}
+
+TEST_CASE("key parse errors are valid UTF-8", "[keys][utf8]") {
+  std::string out;
+  std::string error;
+  CHECK(canonicalise("up{a=\"\\\xc3\xa9\"}", 32, 1024, out, error) == errc::invalid_key);
+  CHECK(error.find("\\xc3") != std::string::npos);
+  CHECK(error.find('\xc3') == std::string::npos);
+  CHECK(canonicalise("\xff", 32, 1024, out, error) != errc::none);
+}

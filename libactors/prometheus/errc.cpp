@@ -32,6 +32,12 @@ std::string_view to_string_view(errc code) noexcept {
       return "invalid_buckets";
     case errc::invalid_quantiles:
       return "invalid_quantiles";
+    case errc::too_many_series:
+      return "too_many_series";
+    case errc::too_many_samples:
+      return "too_many_samples";
+    case errc::too_many_labels:
+      return "too_many_labels";
   }
   return "unknown";
 }

@@ -37,6 +37,12 @@ enum class errc : uint8_t {
   invalid_buckets = 12,
   /// Summary quantiles are outside [0, 1] or not ascending.
   invalid_quantiles = 13,
+  /// A request has more series than the decoder's limit.
+  too_many_series = 14,
+  /// A request has more samples than the decoder's limit.
+  too_many_samples = 15,
+  /// A series has more labels than the decoder's limit.
+  too_many_labels = 16,
 };
 
 /// Lower-case name of a code, e.g. "bad_compression"; "none" for success.

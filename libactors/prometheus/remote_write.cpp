@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstring>
 
+#include <google/protobuf/arena.h>
 #include <snappy.h>
 
 #include "prometheus/remote.pb.h"
@@ -63,6 +64,105 @@ metric_type to_metric_type(int wire) noexcept {
 std::string_view view(const std::string& text) noexcept {
   return {text.data(), text.size()};
 }
+
+/// Counts of a serialized WriteRequest, taken without parsing it.
+struct request_counts {
+  size_t series = 0;
+  size_t samples = 0;
+  size_t max_labels = 0; ///< most labels of one series
+};
+
+/// A forward-only reader of protobuf wire format, enough to count repeated fields.
+class wire_scanner {
+public:
+  explicit wire_scanner(std::string_view bytes)
+    : p_(reinterpret_cast<const unsigned char*>(bytes.data())),
+      end_(p_ + bytes.size()) {
+  }
+
+  bool done() const noexcept {
+    return p_ == end_;
+  }
+
+  /// Reads the next field's number and wire type; for length-delimited fields
+  /// `payload` views the contents, other fields are skipped.
+  bool next(uint64_t& number, std::string_view& payload) {
+    uint64_t tag = 0;
+    if (!varint(tag))
+      return false;
+    number = tag >> 3;
+    payload = {};
+    switch (tag & 7) {
+      case 0:
+        return varint(tag);
+      case 1:
+        return advance(8);
+      case 5:
+        return advance(4);
+      case 2: {
+        uint64_t len = 0;
+        if (!varint(len) || len > static_cast<uint64_t>(end_ - p_))
+          return false;
+        payload = {reinterpret_cast<const char*>(p_), static_cast<size_t>(len)};
+        p_ += len;
+        return true;
+      }
+      default:
+        return false; // groups: never part of a WriteRequest
+    }
+  }
+
+private:
+  bool varint(uint64_t& out) {
+    out = 0;
+    for (int shift = 0; shift < 64 && p_ != end_; shift += 7) {
+      auto b = *p_++;
+      out |= uint64_t{b & 0x7Fu} << shift;
+      if ((b & 0x80) == 0)
+        return true;
+    }
+    return false;
+  }
+
+  bool advance(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n)
+      return false;
+    p_ += n;
+    return true;
+  }
+
+  const unsigned char* p_;
+  const unsigned char* end_;
+};
+
+/// Counts series, samples and labels of a serialized WriteRequest in linear time.
+/// Returns false when the bytes are not well-formed wire format.
+bool count_request(std::string_view bytes, request_counts& out) {
+  wire_scanner top{bytes};
+  uint64_t number = 0;
+  std::string_view series;
+  while (!top.done()) {
+    if (!top.next(number, series))
+      return false;
+    if (number != 1)
+      continue;
+    ++out.series;
+    wire_scanner inner{series};
+    std::string_view ignored;
+    size_t labels = 0;
+    while (!inner.done()) {
+      if (!inner.next(number, ignored))
+        return false;
+      labels += number == 1 ? 1 : 0;
+      out.samples += number == 2 ? 1 : 0;
+    }
+    out.max_labels = std::max(out.max_labels, labels);
+  }
+  return true;
+}
+
+/// Decompressed bytes a decoder keeps between requests.
+constexpr size_t retained_uncompressed_bytes = 1 << 20;
 
 } // namespace
 
@@ -129,7 +229,7 @@ const family_metadata* write_request_view::metadata_for_series(
 // -- write_decoder -----------------------------------------------------------------
 
 write_decoder::write_decoder(decode_options options)
-  : options_(options), message_(std::make_unique<remote::WriteRequest>()) {
+  : options_(options), arena_(std::make_unique<google::protobuf::Arena>()) {
 }
 
 write_decoder::~write_decoder() = default;
@@ -141,6 +241,9 @@ prom::error write_decoder::fail(errc code, std::string message) {
 }
 
 decode_result write_decoder::decode(std::string_view body) {
+  view_.series.clear();
+  view_.metadata.clear();
+  arena_->Reset(); // the previous request's memory goes back now
   size_t size = 0;
   if (!snappy::GetUncompressedLength(body.data(), body.size(), &size))
     return {fail(errc::bad_compression,
@@ -155,7 +258,36 @@ decode_result write_decoder::decode(std::string_view body) {
   uncompressed_.resize(size);
   if (!snappy::RawUncompress(body.data(), body.size(), uncompressed_.data()))
     return {fail(errc::bad_compression, "body is corrupt snappy data"), nullptr};
-  auto& request = *message_;
+  auto result = parse(size);
+  if (uncompressed_.capacity() > retained_uncompressed_bytes)
+    std::string{}.swap(uncompressed_);
+  return result;
+}
+
+decode_result write_decoder::parse(size_t size) {
+  request_counts counts;
+  if (!count_request({uncompressed_.data(), size}, counts))
+    return {fail(errc::bad_protobuf,
+                 "body is not a Prometheus remote-write WriteRequest"),
+            nullptr};
+  if (counts.series > options_.max_series)
+    return {fail(errc::too_many_series,
+                 std::to_string(counts.series) + " series exceed the limit of "
+                   + std::to_string(options_.max_series) + " per request"),
+            nullptr};
+  if (counts.samples > options_.max_samples)
+    return {fail(errc::too_many_samples,
+                 std::to_string(counts.samples) + " samples exceed the limit of "
+                   + std::to_string(options_.max_samples) + " per request"),
+            nullptr};
+  if (counts.max_labels > options_.max_labels_per_series)
+    return {fail(errc::too_many_labels,
+                 "a series has " + std::to_string(counts.max_labels)
+                   + " labels, above the limit of "
+                   + std::to_string(options_.max_labels_per_series)),
+            nullptr};
+  auto& request
+    = *google::protobuf::Arena::CreateMessage<remote::WriteRequest>(arena_.get());
   if (!request.ParseFromArray(uncompressed_.data(), static_cast<int>(size)))
     return {fail(errc::bad_protobuf,
                  "body is not a Prometheus remote-write WriteRequest"),

@@ -11,6 +11,10 @@
 #include "prometheus/fwd.hpp"
 #include "prometheus/types.hpp"
 
+namespace google::protobuf {
+class Arena;
+}
+
 namespace tether::prom {
 
 // -- shared types ------------------------------------------------------------------
@@ -77,6 +81,12 @@ struct decode_options {
   /// snappy header announces, before anything is allocated or decompressed.
   /// Values above 2 GiB - 1 (what the protobuf runtime parses) act as that.
   size_t max_uncompressed_bytes = size_t{32} << 20;
+  /// Most series in one request.
+  size_t max_series = size_t{1} << 20;
+  /// Most samples in one request, over all series.
+  size_t max_samples = size_t{1} << 22;
+  /// Most labels of one series, `__name__` included.
+  size_t max_labels_per_series = 1024;
 };
 
 /// Outcome of decoding one body: `request` is set exactly when `error` is empty.
@@ -90,11 +100,16 @@ struct decode_result {
 };
 
 /// Decodes remote-write 1.0 request bodies (snappy block format, protobuf
-/// `WriteRequest`). Keeps its buffers between calls, so a long-lived decoder
-/// allocates only when a body is larger than any before; the memory it holds is
-/// bounded by the largest request it has decoded.
+/// `WriteRequest`). Keeps its small index vectors between calls; decompressed bytes
+/// beyond 1 MiB are released once parsed.
 ///
-/// Checks: snappy framing, the size limit, protobuf syntax, UTF-8 of every label and
+/// Before it allocates anything for the request, it checks the length the snappy
+/// header announces, then counts series, samples and labels in one linear pass over
+/// the protobuf bytes and refuses a request beyond the counts of `decode_options`.
+/// The request is then parsed into an arena that the next call resets, so what one
+/// request costs is released when the next one starts or the decoder is destroyed.
+///
+/// Checks: snappy framing, the size and count limits, protobuf syntax, UTF-8 of every label and
 /// metadata text, a non-empty `__name__` per series, non-empty and unique label
 /// names. It does not check names against Prometheus' character rules (the caller's
 /// key validation does), sample order, or value ranges; stale markers (see
@@ -120,9 +135,11 @@ public:
 private:
   prom::error fail(errc code, std::string message);
 
+  decode_result parse(size_t size);
+
   decode_options options_;
   std::string uncompressed_;
-  std::unique_ptr<remote::WriteRequest> message_;
+  std::unique_ptr<google::protobuf::Arena> arena_;
   std::vector<label> labels_;
   std::vector<sample> samples_;
   write_request_view view_;

@@ -522,3 +522,51 @@ TEST_CASE("remote write: stale markers survive a round trip bit for bit",
   CHECK(std::isnan(s[1].value));
   CHECK_FALSE(is_stale_marker(s[1].value));
 }
+
+TEST_CASE("remote write: counts are checked before the request is parsed",
+          "[prometheus][limits]") {
+  decode_options opts;
+  opts.max_series = 100;
+  opts.max_samples = 10;
+  opts.max_labels_per_series = 3;
+  write_decoder decoder{opts};
+  SECTION("empty series beyond the limit") {
+    std::string raw;
+    for (int i = 0; i < 1000; ++i)
+      raw += std::string("\x0a\x00", 2); // an empty TimeSeries
+    auto res = decoder.decode(compress(raw));
+    CHECK(res.error.code == errc::too_many_series);
+    CHECK(res.error.message.find("1000 series") != std::string::npos);
+  }
+  SECTION("samples beyond the limit, over all series") {
+    remote::WriteRequest req;
+    for (int s = 0; s < 3; ++s) {
+      auto* ts = req.add_timeseries();
+      auto* l = ts->add_labels();
+      l->set_name("__name__");
+      l->set_value("up");
+      for (int i = 0; i < 4; ++i)
+        ts->add_samples()->set_value(i);
+    }
+    CHECK(decoder.decode(compress(req)).error.code == errc::too_many_samples);
+  }
+  SECTION("labels of one series beyond the limit") {
+    remote::WriteRequest req;
+    auto* ts = req.add_timeseries();
+    for (int i = 0; i < 4; ++i) {
+      auto* l = ts->add_labels();
+      l->set_name("l" + std::to_string(i));
+      l->set_value("v");
+    }
+    CHECK(decoder.decode(compress(req)).error.code == errc::too_many_labels);
+  }
+  SECTION("truncated wire format is refused by the count pass") {
+    CHECK(decoder.decode(compress(std::string("\x0a\x05\x0a", 3))).error.code
+          == errc::bad_protobuf);
+  }
+  SECTION("a request within the limits still decodes after a refused one") {
+    CHECK(decoder.decode(compress(std::string(600, '\0'))).error.code
+          == errc::bad_protobuf);
+    CHECK(decoder.decode(compress(minimal_request())).ok());
+  }
+}

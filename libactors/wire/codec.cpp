@@ -4,6 +4,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "keys/utf8.hpp"
 #include "wire/tether.pb.h"
 
 namespace tether {
@@ -37,6 +38,13 @@ const char* to_string(kind k) noexcept {
 }
 
 namespace wire {
+
+namespace {
+
+/// Longest error message sent; longer ones are cut on a character boundary.
+constexpr size_t max_error_message_bytes = 1024;
+
+} // namespace
 
 bool decode(std::string_view bytes, encoding enc, v1::ClientFrame& out,
             std::string& error) {
@@ -78,7 +86,7 @@ void set_error(v1::ServerFrame& frame, errc code, const std::string& message,
                uint64_t sequence, uint64_t request_id, int32_t index) {
   auto* e = frame.mutable_error();
   e->set_code(static_cast<v1::ErrorCode>(code));
-  e->set_message(message);
+  e->set_message(keys::sanitised(message, max_error_message_bytes));
   e->set_sequence(sequence);
   e->set_request_id(request_id);
   e->set_sample_index(index);

@@ -436,3 +436,16 @@ TEST_CASE("now_ms is wall-clock Unix milliseconds", "[codec]") {
   CHECK(before <= t);
   CHECK(t <= after);
 }
+
+TEST_CASE("set_error sends only valid UTF-8, cut to 1 KiB", "[codec][utf8]") {
+  v1::ServerFrame frame;
+  set_error(frame, errc::invalid_key, "unknown escape \\\xc3");
+  CHECK(frame.error().message() == "unknown escape \\\\xc3");
+  std::string binary;
+  encode(frame, encoding::binary, binary);
+  v1::ServerFrame back;
+  CHECK(back.ParseFromString(binary)); // strict decoders refuse invalid UTF-8
+  std::string long_message(5000, 'z');
+  set_error(frame, errc::invalid_key, long_message);
+  CHECK(frame.error().message().size() == 1024 + 3);
+}

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "keys/slicing.hpp"
+#include "keys/utf8.hpp"
 #include "prometheus/remote_write.hpp"
 #include "rules/rule_set.hpp"
 #include "wire/tether.pb.h"
@@ -11,15 +12,7 @@ namespace tether::wire {
 
 namespace {
 
-std::string quoted(std::string_view s) {
-  constexpr size_t max_shown = 64;
-  std::string out = "'";
-  out.append(s.data(), std::min(s.size(), max_shown));
-  if (s.size() > max_shown)
-    out += "...";
-  out += "'";
-  return out;
-}
+using keys::quoted;
 
 /// Read access to protobuf samples for the shared validation code.
 struct proto_source {

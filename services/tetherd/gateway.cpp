@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <malloc.h>
 #include <mutex>
 #include <iostream>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
+#include <snappy.h>
 
 #include "keys/series_key.hpp"
+#include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
 #include "prometheus/exposition.hpp"
 #include "prometheus/remote_write.hpp"
@@ -24,8 +28,18 @@ namespace json = boost::json;
 
 namespace {
 
-/// Largest request body: remote-write requests are snappy-compressed batches.
-constexpr std::size_t max_http_body = 32 << 20;
+/// Decompressed remote-write requests above this size are followed by returning
+/// freed heap memory to the system.
+constexpr std::size_t trim_after_bytes = 4 << 20;
+
+/// How long a connection refused with an error may keep sending before it is
+/// closed, and how much of it is read and discarded meanwhile.
+constexpr auto linger_time = std::chrono::seconds(2);
+constexpr std::size_t linger_bytes = 64 << 20;
+
+/// Backoff of the accept loop after an error such as EMFILE.
+constexpr auto accept_backoff_min = std::chrono::milliseconds(5);
+constexpr auto accept_backoff_max = std::chrono::milliseconds(200);
 
 /// How long stopping waits for sessions to write their close frames.
 constexpr auto shutdown_grace = std::chrono::milliseconds(500);
@@ -234,14 +248,157 @@ private:
   std::vector<std::weak_ptr<ws_session>> sessions_;
 };
 
+/// A place among the node's open connections; freeing it is the destructor's job.
+/// Thread-safe.
+class connection_slot {
+public:
+  /// A slot, or nullptr when `max` connections are open.
+  static std::shared_ptr<connection_slot> take(std::atomic<uint32_t>& open,
+                                               uint32_t max) {
+    if (open.fetch_add(1) >= max) {
+      open.fetch_sub(1);
+      return nullptr;
+    }
+    return std::shared_ptr<connection_slot>{new connection_slot{open}};
+  }
+
+  ~connection_slot() {
+    open_.fetch_sub(1);
+  }
+
+private:
+  explicit connection_slot(std::atomic<uint32_t>& open) : open_(open) {
+  }
+
+  std::atomic<uint32_t>& open_;
+};
+
+/// Bytes of request bodies being received or decoded, reserved by announced length
+/// before a body is read and given back by the destructor. Thread-safe.
+class body_reservation {
+public:
+  /// A reservation, or nullptr when it would take `used` above `max`.
+  static std::shared_ptr<body_reservation> take(std::atomic<uint64_t>& used,
+                                                uint64_t max, uint64_t bytes) {
+    auto now = used.load();
+    do {
+      if (now + bytes > max)
+        return nullptr;
+    } while (!used.compare_exchange_weak(now, now + bytes));
+    return std::shared_ptr<body_reservation>{new body_reservation{used, bytes}};
+  }
+
+  ~body_reservation() {
+    used_.fetch_sub(bytes_);
+  }
+
+private:
+  body_reservation(std::atomic<uint64_t>& used, uint64_t bytes)
+    : used_(used), bytes_(bytes) {
+  }
+
+  std::atomic<uint64_t>& used_;
+  uint64_t bytes_;
+};
+
+/// What every connection of a server shares. Thread-safe.
+struct shared_state {
+  explicit shared_state(const gateway_limits& l) : limits(l) {
+  }
+
+  const gateway_limits limits;
+  std::atomic<uint32_t> connections{0};
+  std::atomic<uint64_t> body_bytes{0};
+  session_registry sessions;
+  /// Decodes remote-write requests off the I/O threads, one at a time.
+  net::thread_pool decoders{1};
+};
+
+/// A remote-write request after decoding and keying, or why it was refused.
+struct remote_outcome {
+  http::status code = http::status::ok;
+  std::string error; ///< the JSON error code when refused
+  std::string message;
+  bool empty = false; ///< nothing to write (no samples besides stale markers)
+  wire::keyed_batch batch;
+};
+
+/// HTTP status and error name of a remote-write body the decoder refused.
+std::pair<http::status, std::string_view> remote_refusal(prom::errc code) {
+  switch (code) {
+    case prom::errc::too_large:
+      return {http::status::payload_too_large, "FRAME_TOO_LARGE"};
+    case prom::errc::too_many_series:
+    case prom::errc::too_many_samples:
+      return {http::status::bad_request, "TOO_MANY_SAMPLES"};
+    case prom::errc::too_many_labels:
+      return {http::status::bad_request, "TOO_MANY_LABELS"};
+    default:
+      return {http::status::bad_request, "MALFORMED_FRAME"};
+  }
+}
+
+/// Decodes and keys one remote-write body within `opts`' limits. Runs on the decode
+/// pool; everything the decoder allocated is released when it returns.
+remote_outcome decode_remote_write(std::string_view body, backend& be,
+                                   const gateway_limits& lim) {
+  auto& opts = be.options();
+  prom::decode_options dopts;
+  dopts.max_uncompressed_bytes = lim.max_remote_write_bytes;
+  dopts.max_series = opts.limits.max_samples_per_batch;
+  dopts.max_samples = opts.limits.max_samples_per_batch;
+  dopts.max_labels_per_series = keys::max_labels_sent(opts.limits.max_labels_per_sample)
+                                + 1;
+  remote_outcome out;
+  size_t size = 0;
+  {
+    prom::write_decoder decoder{dopts};
+    auto decoded = decoder.decode(body);
+    if (!decoded.ok()) {
+      auto [code, name] = remote_refusal(decoded.error.code);
+      out.code = code;
+      out.error = name;
+      out.message = decoded.error.message;
+      return out;
+    }
+    auto seq = be.next_remote_sequence();
+    wire::batch_keyer keyer{opts.limits, opts.slice_count};
+    size_t stale = 0;
+    auto rules = be.rules();
+    auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, out.batch, stale);
+    if (err.code == errc::empty_batch) {
+      out.empty = true;
+    } else if (err) {
+      be.count_batch(err.code);
+      out.code = http::status::bad_request;
+      out.error = to_string_view(err.code);
+      out.message = err.message;
+    }
+    snappy::GetUncompressedLength(body.data(), body.size(), &size);
+  }
+  if (size > trim_after_bytes)
+    malloc_trim(0);
+  return out;
+}
+
+/// HTTP status of a write the node refused: 503 only where a retry can succeed.
+http::status write_failure_status(errc code) {
+  if (retryable(code))
+    return http::status::service_unavailable;
+  if (code == errc::internal)
+    return http::status::internal_server_error;
+  return http::status::bad_request;
+}
+
 // -- HTTP session ------------------------------------------------------------------
 
 /// One plain HTTP connection: answers operator requests one at a time, hands
 /// `/v1/stream` upgrades to a WebSocket session.
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket&& socket, backend& be, session_registry& reg)
-    : stream_(std::move(socket)), backend_(be), registry_(reg) {
+  http_session(tcp::socket&& socket, backend& be, shared_state& shared,
+               std::shared_ptr<connection_slot> slot)
+    : stream_(std::move(socket)), backend_(be), shared_(shared), slot_(std::move(slot)) {
   }
 
   void run() {
@@ -250,23 +407,91 @@ public:
   }
 
 private:
+  using request = http::request<http::string_body>;
+
   void do_read() {
+    body_.reset();
     parser_.emplace();
-    parser_->body_limit(max_http_body);
+    parser_->body_limit(shared_.limits.max_http_body_bytes);
     stream_.expires_after(std::chrono::seconds(30));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_header,
+                                                      shared_from_this()));
+  }
+
+  /// Reserves the body's announced size from the node's budget before reading it.
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec)
+      return on_read_error(ec);
+    uint64_t need = 0;
+    if (parser_->chunked())
+      need = shared_.limits.max_http_body_bytes;
+    else if (auto len = parser_->content_length())
+      need = *len;
+    if (need > shared_.limits.max_http_body_bytes)
+      return refuse(http::status::payload_too_large, "BODY_TOO_LARGE",
+                    "request body of " + std::to_string(need)
+                      + " bytes exceeds the limit of "
+                      + std::to_string(shared_.limits.max_http_body_bytes));
+    if (need > 0) {
+      body_ = body_reservation::take(shared_.body_bytes,
+                                     shared_.limits.max_http_bodies_bytes, need);
+      if (!body_)
+        return refuse(http::status::service_unavailable, "UNAVAILABLE",
+                      "the node is receiving as many request bodies as it takes; "
+                      "retry later",
+                      "1");
+    }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read,
                                                shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
+  /// A request that could not be read: answered where the client can act on it.
+  void on_read_error(beast::error_code ec) {
     if (ec == http::error::end_of_stream) {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
+    if (ec == http::error::body_limit)
+      return refuse(http::status::payload_too_large, "BODY_TOO_LARGE",
+                    "request body exceeds the limit of "
+                      + std::to_string(shared_.limits.max_http_body_bytes) + " bytes");
+    if (ec == http::error::header_limit)
+      return refuse(http::status::request_header_fields_too_large, "HEADER_TOO_LARGE",
+                    "request header exceeds 8192 bytes");
+    if (ec == http::error::partial_message || ec.category() != http::make_error_code(http::error::bad_target).category())
+      return; // the peer went away or timed out
+    refuse(http::status::bad_request, "MALFORMED_REQUEST",
+           "malformed HTTP request: " + ec.message());
+  }
+
+  /// Answers with an error and closes the connection.
+  void refuse(http::status code, std::string_view error, const std::string& message,
+              std::string_view retry_after = {}) {
+    request req;
+    req.version(11);
+    req.keep_alive(false);
+    reply_json_error(req, code, error, message, {}, retry_after);
+  }
+
+  /// Paths served for POST, and those served for GET and HEAD.
+  static bool post_path(std::string_view path) {
+    return path == "/api/v1/write" || path == "/v1/admin/reload-rules"
+           || path == "/v1/admin/drain" || path == "/v1/admin/move"
+           || path == "/v1/admin/rebalance";
+  }
+
+  static bool get_path(std::string_view path) {
+    return path == "/metrics" || path == "/healthz" || path == "/readyz"
+           || path == "/v1/directory" || path == "/v1/nodes" || path == "/v1/where"
+           || path == "/v1/series" || path == "/v1/stream";
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
     if (ec)
-      return;
+      return on_read_error(ec);
     auto req = parser_->release();
     auto target = std::string_view{req.target().data(), req.target().size()};
     auto path = target.substr(0, target.find('?'));
@@ -274,12 +499,22 @@ private:
       if (path != "/v1/stream")
         return reply_json_error(req, http::status::not_found, "NOT_FOUND",
                                 "no WebSocket endpoint at this path; use /v1/stream");
-      auto ws = std::make_shared<ws_session>(stream_.release_socket(), backend_);
-      registry_.add(ws);
+      auto ws = std::make_shared<ws_session>(stream_.release_socket(), backend_,
+                                             shared_.limits, slot_);
+      shared_.sessions.add(ws);
       ws->run(std::move(req));
       return;
     }
-    if (req.method() == http::verb::post) {
+    bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+    bool post = req.method() == http::verb::post;
+    if (post_path(path) && !post)
+      return reply_json_error(req, http::status::method_not_allowed, "METHOD_NOT_ALLOWED",
+                              std::string{path} + " takes POST only", "POST");
+    if (get_path(path) && !get)
+      return reply_json_error(req, http::status::method_not_allowed, "METHOD_NOT_ALLOWED",
+                              std::string{path} + " takes GET and HEAD only",
+                              "GET, HEAD");
+    if (post) {
       if (path == "/api/v1/write")
         return remote_write(std::move(req));
       if (path == "/v1/admin/reload-rules") {
@@ -288,16 +523,8 @@ private:
           return reply_json_error(req, http::status::bad_request, "INVALID_RULES", err);
         return reply(req, http::status::ok, "application/json", "{\"reloaded\":true}\n");
       }
-      if (path == "/v1/admin/drain" || path == "/v1/admin/move"
-          || path == "/v1/admin/rebalance")
-        return admin(std::move(req), path, target);
+      return admin(std::move(req), path, target);
     }
-    if (req.method() != http::verb::get && req.method() != http::verb::head)
-      return reply_json_error(req, http::status::method_not_allowed,
-                              "METHOD_NOT_ALLOWED",
-                              "only GET and HEAD are served here (POST: /api/v1/write, "
-                              "/v1/admin/reload-rules, /v1/admin/drain, "
-                              "/v1/admin/move, /v1/admin/rebalance)");
     route(std::move(req), path, target);
   }
 
@@ -475,35 +702,34 @@ private:
   }
 
   /// Prometheus remote write: an ingest path equal to WebSocket writes. 204 once
-  /// every slice applied the request; 400 for a body that is not a valid request
-  /// (nothing applied); 503 (retryable) when a slice did not answer.
-  void remote_write(http::request<http::string_body> req) {
-    thread_local prom::write_decoder decoder;
-    auto decoded = decoder.decode(req.body());
-    if (!decoded.ok())
-      return reply_json_error(req, http::status::bad_request, "MALFORMED_FRAME",
-                              decoded.error.message);
-    auto seq = backend_.next_remote_sequence();
-    auto rules = backend_.rules();
-    wire::batch_keyer keyer{backend_.options().limits, backend_.options().slice_count};
-    wire::keyed_batch batch;
-    size_t stale = 0;
-    auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, batch, stale);
-    if (err.code == errc::empty_batch)
-      return reply(req, http::status::no_content, "text/plain", "");
-    if (err) {
-      backend_.count_batch(err.code);
-      return reply_json_error(req, http::status::bad_request,
-                              to_string_view(err.code), err.message);
-    }
+  /// every slice applied the request; 4xx for what a retry cannot fix (nothing
+  /// applied, except KIND_CONFLICT and INPUT_LIMIT as on the stream); 503 only for
+  /// what a retry can fix. Decoding runs on the decode pool, off the I/O threads.
+  void remote_write(request req) {
     auto self = shared_from_this();
-    backend_.remote_write(std::move(batch),
-                          post_back([self, req = std::move(req)](status st,
-                                                                 write_ack) mutable {
+    net::post(shared_.decoders, [self, req = std::move(req)]() mutable {
+      auto outcome = std::make_shared<remote_outcome>(
+        decode_remote_write(req.body(), self->backend_, self->shared_.limits));
+      req.body().clear();
+      req.body().shrink_to_fit();
+      net::post(self->stream_.get_executor(), [self, req = std::move(req), outcome] {
+        self->finish_remote_write(req, std::move(*outcome));
+      });
+    });
+  }
+
+  void finish_remote_write(const request& req, remote_outcome&& outcome) {
+    if (outcome.empty)
+      return reply(req, http::status::no_content, "text/plain", "");
+    if (outcome.code != http::status::ok)
+      return reply_json_error(req, outcome.code, outcome.error, outcome.message);
+    auto self = shared_from_this();
+    backend_.remote_write(std::move(outcome.batch),
+                          post_back([self, req](status st, write_ack) mutable {
                             self->backend_.count_batch(st.code);
                             if (!st)
                               return self->reply_error(req,
-                                                       http::status::service_unavailable,
+                                                       write_failure_status(st.code),
                                                        st);
                             self->reply(req, http::status::no_content, "text/plain", "");
                           }));
@@ -586,18 +812,22 @@ private:
                 st);
   }
 
-  void reply_json_error(const http::request<http::string_body>& req,
-                        http::status code, std::string_view error,
-                        const std::string& message) {
-    json::object o{{"error", error}, {"message", message}};
-    reply(req, code, "application/json", json::serialize(o) + "\n");
+  void reply_json_error(const request& req, http::status code, std::string_view error,
+                        const std::string& message, std::string_view allow = {},
+                        std::string_view retry_after = {}) {
+    json::object o{{"error", error}, {"message", keys::sanitised(message)}};
+    reply(req, code, "application/json", json::serialize(o) + "\n", allow, retry_after);
   }
 
-  void reply(const http::request<http::string_body>& req, http::status code,
-             const char* type, std::string body) {
+  void reply(const request& req, http::status code, const char* type, std::string body,
+             std::string_view allow = {}, std::string_view retry_after = {}) {
     auto res = std::make_shared<http::response<http::string_body>>(code, req.version());
     res->set(http::field::server, "tetherd");
     res->set(http::field::content_type, type);
+    if (!allow.empty())
+      res->set(http::field::allow, allow);
+    if (!retry_after.empty())
+      res->set(http::field::retry_after, retry_after);
     res->keep_alive(req.keep_alive());
     bool head = req.method() == http::verb::head;
     res->body() = head ? std::string{} : std::move(body);
@@ -607,20 +837,42 @@ private:
                                                        std::size_t) {
                         if (ec)
                           return;
-                        if (!res->keep_alive()) {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_send,
-                                                          ignored);
-                          return;
-                        }
+                        if (!res->keep_alive())
+                          return self->linger();
                         self->do_read();
                       });
   }
 
+  /// After a last answer: stops sending, then reads and discards what the client
+  /// still sends for a short while, so that closing does not reset the connection
+  /// before the client has read the answer.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    body_.reset();
+    buffer_.consume(buffer_.size());
+    stream_.expires_after(linger_time);
+    discard();
+  }
+
+  void discard() {
+    auto self = shared_from_this();
+    stream_.async_read_some(buffer_.prepare(64 << 10),
+                            [self](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > linger_bytes)
+                                return;
+                              self->discard();
+                            });
+  }
+
   beast::tcp_stream stream_;
   backend& backend_;
-  session_registry& registry_;
+  shared_state& shared_;
+  std::shared_ptr<connection_slot> slot_;
+  std::shared_ptr<body_reservation> body_; ///< of the request being served
   beast::flat_buffer buffer_;
+  std::size_t lingered_ = 0;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
@@ -629,11 +881,12 @@ private:
 // -- server ----------------------------------------------------------------------
 
 struct server::impl {
-  explicit impl(const node_options& o)
+  impl(const node_options& o, const gateway_limits& l)
     : opts(o),
       ioc(static_cast<int>(std::max(1u, o.io_threads))),
       acceptor(net::make_strand(ioc)),
-      signals(ioc, SIGINT, SIGTERM) {
+      signals(ioc, SIGINT, SIGTERM),
+      shared(l) {
   }
 
   /// SIGHUP reloads the rules file; a refused file keeps the old rules.
@@ -653,29 +906,58 @@ struct server::impl {
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
                                                         tcp::socket socket) {
-      if (ec) {
-        if (ec == net::error::operation_aborted)
-          return;
-      } else {
-        std::make_shared<http_session>(std::move(socket), *be, sessions)->run();
-      }
+      if (ec == net::error::operation_aborted)
+        return;
+      if (ec)
+        return back_off();
+      backoff = std::chrono::milliseconds(0);
+      serve(std::move(socket));
       do_accept();
     });
+  }
+
+  /// After an accept error (out of descriptors, most of all) waits before the next
+  /// accept instead of spinning: 5 ms, doubling up to 200 ms, so that the node takes
+  /// connections again within 200 ms of descriptors coming back.
+  void back_off() {
+    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(accept_backoff_min),
+                         std::chrono::milliseconds(accept_backoff_max));
+    accept_timer.expires_after(backoff);
+    accept_timer.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        do_accept();
+    });
+  }
+
+  /// Serves a new connection, or closes it at once when the node has as many open
+  /// as it takes.
+  void serve(tcp::socket socket) {
+    auto slot = connection_slot::take(shared.connections, shared.limits.max_connections);
+    if (!slot) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    std::make_shared<http_session>(std::move(socket), *be, shared, std::move(slot))
+      ->run();
   }
 
   node_options opts;
   std::unique_ptr<backend> be;
   net::io_context ioc;
   tcp::acceptor acceptor;
+  net::steady_timer accept_timer{ioc};
+  std::chrono::milliseconds backoff{0};
   net::signal_set signals;
   net::signal_set hangup{ioc, SIGHUP};
-  session_registry sessions;
+  shared_state shared; ///< after ioc: its decode pool stops first
   net::steady_timer grace{ioc};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 };
 
-server::server(const node_options& opts) : impl_(std::make_unique<impl>(opts)) {
+server::server(const node_options& opts, const gateway_limits& limits)
+  : impl_(std::make_unique<impl>(opts, limits)) {
 }
 
 server::~server() {
@@ -722,7 +1004,8 @@ void server::stop() {
     impl_->acceptor.close(ignored);
     impl_->signals.cancel(ignored);
     impl_->hangup.cancel(ignored);
-    impl_->sessions.shutdown_all();
+    impl_->shared.sessions.shutdown_all();
+    impl_->accept_timer.cancel();
     impl_->grace.expires_after(shutdown_grace);
     impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });
   });

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "gateway_options.hpp"
 
 namespace tether::gateway {
 
@@ -12,8 +13,9 @@ namespace tether::gateway {
 /// API on one port. Owns its I/O threads. Not thread-safe: call from one thread.
 class server {
 public:
-  /// Takes host, port, io_threads from `opts`.
-  explicit server(const node_options& opts);
+  /// Takes host, port, io_threads and the connection limits from `opts`, the
+  /// gateway's own bounds from `limits`.
+  server(const node_options& opts, const gateway_limits& limits);
   ~server();
 
   /// Binds host:port (0 = any free port) and listens, before the node exists, so

@@ -10,6 +10,8 @@
 
 #include "backend.hpp"
 #include "gateway.hpp"
+#include "gateway_options.hpp"
+#include "log_limiter.hpp"
 #include "tether/tether.hpp"
 
 int main(int argc, char** argv) {
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   }
   caf::actor_system_config cfg;
   tether::configure(cfg);
+  tether::gateway::configure(cfg);
   if (auto err = cfg.parse(argc, argv)) {
     std::cerr << "tetherd: " << to_string(err) << "\n";
     return 2;
@@ -32,8 +35,14 @@ int main(int argc, char** argv) {
     std::cerr << "tetherd: " << err << "\n";
     return 2;
   }
+  auto gateway_limits = tether::gateway::read_gateway_limits(cfg);
+  if (auto err = tether::gateway::check(gateway_limits); !err.empty()) {
+    std::cerr << "tetherd: " << err << "\n";
+    return 2;
+  }
+  tether::gateway::limit_protobuf_logging();
   caf::actor_system sys{cfg};
-  tether::gateway::server srv{opts};
+  tether::gateway::server srv{opts, gateway_limits};
   try {
     opts.port = srv.bind();
   } catch (const std::exception& e) {

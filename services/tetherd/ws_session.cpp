@@ -21,6 +21,9 @@ constexpr std::size_t retained_buffer_bytes = 64 * 1024;
 /// Piece size while discarding an oversized message.
 constexpr std::size_t discard_chunk = 64 * 1024;
 
+/// How long a client that is too slow gets to take its close frame.
+constexpr auto slow_client_grace = std::chrono::seconds(2);
+
 /// How long a session gathers the shards' reports of a closed window.
 constexpr auto window_gather = std::chrono::milliseconds(30);
 
@@ -65,12 +68,16 @@ auto ws_session::on_strand(Ptr ptr, F f) {
   };
 }
 
-ws_session::ws_session(tcp::socket&& socket, backend& be)
+ws_session::ws_session(tcp::socket&& socket, backend& be, const gateway_limits& limits,
+                       std::shared_ptr<void> slot)
   : ws_(std::move(socket)),
     idle_timer_(ws_.get_executor()),
     window_timer_(ws_.get_executor()),
     backend_(be),
     limits_(be.options().limits),
+    gateway_limits_(limits),
+    slot_(std::move(slot)),
+    cut_timer_(ws_.get_executor()),
     keyer_(be.options().limits, be.options().slice_count) {
 }
 
@@ -375,12 +382,14 @@ void ws_session::send_error(wire::encoding enc, errc code, const std::string& me
 void ws_session::send(const v1::ServerFrame& frame, wire::encoding enc) {
   if (closed_)
     return;
-  if (queue_.size() >= limits_.max_inflight_batches + extra_queue_frames) {
-    return close_with(websocket::close_code::policy_error,
-                      "client reads too slowly");
-  }
   std::string bytes;
   wire::encode(frame, enc, bytes);
+  bool too_many = queue_.size() >= limits_.max_inflight_batches + extra_queue_frames;
+  bool too_big = !queue_.empty()
+                 && queued_bytes_ + bytes.size() > gateway_limits_.max_send_queue_bytes;
+  if (too_many || too_big)
+    return close_slow_client();
+  queued_bytes_ += bytes.size();
   queue_.emplace_back(std::move(bytes), enc == wire::encoding::binary);
   do_write();
 }
@@ -399,6 +408,7 @@ void ws_session::on_write_done(beast::error_code ec, std::size_t) {
   writing_ = false;
   if (ec)
     return fail(ec, "write");
+  queued_bytes_ -= queue_.front().first.size();
   queue_.pop_front();
   if (!queue_.empty())
     return do_write();
@@ -422,11 +432,31 @@ void ws_session::close_with(websocket::close_code code, const std::string& reaso
   ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
 }
 
+void ws_session::close_slow_client() {
+  // Frames not yet being written are dropped: the memory goes back now. The close
+  // frame follows the write in flight; a client that does not take that either is
+  // cut off after a grace period.
+  while (queue_.size() > (writing_ ? 1u : 0u)) {
+    queued_bytes_ -= queue_.back().first.size();
+    queue_.pop_back();
+  }
+  pending_windows_.clear();
+  close_with(websocket::close_code::policy_error, "client reads too slowly");
+  cut_timer_.expires_after(slow_client_grace);
+  cut_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec)
+      return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+  });
+}
+
 void ws_session::fail(beast::error_code ec, const char*) {
   // Closed or aborted connections are the normal end of a session.
   closed_ = true;
   idle_timer_.cancel();
   window_timer_.cancel();
+  cut_timer_.cancel();
   if (session_) {
     session_->close();
     session_.reset();

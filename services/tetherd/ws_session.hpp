@@ -14,6 +14,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "backend.hpp"
+#include "gateway_options.hpp"
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
@@ -27,12 +28,17 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 /// One WebSocket client of `/v1/stream`. Runs on its own strand; at most one write in
-/// flight with a bounded queue; stops reading while `max_inflight_batches` writes
-/// are unacknowledged (backpressure). Frames above `max_frame_bytes` are read in
-/// pieces and discarded, never buffered whole.
+/// flight with a queue bounded in frames and in bytes (`max_send_queue_bytes`): a
+/// client that lets more pile up is closed with 1008, and its connection is cut when
+/// it does not take the close frame either. Stops reading while
+/// `max_inflight_batches` writes are unacknowledged (backpressure). Frames above
+/// `max_frame_bytes` are read in pieces and discarded, never buffered whole.
 class ws_session : public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(tcp::socket&& socket, backend& be);
+  /// `slot` is the connection's place among the node's open connections; the session
+  /// keeps it while it lives.
+  ws_session(tcp::socket&& socket, backend& be, const gateway_limits& limits,
+             std::shared_ptr<void> slot);
   ~ws_session();
 
   /// Accepts the upgrade request and starts the session.
@@ -60,6 +66,7 @@ private:
   void on_write_done(beast::error_code ec, std::size_t bytes);
   void maybe_resume_reading();
   void close_with(websocket::close_code code, const std::string& reason);
+  void close_slow_client();
   void fail(beast::error_code ec, const char* what);
 
   /// Wraps `f` into a callback for the node that runs it on this session's strand.
@@ -79,6 +86,9 @@ private:
   std::chrono::steady_clock::time_point last_activity_;
   backend& backend_;
   const tether::limits limits_;
+  const gateway_limits gateway_limits_;
+  std::shared_ptr<void> slot_;
+  net::steady_timer cut_timer_;   ///< ends a connection that takes no close frame
   beast::flat_buffer buffer_;
   std::size_t frame_bytes_ = 0;   ///< bytes of the current message so far
   bool discarding_ = false;       ///< current message exceeded the limit
@@ -86,6 +96,7 @@ private:
   bool closed_ = false;
   uint32_t inflight_ = 0;         ///< writes sent to the node, not yet answered
   std::deque<std::pair<std::string, bool>> queue_; ///< (bytes, binary)
+  std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::shared_ptr<session_backend> session_;
   std::string producer_;

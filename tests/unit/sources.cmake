@@ -3,6 +3,7 @@
 set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/keys/series_key.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/keys/slicing.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/keys/utf8.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/wire/keyed_batch.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/wire/codec.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/series/dedup_window.test.cpp

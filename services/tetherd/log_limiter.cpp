@@ -1,0 +1,53 @@
+#include "log_limiter.hpp"
+
+#include <cstdio>
+
+#include <google/protobuf/stubs/logging.h>
+
+namespace tether::gateway {
+
+bool log_limiter::admit(clock::time_point now, uint64_t& suppressed) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (now - period_start_ >= period_) {
+    period_start_ = now;
+    written_ = 0;
+  }
+  if (written_ >= burst_) {
+    ++dropped_;
+    return false;
+  }
+  ++written_;
+  suppressed = dropped_;
+  dropped_ = 0;
+  return true;
+}
+
+namespace {
+
+log_limiter& protobuf_limiter() {
+  static log_limiter instance{5, std::chrono::seconds(10)};
+  return instance;
+}
+
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    std::fprintf(stderr, "libprotobuf FATAL %s:%d: %s\n", file, line, message.c_str());
+    return;
+  }
+  uint64_t suppressed = 0;
+  if (!protobuf_limiter().admit(log_limiter::clock::now(), suppressed))
+    return;
+  if (suppressed > 0)
+    std::fprintf(stderr, "tetherd: %llu libprotobuf messages suppressed\n",
+                 static_cast<unsigned long long>(suppressed));
+  std::fprintf(stderr, "libprotobuf %s:%d: %.200s\n", file, line, message.c_str());
+}
+
+} // namespace
+
+void limit_protobuf_logging() {
+  google::protobuf::SetLogHandler(&protobuf_log);
+}
+
+} // namespace tether::gateway
