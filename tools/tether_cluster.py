@@ -921,6 +921,10 @@ def _cmd_up(args, log):
         extra["window-ms"] = args.window_ms
     if args.replication_factor is not None:
         extra["replication-factor"] = args.replication_factor
+    if "shards" not in extra and args.nodes > 1:
+        # The nodes share this machine's cores: one shard per core each would put
+        # nodes x cores shards on them and double the messages of every write.
+        extra["shards"] = max(1, (os.cpu_count() or 1) // args.nodes)
     if args.rules_file:
         if not os.path.isfile(args.rules_file):
             raise ClusterError(f"no rules file {args.rules_file}")

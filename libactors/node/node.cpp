@@ -79,6 +79,19 @@ void configure(caf::actor_system_config& cfg) {
   cfg.load<caf::io::middleman>();
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
+  // Runtime defaults measured on the replicated write path (docs/benchmarks.md,
+  // "Runtime defaults"); each can still be set in the config file or on the command
+  // line. Work stealing polls for jobs with 50 us sleeps for 25 ms after every job:
+  // with timers and heartbeats due every few milliseconds its workers never sleep,
+  // and an idle three-node cluster burned a core. The sharing policy's workers block
+  // on a condition variable instead. One worker per core, not at least four, and
+  // the middleman's receiving thread deserializes what it reads itself rather than
+  // handing each message to a worker thread first: fewer thread wake-ups on every
+  // hop between nodes, which is most of a replicated write's latency.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads",
+          static_cast<size_t>(std::max(1u, std::thread::hardware_concurrency())));
+  cfg.set("middleman.workers", size_t{0});
   caf::config_option_adder{option_access::of(cfg), "tether"}
     .add<std::string>("name", "stable member name of this node (default tether-0)")
     .add<std::string>("host", "address the gateway binds (default 127.0.0.1)")

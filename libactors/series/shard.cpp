@@ -603,7 +603,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       shard_write_result res;
       std::shared_ptr<pending_write> reply;
       dispatch_write(self, w, res, reply);
-      flush(self);
+      flush_soon(self);
       if (!reply)
         return res;
       merge(reply->value, std::move(res));
@@ -717,6 +717,10 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       return {st.view_of(k, sl), st.position_of(k.slice)};
     },
     [self](replicate_atom, replica_batch& b) { return on_replicate(self, b); },
+    [self](replica_flush_atom) {
+      self->state.flush_scheduled = false;
+      flush(self);
+    },
     [self](seed_atom, slice_snapshot& snap) { return on_seed(self, snap); },
     [self](subscribe_atom, local_atom, std::vector<key_route>& keys, caf::actor& sink) {
       // A primary shares its subscribers with its followers: a promoted follower

@@ -28,6 +28,7 @@ using replicate_atom = caf::atom_constant<caf::atom("tt_repl")>;
 using seed_atom = caf::atom_constant<caf::atom("tt_seed")>;
 using node_shards_atom = caf::atom_constant<caf::atom("tt_nshards")>;
 using level_atom = caf::atom_constant<caf::atom("tt_level")>;
+using replica_flush_atom = caf::atom_constant<caf::atom("tt_rflush")>;
 /// Marks a read of the shard's own replica: `(read_atom, local_atom, key_route)`.
 using local_atom = caf::atom_constant<caf::atom("tt_local")>;
 
@@ -85,6 +86,8 @@ typename Inspector::result_type inspect(Inspector& f, node_shards& x) {
 ///   replica back within the same epoch (`ack_code::ahead`).
 /// - `(node_shards_atom, nodes)`: the shards of every connected node (the
 ///   supervisor sends it on every membership change): where followers are.
+/// - `(replica_flush_atom)`: sent by a shard to itself after a write queued items
+///   for its followers; sends what queued up meanwhile, one message per follower.
 /// - `(level_atom, slice)`: sent by a shard to itself after an import, so that the
 ///   new primary's first item reaches the old primary after the import's reply.
 /// - `(subscribe_atom, local_atom, keys, sink)`: a primary shares a subscription to
@@ -96,6 +99,7 @@ using shard_replica_actor = shard_actor::extend<
   caf::replies_to<seed_atom, slice_snapshot>::with<replica_ack>,
   caf::reacts_to<node_shards_atom, std::vector<node_shards>>,
   caf::reacts_to<level_atom, uint32_t>,
+  caf::reacts_to<replica_flush_atom>,
   caf::reacts_to<subscribe_atom, local_atom, std::vector<key_route>, caf::actor>>;
 
 /// A shard as the destination of a slice handoff.

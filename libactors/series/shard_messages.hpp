@@ -174,13 +174,14 @@ struct replica_item {
   uint64_t prev_epoch = 0; ///< epoch of the item (or seed) at seq - 1
   item_kind kind = item_kind::barrier;
   int64_t now_ms = 0;      ///< the primary's clock when it applied the item
-  uint32_t range = 0;      ///< write: index into the batch's `write.ranges`
+  uint32_t write = 0;      ///< write: index into the batch's `writes`
+  uint32_t range = 0;      ///< write: index into that write's `ranges`
   std::vector<window_ref> windows; ///< close: the windows it closes
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_item& x) {
-  return f(x.slice, x.epoch, x.seq, x.prev_epoch, x.kind, x.now_ms, x.range,
+  return f(x.slice, x.epoch, x.seq, x.prev_epoch, x.kind, x.now_ms, x.write, x.range,
            x.windows);
 }
 
@@ -198,17 +199,21 @@ typename Inspector::result_type inspect(Inspector& f, commit_note& x) {
 }
 
 /// What a primary shard sends one follower shard at once: the items of every slice
-/// they share that one shard write (or one tick) produced, in stream order per
-/// slice, the samples of their write ranges, and commit notes.
+/// they share that the writes (and ticks) handled since the last send produced, in
+/// stream order per slice, the samples of their write ranges, and commit notes.
+/// Writes that queue up behind each other go out together (group commit): one
+/// message, one answer and one round of thread wake-ups for all of them.
 struct replica_batch {
-  shard_write write; ///< producer, sequence, keys and samples of the write items
+  /// Producer, sequence, keys and samples of the write items, one entry per shard
+  /// write in the order the primary applied them.
+  std::vector<shard_write> writes;
   std::vector<replica_item> items;
   std::vector<commit_note> commits;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
-  return f(x.write, x.items, x.commits);
+  return f(x.writes, x.items, x.commits);
 }
 
 /// A follower's answer for one slice.

@@ -17,7 +17,7 @@ namespace tether::series::internal {
 
 void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob);
 
-/// Sends every follower shard what this handler queued for it, one message each.
+/// Sends every follower shard what queued up for it, one message each.
 void flush(shard_ptr self) {
   auto& st = self->state;
   if (st.outbox.empty())
@@ -28,10 +28,17 @@ void flush(shard_ptr self) {
     send_batch(self, shard, std::move(ob));
 }
 
+void flush_soon(shard_ptr self) {
+  auto& st = self->state;
+  if (st.outbox.empty() || st.flush_scheduled)
+    return;
+  st.flush_scheduled = true;
+  self->send(caf::actor_cast<shard_replica_actor>(self), replica_flush_atom::value);
+}
+
 outbound& outbox_of(shard_ptr self, const caf::actor& shard, uint32_t slice) {
   auto& ob = self->state.outbox[shard];
-  if (std::find(ob.slices.begin(), ob.slices.end(), slice) == ob.slices.end())
-    ob.slices.push_back(slice);
+  ob.list(slice);
   return ob;
 }
 
@@ -42,23 +49,20 @@ void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
   for (auto& f : stream.followers()) {
     if (!f.shard || f.state == link_state::idle)
       continue;
-    auto* ob = &outbox_of(self, f.shard, stream.slice());
-    auto& bw = ob->batch.write;
-    if (w != nullptr && !bw.ranges.empty()
-        && (bw.producer != w->producer || bw.sequence != w->sequence)) {
-      // One batch carries the ranges of one shard write: send what came before.
-      auto done = std::move(*ob);
-      self->state.outbox.erase(f.shard);
-      send_batch(self, f.shard, std::move(done));
-      ob = &outbox_of(self, f.shard, stream.slice());
-    }
+    auto& ob = outbox_of(self, f.shard, stream.slice());
     auto copy = it;
     if (w != nullptr) {
-      ob->batch.write.producer = w->producer;
-      ob->batch.write.sequence = w->sequence;
-      copy.range = append_range(ob->batch.write, *w, *r);
+      auto& ws = ob.batch.writes;
+      if (ws.empty() || ws.back().producer != w->producer
+          || ws.back().sequence != w->sequence) {
+        ws.emplace_back();
+        ws.back().producer = w->producer;
+        ws.back().sequence = w->sequence;
+      }
+      copy.write = static_cast<uint32_t>(ws.size() - 1);
+      copy.range = append_range(ws.back(), *w, *r);
     }
-    ob->batch.items.push_back(std::move(copy));
+    ob.batch.items.push_back(std::move(copy));
   }
 }
 
@@ -137,16 +141,15 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
   for (auto s : ob.slices)
     if (auto* stream = st.stream_of(s))
       ob.batch.commits.push_back(commit_note{s, stream->epoch(), stream->committed()});
-  // Each slice's link generation as the batch leaves.
+  // Each slice's link generation as the batch leaves, sorted by slice.
   std::vector<std::pair<uint32_t, uint64_t>> gens;
   gens.reserve(ob.slices.size());
   for (auto s : ob.slices)
     gens.emplace_back(s, generation_of(self, s, shard));
+  std::sort(gens.begin(), gens.end());
   auto gen_of = [](const std::vector<std::pair<uint32_t, uint64_t>>& xs, uint32_t s) {
-    for (auto& [slice, gen] : xs)
-      if (slice == s)
-        return gen;
-    return uint64_t{0};
+    auto i = std::lower_bound(xs.begin(), xs.end(), std::make_pair(s, uint64_t{0}));
+    return i != xs.end() && i->first == s ? i->second : uint64_t{0};
   };
   self
     ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
@@ -155,12 +158,12 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
       [self, shard, gens, gen_of](std::vector<replica_ack>& acks) {
         for (auto& a : acks)
           on_ack(self, shard, a, gen_of(gens, a.slice));
-        flush(self);
+        flush_soon(self);
       },
       [self, shard, gens](caf::error&) {
         for (auto& [s, gen] : gens)
           on_silence(self, shard, s, gen);
-        flush(self);
+        flush_soon(self);
       });
 }
 
@@ -173,6 +176,9 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
     stream.lost(f);
     return;
   }
+  // What queued up before the seed leaves before it, as it would have without
+  // group commit.
+  flush(self);
   auto snap = sl->snapshot(stream.epoch());
   snap.subscribers = st.subscriptions_of(s);
   snap.position = stream.last();
@@ -447,10 +453,11 @@ replica_ack apply_item(shard_ptr self, follower_replica& rep, const replica_batc
   };
   switch (it.kind) {
     case item_kind::write: {
-      if (it.range >= b.write.ranges.size())
+      if (it.write >= b.writes.size() || it.range >= b.writes[it.write].ranges.size())
         return refuse();
-      auto& r = b.write.ranges[it.range];
-      if (r.slice != it.slice || r.begin > r.end || r.end > b.write.samples.size())
+      auto& w = b.writes[it.write];
+      auto& r = w.ranges[it.range];
+      if (r.slice != it.slice || r.begin > r.end || r.end > w.samples.size())
         return refuse();
       apply_context ctx;
       ctx.now_ms = it.now_ms;
@@ -458,7 +465,7 @@ replica_ack apply_item(shard_ptr self, follower_replica& rep, const replica_batc
       ctx.accuracy = st.cfg.accuracy;
       ctx.staleness_ms = st.cfg.staleness_ms;
       st.ignored.clear();
-      auto out = rep.state->apply(b.write, r, ctx, st.ignored);
+      auto out = rep.state->apply(w, r, ctx, st.ignored);
       if (out.code != errc::none || out.duplicate)
         return refuse();
       break;
@@ -498,16 +505,17 @@ replica_ack refuse_unfollowed(shard_ptr self, const replica_item& it) {
 std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b) {
   auto& st = self->state;
   std::vector<replica_ack> out;
+  // One answer per slice, in the order of the slices' first items; a batch of
+  // writes that queued up together may hold several items of one slice.
+  auto& slot = st.ack_slot;
+  slot.clear();
   for (auto& it : b.items) {
-    auto i = std::find_if(out.begin(), out.end(), [&](const replica_ack& a) {
-      return a.slice == it.slice;
-    });
-    if (i == out.end()) {
+    auto [pos, fresh] = slot.emplace(it.slice, static_cast<uint32_t>(out.size()));
+    if (fresh)
       out.push_back(replica_ack{it.slice, ack_code::ok, 0, 0, 0});
-      i = std::prev(out.end());
-    } else if (i->code != ack_code::ok) {
+    else if (out[pos->second].code != ack_code::ok)
       continue; // the slice's earlier item was refused: so are the later ones
-    }
+    auto i = out.begin() + pos->second;
     auto* rep = st.replica_of(it.slice);
     if (rep == nullptr || st.hosted(it.slice) != nullptr
         || st.export_of(it.slice) != nullptr) {

@@ -128,10 +128,20 @@ struct follower_replica {
   follower_cursor cursor;
 };
 
-/// What one handler produced for one follower shard: sent as one message.
+/// What queued up for one follower shard since the last send: sent as one message.
 struct outbound {
   replica_batch batch;
   std::vector<uint32_t> slices; ///< slices with items (or commit news) in it
+  std::vector<bool> listed;     ///< by slice id: in `slices`
+
+  void list(uint32_t slice) {
+    if (slice >= listed.size())
+      listed.resize(slice + 1, false);
+    if (!listed[slice]) {
+      listed[slice] = true;
+      slices.push_back(slice);
+    }
+  }
 };
 
 /// How long an idle follower waits before its next seed.
@@ -158,6 +168,8 @@ struct shard_state {
   std::set<caf::actor_addr> watched; ///< follower shards monitored
   uint64_t link_generation = 0; ///< numbers the starts of follower links
   std::map<caf::actor, outbound> outbox;
+  bool flush_scheduled = false; ///< a replica_flush_atom is on its way to this shard
+  std::unordered_map<uint32_t, uint32_t> ack_slot; ///< scratch of on_replicate
   /// Slices being exported (frozen), and slices moved away from here.
   std::unordered_map<uint32_t, export_job> exporting;
   std::unordered_map<uint32_t, move_record> moved_to;
@@ -444,8 +456,12 @@ void remove_subscriptions(shard_ptr self, uint32_t s);
 void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
                const shard_write* w = nullptr, const slice_range* r = nullptr);
 
-/// Sends every follower shard what this handler queued for it, one message each.
+/// Sends every follower shard what queued up for it, one message each.
 void flush(shard_ptr self);
+
+/// Flushes once the messages already in the mailbox are handled: the writes that
+/// queued up behind this one go to the followers in the same messages.
+void flush_soon(shard_ptr self);
 
 /// Queues the commit point of slice `s`'s stream for its live followers if they
 /// have not been told it yet (`flush` sends it).

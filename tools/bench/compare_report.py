@@ -526,8 +526,11 @@ def main():
             ("Tether", "open loop", trate), ("JetStream", "open loop", nrate)]
     made = write_dat(out)
     machine = dict(line.split(":", 1) for line in text("machine.txt").splitlines() if ":" in line)
-    nodes = machine.get("tether side", "").strip().split(" ")[0] or "?"
-    title = (f"Tether ({nodes} node(s), RF 1) vs NATS JetStream (3 servers, R3): same workload, "
+    side = machine.get("tether side", "")
+    nodes = side.strip().split(" ")[0] or "?"
+    rf = re.search(r"replication factor (\d+)", side)
+    title = (f"Tether ({nodes} node(s), RF {rf.group(1) if rf else '?'}) vs NATS JetStream "
+             "(3 servers, R3): same workload, "
              f"same machine, {machine.get('date', '').strip()}")
     main_runs = any(r is not None for _, _, r in runs)
     plotted = plot(out, made, title) if main_runs else "no closed- or open-loop runs: no plot"
