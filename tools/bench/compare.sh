@@ -13,6 +13,13 @@
 #                replicas, memory storage, one push consumer aggregating with Tether's code)
 #   tether-rate  open loop at the common rate
 #   nats-rate    open loop at the common rate
+#   tether-idle-1, nats-idle-1, tether-idle-100, nats-idle-100
+#                idle latency (COMPARE_IDLE=0 skips them): one connection, one batch
+#                in flight, batches of 1 and of 100 samples, COMPARE_IDLE_SECONDS
+#                (default 5) each
+# Every run also records the CPU time of the server side (NAME.cpu): the tetherd
+# processes; the nats-server processes (the baseline's consumer shares the client's
+# process and is not counted, so the broker's figure is a lower bound).
 # The common rate is COMPARE_RATE, or COMPARE_RATE_SHARE percent (default 50) of the lower
 # sustained throughput of the closed-loop runs (for the broker: the lower of acked and
 # applied-by-the-consumer), so that both are compared below saturation.
@@ -72,6 +79,8 @@ failure=${COMPARE_FAILURE:-0}
 failure_rate=${COMPARE_FAILURE_RATE:-}
 nats_kill=${COMPARE_NATS_KILL:-stream-leader}
 nats_ack_wait=${COMPARE_NATS_ACK_WAIT:-5s}
+idle=${COMPARE_IDLE:-1}
+idle_seconds=${COMPARE_IDLE_SECONDS:-5}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 2 && seconds <= 120)) || die "COMPARE_SECONDS: 2..120"
@@ -82,6 +91,9 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $tether_rf =~ ^[123]$ ]] && ((tether_rf <= nodes)) || die "TETHER_RF: 1..TETHER_NODES"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
 [[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
+[[ $idle =~ ^[01]$ ]] || die "COMPARE_IDLE: 0 or 1"
+[[ $idle_seconds =~ ^[0-9]+$ ]] && ((idle_seconds >= 2 && idle_seconds <= 60)) \
+  || die "COMPARE_IDLE_SECONDS: 2..60"
 [[ $failure == 0 || $nodes == 3 ]] || die "COMPARE_FAILURE needs TETHER_NODES=3"
 [[ $nats_kill =~ ^(stream-leader|consumer-leader|[123])$ ]] \
   || die "COMPARE_NATS_KILL: stream-leader, consumer-leader or 1..3"
@@ -174,6 +186,49 @@ start_tether() { # [RF]: replication factor of the cluster (default: tetherd's, 
 
 now_ms() { date +%s%3N; }
 
+# The server side's processes: every tetherd of this run, or the nats-servers the
+# baseline (a child of the run's `timeout`) started.
+server_pids() {
+  if [[ -n $tetherd_pid ]]; then
+    echo "$tetherd_pid"
+  elif [[ -n $cluster_dir ]]; then
+    cat "$cluster_dir"/*/tetherd.pid 2>/dev/null || true
+  elif [[ -n $child ]]; then
+    local p
+    for p in $(pgrep -P "$child" 2>/dev/null); do
+      pgrep -P "$p" -x nats-server 2>/dev/null || true
+    done
+  fi
+}
+
+# CPU ticks (user + system) of each server process: the latest reading per pid, and
+# for the processes that ran before the run (tetherd) the reading at its start.
+declare -A cpu_first cpu_last
+cpu_read() { # PID -> ticks, or nothing once the process is gone
+  [[ -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || true
+}
+cpu_sample() {
+  local p t
+  for p in $(server_pids); do
+    t=$(cpu_read "$p")
+    [[ -n $t ]] || continue
+    [[ -n ${cpu_first[$p]:-} ]] || cpu_first[$p]=${1:-0}
+    [[ ${cpu_first[$p]} == start ]] && cpu_first[$p]=$t
+    cpu_last[$p]=$t
+  done
+}
+cpu_write() { # NAME: NAME.cpu, JSON: server CPU seconds and processes
+  local total=0 p n=0
+  for p in "${!cpu_last[@]}"; do
+    total=$((total + cpu_last[$p] - cpu_first[$p]))
+    n=$((n + 1))
+  done
+  printf '{"server_cpu_s": %s, "server_processes": %d}\n' \
+    "$(awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}')" "$n" \
+    >"$out/$1.cpu"
+  cpu_first=() cpu_last=()
+}
+
 # run NAME COMMAND...: runs one benchmark client, bounded, JSON to NAME.json, progress
 # lines to NAME.progress and (the latest, once a second) to the terminal. With
 # $half_way set to a command, runs it once half-way through the sending: the first
@@ -183,11 +238,13 @@ run() {
   local name=$1
   shift
   echo "compare.sh: $name: $*" >&2
+  cpu_sample start # tetherd runs already: count from here
   timeout --signal=INT --kill-after=15 "$bound" "$@" >"$out/$name.json" 2>"$out/$name.progress" &
   child=$!
   local due="" shown=0 last
   while kill -0 "$child" 2>/dev/null; do
     sleep 0.1
+    cpu_sample 0 # a nats-server started in the run: count its whole life
     if [[ -n $half_way ]]; then
       if [[ -z $due ]] && grep -q '^\[' "$out/$name.progress"; then
         due=$(($(now_ms) + seconds * 500 - 1000))
@@ -204,6 +261,7 @@ run() {
     fi
   done
   half_way=""
+  cpu_write "$name"
   local rc=0
   wait "$child" || rc=$?
   child=""
@@ -309,6 +367,19 @@ fi
 if [[ $failure != only ]]; then
   run_tether tether-rate --rate "$rate"
   run_nats nats-rate --rate "$rate"
+fi
+
+if [[ $idle == 1 && $failure != only ]]; then
+  # Idle latency: one connection, one batch in flight, no fold rules needed (the
+  # outputs are the inputs), the same on both systems.
+  for b in 1 100; do
+    idle_workload=(--connections 1 --inflight 1 --batch "$b" --series 1000 --json
+      --duration "$idle_seconds")
+    start_tether "$tether_rf"
+    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}"
+    stop_tether
+    run "nats-idle-$b" build/bin/tether-nats-baseline "${idle_workload[@]}" "${nats_only[@]}"
+  done
 fi
 
 if [[ $failure != 0 ]]; then

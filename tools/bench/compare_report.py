@@ -113,6 +113,64 @@ def verdict(run):
     return "FAILED" + (": " + ", ".join(why) if why else "")
 
 
+def load_cpu(out, name):
+    path = os.path.join(out, name + ".cpu")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def cpu_per_million(out, name):
+    """Server-side CPU seconds per million acked samples of run NAME, or None."""
+    run, cpu = load(out, name), load_cpu(out, name)
+    if run is None or cpu is None or not run.get("samples_acked"):
+        return None
+    return cpu["server_cpu_s"] * 1e6 / run["samples_acked"]
+
+
+def cpu_table(out):
+    """Server CPU of the closed- and open-loop runs, per million acked samples."""
+    rows = ["| run | Tether server CPU s | per M acked | JetStream server CPU s "
+            "(nats-server only) | per M acked | Tether / JetStream |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    any_row = False
+    for label, suffix in (("closed loop", "max"), ("open loop", "rate")):
+        t, n = load_cpu(out, "tether-" + suffix), load_cpu(out, "nats-" + suffix)
+        tm, nm = cpu_per_million(out, "tether-" + suffix), cpu_per_million(out, "nats-" + suffix)
+        if t is None and n is None:
+            continue
+        any_row = True
+        ratio = f"{tm / nm:.2f}x" if tm and nm else "-"
+        rows.append(f"| {label} | {t['server_cpu_s'] if t else '-'} | "
+                    f"{f'{tm:.2f}' if tm else '-'} | {n['server_cpu_s'] if n else '-'} | "
+                    f"{f'{nm:.2f}' if nm else '-'} | {ratio} |")
+    return "\n".join(rows) if any_row else ""
+
+
+def idle_table(out):
+    """Idle latency: one connection, one batch in flight."""
+    rows = ["| batch | Tether ack p50 / p99 / max ms | JetStream ack p50 / p99 / max ms "
+            "| Tether server CPU per batch (us) |",
+            "| ---: | ---: | ---: | ---: |"]
+    any_row = False
+    for b in (1, 100):
+        t, n = load(out, f"tether-idle-{b}"), load(out, f"nats-idle-{b}")
+        if t is None and n is None:
+            continue
+        any_row = True
+        lat = [" / ".join(fmt_ms(q(r, "latency_ms", k)) for k in ("p50", "p99", "max"))
+               if r else "-" for r in (t, n)]
+        cpu = load_cpu(out, f"tether-idle-{b}")
+        per = (f"{cpu['server_cpu_s'] * 1e6 / t['batches_acked']:.0f}"
+               if cpu and t and t.get("batches_acked") else "-")
+        rows.append(f"| {b} | {lat[0]} | {lat[1]} | {per} |")
+    return "\n".join(rows) if any_row else ""
+
+
 def table(runs):
     rows = [
         "| system | run | acked samples/s | applied while sending | ack p50 / p99 / p99.9 / max ms "
@@ -552,6 +610,15 @@ def main():
     parts = ["```", text("command.txt"), "```", "", "\n".join(md), ""]
     if main_runs:
         parts += [table(runs), "", ratios(tmax, nmax, trate, nrate), ""]
+    cpus = cpu_table(out)
+    if cpus:
+        parts += ["Server CPU per million acked samples (Tether: the tetherd processes; "
+                  "JetStream: the three nats-servers, not its consumer, which shares the "
+                  "client's process: a lower bound of the broker side):", "", cpus, ""]
+    idles = idle_table(out)
+    if idles:
+        parts += ["Idle latency (one connection, one batch in flight, 1000 series):", "",
+                  idles, ""]
     if failures:
         parts += ["Failure half-way (times from the SIGKILL; stretches from the clients' "
                   "timelines, seconds from the start of sending):", "", failures, ""]
