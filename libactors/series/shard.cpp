@@ -40,7 +40,6 @@ void merge(std::vector<series_view>& into, std::vector<series_view>&& part) {
 /// returns the range's index in `out.ranges`.
 uint32_t append_range(shard_write& out, const shard_write& w, const slice_range& r) {
   auto begin = static_cast<uint32_t>(out.samples.size());
-  out.samples.reserve(out.samples.size() + (r.end - r.begin));
   for (auto i = r.begin; i < r.end; ++i) {
     auto s = w.samples[i];
     auto key = w.key(s);
@@ -59,6 +58,7 @@ shard_write part_of(const shard_write& w, const slice_range& r, uint64_t epoch) 
   shard_write out;
   out.producer = w.producer;
   out.sequence = w.sequence;
+  out.samples.reserve(r.end - r.begin);
   append_range(out, w, r);
   out.ranges.front().epoch = epoch;
   return out;
@@ -337,6 +337,7 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
     else
       refuse(at_epoch(r, " is not served here at epoch "));
   }
+  seal_writes(self);
   st.schedule(st.opened);
   if (created > 0)
     st.cfg.counters->series += created;

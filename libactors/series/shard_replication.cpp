@@ -17,11 +17,48 @@ namespace tether::series::internal {
 
 void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob);
 
+namespace {
+
+void seal(outbound& ob) {
+  if (ob.open == nullptr)
+    return;
+  auto& w = *ob.open;
+  auto& ws = ob.batch.writes;
+  auto index = static_cast<uint32_t>(ws.size());
+  if (ob.open_samples * 2 >= w.samples.size()) {
+    ws.push_back(w); // items keep the write's own range numbers
+    for (auto& [item, range] : ob.open_items) {
+      ob.batch.items[item].write = index;
+      ob.batch.items[item].range = range;
+    }
+  } else {
+    auto& part = ws.emplace_back();
+    part.producer = w.producer;
+    part.sequence = w.sequence;
+    part.samples.reserve(ob.open_samples);
+    for (auto& [item, range] : ob.open_items) {
+      ob.batch.items[item].write = index;
+      ob.batch.items[item].range = append_range(part, w, w.ranges[range]);
+    }
+  }
+  ob.open = nullptr;
+  ob.open_items.clear();
+  ob.open_samples = 0;
+}
+
+} // namespace
+
+void seal_writes(shard_ptr self) {
+  for (auto& [shard, ob] : self->state.outbox)
+    seal(ob);
+}
+
 /// Sends every follower shard what queued up for it, one message each.
 void flush(shard_ptr self) {
   auto& st = self->state;
   if (st.outbox.empty())
     return;
+  seal_writes(self);
   auto box = std::move(st.outbox);
   st.outbox.clear();
   for (auto& [shard, ob] : box)
@@ -50,19 +87,15 @@ void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
     if (!f.shard || f.state == link_state::idle)
       continue;
     auto& ob = outbox_of(self, f.shard, stream.slice());
-    auto copy = it;
     if (w != nullptr) {
-      auto& ws = ob.batch.writes;
-      if (ws.empty() || ws.back().producer != w->producer
-          || ws.back().sequence != w->sequence) {
-        ws.emplace_back();
-        ws.back().producer = w->producer;
-        ws.back().sequence = w->sequence;
-      }
-      copy.write = static_cast<uint32_t>(ws.size() - 1);
-      copy.range = append_range(ws.back(), *w, *r);
+      if (ob.open != w)
+        seal(ob);
+      ob.open = w;
+      ob.open_items.emplace_back(static_cast<uint32_t>(ob.batch.items.size()),
+                                 static_cast<uint32_t>(r - w->ranges.data()));
+      ob.open_samples += r->end - r->begin;
     }
-    ob.batch.items.push_back(std::move(copy));
+    ob.batch.items.push_back(it);
   }
 }
 

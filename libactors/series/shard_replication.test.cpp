@@ -281,6 +281,49 @@ TEST_CASE_METHOD(replication_fixture,
 }
 
 TEST_CASE_METHOD(replication_fixture,
+                 "writes that queue up together reach each follower whole or in part",
+                 "[shard][replication]") {
+  // Slice 3 is followed by n1 only, slice 5 by n2 only: a write with one sample on
+  // slice 3 and three on slice 5 goes to n1 in part and to n2 whole.
+  current = table(101, 0, {1, 2}, 1, 2);
+  current.slices[3].followers = {1};
+  current.slices[5].followers = {2};
+  publish(current);
+  auto a = keys_on(3, 1);
+  auto b = keys_on(5, 3);
+  auto all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  // Five producers' writes sent at once: they queue up in the primary's mailbox
+  // and leave for the followers together.
+  constexpr int writes = 5;
+  std::vector<series::shard_write_result> results;
+  std::vector<decltype(self->request(shards[0], 5s, write_atom::value,
+                                     series::shard_write{}))>
+    pending;
+  for (int i = 0; i < writes; ++i)
+    pending.push_back(self->request(shards[0], 5s, write_atom::value,
+                                    counter_write("p" + std::to_string(i), 1, all, 1,
+                                                  static_cast<double>(i + 1))));
+  for (auto& h : pending)
+    h.receive([&](series::shard_write_result& r) { results.push_back(r); },
+              [&](caf::error& err) { FAIL(to_string(err)); });
+  REQUIRE(results.size() == static_cast<size_t>(writes));
+  for (auto& r : results) {
+    CHECK(r.code == errc::none);
+    CHECK(r.applied == all.size());
+  }
+  // 1 + 2 + 3 + 4 + 5 on every key, on the primary and on each key's follower.
+  for (auto& key : all)
+    CHECK(read(0, key).total == 15);
+  CHECK(local(1, a[0]).first.total == 15);
+  for (auto& key : b)
+    CHECK(local(2, key).first.total == 15);
+  same_state(0, 1, a[0]);
+  for (auto& key : b)
+    same_state(0, 2, key);
+}
+
+TEST_CASE_METHOD(replication_fixture,
                  "without a write quorum the primary acknowledges nothing",
                  "[shard][replication]") {
   auto keys = keys_on(2, 2);

@@ -133,6 +133,12 @@ struct outbound {
   replica_batch batch;
   std::vector<uint32_t> slices; ///< slices with items (or commit news) in it
   std::vector<bool> listed;     ///< by slice id: in `slices`
+  /// The write being dispatched whose ranges queue here, and the items that refer
+  /// to them (item index, range index in `*open`): `seal_writes` adds their
+  /// samples to the batch once the write's last range is dispatched.
+  const shard_write* open = nullptr;
+  std::vector<std::pair<uint32_t, uint32_t>> open_items;
+  uint64_t open_samples = 0;
 
   void list(uint32_t slice) {
     if (slice >= listed.size())
@@ -458,6 +464,11 @@ void send_item(shard_ptr self, primary_stream& stream, const replica_item& it,
 
 /// Sends every follower shard what queued up for it, one message each.
 void flush(shard_ptr self);
+
+/// Adds the samples of the write being dispatched to every batch whose items refer
+/// to it: the whole write when the batch carries most of it (one copy, no per-range
+/// work), its ranges one by one otherwise. Called when the write is dispatched.
+void seal_writes(shard_ptr self);
 
 /// Flushes once the messages already in the mailbox are handled: the writes that
 /// queued up behind this one go to the followers in the same messages.
