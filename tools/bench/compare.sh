@@ -18,8 +18,9 @@
 #                in flight, batches of 1 and of 100 samples, COMPARE_IDLE_SECONDS
 #                (default 5) each
 # Every run also records the CPU time of the server side (NAME.cpu): the tetherd
-# processes; the nats-server processes (the baseline's consumer shares the client's
-# process and is not counted, so the broker's figure is a lower bound).
+# processes; the nats-server processes. The baseline's consumer shares the client's
+# process: it reports its own CPU (its thread and its connection's threads) in NAME.json,
+# and the report adds it to the broker side.
 # The common rate is COMPARE_RATE, or COMPARE_RATE_SHARE percent (default 50) of the lower
 # sustained throughput of the closed-loop runs (for the broker: the lower of acked and
 # applied-by-the-consumer), so that both are compared below saturation.

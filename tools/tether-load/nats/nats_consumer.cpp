@@ -4,7 +4,14 @@
 #include "wire/codec.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <set>
 #include <thread>
+#include <unistd.h>
 
 namespace tether::tools::nats {
 
@@ -20,6 +27,48 @@ std::string url_of(natsConnection* nc) {
   if (natsConnection_GetConnectedUrl(nc, buf, sizeof(buf)) != NATS_OK)
     return {};
   return buf;
+}
+
+/// The ids of this process's threads.
+std::set<long> thread_ids() {
+  std::set<long> out;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (auto* e = readdir(dir))
+      if (e->d_name[0] != '.')
+        out.insert(std::strtol(e->d_name, nullptr, 10));
+    closedir(dir);
+  }
+  return out;
+}
+
+/// User plus system CPU seconds of thread `tid` of this process (0 once it is gone).
+double thread_cpu_seconds(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr)
+    return 0.0;
+  char buf[1024];
+  auto n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command (which may hold spaces) start after the last ')';
+  // utime and stime are fields 14 and 15, the 12th and 13th after it.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr)
+    return 0.0;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                  &stime) != 2)
+    return 0.0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// CPU seconds the calling thread used.
+double own_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 } // namespace
@@ -52,8 +101,14 @@ std::string nats_consumer::connect(const std::vector<std::string>& urls,
   natsOptions_SetTimeout(opts, ctx_.opts.connect_timeout.count());
   natsOptions_SetName(opts, "tether-nats-baseline consumer");
   natsOptions_SetReconnectedCB(opts, &nats_consumer::on_reconnected, this);
+  auto before = thread_ids();
   auto s = natsConnection_Connect(&conn_, opts);
   natsOptions_Destroy(opts);
+  // The threads the connection started (reader, flusher): they work for the consumer
+  // alone, so their CPU belongs to the broker side's cost (cpu_seconds()).
+  for (auto tid : thread_ids())
+    if (before.count(tid) == 0)
+      conn_threads_.push_back(tid);
   if (s != NATS_OK)
     return std::string{"consumer: connect: "} + natsStatus_GetText(s);
   s = natsConnection_JetStream(&js_, conn_, nullptr);
@@ -202,6 +257,10 @@ void nats_consumer::run() {
     natsMsgList_Destroy(&list);
     aggregator_.close_due(tether::wire::now_ms());
   }
+  double cpu = own_cpu_seconds();
+  for (auto tid : conn_threads_)
+    cpu += thread_cpu_seconds(tid);
+  counters_.cpu_seconds = cpu;
   disconnect();
   counters_.reconnects = reconnects_.load(std::memory_order_relaxed);
   finished_.store(true, std::memory_order_release);

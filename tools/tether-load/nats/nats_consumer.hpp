@@ -22,6 +22,9 @@ struct consumer_counters {
   std::uint64_t duplicates = 0;      ///< messages that were applied before
   std::uint64_t errors = 0;          ///< messages refused, fetch and ack failures
   std::uint64_t reconnects = 0;      ///< times libnats reconnected the connection
+  /// CPU seconds of the consumer's thread and of the threads its connection started
+  /// (threads libnats starts on a reconnect are not counted).
+  double cpu_seconds = 0.0;
 };
 
 /// The aggregating side of the baseline: one durable consumer with explicit acks, push
@@ -111,6 +114,7 @@ private:
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* sub_ = nullptr;
+  std::vector<long> conn_threads_; ///< threads the connection started
   std::vector<std::string> keys_;  ///< the tracked outputs' keys, by slot
   std::vector<bool> found_;        ///< whether each tracked output appeared
   consumer_counters counters_;

@@ -536,6 +536,7 @@ std::string render_json(const nats_options& opts, const nats_totals& totals) {
     {"duplicates", c.duplicates},
     {"errors", c.errors},
     {"reconnects", c.reconnects},
+    {"cpu_seconds", c.cpu_seconds},
     {"seconds", totals.consumer_seconds},
     {"throughput_samples_per_s", per_second(c.samples_applied, totals.consumer_seconds)},
     {"applied_while_sending", totals.applied_while_sending},
