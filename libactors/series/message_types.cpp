@@ -17,6 +17,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<replica_item>("tether.replica_item");
   cfg.add_message_type<commit_note>("tether.commit_note");
   cfg.add_message_type<replica_ack>("tether.replica_ack");
+  cfg.add_message_type<replica_acks>("tether.replica_acks");
   cfg.add_message_type<window_ref>("tether.window_ref");
   cfg.add_message_type<window_mark>("tether.window_mark");
   cfg.add_message_type<stream_position>("tether.stream_position");

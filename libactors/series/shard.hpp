@@ -95,7 +95,7 @@ typename Inspector::result_type inspect(Inspector& f, node_shards& x) {
 ///   too), so that a promoted follower emits to the same subscribers. Registers
 ///   and monitors the sink here; forwards nothing, answers nothing.
 using shard_replica_actor = shard_actor::extend<
-  caf::replies_to<replicate_atom, replica_batch>::with<std::vector<replica_ack>>,
+  caf::replies_to<replicate_atom, replica_batch>::with<replica_acks>,
   caf::replies_to<seed_atom, slice_snapshot>::with<replica_ack>,
   caf::reacts_to<node_shards_atom, std::vector<node_shards>>,
   caf::reacts_to<level_atom, uint32_t>,

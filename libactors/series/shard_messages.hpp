@@ -48,24 +48,28 @@ struct shard_write {
   }
 };
 
-/// The samples of a shard write as CAF's binary serializers see them: one block of
-/// bytes (a count, then the samples' memory), not eleven fields per sample, each
-/// with its own error value; this halves the serialization cost of a write between
-/// nodes. The nodes of a cluster therefore share their byte order and this
-/// struct's layout (the same build on the same architecture).
-struct sample_block {
-  std::vector<wire::keyed_sample>* xs;
+/// A vector of trivially copyable values as CAF's binary serializers see it: a count,
+/// then the values' memory as one block, not one field (with its own error value) per
+/// member. Samples of a write, its slice ranges, a batch's commit notes and a
+/// follower's acks cross nodes this way; it halves the serialization cost of a write
+/// between nodes. The nodes of a cluster therefore share their byte order and the
+/// structs' layout (the same build on the same architecture). A count above
+/// `raw_vector_limit` is refused before anything is allocated.
+template <class T>
+struct raw_vector {
+  std::vector<T>* xs;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sample_block& b) {
-  static_assert(std::is_trivially_copyable<wire::keyed_sample>::value);
-  constexpr auto width = sizeof(wire::keyed_sample);
+constexpr size_t raw_vector_limit = size_t{1} << 24;
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, raw_vector<T>& b) {
+  static_assert(std::is_trivially_copyable<T>::value);
   if constexpr (std::is_base_of<caf::serializer, Inspector>::value) {
     auto n = b.xs->size();
     return caf::error::eval([&] { return f.begin_sequence(n); },
                             [&] {
-                              return n > 0 ? f.apply_raw(n * width, b.xs->data())
+                              return n > 0 ? f.apply_raw(n * sizeof(T), b.xs->data())
                                            : caf::error{};
                             },
                             [&] { return f.end_sequence(); });
@@ -73,8 +77,11 @@ typename Inspector::result_type inspect(Inspector& f, sample_block& b) {
     size_t n = 0;
     return caf::error::eval([&] { return f.begin_sequence(n); },
                             [&] {
+                              if (n > raw_vector_limit)
+                                return caf::make_error(caf::sec::invalid_argument,
+                                                       "raw vector: count too large");
                               b.xs->resize(n);
-                              return n > 0 ? f.apply_raw(n * width, b.xs->data())
+                              return n > 0 ? f.apply_raw(n * sizeof(T), b.xs->data())
                                            : caf::error{};
                             },
                             [&] { return f.end_sequence(); });
@@ -85,8 +92,9 @@ typename Inspector::result_type inspect(Inspector& f, sample_block& b) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
-  sample_block samples{&x.samples};
-  return f(x.producer, x.sequence, x.keys, samples, x.ranges);
+  raw_vector<wire::keyed_sample> samples{&x.samples};
+  raw_vector<slice_range> ranges{&x.ranges};
+  return f(x.producer, x.sequence, x.keys, samples, ranges);
 }
 
 /// What a shard did with a shard write. Ranges are independent: a failed range does
@@ -188,7 +196,7 @@ typename Inspector::result_type inspect(Inspector& f, replica_item& x) {
 
 /// The items of a replica batch as CAF's binary serializers see them: per item one
 /// block of its fixed fields (and one of its windows, if any), not nine fields each
-/// with its own error value. Like `sample_block`, this relies on the nodes sharing
+/// with its own error value. Like `raw_vector`, this relies on the nodes sharing
 /// byte order and layout.
 struct item_block {
   std::vector<replica_item>* xs;
@@ -290,7 +298,8 @@ struct replica_batch {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
   item_block items{&x.items};
-  return f(x.writes, items, x.commits);
+  raw_vector<commit_note> commits{&x.commits};
+  return f(x.writes, items, commits);
 }
 
 /// A follower's answer for one slice.
@@ -315,6 +324,17 @@ struct replica_ack {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_ack& x) {
   return f(x.slice, x.code, x.epoch, x.seq, x.item);
+}
+
+/// A follower's answer to a replica batch: one ack per slice, as one block.
+struct replica_acks {
+  std::vector<replica_ack> xs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_acks& x) {
+  raw_vector<replica_ack> acks{&x.xs};
+  return f(acks);
 }
 
 } // namespace tether::series

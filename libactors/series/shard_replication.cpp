@@ -188,8 +188,8 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
     ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
               replicate_atom::value, std::move(ob.batch))
     .then(
-      [self, shard, gens, gen_of](std::vector<replica_ack>& acks) {
-        for (auto& a : acks)
+      [self, shard, gens, gen_of](replica_acks& reply) {
+        for (auto& a : reply.xs)
           on_ack(self, shard, a, gen_of(gens, a.slice));
         flush_soon(self);
       },
@@ -535,9 +535,10 @@ replica_ack refuse_unfollowed(shard_ptr self, const replica_item& it) {
   return replica_ack{s, ack_code::unseeded, 0, 0, it.seq};
 }
 
-std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b) {
+replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
   auto& st = self->state;
-  std::vector<replica_ack> out;
+  replica_acks reply;
+  auto& out = reply.xs;
   // One answer per slice, in the order of the slices' first items; a batch of
   // writes that queued up together may hold several items of one slice.
   auto& slot = st.ack_slot;
@@ -568,7 +569,7 @@ std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b) {
   for (auto& c : b.commits)
     if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence)
       rep->cursor.commit(c.seq);
-  return out;
+  return reply;
 }
 
 replica_ack on_seed(shard_ptr self, slice_snapshot& snap) {

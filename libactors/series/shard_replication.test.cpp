@@ -378,7 +378,8 @@ TEST_CASE_METHOD(replication_fixture,
     b.items.push_back(it);
     self->request(shards[1], 5s, series::replicate_atom::value, b)
       .receive(
-        [&](std::vector<series::replica_ack>& acks) {
+        [&](series::replica_acks& reply) {
+          auto& acks = reply.xs;
           REQUIRE(acks.size() == 1);
           CHECK(acks[0].code == series::ack_code::stale);
           CHECK(acks[0].epoch == 5);

@@ -500,7 +500,7 @@ void share_subscriptions(shard_ptr self, const std::vector<key_route>& keys,
 /// Sends a new primary's first item (see shard_replication.cpp).
 void start_leveling(shard_ptr self, uint32_t s, bool adopted);
 
-std::vector<replica_ack> on_replicate(shard_ptr self, const replica_batch& b);
+replica_acks on_replicate(shard_ptr self, const replica_batch& b);
 
 replica_ack on_seed(shard_ptr self, slice_snapshot& snap);
 

@@ -100,11 +100,26 @@ void slice_state::note_open(uint32_t window_ms, int64_t start,
 
 dedup_window& slice_state::dedup_of(const std::string& producer) {
   auto h = keys::key_hash(producer);
-  auto [i, end] = dedup_.equal_range(h);
-  for (; i != end; ++i)
-    if (i->second.producer == producer)
-      return i->second.window;
-  return dedup_.emplace(h, dedup_entry{producer, {}})->second.window;
+  if (dedup_index_.empty()) {
+    for (size_t i = 0; i < dedup_hashes_.size(); ++i)
+      if (dedup_hashes_[i] == h && dedup_[i].producer == producer)
+        return dedup_[i].window;
+  } else {
+    auto [i, end] = dedup_index_.equal_range(h);
+    for (; i != end; ++i)
+      if (dedup_[i->second].producer == producer)
+        return dedup_[i->second].window;
+  }
+  auto pos = static_cast<uint32_t>(dedup_.size());
+  dedup_.push_back(dedup_entry{producer, {}});
+  dedup_hashes_.push_back(h);
+  if (dedup_.size() > dedup_scan_limit) {
+    if (dedup_index_.empty())
+      for (uint32_t i = 0; i < pos; ++i)
+        dedup_index_.emplace(dedup_hashes_[i], i);
+    dedup_index_.emplace(h, pos);
+  }
+  return dedup_.back().window;
 }
 
 series_entry& slice_state::append(std::string_view key, uint64_t hash,
@@ -140,7 +155,7 @@ slice_snapshot slice_state::snapshot(uint64_t epoch) const {
   for (auto& e : series_)
     out.series.push_back(series_snapshot{std::string{e.key()}, e.state});
   out.dedup.reserve(dedup_.size());
-  for (auto& [hash, d] : dedup_)
+  for (auto& d : dedup_)
     out.dedup.push_back(producer_snapshot{d.producer, d.window});
   std::sort(out.dedup.begin(), out.dedup.end(),
             [](const producer_snapshot& a, const producer_snapshot& b) {

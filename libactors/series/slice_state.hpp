@@ -220,7 +220,13 @@ private:
     std::string producer;
     dedup_window window;
   };
-  std::unordered_multimap<uint64_t, dedup_entry, identity_hash> dedup_;
+  /// Producers' windows, in arrival order. A slice sees few producers: a scan of
+  /// `dedup_hashes_` (eight to a cache line) finds one with a single miss where a
+  /// node-based map took three; past `dedup_scan_limit` producers an index takes over.
+  std::vector<dedup_entry> dedup_;
+  std::vector<uint64_t> dedup_hashes_; ///< key_hash of dedup_[i].producer
+  std::unordered_multimap<uint64_t, uint32_t, identity_hash> dedup_index_;
+  static constexpr size_t dedup_scan_limit = 32;
   // Scratch space of apply(), kept to avoid allocating per batch.
   std::vector<series_entry*> found_;
   std::unordered_multimap<uint64_t, std::pair<std::string_view, tether::kind>,
