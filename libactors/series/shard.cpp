@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <variant>
 
@@ -349,6 +350,30 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
 
 /// Answers a read of a key of hosted slice `sl`: at once, or for a replicated slice
 /// once a write quorum holds everything the view shows.
+/// Calls `done(true)` once a write quorum of `stream`'s replicas confirmed, after
+/// this call, that this shard still leads the slice and holds everything it applied
+/// so far; `done(false)` if not. A barrier item goes to the followers: one that
+/// follows a newer primary refuses it (the election fenced it), which fences this
+/// stream. Reads that arrive before the next flush share one barrier.
+void confirm_leading(shard_ptr self, primary_stream& stream,
+                     std::function<void(bool)> done) {
+  auto& st = self->state;
+  // A new primary that has not levelled its followers yet cannot vouch for anything.
+  if (stream.fenced() || !stream.can_reach_quorum() || stream.awaiting_barrier()) {
+    done(false);
+    return;
+  }
+  auto s = stream.slice();
+  auto known = st.read_barriers.find(s);
+  if (known == st.read_barriers.end() || known->second != stream.last().seq) {
+    auto it = stream.append(item_kind::barrier, st.now());
+    send_item(self, stream, it);
+    st.read_barriers[s] = it.seq;
+    flush_soon(self);
+  }
+  stream.wait(stream.last().seq, false, std::move(done));
+}
+
 void answer_read(shard_ptr self, const key_route& k, slice_state* sl,
                  caf::typed_response_promise<series_view> promise) {
   auto& st = self->state;
@@ -364,7 +389,7 @@ void answer_read(shard_ptr self, const key_route& k, slice_state* sl,
     promise.deliver(make_error(errc::unavailable, why_not_writable(*stream)));
     return;
   }
-  stream->wait(stream->last().seq, false,
+  confirm_leading(self, *stream,
                [promise, view, s = k.slice](bool ok) mutable {
                  if (ok)
                    promise.deliver(std::move(view));
@@ -384,8 +409,9 @@ void dispatch_subscribe(shard_ptr self, const std::vector<key_route>& keys,
   auto& st = self->state;
   std::map<uint32_t, std::vector<key_route>> elsewhere;
   std::vector<key_route> replicated;
-  // Views of replicated slices, by slice: they go out once a quorum holds them.
-  std::map<uint32_t, std::vector<series_view>> uncommitted;
+  // Views of replicated slices, by slice: they go out once a quorum confirmed that
+  // this shard still leads the slice (and holds everything in them).
+  std::map<uint32_t, std::vector<series_view>> to_confirm;
   for (auto& k : keys) {
     if (st.export_of(k.slice) != nullptr || st.move_of(k.slice) != nullptr) {
       elsewhere[k.slice].push_back(k);
@@ -398,18 +424,18 @@ void dispatch_subscribe(shard_ptr self, const std::vector<key_route>& keys,
     auto* sl = st.hosted(k.slice);
     if (sl == nullptr || sl->find(k.key) == nullptr)
       continue;
-    if (stream != nullptr && stream->committed() < stream->last().seq)
-      uncommitted[k.slice].push_back(st.view_of(k, sl));
+    if (stream != nullptr)
+      to_confirm[k.slice].push_back(st.view_of(k, sl));
     else
       views.push_back(st.view_of(k, sl));
   }
   if (!replicated.empty())
     share_subscriptions(self, replicated, sink);
-  for (auto& [slice, vs] : uncommitted) {
+  for (auto& [slice, vs] : to_confirm) {
     auto* stream = st.stream_of(slice);
     need_reply(self, reply);
     ++reply->outstanding;
-    stream->wait(stream->last().seq, false,
+    confirm_leading(self, *stream,
                  [reply, vs = std::move(vs), slice = slice](bool ok) mutable {
                    if (ok)
                      merge(reply->value, std::move(vs));

@@ -59,6 +59,7 @@ void flush(shard_ptr self) {
   if (st.outbox.empty())
     return;
   seal_writes(self);
+  st.read_barriers.clear();
   auto box = std::move(st.outbox);
   st.outbox.clear();
   for (auto& [shard, ob] : box)

@@ -571,3 +571,40 @@ TEST_CASE_METHOD(replication_fixture,
   for (auto& key : keys)
     same_state(0, 1, key);
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a deposed primary does not answer a read from its own state") {
+  // Shard 0 leads every slice with followers 1 and 2 (epoch 1); a write is acked.
+  std::vector<std::string> keys{"deposed_total{k=\"a\"}", "deposed_total{k=\"b\"}"};
+  REQUIRE(write(0, counter_write("p", 1, keys, 1)).code == errc::none);
+  REQUIRE(read(0, keys[0]).total == 1);
+  // An election that shard 0 never hears of: both followers are fenced at epoch 2,
+  // as the election's position query does before it commits a new primary (which
+  // may then acknowledge writes shard 0 does not have).
+  std::vector<uint32_t> xs;
+  for (auto& key : keys)
+    xs.push_back(keys::slice_of(keys::key_hash(key), slices));
+  std::vector<uint64_t> fences(xs.size(), 2);
+  for (size_t i : {1, 2})
+    self->request(shards[i], 5s, series::position_atom::value, xs, fences)
+      .receive([](std::vector<series::replica_position>&) {},
+               [&](caf::error& err) { FAIL(to_string(err)); });
+  // Everything shard 0 holds was committed: without a quorum round it would answer
+  // from its state, older than what the new primary may have acknowledged by now.
+  for (auto& key : keys) {
+    auto v = read(0, key);
+    INFO(key << ": " << v.node);
+    CHECK_FALSE(v.found);
+    CHECK(v.node.rfind("error", 0) == 0); // refused (unavailable): retry elsewhere
+  }
+  // Subscriptions' first updates are reads too.
+  caf::scoped_actor sub{sys};
+  std::vector<series::key_route> routes;
+  for (auto& key : keys)
+    routes.push_back({key, keys::slice_of(keys::key_hash(key), slices)});
+  bool refused = false;
+  self->request(shards[0], 5s, subscribe_atom::value, routes, caf::actor{sub})
+    .receive([&](std::vector<series_view>& vs) { refused = vs.empty(); },
+             [&](caf::error&) { refused = true; });
+  CHECK(refused);
+}

@@ -176,6 +176,9 @@ struct shard_state {
   std::map<caf::actor, outbound> outbox;
   bool flush_scheduled = false; ///< a replica_flush_atom is on its way to this shard
   std::unordered_map<uint32_t, uint32_t> ack_slot; ///< scratch of on_replicate
+  /// Read barriers appended since the last flush, by slice: reads that arrive
+  /// before it goes out share one (`confirm_leading`).
+  std::unordered_map<uint32_t, uint64_t> read_barriers;
   /// Slices being exported (frozen), and slices moved away from here.
   std::unordered_map<uint32_t, export_job> exporting;
   std::unordered_map<uint32_t, move_record> moved_to;

@@ -18,6 +18,9 @@ Cases (the cluster issue's list):
               directory declares it failed, its Raft state comes back from its data
               directory, it is up again and the group goes on
   leader      the directory leader is killed: a new leader, the assignment intact
+  stale_read  a read sent to a primary that was paused while the others elected a new
+              one, and answered after it resumes: never less than was acknowledged
+              before the read was sent (it confirms it still leads first)
   launcher    tools/tether-cluster up, status, kill, restart and down
 """
 import argparse
@@ -554,6 +557,95 @@ def case_fast_restart(env):
 
 
 @case
+def case_stale_read(env):
+    """A primary is paused (SIGSTOP); the others elect new primaries for its slices
+    and acknowledge more increments; then a read is sent to the paused node, which
+    answers once it resumes. Its answer must not be older than the acknowledged
+    writes (linearizable reads, docs/protocol.md 7.4): the deposed primary must
+    either refuse (503, retry elsewhere) or answer with every acknowledged write."""
+    # Long windows: no close item of the resumed primary reaches a follower (and
+    # tells it that it was deposed) before the reads do.
+    c = env.cluster("stale-read", {"replication-factor": 3, "window-ms": 60000})
+    paused = None
+    try:
+        c.up(3)
+        leader = http_json(c.server("tether-1"), "/v1/directory").get("directory_leader")
+        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
+        victim = next(n for n in ("tether-1", "tether-2", "tether-3") if n != leader)
+        sl, sv = c.server(leader), c.server(victim)
+        cl = Client(sl, "stale-read-1")
+        keys = [{"host": f"s{i}"} for i in range(64)]
+        a = write_until_acked(cl, [counter("cluster_stale_read_total", k) for k in keys],
+                              time.monotonic() + 20)
+        check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
+        # The keys the victim leads: their reads go to its own shards.
+        mine, slices = [], set()
+        for k in keys:
+            key = key_of("cluster_stale_read_total", k)
+            r = http_json(sl, f"/v1/series?key={urllib.parse.quote(key)}")
+            if r.get("node") == victim:
+                mine.append((k, key))
+                slices.add(r["slice"])
+        check(mine, f"{victim} leads none of {len(keys)} keys")
+        c.kill(victim, signal.SIGSTOP)
+        paused = victim
+        # No write is sent before the table names new primaries: a write forwarded to
+        # the paused node would wait in its mailbox and tell it, before the reads,
+        # that it was deposed.
+        def moved():
+            p = primaries(http_json(sl, "/v1/directory"))
+            return all(p.get(x) not in (None, victim) for x in slices) or None
+        wait_for(f"new primaries for the {len(slices)} slices of {victim}", moved,
+                 timeout=30, interval=0.2)
+        # Three more increments of each of the victim's keys, acknowledged by the new
+        # primaries once the others have declared the victim failed.
+        for _ in range(3):
+            a = write_until_acked(cl, [counter("cluster_stale_read_total", k)
+                                       for k, _ in mine], time.monotonic() + 30)
+            check(a is not None and "accepted" in a, f"write after the pause: {a}")
+        cl.close()
+        acked = 4
+        answers = {}
+
+        def read(key):
+            try:
+                r = http_json(sv, f"/v1/series?key={urllib.parse.quote(key)}", timeout=30)
+                answers[key] = r["state"]["total"] if r.get("found") else 0.0
+            except Failure as e:
+                answers[key] = str(e)
+            except Exception as e:  # a timeout or a reset: no answer is not a stale one
+                answers[key] = f"no answer: {e}"
+        # The reads are sent while the victim is paused (the kernel accepts the
+        # connections), after every write above was acknowledged.
+        readers = [threading.Thread(target=read, args=(key,)) for _, key in mine]
+        for t in readers:
+            t.start()
+        time.sleep(0.3)  # let the requests reach the paused process's sockets
+        c.kill(victim, signal.SIGCONT)
+        paused = None
+        for t in readers:
+            t.join(40)
+        stale = [(key, v) for key, v in answers.items()
+                 if isinstance(v, float) and v < acked]
+        refused = [v for v in answers.values() if isinstance(v, str)]
+        check(not stale, f"{len(stale)} of {len(mine)} reads from the deposed primary "
+                         f"show less than the {acked} acknowledged increments: {stale[:5]}")
+        for v in refused:
+            check("HTTP 503" in v or "no answer" in v, f"unexpected read error: {v[:200]}")
+        print(f"  stale_read: {len(mine)} reads after the resume: "
+              f"{len(answers) - len(refused)} answered in full, {len(refused)} refused "
+              f"{refused[:1]}",
+              flush=True)
+    finally:
+        if paused:
+            try:
+                c.kill(paused, signal.SIGCONT)
+            except Exception:
+                pass
+        finish(c)
+
+
+@case
 def case_leader(env):
     c = env.cluster("leader")
     try:
@@ -634,7 +726,7 @@ def main():
         return 1
     env = Env(args)
     cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
-             case_fast_restart, case_leader, case_launcher]
+             case_fast_restart, case_stale_read, case_leader, case_launcher]
     if args.cases:
         cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
     for f in cases:
