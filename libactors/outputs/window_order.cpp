@@ -34,4 +34,20 @@ size_t window_order::filter(std::vector<series_view>& views, int64_t now_ms) {
   return before - views.size();
 }
 
+size_t window_order::filter_snapshot(std::vector<series_view>& views, int64_t now_ms) {
+  sweep(now_ms);
+  auto before = views.size();
+  auto stale = [this](const series_view& v) {
+    auto [i, fresh] = last_end_.try_emplace(keys::key_hash(v.key), v.window.end_ms);
+    if (fresh)
+      return false;
+    if (v.window.end_ms < i->second)
+      return true;
+    i->second = v.window.end_ms;
+    return false;
+  };
+  views.erase(std::remove_if(views.begin(), views.end(), stale), views.end());
+  return before - views.size();
+}
+
 } // namespace tether::outputs

@@ -42,6 +42,14 @@ public:
   /// delivered after it (its close mark was not committed yet) is dropped.
   size_t filter(std::vector<series_view>& views, int64_t now_ms);
 
+  /// The same for a subscription's first update (a snapshot of the series' current
+  /// state): a series whose latest closed window is the last one passed stays in it,
+  /// since another subscription of the same consumer may have passed that window and
+  /// this subscription still needs the series' state (docs/protocol.md 15.3, items 2
+  /// and 5); only a snapshot older than a window already passed is removed (it would
+  /// show a counter going back). Records the ends of the others.
+  size_t filter_snapshot(std::vector<series_view>& views, int64_t now_ms);
+
   /// How many series it remembers.
   size_t size() const noexcept {
     return last_end_.size();

@@ -96,3 +96,21 @@ TEST_CASE("window_order and a subscription's first update", "[outputs]") {
   REQUIRE(read.size() == 1);
   CHECK(read[0].key == "m");
 }
+
+TEST_CASE("a second subscription's snapshot keeps a series whose window was passed",
+          "[outputs]") {
+  window_order order;
+  // A first subscription of the consumer passed the window ending at 2000 of "k".
+  std::vector<series_view> update{window("k", 2000, 7)};
+  CHECK(order.filter(update, 2000) == 0);
+  // A second subscription naming "k" gets the current state: the same window.
+  std::vector<series_view> snapshot{window("k", 2000, 7), window("new", 0, 0)};
+  CHECK(order.filter_snapshot(snapshot, 2100) == 0);
+  CHECK(snapshot.size() == 2);
+  // A snapshot read before a window that was passed since is older: dropped.
+  std::vector<series_view> next{window("k", 3000, 9)};
+  order.filter(next, 3000);
+  std::vector<series_view> late{window("k", 2000, 7)};
+  CHECK(order.filter_snapshot(late, 3100) == 1);
+  CHECK(late.empty());
+}

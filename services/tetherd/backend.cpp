@@ -100,7 +100,7 @@ public:
           [done, order](std::vector<series_view>& vs) {
             // Windows of these keys may have reached the bridge before this
             // answer, and windows closed before the read may come after it.
-            order->filter(vs, wire::now_ms());
+            order->filter_snapshot(vs, wire::now_ms());
             done({}, std::move(vs));
           },
               [done](caf::error& err) { done(status_of(err), {}); });

@@ -1447,6 +1447,33 @@ def case_subscriptions_overlap(ctx):
     collect_updates(c, {ra: ("text", k, want), rb: ("text", k, want)}, close_wait(ts))
 
 
+def case_second_subscription_initial(ctx):
+    """A second subscription naming a key whose window an earlier subscription on the
+    connection already received still gets the key's state in its initial update
+    (docs/protocol.md 15.3, items 2 and 5)."""
+    c = ctx.connect()
+    hello(c, ctx.pid("subsecond"))
+    k = ctx.name("subsecond_total")
+    ra, rb = ctx.next_id(), ctx.next_id()
+    c.send({"subscribe": {"requestId": str(ra), "keys": [k]}})
+    c.expect("windowUpdate")
+    c.subscribed = True
+    ts = ahead()
+    ack(c, 1, [counter(k, 4, ts=ts)])
+    ups = Updates(c)
+    ups.wait({(ra, window_of(ts)): [k]}, close_wait(ts))
+    c.send({"subscribe": {"requestId": str(rb), "keys": [k]}})
+    deadline = time.monotonic() + RECV_TIMEOUT
+    while True:
+        check(time.monotonic() < deadline, "no initial update for the second subscription")
+        w = c.expect("windowUpdate")
+        if int(w["requestId"]) == rb:
+            break
+    keys = [x.get("key") for x in w.get("series", [])]
+    check(keys == [k], f"second subscription's initial update has {keys}, expected [{k!r}]")
+    check(close_enough(w["series"][0].get("total"), 4), f"initial state {w['series'][0]}")
+
+
 def rules_document(ctx):
     """The rules file of the rules node (docs/aggregation.md): two rules fold pods away,
     one renames latency histograms, keeps only `route`, and has its own window and
@@ -1798,6 +1825,7 @@ CASES = [
     ("subscribe -> window updates", case_subscribe),
     ("one window update per subscription and window", case_one_update_per_window),
     ("two subscriptions keep their own encoding", case_subscriptions_encoding),
+    ("a second subscription's initial update", case_second_subscription_initial),
     ("overlapping subscriptions", case_subscriptions_overlap),
     ("rules fold input series", case_rules),
     ("stale cumulative inputs", case_stale_inputs),
