@@ -97,6 +97,15 @@ def series_total(server, key):
     return s["state"]["total"] if s.get("found") else 0.0
 
 
+def directory_with_leader(server, timeout=20.0):
+    """The /v1/directory answer of `server` once it names a directory leader (right
+    after formation, or on a loaded machine, the answer may not name one yet)."""
+    def known():
+        t = http_json(server, "/v1/directory")
+        return t if t.get("directory_leader") in ("tether-1", "tether-2", "tether-3") else None
+    return wait_for(f"a directory leader known to {server}", known, timeout=timeout)
+
+
 def primaries(table):
     """slice -> primary name of a /v1/directory answer."""
     return {s["slice"]: s["primary"] for s in table["slices"]}
@@ -484,7 +493,7 @@ def case_fast_restart(env):
     try:
         c.up(3)
         s1 = c.server("tether-1")
-        t = http_json(s1, "/v1/directory")
+        t = directory_with_leader(s1)
         leader = t.get("directory_leader")
         check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
         others = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
@@ -569,7 +578,7 @@ def case_stale_read(env):
     paused = None
     try:
         c.up(3)
-        leader = http_json(c.server("tether-1"), "/v1/directory").get("directory_leader")
+        leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
         check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
         victim = next(n for n in ("tether-1", "tether-2", "tether-3") if n != leader)
         sl, sv = c.server(leader), c.server(victim)
@@ -650,7 +659,7 @@ def case_leader(env):
     c = env.cluster("leader")
     try:
         c.up(3)
-        t = http_json(c.server("tether-1"), "/v1/directory")
+        t = directory_with_leader(c.server("tether-1"))
         leader = t.get("directory_leader")
         check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
         before = primaries(t)
