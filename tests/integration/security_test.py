@@ -31,12 +31,14 @@ ADMIN = "admin-token-0123456789abcdef"
 WRITE_A = "write-token-a-0123456789abcdef"
 WRITE_B = "write-token-b-0123456789abcdef"
 READ = "read-token-0123456789abcdef"
+LOAD = "load-write-token-0123456789abcdef"
 LEGACY = "legacy-single-token"
 TOKENS = f"""# token role producer-prefix
 {ADMIN}   admin  *
 {WRITE_A} write  team-a/
 {WRITE_B} write  team-b/
 {READ}    read
+{LOAD}    write  load-
 """
 
 GETS = ["/metrics", "/v1/nodes", "/v1/directory", "/v1/where?key=x", "/v1/series?key=x",
@@ -258,6 +260,42 @@ def case_bad_tokens_file(ctx):
         os.unlink(path)
 
 
+def case_tools(ctx):
+    """tetherctl sends its token as Bearer; tether-load's hello carries its token;
+    both read it from --token-file, and the roles hold for them too."""
+    import subprocess
+    bindir = os.path.dirname(os.path.abspath(ctx.args.tetherd))
+    ctl, load = os.path.join(bindir, "tetherctl"), os.path.join(bindir, "tether-load")
+    server = f"127.0.0.1:{ctx.port}"
+
+    def run(cmd):
+        env = {k: v for k, v in os.environ.items() if k != "TETHER_TOKEN"}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+
+    r = run([ctl, "--server", server, "nodes"])
+    check(r.returncode == 1 and "UNAUTHENTICATED" in r.stdout + r.stderr,
+          f"tetherctl without a token: exit {r.returncode} {r.stdout[-200:]} {r.stderr[-200:]}")
+    r = run([ctl, "--server", server, "--token", READ, "nodes"])
+    check(r.returncode == 0, f"tetherctl --token: exit {r.returncode} {r.stderr[-300:]}")
+    token_file = os.path.join(os.path.dirname(ctx.tokens_path), "read.token")
+    with open(token_file, "w") as f:
+        f.write(READ + "\n")
+    r = run([ctl, "--server", server, "--token-file", token_file, "directory"])
+    check(r.returncode == 0, f"tetherctl --token-file: exit {r.returncode} {r.stderr[-300:]}")
+    r = run([ctl, "--server", server, "--token-file", token_file, "rebalance"])
+    check(r.returncode == 1 and "PERMISSION_DENIED" in r.stdout + r.stderr,
+          f"tetherctl rebalance as read: exit {r.returncode} {r.stdout[-200:]} {r.stderr[-200:]}")
+    load_file = os.path.join(os.path.dirname(ctx.tokens_path), "load.token")
+    with open(load_file, "w") as f:
+        f.write(LOAD + "\n")
+    base = [load, "--server", server, "--connections", "1", "--samples", "200",
+            "--duration", "20s", "--quiet"]
+    r = run(base + ["--token-file", load_file, "--producer", "load-sec"])
+    check(r.returncode == 0, f"tether-load --token-file: exit {r.returncode} {r.stdout[-300:]}")
+    r = run(base + ["--token-file", load_file, "--producer", "other"])
+    check(r.returncode != 0, "tether-load wrote under a producer outside its token's prefix")
+
+
 CASES = [
     ("HTTP roles on every endpoint", case_http_roles),
     ("remote write with a Bearer token", case_remote_write_bearer),
@@ -268,6 +306,7 @@ CASES = [
     ("single auth-token is admin", case_legacy_token),
     ("no credentials: open, remote-write@ still refused", case_open_node),
     ("bad tokens file refused at start", case_bad_tokens_file),
+    ("tetherctl and tether-load with tokens", case_tools),
 ]
 
 
