@@ -1,6 +1,7 @@
 #include "tether/node.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -116,6 +117,9 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("max-inflight-batches",
                    "unacknowledged writes per connection before reading pauses (default 64)")
     .add<uint32_t>("idle-timeout-ms", "close a connection silent this long (default 60000)")
+    .add<uint64_t>("max-sequence-jump",
+                   "how far a write's sequence may jump above its producer's highest "
+                   "on a slice (default 281474976710656 = 2^48)")
     .add<uint16_t>("cluster-port",
                    "port for node-to-node traffic, 0 = standalone node (default 0)")
     .add<std::string>("cluster-host", "address node-to-node traffic binds (default: host)")
@@ -197,6 +201,7 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
                                        l.max_inflight_batches);
   l.idle_timeout_ms = caf::get_or(s, "tether.idle-timeout-ms", l.idle_timeout_ms);
   l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
+  l.max_sequence_jump = caf::get_or(s, "tether.max-sequence-jump", l.max_sequence_jump);
   o.cluster_port = caf::get_or(s, "tether.cluster-port", o.cluster_port);
   o.cluster_host = caf::get_or(s, "tether.cluster-host", o.cluster_host);
   o.advertise_host = caf::get_or(s, "tether.advertise-host", o.advertise_host);
@@ -233,6 +238,8 @@ std::string check(const node_options& o) {
   first(bound("window-ms", o.window_ms, 10, 86400000));
   first(bound("lateness-ms", o.lateness_ms, 0, 86400000));
   first(bound("staleness-ms", o.staleness_ms, 1000, 86400000));
+  first(bound("max-sequence-jump", o.limits.max_sequence_jump, 1u << 16,
+              std::numeric_limits<uint64_t>::max()));
   if (!series::ddsketch::valid_config(o.sketch_accuracy,
                                       series::ddsketch::default_max_buckets)
       || o.sketch_accuracy > 0.1)
@@ -435,6 +442,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.node_name = opts.name;
     sc.window_ms = opts.window_ms;
     sc.lateness_ms = opts.lateness_ms;
+    sc.max_sequence_jump = opts.limits.max_sequence_jump;
     sc.staleness_ms = opts.staleness_ms;
     sc.accuracy = opts.sketch_accuracy;
     sc.rules = ptr->rules;

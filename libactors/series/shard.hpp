@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -186,6 +187,8 @@ struct shard_config {
   uint32_t window_ms = 10000;       ///< for series whose samples carry none
   uint32_t lateness_ms = 5000;      ///< a window closes this long after its end
   uint32_t staleness_ms = 300000;   ///< cumulative inputs quiet this long are forgotten
+  /// Bound on a write's sequence jump (apply_context::max_sequence_jump).
+  uint64_t max_sequence_jump = std::numeric_limits<uint64_t>::max();
   uint32_t tick_ms = 100;           ///< how often due windows are closed
   double accuracy = 0.01;           ///< histogram sketch relative accuracy
   std::shared_ptr<rules::rule_cache> rules; ///< quantiles per rule

@@ -297,6 +297,7 @@ struct shard_state {
     ctx.lateness_ms = cfg.lateness_ms;
     ctx.accuracy = cfg.accuracy;
     ctx.staleness_ms = cfg.staleness_ms;
+    ctx.max_sequence_jump = cfg.max_sequence_jump;
     if (cfg.rules && cfg.inputs && cfg.rules->load()->has_input_limits()) {
       if (!inputs)
         inputs = std::make_unique<input_tracker>(cfg.inputs, cfg.rules);

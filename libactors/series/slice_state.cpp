@@ -98,6 +98,15 @@ void slice_state::note_open(uint32_t window_ms, int64_t start,
   opened.push_back(open_.back());
 }
 
+const dedup_window* slice_state::find_dedup(const std::string& producer) const {
+  auto h = keys::key_hash(producer);
+  auto [i, end] = dedup_.equal_range(h);
+  for (; i != end; ++i)
+    if (i->second.producer == producer)
+      return &i->second.window;
+  return nullptr;
+}
+
 dedup_window& slice_state::dedup_of(const std::string& producer) {
   auto h = keys::key_hash(producer);
   if (dedup_index_.empty()) {
@@ -184,11 +193,28 @@ std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
   return out;
 }
 
+bool is_node_producer(std::string_view producer) noexcept {
+  return producer.substr(0, 13) == "remote-write@";
+}
+
 slice_state::apply_result slice_state::apply(const shard_write& w,
                                              const slice_range& r,
                                              const apply_context& ctx,
                                              std::vector<opened_window>& opened) {
   apply_result res;
+  if (w.sequence > ctx.max_sequence_jump && !is_node_producer(w.producer)) {
+    // Checked before the producer gets a dedup entry: a refused write leaves none.
+    auto* known = find_dedup(w.producer);
+    auto highest = known == nullptr ? uint64_t{0} : known->highest();
+    if (w.sequence - highest > ctx.max_sequence_jump) {
+      res.code = errc::sequence_jump;
+      res.message = "sequence " + std::to_string(w.sequence) + " jumps more than "
+                    + std::to_string(ctx.max_sequence_jump)
+                    + " above the highest applied for producer '" + w.producer
+                    + "' (" + std::to_string(highest) + ")";
+      return res;
+    }
+  }
   auto& window_of_producer = dedup_of(w.producer);
   switch (window_of_producer.check(w.sequence)) {
     case dedup_window::verdict::duplicate:

@@ -56,7 +56,18 @@ struct apply_context {
   double accuracy = 0.01;   ///< relative accuracy of histogram sketches
   int64_t staleness_ms = std::numeric_limits<int64_t>::max(); ///< cumulative inputs
   input_gate* gate = nullptr; ///< input series limits; none when null
+  /// How far above the producer's highest sequence on the slice (0 for a producer
+  /// the slice has not seen) a write may jump; beyond it the write is refused with
+  /// errc::sequence_jump and nothing changes. Producers the node owns
+  /// (`remote-write@…`, see is_node_producer) are exempt. Primaries set it from
+  /// `tether.max-sequence-jump`; followers leave it unbounded, so that they never
+  /// refuse what a primary decided.
+  uint64_t max_sequence_jump = std::numeric_limits<uint64_t>::max();
 };
+
+/// Whether `producer` is one of the ids a node writes under itself (remote write):
+/// clients may not use them.
+bool is_node_producer(std::string_view producer) noexcept;
 
 /// A window of one length that samples opened in a slice: the hosting shard
 /// schedules one close for it (end + lateness), which closes that window of every
@@ -93,6 +104,9 @@ public:
                      const apply_context& ctx, std::vector<opened_window>& opened);
 
   series_entry* find(std::string_view key);
+
+  /// The producer's dedup window, or nullptr when the slice has none.
+  const dedup_window* find_dedup(const std::string& producer) const;
 
   uint32_t id() const noexcept {
     return id_;

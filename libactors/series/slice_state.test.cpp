@@ -542,3 +542,42 @@ TEST_CASE("slice_state: a sample for a window the series closed is late",
   CHECK(c->state.total == 6);
   CHECK(c->state.count == before.count + 1);
 }
+
+TEST_CASE("slice_state: a sequence jump beyond the bound is refused and changes nothing",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  auto ctx = open_context();
+  ctx.max_sequence_jump = 1000;
+  std::vector<opened_window> opened;
+  // A first write may start anywhere up to the bound.
+  write_builder first{"p", 1000};
+  first.add("c", kind::counter, 1);
+  REQUIRE(st.apply(first.w, first.all(), ctx, opened).applied == 1);
+  // A jump of more than the bound above the highest applied is refused.
+  write_builder huge{"p", std::numeric_limits<uint64_t>::max()};
+  huge.add("c", kind::counter, 100);
+  auto res = st.apply(huge.w, huge.all(), ctx, opened);
+  CHECK(res.code == errc::sequence_jump);
+  CHECK(res.applied == 0);
+  CHECK(st.find("c")->state.total == 1);
+  write_builder over{"p", 2001};
+  over.add("c", kind::counter, 100);
+  CHECK(st.apply(over.w, over.all(), ctx, opened).code == errc::sequence_jump);
+  // The producer is not poisoned: its next sequence still applies.
+  write_builder next{"p", 1001};
+  next.add("c", kind::counter, 1);
+  CHECK(st.apply(next.w, next.all(), ctx, opened).applied == 1);
+  write_builder edge{"p", 2001};
+  edge.add("c", kind::counter, 1);
+  CHECK(st.apply(edge.w, edge.all(), ctx, opened).applied == 1);
+  CHECK(st.find("c")->state.total == 3);
+  // A fresh producer is measured from 0 and gets no dedup entry when refused.
+  write_builder fresh{"q", 1001};
+  fresh.add("c", kind::counter, 1);
+  CHECK(st.apply(fresh.w, fresh.all(), ctx, opened).code == errc::sequence_jump);
+  CHECK(st.find_dedup("q") == nullptr);
+  // The node's own remote-write producer uses clock sequences and is exempt.
+  write_builder node_owned{"remote-write@tether-1", uint64_t{1} << 60};
+  node_owned.add("c", kind::counter, 1);
+  CHECK(st.apply(node_owned.w, node_owned.all(), ctx, opened).applied == 1);
+}

@@ -303,10 +303,12 @@ private:
 
 /// What every connection of a server shares. Thread-safe.
 struct shared_state {
-  explicit shared_state(const gateway_limits& l) : limits(l) {
+  shared_state(const gateway_limits& l, std::shared_ptr<credential_store> c)
+    : limits(l), credentials(std::move(c)) {
   }
 
   const gateway_limits limits;
+  const std::shared_ptr<credential_store> credentials;
   std::atomic<uint32_t> connections{0};
   std::atomic<uint64_t> body_bytes{0};
   session_registry sessions;
@@ -383,11 +385,26 @@ remote_outcome decode_remote_write(std::string_view body, backend& be,
 
 /// HTTP status of a write the node refused: 503 only where a retry can succeed.
 http::status write_failure_status(errc code) {
+  if (code == errc::permission_denied)
+    return http::status::forbidden;
   if (retryable(code))
     return http::status::service_unavailable;
   if (code == errc::internal)
     return http::status::internal_server_error;
   return http::status::bad_request;
+}
+
+/// The role an HTTP request for `path` needs (docs/security.md): none for health
+/// and readiness, admin for /v1/admin/*, write for remote write, read otherwise
+/// (unknown paths included, so that they reveal nothing without a token).
+role needed_role(std::string_view path) {
+  if (path == "/healthz" || path == "/readyz")
+    return role::none;
+  if (path == "/api/v1/write")
+    return role::write;
+  if (path.substr(0, 10) == "/v1/admin/")
+    return role::admin;
+  return role::read;
 }
 
 // -- HTTP session ------------------------------------------------------------------
@@ -423,6 +440,29 @@ private:
   void on_header(beast::error_code ec, std::size_t) {
     if (ec)
       return on_read_error(ec);
+    // Credentials first: a client without them gets no body read and no answer
+    // beyond 401/403. WebSocket upgrades present their token in `hello`.
+    auto& head = parser_->get();
+    auto target = std::string_view{head.target().data(), head.target().size()};
+    auto path = target.substr(0, target.find('?'));
+    if (!websocket::is_upgrade(head)) {
+      auto needed = needed_role(path);
+      auto table = shared_.credentials->current();
+      auto header = head[http::field::authorization];
+      switch (check_bearer(*table, std::string_view{header.data(), header.size()},
+                           needed)) {
+        case auth_verdict::unauthenticated:
+          challenge_ = true;
+          return refuse(http::status::unauthorized, "UNAUTHENTICATED",
+                        "this endpoint needs a token: Authorization: Bearer TOKEN");
+        case auth_verdict::forbidden:
+          return refuse(http::status::forbidden, "PERMISSION_DENIED",
+                        "this endpoint needs a token with the "
+                          + std::string{to_string_view(needed)} + " role");
+        case auth_verdict::allowed:
+          break;
+      }
+    }
     uint64_t need = 0;
     if (parser_->chunked())
       need = shared_.limits.max_http_body_bytes;
@@ -500,7 +540,8 @@ private:
         return reply_json_error(req, http::status::not_found, "NOT_FOUND",
                                 "no WebSocket endpoint at this path; use /v1/stream");
       auto ws = std::make_shared<ws_session>(stream_.release_socket(), backend_,
-                                             shared_.limits, slot_);
+                                             shared_.limits, shared_.credentials,
+                                             slot_);
       shared_.sessions.add(ws);
       ws->run(std::move(req));
       return;
@@ -828,6 +869,9 @@ private:
       res->set(http::field::allow, allow);
     if (!retry_after.empty())
       res->set(http::field::retry_after, retry_after);
+    if (challenge_)
+      res->set(http::field::www_authenticate, "Bearer realm=\"tether\"");
+    challenge_ = false;
     res->keep_alive(req.keep_alive());
     bool head = req.method() == http::verb::head;
     res->body() = head ? std::string{} : std::move(body);
@@ -873,6 +917,7 @@ private:
   std::shared_ptr<body_reservation> body_; ///< of the request being served
   beast::flat_buffer buffer_;
   std::size_t lingered_ = 0;
+  bool challenge_ = false; ///< the next reply asks for a Bearer token
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
@@ -881,19 +926,27 @@ private:
 // -- server ----------------------------------------------------------------------
 
 struct server::impl {
-  impl(const node_options& o, const gateway_limits& l)
+  impl(const node_options& o, const gateway_limits& l,
+       std::shared_ptr<credential_store> c)
     : opts(o),
       ioc(static_cast<int>(std::max(1u, o.io_threads))),
       acceptor(net::make_strand(ioc)),
       signals(ioc, SIGINT, SIGTERM),
-      shared(l) {
+      shared(l, std::move(c)) {
   }
 
-  /// SIGHUP reloads the rules file; a refused file keeps the old rules.
+  /// SIGHUP reloads the rules file and the tokens file; a refused file keeps the
+  /// old rules or tokens.
   void wait_for_hangup() {
     hangup.async_wait([this](beast::error_code ec, int) {
       if (ec)
         return;
+      auto terr = shared.credentials->reload();
+      if (terr.empty())
+        std::cout << "tetherd: tokens reloaded ("
+                  << shared.credentials->current()->size() << ")" << std::endl;
+      else
+        std::cerr << "tetherd: tokens not reloaded: " << terr << std::endl;
       auto err = be->reload_rules();
       if (err.empty())
         std::cout << "tetherd: rules reloaded" << std::endl;
@@ -956,8 +1009,9 @@ struct server::impl {
   std::atomic<bool> stopped{false};
 };
 
-server::server(const node_options& opts, const gateway_limits& limits)
-  : impl_(std::make_unique<impl>(opts, limits)) {
+server::server(const node_options& opts, const gateway_limits& limits,
+               std::shared_ptr<credential_store> credentials)
+  : impl_(std::make_unique<impl>(opts, limits, std::move(credentials))) {
 }
 
 server::~server() {

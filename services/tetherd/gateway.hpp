@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "credentials.hpp"
 #include "gateway_options.hpp"
 
 namespace tether::gateway {
@@ -14,8 +15,10 @@ namespace tether::gateway {
 class server {
 public:
   /// Takes host, port, io_threads and the connection limits from `opts`, the
-  /// gateway's own bounds from `limits`.
-  server(const node_options& opts, const gateway_limits& limits);
+  /// gateway's own bounds from `limits`, the tokens clients must present from
+  /// `credentials` (reloaded on SIGHUP).
+  server(const node_options& opts, const gateway_limits& limits,
+         std::shared_ptr<credential_store> credentials);
   ~server();
 
   /// Binds host:port (0 = any free port) and listens, before the node exists, so

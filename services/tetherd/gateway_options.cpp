@@ -35,7 +35,10 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("max-remote-write-bytes",
                    "largest uncompressed remote-write request (default 33554432)")
     .add<uint32_t>("max-send-queue-bytes",
-                   "frames waiting for one WebSocket client (default 16777216)");
+                   "frames waiting for one WebSocket client (default 16777216)")
+    .add<std::string>("tokens-file",
+                      "file of client tokens with roles and producer-id prefixes, "
+                      "re-read on SIGHUP (default: none)");
 }
 
 gateway_limits read_gateway_limits(const caf::actor_system_config& cfg) {
@@ -51,6 +54,10 @@ gateway_limits read_gateway_limits(const caf::actor_system_config& cfg) {
   l.max_send_queue_bytes = caf::get_or(s, "tether.max-send-queue-bytes",
                                        l.max_send_queue_bytes);
   return l;
+}
+
+std::string read_tokens_file(const caf::actor_system_config& cfg) {
+  return caf::get_or(caf::content(cfg), "tether.tokens-file", std::string{});
 }
 
 std::string check(const gateway_limits& l) {

@@ -35,6 +35,9 @@ void configure(caf::actor_system_config& cfg);
 /// Reads the gateway's options after `cfg` parsed the command line and config file.
 gateway_limits read_gateway_limits(const caf::actor_system_config& cfg);
 
+/// The tokens file (`tether.tokens-file`, docs/security.md); empty: none.
+std::string read_tokens_file(const caf::actor_system_config& cfg);
+
 /// Empty when every option is within its bounds, else a message naming the first
 /// one that is not.
 std::string check(const gateway_limits& l);

@@ -40,9 +40,17 @@ int main(int argc, char** argv) {
     std::cerr << "tetherd: " << err << "\n";
     return 2;
   }
+  std::shared_ptr<tether::gateway::credential_store> credentials;
+  try {
+    credentials = std::make_shared<tether::gateway::credential_store>(
+      tether::gateway::read_tokens_file(cfg), opts.auth_token);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tetherd: " << e.what() << "\n";
+    return 2;
+  }
   tether::gateway::limit_protobuf_logging();
   caf::actor_system sys{cfg};
-  tether::gateway::server srv{opts, gateway_limits};
+  tether::gateway::server srv{opts, gateway_limits, credentials};
   try {
     opts.port = srv.bind();
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 
 #include "keys/series_key.hpp"
 #include "rules/rule_set.hpp"
+#include "series/slice_state.hpp"
 
 namespace tether::gateway {
 
@@ -69,6 +70,7 @@ auto ws_session::on_strand(Ptr ptr, F f) {
 }
 
 ws_session::ws_session(tcp::socket&& socket, backend& be, const gateway_limits& limits,
+                       std::shared_ptr<const credential_store> credentials,
                        std::shared_ptr<void> slot)
   : ws_(std::move(socket)),
     idle_timer_(ws_.get_executor()),
@@ -76,6 +78,7 @@ ws_session::ws_session(tcp::socket&& socket, backend& be, const gateway_limits& 
     backend_(be),
     limits_(be.options().limits),
     gateway_limits_(limits),
+    credentials_(std::move(credentials)),
     slot_(std::move(slot)),
     cut_timer_(ws_.get_executor()),
     keyer_(be.options().limits, be.options().slice_count) {
@@ -216,9 +219,17 @@ void ws_session::on_frame(std::string_view bytes, wire::encoding enc) {
 
 void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
   auto& opts = backend_.options();
-  if (!opts.auth_token.empty() && hello.token() != opts.auth_token) {
-    send_error(enc, errc::unauthenticated, "wrong or missing token");
-    return close_with(websocket::close_code::policy_error, "unauthenticated");
+  // Without configured tokens every session may do everything (docs/security.md).
+  credential granted;
+  granted.granted = role::admin;
+  granted.any_producer = true;
+  if (auto table = credentials_->current(); table->enabled()) {
+    auto found = table->find(hello.token());
+    if (!found) {
+      send_error(enc, errc::unauthenticated, "wrong or missing token");
+      return close_with(websocket::close_code::policy_error, "unauthenticated");
+    }
+    granted = std::move(*found);
   }
   if (session_)
     return send_error(enc, errc::bad_hello, "this session already said hello as '"
@@ -231,6 +242,14 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
   if (!valid_producer_id(hello.producer_id()))
     return send_error(enc, errc::bad_hello,
                       "producer_id must be 1 to 256 printable ASCII characters");
+  if (series::is_node_producer(hello.producer_id()))
+    return send_error(enc, errc::permission_denied,
+                      "producer ids starting with 'remote-write@' belong to the nodes");
+  if (granted.granted >= role::write && !granted.may_write_as(hello.producer_id()))
+    return send_error(enc, errc::permission_denied,
+                      "this token may only use producer ids starting with '"
+                        + granted.producer_prefix + "'");
+  credential_ = std::move(granted);
   producer_ = hello.producer_id();
   auto sink = on_strand(weak_from_this(), [](ws_session& s,
                                              std::vector<series_view> views) {
@@ -283,6 +302,12 @@ void ws_session::on_windows(std::vector<series_view> views) {
 void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before writing",
+                      write.sequence());
+  if (credential_.granted < role::write)
+    return send_error(enc, errc::permission_denied,
+                      "this session's token has the " 
+                        + std::string{to_string_view(credential_.granted)}
+                        + " role; writing needs write",
                       write.sequence());
   auto rules = backend_.rules();
   if (auto err = keyer_.key(write, wire::now_ms(), *rules, batch_))

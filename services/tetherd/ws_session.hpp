@@ -14,6 +14,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "backend.hpp"
+#include "credentials.hpp"
 #include "gateway_options.hpp"
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
@@ -37,7 +38,9 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
 public:
   /// `slot` is the connection's place among the node's open connections; the session
   /// keeps it while it lives.
+  /// `credentials` decides what the token of the session's `hello` may do.
   ws_session(tcp::socket&& socket, backend& be, const gateway_limits& limits,
+             std::shared_ptr<const credential_store> credentials,
              std::shared_ptr<void> slot);
   ~ws_session();
 
@@ -87,6 +90,8 @@ private:
   backend& backend_;
   const tether::limits limits_;
   const gateway_limits gateway_limits_;
+  std::shared_ptr<const credential_store> credentials_;
+  credential credential_; ///< what the hello's token grants; none before hello
   std::shared_ptr<void> slot_;
   net::steady_timer cut_timer_;   ///< ends a connection that takes no close frame
   beast::flat_buffer buffer_;

@@ -49,6 +49,7 @@ const std::vector<option_spec>& specs() {
     {"kind", true, "KIND", "counter (delta 1 per sample) or gauge (default counter)"},
     {"producer", true, "PREFIX", "producer id prefix (default tether-load)"},
     {"token", true, "TOKEN", "token for the hello, if the node requires one"},
+    {"token-file", true, "PATH", "read the hello's token from the first line of PATH"},
     {"threads", true, "N", "I/O threads (1..64, default 1)"},
     {"connect-timeout", true, "D", "bound on connect, handshake and welcome (default 5s)"},
     {"drain-timeout", true, "D", "wait for outstanding acks after sending (0..60s, default 5s)"},
@@ -252,6 +253,8 @@ result<load_options> load_options_from(const parsed_args& args) {
   }
   if (auto token = parsed->get("token"))
     out.token = *token;
+  if (auto file = parsed->get("token-file"))
+    out.token_file = *file;
   out.fold_series = parsed->has("fold-series");
   out.json = parsed->has("json");
   out.quiet = parsed->has("quiet");

@@ -88,6 +88,9 @@ struct load_options {
   std::string producer = "tether-load";
   /// Authentication token sent in the hello (`--token`, default none).
   std::string token;
+  /// File whose first line is the token (`--token-file`); the caller reads it and
+  /// it takes precedence over `token`.
+  std::string token_file;
   /// I/O threads running the connections (`--threads`, 1..64, 1).
   std::uint32_t threads = 1;
   /// Bound on connect, WebSocket handshake, hello and welcome (`--connect-timeout`,

@@ -1,5 +1,6 @@
 // tether-load: load generator and benchmark for a Tether node's /v1/stream endpoint.
 
+#include "common/token_file.hpp"
 #include "tether-load/load_options.hpp"
 #include "tether-load/load_report.hpp"
 #include "tether-load/load_run.hpp"
@@ -23,6 +24,14 @@ int main(int argc, char** argv) {
   if (opts->help) {
     std::cout << load::load_usage();
     return 0;
+  }
+  if (!opts->token_file.empty()) {
+    auto token = tether::tools::read_token_file(opts->token_file);
+    if (!token) {
+      std::cerr << "tether-load: " << token.error() << '\n';
+      return 2;
+    }
+    opts->token = std::move(token.value());
   }
   load::load_run run{*opts};
   auto totals = run.run();

@@ -16,7 +16,9 @@ const std::vector<option_spec>& specs() {
     {"timeout-ms", true, "N",
      "deadline for the request, or for watch's setup, in ms (default 5000, 1..600000)"},
     {"windows", true, "N", "watch: stop after N window closes (default 0: until Ctrl-C)"},
-    {"token", true, "TOKEN", "watch: token for the node's hello (default $TETHER_TOKEN)"},
+    {"token", true, "TOKEN",
+     "token sent as Authorization: Bearer and in watch's hello (default $TETHER_TOKEN)"},
+    {"token-file", true, "PATH", "read the token from the first line of PATH"},
     {"help", false, "", "show this help"},
   };
   return result;
@@ -122,6 +124,8 @@ result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
       return fail(n.error());
     out.windows = *n;
   }
+  if (auto file = parsed->get("token-file"))
+    out.token_file = *file;
   if (auto token = parsed->get("token"))
     out.token = *token;
   else if (env_token != nullptr)

@@ -43,6 +43,9 @@ struct ctl_options {
   bool help = false;
   /// Token for the stream's hello (`watch` only; `--token`, else `$TETHER_TOKEN`).
   std::string token;
+  /// File whose first line is the token (`--token-file`); read by the caller, it
+  /// takes precedence over `token`.
+  std::string token_file;
   /// `watch` stops after this many window closes; 0 = until interrupted (`--windows`).
   std::uint64_t windows = 0;
   /// One of nodes, directory, where, series, health, watch, drain, move, rebalance.

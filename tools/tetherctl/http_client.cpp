@@ -23,7 +23,8 @@ namespace {
 class exchange {
 public:
   exchange(const host_port& server, http_method method, std::string_view target,
-           std::chrono::milliseconds timeout, const http_limits& limits)
+           std::chrono::milliseconds timeout, const http_limits& limits,
+           std::string_view token)
     : server_(server), timeout_(timeout), resolver_(ioc_), socket_(ioc_), deadline_(ioc_) {
     request_.method(method == http_method::post ? http::verb::post : http::verb::get);
     request_.target(boost::beast::string_view{target.data(), target.size()});
@@ -32,6 +33,8 @@ public:
     request_.set(http::field::user_agent, "tetherctl/0.1");
     request_.set(http::field::accept, "application/json, text/plain");
     request_.set(http::field::connection, "close");
+    if (!token.empty())
+      request_.set(http::field::authorization, "Bearer " + std::string{token});
     if (method == http_method::post)
       request_.content_length(0);
     parser_.body_limit(limits.max_body_bytes);
@@ -131,8 +134,8 @@ result<http_response> http_get(const host_port& server, std::string_view target,
 
 result<http_response> http_send(const host_port& server, http_method method,
                                 std::string_view target, std::chrono::milliseconds timeout,
-                                const http_limits& limits) {
-  exchange ex{server, method, target, timeout, limits};
+                                const http_limits& limits, std::string_view token) {
+  exchange ex{server, method, target, timeout, limits, token};
   return ex.run();
 }
 

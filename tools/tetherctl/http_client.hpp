@@ -38,9 +38,10 @@ result<http_response> http_get(const host_port& server, std::string_view target,
                                const http_limits& limits = {});
 
 /// As `http_get`, with the method chosen by `method`; a POST is sent with an empty body
-/// (`Content-Length: 0`).
+/// (`Content-Length: 0`). A non-empty `token` is sent as `Authorization: Bearer`.
 result<http_response> http_send(const host_port& server, http_method method,
                                 std::string_view target, std::chrono::milliseconds timeout,
-                                const http_limits& limits = {});
+                                const http_limits& limits = {},
+                                std::string_view token = {});
 
 } // namespace tether::tools::ctl

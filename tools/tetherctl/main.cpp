@@ -4,6 +4,7 @@
 #include "tetherctl/ctl_options.hpp"
 #include "tetherctl/http_client.hpp"
 #include "tetherctl/watch.hpp"
+#include "common/token_file.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,10 +26,19 @@ int main(int argc, char** argv) {
     std::cout << ctl::ctl_usage();
     return ctl::exit_ok;
   }
+  if (!opts->token_file.empty()) {
+    auto token = tether::tools::read_token_file(opts->token_file);
+    if (!token) {
+      std::cerr << "tetherctl: " << token.error() << "\n";
+      return ctl::exit_usage;
+    }
+    opts->token = std::move(token.value());
+  }
   if (opts->command == "watch")
     return ctl::run_watch(*opts, std::cout, std::cerr);
   auto fetch = [&](const ctl::http_request& request) {
-    return ctl::http_send(opts->server, request.method, request.target, request.timeout);
+    return ctl::http_send(opts->server, request.method, request.target, request.timeout, {},
+                          opts->token);
   };
   auto output = ctl::run_command(*opts, fetch);
   std::cout << output.out << std::flush;

@@ -32,6 +32,8 @@ enum class errc : uint8_t {
   unavailable = 21,
   internal = 22,
   input_limit = 23,
+  permission_denied = 24,
+  sequence_jump = 25,
 };
 
 /// The wire name of a code, e.g. "KEY_TOO_LONG".

@@ -20,6 +20,10 @@ struct limits {
   uint32_t max_inflight_batches = 64;
   uint32_t idle_timeout_ms = 60000;
   uint32_t max_future_ms = 60000; ///< how far ahead of the node's clock a sample may be
+  /// How far a write's sequence may jump above the highest its producer has on a
+  /// slice (docs/protocol.md section 6): a bound that keeps one bad write from
+  /// making every later write of the producer SEQUENCE_TOO_OLD.
+  uint64_t max_sequence_jump = uint64_t{1} << 48;
 };
 
 /// Everything that shapes one node. Defaults give a single development node.

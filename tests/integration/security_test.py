@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""Credentials on every endpoint and producer ids bound to them, against real tetherd
+processes (docs/security.md, docs/protocol.md).
+
+    /usr/bin/python3 tests/integration/security_test.py \
+        --tetherd build/bin/tetherd --python-dir build/python
+
+Starts a node with a tokens file (admin, write with two producer prefixes, read), one
+with only the single `tether.auth-token`, and one with no credentials at all. Each case
+asserts what an attacker on loopback tried before the feature existed: admin endpoints
+and remote write without a token, a read token writing, a producer-id hijack from
+another credential, `remote-write@...` ids from a client, the 2^64-1 sequence. Every
+wait has a deadline; a watchdog ends the run after --budget seconds.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stream_test as st  # noqa: E402  (Node, Conn and the protocol helpers)
+from stream_test import Failure, check  # noqa: E402
+import limits_test as lt  # noqa: E402  (raw HTTP and remote-write helpers)
+
+ADMIN = "admin-token-0123456789abcdef"
+WRITE_A = "write-token-a-0123456789abcdef"
+WRITE_B = "write-token-b-0123456789abcdef"
+READ = "read-token-0123456789abcdef"
+LOAD = "load-write-token-0123456789abcdef"
+LEGACY = "legacy-single-token"
+TOKENS = f"""# token role producer-prefix
+{ADMIN}   admin  *
+{WRITE_A} write  team-a/
+{WRITE_B} write  team-b/
+{READ}    read
+{LOAD}    write  load-
+"""
+
+GETS = ["/metrics", "/v1/nodes", "/v1/directory", "/v1/where?key=x", "/v1/series?key=x",
+        "/no-such-endpoint"]
+ADMIN_POSTS = ["/v1/admin/move?slice=0&node=tether-0", "/v1/admin/drain?node=nobody",
+               "/v1/admin/rebalance", "/v1/admin/reload-rules"]
+
+
+def request(port, method, path, token=None, body=b"", timeout=10.0):
+    auth = f"Authorization: Bearer {token}\r\n".encode() if token is not None else b""
+    head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n").encode() + auth + b"\r\n"
+    return lt.raw_http(port, head + body, timeout)
+
+
+def error_of(resp):
+    try:
+        return json.loads(resp.partition(b"\r\n\r\n")[2]).get("error")
+    except ValueError:
+        return None
+
+
+def expect_status(port, method, path, token, want, what):
+    code, resp = request(port, method, path, token)
+    check(code == want, f"{what}: {method} {path} answered {code}, expected {want}: "
+                        f"{resp[:300]!r}")
+    return resp
+
+
+def hello_as(ctx, port, pid, token):
+    c = st.Conn(ctx, port)
+    body = {"producerId": pid}
+    if token is not None:
+        body["token"] = token
+    c.send({"hello": body})
+    return c, c.recv()
+
+
+def welcomed(ctx, port, pid, token):
+    c, r = hello_as(ctx, port, pid, token)
+    check("welcome" in r, f"hello as {pid!r}: expected welcome, got {r}")
+    return c
+
+
+# ---------------------------------------------------------------------------
+# Cases
+
+def case_http_roles(ctx):
+    """Every endpoint but health and readiness: 401 without or with a bad token,
+    403 with a token of too low a role, served with the right one."""
+    port = ctx.port
+    for path in ("/healthz", "/readyz"):
+        code, resp = request(port, "GET", path)
+        check(code in (200, 503), f"{path} without a token: {code} {resp[:200]!r}")
+    for path in GETS:
+        for token in (None, "wrong-token-0123456789", ADMIN[:-1]):
+            resp = expect_status(port, "GET", path, token, 401, "no or bad token")
+            check(error_of(resp) == "UNAUTHENTICATED", f"GET {path}: {resp[:300]!r}")
+            check((lt.header(resp, "WWW-Authenticate") or "").startswith("Bearer"),
+                  f"GET {path}: 401 without a Bearer challenge: {resp[:300]!r}")
+        want = 404 if path == "/no-such-endpoint" else 200
+        for token in (READ, WRITE_A, ADMIN):
+            expect_status(port, "GET", path, token, want, "read role")
+    # Scheme is case-insensitive, the token is not.
+    code, _ = lt.raw_http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                b"Authorization: bearer " + READ.encode() + b"\r\n\r\n")
+    check(code == 200, f"lower-case scheme: {code}")
+    expect_status(port, "GET", "/metrics", READ.upper(), 401, "token case")
+    for path in ADMIN_POSTS:
+        expect_status(port, "POST", path, None, 401, "admin without token")
+        for token in (READ, WRITE_A):
+            resp = expect_status(port, "POST", path, token, 403, "admin with a lower role")
+            check(error_of(resp) == "PERMISSION_DENIED", f"POST {path}: {resp[:300]!r}")
+    # With the admin token the request reaches the endpoint (a standalone node may
+    # still refuse the operation itself, but not for want of credentials).
+    for path in ADMIN_POSTS:
+        code, resp = request(port, "POST", path, ADMIN)
+        check(code not in (401, 403), f"POST {path} as admin: {code} {resp[:300]!r}")
+    code, resp = request(port, "POST", "/v1/admin/reload-rules", ADMIN)
+    check(code == 200, f"reload-rules as admin: {code} {resp[:300]!r}")
+
+
+def case_remote_write_bearer(ctx):
+    """Remote write needs a write token: 401 without, 403 with read, 204 with write;
+    nothing is applied by a refused request."""
+    name = ctx.name("rw_bearer")
+    body = lt.remote_write_body([({"__name__": name}, [(5.0, st.now_ms())])])
+    resp = expect_status(ctx.port, "POST", "/api/v1/write", None, 401, "remote write")
+    check(error_of(resp) == "UNAUTHENTICATED", f"{resp[:300]!r}")
+    code, resp = request(ctx.port, "POST", "/api/v1/write", READ, body)
+    check(code == 403, f"remote write with a read token: {code} {resp[:300]!r}")
+    c = welcomed(ctx, ctx.port, "team-a/reader", READ)
+    st.check_absent(c, name)
+    code, resp = request(ctx.port, "POST", "/api/v1/write", WRITE_B, body)
+    check(code == 204, f"remote write with a write token: {code} {resp[:300]!r}")
+    found, series = st.state(c, name)
+    check(found and st.close_enough(series.get("last"), 5.0),
+          f"{name} after remote write: {series}")
+
+
+def case_ws_roles(ctx):
+    """hello needs a valid token; a read token reads but cannot write."""
+    for token in (None, "wrong-token-0123456789"):
+        c, r = hello_as(ctx, ctx.port, "team-a/x", token)
+        st.check_error(r, "UNAUTHENTICATED", what=f"hello with {token!r}")
+    writer = welcomed(ctx, ctx.port, "team-a/" + ctx.pid("w"), WRITE_A)
+    name = ctx.name("ws_roles") + "_total"
+    st.ack(writer, 1, [st.counter(name, 2)])
+    reader = welcomed(ctx, ctx.port, ctx.pid("anything"), READ)
+    r = st.write(reader, 1, [st.counter(name, 100)])
+    st.check_error(r, "PERMISSION_DENIED", sequence=1, what="read token writing")
+    st.usable(reader)
+    st.check_total(reader, name, 2.0, "after a refused write: ")
+
+
+def case_producer_prefix(ctx):
+    """A write token may only use its prefix; nobody may use remote-write@ ids; a
+    hijack of another credential's producer changes nothing for the victim."""
+    victim_id = "team-a/" + ctx.pid("victim")
+    name = ctx.name("hijack") + "_total"
+    victim = welcomed(ctx, ctx.port, victim_id, WRITE_A)
+    st.ack(victim, 1, [st.counter(name, 1)])
+    c, r = hello_as(ctx, ctx.port, victim_id, WRITE_B)
+    st.check_error(r, "PERMISSION_DENIED", what="write token B as a team-a producer")
+    for token in (WRITE_A, ADMIN):
+        c, r = hello_as(ctx, ctx.port, "remote-write@tether-0", token)
+        st.check_error(r, "PERMISSION_DENIED", what="a client as remote-write@")
+    # The victim's next write is applied, not swallowed as a duplicate.
+    st.ack(victim, 2, [st.counter(name, 1)])
+    st.check_total(victim, name, 2.0)
+    # An admin token may use any producer id.
+    welcomed(ctx, ctx.port, ctx.pid("ops"), ADMIN)
+
+
+def case_sequence_jump(ctx):
+    """2^64-1 is refused with SEQUENCE_JUMP and leaves the producer usable."""
+    pid = "team-a/" + ctx.pid("jump")
+    name = ctx.name("jump") + "_total"
+    c = welcomed(ctx, ctx.port, pid, WRITE_A)
+    st.ack(c, 1, [st.counter(name, 1)])
+    r = st.write(c, 2**64 - 1, [st.counter(name, 1000)])
+    st.check_error(r, "SEQUENCE_JUMP", sequence=2**64 - 1, what="sequence 2^64-1")
+    st.ack(c, 2, [st.counter(name, 1)])
+    st.check_total(c, name, 2.0)
+    # A producer the node has not seen cannot start there either.
+    fresh = welcomed(ctx, ctx.port, "team-a/" + ctx.pid("fresh"), WRITE_A)
+    r = st.write(fresh, 2**64 - 1, [st.counter(name, 1000)])
+    st.check_error(r, "SEQUENCE_JUMP", what="first sequence 2^64-1")
+    st.check_total(c, name, 2.0)
+
+
+def case_reload(ctx):
+    """SIGHUP re-reads the tokens file: a new token works, a removed one is refused."""
+    new = "rotated-read-token-0123456789"
+    with open(ctx.tokens_path, "w") as f:
+        f.write(TOKENS.replace(READ, new))
+    ctx.main.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while True:
+        code, _ = request(ctx.port, "GET", "/metrics", new)
+        if code == 200:
+            break
+        check(time.monotonic() < deadline, f"the new token is not accepted after SIGHUP ({code})")
+        time.sleep(0.05)
+    expect_status(ctx.port, "GET", "/metrics", READ, 401, "revoked token")
+    c, r = hello_as(ctx, ctx.port, ctx.pid("old"), READ)
+    st.check_error(r, "UNAUTHENTICATED", what="hello with a revoked token")
+    # A broken file keeps the tokens in force.
+    with open(ctx.tokens_path, "w") as f:
+        f.write("short admin *\n")
+    ctx.main.proc.send_signal(signal.SIGHUP)
+    expect_status(ctx.port, "GET", "/metrics", new, 200, "after a refused reload")
+    with open(ctx.tokens_path, "w") as f:
+        f.write(TOKENS)
+    ctx.main.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while request(ctx.port, "GET", "/metrics", READ)[0] != 200:
+        check(time.monotonic() < deadline, "the restored token is not accepted")
+        time.sleep(0.05)
+
+
+def case_legacy_token(ctx):
+    """The single tether.auth-token is an admin token on every endpoint."""
+    port = ctx.legacy.port
+    expect_status(port, "GET", "/metrics", None, 401, "legacy node")
+    expect_status(port, "GET", "/metrics", LEGACY, 200, "legacy token")
+    expect_status(port, "POST", "/v1/admin/reload-rules", None, 401, "legacy node admin")
+    expect_status(port, "POST", "/v1/admin/reload-rules", LEGACY, 200, "legacy token admin")
+    c = welcomed(ctx, port, ctx.pid("legacy"), LEGACY)
+    st.ack(c, 1, [st.counter(ctx.name("legacy") + "_total", 1)])
+
+
+def case_open_node(ctx):
+    """Without credentials configured everything is open as before, but a client
+    still may not write as the node's remote-write producer."""
+    port = ctx.open.port
+    expect_status(port, "GET", "/metrics", None, 200, "open node")
+    c, r = hello_as(ctx, port, "remote-write@tether-0", None)
+    st.check_error(r, "PERMISSION_DENIED", what="remote-write@ on an open node")
+    body = lt.remote_write_body([({"__name__": ctx.name("open") + "_total"},
+                                  [(1.0, st.now_ms())])])
+    code, resp = request(port, "POST", "/api/v1/write", None, body)
+    check(code == 204, f"open remote write: {code} {resp[:300]!r}")
+
+
+def case_bad_tokens_file(ctx):
+    """A tokens file that does not parse stops the node from starting (exit 2)."""
+    import subprocess
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
+        f.write("tooshort write team-a/\n")
+        path = f.name
+    try:
+        r = subprocess.run([ctx.args.tetherd, "--tether.port=0",
+                            f"--tether.tokens-file={path}"],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2, f"bad tokens file: exit {r.returncode} {r.stderr[-300:]}")
+        check("line 1" in r.stderr, f"the error names no line: {r.stderr[-300:]}")
+    finally:
+        os.unlink(path)
+
+
+def case_tools(ctx):
+    """tetherctl sends its token as Bearer; tether-load's hello carries its token;
+    both read it from --token-file, and the roles hold for them too."""
+    import subprocess
+    bindir = os.path.dirname(os.path.abspath(ctx.args.tetherd))
+    ctl, load = os.path.join(bindir, "tetherctl"), os.path.join(bindir, "tether-load")
+    server = f"127.0.0.1:{ctx.port}"
+
+    def run(cmd):
+        env = {k: v for k, v in os.environ.items() if k != "TETHER_TOKEN"}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+
+    r = run([ctl, "--server", server, "nodes"])
+    check(r.returncode == 1 and "UNAUTHENTICATED" in r.stdout + r.stderr,
+          f"tetherctl without a token: exit {r.returncode} {r.stdout[-200:]} {r.stderr[-200:]}")
+    r = run([ctl, "--server", server, "--token", READ, "nodes"])
+    check(r.returncode == 0, f"tetherctl --token: exit {r.returncode} {r.stderr[-300:]}")
+    token_file = os.path.join(os.path.dirname(ctx.tokens_path), "read.token")
+    with open(token_file, "w") as f:
+        f.write(READ + "\n")
+    r = run([ctl, "--server", server, "--token-file", token_file, "directory"])
+    check(r.returncode == 0, f"tetherctl --token-file: exit {r.returncode} {r.stderr[-300:]}")
+    r = run([ctl, "--server", server, "--token-file", token_file, "rebalance"])
+    check(r.returncode == 1 and "PERMISSION_DENIED" in r.stdout + r.stderr,
+          f"tetherctl rebalance as read: exit {r.returncode} {r.stdout[-200:]} {r.stderr[-200:]}")
+    load_file = os.path.join(os.path.dirname(ctx.tokens_path), "load.token")
+    with open(load_file, "w") as f:
+        f.write(LOAD + "\n")
+    base = [load, "--server", server, "--connections", "1", "--samples", "200",
+            "--duration", "20s", "--quiet"]
+    r = run(base + ["--token-file", load_file, "--producer", "load-sec"])
+    check(r.returncode == 0, f"tether-load --token-file: exit {r.returncode} {r.stdout[-300:]}")
+    r = run(base + ["--token-file", load_file, "--producer", "other"])
+    check(r.returncode != 0, "tether-load wrote under a producer outside its token's prefix")
+
+
+CASES = [
+    ("HTTP roles on every endpoint", case_http_roles),
+    ("remote write with a Bearer token", case_remote_write_bearer),
+    ("WebSocket hello token and roles", case_ws_roles),
+    ("producer ids bound to credentials", case_producer_prefix),
+    ("sequence jump refused", case_sequence_jump),
+    ("tokens file reloaded on SIGHUP", case_reload),
+    ("single auth-token is admin", case_legacy_token),
+    ("no credentials: open, remote-write@ still refused", case_open_node),
+    ("bad tokens file refused at start", case_bad_tokens_file),
+    ("tetherctl and tether-load with tokens", case_tools),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tetherd", required=True)
+    ap.add_argument("--python-dir")
+    ap.add_argument("--only")
+    ap.add_argument("--budget", type=float, default=150.0)
+    args = ap.parse_args()
+    ctx = st.Ctx(args)
+    ctx.load_pb(args.python_dir)
+    tmp = tempfile.mkdtemp(prefix="tether-security-")
+    ctx.tokens_path = os.path.join(tmp, "tokens")
+    with open(ctx.tokens_path, "w") as f:
+        f.write(TOKENS)
+    rules_path = os.path.join(tmp, "rules.json")
+    with open(rules_path, "w") as f:
+        f.write('{"rules": []}\n')
+    rules = f"--tether.rules-file={rules_path}"
+
+    def watchdog():
+        print(f"FAIL watchdog: the run exceeded {args.budget:.0f}s", flush=True)
+        for n in ctx.nodes:
+            n.stop()
+        os._exit(3)
+
+    timer = threading.Timer(args.budget, watchdog)
+    timer.daemon = True
+    timer.start()
+    passed = failed = 0
+    try:
+        ctx.main = st.Node(args.tetherd, "tokens", [f"--tether.tokens-file={ctx.tokens_path}",
+                                                   rules])
+        ctx.legacy = st.Node(args.tetherd, "legacy", [f"--tether.auth-token={LEGACY}", rules])
+        ctx.open = st.Node(args.tetherd, "open", [])
+        ctx.nodes = [ctx.main, ctx.legacy, ctx.open]
+        deadline = time.monotonic() + st.START_TIMEOUT
+        for n in ctx.nodes:
+            n.wait_listening(deadline)
+        ctx.port = ctx.main.port
+        for name, fn in CASES:
+            if args.only and args.only not in name:
+                continue
+            t0 = time.monotonic()
+            try:
+                fn(ctx)
+                ok, why = True, ""
+            except Failure as e:
+                ok, why = False, str(e)
+            except Exception as e:
+                ok, why = False, f"{type(e).__name__}: {e}"
+            finally:
+                ctx.close_conns()
+            for n in ctx.nodes:
+                if not n.alive():
+                    ok = False
+                    why += f" [tetherd '{n.label}' died with status {n.proc.returncode}]{n.tail()}"
+            if ok:
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            else:
+                failed += 1
+                print(f"FAIL {name}: {why}", flush=True)
+        print(f"{passed} passed, {failed} failed", flush=True)
+        return 0 if failed == 0 else 1
+    finally:
+        timer.cancel()
+        ctx.close_conns()
+        for n in ctx.nodes:
+            n.stop()
+        for name in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, name))
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
