@@ -13,6 +13,8 @@
 #include <boost/json.hpp>
 #include <snappy.h>
 
+#include "dashboard/assets.hpp"
+#include "dashboard/hub.hpp"
 #include "keys/series_key.hpp"
 #include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
@@ -310,6 +312,8 @@ struct shared_state {
   std::atomic<uint32_t> connections{0};
   std::atomic<uint64_t> body_bytes{0};
   session_registry sessions;
+  /// Feeds the dashboard's event streams; set once the node serves.
+  std::shared_ptr<dashboard::hub> dashboard;
   /// Decodes remote-write requests off the I/O threads, one at a time.
   net::thread_pool decoders{1};
 };
@@ -486,7 +490,8 @@ private:
   static bool get_path(std::string_view path) {
     return path == "/metrics" || path == "/healthz" || path == "/readyz"
            || path == "/v1/directory" || path == "/v1/nodes" || path == "/v1/where"
-           || path == "/v1/series" || path == "/v1/stream";
+           || path == "/v1/series" || path == "/v1/stream"
+           || path == dashboard::stream_path || dashboard::is_ui_path(path);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -594,6 +599,8 @@ private:
 
   void route(http::request<http::string_body> req, std::string_view path,
              std::string_view target) {
+    if (dashboard::is_ui_path(path) || path == dashboard::stream_path)
+      return serve_dashboard(std::move(req), path);
     if (path == "/metrics")
       return metrics(std::move(req));
     if (path == "/healthz")
@@ -679,6 +686,25 @@ private:
     reply_json_error(req, http::status::not_found, "NOT_FOUND",
                      "no endpoint at " + std::string{path}
                        + "; see docs/operations.md for the endpoints");
+  }
+
+  /// The dashboard's files (GET /ui/...) and its event stream, which takes the
+  /// connection over.
+  void serve_dashboard(request req, std::string_view path) {
+    if (path == dashboard::stream_path) {
+      if (!shared_.dashboard || shared_.dashboard->full())
+        return reply_json_error(req, http::status::service_unavailable, "UNAVAILABLE",
+                                "the node serves as many dashboard streams as it "
+                                "takes; retry later",
+                                {}, "5");
+      return shared_.dashboard->attach(stream_.release_socket(), slot_);
+    }
+    auto* a = dashboard::find_asset(path);
+    if (a == nullptr)
+      return reply_json_error(req, http::status::not_found, "NOT_FOUND",
+                              "no dashboard file at " + std::string{path});
+    reply(req, http::status::ok, std::string{a->content_type}.c_str(),
+          std::string{a->body});
   }
 
   /// GET /v1/series?key=K&local=true: this node's own replica of the series (no
@@ -977,6 +1003,9 @@ uint16_t server::bind() {
 
 void server::serve(std::unique_ptr<backend> b) {
   impl_->be = std::move(b);
+  impl_->shared.dashboard = std::make_shared<dashboard::hub>(
+    impl_->ioc, *impl_->be, impl_->shared.limits.max_dashboard_streams);
+  impl_->shared.dashboard->start();
   impl_->do_accept();
 }
 
@@ -1005,6 +1034,8 @@ void server::stop() {
     impl_->signals.cancel(ignored);
     impl_->hangup.cancel(ignored);
     impl_->shared.sessions.shutdown_all();
+    if (impl_->shared.dashboard)
+      impl_->shared.dashboard->stop();
     impl_->accept_timer.cancel();
     impl_->grace.expires_after(shutdown_grace);
     impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });

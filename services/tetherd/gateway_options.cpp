@@ -35,7 +35,9 @@ void configure(caf::actor_system_config& cfg) {
     .add<uint32_t>("max-remote-write-bytes",
                    "largest uncompressed remote-write request (default 33554432)")
     .add<uint32_t>("max-send-queue-bytes",
-                   "frames waiting for one WebSocket client (default 16777216)");
+                   "frames waiting for one WebSocket client (default 16777216)")
+    .add<uint32_t>("max-dashboard-streams",
+                   "dashboard event streams served at once (default 16)");
 }
 
 gateway_limits read_gateway_limits(const caf::actor_system_config& cfg) {
@@ -50,6 +52,8 @@ gateway_limits read_gateway_limits(const caf::actor_system_config& cfg) {
                                          l.max_remote_write_bytes);
   l.max_send_queue_bytes = caf::get_or(s, "tether.max-send-queue-bytes",
                                        l.max_send_queue_bytes);
+  l.max_dashboard_streams = caf::get_or(s, "tether.max-dashboard-streams",
+                                        l.max_dashboard_streams);
   return l;
 }
 
@@ -61,7 +65,8 @@ std::string check(const gateway_limits& l) {
                    bound("max-remote-write-bytes", l.max_remote_write_bytes, 1024,
                          (1u << 31) - 1),
                    bound("max-send-queue-bytes", l.max_send_queue_bytes, 64 << 10,
-                         1u << 31)})
+                         1u << 31),
+                   bound("max-dashboard-streams", l.max_dashboard_streams, 1, 1024)})
     if (!err.empty())
       return err;
   return {};
