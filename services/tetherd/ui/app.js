@@ -212,8 +212,10 @@ function renderNodes() {
   }
   for (const row of Array.from(body.rows))
     if (!seen.has(row.dataset.node)) row.remove();
+  const error = msg.directory && msg.directory.error;
   $("leader").textContent = leader ? `directory leader ${leader}` :
-    (msg.clustered ? "directory leader unknown" : "standalone");
+    !msg.clustered ? "standalone" :
+    error ? `directory leader unknown: ${error}` : "asking the directory leader…";
 }
 
 function onNodes(msg) {
