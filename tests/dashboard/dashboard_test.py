@@ -11,8 +11,8 @@ Checks that the page served by tether-1 at /ui/
   - reflects a drain (tether-2): drained, owning no slice, within 2 s of the
     directory saying so;
   - logs no error to the browser console.
-It saves screenshots (--screenshot, and the same name with -after before the
-suffix at the end). Every wait has a deadline; no sleep stands in for an event.
+It saves screenshots: --screenshot under load, the same name with -kill after the
+failover and with -after at the end. Every wait has a deadline; no sleep stands in for an event.
 Exit 77 (skipped) when Chromium, its driver or Selenium is not installed.
 """
 import argparse
@@ -161,6 +161,8 @@ def run(args, driver, cluster):
                t_moved + REFLECT_S)
     print(f"  failover on the map {time.monotonic() - t_moved:.2f}s after the directory",
           flush=True)
+    root, ext = os.path.splitext(args.screenshot)
+    driver.save_screenshot(f"{root}-kill{ext}")
 
     # A drain: through the admin API, answered once the moves are done.
     http_json(s1, "/v1/admin/drain?node=tether-2", method="POST", timeout=60)
@@ -179,7 +181,6 @@ def run(args, driver, cluster):
                t_drained + REFLECT_S)
     print(f"  drain on the page {time.monotonic() - t_drained:.2f}s after the directory",
           flush=True)
-    root, ext = os.path.splitext(args.screenshot)
     driver.save_screenshot(f"{root}-after{ext}")
     errors = console_errors(driver)
     if errors:

@@ -53,8 +53,9 @@ json::object node_row(const cluster_view& v, const std::string& name,
   }
   o["primary_slices"] = primaries;
   o["follower_slices"] = followers;
+  // The latest rates of a node this one still hears from (a lost node's are stale).
   rates.for_each([&](const std::string& n, auto& points) {
-    if (n == name && !points.empty()) {
+    if (n == name && !points.empty() && p != nullptr && p->connected) {
       o["rate_ms"] = points.back().unix_ms;
       o["ingest_per_s"] = points.back().ingest;
       o["windows_per_s"] = points.back().windows;

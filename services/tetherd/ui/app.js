@@ -92,7 +92,7 @@ function renderSlices() {
     orphans += orphan ? 1 : 0;
     const follows = focus && followers.some((f) => memberName(f) === focus);
     const fenced = now - (state.epochChanged[s] || 0) < FENCE_SHOW_MS;
-    c.style.background = orphan ? "" : colorOf(name);
+    c.style.backgroundColor = orphan ? "" : colorOf(name);
     c.className = "slice" + (orphan ? " orphan" : "") + (moving.has(s) ? " moving" : "")
       + (fenced ? " fenced" : "") + (follows ? " follower-here" : "")
       + (state.selectedSlice === s ? " selected" : "");
