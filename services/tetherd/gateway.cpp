@@ -337,6 +337,8 @@ std::pair<http::status, std::string_view> remote_refusal(prom::errc code) {
       return {http::status::bad_request, "TOO_MANY_SAMPLES"};
     case prom::errc::too_many_labels:
       return {http::status::bad_request, "TOO_MANY_LABELS"};
+    case prom::errc::native_histograms:
+      return {http::status::bad_request, "UNSUPPORTED_HISTOGRAMS"};
     default:
       return {http::status::bad_request, "MALFORMED_FRAME"};
   }
@@ -732,6 +734,14 @@ private:
   /// applied, except KIND_CONFLICT and INPUT_LIMIT as on the stream); 503 only for
   /// what a retry can fix. Decoding runs on the decode pool, off the I/O threads.
   void remote_write(request req) {
+    auto header = [&](http::field f) {
+      auto v = req[f];
+      return std::string_view{v.data(), v.size()};
+    };
+    if (auto err = prom::check_media_type(header(http::field::content_type),
+                                          header(http::field::content_encoding)))
+      return reply_json_error(req, http::status::unsupported_media_type,
+                              "UNSUPPORTED_MEDIA_TYPE", err.message);
     auto self = shared_from_this();
     net::post(shared_.decoders, [self, req = std::move(req)]() mutable {
       auto outcome = std::make_shared<remote_outcome>(

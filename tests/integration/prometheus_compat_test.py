@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""`promtool check metrics` on the /metrics page of a real tetherd.
+"""What a Prometheus user relies on, against a real tetherd.
 
 Starts one node with tools/tether_cluster.py (a free loopback port, a temporary
-directory), writes counters, gauges and histograms over the WebSocket API (JSON
-mapping, docs/protocol.md), waits until their windows closed and every output family
-is on /metrics, and requires Prometheus's linter to find nothing to report. The page
-must also carry summary quantiles labelled as Prometheus writes them ("0.9").
+directory), then:
+  - promtool: writes counters, gauges and histograms over the WebSocket API (JSON
+    mapping, docs/protocol.md), waits until their windows closed and every output
+    family is on /metrics, and requires `promtool check metrics` to report nothing;
+    the page carries summary quantiles labelled as Prometheus writes them ("0.9");
+  - remote write: a 2.0 request (by its Content-Type) is answered 415, a 1.0 request
+    with a native histogram 400, and neither changes anything; a 1.0 request with
+    the 1.0 Content-Type is taken (204).
 Exit 77 (skipped) when promtool is not installed (Debian package prometheus).
 """
 import argparse
+import http.client
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,6 +72,78 @@ def write_all(server):
         ws.close()
 
 
+# -- remote-write bodies, written from the specification's field numbers ----------
+
+def varint(n):
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, payload):
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def snappy_block(data):
+    """A snappy block holding `data` as literals (valid, uncompressed); < 64 KiB."""
+    n = len(data) - 1
+    tag = bytes([n << 2]) if n < 60 else bytes([61 << 2]) + struct.pack("<H", n)
+    return varint(len(data)) + tag + data
+
+
+def series(name, value, ts_ms, extra=b""):
+    labels = field(1, field(1, b"__name__") + field(2, name.encode()))
+    sample = b"\x09" + struct.pack("<d", value) + b"\x10" + varint(ts_ms)
+    return field(1, labels + field(2, sample) + extra)
+
+
+def post_write(server, body, headers):
+    host, port = server.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/api/v1/write", body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def found(server, key):
+    q = urllib.parse.quote(key)
+    with urllib.request.urlopen(f"http://{server}/v1/series?key={q}", timeout=10) as r:
+        return json.loads(r.read())["found"]
+
+
+def check_remote_write(server):
+    """Returns an error message, or None."""
+    now = int(time.time() * 1000)
+    v1 = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+          "X-Prometheus-Remote-Write-Version": "0.1.0"}
+    v2 = dict(v1, **{"Content-Type":
+                     "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                     "X-Prometheus-Remote-Write-Version": "2.0.0"})
+    code, text = post_write(server, snappy_block(series("compat_v2_total", 1, now)), v2)
+    if code != 415 or "UNSUPPORTED_MEDIA_TYPE" not in text:
+        return f"a remote-write 2.0 request was answered {code} {text}"
+    histogram = field(4, b"\x08\x01")  # TimeSeries.histograms
+    body = series("compat_native_total", 1, now) + series("compat_hist", 1, now, histogram)
+    code, text = post_write(server, snappy_block(body), v1)
+    if code != 400 or "UNSUPPORTED_HISTOGRAMS" not in text:
+        return f"a request with a native histogram was answered {code} {text}"
+    code, text = post_write(server, snappy_block(series("compat_v1_total", 1, now)), v1)
+    if code != 204:
+        return f"a remote-write 1.0 request was answered {code} {text}"
+    for key in ("compat_v2_total", "compat_native_total"):
+        if found(server, key):
+            return f"{key} was applied from a refused request"
+    if not found(server, "compat_v1_total"):
+        return "compat_v1_total was not applied from an accepted request"
+    return None
+
+
 def metrics_page(server):
     with urllib.request.urlopen(f"http://{server}/metrics", timeout=10) as r:
         return r.read().decode()
@@ -82,7 +161,7 @@ def main():
     if promtool is None:
         print("SKIP: promtool is not installed (Debian package prometheus)")
         return SKIP
-    base = tempfile.mkdtemp(prefix="tether-promtool-")
+    base = tempfile.mkdtemp(prefix="tether-prometheus-compat-")
     cluster = tether_cluster.LocalCluster(args.tetherd, base, 0,
                                           {"window-ms": 500, "lateness-ms": 100},
                                           ready_timeout=30)
@@ -111,6 +190,11 @@ def main():
             return 1
         print(f"PASS: promtool check metrics on a page of {len(families_of(page))} "
               "families")
+        error = check_remote_write(server)
+        if error:
+            print(f"FAIL: {error}")
+            return 1
+        print("PASS: remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204")
         return 0
     finally:
         cluster.down()
