@@ -19,6 +19,7 @@
 #include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
 #include "prometheus/exposition.hpp"
+#include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"
 #include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
@@ -305,7 +306,8 @@ private:
 
 /// What every connection of a server shares. Thread-safe.
 struct shared_state {
-  explicit shared_state(const gateway_limits& l) : limits(l) {
+  explicit shared_state(const gateway_limits& l)
+    : limits(l), metadata(l.max_metadata_families) {
   }
 
   const gateway_limits limits;
@@ -316,6 +318,8 @@ struct shared_state {
   std::shared_ptr<dashboard::hub> dashboard;
   /// Decodes remote-write requests off the I/O threads, one at a time.
   net::thread_pool decoders{1};
+  /// Metric types from remote-write metadata, for requests that carry none.
+  prom::metadata_memory metadata;
 };
 
 /// A remote-write request after decoding and keying, or why it was refused.
@@ -347,7 +351,8 @@ std::pair<http::status, std::string_view> remote_refusal(prom::errc code) {
 /// Decodes and keys one remote-write body within `opts`' limits. Runs on the decode
 /// pool; everything the decoder allocated is released when it returns.
 remote_outcome decode_remote_write(std::string_view body, backend& be,
-                                   const gateway_limits& lim) {
+                                   const gateway_limits& lim,
+                                   prom::metadata_memory& metadata) {
   auto& opts = be.options();
   prom::decode_options dopts;
   dopts.max_uncompressed_bytes = lim.max_remote_write_bytes;
@@ -371,7 +376,15 @@ remote_outcome decode_remote_write(std::string_view body, backend& be,
     wire::batch_keyer keyer{opts.limits, opts.slice_count};
     size_t stale = 0;
     auto rules = be.rules();
-    auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, out.batch, stale);
+    // Metadata comes in requests of its own: earlier requests type this one's series.
+    const prom::write_request_view* request = decoded.request;
+    prom::write_request_view completed;
+    std::deque<std::string> names;
+    if (metadata.complete(*request, completed, names))
+      request = &completed;
+    auto err = keyer.key(seq, *request, wire::now_ms(), *rules, out.batch, stale);
+    if (!err || err.code == errc::empty_batch) // a refused request changes nothing
+      metadata.remember(*decoded.request);
     if (err.code == errc::empty_batch) {
       out.empty = true;
     } else if (err) {
@@ -745,7 +758,8 @@ private:
     auto self = shared_from_this();
     net::post(shared_.decoders, [self, req = std::move(req)]() mutable {
       auto outcome = std::make_shared<remote_outcome>(
-        decode_remote_write(req.body(), self->backend_, self->shared_.limits));
+        decode_remote_write(req.body(), self->backend_, self->shared_.limits,
+                            self->shared_.metadata));
       req.body().clear();
       req.body().shrink_to_fit();
       net::post(self->stream_.get_executor(), [self, req = std::move(req), outcome] {

@@ -30,6 +30,9 @@ struct gateway_limits {
   /// Dashboard event streams (`/v1/dashboard/stream`) served at once; one more is
   /// answered 503.
   uint32_t max_dashboard_streams = 16;
+  /// Metric families whose remote-write metadata type the node remembers for
+  /// requests without metadata; the one described longest ago goes first.
+  uint32_t max_metadata_families = 65536;
 };
 
 /// Declares the gateway's options in `cfg`; call before parsing.

@@ -9,7 +9,8 @@ directory), then:
     the page carries summary quantiles labelled as Prometheus writes them ("0.9");
   - remote write: a 2.0 request (by its Content-Type) is answered 415, a 1.0 request
     with a native histogram 400, and neither changes anything; a 1.0 request with
-    the 1.0 Content-Type is taken (204).
+    the 1.0 Content-Type is taken (204); metadata sent in a request of its own types
+    the samples of later requests (a counter named without _total).
 Exit 77 (skipped) when promtool is not installed (Debian package prometheus).
 """
 import argparse
@@ -111,10 +112,33 @@ def post_write(server, body, headers):
         conn.close()
 
 
-def found(server, key):
+def series_state(server, key):
     q = urllib.parse.quote(key)
     with urllib.request.urlopen(f"http://{server}/v1/series?key={q}", timeout=10) as r:
-        return json.loads(r.read())["found"]
+        return json.loads(r.read())
+
+
+def found(server, key):
+    return series_state(server, key)["found"]
+
+
+def check_metadata_memory(server, v1):
+    """Metadata in a request of its own types the samples of later requests, as
+    Prometheus sends them: a counter without _total stays a counter."""
+    now = int(time.time() * 1000)
+    metadata = field(3, b"\x08\x01" + field(2, b"compat_requests"))  # COUNTER
+    code, text = post_write(server, snappy_block(metadata), v1)
+    if code != 204:
+        return f"a metadata-only request was answered {code} {text}"
+    for i, value in enumerate((10.0, 15.0)):
+        code, text = post_write(server, snappy_block(series("compat_requests", value,
+                                                            now + i)), v1)
+        if code != 204:
+            return f"samples of compat_requests were answered {code} {text}"
+    st = series_state(server, "compat_requests")
+    if not st["found"] or st["state"]["kind"] != "COUNTER":
+        return f"compat_requests is not a counter after its metadata: {st}"
+    return None
 
 
 def check_remote_write(server):
@@ -141,7 +165,7 @@ def check_remote_write(server):
             return f"{key} was applied from a refused request"
     if not found(server, "compat_v1_total"):
         return "compat_v1_total was not applied from an accepted request"
-    return None
+    return check_metadata_memory(server, v1)
 
 
 def metrics_page(server):
@@ -194,7 +218,8 @@ def main():
         if error:
             print(f"FAIL: {error}")
             return 1
-        print("PASS: remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204")
+        print("PASS: remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204, "
+              "metadata remembered across requests")
         return 0
     finally:
         cluster.down()
