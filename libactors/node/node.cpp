@@ -429,7 +429,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       throw std::invalid_argument("tether.remote-write-url: " + error);
     ptr->sender = std::move(sender);
     ptr->sender->start();
-    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules);
+    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules,
+                                            opts.staleness_ms);
   }
   ptr->cache = std::make_shared<routing::route_cache>();
   auto make_shard_config = [&](uint32_t i) {

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "keys/series_key.hpp"
 #include "prometheus/exposition.hpp"
@@ -220,6 +221,11 @@ namespace {
 /// window's end. Owns every string and array the encoder views.
 class remote_builder {
 public:
+  /// With `stale_at_ms`, every sample is a staleness marker stamped with it.
+  explicit remote_builder(std::optional<int64_t> stale_at_ms = std::nullopt)
+    : stale_at_ms_(stale_at_ms) {
+  }
+
   void counter(const std::string& name, const char*, const parsed_series& p, double v) {
     add(name, p, v, prom::metric_type::counter, name);
   }
@@ -275,11 +281,14 @@ private:
 
   entry& add(const std::string& name, const parsed_series& p, double v,
              prom::metric_type type, const std::string& family) {
-    entries_.push_back(entry{name, &p, {}, prom::sample{v, p.view->window.end_ms}, {}});
+    auto sample = stale_at_ms_ ? prom::sample{prom::stale_marker(), *stale_at_ms_}
+                               : prom::sample{v, p.view->window.end_ms};
+    entries_.push_back(entry{name, &p, {}, sample, {}});
     types_.emplace(family, type);
     return entries_.back();
   }
 
+  std::optional<int64_t> stale_at_ms_;
   std::deque<entry> entries_; ///< stable: the encoder views their fields
   std::map<std::string, prom::metric_type> types_;
 };
@@ -291,6 +300,15 @@ bool encode_windows(const std::vector<series_view>& series,
                     std::string& error) {
   auto parsed = parse_all(series);
   remote_builder out;
+  map_series(parsed, rules, out);
+  return out.encode(body, error);
+}
+
+bool encode_stale_markers(const std::vector<series_view>& series,
+                          const rules::rule_set* rules, int64_t now_ms,
+                          std::string& body, std::string& error) {
+  auto parsed = parse_all(series);
+  remote_builder out{now_ms};
   map_series(parsed, rules, out);
   return out.encode(body, error);
 }

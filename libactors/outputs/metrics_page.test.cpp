@@ -127,3 +127,27 @@ TEST_CASE("windows encode to a remote-write body that decodes back", "[metrics_p
   REQUIRE(meta != nullptr);
   CHECK(meta->type == prom::metric_type::counter);
 }
+
+TEST_CASE("staleness markers end every output of a series", "[metrics_page]") {
+  std::string windows;
+  std::string markers;
+  std::string error;
+  std::vector<series_view> views{counter_view(), gauge_view(), histogram_view()};
+  REQUIRE(outputs::encode_windows(views, nullptr, windows, error));
+  REQUIRE(outputs::encode_stale_markers(views, nullptr, 99000, markers, error));
+  prom::write_decoder a;
+  prom::write_decoder b;
+  auto exported = a.decode(windows);
+  auto ended = b.decode(markers);
+  REQUIRE(exported.ok());
+  REQUIRE(ended.ok());
+  REQUIRE(ended.request->series.size() == exported.request->series.size());
+  for (size_t i = 0; i < ended.request->series.size(); ++i) {
+    auto& s = ended.request->series[i];
+    CHECK(s.name == exported.request->series[i].name);
+    CHECK(s.labels.size() == exported.request->series[i].labels.size());
+    REQUIRE(s.samples.size() == 1);
+    CHECK(prom::is_stale_marker(s.samples[0].value));
+    CHECK(s.samples[0].timestamp_ms == 99000);
+  }
+}
