@@ -636,7 +636,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       // (older ones have lost their inputs), and the slices' sizes, for /metrics.
       shard_scrape scrape;
       auto& out = scrape.series;
-      auto stale_before = wire::now_ms()
+      auto stale_before = self->state.now()
                           - static_cast<int64_t>(self->state.cfg.staleness_ms);
       for (auto& [id, sl] : self->state.slices) {
         scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
