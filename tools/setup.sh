@@ -19,6 +19,8 @@ packages=(
 # Benchmark and end-to-end peers; TETHER_SETUP_MINIMAL=1 skips them.
 if [[ "${TETHER_SETUP_MINIMAL:-0}" != 1 ]]; then
   packages+=(nats-server libnats-dev prometheus gnuplot-nox)
+  # The dashboard's browser test (headless Chromium driven by Selenium).
+  packages+=(chromium chromium-driver python3-selenium)
   # The opt-in package test in a fresh root (TETHER_TEST_DEBOOTSTRAP=1).
   packages+=(debootstrap)
 fi

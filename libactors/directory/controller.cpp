@@ -729,7 +729,13 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       auto rp = self->make_response_promise<controller_report>();
       with_table(
         self,
-        [self, rp](assignment_table) mutable { rp.deliver(self->state.report); },
+        [self, rp](assignment_table) mutable {
+          auto r = self->state.report;
+          r.slice_series.reserve(self->state.loads.size());
+          for (auto& l : self->state.loads)
+            r.slice_series.push_back(l.series);
+          rp.deliver(std::move(r));
+        },
         [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },

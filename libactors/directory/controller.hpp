@@ -102,12 +102,16 @@ struct controller_report {
   uint64_t failures_declared = 0;   ///< members this controller declared failed
   uint64_t loaded_slices = 0;       ///< slices with a load report (series or rate)
   uint64_t loaded_series = 0;       ///< series in the latest reports, all slices
+  /// Series of every slice (index = slice id) as its primary last reported them;
+  /// empty before the first report.
+  std::vector<uint64_t> slice_series;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, controller_report& x) {
   return f(x.leader, x.leader_name, x.moving, x.moves_done, x.moves_failed,
-           x.last_error, x.failures_declared, x.loaded_slices, x.loaded_series);
+           x.last_error, x.failures_declared, x.loaded_slices, x.loaded_series,
+           x.slice_series);
 }
 
 using controller_actor = caf::typed_actor<

@@ -117,6 +117,7 @@ struct member_state {
   uint64_t bootstrap_term = 0;   // term in which this member proposed the bootstrap
   subscriber_list subscribers;
   std::map<uint64_t, pending_proposal> pending; // by log index
+  uint32_t leader_seen = 0;      // the leader last recorded as an event (0: none)
 };
 
 using member_ptr = replicated_directory_actor::stateful_pointer<member_state>;
@@ -126,6 +127,18 @@ std::string member_label(const replicated_directory_config& cfg, uint32_t id) {
   if (id >= 1 && id <= cfg.member_names.size() && !cfg.member_names[id - 1].empty())
     out += " (" + cfg.member_names[id - 1] + ")";
   return out;
+}
+
+/// Records a newly known leader in the node's event log.
+void note_leader(member_ptr self) {
+  auto& st = self->state;
+  auto l = st.node->leader();
+  if (!st.cfg.events || !l || l->value == st.leader_seen)
+    return;
+  st.leader_seen = l->value;
+  st.cfg.events->record("leader", "directory leader is " + member_label(st.cfg, l->value)
+                                    + " in term "
+                                    + std::to_string(st.node->current_term().value));
 }
 
 caf::error not_leader(member_ptr self) {
@@ -257,6 +270,7 @@ void drive(member_ptr self) {
   }
   for (auto& msg : n.take_outbox())
     ship(self, msg);
+  note_leader(self);
   if (!n.is_leader() && !st.pending.empty()) {
     auto err = not_leader(self);
     for (auto& kvp : st.pending)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "directory/raft/types.hpp"
+#include "events/event_log.hpp"
 #include "tether/actors.hpp"
 
 /// The directory as a Raft-replicated state machine of CAF actors.
@@ -106,6 +108,8 @@ struct replicated_directory_config {
   /// A proposal waiting this long for its commit is answered `unavailable`
   /// (default 5000 ms).
   uint32_t propose_timeout_ms = 5000;
+  /// Where leader changes this member sees are recorded (optional).
+  std::shared_ptr<events::event_log> events;
   /// When set (version > 0), the first leader that finds the table empty proposes
   /// it; it applies only to an empty table, so several bootstraps are harmless.
   assignment_table bootstrap;

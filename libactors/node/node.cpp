@@ -1,6 +1,7 @@
 #include "tether/node.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -423,6 +424,9 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   ptr->counters->size_slices(ptr->opts.slice_count);
   ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
   ptr->inputs = std::make_shared<series::input_counts>();
+  // Cluster events go to standard error, one line each, and to the dashboard's ring.
+  ptr->events = std::make_shared<events::event_log>(opts.name, event_ring_size,
+                                                    &std::clog);
   if (!opts.remote_write_url.empty()) {
     outputs::remote_write_sender_options so;
     so.endpoint = opts.remote_write_url;
@@ -432,7 +436,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       throw std::invalid_argument("tether.remote-write-url: " + error);
     ptr->sender = std::move(sender);
     ptr->sender->start();
-    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules);
+    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules,
+                                            opts.staleness_ms);
   }
   ptr->cache = std::make_shared<routing::route_cache>();
   auto make_shard_config = [&](uint32_t i) {
@@ -485,6 +490,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       rc.self = directory_id;
       rc.group_size = static_cast<uint32_t>(names.size());
       rc.member_names = names;
+      rc.events = ptr->events;
       rc.seed = std::hash<std::string>{}(opts.name);
       if (!opts.data_dir.empty())
         rc.data_dir = opts.data_dir + "/directory";
@@ -515,6 +521,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.controller = ptr->controller;
     sc.client = client;
     sc.counters = ptr->counters;
+    sc.events = ptr->events;
     // The router exists before the supervisor feeds it: spawned below, handed over
     // through the config after.
     ptr->supervisor_config = std::make_unique<supervision::supervisor_config>(

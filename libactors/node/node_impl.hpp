@@ -6,6 +6,7 @@
 
 #include <caf/actor_addr.hpp>
 
+#include "events/event_log.hpp"
 #include "outputs/remote_write_sender.hpp"
 #include "routing/ingest.hpp"
 #include "routing/route_table.hpp"
@@ -16,6 +17,9 @@
 #include "tether/node.hpp"
 
 namespace tether {
+
+/// How many cluster events a node keeps for its dashboard.
+constexpr size_t event_ring_size = 512;
 
 /// The actors and shared state of one node; the gateway reaches them through
 /// `node::internals()`.
@@ -37,6 +41,9 @@ struct node::impl {
   std::shared_ptr<series::node_counters> counters;
   std::shared_ptr<rules::rule_cache> rules;
   std::shared_ptr<series::input_counts> inputs;
+  /// Cluster events this node saw (joins, failures, moves, elections), the latest
+  /// `event_ring_size` of them.
+  std::shared_ptr<events::event_log> events;
   /// Remote-write export of closed windows, when configured.
   std::shared_ptr<outputs::remote_write_sender> sender;
   caf::actor exporter;

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "keys/series_key.hpp"
 #include "prometheus/exposition.hpp"
@@ -107,35 +108,41 @@ void map_series(const std::vector<parsed_series>& parsed, const rules::rule_set*
                       "Running total at the end of the latest closed window.", p,
                       w.total);
         if (wants("rate"))
-          out.gauge(base + ":rate",
+          out.gauge(base + "_rate_over_window",
                     "Increase per second over the latest closed window.", p, w.rate);
         if (r && r->exports("increase") && !r->outputs.empty())
-          out.gauge(base + ":increase", "Increase over the latest closed window.", p,
-                    w.increase);
+          out.gauge(base + "_increase_over_window",
+                    "Increase over the latest closed window.", p, w.increase);
         break;
       }
       case kind::gauge:
         if (wants("last"))
           out.gauge(name, "Last value of the latest closed window.", p, w.last);
         if (wants("min"))
-          out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+          out.gauge(name + "_min_over_window", "Minimum over the latest closed window.", p,
+                    w.min);
         if (wants("max"))
-          out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+          out.gauge(name + "_max_over_window", "Maximum over the latest closed window.", p,
+                    w.max);
         if (wants("sum"))
-          out.gauge(name + ":sum", "Sum over the latest closed window.", p, w.sum);
+          out.gauge(name + "_sum_over_window", "Sum over the latest closed window.", p,
+                    w.sum);
         if (wants("count"))
-          out.gauge(name + ":count", "Samples in the latest closed window.", p,
+          out.gauge(name + "_count_over_window", "Samples in the latest closed window.", p,
                     static_cast<double>(w.count));
         if (wants("mean"))
-          out.gauge(name + ":mean", "Mean over the latest closed window.", p, w.mean);
+          out.gauge(name + "_avg_over_window", "Mean over the latest closed window.", p,
+                    w.mean);
         break;
       case kind::histogram:
         if (wants("quantiles") || wants("sum") || wants("count"))
           out.summary(name, "Quantiles of the latest closed window.", p, w);
         if (wants("min"))
-          out.gauge(name + ":min", "Minimum over the latest closed window.", p, w.min);
+          out.gauge(name + "_min_over_window", "Minimum over the latest closed window.", p,
+                    w.min);
         if (wants("max"))
-          out.gauge(name + ":max", "Maximum over the latest closed window.", p, w.max);
+          out.gauge(name + "_max_over_window", "Maximum over the latest closed window.", p,
+                    w.max);
         break;
       default:
         break;
@@ -214,6 +221,11 @@ namespace {
 /// window's end. Owns every string and array the encoder views.
 class remote_builder {
 public:
+  /// With `stale_at_ms`, every sample is a staleness marker stamped with it.
+  explicit remote_builder(std::optional<int64_t> stale_at_ms = std::nullopt)
+    : stale_at_ms_(stale_at_ms) {
+  }
+
   void counter(const std::string& name, const char*, const parsed_series& p, double v) {
     add(name, p, v, prom::metric_type::counter, name);
   }
@@ -226,7 +238,7 @@ public:
                const window_view& w) {
     for (auto& [q, x] : w.quantiles) {
       auto& e = add(name, p, x, prom::metric_type::summary, name);
-      e.quantile = std::to_string(q);
+      e.quantile = prom::format_value(q); // as on /metrics: "0.9", not "0.900000"
     }
     add(name + "_sum", p, w.sum, prom::metric_type::summary, name);
     add(name + "_count", p, static_cast<double>(w.count), prom::metric_type::summary,
@@ -269,11 +281,14 @@ private:
 
   entry& add(const std::string& name, const parsed_series& p, double v,
              prom::metric_type type, const std::string& family) {
-    entries_.push_back(entry{name, &p, {}, prom::sample{v, p.view->window.end_ms}, {}});
+    auto sample = stale_at_ms_ ? prom::sample{prom::stale_marker(), *stale_at_ms_}
+                               : prom::sample{v, p.view->window.end_ms};
+    entries_.push_back(entry{name, &p, {}, sample, {}});
     types_.emplace(family, type);
     return entries_.back();
   }
 
+  std::optional<int64_t> stale_at_ms_;
   std::deque<entry> entries_; ///< stable: the encoder views their fields
   std::map<std::string, prom::metric_type> types_;
 };
@@ -285,6 +300,15 @@ bool encode_windows(const std::vector<series_view>& series,
                     std::string& error) {
   auto parsed = parse_all(series);
   remote_builder out;
+  map_series(parsed, rules, out);
+  return out.encode(body, error);
+}
+
+bool encode_stale_markers(const std::vector<series_view>& series,
+                          const rules::rule_set* rules, int64_t now_ms,
+                          std::string& body, std::string& error) {
+  auto parsed = parse_all(series);
+  remote_builder out{now_ms};
   map_series(parsed, rules, out);
   return out.encode(body, error);
 }

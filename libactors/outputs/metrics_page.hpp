@@ -55,4 +55,12 @@ bool render_metrics(const std::vector<series_view>& series, const node_metrics& 
 bool encode_windows(const std::vector<series_view>& series,
                     const rules::rule_set* rules, std::string& body, std::string& error);
 
+/// Encodes a staleness marker, stamped `now_ms`, for every output `encode_windows`
+/// would write for each series of `series` (same names and labels): the series'
+/// inputs are gone and the receiver should stop showing them. Returns false and
+/// explains in `error` if the encoder refuses the input.
+bool encode_stale_markers(const std::vector<series_view>& series,
+                          const rules::rule_set* rules, int64_t now_ms,
+                          std::string& body, std::string& error);
+
 } // namespace tether::outputs

@@ -69,9 +69,9 @@ TEST_CASE("the metrics page maps every kind of window", "[metrics_page]") {
                                   nullptr, page, error));
   CHECK(has_line(page, "# TYPE http_requests_total counter"));
   CHECK(has_line(page, "http_requests_total{code=\"200\",service=\"api\"} 130"));
-  CHECK(has_line(page, "http_requests:rate{code=\"200\",service=\"api\"} 3"));
+  CHECK(has_line(page, "http_requests_rate_over_window{code=\"200\",service=\"api\"} 3"));
   CHECK(has_line(page, "temp{room=\"lab\"} 21.5"));
-  CHECK(has_line(page, "temp:mean{room=\"lab\"} 20.75"));
+  CHECK(has_line(page, "temp_avg_over_window{room=\"lab\"} 20.75"));
   CHECK(has_line(page, "# TYPE latency_seconds summary"));
   CHECK(has_line(page, "latency_seconds{quantile=\"0.99\"} 0.9"));
   CHECK(has_line(page, "latency_seconds_count 10"));
@@ -93,9 +93,9 @@ TEST_CASE("a rule's outputs select what is exported", "[metrics_page]") {
   REQUIRE(outputs::render_metrics({c, g}, outputs::node_metrics{}, rules.get(), page,
                                   error));
   CHECK_FALSE(has_line(page, "http_requests_total{code=\"200\",service=\"api\"} 130"));
-  CHECK(has_line(page, "http_requests:rate{code=\"200\",service=\"api\"} 3"));
-  CHECK(has_line(page, "http_requests:increase{code=\"200\",service=\"api\"} 30"));
-  CHECK(has_line(page, "temp:max{room=\"lab\"} 21.5"));
+  CHECK(has_line(page, "http_requests_rate_over_window{code=\"200\",service=\"api\"} 3"));
+  CHECK(has_line(page, "http_requests_increase_over_window{code=\"200\",service=\"api\"} 30"));
+  CHECK(has_line(page, "temp_max_over_window{room=\"lab\"} 21.5"));
   CHECK_FALSE(has_line(page, "temp{room=\"lab\"} 21.5"));
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("windows encode to a remote-write body that decodes back", "[metrics_p
     }
     if (s.name == "latency_seconds")
       for (auto& l : s.labels)
-        if (l.name == "quantile" && l.value.substr(0, 4) == "0.99")
+        if (l.name == "quantile" && l.value == "0.99") // as on /metrics
           p99 = s.samples[0].value == 0.9;
   }
   CHECK(total);
@@ -126,4 +126,28 @@ TEST_CASE("windows encode to a remote-write body that decodes back", "[metrics_p
   auto* meta = res.request->find_metadata("http_requests_total");
   REQUIRE(meta != nullptr);
   CHECK(meta->type == prom::metric_type::counter);
+}
+
+TEST_CASE("staleness markers end every output of a series", "[metrics_page]") {
+  std::string windows;
+  std::string markers;
+  std::string error;
+  std::vector<series_view> views{counter_view(), gauge_view(), histogram_view()};
+  REQUIRE(outputs::encode_windows(views, nullptr, windows, error));
+  REQUIRE(outputs::encode_stale_markers(views, nullptr, 99000, markers, error));
+  prom::write_decoder a;
+  prom::write_decoder b;
+  auto exported = a.decode(windows);
+  auto ended = b.decode(markers);
+  REQUIRE(exported.ok());
+  REQUIRE(ended.ok());
+  REQUIRE(ended.request->series.size() == exported.request->series.size());
+  for (size_t i = 0; i < ended.request->series.size(); ++i) {
+    auto& s = ended.request->series[i];
+    CHECK(s.name == exported.request->series[i].name);
+    CHECK(s.labels.size() == exported.request->series[i].labels.size());
+    REQUIRE(s.samples.size() == 1);
+    CHECK(prom::is_stale_marker(s.samples[0].value));
+    CHECK(s.samples[0].timestamp_ms == 99000);
+  }
 }

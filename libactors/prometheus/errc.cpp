@@ -38,6 +38,10 @@ std::string_view to_string_view(errc code) noexcept {
       return "too_many_samples";
     case errc::too_many_labels:
       return "too_many_labels";
+    case errc::unsupported_media_type:
+      return "unsupported_media_type";
+    case errc::native_histograms:
+      return "native_histograms";
   }
   return "unknown";
 }

@@ -43,6 +43,11 @@ enum class errc : uint8_t {
   too_many_samples = 15,
   /// A series has more labels than the decoder's limit.
   too_many_labels = 16,
+  /// The request's Content-Type or Content-Encoding is not remote write 1.0's
+  /// (`application/x-protobuf`, `snappy`): a remote-write 2.0 request, for instance.
+  unsupported_media_type = 17,
+  /// A series carries native histograms, which the receiver does not take.
+  native_histograms = 18,
 };
 
 /// Lower-case name of a code, e.g. "bad_compression"; "none" for success.

@@ -305,4 +305,10 @@ prom::error write_exposition(array_view<family> families, std::string& out) {
   return {};
 }
 
+std::string format_value(double value) {
+  std::string out;
+  append_double(out, value);
+  return out;
+}
+
 } // namespace tether::prom

@@ -99,4 +99,9 @@ struct family {
 /// Stateless and thread-safe.
 prom::error write_exposition(array_view<family> families, std::string& out);
 
+/// A float as write_exposition writes it, values and `le`/`quantile` labels alike
+/// (`0.9`, `1e+15`, `+Inf`): other outputs (remote write) use it so that a series
+/// has the same labels wherever it is read. Thread-safe.
+std::string format_value(double value);
+
 } // namespace tether::prom

@@ -1,6 +1,7 @@
 #include "prometheus/remote_write.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstring>
 
@@ -70,6 +71,7 @@ struct request_counts {
   size_t series = 0;
   size_t samples = 0;
   size_t max_labels = 0; ///< most labels of one series
+  size_t histograms = 0; ///< native histograms (TimeSeries field 4)
 };
 
 /// A forward-only reader of protobuf wire format, enough to count repeated fields.
@@ -155,6 +157,7 @@ bool count_request(std::string_view bytes, request_counts& out) {
         return false;
       labels += number == 1 ? 1 : 0;
       out.samples += number == 2 ? 1 : 0;
+      out.histograms += number == 4 ? 1 : 0;
     }
     out.max_labels = std::max(out.max_labels, labels);
   }
@@ -269,6 +272,13 @@ decode_result write_decoder::parse(size_t size) {
   if (!count_request({uncompressed_.data(), size}, counts))
     return {fail(errc::bad_protobuf,
                  "body is not a Prometheus remote-write WriteRequest"),
+            nullptr};
+  if (counts.histograms > 0)
+    return {fail(errc::native_histograms,
+                 std::to_string(counts.histograms)
+                   + " native histogram samples: this receiver takes float samples "
+                     "only (classic histograms as _bucket, _sum and _count series); "
+                     "set send_native_histograms: false in remote_write"),
             nullptr};
   if (counts.series > options_.max_series)
     return {fail(errc::too_many_series,
@@ -477,6 +487,60 @@ encode_result encode_write_request(array_view<series_view> series,
                                    array_view<family_metadata> metadata,
                                    write_encoder& encoder, std::string& body) {
   return encoder.encode(series, metadata, body);
+}
+
+// -- media type ---------------------------------------------------------------------
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+bool equal_fold(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i]))
+        != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+} // namespace
+
+prom::error check_media_type(std::string_view content_type,
+                             std::string_view content_encoding) {
+  auto encoding = trim(content_encoding);
+  if (!encoding.empty() && !equal_fold(encoding, "snappy"))
+    return {errc::unsupported_media_type,
+            "Content-Encoding " + std::string{encoding}
+              + " is not supported; remote write 1.0 bodies are snappy"};
+  if (trim(content_type).empty())
+    return {};
+  auto semi = content_type.find(';');
+  auto type = trim(content_type.substr(0, semi));
+  bool ok = equal_fold(type, "application/x-protobuf");
+  for (auto rest = semi == std::string_view::npos ? std::string_view{}
+                                                  : content_type.substr(semi + 1);
+       ok && !rest.empty();) {
+    auto next = rest.find(';');
+    auto param = trim(rest.substr(0, next));
+    auto eq = param.find('=');
+    if (eq != std::string_view::npos && equal_fold(trim(param.substr(0, eq)), "proto"))
+      ok = trim(param.substr(eq + 1)) == "prometheus.WriteRequest";
+    rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
+  }
+  if (ok)
+    return {};
+  return {errc::unsupported_media_type,
+          "Content-Type " + std::string{content_type}
+            + " is not supported; this receiver takes remote write 1.0 "
+              "(application/x-protobuf, proto=prometheus.WriteRequest)"};
 }
 
 } // namespace tether::prom

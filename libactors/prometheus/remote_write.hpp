@@ -109,7 +109,8 @@ struct decode_result {
 /// The request is then parsed into an arena that the next call resets, so what one
 /// request costs is released when the next one starts or the decoder is destroyed.
 ///
-/// Checks: snappy framing, the size and count limits, protobuf syntax, UTF-8 of every label and
+/// Checks: snappy framing, the size and count limits, no native histograms
+/// (`errc::native_histograms`), protobuf syntax, UTF-8 of every label and
 /// metadata text, a non-empty `__name__` per series, non-empty and unique label
 /// names. It does not check names against Prometheus' character rules (the caller's
 /// key validation does), sample order, or value ranges; stale markers (see
@@ -226,5 +227,14 @@ private:
 encode_result encode_write_request(array_view<series_view> series,
                                    array_view<family_metadata> metadata,
                                    write_encoder& encoder, std::string& body);
+
+/// Whether a request's Content-Type and Content-Encoding are those of remote write
+/// 1.0: `application/x-protobuf` with no `proto` parameter or
+/// `proto=prometheus.WriteRequest`, and `snappy` (either header may be absent). Any
+/// other (a remote-write 2.0 `proto=io.prometheus.write.v2.Request`, another
+/// encoding) is `errc::unsupported_media_type`, to be answered 415 as the 2.0
+/// specification asks. Thread-safe.
+prom::error check_media_type(std::string_view content_type,
+                             std::string_view content_encoding);
 
 } // namespace tether::prom

@@ -258,7 +258,6 @@ TEST_CASE("remote write: decode bytes written from the specification's field num
   pb::bytes(ts, 1, pb::label("mode", "idle"));
   pb::bytes(ts, 2, pb::sample(12.5, 1000));
   pb::bytes(ts, 3, "\x0a\x00"); // an exemplar: skipped
-  pb::bytes(ts, 4, "\x08\x01"); // a native histogram: skipped
   pb::bytes(ts, 2, pb::sample(13, 2000));
   std::string md;
   pb::int64(md, 1, 1); // COUNTER
@@ -569,4 +568,34 @@ TEST_CASE("remote write: counts are checked before the request is parsed",
           == errc::bad_protobuf);
     CHECK(decoder.decode(compress(minimal_request())).ok());
   }
+}
+
+TEST_CASE("remote write: native histograms are refused, not dropped", "[prometheus]") {
+  std::string ts;
+  pb::bytes(ts, 1, pb::label("__name__", "latency_seconds"));
+  pb::bytes(ts, 2, pb::sample(1, 1000));
+  pb::bytes(ts, 4, "\x08\x01"); // a native histogram
+  std::string raw;
+  pb::bytes(raw, 1, ts);
+  write_decoder decoder;
+  auto res = decoder.decode(compress(raw));
+  REQUIRE_FALSE(res.ok());
+  CHECK(res.error.code == errc::native_histograms);
+  CHECK(res.error.message.find("send_native_histograms") != std::string::npos);
+}
+
+TEST_CASE("remote write: media types other than 1.0's are refused", "[prometheus]") {
+  CHECK_FALSE(check_media_type("", ""));
+  CHECK_FALSE(check_media_type("application/x-protobuf", "snappy"));
+  CHECK_FALSE(check_media_type("application/x-protobuf;proto=prometheus.WriteRequest",
+                               "snappy"));
+  CHECK_FALSE(check_media_type("Application/X-Protobuf ; proto=prometheus.WriteRequest",
+                               "SNAPPY"));
+  auto v2 = check_media_type("application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                             "snappy");
+  CHECK(v2.code == errc::unsupported_media_type);
+  CHECK(v2.message.find("io.prometheus.write.v2.Request") != std::string::npos);
+  CHECK(check_media_type("application/json", "").code == errc::unsupported_media_type);
+  CHECK(check_media_type("application/x-protobuf", "gzip").code
+        == errc::unsupported_media_type);
 }

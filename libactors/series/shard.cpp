@@ -658,13 +658,16 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       return promise;
     },
     [self](read_atom) {
-      // Every series with a closed window, and the slices' sizes, for /metrics.
+      // Every series with a closed window that ended within the staleness period
+      // (older ones have lost their inputs), and the slices' sizes, for /metrics.
       shard_scrape scrape;
       auto& out = scrape.series;
+      auto stale_before = self->state.now()
+                          - static_cast<int64_t>(self->state.cfg.staleness_ms);
       for (auto& [id, sl] : self->state.slices) {
         scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
         sl->for_each([&](const series_entry& e) {
-          if (e.state.last_closed.count == 0)
+          if (e.state.last_closed.count == 0 || e.state.closed_until < stale_before)
             return;
           series_view v;
           v.key = e.key();

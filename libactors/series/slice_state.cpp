@@ -98,27 +98,29 @@ void slice_state::note_open(uint32_t window_ms, int64_t start,
   opened.push_back(open_.back());
 }
 
-const dedup_window* slice_state::find_dedup(const std::string& producer) const {
-  auto h = keys::key_hash(producer);
-  auto [i, end] = dedup_.equal_range(h);
+size_t slice_state::dedup_position(uint64_t h, const std::string& producer) const {
+  if (dedup_index_.empty()) {
+    for (size_t i = 0; i < dedup_hashes_.size(); ++i)
+      if (dedup_hashes_[i] == h && dedup_[i].producer == producer)
+        return i;
+    return dedup_.size();
+  }
+  auto [i, end] = dedup_index_.equal_range(h);
   for (; i != end; ++i)
-    if (i->second.producer == producer)
-      return &i->second.window;
-  return nullptr;
+    if (dedup_[i->second].producer == producer)
+      return i->second;
+  return dedup_.size();
+}
+
+const dedup_window* slice_state::find_dedup(const std::string& producer) const {
+  auto i = dedup_position(keys::key_hash(producer), producer);
+  return i < dedup_.size() ? &dedup_[i].window : nullptr;
 }
 
 dedup_window& slice_state::dedup_of(const std::string& producer) {
   auto h = keys::key_hash(producer);
-  if (dedup_index_.empty()) {
-    for (size_t i = 0; i < dedup_hashes_.size(); ++i)
-      if (dedup_hashes_[i] == h && dedup_[i].producer == producer)
-        return dedup_[i].window;
-  } else {
-    auto [i, end] = dedup_index_.equal_range(h);
-    for (; i != end; ++i)
-      if (dedup_[i->second].producer == producer)
-        return dedup_[i->second].window;
-  }
+  if (auto i = dedup_position(h, producer); i < dedup_.size())
+    return dedup_[i].window;
   auto pos = static_cast<uint32_t>(dedup_.size());
   dedup_.push_back(dedup_entry{producer, {}});
   dedup_hashes_.push_back(h);

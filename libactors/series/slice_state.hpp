@@ -214,6 +214,8 @@ private:
   /// Registers an open (window length, start); appends it to `opened` if new.
   void note_open(uint32_t window_ms, int64_t start, std::vector<opened_window>& opened);
   dedup_window& dedup_of(const std::string& producer);
+  /// Index in `dedup_` of the producer's entry (h: its key_hash), or dedup_.size().
+  size_t dedup_position(uint64_t h, const std::string& producer) const;
 
   uint32_t id_;
   /// Appends a 4-byte length and the key text to the arena; returns the text.

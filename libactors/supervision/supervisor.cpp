@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "events/table_events.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
 
@@ -28,6 +29,8 @@ struct peer_entry {
   int64_t last_heard = 0; ///< ms, node clock
   uint64_t series = 0;
   uint64_t samples_applied = 0;
+  uint64_t windows_closed = 0;
+  bool suspected = false; ///< recorded as suspect since its last heartbeat
 };
 
 struct supervisor_state {
@@ -65,6 +68,12 @@ struct supervisor_state {
 };
 
 using supervisor_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+/// Records a cluster event in the node's event log, if it has one.
+void note(supervisor_ptr self, std::string kind, std::string text) {
+  if (self->state.cfg.events)
+    self->state.cfg.events->record(std::move(kind), std::move(text));
+}
 
 int64_t now_ms() {
   return wire::now_ms();
@@ -131,6 +140,8 @@ bool add_peer(supervisor_ptr self, const peer_info& info) {
     }
   }
   st.lost.erase(info.name);
+  note(self, "connect",
+       info.name + " connected (incarnation " + std::to_string(info.incarnation) + ")");
   auto& e = st.peers[info.name];
   e.info = info;
   e.last_heard = now_ms();
@@ -267,20 +278,27 @@ void tick(supervisor_ptr self) {
   auto now = now_ms();
   uint64_t series = 0;
   uint64_t applied = 0;
+  uint64_t windows = 0;
   if (st.cfg.counters) {
     series = st.cfg.counters->series.load(std::memory_order_relaxed);
     applied = st.cfg.counters->samples_applied.load(std::memory_order_relaxed);
+    windows = st.cfg.counters->windows_closed.load(std::memory_order_relaxed);
   }
   for (auto& [_, p] : st.peers)
     self->send(caf::actor_cast<supervisor_actor>(p.info.supervisor),
                heartbeat_atom::value, st.self_info.name, st.self_info.incarnation,
-               series, applied);
+               series, applied, windows);
   // Suspicions go to every directory member's controller with every heartbeat, so
   // a new leader has them at once; one empty report withdraws them.
   std::vector<std::string> suspects;
   for (auto& [name, p] : st.peers)
-    if (now - p.last_heard > static_cast<int64_t>(st.cfg.suspect_ms))
+    if (now - p.last_heard > static_cast<int64_t>(st.cfg.suspect_ms)) {
       suspects.push_back(name);
+      if (!p.suspected)
+        note(self, "suspect",
+             name + " silent for " + std::to_string(now - p.last_heard) + " ms");
+      p.suspected = true;
+    }
   for (auto& [name, _] : st.lost)
     suspects.push_back(name);
   if (!suspects.empty() || st.suspecting) {
@@ -398,6 +416,7 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     auto& peers = self->state.peers;
     for (auto i = peers.begin(); i != peers.end(); ++i)
       if (i->second.info.supervisor.address() == msg.source) {
+        note(self, "lost", i->first + ": connection lost");
         self->state.lost[i->first] = now_ms();
         peers.erase(i);
         publish(self);
@@ -412,6 +431,10 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     },
     [self](series::position_atom, std::vector<uint32_t>& slices,
            std::vector<uint64_t>& fences) {
+      if (!slices.empty())
+        note(self, "fence",
+             "an election fenced this node's replicas of "
+               + std::to_string(slices.size()) + " slices");
       return positions_of(self, std::move(slices), std::move(fences));
     },
     [self, long_timeout](directory::drain_atom, std::string& name) {
@@ -459,19 +482,24 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
       return {st.self_info, std::move(known)};
     },
     [self](heartbeat_atom, std::string& name, uint64_t incarnation, uint64_t series,
-           uint64_t applied) {
+           uint64_t applied, uint64_t windows) {
       auto i = self->state.peers.find(name);
       if (i != self->state.peers.end() && i->second.info.incarnation == incarnation) {
         i->second.last_heard = now_ms();
         i->second.series = series;
         i->second.samples_applied = applied;
+        i->second.windows_closed = windows;
+        i->second.suspected = false;
       }
     },
     [self](sup_tick_atom) { tick(self); },
     [self](update_atom, assignment_table& t) {
       auto& st = self->state;
-      if (t.version > st.table.version)
+      if (t.version > st.table.version) {
+        for (auto& [kind, text] : events::table_changes(st.table, t))
+          note(self, std::move(kind), std::move(text));
         st.table = t;
+      }
       auto idx = -1;
       for (size_t i = 0; i < t.members.size(); ++i)
         if (t.members[i].name == st.self_info.name)
@@ -504,6 +532,8 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
         me.series = st.cfg.counters->series.load(std::memory_order_relaxed);
         me.samples_applied = st.cfg.counters->samples_applied.load(
           std::memory_order_relaxed);
+        me.windows_closed = st.cfg.counters->windows_closed.load(
+          std::memory_order_relaxed);
       }
       out.push_back(me);
       for (auto& [name, p] : st.peers) {
@@ -518,6 +548,7 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
         s.suspect = s.last_heard_ms > static_cast<int64_t>(st.cfg.suspect_ms);
         s.series = p.series;
         s.samples_applied = p.samples_applied;
+        s.windows_closed = p.windows_closed;
         out.push_back(s);
       }
       return out;

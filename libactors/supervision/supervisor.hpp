@@ -14,6 +14,7 @@
 #include "directory/controller.hpp"
 #include "directory/directory_client.hpp"
 #include "directory/replicated_directory.hpp"
+#include "events/event_log.hpp"
 #include "routing/router.hpp"
 #include "series/shard.hpp"
 #include "tether/actors.hpp"
@@ -80,17 +81,19 @@ struct peer_status {
   int64_t last_heard_ms = -1; ///< ms since the last heartbeat; -1: never
   uint64_t series = 0;          ///< as of its last heartbeat
   uint64_t samples_applied = 0; ///< as of its last heartbeat
+  uint64_t windows_closed = 0;  ///< as of its last heartbeat
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_status& x) {
   return f(x.name, x.gateway, x.cluster, x.incarnation, x.directory_id, x.self,
-           x.connected, x.suspect, x.last_heard_ms, x.series, x.samples_applied);
+           x.connected, x.suspect, x.last_heard_ms, x.series, x.samples_applied,
+           x.windows_closed);
 }
 
 /// - `(hello_atom, mine)` -> (theirs, cluster addresses it knows): the handshake.
-/// - `(heartbeat_atom, name, incarnation, series, samples applied)`: liveness and
-///   the sender's load.
+/// - `(heartbeat_atom, name, incarnation, series, samples applied, windows closed)`:
+///   liveness and the sender's load.
 /// - `(read_atom)` -> every node it knows, for the operator API.
 /// - `(handoff_atom, slice, new epoch, destination)` -> series moved: the
 ///   controller's order to hand a slice this node leads over to another node.
@@ -111,7 +114,7 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<directory::rebalance_atom>::with<uint64_t>,
   caf::replies_to<directory::report_atom>::with<directory::controller_report>,
   caf::replies_to<hello_atom, peer_info>::with<peer_info, std::vector<std::string>>,
-  caf::reacts_to<heartbeat_atom, std::string, uint64_t, uint64_t, uint64_t>,
+  caf::reacts_to<heartbeat_atom, std::string, uint64_t, uint64_t, uint64_t, uint64_t>,
   caf::replies_to<read_atom>::with<std::vector<peer_status>>,
   caf::replies_to<directory::handoff_atom, uint32_t, uint64_t, std::string>::with<
     uint64_t>,
@@ -132,6 +135,8 @@ struct supervisor_config {
   directory::directory_client_actor client;
   routing::router_actor router;
   std::shared_ptr<series::node_counters> counters; ///< reported in heartbeats
+  /// Where membership changes and directory table changes are recorded (optional).
+  std::shared_ptr<events::event_log> events;
 };
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg);

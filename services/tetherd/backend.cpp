@@ -211,6 +211,7 @@ public:
       auto st = node_.stats();
       me.series = st.series;
       me.samples_applied = st.samples_applied;
+      me.windows_closed = st.windows_closed;
       done({}, {me});
       return;
     }
@@ -234,6 +235,7 @@ public:
                              p.last_heard_ms = x.last_heard_ms;
                              p.series = x.series;
                              p.samples_applied = x.samples_applied;
+                             p.windows_closed = x.windows_closed;
                              out.push_back(std::move(p));
                            }
                            done({}, std::move(out));
@@ -264,6 +266,7 @@ public:
                            m.last_error = r.last_error;
                            m.loaded_slices = r.loaded_slices;
                            m.loaded_series = r.loaded_series;
+                           m.slice_series = std::move(r.slice_series);
                            done({}, std::move(m));
                          },
                          [done](caf::error& err) { done(status_of(err), {}); });
@@ -384,6 +387,12 @@ public:
       next = std::max(last + 1, now_us);
     } while (!remote_seq_.compare_exchange_weak(last, next));
     return next;
+  }
+
+  std::vector<events::cluster_event> events_since(uint64_t after) const override {
+    if (!impl_.events)
+      return {};
+    return impl_.events->since(after);
   }
 
 private:

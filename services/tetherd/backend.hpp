@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "events/event_log.hpp"
 #include "tether/assignment.hpp"
 #include "tether/node.hpp"
 #include "tether/types.hpp"
@@ -65,6 +66,7 @@ struct peer_state {
   int64_t last_heard_ms = -1;
   uint64_t series = 0;
   uint64_t samples_applied = 0;
+  uint64_t windows_closed = 0;
 };
 
 /// The directory leader's account of slice moves.
@@ -81,6 +83,7 @@ struct moves_state {
   std::string last_error;
   uint64_t loaded_slices = 0; ///< slices whose load the leader knows
   uint64_t loaded_series = 0; ///< series in those reports
+  std::vector<uint64_t> slice_series; ///< per slice, as reported (may be empty)
 };
 
 /// An operator request to the directory leader.
@@ -164,6 +167,9 @@ public:
   /// The next sequence of the remote-write producer: increasing across restarts
   /// (derived from the clock in microseconds).
   virtual uint64_t next_remote_sequence() = 0;
+
+  /// The cluster events this node still holds whose sequence is above `after`.
+  virtual std::vector<events::cluster_event> events_since(uint64_t after) const = 0;
 };
 
 } // namespace tether::gateway

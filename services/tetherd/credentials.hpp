@@ -109,4 +109,9 @@ enum class auth_verdict : uint8_t { allowed, unauthenticated, forbidden };
 auth_verdict check_bearer(const token_table& table, std::string_view header,
                           role needed);
 
+/// Checks a bare token (as taken from a URL's `access_token` parameter) against
+/// `needed`; an empty token is no credential.
+auth_verdict check_token(const token_table& table, std::string_view token,
+                         role needed);
+
 } // namespace tether::gateway

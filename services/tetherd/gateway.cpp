@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <malloc.h>
 #include <mutex>
 #include <iostream>
@@ -13,10 +14,13 @@
 #include <boost/json.hpp>
 #include <snappy.h>
 
+#include "dashboard/assets.hpp"
+#include "dashboard/hub.hpp"
 #include "keys/series_key.hpp"
 #include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
 #include "prometheus/exposition.hpp"
+#include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"
 #include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
@@ -304,7 +308,7 @@ private:
 /// What every connection of a server shares. Thread-safe.
 struct shared_state {
   shared_state(const gateway_limits& l, std::shared_ptr<credential_store> c)
-    : limits(l), credentials(std::move(c)) {
+    : limits(l), credentials(std::move(c)), metadata(l.max_metadata_families) {
   }
 
   const gateway_limits limits;
@@ -312,8 +316,12 @@ struct shared_state {
   std::atomic<uint32_t> connections{0};
   std::atomic<uint64_t> body_bytes{0};
   session_registry sessions;
+  /// Feeds the dashboard's event streams; set once the node serves.
+  std::shared_ptr<dashboard::hub> dashboard;
   /// Decodes remote-write requests off the I/O threads, one at a time.
   net::thread_pool decoders{1};
+  /// Metric types from remote-write metadata, for requests that carry none.
+  prom::metadata_memory metadata;
 };
 
 /// A remote-write request after decoding and keying, or why it was refused.
@@ -335,6 +343,8 @@ std::pair<http::status, std::string_view> remote_refusal(prom::errc code) {
       return {http::status::bad_request, "TOO_MANY_SAMPLES"};
     case prom::errc::too_many_labels:
       return {http::status::bad_request, "TOO_MANY_LABELS"};
+    case prom::errc::native_histograms:
+      return {http::status::bad_request, "UNSUPPORTED_HISTOGRAMS"};
     default:
       return {http::status::bad_request, "MALFORMED_FRAME"};
   }
@@ -343,7 +353,8 @@ std::pair<http::status, std::string_view> remote_refusal(prom::errc code) {
 /// Decodes and keys one remote-write body within `opts`' limits. Runs on the decode
 /// pool; everything the decoder allocated is released when it returns.
 remote_outcome decode_remote_write(std::string_view body, backend& be,
-                                   const gateway_limits& lim) {
+                                   const gateway_limits& lim,
+                                   prom::metadata_memory& metadata) {
   auto& opts = be.options();
   prom::decode_options dopts;
   dopts.max_uncompressed_bytes = lim.max_remote_write_bytes;
@@ -367,7 +378,15 @@ remote_outcome decode_remote_write(std::string_view body, backend& be,
     wire::batch_keyer keyer{opts.limits, opts.slice_count};
     size_t stale = 0;
     auto rules = be.rules();
-    auto err = keyer.key(seq, *decoded.request, wire::now_ms(), *rules, out.batch, stale);
+    // Metadata comes in requests of its own: earlier requests type this one's series.
+    const prom::write_request_view* request = decoded.request;
+    prom::write_request_view completed;
+    std::deque<std::string> names;
+    if (metadata.complete(*request, completed, names))
+      request = &completed;
+    auto err = keyer.key(seq, *request, wire::now_ms(), *rules, out.batch, stale);
+    if (!err || err.code == errc::empty_batch) // a refused request changes nothing
+      metadata.remember(*decoded.request);
     if (err.code == errc::empty_batch) {
       out.empty = true;
     } else if (err) {
@@ -396,15 +415,61 @@ http::status write_failure_status(errc code) {
 
 /// The role an HTTP request for `path` needs (docs/security.md): none for health
 /// and readiness, admin for /v1/admin/*, write for remote write, read otherwise
-/// (unknown paths included, so that they reveal nothing without a token).
+/// (unknown paths included, so that they reveal nothing without a token). The
+/// dashboard's static files hold no cluster data; its event stream needs read.
 role needed_role(std::string_view path) {
-  if (path == "/healthz" || path == "/readyz")
+  if (path == "/healthz" || path == "/readyz" || dashboard::is_ui_path(path))
     return role::none;
   if (path == "/api/v1/write")
     return role::write;
   if (path.substr(0, 10) == "/v1/admin/")
     return role::admin;
   return role::read;
+}
+
+/// The value of query parameter `name` in `query` (the part after '?'),
+/// percent-decoded; empty when absent or malformed.
+std::string query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (part.size() <= name.size() || part.substr(0, name.size()) != name
+        || part[name.size()] != '=')
+      continue;
+    auto raw = part.substr(name.size() + 1);
+    std::string out;
+    out.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '%') {
+        out.push_back(raw[i] == '+' ? ' ' : raw[i]);
+        continue;
+      }
+      if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1]))
+          || !std::isxdigit(static_cast<unsigned char>(raw[i + 2])))
+        return {};
+      out.push_back(static_cast<char>(std::stoi(std::string{raw.substr(i + 1, 2)},
+                                                nullptr, 16)));
+      i += 2;
+    }
+    return out;
+  }
+  return {};
+}
+
+/// Whether an HTTP request may proceed: its `Authorization` header, or for the
+/// dashboard's event stream (browsers cannot set headers on an EventSource) an
+/// `access_token` query parameter, checked against the role `path` needs.
+auth_verdict authorize(const token_table& table, std::string_view header,
+                       std::string_view target, std::string_view path) {
+  auto needed = needed_role(path);
+  if (header.empty() && path == dashboard::stream_path) {
+    auto q = target.find('?');
+    if (q != std::string_view::npos)
+      return check_token(table, query_param(target.substr(q + 1), "access_token"),
+                         needed);
+  }
+  return check_bearer(table, header, needed);
 }
 
 // -- HTTP session ------------------------------------------------------------------
@@ -449,8 +514,8 @@ private:
       auto needed = needed_role(path);
       auto table = shared_.credentials->current();
       auto header = head[http::field::authorization];
-      switch (check_bearer(*table, std::string_view{header.data(), header.size()},
-                           needed)) {
+      switch (authorize(*table, std::string_view{header.data(), header.size()},
+                        target, path)) {
         case auth_verdict::unauthenticated:
           challenge_ = true;
           return refuse(http::status::unauthorized, "UNAUTHENTICATED",
@@ -526,7 +591,8 @@ private:
   static bool get_path(std::string_view path) {
     return path == "/metrics" || path == "/healthz" || path == "/readyz"
            || path == "/v1/directory" || path == "/v1/nodes" || path == "/v1/where"
-           || path == "/v1/series" || path == "/v1/stream";
+           || path == "/v1/series" || path == "/v1/stream"
+           || path == dashboard::stream_path || dashboard::is_ui_path(path);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -635,6 +701,8 @@ private:
 
   void route(http::request<http::string_body> req, std::string_view path,
              std::string_view target) {
+    if (dashboard::is_ui_path(path) || path == dashboard::stream_path)
+      return serve_dashboard(std::move(req), path);
     if (path == "/metrics")
       return metrics(std::move(req));
     if (path == "/healthz")
@@ -722,6 +790,25 @@ private:
                        + "; see docs/operations.md for the endpoints");
   }
 
+  /// The dashboard's files (GET /ui/...) and its event stream, which takes the
+  /// connection over.
+  void serve_dashboard(request req, std::string_view path) {
+    if (path == dashboard::stream_path) {
+      if (!shared_.dashboard || shared_.dashboard->full())
+        return reply_json_error(req, http::status::service_unavailable, "UNAVAILABLE",
+                                "the node serves as many dashboard streams as it "
+                                "takes; retry later",
+                                {}, "5");
+      return shared_.dashboard->attach(stream_.release_socket(), slot_);
+    }
+    auto* a = dashboard::find_asset(path);
+    if (a == nullptr)
+      return reply_json_error(req, http::status::not_found, "NOT_FOUND",
+                              "no dashboard file at " + std::string{path});
+    reply(req, http::status::ok, std::string{a->content_type}.c_str(),
+          std::string{a->body});
+  }
+
   /// GET /v1/series?key=K&local=true: this node's own replica of the series (no
   /// routing, no quorum), for comparing replicas; `replica` says whether the node
   /// holds the slice as primary, as follower, or not at all.
@@ -747,10 +834,19 @@ private:
   /// applied, except KIND_CONFLICT and INPUT_LIMIT as on the stream); 503 only for
   /// what a retry can fix. Decoding runs on the decode pool, off the I/O threads.
   void remote_write(request req) {
+    auto header = [&](http::field f) {
+      auto v = req[f];
+      return std::string_view{v.data(), v.size()};
+    };
+    if (auto err = prom::check_media_type(header(http::field::content_type),
+                                          header(http::field::content_encoding)))
+      return reply_json_error(req, http::status::unsupported_media_type,
+                              "UNSUPPORTED_MEDIA_TYPE", err.message);
     auto self = shared_from_this();
     net::post(shared_.decoders, [self, req = std::move(req)]() mutable {
       auto outcome = std::make_shared<remote_outcome>(
-        decode_remote_write(req.body(), self->backend_, self->shared_.limits));
+        decode_remote_write(req.body(), self->backend_, self->shared_.limits,
+                            self->shared_.metadata));
       req.body().clear();
       req.body().shrink_to_fit();
       net::post(self->stream_.get_executor(), [self, req = std::move(req), outcome] {
@@ -1031,6 +1127,9 @@ uint16_t server::bind() {
 
 void server::serve(std::unique_ptr<backend> b) {
   impl_->be = std::move(b);
+  impl_->shared.dashboard = std::make_shared<dashboard::hub>(
+    impl_->ioc, *impl_->be, impl_->shared.limits.max_dashboard_streams);
+  impl_->shared.dashboard->start();
   impl_->do_accept();
 }
 
@@ -1059,6 +1158,8 @@ void server::stop() {
     impl_->signals.cancel(ignored);
     impl_->hangup.cancel(ignored);
     impl_->shared.sessions.shutdown_all();
+    if (impl_->shared.dashboard)
+      impl_->shared.dashboard->stop();
     impl_->accept_timer.cancel();
     impl_->grace.expires_after(shutdown_grace);
     impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });

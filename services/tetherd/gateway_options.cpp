@@ -36,6 +36,10 @@ void configure(caf::actor_system_config& cfg) {
                    "largest uncompressed remote-write request (default 33554432)")
     .add<uint32_t>("max-send-queue-bytes",
                    "frames waiting for one WebSocket client (default 16777216)")
+    .add<uint32_t>("max-dashboard-streams",
+                   "dashboard event streams served at once (default 16)")
+    .add<uint32_t>("max-metadata-families",
+                   "remote-write metadata types remembered (default 65536)")
     .add<std::string>("tokens-file",
                       "file of client tokens with roles and producer-id prefixes, "
                       "re-read on SIGHUP (default: none)");
@@ -53,6 +57,10 @@ gateway_limits read_gateway_limits(const caf::actor_system_config& cfg) {
                                          l.max_remote_write_bytes);
   l.max_send_queue_bytes = caf::get_or(s, "tether.max-send-queue-bytes",
                                        l.max_send_queue_bytes);
+  l.max_dashboard_streams = caf::get_or(s, "tether.max-dashboard-streams",
+                                        l.max_dashboard_streams);
+  l.max_metadata_families = caf::get_or(s, "tether.max-metadata-families",
+                                        l.max_metadata_families);
   return l;
 }
 
@@ -68,7 +76,10 @@ std::string check(const gateway_limits& l) {
                    bound("max-remote-write-bytes", l.max_remote_write_bytes, 1024,
                          (1u << 31) - 1),
                    bound("max-send-queue-bytes", l.max_send_queue_bytes, 64 << 10,
-                         1u << 31)})
+                         1u << 31),
+                   bound("max-dashboard-streams", l.max_dashboard_streams, 1, 1024),
+                   bound("max-metadata-families", l.max_metadata_families, 1,
+                         1u << 24)})
     if (!err.empty())
       return err;
   return {};

@@ -27,6 +27,12 @@ struct gateway_limits {
   /// Bytes of server frames waiting to be sent to one WebSocket client; a client
   /// that lets more pile up is closed with 1008.
   uint32_t max_send_queue_bytes = 16u << 20;
+  /// Dashboard event streams (`/v1/dashboard/stream`) served at once; one more is
+  /// answered 503.
+  uint32_t max_dashboard_streams = 16;
+  /// Metric families whose remote-write metadata type the node remembers for
+  /// requests without metadata; the one described longest ago goes first.
+  uint32_t max_metadata_families = 65536;
 };
 
 /// Declares the gateway's options in `cfg`; call before parsing.

@@ -228,7 +228,7 @@ scrape_configs:
             want_g = {s["metric"]["code"]: float(s["value"][1]) for s in
                       promql(aport, 'max by (code) (e2e_temp_celsius{job="target"})')}
             got_g = {s["metric"].get("code"): float(s["value"][1]) for s in
-                     promql(bport, 'e2e_temp_celsius:max{job="target",via="scrape"}')}
+                     promql(bport, 'e2e_temp_celsius_max_over_window{job="target",via="scrape"}')}
             ok = len(want_g) == len(CODES) and all(
                 c in got_g and abs(got_g[c] - want_g[c]) < 1e-9 for c in CODES)
             return ok, (want_g, got_g)

@@ -296,7 +296,29 @@ def case_tools(ctx):
     check(r.returncode != 0, "tether-load wrote under a producer outside its token's prefix")
 
 
+def case_dashboard(ctx):
+    """The dashboard's files hold no cluster data and load without a token; its event
+    stream needs read, as a Bearer header or (browsers cannot set headers on an
+    EventSource) an access_token parameter that no other endpoint accepts."""
+    port = ctx.port
+    for path in ("/ui/", "/ui/app.js", "/ui/style.css"):
+        expect_status(port, "GET", path, None, 200, "dashboard file without a token")
+    stream = "/v1/dashboard/stream"
+    for target, token in ((stream, None), (stream + "?access_token=wrong-token-0123", None),
+                          (stream + "?access_token=", None), (stream, "wrong-token-0123")):
+        resp = expect_status(port, "GET", target, token, 401, "stream without credentials")
+        check(error_of(resp) == "UNAUTHENTICATED", f"GET {target}: {resp[:300]!r}")
+    for target, token in ((stream, READ), (stream + "?access_token=" + READ, None),
+                          (stream + "?x=1&access_token=" + ADMIN.replace("-", "%2D"), None)):
+        resp = expect_status(port, "GET", target, token, 200, "stream with a read token")
+        check(b"text/event-stream" in resp.partition(b"\r\n\r\n")[0],
+              f"GET {target}: not an event stream: {resp[:300]!r}")
+    resp = expect_status(port, "GET", "/metrics?access_token=" + READ, None, 401,
+                         "access_token outside the dashboard stream")
+
+
 CASES = [
+    ("dashboard files open, its stream needs read", case_dashboard),
     ("HTTP roles on every endpoint", case_http_roles),
     ("remote write with a Bearer token", case_remote_write_bearer),
     ("WebSocket hello token and roles", case_ws_roles),

@@ -3,5 +3,6 @@
 list(APPEND TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/prometheus/remote_write.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/prometheus/exposition.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/prometheus/metadata_memory.test.cpp
 )
 set(TETHER_UNIT_TEST_EXTRA_LIBS tether_prometheus)

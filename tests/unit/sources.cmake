@@ -15,4 +15,7 @@ set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/replication/follower_cursor.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/stream_sim.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/outputs/window_order.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/outputs/stale_outputs.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/events/event_log.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/events/table_events.test.cpp
 )

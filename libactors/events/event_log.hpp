@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace tether::events {
+
+/// One thing that happened to the cluster as this node saw it.
+struct cluster_event {
+  uint64_t seq = 0;     ///< 1, 2, ... in the order recorded on this node
+  int64_t unix_ms = 0;  ///< wall clock when recorded
+  std::string kind;     ///< join, connect, lost, suspect, failed, drain, move,
+                        ///< failover, fence, leader
+  std::string text;     ///< one line for an operator
+};
+
+/// The node's log of cluster events: every event is written as one line to the
+/// node's log (when an output stream is given) and kept in a ring of the latest
+/// `capacity` events for the dashboard. Memory stays bounded whatever happens.
+/// Thread-safe.
+class event_log {
+public:
+  /// Keeps the latest `capacity` events (at least 1); writes each line to `echo`
+  /// unless it is null, prefixed with `node`.
+  event_log(std::string node, size_t capacity, std::ostream* echo);
+
+  /// Records an event now; returns its sequence number.
+  uint64_t record(std::string kind, std::string text);
+
+  /// The events still held whose sequence number is above `after`, oldest first.
+  std::vector<cluster_event> since(uint64_t after) const;
+
+  /// The sequence number of the latest event (0: none yet).
+  uint64_t last_seq() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::string node_;
+  size_t capacity_;
+  std::ostream* echo_;
+  uint64_t seq_ = 0;
+  std::deque<cluster_event> ring_;
+};
+
+} // namespace tether::events
