@@ -33,6 +33,19 @@ struct controller_state {
   uint32_t self_id = 0; ///< this member's Raft id, learned from its status
   bool busy = false;
   std::deque<std::function<void()>> queue; ///< operations waiting for their turn
+  /// Failure decisions waiting: they run before the queue and between the rounds
+  /// of a long operation (a drain, a rebalance), never after it.
+  std::deque<std::function<void(std::function<void()>)>> urgent;
+  /// Handoffs in flight; a failure of their source or target abandons them.
+  struct handoff_wait {
+    uint32_t slice;
+    std::string from;
+    std::string to;
+    std::function<void(std::string)> abandon;
+  };
+  std::vector<handoff_wait> handoffs;
+  /// The table as last read, to tell which handoffs a failure concerns.
+  assignment_table last_table;
   std::map<std::string, caf::actor> agents;
   /// Members that asked to join before the first table exists.
   std::map<std::string, member> joined;
@@ -79,7 +92,36 @@ std::vector<int32_t> failed_members(const controller_state& st,
   return out;
 }
 
+/// Whether a fresh suspicion names a member that `t` has up: a verdict may be near,
+/// and no move should start from or to a node that is about to be declared failed.
+bool suspicion_pending(const controller_state& st, const assignment_table& t) {
+  auto now = now_ms();
+  for (auto& [reporter, r] : st.suspicions) {
+    if (now - r.second > st.cfg.suspicion_ttl_ms)
+      continue;
+    for (auto& name : r.first) {
+      auto idx = find_member(t, name);
+      if (idx >= 0 && t.members[static_cast<size_t>(idx)].up)
+        return true;
+    }
+  }
+  return false;
+}
+
 using controller_ptr = controller_actor::stateful_pointer<controller_state>;
+
+/// Runs the waiting failure decisions, each to its end, then `k`. Operations that
+/// take long call it between their rounds: a failure is never decided after them.
+void yield_urgent(controller_ptr self, std::function<void()> k) {
+  auto& st = self->state;
+  if (st.urgent.empty()) {
+    k();
+    return;
+  }
+  auto op = std::move(st.urgent.front());
+  st.urgent.pop_front();
+  op([self, k] { yield_urgent(self, k); });
+}
 
 /// Runs `op` once no other operation is running; `op` calls `done` when finished.
 void run(controller_ptr self, std::function<void(std::function<void()>)> op) {
@@ -90,14 +132,47 @@ void run(controller_ptr self, std::function<void(std::function<void()>)> op) {
   }
   st.busy = true;
   op([self] {
-    auto& s = self->state;
-    s.busy = false;
-    if (!s.queue.empty()) {
-      auto next = std::move(s.queue.front());
-      s.queue.pop_front();
-      next();
-    }
+    yield_urgent(self, [self] {
+      auto& s = self->state;
+      s.busy = false;
+      if (!s.queue.empty()) {
+        auto next = std::move(s.queue.front());
+        s.queue.pop_front();
+        next();
+      }
+    });
   });
+}
+
+/// Runs a failure decision now if nothing runs, else as soon as the running
+/// operation reaches a round boundary.
+void run_urgent(controller_ptr self, std::function<void(std::function<void()>)> op) {
+  auto& st = self->state;
+  if (!st.busy) {
+    run(self, std::move(op));
+    return;
+  }
+  st.urgent.push_back(std::move(op));
+}
+
+/// Abandons the handoffs from or to a member that the suspicions already condemn:
+/// the operation that waits for them reaches its boundary at once and the failure
+/// decision runs, instead of both waiting for the handoff timeout.
+void abandon_failing_handoffs(controller_ptr self) {
+  auto& st = self->state;
+  if (st.handoffs.empty())
+    return;
+  auto failed = failed_members(st, st.last_table);
+  if (failed.empty())
+    return;
+  std::set<std::string> names;
+  for (auto i : failed)
+    names.insert(st.last_table.members[static_cast<size_t>(i)].name);
+  auto waits = st.handoffs; // abandon() edits the list
+  for (auto& h : waits)
+    if (names.count(h.from) > 0 || names.count(h.to) > 0)
+      h.abandon((names.count(h.from) > 0 ? h.from : h.to)
+                + " is failing; the handoff was abandoned");
 }
 
 milliseconds timeout_of(controller_ptr self) {
@@ -125,7 +200,11 @@ void with_table(controller_ptr self, std::function<void(assignment_table)> k,
           return;
         }
         self->request(self->state.cfg.member, timeout_of(self), read_atom::value)
-          .then([k](assignment_table& t) { k(std::move(t)); },
+          .then(
+            [self, k](assignment_table& t) {
+              self->state.last_table = t;
+              k(std::move(t));
+            },
                 [fail](caf::error& err) { fail(err); });
       },
       [fail](caf::error& err) { fail(err); });
@@ -156,12 +235,16 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
   for (auto& m : plan.moves)
     slices.insert(m.slice);
   struct fan {
-    size_t remaining = 0;
+    std::set<uint32_t> open; ///< handoffs without an answer, not abandoned
     std::vector<uint32_t> done;
     std::string error;
+    bool finished = false;
   };
   auto f = std::make_shared<fan>();
   auto finish = [self, base, plan, f, k, fail]() mutable {
+    if (f->finished)
+      return;
+    f->finished = true;
     auto t = base;
     t.members = plan.table.members;
     t.replication_factor = plan.table.replication_factor;
@@ -200,7 +283,35 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     finish();
     return;
   }
-  f->remaining = handoffs.size();
+  // One answer per handoff: from its source, or its abandonment when its source
+  // or target fails meanwhile (a late answer is then ignored, and the slice stays
+  // where the table has it).
+  auto answered = [self, f, finish](uint32_t slice, const std::string* error) mutable {
+    if (f->open.erase(slice) == 0)
+      return;
+    auto& hs = self->state.handoffs;
+    hs.erase(std::remove_if(hs.begin(), hs.end(),
+                            [&](const auto& h) { return h.slice == slice; }),
+             hs.end());
+    if (error == nullptr) {
+      f->done.push_back(slice);
+      ++self->state.report.moves_done;
+    } else {
+      f->error = "slice " + std::to_string(slice) + ": " + *error;
+      ++self->state.report.moves_failed;
+      self->state.report.last_error = f->error;
+    }
+    if (f->open.empty())
+      finish();
+  };
+  for (auto& [s, agent] : handoffs) {
+    auto& after = plan.table.slices[s];
+    f->open.insert(s);
+    self->state.handoffs.push_back(
+      {s, base.members[static_cast<size_t>(base.slices[s].primary)].name,
+       plan.table.members[static_cast<size_t>(after.primary)].name,
+       [answered, s](std::string why) mutable { answered(s, &why); }});
+  }
   for (auto& [s, agent] : handoffs) {
     auto& after = plan.table.slices[s];
     auto& to = plan.table.members[static_cast<size_t>(after.primary)].name;
@@ -208,20 +319,11 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     self
       ->request(agent, milliseconds(self->state.cfg.handoff_timeout_ms),
                 handoff_atom::value, s, after.epoch, to)
-      .then(
-        [self, f, slice, finish](uint64_t) mutable {
-          f->done.push_back(slice);
-          ++self->state.report.moves_done;
-          if (--f->remaining == 0)
-            finish();
-        },
-        [self, f, slice, finish](caf::error& err) mutable {
-          f->error = "slice " + std::to_string(slice) + ": " + message_of(err);
-          ++self->state.report.moves_failed;
-          self->state.report.last_error = f->error;
-          if (--f->remaining == 0)
-            finish();
-        });
+      .then([answered, slice](uint64_t) mutable { answered(slice, nullptr); },
+            [answered, slice](caf::error& err) mutable {
+              auto why = message_of(err);
+              answered(slice, &why);
+            });
   }
 }
 
@@ -309,6 +411,7 @@ void converge(controller_ptr self,
               std::function<placement_plan(const assignment_table&)> planner,
               uint64_t moved_so_far, std::function<void(uint64_t)> k,
               std::function<void(caf::error)> fail) {
+  yield_urgent(self, [self, planner, moved_so_far, k, fail] {
   with_table(
     self,
     [self, planner, moved_so_far, k, fail](assignment_table t) {
@@ -329,6 +432,7 @@ void converge(controller_ptr self,
         fail);
     },
     fail);
+  });
 }
 
 /// Picks the new primary of every slice in `slices` (whose primary failed or came
@@ -549,6 +653,11 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
         auto opts = placement_of(self->state.cfg);
         auto loads = self->state.loads;
         auto balance = [self, rp, done, opts, loads]() mutable {
+        if (suspicion_pending(self->state, self->state.last_table)) {
+          rp.deliver(uint64_t{0}); // the next round, once the verdict is in
+          done();
+          return;
+        }
         converge(
           self,
           [opts, loads](const assignment_table& t) {
@@ -742,6 +851,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
     [self](suspect_atom, std::string& reporter, std::vector<std::string>& names) {
       auto& st = self->state;
       st.suspicions[reporter] = {std::move(names), now_ms()};
+      abandon_failing_handoffs(self);
       if (st.judging)
         return;
       bool any = false;
@@ -750,7 +860,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       if (!any)
         return;
       st.judging = true;
-      run(self, [self](std::function<void()> done) {
+      run_urgent(self, [self](std::function<void()> done) {
         auto finish = [self, done] {
           self->state.judging = false;
           done();

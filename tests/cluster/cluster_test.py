@@ -655,6 +655,72 @@ def case_stale_read(env):
 
 
 @case
+def case_stop_during_move(env):
+    """A primary hangs (SIGSTOP) while the directory waits for it to hand a slice
+    over: the failure decision must not wait behind the handoff (up to its 10 s
+    timeout). The directory abandons the handoff as soon as a majority suspects the
+    node, declares it failed and elects new primaries, and writes to all of its
+    slices are acknowledged while it is still stopped."""
+    c = env.cluster("stop-during-move", {"replication-factor": 3})
+    paused = None
+    try:
+        c.up(3)
+        leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
+        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
+        victim, target = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
+        sl = c.server(leader)
+        cl = Client(sl, "stop-during-move-1")
+        keys = [{"host": f"s{i}"} for i in range(64)]
+        a = write_until_acked(cl, [counter("cluster_stop_move_total", k) for k in keys],
+                              time.monotonic() + 20)
+        check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
+        mine = []
+        for k in keys:
+            r = http_json(sl, "/v1/series?key="
+                          + urllib.parse.quote(key_of("cluster_stop_move_total", k)))
+            if r.get("node") == victim:
+                mine.append((k, r["slice"]))
+        check(mine, f"{victim} leads none of {len(keys)} keys")
+        c.kill(victim, signal.SIGSTOP)
+        paused = victim
+        t_stop = time.monotonic()
+        # The move's handoff goes to the stopped node and waits there.
+        move = {}
+
+        def request_move():
+            try:
+                move["answer"] = http_json(
+                    sl, f"/v1/admin/move?slice={mine[0][1]}&node={target}",
+                    method="POST", timeout=60)
+            except Failure as e:
+                move["error"] = str(e)
+            move["after"] = time.monotonic() - t_stop
+        mover = threading.Thread(target=request_move)
+        mover.start()
+        a = write_until_acked(cl, [counter("cluster_stop_move_total", k) for k, _ in mine],
+                              time.monotonic() + 30)
+        t_acked = time.monotonic() - t_stop
+        still = c.paused(victim)
+        mover.join(60)
+        check(a is not None and a.get("accepted") == len(mine),
+              f"writes to {victim}'s slices while it is stopped: {a}")
+        check(still, f"{victim} was resumed before the writes were acknowledged")
+        check("error" in move and "is failing" in move["error"],
+              f"the move from the stopped {victim} was not abandoned: {move}")
+        print(f"  stop_during_move: {len(mine)} keys of {victim} acknowledged "
+              f"{t_acked:.2f} s after SIGSTOP; move answered after {move['after']:.2f} s: "
+              f"{move['error'][-120:]}", flush=True)
+        cl.close()
+    finally:
+        if paused:
+            try:
+                c.kill(paused, signal.SIGCONT)
+            except Exception:
+                pass
+        finish(c)
+
+
+@case
 def case_leader(env):
     c = env.cluster("leader")
     try:
@@ -735,7 +801,8 @@ def main():
         return 1
     env = Env(args)
     cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
-             case_fast_restart, case_stale_read, case_leader, case_launcher]
+             case_fast_restart, case_stale_read, case_stop_during_move, case_leader,
+             case_launcher]
     if args.cases:
         cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
     for f in cases:
