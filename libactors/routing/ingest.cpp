@@ -26,6 +26,7 @@ struct write_part {
   std::shared_ptr<write_fan_in> fan;
   caf::typed_response_promise<write_ack> rp;
   bool done = false;
+  std::vector<uint32_t> slices; ///< of a write to another node: its slices
 };
 
 /// A read sent to a shard on another node: answered once, by the shard, by its
@@ -50,7 +51,14 @@ struct ingest_state {
   std::map<caf::actor_addr, std::vector<std::shared_ptr<write_part>>> remote;
   /// Reads waiting for a shard on another node, the same way.
   std::map<caf::actor_addr, std::vector<std::shared_ptr<read_wait>>> remote_reads;
+  /// The routing table version the remote writes were last checked against, and
+  /// whether the check timer runs (only while remote writes wait).
+  uint64_t checked_version = 0;
+  bool checking = false;
 };
+
+/// How often waiting remote writes are checked against the routing table.
+constexpr std::chrono::milliseconds reroute_interval{25};
 
 using ingest_ptr = ingest_full_actor::stateful_pointer<ingest_state>;
 
@@ -142,6 +150,44 @@ void shard_down(ingest_ptr self, const caf::actor_addr& shard) {
     answer(part, nullptr, "the node of a slice primary went away");
 }
 
+/// Fails the remote writes whose slices the routing table now routes elsewhere (a
+/// failover or a move committed while they waited): the producer retries them at
+/// once on the new primary, which its dedup window keeps exactly once. Runs while
+/// remote writes wait.
+void check_reroutes(ingest_ptr self) {
+  auto& st = self->state;
+  st.checking = false;
+  if (st.remote.empty())
+    return;
+  auto table = st.ctx->cache->load();
+  if (table && table->version != st.checked_version) {
+    st.checked_version = table->version;
+    for (auto i = st.remote.begin(); i != st.remote.end();) {
+      auto& parts = i->second;
+      auto stale = [&](const std::shared_ptr<write_part>& part) {
+        for (auto s : part->slices)
+          if (s >= table->slices.size() || table->slices[s].shard.address() != i->first)
+            return true;
+        return false;
+      };
+      std::vector<std::shared_ptr<write_part>> failed;
+      for (auto& part : parts)
+        if (stale(part))
+          failed.push_back(part);
+      parts.erase(std::remove_if(parts.begin(), parts.end(), stale), parts.end());
+      for (auto& part : failed)
+        answer(part, nullptr,
+               "slice " + std::to_string(part->slices.front())
+                 + " has a new primary since this write was sent; retry");
+      i = parts.empty() ? st.remote.erase(i) : std::next(i);
+    }
+  }
+  if (!st.remote.empty()) {
+    st.checking = true;
+    self->delayed_send(self, reroute_interval, reroute_atom::value);
+  }
+}
+
 /// Monitors a remote shard once, for both writes and reads.
 void watch_remote(ingest_ptr self, const series::shard_actor& shard) {
   auto addr = shard.address();
@@ -174,7 +220,7 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
   for (auto& r : st.routed)
     fan->ranges += r.write.ranges.size();
   for (auto& r : st.routed) {
-    auto part = std::make_shared<write_part>(write_part{fan, rp, false});
+    auto part = std::make_shared<write_part>(write_part{fan, rp, false, {}});
     // Which slices wait on this shard, for the error text of a timeout (no string
     // is built unless it is needed).
     auto first_slice = r.write.ranges.empty() ? 0u : r.write.ranges.front().slice;
@@ -184,6 +230,14 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
       remote = r.shard.address();
       watch_remote(self, r.shard);
       st.remote[remote].push_back(part);
+      part->slices.reserve(r.write.ranges.size());
+      for (auto& range : r.write.ranges)
+        part->slices.push_back(range.slice);
+      if (!st.checking) {
+        st.checking = true;
+        st.checked_version = table->version;
+        self->delayed_send(self, reroute_interval, reroute_atom::value);
+      }
     }
     self->request(r.shard, timeout_of(self), write_atom::value, std::move(r.write))
       .then(
@@ -230,6 +284,7 @@ ingest_full_actor::behavior_type ingest_behavior(
   self->set_down_handler([self](caf::down_msg& msg) { shard_down(self, msg.source); });
   return {
     [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
+    [self](reroute_atom) { check_reroutes(self); },
     [self](write_atom, uint64_t seq, std::vector<sample>& xs) {
       wire::keyed_batch batch;
       auto rules = self->state.ctx->rules->load();

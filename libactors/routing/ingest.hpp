@@ -13,10 +13,16 @@
 
 namespace tether::routing {
 
+/// An ingest actor's own timer: writes waiting on a primary that the routing table
+/// no longer names fail now (retryable) instead of when their node's connection
+/// times out.
+using reroute_atom = caf::atom_constant<caf::atom("tt_rerte")>;
+
 /// The ingest interface plus the gateway's pre-keyed write: the gateway validates and
 /// keys a frame on its I/O thread and hands the keyed batch over.
 using ingest_full_actor = ingest_actor::extend<
-  caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>>;
+  caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>,
+  caf::reacts_to<reroute_atom>>;
 
 /// What every ingest actor of a node shares.
 struct ingest_context {
