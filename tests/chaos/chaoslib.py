@@ -214,6 +214,12 @@ class Session:
         except (OSError, websocket.WebSocketException) as e:
             raise ConnLost(f"send to {self.server}: {e}") from None
 
+    def send_raw(self, text):
+        try:
+            self.ws.send(text)
+        except (OSError, websocket.WebSocketException) as e:
+            raise ConnLost(f"send to {self.server}: {e}") from None
+
     def recv(self, timeout):
         """The next message, None if none arrived within timeout; ConnLost when the
         connection is gone."""
