@@ -110,6 +110,11 @@ bool suspicion_pending(const controller_state& st, const assignment_table& t) {
 
 using controller_ptr = controller_actor::stateful_pointer<controller_state>;
 
+void log_event(controller_ptr self, std::string kind, std::string text) {
+  if (self->state.cfg.events)
+    self->state.cfg.events->record(std::move(kind), std::move(text));
+}
+
 /// Runs the waiting failure decisions, each to its end, then `k`. Operations that
 /// take long call it between their rounds: a failure is never decided after them.
 void yield_urgent(controller_ptr self, std::function<void()> k) {
@@ -170,9 +175,13 @@ void abandon_failing_handoffs(controller_ptr self) {
     names.insert(st.last_table.members[static_cast<size_t>(i)].name);
   auto waits = st.handoffs; // abandon() edits the list
   for (auto& h : waits)
-    if (names.count(h.from) > 0 || names.count(h.to) > 0)
-      h.abandon((names.count(h.from) > 0 ? h.from : h.to)
-                + " is failing; the handoff was abandoned");
+    if (names.count(h.from) > 0 || names.count(h.to) > 0) {
+      auto why = (names.count(h.from) > 0 ? h.from : h.to) + " is failing";
+      log_event(self, "abandon",
+                "handoff of slice " + std::to_string(h.slice) + " from " + h.from + " to "
+                  + h.to + " abandoned: " + why + " (a majority suspects it)");
+      h.abandon(why + "; the handoff was abandoned");
+    }
 }
 
 milliseconds timeout_of(controller_ptr self) {
@@ -449,6 +458,39 @@ void converge(controller_ptr self,
 /// primary and epoch and is *unresolved*: a later round asks again.
 /// `k(table, unresolved)` gets `t` with the elected slices taken from `plan` at
 /// the new epoch, and the version bumped.
+/// Logs what an election decided: who leads how many of `slices` at which epochs,
+/// and the slices left unresolved (too few followers answered).
+void log_election(controller_ptr self, const assignment_table& t,
+                  const std::vector<uint32_t>& slices,
+                  const std::vector<uint32_t>& unresolved) {
+  std::map<int32_t, std::pair<size_t, uint64_t>> leads; // member -> (slices, min epoch)
+  std::set<uint32_t> open(unresolved.begin(), unresolved.end());
+  for (auto s : slices) {
+    if (open.count(s) > 0)
+      continue;
+    auto& e = leads[t.slices[s].primary];
+    e.second = e.first == 0 ? t.slices[s].epoch : std::min(e.second, t.slices[s].epoch);
+    ++e.first;
+  }
+  std::string text;
+  for (auto& [m, e] : leads)
+    text += (text.empty() ? "" : ", ")
+            + (m >= 0 && static_cast<size_t>(m) < t.members.size()
+                 ? t.members[static_cast<size_t>(m)].name
+                 : std::string{"(none)"})
+            + " leads " + std::to_string(e.first) + " from epoch " + std::to_string(e.second);
+  if (!text.empty())
+    log_event(self, "election",
+              std::to_string(slices.size() - open.size()) + " slices elected for table version "
+                + std::to_string(t.version) + ": " + text);
+  if (!unresolved.empty())
+    log_event(self, "unresolved",
+              std::to_string(unresolved.size()) + " slices without enough follower answers "
+                + "(first: slice " + std::to_string(unresolved.front()) + ", epoch "
+                + std::to_string(t.slices[unresolved.front()].epoch)
+                + "); they keep their primary and are asked again every rebalance round");
+}
+
 void elect(controller_ptr self, assignment_table t, placement_plan plan,
            std::vector<uint32_t> slices,
            std::function<void(assignment_table, std::vector<uint32_t>)> k) {
@@ -506,6 +548,7 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
       a.epoch = std::max(a.epoch, fenced);
       t.slices[s] = a;
     }
+    log_election(self, t, slices, unresolved);
     k(std::move(t), std::move(unresolved));
   };
   std::vector<std::pair<std::string, caf::actor>> targets;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "directory/replicated_directory.hpp"
+#include "events/event_log.hpp"
 #include "tether/actors.hpp"
 
 /// The directory's controller: the one place that decides membership and placement.
@@ -144,6 +146,9 @@ struct controller_config {
   /// A suspicion report counts for this long unless renewed (reporters renew it
   /// with every heartbeat).
   uint32_t suspicion_ttl_ms = 1000;
+  /// Where elections, unresolved elections and abandoned handoffs are logged (may
+  /// be null).
+  std::shared_ptr<events::event_log> events;
 };
 
 controller_actor spawn_controller(caf::actor_system& sys, controller_config cfg);

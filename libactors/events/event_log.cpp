@@ -2,11 +2,31 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 
 namespace tether::events {
 
 event_log::event_log(std::string node, size_t capacity, std::ostream* echo)
   : node_(std::move(node)), capacity_(std::max<size_t>(capacity, 1)), echo_(echo) {
+}
+
+std::string_view level_of(std::string_view kind) {
+  for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unresolved"})
+    if (kind == k)
+      return "WARN";
+  return "INFO";
+}
+
+std::string log_time(int64_t unix_ms) {
+  auto secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 uint64_t event_log::record(std::string kind, std::string text) {
@@ -15,7 +35,8 @@ uint64_t event_log::record(std::string kind, std::string text) {
                .count();
   std::lock_guard<std::mutex> guard{mtx_};
   if (echo_ != nullptr)
-    *echo_ << "tether: " << node_ << ": event " << kind << ": " << text << std::endl;
+    *echo_ << log_time(now) << ' ' << level_of(kind) << ' ' << node_ << ' ' << kind
+           << ": " << text << std::endl;
   if (ring_.size() == capacity_)
     ring_.pop_front();
   ring_.push_back(cluster_event{++seq_, now, std::move(kind), std::move(text)});

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tether::events {
@@ -14,9 +15,16 @@ struct cluster_event {
   uint64_t seq = 0;     ///< 1, 2, ... in the order recorded on this node
   int64_t unix_ms = 0;  ///< wall clock when recorded
   std::string kind;     ///< join, connect, lost, suspect, failed, drain, move,
-                        ///< failover, fence, leader
+                        ///< failover, fence, leader, election, unresolved, abandon
   std::string text;     ///< one line for an operator
 };
+
+/// The level of an event kind in the log: WARN for what an operator must look at
+/// (failed, lost, suspect, fence, failover, abandon, unresolved), INFO otherwise.
+std::string_view level_of(std::string_view kind);
+
+/// `2026-12-05T23:55:18.123Z`: a log line's UTC time of `unix_ms`.
+std::string log_time(int64_t unix_ms);
 
 /// The node's log of cluster events: every event is written as one line to the
 /// node's log (when an output stream is given) and kept in a ring of the latest
@@ -24,8 +32,9 @@ struct cluster_event {
 /// Thread-safe.
 class event_log {
 public:
-  /// Keeps the latest `capacity` events (at least 1); writes each line to `echo`
-  /// unless it is null, prefixed with `node`.
+  /// Keeps the latest `capacity` events (at least 1); writes each to `echo` unless
+  /// it is null, as one line: `TIME LEVEL NODE KIND: TEXT`, e.g.
+  /// `2026-12-05T23:55:18.123Z WARN tether-1 failover: 356 slices failed over ...`.
   event_log(std::string node, size_t capacity, std::ostream* echo);
 
   /// Records an event now; returns its sequence number.

@@ -18,7 +18,22 @@ TEST_CASE("event_log keeps the latest events in order and writes each line") {
   CHECK(log.since(4).size() == 1);
   CHECK(log.since(5).empty());
   CHECK(log.last_seq() == 5);
-  CHECK(out.str().find("tether: tether-1: event move: slice 1\n") == 0);
+  // TIME LEVEL NODE KIND: TEXT, one line per event.
+  auto first = out.str().substr(0, out.str().find('\n'));
+  CHECK(first.size() == 24 + std::string{" INFO tether-1 move: slice 1"}.size());
+  CHECK(first.substr(24) == " INFO tether-1 move: slice 1");
+  CHECK(first[10] == 'T');
+  CHECK(first[23] == 'Z');
+}
+
+TEST_CASE("event log lines carry a level and a UTC time") {
+  using tether::events::level_of;
+  using tether::events::log_time;
+  CHECK(level_of("failover") == "WARN");
+  CHECK(level_of("suspect") == "WARN");
+  CHECK(level_of("move") == "INFO");
+  CHECK(log_time(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(log_time(1796515200123) == "2026-12-06T00:00:00.123Z");
 }
 
 TEST_CASE("event_log without an output stream only keeps the ring") {

@@ -503,6 +503,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       cc.max_moves = opts.max_moves;
       cc.tolerance = opts.balance_tolerance;
       cc.request_timeout_ms = opts.request_timeout_ms;
+      cc.events = ptr->events;
       ptr->controller = directory::spawn_controller(sys, std::move(cc));
     }
     for (uint32_t i = 0; i < ptr->opts.shards; ++i)
