@@ -447,7 +447,7 @@ void converge(controller_ptr self,
 /// Picks the new primary of every slice in `slices` (whose primary failed or came
 /// back empty). Asks every up follower, through its node's supervisor, where its
 /// replica stands, and fences it first at the epoch this election commits (the
-/// slice's epoch + 1): from then on it refuses the old primary, which may still be
+/// slice's epoch + 2, see election_epoch): from then on it refuses the old primary, which may still be
 /// alive behind a partition. A slice is elected only when so many followers
 /// answered that the old primary cannot make a write quorum with the rest (more
 /// than n - q of its n replicas, q the write quorum); then every acknowledged
@@ -458,6 +458,31 @@ void converge(controller_ptr self,
 /// primary and epoch and is *unresolved*: a later round asks again.
 /// `k(table, unresolved)` gets `t` with the elected slices taken from `plan` at
 /// the new epoch, and the version bumped.
+/// The epoch an election of slice `a` fences and commits (and at which a primary
+/// back from a pause leads what it still leads): two above the table's. A
+/// handoff in flight when the primary failed (abandoned, or answered too late) may
+/// have installed the slice on its target at the move's epoch, one above the
+/// table's; that copy must be fenced like every other, or it refuses the elected
+/// primary at an equal epoch and the slice stays unwritable.
+uint64_t election_epoch(const slice_assignment& a) {
+  return a.epoch + 2;
+}
+
+/// The new primary among `candidates` (non-empty): `preferred` if it is one, else
+/// the one leading the fewest slices in `led`, which counts the choice.
+int32_t pick_primary(const std::vector<int32_t>& candidates, int32_t preferred,
+                     std::map<int32_t, size_t>& led) {
+  auto chosen = candidates.front();
+  if (std::find(candidates.begin(), candidates.end(), preferred) != candidates.end())
+    chosen = preferred;
+  else
+    for (auto c : candidates)
+      if (led[c] < led[chosen])
+        chosen = c;
+  ++led[chosen];
+  return chosen;
+}
+
 /// Logs what an election decided: who leads how many of `slices` at which epochs,
 /// and the slices left unresolved (too few followers answered).
 void log_election(controller_ptr self, const assignment_table& t,
@@ -510,20 +535,25 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
       if (f >= 0 && t.members[static_cast<size_t>(f)].up) {
         auto& q = ask[t.members[static_cast<size_t>(f)].name];
         q.slices.push_back(s);
-        q.fences.push_back(t.slices[s].epoch + 1);
+        q.fences.push_back(election_epoch(t.slices[s]));
       }
   struct fan {
     size_t remaining = 0;
     // slice -> (member index, position) of the best seeded replica so far
     std::map<uint32_t, std::pair<int32_t, replica_position>> best;
+    // slice -> every member whose replica is as far as the best one
+    std::map<uint32_t, std::vector<int32_t>> ties;
     std::map<uint32_t, std::vector<int32_t>> answered; // slice -> who answered
   };
   auto f = std::make_shared<fan>();
   auto rf = self->state.cfg.replication_factor;
   auto finish = [self, t, plan, slices, f, k, rf]() mutable {
     std::vector<uint32_t> unresolved;
+    std::map<int32_t, size_t> led; // member -> slices it leads, as assigned so far
+    for (auto& a : t.slices)
+      ++led[a.primary];
     for (auto s : slices) {
-      auto fenced = t.slices[s].epoch + 1;
+      auto fenced = election_epoch(t.slices[s]);
       auto n = 1 + t.slices[s].followers.size();
       auto q = std::max<size_t>(n, rf) / 2 + 1;
       auto needed = n >= q ? n - q + 1 : 1;
@@ -534,8 +564,12 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
       auto i = f->best.find(s);
       bool empty = i == f->best.end();
       // No replica with state among enough answers: no write was acknowledged,
-      // and a follower that answered starts the slice empty.
-      auto chosen = empty ? f->answered[s].front() : i->second.first;
+      // and a follower that answered starts the slice empty. Among replicas that
+      // are equally far (each holds every acknowledged write), the placement's
+      // choice, else the one leading the fewest slices: the failed node's slices
+      // spread over the survivors instead of all going to the first to answer.
+      auto chosen = pick_primary(empty ? f->answered[s] : f->ties[s],
+                                 plan.table.slices[s].primary, led);
       auto a = plan.table.slices[s];
       a.empty = empty;
       if (a.primary != chosen) {
@@ -578,8 +612,13 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
             auto i = f->best.find(p.slice);
             if (i == f->best.end()
                 || std::tie(p.epoch, p.seq)
-                     > std::tie(i->second.second.epoch, i->second.second.seq))
+                     > std::tie(i->second.second.epoch, i->second.second.seq)) {
               f->best[p.slice] = {idx, p};
+              f->ties[p.slice] = {idx};
+            } else if (std::tie(p.epoch, p.seq)
+                       == std::tie(i->second.second.epoch, i->second.second.seq)) {
+              f->ties[p.slice].push_back(idx);
+            }
           }
           if (--f->remaining == 0)
             finish();
@@ -660,11 +699,11 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
               }
               // Back from a partition or a pause with its state: it leads what it
               // still leads at a higher epoch, not below the fence an unresolved
-              // election may have set on its followers.
+              // election may have set on its followers (election_epoch).
               if (!cur.up)
                 for (auto& a : t.slices)
                   if (a.primary == idx)
-                    a.epoch += 1;
+                    a.epoch = election_epoch(a);
               cur.up = true;
               cur.drained = false;
               cur.address = m.address;
