@@ -16,6 +16,12 @@ set(TETHER_PROTOBUF_MIN_VERSION 3.21)
 find_package(Boost ${TETHER_BOOST_MIN_VERSION} REQUIRED)
 find_package(Protobuf ${TETHER_PROTOBUF_MIN_VERSION} REQUIRED)
 find_package(Catch2 2.13 REQUIRED)
+# CLI11 (header-only, Debian libcli11-dev) parses the tools' command lines.
+find_package(CLI11 2.1 QUIET)
+if(NOT CLI11_FOUND)
+  message(FATAL_ERROR "Tether: not found: CLI11 >= 2.1 for tetherctl and tether-load "
+                      "(Debian libcli11-dev; bash tools/setup.sh installs it)")
+endif()
 
 # Debian's python3 with its websocket and protobuf modules runs the integration tests,
 # whatever python3 comes first on PATH.

@@ -12,6 +12,7 @@ packages=(
   catch2
   libxxhash-dev
   libsnappy-dev
+  libcli11-dev
   python3 python3-websocket python3-protobuf
   curl iproute2 procps
   dpkg-dev file systemd

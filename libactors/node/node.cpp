@@ -36,14 +36,6 @@ namespace {
 
 constexpr auto error_category = caf::atom("tether");
 
-/// Reaches the protected option set of any config through a member pointer formed
-/// in a derived class (the one legal way in without subclassing the user's config).
-struct option_access : caf::actor_system_config {
-  static caf::config_option_set& of(caf::actor_system_config& cfg) {
-    return cfg.*(&option_access::custom_options_);
-  }
-};
-
 } // namespace
 
 // -- errors -------------------------------------------------------------------
@@ -94,49 +86,7 @@ void configure(caf::actor_system_config& cfg) {
   cfg.set("scheduler.max-threads",
           static_cast<size_t>(std::max(1u, std::thread::hardware_concurrency())));
   cfg.set("middleman.workers", size_t{0});
-  caf::config_option_adder{option_access::of(cfg), "tether"}
-    .add<std::string>("name", "stable member name of this node (default tether-0)")
-    .add<std::string>("host", "address the gateway binds (default 127.0.0.1)")
-    .add<uint16_t>("port", "gateway port for HTTP and WebSocket, 0 = any (default 7480)")
-    .add<uint32_t>("slice-count", "slices of the key space, fixed per cluster (default 1024)")
-    .add<uint32_t>("shards", "slice-hosting actors per node, 0 = one per core (default 0)")
-    .add<uint32_t>("request-timeout-ms", "timeout of requests between actors (default 5000)")
-    .add<uint32_t>("window-ms", "tumbling window length in ms for series without a rule (default 10000)")
-    .add<uint32_t>("lateness-ms", "how long after its end a window still takes samples (default 5000)")
-    .add<uint32_t>("staleness-ms", "cumulative counter inputs quiet this long are forgotten (default 300000)")
-    .add<double>("sketch-accuracy", "relative accuracy of histogram quantiles (default 0.01)")
-    .add<std::string>("rules-file", "JSON file of aggregation rules (default: none)")
-    .add<std::string>("remote-write-url",
-                      "send closed windows to this Prometheus remote-write URL (default: off)")
-    .add<uint32_t>("max-future-ms", "how far ahead of the node's clock a sample may be (default 60000)")
-    .add<uint32_t>("io-threads", "gateway I/O threads (default 1)")
-    .add<std::string>("auth-token", "token clients must present in hello (default: none)")
-    .add<uint32_t>("max-frame-bytes", "largest client frame (default 1048576)")
-    .add<uint32_t>("max-samples-per-batch", "samples per write (default 10000)")
-    .add<uint32_t>("max-labels-per-sample", "labels per sample (default 32)")
-    .add<uint32_t>("max-key-bytes", "bytes of a canonical series key (default 1024)")
-    .add<uint32_t>("max-inflight-batches",
-                   "unacknowledged writes per connection before reading pauses (default 64)")
-    .add<uint32_t>("idle-timeout-ms", "close a connection silent this long (default 60000)")
-    .add<uint64_t>("max-sequence-jump",
-                   "how far a write's sequence may jump above its producer's highest "
-                   "on a slice (default 281474976710656 = 2^48)")
-    .add<uint16_t>("cluster-port",
-                   "port for node-to-node traffic, 0 = standalone node (default 0)")
-    .add<std::string>("cluster-host", "address node-to-node traffic binds (default: host)")
-    .add<std::string>("advertise-host",
-                      "host name other nodes and clients reach this node at "
-                      "(default: the bind addresses)")
-    .add<std::vector<std::string>>("seeds", "HOST:PORT cluster addresses to contact")
-    .add<std::vector<std::string>>("directory-members",
-                                   "names of the 1 or 3 members running the directory")
-    .add<std::string>("data-dir", "directory for durable state (default: memory only)")
-    .add<uint32_t>("replication-factor", "replicas per slice (default 1)")
-    .add<uint32_t>("heartbeat-ms", "supervisor heartbeat interval (default 100)")
-    .add<uint32_t>("suspect-ms", "silence after which a peer is suspected (default 500)")
-    .add<uint32_t>("max-moves", "concurrent slice moves of a rebalance (default 16)")
-    .add<double>("balance-tolerance",
-                 "rebalance until every node is within this fraction of the mean (default 0.1)");
+  declare_options(cfg, "tether", node_option_table(d));
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out{"tether."};
@@ -170,122 +120,6 @@ void configure(caf::actor_system_config& cfg) {
   directory::add_controller_types(cfg);
   supervision::add_supervision_types(cfg);
   cfg.add_message_type<series::shard_actor>("tether.shard_actor");
-  (void) d;
-}
-
-node_options read_node_options(const caf::actor_system_config& cfg) {
-  node_options o;
-  auto& s = caf::content(cfg);
-  o.name = caf::get_or(s, "tether.name", o.name);
-  o.host = caf::get_or(s, "tether.host", o.host);
-  o.port = caf::get_or(s, "tether.port", o.port);
-  o.slice_count = caf::get_or(s, "tether.slice-count", o.slice_count);
-  o.shards = caf::get_or(s, "tether.shards", o.shards);
-  o.request_timeout_ms = caf::get_or(s, "tether.request-timeout-ms",
-                                     o.request_timeout_ms);
-  o.window_ms = caf::get_or(s, "tether.window-ms", o.window_ms);
-  o.lateness_ms = caf::get_or(s, "tether.lateness-ms", o.lateness_ms);
-  o.staleness_ms = caf::get_or(s, "tether.staleness-ms", o.staleness_ms);
-  o.sketch_accuracy = caf::get_or(s, "tether.sketch-accuracy", o.sketch_accuracy);
-  o.rules_file = caf::get_or(s, "tether.rules-file", o.rules_file);
-  o.remote_write_url = caf::get_or(s, "tether.remote-write-url", o.remote_write_url);
-  o.io_threads = caf::get_or(s, "tether.io-threads", o.io_threads);
-  o.auth_token = caf::get_or(s, "tether.auth-token", o.auth_token);
-  auto& l = o.limits;
-  l.max_frame_bytes = caf::get_or(s, "tether.max-frame-bytes", l.max_frame_bytes);
-  l.max_samples_per_batch = caf::get_or(s, "tether.max-samples-per-batch",
-                                        l.max_samples_per_batch);
-  l.max_labels_per_sample = caf::get_or(s, "tether.max-labels-per-sample",
-                                        l.max_labels_per_sample);
-  l.max_key_bytes = caf::get_or(s, "tether.max-key-bytes", l.max_key_bytes);
-  l.max_inflight_batches = caf::get_or(s, "tether.max-inflight-batches",
-                                       l.max_inflight_batches);
-  l.idle_timeout_ms = caf::get_or(s, "tether.idle-timeout-ms", l.idle_timeout_ms);
-  l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
-  l.max_sequence_jump = caf::get_or(s, "tether.max-sequence-jump", l.max_sequence_jump);
-  o.cluster_port = caf::get_or(s, "tether.cluster-port", o.cluster_port);
-  o.cluster_host = caf::get_or(s, "tether.cluster-host", o.cluster_host);
-  o.advertise_host = caf::get_or(s, "tether.advertise-host", o.advertise_host);
-  o.seeds = caf::get_or(s, "tether.seeds", o.seeds);
-  o.directory_members = caf::get_or(s, "tether.directory-members", o.directory_members);
-  o.data_dir = caf::get_or(s, "tether.data-dir", o.data_dir);
-  o.replication_factor = caf::get_or(s, "tether.replication-factor",
-                                     o.replication_factor);
-  o.heartbeat_ms = caf::get_or(s, "tether.heartbeat-ms", o.heartbeat_ms);
-  o.suspect_ms = caf::get_or(s, "tether.suspect-ms", o.suspect_ms);
-  o.max_moves = caf::get_or(s, "tether.max-moves", o.max_moves);
-  o.balance_tolerance = caf::get_or(s, "tether.balance-tolerance", o.balance_tolerance);
-  return o;
-}
-
-std::string check(const node_options& o) {
-  auto bound = [](const char* name, uint64_t v, uint64_t lo, uint64_t hi) {
-    if (v >= lo && v <= hi)
-      return std::string{};
-    return std::string{"tether."} + name + " = " + std::to_string(v)
-           + " is out of bounds [" + std::to_string(lo) + ", " + std::to_string(hi)
-           + "]";
-  };
-  std::string err;
-  auto first = [&](std::string e) {
-    if (err.empty())
-      err = std::move(e);
-  };
-  if (o.name.empty() || o.name.size() > 128)
-    first("tether.name must be 1 to 128 characters");
-  first(bound("slice-count", o.slice_count, 1, 1u << 16));
-  first(bound("shards", o.shards, 0, 1024));
-  first(bound("request-timeout-ms", o.request_timeout_ms, 10, 600000));
-  first(bound("window-ms", o.window_ms, 10, 86400000));
-  first(bound("lateness-ms", o.lateness_ms, 0, 86400000));
-  first(bound("staleness-ms", o.staleness_ms, 1000, 86400000));
-  first(bound("max-sequence-jump", o.limits.max_sequence_jump, 1u << 16,
-              std::numeric_limits<uint64_t>::max()));
-  if (!series::ddsketch::valid_config(o.sketch_accuracy,
-                                      series::ddsketch::default_max_buckets)
-      || o.sketch_accuracy > 0.1)
-    first("tether.sketch-accuracy = " + std::to_string(o.sketch_accuracy)
-          + " is out of bounds [1e-6, 0.1]");
-  first(bound("io-threads", o.io_threads, 1, 256));
-  auto& l = o.limits;
-  first(bound("max-frame-bytes", l.max_frame_bytes, 1024, 64u << 20));
-  first(bound("max-samples-per-batch", l.max_samples_per_batch, 1, 1000000));
-  first(bound("max-labels-per-sample", l.max_labels_per_sample, 0, 1024));
-  first(bound("max-key-bytes", l.max_key_bytes, 16, 65536));
-  // A client retries only unacknowledged batches: they must fit the dedup window.
-  first(bound("max-inflight-batches", l.max_inflight_batches, 1,
-              series::dedup_window::span));
-  first(bound("idle-timeout-ms", l.idle_timeout_ms, 100, 86400000));
-  first(bound("max-future-ms", l.max_future_ms, 0, 86400000));
-  first(bound("replication-factor", o.replication_factor, 1, 7));
-  first(bound("heartbeat-ms", o.heartbeat_ms, 10, 60000));
-  first(bound("suspect-ms", o.suspect_ms, 2 * uint64_t{o.heartbeat_ms}, 600000));
-  first(bound("max-moves", o.max_moves, 1, 1024));
-  if (!(o.balance_tolerance >= 0.0 && o.balance_tolerance <= 1.0))
-    first("tether.balance-tolerance = " + std::to_string(o.balance_tolerance)
-          + " is out of bounds [0, 1]");
-  auto dm = o.directory_members.size();
-  if (dm != 0 && dm != 1 && dm != 3 && dm != 5)
-    first("tether.directory-members must name 1, 3 or 5 members, not "
-          + std::to_string(dm));
-  for (size_t i = 0; i < dm; ++i)
-    for (size_t j = i + 1; j < dm; ++j)
-      if (o.directory_members[i] == o.directory_members[j])
-        first("tether.directory-members names " + o.directory_members[i] + " twice");
-  if (!o.clustered()) {
-    if (!o.seeds.empty())
-      first("tether.seeds needs tether.cluster-port");
-    if (dm > 1 || (dm == 1 && o.directory_members[0] != o.name))
-      first("tether.directory-members other than this node need tether.cluster-port");
-  } else if (dm == 0) {
-    first("tether.directory-members must be set when tether.cluster-port is");
-  }
-  for (auto& seed : o.seeds) {
-    auto colon = seed.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == seed.size())
-      first("tether.seeds: '" + seed + "' is not HOST:PORT");
-  }
-  return err;
 }
 
 // -- node ----------------------------------------------------------------------

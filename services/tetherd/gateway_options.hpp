@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tether/option_table.hpp"
+
 namespace caf {
 class actor_system_config;
 }
@@ -10,8 +12,8 @@ class actor_system_config;
 namespace tether::gateway {
 
 /// Bounds on what connections may make the gateway hold, per connection and per
-/// node. Declared once in `configure` under the `tether.` prefix; docs/operations.md
-/// lists them with their defaults.
+/// node. Every field is an option under the `tether.` prefix, declared once in
+/// `gateway_option_table` with its description and bounds.
 struct gateway_limits {
   /// Open connections (HTTP and WebSocket); beyond it a new connection is closed
   /// at once.
@@ -35,17 +37,28 @@ struct gateway_limits {
   uint32_t max_metadata_families = 65536;
 };
 
+/// Everything of the gateway that comes from `tether.*` options.
+struct gateway_options {
+  gateway_limits limits;
+  /// The tokens file (`tether.tokens-file`, docs/security.md); empty: none.
+  std::string tokens_file;
+};
+
+/// The gateway's `tether.*` options, the fields pointing into `opts`; made from a
+/// default-constructed struct, it holds the defaults. docs/operations.md lists them
+/// after the node's (`tetherd --print-options-markdown`).
+option_table gateway_option_table(gateway_options& opts);
+
 /// Declares the gateway's options in `cfg`; call before parsing.
 void configure(caf::actor_system_config& cfg);
 
-/// Reads the gateway's options after `cfg` parsed the command line and config file.
-gateway_limits read_gateway_limits(const caf::actor_system_config& cfg);
-
-/// The tokens file (`tether.tokens-file`, docs/security.md); empty: none.
-std::string read_tokens_file(const caf::actor_system_config& cfg);
+/// Reads the gateway's options after `cfg` parsed the command line and config file;
+/// options not given keep their defaults. Throws std::invalid_argument naming an
+/// option whose value does not have the option's type.
+gateway_options read_gateway_options(const caf::actor_system_config& cfg);
 
 /// Empty when every option is within its bounds, else a message naming the first
-/// one that is not.
-std::string check(const gateway_limits& l);
+/// one that is not and its bounds.
+std::string check(const gateway_options& opts);
 
 } // namespace tether::gateway

@@ -14,10 +14,29 @@
 #include "log_limiter.hpp"
 #include "tether/tether.hpp"
 
+namespace {
+
+/// The options table of docs/operations.md, from the node's and the gateway's option
+/// tables; tests/docs/options_table_test.py fails when the docs differ.
+std::string options_markdown() {
+  tether::node_options node_defaults;
+  tether::gateway::gateway_options gateway_defaults;
+  return tether::options_markdown("tether",
+                                  {tether::node_option_table(node_defaults),
+                                   tether::gateway::gateway_option_table(gateway_defaults)});
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (std::string_view{argv[i]} == "--version") {
+    std::string_view arg{argv[i]};
+    if (arg == "--version") {
       std::cout << "tetherd " << TETHER_VERSION << std::endl;
+      return 0;
+    }
+    if (arg == "--print-options-markdown") {
+      std::cout << options_markdown() << std::flush;
       return 0;
     }
   }
@@ -30,27 +49,24 @@ int main(int argc, char** argv) {
   }
   if (cfg.cli_helptext_printed)
     return 0;
-  auto opts = tether::read_node_options(cfg);
-  if (auto err = tether::check(opts); !err.empty()) {
-    std::cerr << "tetherd: " << err << "\n";
-    return 2;
-  }
-  auto gateway_limits = tether::gateway::read_gateway_limits(cfg);
-  if (auto err = tether::gateway::check(gateway_limits); !err.empty()) {
-    std::cerr << "tetherd: " << err << "\n";
-    return 2;
-  }
+  tether::node_options opts;
+  tether::gateway::gateway_options gateway_opts;
   std::shared_ptr<tether::gateway::credential_store> credentials;
   try {
+    opts = tether::read_node_options(cfg);
+    gateway_opts = tether::gateway::read_gateway_options(cfg);
+    for (auto err : {tether::check(opts), tether::gateway::check(gateway_opts)})
+      if (!err.empty())
+        throw std::invalid_argument(err);
     credentials = std::make_shared<tether::gateway::credential_store>(
-      tether::gateway::read_tokens_file(cfg), opts.auth_token);
+      gateway_opts.tokens_file, opts.auth_token);
   } catch (const std::invalid_argument& e) {
     std::cerr << "tetherd: " << e.what() << "\n";
     return 2;
   }
   tether::gateway::limit_protobuf_logging();
   caf::actor_system sys{cfg};
-  tether::gateway::server srv{opts, gateway_limits, credentials};
+  tether::gateway::server srv{opts, gateway_opts.limits, credentials};
   try {
     opts.port = srv.bind();
   } catch (const std::exception& e) {

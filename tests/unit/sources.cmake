@@ -18,4 +18,6 @@ set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/outputs/stale_outputs.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/events/event_log.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/events/table_events.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/options/option_table.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/node/node_options.test.cpp
 )

@@ -1,5 +1,7 @@
 #include "arg_parser.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -18,80 +20,54 @@ std::optional<std::string> parsed_args::get(std::string_view name) const {
   return std::nullopt;
 }
 
-result<parsed_args> parse_args(const std::vector<std::string_view>& args,
-                               const std::vector<option_spec>& specs) {
-  auto find_spec = [&](std::string_view name) -> const option_spec* {
-    for (const auto& spec : specs)
-      if (spec.name == name)
-        return &spec;
-    return nullptr;
-  };
-  parsed_args out;
-  bool options_done = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto arg = args[i];
-    if (options_done || arg.size() < 2 || arg.front() != '-') {
-      out.positional.emplace_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      options_done = true;
-      continue;
-    }
-    if (arg == "-h" && find_spec("help") != nullptr) {
-      out.options.emplace_back("help", "");
-      continue;
-    }
-    if (arg.substr(0, 2) != "--")
-      return fail("unknown option '" + std::string{arg} + "'");
-    auto body = arg.substr(2);
-    auto eq = body.find('=');
-    auto name = body.substr(0, eq);
-    const auto* spec = find_spec(name);
-    if (spec == nullptr)
-      return fail("unknown option '--" + std::string{name} + "'");
-    if (!spec->takes_value) {
-      if (eq != std::string_view::npos)
-        return fail("option '--" + spec->name + "' takes no value");
-      out.options.emplace_back(spec->name, "");
-      continue;
-    }
-    if (eq != std::string_view::npos) {
-      out.options.emplace_back(spec->name, std::string{body.substr(eq + 1)});
-    } else if (i + 1 < args.size()) {
-      out.options.emplace_back(spec->name, std::string{args[++i]});
-    } else {
-      return fail("option '--" + spec->name + "' requires a value ("
-                  + (spec->value_name.empty() ? "VALUE" : spec->value_name) + ")");
-    }
-  }
-  return out;
-}
-
-result<parsed_args> parse_args(int argc, const char* const* argv,
-                               const std::vector<option_spec>& specs) {
-  std::vector<std::string_view> args;
-  for (int i = 1; i < argc; ++i)
-    args.emplace_back(argv[i]);
-  return parse_args(args, specs);
-}
-
-std::string format_option_help(const std::vector<option_spec>& specs) {
-  std::vector<std::string> heads;
-  size_t width = 0;
+void add_options(CLI::App& app, const std::vector<option_spec>& specs) {
   for (const auto& spec : specs) {
-    std::string head = "  --" + spec.name;
-    if (spec.takes_value)
-      head += " " + (spec.value_name.empty() ? std::string{"VALUE"} : spec.value_name);
-    width = std::max(width, head.size());
-    heads.push_back(std::move(head));
+    if (spec.name == "help") {
+      app.set_help_flag("-h,--help", spec.help);
+    } else if (spec.takes_value) {
+      app.add_option("--" + spec.name, spec.help)
+        ->type_name(spec.value_name.empty() ? "VALUE" : spec.value_name)
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    } else {
+      app.add_flag("--" + spec.name, spec.help)->disable_flag_override();
+    }
   }
-  std::string out;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    out += heads[i];
-    out.append(width - heads[i].size() + 2, ' ');
-    out += specs[i].help;
-    out += '\n';
+}
+
+result<parsed_args> parse_args(CLI::App& app, const std::vector<std::string_view>& args,
+                               const std::vector<option_spec>& specs) {
+  parsed_args out;
+  // CLI11 takes the arguments last first. It reads `--name=` as `--name` and takes
+  // the next argument as the value: pass the empty value as an argument of its own.
+  std::vector<std::string> reversed;
+  bool options_done = false;
+  for (auto arg : args) {
+    options_done = options_done || arg == "--";
+    if (!options_done && arg.size() > 3 && arg.substr(0, 2) == "--" && arg.back() == '='
+        && arg.find('=') == arg.size() - 1) {
+      reversed.emplace_back(arg.substr(0, arg.size() - 1));
+      reversed.emplace_back();
+    } else {
+      reversed.emplace_back(arg);
+    }
+  }
+  std::reverse(reversed.begin(), reversed.end());
+  try {
+    app.parse(std::move(reversed));
+  } catch (const CLI::CallForHelp&) {
+    out.options.emplace_back("help", "");
+    return out;
+  } catch (const CLI::ParseError& e) {
+    return fail(e.what());
+  }
+  for (const auto& spec : specs) {
+    if (spec.name == "help")
+      continue;
+    const auto* opt = app.get_option_no_throw("--" + spec.name);
+    if (opt == nullptr || opt->count() == 0)
+      continue;
+    out.options.emplace_back(spec.name, spec.takes_value ? opt->results().back() : "");
   }
   return out;
 }

@@ -10,11 +10,16 @@
 #include <utility>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace tether::tools {
 
-/// Declares one long command-line option (`--name` or `--name=value`).
+/// Declares one long command-line option (`--name` or `--name=value`); CLI11 parses
+/// the command line and renders the help from these declarations.
 struct option_spec {
-  /// Option name without the leading `--`.
+  /// Option name without the leading `--`; `help` declares `-h,--help`.
   std::string name;
   /// True when the option requires a value (`--name VALUE` or `--name=VALUE`).
   bool takes_value = false;
@@ -24,12 +29,12 @@ struct option_spec {
   std::string help;
 };
 
-/// The outcome of `parse_args`: options in command-line order and positional arguments.
+/// The options given on a command line, as text: the tools check and convert the
+/// values themselves (`parse_count`, `parse_duration`), with their own messages.
 struct parsed_args {
-  /// Every option occurrence in order; flags have an empty value.
+  /// Every option given, in declaration order, with the value of its last occurrence;
+  /// flags have an empty value.
   std::vector<std::pair<std::string, std::string>> options;
-  /// Arguments that are not options, in order; everything after `--` lands here.
-  std::vector<std::string> positional;
 
   /// True when the option occurred at least once.
   bool has(std::string_view name) const;
@@ -38,19 +43,16 @@ struct parsed_args {
   std::optional<std::string> get(std::string_view name) const;
 };
 
-/// Parses `args` (without the program name) against `specs`. Options and positional
-/// arguments may be interleaved; `--` ends option parsing; `-h` is an alias of `--help`
-/// when `help` is declared. Unknown options, missing values and values given to flags are
-/// failures whose message is suitable for a usage error.
-result<parsed_args> parse_args(const std::vector<std::string_view>& args,
-                               const std::vector<option_spec>& specs);
+/// Declares `specs` on `app` as long options: options with a value take exactly one
+/// (the last occurrence wins), flags take none; `help` becomes CLI11's `-h,--help`.
+void add_options(CLI::App& app, const std::vector<option_spec>& specs);
 
-/// Convenience overload for `main`'s arguments; skips `argv[0]`.
-result<parsed_args> parse_args(int argc, const char* const* argv,
+/// Parses `args` (without the program name) with `app`, which `add_options` prepared
+/// with `specs`; options and positional arguments may be interleaved and `--` ends
+/// the options. Returns the options of `specs` given (`help` when `-h` or `--help`
+/// was), or CLI11's message for a usage error.
+result<parsed_args> parse_args(CLI::App& app, const std::vector<std::string_view>& args,
                                const std::vector<option_spec>& specs);
-
-/// Renders `specs` as an aligned option list for a usage message, one option a line.
-std::string format_option_help(const std::vector<option_spec>& specs);
 
 /// Parses a non-negative decimal integer with an optional decimal multiplier suffix
 /// `k` (10^3), `M` (10^6) or `G` (10^9), and checks it against [min, max]. `what` names

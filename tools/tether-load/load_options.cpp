@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include <CLI/CLI.hpp>
+
 namespace tether::tools::load {
 
 using namespace std::chrono_literals;
@@ -137,35 +139,43 @@ std::string_view to_string(key_distribution keys) {
   return keys == key_distribution::uniform ? "uniform" : "zipf";
 }
 
+namespace {
+
+/// Declares tether-load's options and help text on `app`.
+void setup(CLI::App& app) {
+  app.name("tether-load");
+  app.description(
+    "Streams write batches to a Tether node over N WebSocket connections\n"
+    "(ws://SERVER/v1/stream), keeps up to --inflight batches unacknowledged per\n"
+    "connection, and reports throughput and write-to-ack latency.\n"
+    "Sending stops at --duration or --samples, whichever comes first.\n"
+    "\n"
+    "With --rate, batches are sent on a fixed schedule (open loop) instead of as soon\n"
+    "as acks make room; a batch held back by a full window is sent late, and its\n"
+    "latency counts from its scheduled time.\n"
+    "\n"
+    "Series ids 0..N-1 (--series) are dealt over the connections. Counters are\n"
+    "tether_load_total{series=\"ID\"} (delta 1), gauges tether_load_value{...}. With\n"
+    "--metrics M the name is tether_load_<ID % M>_total (_value); with --groups G every\n"
+    "sample also has group=\"<(ID / max(M,1)) % G>\", so a rule dropping the series\n"
+    "label (without: [series]) folds the ids into max(M,1) * G output series.\n"
+    "With --keys zipf every sample draws its id from a Zipf distribution over all\n"
+    "ids instead (P(id i) ~ (i+1)^-S with --zipf-s S; id 0 is the hottest).\n"
+    "\n"
+    "With --visible-keys N, one more connection queries N output series (spread over\n"
+    "the outputs, see --fold-series) every --visible-poll and reports write-to-visible\n"
+    "latency: the time from a batch's send until a query answer shows the output's\n"
+    "running count at or above all samples written to it up to that batch.");
+  add_options(app, specs());
+  app.footer("Exit codes: 0 every batch acknowledged and no errors, 1 otherwise, 2 usage error.");
+}
+
+} // namespace
+
 std::string load_usage() {
-  return "usage: tether-load [OPTIONS]\n"
-         "\n"
-         "Streams write batches to a Tether node over N WebSocket connections\n"
-         "(ws://SERVER/v1/stream), keeps up to --inflight batches unacknowledged per\n"
-         "connection, and reports throughput and write-to-ack latency.\n"
-         "Sending stops at --duration or --samples, whichever comes first.\n"
-         "\n"
-         "With --rate, batches are sent on a fixed schedule (open loop) instead of as soon\n"
-         "as acks make room; a batch held back by a full window is sent late, and its\n"
-         "latency counts from its scheduled time.\n"
-         "\n"
-         "Series ids 0..N-1 (--series) are dealt over the connections. Counters are\n"
-         "tether_load_total{series=\"ID\"} (delta 1), gauges tether_load_value{...}. With\n"
-         "--metrics M the name is tether_load_<ID % M>_total (_value); with --groups G every\n"
-         "sample also has group=\"<(ID / max(M,1)) % G>\", so a rule dropping the series\n"
-         "label (without: [series]) folds the ids into max(M,1) * G output series.\n"
-         "With --keys zipf every sample draws its id from a Zipf distribution over all\n"
-         "ids instead (P(id i) ~ (i+1)^-S with --zipf-s S; id 0 is the hottest).\n"
-         "\n"
-         "With --visible-keys N, one more connection queries N output series (spread over\n"
-         "the outputs, see --fold-series) every --visible-poll and reports write-to-visible\n"
-         "latency: the time from a batch's send until a query answer shows the output's\n"
-         "running count at or above all samples written to it up to that batch.\n"
-         "\n"
-         "Options:\n"
-         + format_option_help(specs())
-         + "\n"
-           "Exit codes: 0 every batch acknowledged and no errors, 1 otherwise, 2 usage error.\n";
+  CLI::App app;
+  setup(app);
+  return app.help();
 }
 
 const std::vector<option_spec>& load_option_specs() {
@@ -173,7 +183,9 @@ const std::vector<option_spec>& load_option_specs() {
 }
 
 result<load_options> parse_load_options(const std::vector<std::string_view>& args) {
-  auto parsed = parse_args(args, specs());
+  CLI::App app;
+  setup(app);
+  auto parsed = parse_args(app, args, specs());
   if (!parsed)
     return fail(parsed.error());
   if (parsed->has("help")) {
@@ -181,8 +193,6 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
     out.help = true;
     return out;
   }
-  if (!parsed->positional.empty())
-    return fail("unexpected argument '" + parsed->positional.front() + "'");
   return load_options_from(*parsed);
 }
 

@@ -3,6 +3,10 @@
 #include "common/arg_parser.hpp"
 
 #include <cstdint>
+#include <memory>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
 
 namespace tether::tools::ctl {
 
@@ -24,51 +28,86 @@ const std::vector<option_spec>& specs() {
   return result;
 }
 
-struct command_spec {
-  std::string_view name;
-  size_t min_args;
-  size_t max_args;
-  /// The arguments as the usage error names them.
-  std::string_view arg_names;
+/// One positional argument of a command: exactly one, or `min..max` of them.
+struct arg_spec {
+  const char* name;
+  const char* help;
+  int min = 1;
+  int max = 1;
 };
 
-constexpr command_spec commands[] = {
-  {"nodes", 0, 0, ""},
-  {"directory", 0, 0, ""},
-  {"where", 1, 1, "exactly one KEY argument"},
-  {"series", 1, 1, "exactly one KEY argument"},
-  {"health", 0, 0, ""},
-  {"watch", 1, max_watch_keys, ""},
-  {"drain", 1, 1, "exactly one NODE argument"},
-  {"move", 2, 2, "exactly two arguments, SLICE and NODE"},
-  {"rebalance", 0, 0, ""},
+struct command_spec {
+  const char* name;
+  const char* help;
+  std::vector<arg_spec> args;
 };
+
+const std::vector<command_spec>& commands() {
+  static const std::vector<command_spec> result{
+    {"nodes", "list the cluster's nodes with their load", {}},
+    {"directory", "show the slice directory as ranges and per-node counts", {}},
+    {"where", "show the slice, epoch and replicas that own a series key",
+     {{"KEY", "series key"}}},
+    {"series", "show the aggregation state of a series", {{"KEY", "series key"}}},
+    {"health", "check /healthz and /readyz", {}},
+    {"watch", "subscribe to series and print their state at every window close",
+     {{"KEY", "series keys", 1, static_cast<int>(max_watch_keys)}}},
+    {"drain", "move the slices NODE serves to other nodes", {{"NODE", "node name"}}},
+    {"move", "move slice SLICE (a number) to NODE",
+     {{"SLICE", "slice id"}, {"NODE", "node name"}}},
+    {"rebalance", "rebalance the slices across the nodes", {}},
+  };
+  return result;
+}
+
+/// Lists a command with its arguments in the help, e.g. `move SLICE NODE`.
+class command_formatter : public CLI::Formatter {
+public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::string name = sub->get_name();
+    for (const auto* opt :
+         sub->get_options([](const CLI::Option* o) { return o->get_positional(); })) {
+      name += " " + opt->get_name(true);
+      if (opt->get_expected_max() > 1)
+        name += "...";
+    }
+    std::stringstream out;
+    CLI::detail::format_help(out, name, sub->get_description(), get_column_width());
+    return out.str();
+  }
+};
+
+/// Declares tetherctl's options and commands on `app`.
+void setup(CLI::App& app) {
+  app.name("tetherctl");
+  app.description("The operator's client of a Tether node's HTTP JSON API.");
+  auto formatter = std::make_shared<command_formatter>();
+  formatter->label("SUBCOMMAND", "COMMAND");
+  app.formatter(formatter);
+  // Options may follow the command: its subcommand hands them to the parent.
+  app.fallthrough();
+  add_options(app, specs());
+  for (const auto& cmd : commands()) {
+    auto* sub = app.add_subcommand(cmd.name, cmd.help)->group("Commands");
+    for (const auto& arg : cmd.args)
+      sub->add_option(arg.name, arg.help)
+        ->required()
+        ->expected(arg.min, arg.max)
+        ->allow_extra_args(arg.max > 1);
+  }
+  app.footer("KEY is a series key such as 'http_requests_total{code=\"200\"}'; quote it.\n"
+             "drain, move and rebalance go to the directory leader through the node asked\n"
+             "and answer when the moves are done; they wait at least 120000 ms.\n"
+             "Exit codes: 0 ok, 1 the server reported an error, 2 usage error,\n"
+             "3 cannot reach the server.");
+}
 
 } // namespace
 
 std::string ctl_usage() {
-  return "usage: tetherctl [OPTIONS] COMMAND [ARGS]\n"
-         "\n"
-         "Commands:\n"
-         "  nodes        list the cluster's nodes with their load\n"
-         "  directory    show the slice directory as ranges and per-node counts\n"
-         "  where KEY    show the slice, epoch and replicas that own a series key\n"
-         "  series KEY   show the aggregation state of a series\n"
-         "  health       check /healthz and /readyz\n"
-         "  watch KEY... subscribe to series and print their state at every window close\n"
-         "  drain NODE   move the slices NODE serves to other nodes\n"
-         "  move SLICE NODE\n"
-         "               move slice SLICE (a number) to NODE\n"
-         "  rebalance    rebalance the slices across the nodes\n"
-         "\n"
-         "Options:\n"
-         + format_option_help(specs())
-         + "\n"
-           "KEY is a series key such as 'http_requests_total{code=\"200\"}'; quote it.\n"
-           "drain, move and rebalance go to the directory leader through the node asked and\n"
-           "answer when the moves are done; they wait at least 120000 ms.\n"
-           "Exit codes: 0 ok, 1 the server reported an error, 2 usage error,\n"
-           "3 cannot reach the server.\n";
+  CLI::App app;
+  setup(app);
+  return app.help();
 }
 
 result<std::uint64_t> parse_slice_id(std::string_view text) {
@@ -91,7 +130,9 @@ result<std::uint64_t> parse_slice_id(std::string_view text) {
 
 result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
                                       const char* env_server, const char* env_token) {
-  auto parsed = parse_args(args, specs());
+  CLI::App app;
+  setup(app);
+  auto parsed = parse_args(app, args, specs());
   if (!parsed)
     return fail(parsed.error());
   ctl_options out;
@@ -130,36 +171,26 @@ result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
     out.token = *token;
   else if (env_token != nullptr)
     out.token = env_token;
-  auto& pos = parsed->positional;
-  if (pos.empty())
+  auto chosen = app.get_subcommands();
+  if (chosen.empty())
     return fail("missing COMMAND");
-  out.command = pos.front();
-  out.args.assign(pos.begin() + 1, pos.end());
-  for (const auto& cmd : commands) {
-    if (cmd.name != out.command)
-      continue;
-    if (out.args.size() < cmd.min_args || out.args.size() > cmd.max_args) {
-      if (cmd.max_args == 0)
-        return fail("'" + out.command + "' takes no arguments");
-      if (!cmd.arg_names.empty())
-        return fail("'" + out.command + "' takes " + std::string{cmd.arg_names});
-      return fail("'" + out.command + "' takes 1.." + std::to_string(cmd.max_args)
-                  + " KEY arguments");
-    }
-    if (out.command == "drain" || out.command == "move") {
-      if (out.args.back().empty())
-        return fail("NODE must not be empty");
-      if (out.command == "move")
-        if (auto slice = parse_slice_id(out.args.front()); !slice)
-          return fail(slice.error());
-      return out;
-    }
-    for (const auto& arg : out.args)
-      if (arg.empty())
-        return fail("KEY must not be empty");
+  out.command = chosen.front()->get_name();
+  for (const auto* opt :
+       chosen.front()->get_options([](const CLI::Option* o) { return o->get_positional(); }))
+    for (const auto& value : opt->results())
+      out.args.push_back(value);
+  if (out.command == "drain" || out.command == "move") {
+    if (out.args.back().empty())
+      return fail("NODE must not be empty");
+    if (out.command == "move")
+      if (auto slice = parse_slice_id(out.args.front()); !slice)
+        return fail(slice.error());
     return out;
   }
-  return fail("unknown command '" + out.command + "'");
+  for (const auto& arg : out.args)
+    if (arg.empty())
+      return fail("KEY must not be empty");
+  return out;
 }
 
 } // namespace tether::tools::ctl

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "tether/option_table.hpp"
+
 namespace caf {
 class actor_system_config;
 }
@@ -27,7 +29,8 @@ struct limits {
 };
 
 /// Everything that shapes one node. Defaults give a single development node.
-/// Options are declared once, in `tether::configure`, under the `tether.` prefix.
+/// Every field is an option under the `tether.` prefix, declared once with its
+/// description and bounds in `node_option_table` (docs/operations.md lists them).
 struct node_options {
   std::string name = "tether-0";       ///< stable member name
   std::string host = "127.0.0.1";      ///< address the gateway binds
@@ -72,12 +75,20 @@ struct node_options {
   }
 };
 
-/// Checks every option against its bounds. Returns an empty string when all hold,
-/// otherwise a message naming the first option out of bounds.
+/// The `tether.*` options of a node: one row per field of `opts` (name, field,
+/// description, bounds), the fields pointing into `opts`. Made from a
+/// default-constructed struct, it holds the defaults.
+option_table node_option_table(node_options& opts);
+
+/// Checks every option against its bounds and the rules between options (e.g.
+/// `suspect-ms` at least two heartbeats). Returns an empty string when all hold,
+/// otherwise a message naming the first option out of bounds and its bounds.
 std::string check(const node_options& opts);
 
 /// Reads `node_options` from a config that `tether::configure` prepared, after it
-/// parsed the command line and config file.
+/// parsed the command line and config file; options not given keep their defaults.
+/// Does not check bounds (`check` and `spawn_node` do). Throws std::invalid_argument
+/// naming an option whose value does not have the option's type.
 node_options read_node_options(const caf::actor_system_config& cfg);
 
 } // namespace tether

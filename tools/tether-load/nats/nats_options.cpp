@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <CLI/CLI.hpp>
+
 namespace tether::tools::nats {
 
 using namespace std::chrono_literals;
@@ -86,27 +88,37 @@ std::string_view to_string(storage_kind kind) {
   return kind == storage_kind::memory ? "memory" : "file";
 }
 
+namespace {
+
+/// Declares the baseline's options (its own and tether-load's) and help on `app`.
+void setup(CLI::App& app) {
+  app.name("tether-nats-baseline");
+  app.description(
+    "Runs tether-load's workload through NATS JetStream: launches a cluster of\n"
+    "nats-server processes on loopback (or uses --nats-url), creates a stream with\n"
+    "--replicas replicas, publishes every batch as one message (the same\n"
+    "ClientFrame{write} bytes tether-load sends to a node) and aggregates them in a\n"
+    "consumer with Tether's own code (validation, rules, exactly-once by\n"
+    "producer and sequence, windows). Write-to-ack is the JetStream publish ack;\n"
+    "write-to-visible (--visible-keys) is measured when the consumer has applied the\n"
+    "batch, by the same definition as tether-load. Everything it starts is stopped\n"
+    "at the end, also on Ctrl-C (twice: without waiting for acks).");
+  add_options(app, specs());
+  app.footer("Exit codes: 0 every batch acknowledged and applied, 1 otherwise, 2 usage error.");
+}
+
+} // namespace
+
 std::string nats_usage() {
-  return "usage: tether-nats-baseline [OPTIONS]\n"
-         "\n"
-         "Runs tether-load's workload through NATS JetStream: launches a cluster of\n"
-         "nats-server processes on loopback (or uses --nats-url), creates a stream with\n"
-         "--replicas replicas, publishes every batch as one message (the same\n"
-         "ClientFrame{write} bytes tether-load sends to a node) and aggregates them in a\n"
-         "consumer with Tether's own code (validation, rules, exactly-once by\n"
-         "producer and sequence, windows). Write-to-ack is the JetStream publish ack;\n"
-         "write-to-visible (--visible-keys) is measured when the consumer has applied the\n"
-         "batch, by the same definition as tether-load. Everything it starts is stopped\n"
-         "at the end, also on Ctrl-C (twice: without waiting for acks).\n"
-         "\n"
-         "Options:\n"
-         + format_option_help(specs())
-         + "\n"
-           "Exit codes: 0 every batch acknowledged and applied, 1 otherwise, 2 usage error.\n";
+  CLI::App app;
+  setup(app);
+  return app.help();
 }
 
 result<nats_options> parse_nats_options(const std::vector<std::string_view>& args) {
-  auto parsed = parse_args(args, specs());
+  CLI::App app;
+  setup(app);
+  auto parsed = parse_args(app, args, specs());
   if (!parsed)
     return fail(parsed.error());
   nats_options out;
@@ -114,8 +126,6 @@ result<nats_options> parse_nats_options(const std::vector<std::string_view>& arg
     out.help = true;
     return out;
   }
-  if (!parsed->positional.empty())
-    return fail("unexpected argument '" + parsed->positional.front() + "'");
   auto load = load::load_options_from(*parsed);
   if (!load)
     return fail(load.error());
