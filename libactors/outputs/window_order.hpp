@@ -57,6 +57,9 @@ public:
 
 private:
   void sweep(int64_t now_ms);
+  /// Drops views not past the last end passed for their series (`keep_equal`:
+  /// keeps those ending at it) and records the ends of the rest.
+  size_t drop(std::vector<series_view>& views, int64_t now_ms, bool keep_equal);
 
   int64_t horizon_ms_;
   int64_t next_sweep_ = 0;

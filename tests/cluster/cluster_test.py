@@ -209,6 +209,15 @@ def case(fn):
     return run
 
 
+def resume(c, paused):
+    """SIGCONT for a node a case left stopped (None: nothing to do)."""
+    if paused:
+        try:
+            c.kill(paused, signal.SIGCONT)
+        except Exception:
+            pass
+
+
 def finish(c):
     try:
         c.down()
@@ -557,11 +566,7 @@ def case_fast_restart(env):
         wait_for("every replica of the sampled keys at total 2", replicas_level,
                  timeout=15, interval=0.5)
     finally:
-        if paused:
-            try:
-                c.kill(paused, signal.SIGCONT)
-            except Exception:
-                pass
+        resume(c, paused)
         finish(c)
 
 
@@ -646,11 +651,7 @@ def case_stale_read(env):
               f"{refused[:1]}",
               flush=True)
     finally:
-        if paused:
-            try:
-                c.kill(paused, signal.SIGCONT)
-            except Exception:
-                pass
+        resume(c, paused)
         finish(c)
 
 
@@ -712,11 +713,7 @@ def case_stop_during_move(env):
               f"{move['error'][-120:]}", flush=True)
         cl.close()
     finally:
-        if paused:
-            try:
-                c.kill(paused, signal.SIGCONT)
-            except Exception:
-                pass
+        resume(c, paused)
         finish(c)
 
 
