@@ -10,10 +10,14 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/function_view.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
 #include <caf/sec.hpp>
 
+#include "node/cluster_tls.hpp"
+#include "node/tls_transport.hpp"
 #include "directory/controller.hpp"
 #include "directory/directory.hpp"
 #include "directory/directory_client.hpp"
@@ -79,6 +83,9 @@ void configure(caf::actor_system_config& cfg) {
   // Node-to-node traffic runs over CAF's middleman. Heartbeats at both ends of
   // every connection find a dead peer within the connection timeout.
   cfg.load<caf::io::middleman>();
+  // Mutual TLS between nodes when openssl.certificate, .key and .cafile are set
+  // (docs/security.md); the module is idle otherwise.
+  cfg.load<caf::openssl::manager>();
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
   // Runtime defaults measured on the replicated write path (docs/benchmarks.md,
@@ -131,6 +138,8 @@ void configure(caf::actor_system_config& cfg) {
     .add<std::vector<std::string>>("directory-members",
                                    "names of the 1 or 3 members running the directory")
     .add<std::string>("data-dir", "directory for durable state (default: memory only)")
+    .add<bool>("insecure",
+               "allow a clustered node without node-to-node TLS (default false)")
     .add<uint32_t>("replication-factor", "replicas per slice (default 1)")
     .add<uint32_t>("heartbeat-ms", "supervisor heartbeat interval (default 100)")
     .add<uint32_t>("suspect-ms", "silence after which a peer is suspected (default 500)")
@@ -204,6 +213,11 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   l.max_future_ms = caf::get_or(s, "tether.max-future-ms", l.max_future_ms);
   l.max_sequence_jump = caf::get_or(s, "tether.max-sequence-jump", l.max_sequence_jump);
   o.cluster_port = caf::get_or(s, "tether.cluster-port", o.cluster_port);
+  o.insecure = caf::get_or(s, "tether.insecure", o.insecure);
+  o.tls_certificate = cfg.openssl_certificate;
+  o.tls_key = cfg.openssl_key;
+  o.tls_cafile = cfg.openssl_cafile;
+  o.tls_passphrase = cfg.openssl_passphrase;
   o.cluster_host = caf::get_or(s, "tether.cluster-host", o.cluster_host);
   o.advertise_host = caf::get_or(s, "tether.advertise-host", o.advertise_host);
   o.seeds = caf::get_or(s, "tether.seeds", o.seeds);
@@ -239,6 +253,20 @@ std::string check(const node_options& o) {
   first(bound("window-ms", o.window_ms, 10, 86400000));
   first(bound("lateness-ms", o.lateness_ms, 0, 86400000));
   first(bound("staleness-ms", o.staleness_ms, 1000, 86400000));
+  auto tls_parts = int{!o.tls_certificate.empty()} + int{!o.tls_key.empty()}
+                   + int{!o.tls_cafile.empty()};
+  if (tls_parts != 0 && tls_parts != 3)
+    first("node-to-node TLS needs all of openssl.certificate, openssl.key and "
+          "openssl.cafile");
+  if (o.clustered() && tls_parts == 0 && !o.insecure)
+    first("a clustered node needs node-to-node TLS (openssl.certificate, openssl.key, "
+          "openssl.cafile) or tether.insecure=true to run without it "
+          "(docs/security.md)");
+  if (tls_parts == 3 && o.clustered()) {
+    first(internal::check_tls_files(o.tls_certificate, o.tls_key, o.tls_cafile,
+                                    o.tls_passphrase));
+    first(internal::check_certificate_names(o.tls_certificate, o.name));
+  }
   first(bound("max-sequence-jump", o.limits.max_sequence_jump, 1u << 16,
               std::numeric_limits<uint64_t>::max()));
   if (!series::ddsketch::valid_config(o.sketch_accuracy,
@@ -364,6 +392,8 @@ void node::impl::shutdown_all() {
   }
   if (supervisor)
     caf::anon_send_exit(supervisor, reason);
+  if (tls_middleman)
+    caf::anon_send_exit(tls_middleman, reason);
   if (router)
     caf::anon_send_exit(router, reason);
   for (auto& s : shards)
@@ -381,6 +411,19 @@ void node::impl::shutdown_all() {
 }
 
 namespace {
+
+/// Listens for cluster traffic through `mm` (the TLS middleman) on host:port, like
+/// `middleman::publish` does through the plain one.
+caf::expected<uint16_t> publish_over(caf::actor_system& sys,
+                                     const caf::io::middleman_actor& mm,
+                                     const supervision::supervisor_actor& whom,
+                                     uint16_t port, const std::string& host) {
+  auto f = caf::make_function_view(mm);
+  return f(caf::publish_atom::value, port,
+           caf::actor_cast<caf::strong_actor_ptr>(whom),
+           sys.message_types(caf::detail::type_list<supervision::supervisor_actor>{}),
+           host, true);
+}
 
 rules::rule_defaults defaults_of(const node_options& o) {
   rules::rule_defaults d;
@@ -512,6 +555,22 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
                  + std::to_string(opts.port);
     sc.seeds = opts.seeds;
+    if (opts.cluster_tls()) {
+      // CAF's sessions read the system's config, not node_options: both must name
+      // the same files, or a session would fall back to anonymous TLS.
+      auto& sc_cfg = sys.config();
+      if (!sys.has_openssl_manager() || sc_cfg.openssl_certificate != opts.tls_certificate
+          || sc_cfg.openssl_key != opts.tls_key || sc_cfg.openssl_cafile != opts.tls_cafile) {
+        ptr->shutdown_all();
+        throw std::invalid_argument(
+          "node-to-node TLS needs CAF's OpenSSL module loaded and the same "
+          "openssl.certificate, openssl.key and openssl.cafile in the "
+          "actor_system_config as in node_options (tether::configure loads the "
+          "module; docs/embedding.md)");
+      }
+      ptr->tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
+      sc.connector = ptr->tls_middleman;
+    }
     sc.heartbeat_ms = opts.heartbeat_ms;
     sc.suspect_ms = opts.suspect_ms;
     sc.request_timeout_ms = opts.request_timeout_ms;
@@ -541,8 +600,13 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     ptr->supervisor = supervision::spawn_supervisor(sys, std::move(sc));
     auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
     auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
-    auto port = sys.middleman().publish(ptr->supervisor, opts.cluster_port,
-                                        host.c_str(), true);
+    // With TLS, the node listens and connects only through its TLS middleman: no
+    // plain BASP port exists that a peer without a certificate could reach.
+    auto port = ptr->tls_middleman
+                  ? publish_over(sys, ptr->tls_middleman, ptr->supervisor,
+                                 opts.cluster_port, host)
+                  : sys.middleman().publish(ptr->supervisor, opts.cluster_port,
+                                            host.c_str(), true);
     if (!port) {
       ptr->shutdown_all();
       throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"
