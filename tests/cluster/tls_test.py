@@ -157,7 +157,14 @@ def case_cluster(bindir, base):
         check(a.get("accepted") == len(keys), f"ack {a}")
         cl.close()
         key = ct.key_of("tls_test_total", keys[0])
-        s = http_json(servers["tether-1"], "/v1/series?key=" + urllib.request.quote(key))
+        def first_read():
+            try:
+                return http_json(servers["tether-1"],
+                                 "/v1/series?key=" + urllib.request.quote(key))
+            except Failure:  # 503 while a slice settles on a loaded machine
+                return None
+
+        s = wait_for(f"{key} readable", first_read, timeout=30)
         check(s.get("found"), f"{key} not found")
         owner = s["node"]
         table = http_json(servers["tether-1"], "/v1/directory")
@@ -232,8 +239,16 @@ def case_cluster(bindir, base):
             return True
 
         wait_for(f"{added} up in every member's /v1/nodes", all_list_added, timeout=60)
-        s = http_json(servers["tether-1"], "/v1/series?key=" + urllib.request.quote(key))
-        owner = s["node"]
+        def series_now():
+            try:  # slices move after the join: a read may be refused meanwhile
+                x = http_json(servers["tether-1"],
+                              "/v1/series?key=" + urllib.request.quote(key))
+            except Failure:
+                return None
+            return x if x.get("found") and x["state"]["total"] == 2 else None
+
+        owner = wait_for(f"{key} readable after {added} joined", series_now,
+                         timeout=60)["node"]
         c.kill(owner, signal.SIGKILL)
         survivor = next(n for n in names if n != owner)
 
