@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import secrets
 import select
 import shutil
 import signal
@@ -135,7 +136,7 @@ def tetherd_options(tetherd):
         raise ClusterError(f"cannot run {tetherd}: {e.strerror}") from None
     except subprocess.TimeoutExpired:
         raise ClusterError(f"{tetherd} --long-help did not finish in 20 s") from None
-    names = set(re.findall(r"--tether\.([a-z0-9-]+)=", r.stdout + r.stderr))
+    names = set(re.findall(r"--tether\.([a-z0-9-]+)(?==|\s)", r.stdout + r.stderr))
     if not names:
         raise ClusterError(f"{tetherd} --long-help lists no tether options: is it tetherd?")
     return names
@@ -345,7 +346,8 @@ class LocalCluster:
     """
 
     def __init__(self, tetherd_path, base_dir, base_port=0, extra_options=None, *,
-                 ready_timeout=30.0, stop_timeout=10.0, detach=False, log=None):
+                 ready_timeout=30.0, stop_timeout=10.0, detach=False, log=None,
+                 tls=True):
         self.tetherd = os.path.abspath(tetherd_path)
         self.base_dir = os.path.abspath(base_dir)
         self.base_port = int(base_port)
@@ -356,6 +358,12 @@ class LocalCluster:
         self.stop_timeout = stop_timeout
         self.detach = detach
         self.clustered = None  # known once up() checked the binary
+        # tls: mutual TLS between the nodes of a cluster, with a throwaway CA and node
+        # certificates made by the openssl command into base_dir/tls
+        # (docs/security.md); else the nodes run with tether.insecure=true. Used
+        # when the binary knows tether.insecure (older ones have no TLS).
+        self.tls = bool(tls)
+        self.ca = None  # the CA certificate, once up() made it
         self.directory_members = []
         self._nodes = {}  # name -> Node, in start order
         self._procs = {}  # name -> Popen of nodes this object started
@@ -385,6 +393,7 @@ class LocalCluster:
         if st.get("version") != STATE_VERSION:
             raise ClusterError(f"{_shown(path)} has version {st.get('version')}, "
                                f"this launcher reads version {STATE_VERSION}")
+        kwargs.setdefault("tls", bool(st.get("tls", False)))
         c = cls(st["tetherd"], base_dir, st["base_port"], None, **kwargs)
         c._load(st)
         return c
@@ -393,6 +402,7 @@ class LocalCluster:
         self.options = dict(st["options"])
         self.clustered = st["clustered"]
         self.directory_members = list(st["directory_members"])
+        self.ca = st.get("ca")
         self._nodes = {}
         for n in st["nodes"]:
             self._nodes[n["name"]] = Node(self.base_dir, n["name"], n["port"],
@@ -402,6 +412,7 @@ class LocalCluster:
         st = {"version": STATE_VERSION, "tetherd": self.tetherd,
               "base_port": self.base_port, "host": HOST, "clustered": self.clustered,
               "directory_members": self.directory_members, "options": self.options,
+              "tls": self.tls, "ca": self.ca,
               "nodes": [n.to_json() for n in self._nodes.values()]}
         os.makedirs(self.base_dir, exist_ok=True)
         tmp = self.state_path + ".tmp"
@@ -550,9 +561,67 @@ class LocalCluster:
             lines.append(f"directory-members={caf_value(self.directory_members)}")
             if "data-dir" in known:
                 lines.append(f"data-dir={caf_value(n.data_dir)}")
+            if not self.ca and "insecure" in known:
+                lines.append("insecure=true  ; no node-to-node TLS (`up --insecure`)")
         for name, text in self.options.items():
             lines.append(f"{name}={text}")
+        if self.clustered and self.ca:
+            crt, key = self._node_certificate(n)
+            lines += ["[openssl]",
+                      f"certificate={caf_value(crt)}",
+                      f"key={caf_value(key)}",
+                      f"cafile={caf_value(self.ca)}"]
         return "\n".join(lines) + "\n"
+
+    # -- node-to-node TLS: a throwaway CA and node certificates --
+
+    @property
+    def _tls_dir(self):
+        return os.path.join(self.base_dir, "tls")
+
+    def _openssl(self, *args):
+        try:
+            r = subprocess.run(["openssl", *args], capture_output=True, text=True,
+                               timeout=60, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise ClusterError("node-to-node TLS needs the openssl command (Debian: "
+                               "openssl); `up --insecure` runs without TLS") from None
+        if r.returncode != 0:
+            raise ClusterError(f"openssl {args[0]} failed: {r.stderr.strip()[-400:]}")
+
+    def _make_ca(self):
+        """A new CA for a new cluster (nothing is reused): its key signs the node
+        certificates, its certificate is every node's openssl.cafile."""
+        shutil.rmtree(self._tls_dir, ignore_errors=True)
+        os.makedirs(self._tls_dir, mode=0o700)
+        self.ca = os.path.join(self._tls_dir, "ca.crt")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", os.path.join(self._tls_dir, "ca.key"), "-out", self.ca,
+                      "-days", "30", "-subj", "/CN=tether local cluster CA")
+
+    def _node_certificate(self, n):
+        """(certificate, key) of node n signed by the cluster's CA, whose CN and DNS
+        name are the node's name, usable as TLS server and client; made once per
+        node (restart and add reuse it)."""
+        crt = os.path.join(self._tls_dir, f"{n.name}.crt")
+        key = os.path.join(self._tls_dir, f"{n.name}.key")
+        if os.path.exists(crt) and os.path.exists(key):
+            return crt, key
+        csr = os.path.join(self._tls_dir, f"{n.name}.csr")
+        ext = os.path.join(self._tls_dir, f"{n.name}.ext")
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName=DNS:{n.name}\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                      "-out", csr, "-subj", f"/CN={n.name}")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca,
+                      "-CAkey", os.path.join(self._tls_dir, "ca.key"), "-CAcreateserial",
+                      "-out", crt, "-days", "30", "-extfile", ext)
+        os.unlink(csr)
+        os.unlink(ext)
+        return crt, key
 
     def _write_config(self, n):
         os.makedirs(n.data_dir, exist_ok=True)
@@ -652,6 +721,9 @@ class LocalCluster:
         self._check_options(self.options)
         members = MAX_DIRECTORY_MEMBERS if n >= MAX_DIRECTORY_MEMBERS else 1
         self.directory_members = [f"tether-{i}" for i in range(1, members + 1)]
+        self.ca = None
+        if self.clustered and self.tls and "insecure" in known:
+            self._make_ca()
         self._nodes = {}
         for i, (port, cport) in enumerate(self._allocate(n, 1), start=1):
             name = f"tether-{i}"
@@ -930,7 +1002,8 @@ def _cmd_up(args, log):
             raise ClusterError(f"no rules file {args.rules_file}")
         extra["rules-file"] = args.rules_file
     c = LocalCluster(args.tetherd, args.dir, args.base_port, extra,
-                     ready_timeout=args.timeout, detach=not args.foreground, log=log)
+                     ready_timeout=args.timeout, detach=not args.foreground, log=log,
+                     tls=not args.insecure)
     with c if args.foreground else contextlib.nullcontext():
         c.up(args.nodes)
         if not c.clustered:
@@ -1051,6 +1124,10 @@ def build_parser():
                     help="tetherd binary (default: $TETHERD, else build/bin/tetherd)")
     up.add_argument("--timeout", type=float, default=30.0, metavar="S",
                     help="seconds to wait for readiness (default 30)")
+    up.add_argument("--insecure", action="store_true",
+                    help="no TLS between the nodes (tether.insecure=true); by default "
+                         "a throwaway CA and node certificates are made with the openssl "
+                         "command into DIR/tls and the nodes accept only each other")
     up.add_argument("--foreground", action="store_true",
                     help="stay attached: report nodes that stop, and stop the cluster "
                          "on Ctrl-C")

@@ -10,10 +10,14 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/function_view.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
 #include <caf/sec.hpp>
 
+#include "node/cluster_tls.hpp"
+#include "node/tls_transport.hpp"
 #include "directory/controller.hpp"
 #include "directory/directory.hpp"
 #include "directory/directory_client.hpp"
@@ -71,6 +75,9 @@ void configure(caf::actor_system_config& cfg) {
   // Node-to-node traffic runs over CAF's middleman. Heartbeats at both ends of
   // every connection find a dead peer within the connection timeout.
   cfg.load<caf::io::middleman>();
+  // Mutual TLS between nodes when openssl.certificate, .key and .cafile are set
+  // (docs/security.md); the module is idle otherwise.
+  cfg.load<caf::openssl::manager>();
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
   // Runtime defaults measured on the replicated write path (docs/benchmarks.md,
@@ -198,6 +205,8 @@ void node::impl::shutdown_all() {
   }
   if (supervisor)
     caf::anon_send_exit(supervisor, reason);
+  if (tls_middleman)
+    caf::anon_send_exit(tls_middleman, reason);
   if (router)
     caf::anon_send_exit(router, reason);
   for (auto& s : shards)
@@ -215,6 +224,19 @@ void node::impl::shutdown_all() {
 }
 
 namespace {
+
+/// Listens for cluster traffic through `mm` (the TLS middleman) on host:port, like
+/// `middleman::publish` does through the plain one.
+caf::expected<uint16_t> publish_over(caf::actor_system& sys,
+                                     const caf::io::middleman_actor& mm,
+                                     const supervision::supervisor_actor& whom,
+                                     uint16_t port, const std::string& host) {
+  auto f = caf::make_function_view(mm);
+  return f(caf::publish_atom::value, port,
+           caf::actor_cast<caf::strong_actor_ptr>(whom),
+           sys.message_types(caf::detail::type_list<supervision::supervisor_actor>{}),
+           host, true);
+}
 
 rules::rule_defaults defaults_of(const node_options& o) {
   rules::rule_defaults d;
@@ -347,6 +369,22 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
                  + std::to_string(opts.port);
     sc.seeds = opts.seeds;
+    if (opts.cluster_tls()) {
+      // CAF's sessions read the system's config, not node_options: both must name
+      // the same files, or a session would fall back to anonymous TLS.
+      auto& sc_cfg = sys.config();
+      if (!sys.has_openssl_manager() || sc_cfg.openssl_certificate != opts.tls_certificate
+          || sc_cfg.openssl_key != opts.tls_key || sc_cfg.openssl_cafile != opts.tls_cafile) {
+        ptr->shutdown_all();
+        throw std::invalid_argument(
+          "node-to-node TLS needs CAF's OpenSSL module loaded and the same "
+          "openssl.certificate, openssl.key and openssl.cafile in the "
+          "actor_system_config as in node_options (tether::configure loads the "
+          "module; docs/embedding.md)");
+      }
+      ptr->tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
+      sc.connector = ptr->tls_middleman;
+    }
     sc.heartbeat_ms = opts.heartbeat_ms;
     sc.suspect_ms = opts.suspect_ms;
     sc.request_timeout_ms = opts.request_timeout_ms;
@@ -376,8 +414,13 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     ptr->supervisor = supervision::spawn_supervisor(sys, std::move(sc));
     auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
     auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
-    auto port = sys.middleman().publish(ptr->supervisor, opts.cluster_port,
-                                        host.c_str(), true);
+    // With TLS, the node listens and connects only through its TLS middleman: no
+    // plain BASP port exists that a peer without a certificate could reach.
+    auto port = ptr->tls_middleman
+                  ? publish_over(sys, ptr->tls_middleman, ptr->supervisor,
+                                 opts.cluster_port, host)
+                  : sys.middleman().publish(ptr->supervisor, opts.cluster_port,
+                                            host.c_str(), true);
     if (!port) {
       ptr->shutdown_all();
       throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <caf/actor_addr.hpp>
+#include <caf/io/middleman_actor.hpp>
 
 #include "events/event_log.hpp"
 #include "outputs/remote_write_sender.hpp"
@@ -33,6 +34,8 @@ struct node::impl {
   /// Clustered nodes: membership, the directory member and controller (on
   /// directory nodes), and the local view of the directory.
   supervision::supervisor_actor supervisor;
+  /// The middleman that carries cluster traffic over mutual TLS, when configured.
+  caf::io::middleman_actor tls_middleman;
   directory::replicated_directory_actor member;
   directory::controller_actor controller;
   std::vector<series::shard_actor> shards;

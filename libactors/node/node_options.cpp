@@ -6,6 +6,9 @@
 
 #include <stdexcept>
 
+#include <caf/actor_system_config.hpp>
+
+#include "node/cluster_tls.hpp"
 #include "series/dedup_window.hpp"
 
 namespace tether {
@@ -86,6 +89,10 @@ option_table node_option_table(node_options& o) {
     {"data-dir", &o.data_dir,
      "durable state of the node (its Raft log under `directory/`); give every node its "
      "own; empty: memory only"},
+    {"insecure", &o.insecure,
+     "allow a clustered node without node-to-node TLS (`openssl.*`, docs/security.md); "
+     "without either a clustered node exits with code 2. A flag: `insecure=true` in a "
+     "config file, `--tether.insecure` on the command line"},
     {"replication-factor", &o.replication_factor,
      "replicas per slice, the primary included", in(1, 7)},
     {"heartbeat-ms", &o.heartbeat_ms, "supervisor heartbeat interval", in(10, 60000)},
@@ -104,10 +111,37 @@ node_options read_node_options(const caf::actor_system_config& cfg) {
   node_options o;
   if (auto err = read_options(cfg, "tether", node_option_table(o)); !err.empty())
     throw std::invalid_argument(err);
+  // Node-to-node TLS is configured by CAF's own openssl.* options.
+  o.tls_certificate = cfg.openssl_certificate;
+  o.tls_key = cfg.openssl_key;
+  o.tls_cafile = cfg.openssl_cafile;
+  o.tls_passphrase = cfg.openssl_passphrase;
   return o;
 }
 
 namespace {
+
+/// Node-to-node TLS: all three files or none; a cluster without it only when asked
+/// for; the files load and the certificate names this node.
+std::string check_tls(const node_options& o) {
+  auto parts = int{!o.tls_certificate.empty()} + int{!o.tls_key.empty()}
+               + int{!o.tls_cafile.empty()};
+  if (parts != 0 && parts != 3)
+    return "node-to-node TLS needs all of openssl.certificate, openssl.key and "
+           "openssl.cafile";
+  if (!o.clustered())
+    return {};
+  if (parts == 0)
+    return o.insecure ? std::string{}
+                      : "a clustered node needs node-to-node TLS (openssl.certificate, "
+                        "openssl.key, openssl.cafile) or tether.insecure to run "
+                        "without it (docs/security.md)";
+  if (auto err = internal::check_tls_files(o.tls_certificate, o.tls_key, o.tls_cafile,
+                                           o.tls_passphrase);
+      !err.empty())
+    return err;
+  return internal::check_certificate_names(o.tls_certificate, o.name);
+}
 
 /// The rules between options that no single row can state.
 std::string check_relations(const node_options& o) {
@@ -134,7 +168,7 @@ std::string check_relations(const node_options& o) {
     if (colon == std::string::npos || colon == 0 || colon + 1 == seed.size())
       return "tether.seeds: '" + seed + "' is not HOST:PORT";
   }
-  return {};
+  return check_tls(o);
 }
 
 } // namespace

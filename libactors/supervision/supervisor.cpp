@@ -178,7 +178,7 @@ void connect(supervisor_ptr self, const std::string& address) {
   if (!split_address(address, host, port))
     return;
   st.connecting.insert(address);
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = st.cfg.connector ? st.cfg.connector : self->system().middleman().actor_handle();
   auto timeout = milliseconds(st.cfg.request_timeout_ms);
   self->request(mm, timeout, caf::connect_atom::value, host, port)
     .then(

@@ -9,6 +9,7 @@
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "directory/controller.hpp"
@@ -125,6 +126,9 @@ struct supervisor_config {
   std::string name;
   std::string gateway;
   std::vector<std::string> seeds;
+  /// The middleman that connects to peers: the node's TLS middleman with cluster
+  /// TLS (node/tls_transport.hpp), else (when null) CAF's plain middleman.
+  caf::io::middleman_actor connector;
   uint32_t heartbeat_ms = 100;
   uint32_t suspect_ms = 500;
   uint32_t request_timeout_ms = 5000;

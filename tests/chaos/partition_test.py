@@ -259,7 +259,8 @@ class NetNode:
                  f"cluster-port={CLUSTER_PORT}",
                  f"seeds={tc.caf_value(seeds)}",
                  f"directory-members={tc.caf_value([f'tether-{j}' for j in members])}",
-                 f"data-dir={tc.caf_value(self.data_dir)}"]
+                 f"data-dir={tc.caf_value(self.data_dir)}",
+                 "insecure=true"]  # no node-to-node TLS in this test
         lines += [f"{k}={tc.caf_value(v)}" for k, v in options.items()]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -81,6 +81,9 @@ failure_rate=${COMPARE_FAILURE_RATE:-}
 nats_kill=${COMPARE_NATS_KILL:-stream-leader}
 nats_ack_wait=${COMPARE_NATS_ACK_WAIT:-5s}
 idle=${COMPARE_IDLE:-1}
+# Node-to-node TLS on the Tether side: off by default, as the baseline's cluster routes
+# and client connections are plaintext too (COMPARE_TLS=1: Tether with mutual TLS).
+tls=${COMPARE_TLS:-0}
 idle_seconds=${COMPARE_IDLE_SECONDS:-5}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
@@ -89,6 +92,7 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $nodes =~ ^[13]$ ]] || die "TETHER_NODES: 1 or 3"
 # Replication factor of the Tether side: 3 on 3 nodes (as the stream has 3 replicas).
 [[ -z $tether_rf ]] && { ((nodes == 3)) && tether_rf=3 || tether_rf=1; }
+[[ $tls =~ ^[01]$ ]] || die "COMPARE_TLS: 0 or 1"
 [[ $tether_rf =~ ^[123]$ ]] && ((tether_rf <= nodes)) || die "TETHER_RF: 1..TETHER_NODES"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
 [[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
@@ -175,7 +179,7 @@ start_tether() { # [RF]: replication factor of the cluster (default: tetherd's, 
   cluster_dir="$out/cluster"
   rm -rf "$cluster_dir"
   if ! timeout 90 tools/tether-cluster up --nodes "$nodes" --base-port 0 --dir "$cluster_dir" \
-    --tetherd "$tetherd" --rules-file "$rules" ${rf:+--replication-factor "$rf"} >>"$out/cluster.log" 2>&1; then
+    --tetherd "$tetherd" --rules-file "$rules" ${rf:+--replication-factor "$rf"} $( ((tls)) || echo --insecure) >>"$out/cluster.log" 2>&1; then
     tail -n 20 "$out/cluster.log" >&2
     die "the Tether cluster did not start"
   fi
@@ -340,14 +344,14 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build${TETHERD:+, tetherd $TETHERD}"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, connection c writes to node c mod $nodes, the visibility reader queries the first"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, node-to-node TLS $( ((tls)) && echo on || echo "off (as the baseline's routes)"), connection c writes to node c mod $nodes, the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
   if [[ $failure != 0 ]]; then
     echo "failure runs: at ${COMPARE_FAILURE_RATE:+$COMPARE_FAILURE_RATE samples/s}${COMPARE_FAILURE_RATE:-the common rate}; Tether 3 nodes with replication factor 3, SIGKILL of a primary half-way; JetStream SIGKILL of the $nats_kill half-way, consumer AckWait $nats_ack_wait, publish ack timeout 1 s; both clients retry (retry timeout 30 s)"
   fi
 } >"$out/machine.txt"
-echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_TLS:+ COMPARE_TLS=$COMPARE_TLS}${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
   >"$out/command.txt"
 
 # -- the runs ---------------------------------------------------------------------------

@@ -69,6 +69,22 @@ struct node_options {
   uint32_t max_moves = 16;               ///< concurrent slice moves of a rebalance
   double balance_tolerance = 0.10;       ///< rebalance until members are within it
 
+  /// Node-to-node TLS (CAF's OpenSSL module): this node's certificate, its key and
+  /// the cluster's CA, from CAF's `openssl.certificate`, `openssl.key` and
+  /// `openssl.cafile`. All three or none; the certificate must name the node.
+  std::string tls_certificate;
+  std::string tls_key;
+  std::string tls_cafile;
+  std::string tls_passphrase;  ///< `openssl.passphrase` of an encrypted key
+  /// Allows a clustered node without node-to-node TLS (`tether.insecure`): any
+  /// process that reaches the cluster port can then join.
+  bool insecure = false;
+
+  /// Whether node-to-node traffic runs over mutual TLS.
+  bool cluster_tls() const noexcept {
+    return !tls_certificate.empty();
+  }
+
   /// Whether this node takes part in a cluster (listens for other nodes).
   bool clustered() const noexcept {
     return cluster_port != 0;

@@ -1,0 +1,308 @@
+// The scribe, doorman and middleman actor below follow CAF 0.17.6's
+// libcaf_openssl/src/openssl/middleman_actor.cpp (Copyright 2011-2018 Dominik
+// Charousset, BSD 3-Clause); the TLS sessions are CAF's own
+// (`caf::openssl::make_session`). What differs: the policy clears OpenSSL's error
+// queue before every call into a session and reports handshake failures.
+#include "node/tls_transport.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <openssl/err.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/detail/socket_guard.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor_impl.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
+#include <caf/io/network/doorman_impl.hpp>
+#include <caf/io/network/native_socket.hpp>
+#include <caf/io/network/stream_impl.hpp>
+#include <caf/io/basp_broker.hpp>
+#include <caf/openssl/session.hpp>
+
+namespace tether::internal {
+
+namespace {
+
+namespace net = caf::io::network;
+using native_socket = net::native_socket;
+using rw_state = net::rw_state;
+using default_mpx = net::default_multiplexer;
+
+/// What every connection of one node shares: the prefix of its log lines.
+struct transport_context {
+  std::string node;
+};
+
+using context_ptr = std::shared_ptr<const transport_context>;
+
+std::string peer_of(native_socket fd) {
+  auto addr = net::remote_addr_of_fd(fd);
+  auto port = net::remote_port_of_fd(fd);
+  if (!addr || !port)
+    return "an unknown address";
+  return *addr + ":" + std::to_string(*port);
+}
+
+/// OpenSSL's errors of this thread since the last clear, oldest first, without
+/// repeats; empties the queue.
+std::string drain_errors() {
+  std::string out;
+  while (auto e = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(e);
+    std::string text = reason != nullptr ? reason : "error " + std::to_string(e);
+    if (out.find(text) != std::string::npos)
+      continue;
+    out += out.empty() ? text : "; " + text;
+  }
+  return out;
+}
+
+/// One stream's TLS: CAF's session, a clean error queue before every call, and
+/// one line on stderr when the handshake fails.
+class tls_policy {
+public:
+  tls_policy(caf::openssl::session_ptr session, context_ptr ctx, std::string peer,
+             bool accepted)
+    : session_(std::move(session)),
+      ctx_(std::move(ctx)),
+      peer_(std::move(peer)),
+      accepted_(accepted) {
+  }
+
+  rw_state read_some(size_t& result, native_socket fd, void* buf, size_t len) {
+    ERR_clear_error();
+    auto res = session_->read_some(result, fd, buf, len);
+    observe(res, result, true);
+    return res;
+  }
+
+  rw_state write_some(size_t& result, native_socket fd, const void* buf, size_t len) {
+    ERR_clear_error();
+    auto res = session_->write_some(result, fd, buf, len);
+    observe(res, result, false);
+    return res;
+  }
+
+  bool must_read_more(native_socket fd, size_t threshold) {
+    return session_->must_read_more(fd, threshold);
+  }
+
+private:
+  /// Bytes read mean that both ends accepted the handshake (with TLS 1.3 a client
+  /// finishes before the server checked its certificate, so writes do not).
+  void observe(rw_state res, size_t transferred, bool read) {
+    if (res == rw_state::success && transferred > 0) {
+      established_ = established_ || read;
+      return;
+    }
+    if (res != rw_state::failure) {
+      return;
+    }
+    auto why = drain_errors();
+    if (established_ || reported_)
+      return; // a member went away: the supervisor reports the lost connection
+    reported_ = true;
+    if (why.empty())
+      why = "the peer closed the connection";
+    if (accepted_)
+      std::fprintf(stderr,
+                   "tether: %s: cluster: refused a connection from %s: TLS handshake "
+                   "failed (%s)\n",
+                   ctx_->node.c_str(), peer_.c_str(), why.c_str());
+    else
+      std::fprintf(stderr,
+                   "tether: %s: cluster: cannot connect to %s: TLS handshake failed "
+                   "(%s)\n",
+                   ctx_->node.c_str(), peer_.c_str(), why.c_str());
+  }
+
+  caf::openssl::session_ptr session_;
+  context_ptr ctx_;
+  std::string peer_;
+  bool accepted_;
+  bool established_ = false;
+  bool reported_ = false;
+};
+
+/// A session for `fd`, or null after one line on stderr saying why not.
+caf::openssl::session_ptr make_session(caf::actor_system& sys, native_socket fd,
+                                       bool accepted, const transport_context& ctx,
+                                       const std::string& peer) {
+  ERR_clear_error();
+  caf::openssl::session_ptr ptr;
+  std::string why;
+  try {
+    // Reads the certificate, key and CA files anew for every connection, so that
+    // replaced files take effect for new connections without a restart.
+    ptr = caf::openssl::make_session(sys, fd, accepted);
+  } catch (const std::exception& e) {
+    why = std::string{"cannot load the TLS credentials: "} + e.what();
+  }
+  if (ptr)
+    return ptr;
+  if (why.empty())
+    why = drain_errors();
+  std::fprintf(stderr, "tether: %s: cluster: %s %s: TLS handshake failed (%s)\n",
+               ctx.node.c_str(), accepted ? "refused a connection from" : "cannot connect to",
+               peer.c_str(), why.empty() ? "no reason given" : why.c_str());
+  return nullptr;
+}
+
+class scribe_impl : public caf::io::scribe {
+public:
+  scribe_impl(default_mpx& mpx, native_socket sockfd, caf::openssl::session_ptr sptr,
+              context_ptr ctx, std::string peer, bool accepted)
+    : scribe(net::conn_hdl_from_socket(sockfd)),
+      stream_(mpx, sockfd, std::move(sptr), std::move(ctx), std::move(peer), accepted) {
+  }
+
+  void configure_read(caf::io::receive_policy::config config) override {
+    stream_.configure_read(config);
+    if (!launched_)
+      launch();
+  }
+
+  void ack_writes(bool enable) override {
+    stream_.ack_writes(enable);
+  }
+
+  std::vector<char>& wr_buf() override {
+    return stream_.wr_buf();
+  }
+
+  std::vector<char>& rd_buf() override {
+    return stream_.rd_buf();
+  }
+
+  void graceful_shutdown() override {
+    stream_.graceful_shutdown();
+    detach(&stream_.backend(), false);
+  }
+
+  void flush() override {
+    stream_.flush(this);
+  }
+
+  std::string addr() const override {
+    auto x = net::remote_addr_of_fd(stream_.fd());
+    return x ? *x : std::string{};
+  }
+
+  uint16_t port() const override {
+    auto x = net::remote_port_of_fd(stream_.fd());
+    return x ? *x : 0;
+  }
+
+  void launch() {
+    launched_ = true;
+    stream_.start(this);
+    // Schedules the scribe while SSL_connect or SSL_accept still needs a turn.
+    stream_.force_empty_write(this);
+  }
+
+  void add_to_loop() override {
+    stream_.activate(this);
+  }
+
+  void remove_from_loop() override {
+    stream_.passivate();
+  }
+
+private:
+  bool launched_ = false;
+  net::stream_impl<tls_policy> stream_;
+};
+
+class doorman_impl : public net::doorman_impl {
+public:
+  doorman_impl(default_mpx& mx, native_socket sockfd, context_ptr ctx)
+    : net::doorman_impl(mx, sockfd), ctx_(std::move(ctx)) {
+  }
+
+  bool new_connection() override {
+    if (detached())
+      return false;
+    auto& dm = acceptor_.backend();
+    auto fd = acceptor_.accepted_socket();
+    caf::detail::socket_guard sguard{fd};
+    net::nonblocking(fd, true);
+    auto peer = peer_of(fd);
+    auto sssn = make_session(parent()->system(), fd, true, *ctx_, peer);
+    if (sssn == nullptr)
+      return false;
+    auto scrb = caf::make_counted<scribe_impl>(dm, fd, std::move(sssn), ctx_,
+                                               std::move(peer), true);
+    sguard.release(); // the scribe owns the socket
+    auto hdl = scrb->hdl();
+    parent()->add_scribe(std::move(scrb));
+    return doorman::new_connection(&dm, hdl);
+  }
+
+private:
+  context_ptr ctx_;
+};
+
+class middleman_actor_impl : public caf::io::middleman_actor_impl {
+public:
+  middleman_actor_impl(caf::actor_config& cfg, caf::actor default_broker,
+                       context_ptr ctx)
+    : caf::io::middleman_actor_impl(cfg, std::move(default_broker)),
+      ctx_(std::move(ctx)) {
+  }
+
+  const char* name() const override {
+    return "tether.tls_middleman";
+  }
+
+protected:
+  caf::expected<caf::io::scribe_ptr> connect(const std::string& host,
+                                             uint16_t port) override {
+    auto fd = net::new_tcp_connection(host, port);
+    if (!fd)
+      return std::move(fd.error());
+    net::nonblocking(*fd, true);
+    auto peer = host + ":" + std::to_string(port);
+    auto sssn = make_session(system(), *fd, false, *ctx_, peer);
+    if (!sssn) {
+      net::close_socket(*fd);
+      return caf::sec::cannot_connect_to_node;
+    }
+    return caf::make_counted<scribe_impl>(mpx(), *fd, std::move(sssn), ctx_,
+                                          std::move(peer), false);
+  }
+
+  caf::expected<caf::io::doorman_ptr> open(uint16_t port, const char* addr,
+                                           bool reuse) override {
+    auto fd = net::new_tcp_acceptor_impl(port, addr, reuse);
+    if (!fd)
+      return std::move(fd.error());
+    return caf::make_counted<doorman_impl>(mpx(), *fd, ctx_);
+  }
+
+private:
+  default_mpx& mpx() {
+    return static_cast<default_mpx&>(system().middleman().backend());
+  }
+
+  context_ptr ctx_;
+};
+
+} // namespace
+
+caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node) {
+  auto ctx = std::make_shared<transport_context>();
+  ctx->node = std::move(node);
+  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  return sys.spawn<middleman_actor_impl, caf::hidden>(std::move(broker),
+                                                      context_ptr{std::move(ctx)});
+}
+
+} // namespace tether::internal

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <string>
+
+#include <caf/fwd.hpp>
+#include <caf/io/middleman_actor.hpp>
+
+namespace tether::internal {
+
+/// Spawns a middleman actor (the `connect_atom` / `publish_atom` interface of CAF's
+/// `middleman::actor_handle()`) whose connections run over mutual TLS with CAF's
+/// OpenSSL module: every connection is a `caf::openssl::session` made from
+/// `openssl.certificate`, `openssl.key` and `openssl.cafile`, so that a peer must
+/// present a certificate the configured CA signed, and the BASP traffic behind it
+/// is the node's own broker's.
+///
+/// It replaces CAF 0.17.6's `openssl::manager::actor_handle()` for two reasons
+/// (docs/security.md, "Node to node"):
+/// - CAF's module never empties OpenSSL's per-thread error queue (its only reader
+///   is a log statement that the Debian build compiles out), so an error left by
+///   one connection (an unclean close, a refused handshake) makes `SSL_get_error`
+///   report the next would-block read on any other connection of the multiplexer
+///   thread as a failure, and CAF closes a healthy connection. Here the queue is
+///   cleared before every call into a session.
+/// - A refused handshake is invisible in CAF (no hook, no log). Here it is one line
+///   on stderr, `tether: NODE: cluster: refused ...`, with the peer's address and
+///   OpenSSL's reason.
+///
+/// `node` prefixes the log lines. The actor is hidden (it does not keep the system
+/// alive); send it an exit message at shutdown. Thread-safe: call from any thread.
+caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node);
+
+} // namespace tether::internal
