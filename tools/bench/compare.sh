@@ -17,6 +17,9 @@
 #                idle latency (COMPARE_IDLE=0 skips them): one connection, one batch
 #                in flight, batches of 1 and of 100 samples, COMPARE_IDLE_SECONDS
 #                (default 5) each
+# Tether side: node-to-node TLS off unless COMPARE_TLS=1 (the baseline runs plaintext);
+# routed producers (tether-load --routed, docs/protocol.md section 6.2) unless
+# COMPARE_ROUTED=0, with which every batch goes to one node that forwards.
 # Every run also records the CPU time of the server side (NAME.cpu): the tetherd
 # processes; the nats-server processes. The baseline's consumer shares the client's
 # process: it reports its own CPU (its thread and its connection's threads) in NAME.json,
@@ -84,6 +87,10 @@ idle=${COMPARE_IDLE:-1}
 # Node-to-node TLS on the Tether side: off by default, as the baseline's cluster routes
 # and client connections are plaintext too (COMPARE_TLS=1: Tether with mutual TLS).
 tls=${COMPARE_TLS:-0}
+# Routed producers on the Tether side (docs/protocol.md section 6.2): each producer
+# sends every sample to the node leading its slice; COMPARE_ROUTED=0 sends every batch
+# to one node, which forwards (as the baseline's producers publish to one server).
+routed=${COMPARE_ROUTED:-1}
 idle_seconds=${COMPARE_IDLE_SECONDS:-5}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
@@ -93,6 +100,9 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 # Replication factor of the Tether side: 3 on 3 nodes (as the stream has 3 replicas).
 [[ -z $tether_rf ]] && { ((nodes == 3)) && tether_rf=3 || tether_rf=1; }
 [[ $tls =~ ^[01]$ ]] || die "COMPARE_TLS: 0 or 1"
+[[ $routed =~ ^[01]$ ]] || die "COMPARE_ROUTED: 0 or 1"
+tether_only=()
+((routed && nodes > 1)) && tether_only=(--routed)
 [[ $tether_rf =~ ^[123]$ ]] && ((tether_rf <= nodes)) || die "TETHER_RF: 1..TETHER_NODES"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
 [[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
@@ -288,7 +298,7 @@ run_tether() { # NAME EXTRA-ARGS...
   local name=$1
   shift
   start_tether "$tether_rf"
-  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" --duration "$seconds" "$@"
+  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" "${tether_only[@]}" --duration "$seconds" "$@"
   stop_tether
 }
 
@@ -327,7 +337,7 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   victim_pid=$(cat "$cluster_dir/$victim/tetherd.pid")
   [[ $victim_pid =~ ^[0-9]+$ ]] || die "no pid for $victim"
   half_way=kill_victim
-  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" --duration "$seconds" "$@"
+  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" "${tether_only[@]}" --duration "$seconds" "$@"
   # Read every output series back from the first node (never the victim): their sum
   # against the acked samples says whether the totals are exact.
   timeout 120 python3 tools/bench/compare_report.py --audit-tether "${addr%%,*}" "$metrics" "$groups" \
@@ -344,14 +354,14 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build${TETHERD:+, tetherd $TETHERD}"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, node-to-node TLS $( ((tls)) && echo on || echo "off (as the baseline's routes)"), connection c writes to node c mod $nodes, the visibility reader queries the first"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, node-to-node TLS $( ((tls)) && echo on || echo "off (as the baseline's routes)"), $( ((${#tether_only[@]})) && echo "routed producers (each producer has a connection per node and sends every sample to its slice's primary)" || echo "connection c writes to node c mod $nodes"), the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
   if [[ $failure != 0 ]]; then
     echo "failure runs: at ${COMPARE_FAILURE_RATE:+$COMPARE_FAILURE_RATE samples/s}${COMPARE_FAILURE_RATE:-the common rate}; Tether 3 nodes with replication factor 3, SIGKILL of a primary half-way; JetStream SIGKILL of the $nats_kill half-way, consumer AckWait $nats_ack_wait, publish ack timeout 1 s; both clients retry (retry timeout 30 s)"
   fi
 } >"$out/machine.txt"
-echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_TLS:+ COMPARE_TLS=$COMPARE_TLS}${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_TLS:+ COMPARE_TLS=$COMPARE_TLS}${COMPARE_ROUTED:+ COMPARE_ROUTED=$COMPARE_ROUTED}${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
   >"$out/command.txt"
 
 # -- the runs ---------------------------------------------------------------------------
@@ -381,7 +391,7 @@ if [[ $idle == 1 && $failure != only ]]; then
     idle_workload=(--connections 1 --inflight 1 --batch "$b" --series 1000 --json
       --duration "$idle_seconds")
     start_tether "$tether_rf"
-    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}"
+    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}" "${tether_only[@]}"
     stop_tether
     run "nats-idle-$b" build/bin/tether-nats-baseline "${idle_workload[@]}" "${nats_only[@]}"
   done

@@ -48,12 +48,14 @@ void assign_decimal(std::string& out, std::uint64_t value) {
 } // namespace
 
 batch_builder::batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
-                             series_shape shape, std::optional<zipf_keys> zipf)
+                             series_shape shape, std::optional<zipf_keys> zipf,
+                             std::shared_ptr<const id_subset> subset)
   : kind_(kind),
     batch_size_(std::max<std::uint32_t>(batch_size, 1)),
     series_(zipf ? series_cycle{0, 1, std::max<std::uint64_t>(zipf->series, 1)} : series),
     shape_(shape),
-    labels_fixed_(!zipf && batch_size_ % series_.count == 0) {
+    labels_fixed_(!zipf && !subset && batch_size_ % series_.count == 0),
+    subset_(subset && subset->size() > 0 ? std::move(subset) : nullptr) {
   if (zipf) {
     zipf_.emplace(series_.count, zipf->s);
     std::seed_seq seq{static_cast<std::uint32_t>(zipf->seed),
@@ -144,7 +146,10 @@ std::string_view batch_builder::next(std::uint64_t sequence, std::uint32_t size)
   ids_.resize(size); // within the reserved capacity: no allocation
   for (std::uint32_t i = 0; i < size; ++i) {
     auto& sample = *write.mutable_samples(static_cast<int>(i));
-    auto id = zipf_ ? (*zipf_)(engine_) : series_.at(cursor_ + i);
+    auto id = subset_   ? (subset_->weighted() ? subset_->draw(engine_)
+                                                   : subset_->at(cursor_ + i))
+              : zipf_ ? (*zipf_)(engine_)
+                      : series_.at(cursor_ + i);
     ids_[i] = id;
     if (rewrite_labels)
       set_series(sample, id);
@@ -152,7 +157,9 @@ std::string_view batch_builder::next(std::uint64_t sequence, std::uint32_t size)
       sample.set_value(gauge_value);
   }
   labels_written_ = true;
-  if (!zipf_)
+  if (subset_ && !subset_->weighted())
+    cursor_ = (cursor_ + size) % subset_->size();
+  else if (!zipf_)
     cursor_ = (cursor_ + size) % series_.count;
   auto bytes = frame_.ByteSizeLong();
   buffer_.resize(bytes);
@@ -160,13 +167,16 @@ std::string_view batch_builder::next(std::uint64_t sequence, std::uint32_t size)
   return std::string_view{buffer_.data(), buffer_.size()};
 }
 
-batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn) {
+batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn,
+                                 std::shared_ptr<const id_subset> subset) {
   std::optional<zipf_keys> zipf;
   if (opts.keys == key_distribution::zipf)
     zipf = zipf_keys{opts.series, opts.zipf_s, opts.seed, conn};
-  return batch_builder{opts.kind, opts.batch,
-                       series_for_connection(conn, opts.connections, opts.series),
-                       series_shape{opts.metrics, opts.groups}, zipf};
+  // A routed connection's ids may be any of the run's: size its frames for all of them.
+  auto cycle = subset ? series_cycle{0, 1, opts.series}
+                      : series_for_connection(conn, opts.connections, opts.series);
+  return batch_builder{opts.kind, opts.batch, cycle, series_shape{opts.metrics, opts.groups},
+                       zipf, std::move(subset)};
 }
 
 std::string make_hello(const std::string& producer_id, const std::string& token) {

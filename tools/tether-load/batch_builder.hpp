@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tether-load/id_subset.hpp"
 #include "tether-load/load_options.hpp"
 #include "tether-load/zipf_sampler.hpp"
 
@@ -83,7 +84,8 @@ std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t i
 /// `series="<id>"`.
 ///
 /// The series come from the connection's `series_cycle`, or with `zipf` from Zipf draws
-/// over all ids (the cycle is then ignored).
+/// over all ids (the cycle is then ignored), or, for a routed connection, from `subset`
+/// (weighted draws with `zipf`, else its cycle; `series` then only bounds the ids).
 ///
 /// The frame and its samples are built once; each `next` only rewrites the sequence, the
 /// series of each sample (metric name, `group` and `series` labels; skipped when the cycle
@@ -97,7 +99,8 @@ std::string metric_name(sample_kind kind, std::uint32_t metrics, std::uint64_t i
 class batch_builder {
 public:
   batch_builder(sample_kind kind, std::uint32_t batch_size, series_cycle series,
-                series_shape shape = {}, std::optional<zipf_keys> zipf = std::nullopt);
+                series_shape shape = {}, std::optional<zipf_keys> zipf = std::nullopt,
+                std::shared_ptr<const id_subset> subset = nullptr);
 
   /// Serializes the next batch: `size` samples (clamped to 1..batch size) continuing the
   /// series cycle, with write sequence `sequence`. The view stays valid until the next
@@ -140,6 +143,7 @@ private:
   bool labels_fixed_;
   bool labels_written_ = false;
   std::optional<zipf_sampler> zipf_;
+  std::shared_ptr<const id_subset> subset_;
   std::mt19937_64 engine_;
   std::vector<std::uint64_t> ids_;
   tether::v1::ClientFrame frame_;
@@ -152,7 +156,9 @@ private:
 /// (`--keys uniform`) or its own Zipf draws (`--keys zipf`, seeded with `--seed` and
 /// `conn`). Every system under test gets its batches from here, so the same options give
 /// the same samples.
-batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn);
+/// With `subset` (a routed connection, `--routed`): the ids are those of `subset`.
+batch_builder make_batch_builder(const load_options& opts, std::uint32_t conn,
+                                 std::shared_ptr<const id_subset> subset = nullptr);
 
 /// Serializes a `ClientFrame{hello}` for `producer_id` (protocol version 1).
 std::string make_hello(const std::string& producer_id, const std::string& token);

@@ -39,7 +39,10 @@ const std::vector<option_spec>& specs() {
     {"zipf-s", true, "S", "zipf exponent: P(id i) ~ (i+1)^-S (0..10, default 1)"},
     {"seed", true, "N", "seed of the key draws, same seed = same keys (default 1)"},
     {"fold-series", false, "",
-     "the node's rules drop the series label (without: [series]); for --visible-keys"},
+     "the node's rules drop the series label (without: [series]); for --visible-keys"
+     " and --routed"},
+    {"routed", false, "",
+     "send every sample to its primary's node: one connection per producer and node"},
     {"visible-keys", true, "N",
      "measure write-to-visible on N output series by queries (0..64, default 0: off)"},
     {"visible-poll", true, "D", "least time between queries of one output (0..1s, default 1ms)"},
@@ -165,7 +168,15 @@ void setup(CLI::App& app) {
     "With --visible-keys N, one more connection queries N output series (spread over\n"
     "the outputs, see --fold-series) every --visible-poll and reports write-to-visible\n"
     "latency: the time from a batch's send until a query answer shows the output's\n"
-    "running count at or above all samples written to it up to that batch.");
+    "running count at or above all samples written to it up to that batch.\n"
+    "\n"
+    "With --routed (a cluster), tether-load reads the slice table of the first\n"
+    "--server (GET /v1/directory, /v1/nodes) and each of the --connections producers\n"
+    "opens one connection per node, with its own producer id, that writes only the\n"
+    "series whose output key's slice that node leads (docs/protocol.md section 6.2);\n"
+    "each gets --inflight / nodes (rounded up) batches in flight and, with --rate, its\n"
+    "share of the producer's rate. The table is read once: samples of a slice that\n"
+    "moved later are forwarded by the node they reach.");
   add_options(app, specs());
   app.footer("Exit codes: 0 every batch acknowledged and no errors, 1 otherwise, 2 usage error.");
 }
@@ -266,6 +277,7 @@ result<load_options> load_options_from(const parsed_args& args) {
   if (auto file = parsed->get("token-file"))
     out.token_file = *file;
   out.fold_series = parsed->has("fold-series");
+  out.routed = parsed->has("routed");
   out.json = parsed->has("json");
   out.quiet = parsed->has("quiet");
   return out;

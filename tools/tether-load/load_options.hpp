@@ -66,6 +66,9 @@ struct load_options {
   /// ["series"]`), so ids fold into `max(M,1) * max(G,1)` outputs; tells the visibility
   /// reader which output keys to follow (`--fold-series`).
   bool fold_series = false;
+  /// Each producer writes every sample to the node leading its output's slice, one
+  /// connection per node (`--routed`; docs/protocol.md section 6.2).
+  bool routed = false;
   /// Output series whose write-to-visible latency is measured, spread evenly over the
   /// outputs (see `visibility_tracker`); 0 = no measurement (`--visible-keys`, 0..64, 0).
   std::uint32_t visible_keys = 0;

@@ -113,7 +113,8 @@ bool run_succeeded(const load_options& opts, const load_totals& totals) {
   bool visible_ok = totals.visible_keys == 0
                     || (totals.visible_unseen == 0 && totals.visible_missing == 0
                         && totals.reader_errors == 0);
-  return c.connections_ok == opts.connections && c.errors == 0 && c.batches_failed == 0
+  auto sessions = totals.sessions != 0 ? totals.sessions : opts.connections;
+  return c.connections_ok == sessions && c.errors == 0 && c.batches_failed == 0
          && c.batches_unacked == 0 && c.batches_acked == c.batches_sent && visible_ok;
 }
 
@@ -136,6 +137,9 @@ std::string render_report_text(const load_options& opts, const load_totals& tota
   out += line("server", servers_text(opts)
                           + (totals.node.empty() ? "" : " (node " + totals.node + ")"));
   out += line("connections", std::to_string(opts.connections) + " ("
+                               + (totals.sessions > opts.connections
+                                    ? std::to_string(totals.sessions) + " routed, "
+                                    : std::string{})
                                + std::to_string(c.connections_ok) + " connected, "
                                + std::to_string(opts.threads) + " I/O thread"
                                + (opts.threads == 1 ? ")" : "s)"));
@@ -231,6 +235,7 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"node", totals.node},
     {"connections", opts.connections},
     {"connections_ok", c.connections_ok},
+    {"sessions", totals.sessions},
     {"threads", opts.threads},
     {"batch", opts.batch},
     {"inflight", totals.inflight_lowered_to != 0 ? totals.inflight_lowered_to : opts.inflight},
@@ -265,6 +270,7 @@ std::string render_report_json(const load_options& opts, const load_totals& tota
     {"reader_errors", totals.reader_errors},
     {"visible_poll_ms", opts.visible_poll.count()},
     {"fold_series", opts.fold_series},
+    {"routed", opts.routed},
     {"errors", c.errors},
     {"duplicates", c.duplicates},
     {"retries", c.retries},

@@ -82,6 +82,9 @@ struct load_totals {
   std::string system = "tether";
   /// Node name from the first welcome, empty if none arrived.
   std::string node;
+  /// Connections opened: `--connections`, or one per producer and node with `--routed`
+  /// (0: `--connections`).
+  std::uint32_t sessions = 0;
   /// Smallest in-flight limit actually used by a connection, when the node's
   /// `max_inflight_batches` lowered `--inflight`; 0 otherwise.
   std::uint32_t inflight_lowered_to = 0;

@@ -1,5 +1,7 @@
 #include "load_run.hpp"
 
+#include "tether-load/route_plan.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
@@ -49,24 +51,51 @@ load_run::~load_run() = default;
 
 result<load_totals> load_run::run() {
   tcp::resolver resolver{ioc_};
-  for (const auto& server : opts_.servers) {
+  auto servers = opts_.servers;
+  if (opts_.routed) {
+    // Every node's gateway is a target: node n's connections write there first.
+    auto table = fetch_route_table(opts_.servers.front(), opts_.token, opts_.connect_timeout);
+    if (!table)
+      return fail(table.error());
+    servers = table->gateways;
+    auto nodes = static_cast<std::uint32_t>(servers.size());
+    auto inflight = std::max<std::uint32_t>(1, (opts_.inflight + nodes - 1) / nodes);
+    for (auto& c : plan_routed(opts_, *table))
+      routes_.push_back(session_route{c.producer, c.node, std::move(c.ids), inflight});
+    if (!opts_.quiet)
+      std::cerr << "routed: slice table version " << table->version << ", " << nodes
+                << " nodes, " << routes_.size() << " connections\n";
+  }
+  for (const auto& server : servers) {
     error_code ec;
     auto endpoints = resolver.resolve(server.host, std::to_string(server.port), ec);
     if (ec)
       return fail("cannot resolve " + server.host + ": " + ec.message());
     targets_.push_back({server, std::move(endpoints)});
   }
-  const auto& endpoints = targets_.front().endpoints; // the reader's node
+  // The reader's node: the first --server (a routed run's targets are in table order).
+  error_code reader_ec;
+  auto reader = resolver.resolve(opts_.servers.front().host,
+                                 std::to_string(opts_.servers.front().port), reader_ec);
+  if (reader_ec)
+    return fail("cannot resolve " + opts_.servers.front().host + ": " + reader_ec.message());
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
   if (opts_.visible_keys > 0) {
     auto map = output_map::of(opts_);
     tracker_ = std::make_unique<visibility_tracker>(map, map.spread(opts_.visible_keys));
     ctx_->tracker = tracker_.get();
-    observer_ = std::make_shared<observer_session>(ioc_, *ctx_, *this, endpoints, *tracker_);
+    observer_ = std::make_shared<observer_session>(ioc_, *ctx_, *this, reader, *tracker_);
   }
-  sessions_.reserve(opts_.connections);
-  for (std::uint32_t i = 0; i < opts_.connections; ++i)
-    sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, targets_));
+  if (routes_.empty()) {
+    sessions_.reserve(opts_.connections);
+    for (std::uint32_t i = 0; i < opts_.connections; ++i)
+      sessions_.push_back(std::make_shared<load_session>(ioc_, *ctx_, *this, i, targets_));
+  } else {
+    sessions_.reserve(routes_.size());
+    for (std::uint32_t i = 0; i < routes_.size(); ++i)
+      sessions_.push_back(
+        std::make_shared<load_session>(ioc_, *ctx_, *this, i, targets_, &routes_[i]));
+  }
   signals_.async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
   if (observer_)
     observer_->start();
@@ -80,6 +109,7 @@ result<load_totals> load_run::run() {
     thread.join();
   // Every handler has run: the sessions' results are safe to read.
   load_totals totals;
+  totals.sessions = static_cast<std::uint32_t>(sessions_.size());
   clock::time_point last_ack{};
   for (const auto& session : sessions_) {
     totals.counters += session->counters();
@@ -87,7 +117,8 @@ result<load_totals> load_run::run() {
     last_ack = std::max(last_ack, session->last_ack());
     if (totals.node.empty())
       totals.node = session->node();
-    if (session->counters().connections_ok != 0 && session->inflight_limit() < opts_.inflight) {
+    auto wanted = routes_.empty() ? opts_.inflight : routes_.front().inflight;
+    if (session->counters().connections_ok != 0 && session->inflight_limit() < wanted) {
       auto limit = static_cast<std::uint32_t>(session->inflight_limit());
       if (totals.inflight_lowered_to == 0 || limit < totals.inflight_lowered_to)
         totals.inflight_lowered_to = limit;

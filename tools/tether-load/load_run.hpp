@@ -65,6 +65,8 @@ private:
   /// The nodes of `--server`, resolved; sessions move over them after a lost connection.
   std::vector<server_target> targets_;
   std::vector<std::shared_ptr<load_session>> sessions_;
+  /// `--routed`: the connection of session `i` (its node is a target of `targets_`).
+  std::vector<session_route> routes_;
   std::unique_ptr<visibility_tracker> tracker_;
   std::shared_ptr<observer_session> observer_;
   bool observer_ready_ = false;

@@ -34,20 +34,23 @@ constexpr std::size_t max_write_buffer = 128 * 1024;
 // -- load_session: setup --------------------------------------------------------------
 
 load_session::load_session(net::io_context& ioc, run_context& ctx, session_observer& observer,
-                           std::uint32_t index, const std::vector<server_target>& targets)
+                           std::uint32_t index, const std::vector<server_target>& targets,
+                           const session_route* route)
   : ctx_(ctx),
     observer_(observer),
     index_(index),
+    producer_(route ? route->producer : index),
+    rate_share_(route && route->ids ? route->ids->share() : 1.0),
     targets_(targets),
-    target_(index % targets.size()),
+    target_(route ? route->first_target % targets.size() : index % targets.size()),
     strand_(net::make_strand(ioc)),
     conn_(std::make_shared<connection>(strand_)),
     setup_timer_(strand_),
     send_timer_(strand_),
     retry_timer_(strand_),
     reconnect_timer_(strand_),
-    builder_(make_batch_builder(ctx.opts, index)),
-    window_(ctx.opts.inflight),
+    builder_(make_batch_builder(ctx.opts, index, route ? route->ids : nullptr)),
+    window_(route ? route->inflight : ctx.opts.inflight),
     arena_([this] {
       google::protobuf::ArenaOptions options;
       options.initial_block = arena_block_.data();
@@ -208,9 +211,12 @@ void load_session::begin_sending(clock::time_point start) {
     if (!self->welcomed_ || self->finished_)
       return;
     const auto& opts = self->ctx_.opts;
-    if (opts.rate != 0)
-      self->schedule_ = send_schedule{opts.rate, opts.batch, opts.connections, self->index_,
+    if (opts.rate != 0) {
+      auto rate = std::max<std::uint64_t>(
+        1, static_cast<std::uint64_t>(static_cast<double>(opts.rate) * self->rate_share_ + 0.5));
+      self->schedule_ = send_schedule{rate, opts.batch, opts.connections, self->producer_,
                                       start};
+    }
     self->send_end_ = start + opts.duration;
     self->sending_ = true;
     self->pump();

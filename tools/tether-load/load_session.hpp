@@ -36,6 +36,16 @@ struct server_target {
   boost::asio::ip::tcp::resolver::results_type endpoints;
 };
 
+/// What a routed connection (`--routed`) does differently: the target it writes to first
+/// (its node), the ids it writes, its window, and the producer (`--connections` index)
+/// whose share of `--rate` it sends.
+struct session_route {
+  std::uint32_t producer = 0;
+  std::size_t first_target = 0;
+  std::shared_ptr<const id_subset> ids;
+  std::uint32_t inflight = 1;
+};
+
 /// Receives a session's lifecycle events; called on the session's strand.
 class session_observer {
 public:
@@ -80,10 +90,12 @@ public:
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
 
-  /// A session writing first to `targets[index % targets.size()]` (and after a lost
-  /// connection to the next ones). `targets` must outlive the session.
+  /// A session writing first to `targets[index % targets.size()]`, or with `route` to
+  /// `targets[route->first_target]` (and after a lost connection to the next ones).
+  /// `targets` must outlive the session.
   load_session(boost::asio::io_context& ioc, run_context& ctx, session_observer& observer,
-               std::uint32_t index, const std::vector<server_target>& targets);
+               std::uint32_t index, const std::vector<server_target>& targets,
+               const session_route* route = nullptr);
 
   /// Connects and performs the handshake, hello and welcome within the connect timeout.
   void start();
@@ -160,6 +172,10 @@ private:
   run_context& ctx_;
   session_observer& observer_;
   const std::uint32_t index_;
+  /// The run's connection this session is (its own index), or the producer it writes a
+  /// part of (`--routed`), and that part of the producer's rate.
+  std::uint32_t producer_;
+  double rate_share_ = 1.0;
   const std::vector<server_target>& targets_;
   /// The target of the current connection.
   std::size_t target_;
