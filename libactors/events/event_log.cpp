@@ -7,12 +7,29 @@
 
 namespace tether::events {
 
-event_log::event_log(std::string node, size_t capacity, std::ostream* echo)
-  : node_(std::move(node)), capacity_(std::max<size_t>(capacity, 1)), echo_(echo) {
+event_log::event_log(std::string node, size_t capacity, std::ostream* echo,
+                     log_level level)
+  : node_(std::move(node)),
+    capacity_(std::max<size_t>(capacity, 1)),
+    echo_(echo),
+    level_(level) {
+}
+
+bool parse_log_level(std::string_view name, log_level& out) {
+  if (name == "info")
+    out = log_level::info;
+  else if (name == "warn")
+    out = log_level::warn;
+  else if (name == "off")
+    out = log_level::off;
+  else
+    return false;
+  return true;
 }
 
 std::string_view level_of(std::string_view kind) {
-  for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unresolved"})
+  for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unresolved",
+                 "refuse"})
     if (kind == k)
       return "WARN";
   return "INFO";
@@ -34,8 +51,11 @@ uint64_t event_log::record(std::string kind, std::string text) {
                std::chrono::system_clock::now().time_since_epoch())
                .count();
   std::lock_guard<std::mutex> guard{mtx_};
-  if (echo_ != nullptr)
-    *echo_ << log_time(now) << ' ' << level_of(kind) << ' ' << node_ << ' ' << kind
+  auto level = level_of(kind);
+  bool echo = echo_ != nullptr
+              && (level_ == log_level::info || (level_ == log_level::warn && level == "WARN"));
+  if (echo)
+    *echo_ << log_time(now) << ' ' << level << ' ' << node_ << ' ' << kind
            << ": " << text << std::endl;
   if (ring_.size() == capacity_)
     ring_.pop_front();

@@ -20,8 +20,16 @@ struct cluster_event {
 };
 
 /// The level of an event kind in the log: WARN for what an operator must look at
-/// (failed, lost, suspect, fence, failover, abandon, unresolved), INFO otherwise.
+/// (failed, lost, suspect, fence, failover, abandon, unresolved, refuse), INFO
+/// otherwise.
 std::string_view level_of(std::string_view kind);
+
+/// Which events a node writes to its log (`tether.log-level`): `info` all of them,
+/// `warn` only WARN ones, `off` none. Every event stays in the dashboard's ring.
+enum class log_level { info, warn, off };
+
+/// The level named `name` (`info`, `warn`, `off`), or false.
+bool parse_log_level(std::string_view name, log_level& out);
 
 /// `2026-12-05T23:55:18.123Z`: a log line's UTC time of `unix_ms`.
 std::string log_time(int64_t unix_ms);
@@ -35,7 +43,8 @@ public:
   /// Keeps the latest `capacity` events (at least 1); writes each to `echo` unless
   /// it is null, as one line: `TIME LEVEL NODE KIND: TEXT`, e.g.
   /// `2026-12-05T23:55:18.123Z WARN tether-1 failover: 356 slices failed over ...`.
-  event_log(std::string node, size_t capacity, std::ostream* echo);
+  event_log(std::string node, size_t capacity, std::ostream* echo,
+            log_level level = log_level::info);
 
   /// Records an event now; returns its sequence number.
   uint64_t record(std::string kind, std::string text);
@@ -51,6 +60,7 @@ private:
   std::string node_;
   size_t capacity_;
   std::ostream* echo_;
+  log_level level_;
   uint64_t seq_ = 0;
   std::deque<cluster_event> ring_;
 };

@@ -45,3 +45,27 @@ TEST_CASE("event_log without an output stream only keeps the ring") {
   CHECK(all[0].text == "b");
   CHECK(all[0].unix_ms > 0);
 }
+
+TEST_CASE("the log level leaves out lower events but keeps every one in the ring") {
+  using tether::events::log_level;
+  using tether::events::parse_log_level;
+  log_level level = log_level::info;
+  CHECK(parse_log_level("warn", level));
+  CHECK(level == log_level::warn);
+  CHECK_FALSE(parse_log_level("debug", level));
+  CHECK(level == log_level::warn);
+  std::ostringstream warn_out;
+  event_log warn_log{"n", 8, &warn_out, log_level::warn};
+  warn_log.record("move", "slice 1 moved");
+  warn_log.record("failover", "12 slices failed over");
+  warn_log.record("refuse", "3 slices without a replica");
+  CHECK(warn_out.str().find("move:") == std::string::npos);
+  CHECK(warn_out.str().find("WARN n failover: 12 slices") != std::string::npos);
+  CHECK(warn_out.str().find("WARN n refuse: 3 slices") != std::string::npos);
+  CHECK(warn_log.since(0).size() == 3);
+  std::ostringstream off_out;
+  event_log off_log{"n", 8, &off_out, log_level::off};
+  off_log.record("failover", "x");
+  CHECK(off_out.str().empty());
+  CHECK(off_log.since(0).size() == 1);
+}

@@ -281,8 +281,10 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   ptr->rules = std::make_shared<rules::rule_cache>(load_rules(ptr->opts));
   ptr->inputs = std::make_shared<series::input_counts>();
   // Cluster events go to standard error, one line each, and to the dashboard's ring.
+  auto level = events::log_level::info;
+  events::parse_log_level(opts.log_level, level); // checked by check(): else info
   ptr->events = std::make_shared<events::event_log>(opts.name, event_ring_size,
-                                                    &std::clog);
+                                                    &std::clog, level);
   if (!opts.remote_write_url.empty()) {
     outputs::remote_write_sender_options so;
     so.endpoint = opts.remote_write_url;
@@ -301,6 +303,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.index = i;
     sc.shard_count = ptr->opts.shards;
     sc.node_name = opts.name;
+    sc.events = ptr->events;
     sc.window_ms = opts.window_ms;
     sc.lateness_ms = opts.lateness_ms;
     sc.max_sequence_jump = opts.limits.max_sequence_jump;

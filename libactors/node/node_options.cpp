@@ -8,6 +8,7 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "events/event_log.hpp"
 #include "node/cluster_tls.hpp"
 #include "series/dedup_window.hpp"
 
@@ -46,6 +47,10 @@ option_table node_option_table(node_options& o) {
      "JSON aggregation rules; invalid rules stop the start with exit code 2"},
     {"remote-write-url", &o.remote_write_url,
      "send every closed window to this Prometheus remote-write URL (`http://` only)"},
+    {"log-level", &o.log_level,
+     "cluster events written to standard error: `info` (every event), `warn` (failures, "
+     "fences, failovers, refusals only) or `off`; the dashboard shows every event either "
+     "way (section \"Reading the log\")"},
     {"auth-token", &o.auth_token,
      "a single token with the `admin` role and any producer id, on every endpoint as a "
      "tokens-file entry would be (kept for existing setups; prefer a tokens file)"},
@@ -145,6 +150,9 @@ std::string check_tls(const node_options& o) {
 
 /// The rules between options that no single row can state.
 std::string check_relations(const node_options& o) {
+  events::log_level level;
+  if (!events::parse_log_level(o.log_level, level))
+    return "tether.log-level = '" + o.log_level + "' is not one of info, warn, off";
   if (o.suspect_ms < 2 * uint64_t{o.heartbeat_ms})
     return "tether.suspect-ms = " + std::to_string(o.suspect_ms)
            + " is below 2 heartbeats (tether.heartbeat-ms = "

@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "events/event_log.hpp"
 #include "series/shard_state.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
@@ -535,6 +536,46 @@ void decide(shard_ptr self, uint32_t s) {
   }
 }
 
+/// `12 slices (3, 7, 18, ... 1001)`: a count and the first and last slices.
+std::string slice_list(std::vector<uint32_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  std::string out = std::to_string(v.size()) + (v.size() == 1 ? " slice (" : " slices (");
+  constexpr size_t shown = 8;
+  for (size_t i = 0; i < v.size() && i < shown; ++i)
+    out += (i ? ", " : "") + std::to_string(v[i]);
+  if (v.size() > shown)
+    out += (v.size() > shown + 1 ? ", ... " : ", ") + std::to_string(v.back());
+  return out + ")";
+}
+
+/// Logs the role changes since the last report, one line per kind.
+void report_roles(shard_ptr self) {
+  auto& st = self->state;
+  if (st.roles.empty())
+    return;
+  auto roles = std::move(st.roles);
+  st.roles = {};
+  if (!st.cfg.events)
+    return;
+  auto at = " at table version " + std::to_string(st.table_version);
+  auto who = "shard " + std::to_string(st.cfg.index) + ": ";
+  auto& log = *st.cfg.events;
+  if (!roles.promoted.empty())
+    log.record("promote", who + slice_list(roles.promoted)
+                            + " promoted from follower replicas" + at);
+  if (!roles.without_replica.empty())
+    log.record("refuse", who + slice_list(roles.without_replica)
+                           + " assigned here without a replica refuse writes" + at
+                           + " (their state is on no reachable replica)");
+  if (!roles.stepped_down.empty())
+    log.record("step-down",
+               who + slice_list(roles.stepped_down) + " now follow a new primary" + at);
+  if (!roles.seeded.empty())
+    log.record("seed", who + "sent the state of " + slice_list(roles.seeded)
+                         + " to follower replicas");
+}
+
 void apply_table(shard_ptr self, assignment_table&& t) {
   auto& st = self->state;
   if (t.version <= st.table_version)
@@ -557,6 +598,7 @@ void apply_table(shard_ptr self, assignment_table&& t) {
     if (shard_of(s, st.cfg.shard_count) == st.cfg.index)
       decide(self, s);
   flush(self);
+  report_roles(self);
 }
 
 /// Ends the export of slice `s`: on success the slice is gone from here (a
@@ -697,6 +739,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       auto& st = self->state;
       auto now = st.now();
       close_due(self, now);
+      report_roles(self); // seeds sent since the last table
       if (st.inputs && now >= st.next_expiry) {
         auto staleness = static_cast<int64_t>(st.cfg.staleness_ms);
         st.inputs->expire(now - staleness);

@@ -17,6 +17,10 @@
 #include "series/slice_snapshot.hpp"
 #include "tether/actors.hpp"
 
+namespace tether::events {
+class event_log;
+} // namespace tether::events
+
 namespace tether::series {
 
 struct input_counts;
@@ -202,6 +206,8 @@ struct shard_config {
   std::shared_ptr<node_counters> counters;
   assignment_table initial; ///< table to serve from the start, before any update
   std::function<int64_t()> clock; ///< Unix ms for windows; empty = the wall clock
+  /// Where promotions, refusals, step-downs and follower seeds are logged (optional).
+  std::shared_ptr<events::event_log> events;
 };
 
 /// Spawns a shard. It subscribes to the directory and hosts the slices of its index

@@ -221,6 +221,7 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
   f.state = link_state::seeding;
   f.seeded_through = stream.last().seq;
   f.generation = ++st.link_generation;
+  st.roles.seeded.push_back(s);
   auto shard = f.shard;
   auto gen = f.generation;
   // Finds the follower again if nothing replaced this seed meanwhile.
@@ -405,6 +406,7 @@ void promote(shard_ptr self, uint32_t s, const slice_assignment& a) {
                                   rep.cursor.known_commit, true);
   stream->adopt_marks(rep.cursor.unconfirmed);
   start_leveling(self, s, true);
+  st.roles.promoted.push_back(s);
 }
 
 /// This node no longer leads slice `s`: a follower keeps the state as a replica
@@ -424,6 +426,7 @@ void step_down(shard_ptr self, uint32_t s, const slice_assignment& a, bool follo
   rep.state = st.uninstall(s); // ends the stream: what waits for it is refused
   rep.state->epoch = a.epoch;
   st.replicas[s] = std::move(rep);
+  st.roles.stepped_down.push_back(s);
 }
 
 /// The table names this node the primary of slice `s`.
@@ -471,7 +474,8 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
     if (replicated)
       configure_stream(self, s, a, a.epoch, stream_position{a.epoch, 0}, 0, false);
   }
-  // Otherwise promoted without a replica: refuse writes rather than start empty.
+  else
+    st.roles.without_replica.push_back(s); // refuses writes rather than start empty
 }
 
 // -- the follower's side -----------------------------------------------------------

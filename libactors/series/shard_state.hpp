@@ -153,12 +153,27 @@ struct outbound {
 /// How long an idle follower waits before its next seed.
 constexpr int64_t seed_retry_ms = 200;
 
+/// Role changes of a shard's slices not yet logged: one line per kind and batch
+/// (a failover promotes hundreds of slices at once).
+struct role_changes {
+  std::vector<uint32_t> promoted;        ///< a follower replica now leads
+  std::vector<uint32_t> without_replica; ///< leads without a replica: refuses writes
+  std::vector<uint32_t> stepped_down;    ///< a primary now follows
+  std::vector<uint32_t> seeded;          ///< a follower was sent the slice's state
+
+  bool empty() const noexcept {
+    return promoted.empty() && without_replica.empty() && stepped_down.empty()
+           && seeded.empty();
+  }
+};
+
 struct shard_state {
   static inline const char* name = "tether.shard";
 
   shard_config cfg;
   int32_t self_member = -1;
   uint64_t table_version = 0;
+  role_changes roles; ///< logged after a table and on the next tick
   uint32_t rf = 1; ///< the latest table's replication factor
   std::vector<member> members; ///< the latest table's members
   /// The latest table's assignments, by slice id.

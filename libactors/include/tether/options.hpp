@@ -46,6 +46,9 @@ struct node_options {
   std::string remote_write_url;        ///< export closed windows here; empty: off
   uint32_t io_threads = 1;             ///< gateway I/O threads
   std::string auth_token;              ///< empty: no authentication
+  /// Cluster events written to the log: `info` (all), `warn` (WARN lines only) or
+  /// `off`; the dashboard keeps every event either way (docs/operations.md).
+  std::string log_level = "info";
   tether::limits limits;
 
   // -- cluster -----------------------------------------------------------------
