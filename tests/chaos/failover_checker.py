@@ -33,10 +33,21 @@ At the end (all nodes back, every write answered) the checker asserts:
   - all --cycles cycles ran within --duration.
 It prints the failover times (p50 and max) and exits 0 if everything held, 1 if not.
 
+With --starve, every cycle also starves one of the surviving nodes of CPU from just
+before the kill until 2 s after the victim is back: it is stopped (SIGSTOP) for 50-700 ms and
+let run (SIGCONT) for 50-200 ms, in turn, so that it answers late, sometimes past the
+suspicion timeout, while it holds the only other replica of the victim's slices and
+one of the two directory votes left. The starvation ends before the cycle waits for
+the cluster to settle: the same checks must hold (nothing acknowledged lost or
+doubled, no total going backwards) and every producer must be acknowledged again once
+the load is gone. A failover within --failover-timeout is not required in these
+cycles (the starved node's vote and replica are needed for it); it is reported.
+
 Usage:
   tests/chaos/failover_checker.py                 # CI: 20 cycles within 2 minutes
   tests/chaos/failover_checker.py --soak          # 300 cycles within 30 minutes
   tests/chaos/failover_checker.py --cycles 50 --duration 300 --keys 96 --producers 8
+  tests/chaos/failover_checker.py --starve --cycles 6   # CI: a survivor starved of CPU
 """
 import argparse
 import collections
@@ -47,6 +58,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -104,6 +116,9 @@ def parse_args(argv=None):
                     help="bound of each wait for the cluster to settle (default 20)")
     ap.add_argument("--drain-timeout", type=float, default=30.0,
                     help="bound of the wait for every write to be answered (default 30)")
+    ap.add_argument("--starve", action="store_true",
+                    help="starve a surviving node of CPU (SIGSTOP/SIGCONT bursts) from the "
+                         "kill until the victim is back, in every cycle")
     ap.add_argument("--seed", type=int, help="random seed (default: from the clock)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the cluster directory (it is kept anyway on failure)")
@@ -122,6 +137,48 @@ def parse_args(argv=None):
     if args.window > 64:
         ap.error("--window above 64 would exceed the default max-inflight-batches")
     return args
+
+
+STARVE_AFTER_RESTART_S = 2.0  # starvation goes on this long after the restart
+
+
+class Starver(threading.Thread):
+    """Starves one node of CPU until `end()`: SIGSTOP for 50-700 ms, SIGCONT for
+    50-200 ms, in turn. Always leaves the node running (SIGCONT) when it ends."""
+
+    def __init__(self, c, name, rng, log):
+        super().__init__(daemon=True, name=f"starve-{name}")
+        self.c, self.node, self.rng, self.log = c, name, rng, log
+        self.ending = threading.Event()
+        self.stopped_s = 0.0
+        self.bursts = 0
+
+    def _signal(self, sig):
+        try:
+            self.c.kill(self.node, sig)
+            return True
+        except tc.ClusterError:
+            return False
+
+    def run(self):
+        try:
+            while not self.ending.is_set():
+                stop, go = self.rng.uniform(0.05, 0.7), self.rng.uniform(0.05, 0.2)
+                if not self._signal(signal.SIGSTOP):
+                    return
+                t0 = cl.now()
+                self.ending.wait(stop)
+                self._signal(signal.SIGCONT)
+                self.stopped_s += cl.now() - t0
+                self.bursts += 1
+                self.ending.wait(go)
+        finally:
+            self._signal(signal.SIGCONT)
+
+    def end(self):
+        self.ending.set()
+        self.join(5)
+        self._signal(signal.SIGCONT)
 
 
 class Checker:
@@ -301,8 +358,19 @@ class Checker:
         self.probes.append(probe)
         self.live.discard(victim)
         probe.start()
+        starver = None
+        if a.starve:
+            starved = self.rng.choice(sorted(self.live))
+            starver = Starver(self.c, starved, random.Random(self.rng.random()), self.log)
+            starver.start()
         t_kill = cl.now()
-        self.c.kill(victim, signal.SIGKILL)
+        try:
+            self.c.kill(victim, signal.SIGKILL)
+        except tc.ClusterError as e:
+            if starver is not None:
+                starver.end()
+            self.fail(f"cycle {n}: killing {victim} failed: {e}")
+            return False
         rec["t_kill"] = t_kill
         b = probe.submit([(key, self.rng.randint(1, 9))])
         if b is not None:
@@ -312,11 +380,21 @@ class Checker:
         t_restart = cl.now()
         try:
             self.c.restart(victim)
+            rec["restart"] = cl.now() - t_restart
         except tc.ClusterError as e:
+            if starver is not None:
+                starver.end()
             self.fail(f"cycle {n}: restarting {victim} failed: {e}")
             return False
+        finally:
+            if starver is not None:
+                # Starved while the victim rejoins and is seeded again; then the load
+                # goes, and from here on everything must come back.
+                if self.c.alive(victim):
+                    time.sleep(STARVE_AFTER_RESTART_S)
+                starver.end()
+                rec["starved"] = (starver.node, starver.bursts, starver.stopped_s)
         self.live.add(victim)
-        rec["restart"] = cl.now() - t_restart
         if rec["failover"] is None:
             if b is not None:
                 b.done.wait(a.settle_timeout)
@@ -338,8 +416,12 @@ class Checker:
         else:
             how = f"NO failover: writes to slice {rec['slice']} not acknowledged at all"
         settle = f"{rec['settle']:.2f} s" if rec["settle"] is not None else "no"
+        starved = ""
+        if "starved" in rec:
+            node, bursts, stopped = rec["starved"]
+            starved = f"; {node} starved ({bursts} stops, {stopped:.1f} s stopped)"
         self.log(f"cycle {n}: SIGKILL {victim} ({mode}, led {len(led)} slices); {how}; "
-                 f"restarted in {rec['restart']:.2f} s; settled {settle}")
+                 f"restarted in {rec['restart']:.2f} s; settled {settle}{starved}")
         self.cycles.append(rec)
         return True
 
@@ -472,7 +554,9 @@ class Checker:
         none = [r for r in self.cycles if r["failover"] is None]
         if none:
             after = [r["resumed"] for r in none if r["resumed"] is not None]
-            report = self.fail if len(none) > a.allow_no_failover else self.log
+            # Under --starve a failover needs the starved node: not required.
+            allowed = len(self.cycles) if a.starve else a.allow_no_failover
+            report = self.fail if len(none) > allowed else self.log
             report(f"NO FAILOVER in {len(none)} of {len(self.cycles)} cycles: no write "
                       f"to a slice of the killed node was acknowledged within "
                       f"{a.failover_timeout:g} s; "
