@@ -307,6 +307,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.window_ms = opts.window_ms;
     sc.lateness_ms = opts.lateness_ms;
     sc.max_sequence_jump = opts.limits.max_sequence_jump;
+    sc.producer_idle_ms = static_cast<int64_t>(opts.limits.producer_idle_ms);
+    sc.max_producers_per_slice = opts.limits.max_producers_per_slice;
     sc.staleness_ms = opts.staleness_ms;
     sc.accuracy = opts.sketch_accuracy;
     sc.rules = ptr->rules;

@@ -58,6 +58,15 @@ option_table node_option_table(node_options& o) {
      "a write whose sequence is more than this above its producer's highest on a slice "
      "is refused with `SEQUENCE_JUMP` and nothing is applied (docs/protocol.md section 6)",
      in(1u << 16)},
+    {"producer-idle-ms", &l.producer_idle_ms,
+     "a producer that wrote nothing to a slice for this long loses its dedup entry "
+     "there: a write it retries after that may count twice (docs/protocol.md section 6); "
+     "the same on every node of a cluster",
+     in(1000, uint64_t{1} << 40)},
+    {"max-producers-per-slice", &l.max_producers_per_slice,
+     "dedup entries a slice keeps; a new producer beyond it takes the place of the one "
+     "idle longest; the same on every node of a cluster",
+     in(16, 1u << 20)},
     {"max-frame-bytes", &l.max_frame_bytes,
      "largest WebSocket message; larger ones are discarded and answered "
      "`FRAME_TOO_LARGE`",

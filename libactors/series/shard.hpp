@@ -193,6 +193,9 @@ struct shard_config {
   uint32_t staleness_ms = 300000;   ///< cumulative inputs quiet this long are forgotten
   /// Bound on a write's sequence jump (apply_context::max_sequence_jump).
   uint64_t max_sequence_jump = std::numeric_limits<uint64_t>::max();
+  /// Dedup eviction (apply_context::producer_idle_ms, max_producers).
+  int64_t producer_idle_ms = std::numeric_limits<int64_t>::max();
+  size_t max_producers_per_slice = std::numeric_limits<size_t>::max();
   uint32_t tick_ms = 100;           ///< how often due windows are closed
   double accuracy = 0.01;           ///< histogram sketch relative accuracy
   std::shared_ptr<rules::rule_cache> rules; ///< quantiles per rule

@@ -502,6 +502,9 @@ replica_ack apply_item(shard_ptr self, follower_replica& rep, const replica_batc
       ctx.lateness_ms = st.cfg.lateness_ms;
       ctx.accuracy = st.cfg.accuracy;
       ctx.staleness_ms = st.cfg.staleness_ms;
+      // The primary's dedup eviction, by the item's time: the same decisions here.
+      ctx.producer_idle_ms = st.cfg.producer_idle_ms;
+      ctx.max_producers = st.cfg.max_producers_per_slice;
       st.ignored.clear();
       auto out = rep.state->apply(w, r, ctx, st.ignored);
       if (out.code != errc::none || out.duplicate)

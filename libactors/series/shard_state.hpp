@@ -313,6 +313,8 @@ struct shard_state {
     ctx.accuracy = cfg.accuracy;
     ctx.staleness_ms = cfg.staleness_ms;
     ctx.max_sequence_jump = cfg.max_sequence_jump;
+    ctx.producer_idle_ms = cfg.producer_idle_ms;
+    ctx.max_producers = cfg.max_producers_per_slice;
     if (cfg.rules && cfg.inputs && cfg.rules->load()->has_input_limits()) {
       if (!inputs)
         inputs = std::make_unique<input_tracker>(cfg.inputs, cfg.rules);

@@ -27,11 +27,12 @@ typename Inspector::result_type inspect(Inspector& f, series_snapshot& x) {
 struct producer_snapshot {
   std::string producer;
   dedup_window window;
+  int64_t last_ms = 0; ///< the item time of the producer's latest write to the slice
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, producer_snapshot& x) {
-  return f(x.producer, x.window);
+  return f(x.producer, x.window, x.last_ms);
 }
 
 /// The subscribers of one key of the slice on the shard that took the snapshot.

@@ -117,12 +117,57 @@ const dedup_window* slice_state::find_dedup(const std::string& producer) const {
   return i < dedup_.size() ? &dedup_[i].window : nullptr;
 }
 
-dedup_window& slice_state::dedup_of(const std::string& producer) {
+void slice_state::remove_producers(const std::vector<bool>& drop) {
+  size_t out = 0;
+  oldest_ms_ = std::numeric_limits<int64_t>::max();
+  for (size_t i = 0; i < dedup_.size(); ++i) {
+    if (drop[i])
+      continue;
+    if (out != i) {
+      dedup_[out] = std::move(dedup_[i]);
+      dedup_hashes_[out] = dedup_hashes_[i];
+    }
+    oldest_ms_ = std::min(oldest_ms_, dedup_[out].last_ms);
+    ++out;
+  }
+  dedup_.resize(out);
+  dedup_hashes_.resize(out);
+  dedup_index_.clear();
+  if (dedup_.size() > dedup_scan_limit)
+    for (uint32_t i = 0; i < dedup_.size(); ++i)
+      dedup_index_.emplace(dedup_hashes_[i], i);
+}
+
+void slice_state::expire_producers(int64_t now, int64_t idle) {
+  if (dedup_.empty() || idle <= 0 || now - idle <= oldest_ms_)
+    return;
+  auto before = now - idle;
+  std::vector<bool> drop(dedup_.size());
+  for (size_t i = 0; i < dedup_.size(); ++i)
+    drop[i] = dedup_[i].last_ms < before;
+  remove_producers(drop);
+}
+
+slice_state::dedup_entry& slice_state::dedup_of(const std::string& producer,
+                                                size_t max_producers) {
   auto h = keys::key_hash(producer);
   if (auto i = dedup_position(h, producer); i < dedup_.size())
-    return dedup_[i].window;
+    return dedup_[i];
+  if (max_producers > 0 && dedup_.size() >= max_producers) {
+    // The entry idle longest makes room; ties go by name, the same on every replica.
+    size_t victim = 0;
+    for (size_t i = 1; i < dedup_.size(); ++i) {
+      auto& a = dedup_[i];
+      auto& b = dedup_[victim];
+      if (a.last_ms < b.last_ms || (a.last_ms == b.last_ms && a.producer < b.producer))
+        victim = i;
+    }
+    std::vector<bool> drop(dedup_.size());
+    drop[victim] = true;
+    remove_producers(drop);
+  }
   auto pos = static_cast<uint32_t>(dedup_.size());
-  dedup_.push_back(dedup_entry{producer, {}});
+  dedup_.push_back(dedup_entry{producer, {}, 0});
   dedup_hashes_.push_back(h);
   if (dedup_.size() > dedup_scan_limit) {
     if (dedup_index_.empty())
@@ -130,7 +175,7 @@ dedup_window& slice_state::dedup_of(const std::string& producer) {
         dedup_index_.emplace(dedup_hashes_[i], i);
     dedup_index_.emplace(h, pos);
   }
-  return dedup_.back().window;
+  return dedup_.back();
 }
 
 series_entry& slice_state::append(std::string_view key, uint64_t hash,
@@ -167,7 +212,7 @@ slice_snapshot slice_state::snapshot(uint64_t epoch) const {
     out.series.push_back(series_snapshot{std::string{e.key()}, e.state});
   out.dedup.reserve(dedup_.size());
   for (auto& d : dedup_)
-    out.dedup.push_back(producer_snapshot{d.producer, d.window});
+    out.dedup.push_back(producer_snapshot{d.producer, d.window, d.last_ms});
   std::sort(out.dedup.begin(), out.dedup.end(),
             [](const producer_snapshot& a, const producer_snapshot& b) {
               return a.producer < b.producer;
@@ -188,8 +233,12 @@ std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
     for (auto& w : e.state.open())
       out->note_open(e.state.window_ms, w.start, ignored);
   }
-  for (auto& p : snap.dedup)
-    out->dedup_of(p.producer) = p.window;
+  for (auto& p : snap.dedup) {
+    auto& e = out->dedup_of(p.producer);
+    e.window = p.window;
+    e.last_ms = p.last_ms;
+    out->oldest_ms_ = std::min(out->oldest_ms_, p.last_ms);
+  }
   snap.series.clear();
   snap.dedup.clear();
   return out;
@@ -217,7 +266,13 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
       return res;
     }
   }
-  auto& window_of_producer = dedup_of(w.producer);
+  expire_producers(ctx.now_ms, ctx.producer_idle_ms);
+  auto& entry = dedup_of(w.producer, ctx.max_producers);
+  if (entry.last_ms == 0) { // new: counts from now, also if this write is refused
+    entry.last_ms = ctx.now_ms;
+    oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
+  }
+  auto& window_of_producer = entry.window;
   switch (window_of_producer.check(w.sequence)) {
     case dedup_window::verdict::duplicate:
       res.duplicate = true;
@@ -302,6 +357,9 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
     }
   }
   window_of_producer.record(w.sequence);
+  // A fresh entry (last_ms 0) counts from now; the oldest bound stays a lower bound.
+  entry.last_ms = std::max(entry.last_ms, ctx.now_ms);
+  oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
   return res;
 }
 

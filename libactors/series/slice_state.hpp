@@ -63,6 +63,14 @@ struct apply_context {
   /// `tether.max-sequence-jump`; followers leave it unbounded, so that they never
   /// refuse what a primary decided.
   uint64_t max_sequence_jump = std::numeric_limits<uint64_t>::max();
+  /// A producer that has written nothing to the slice for this long (by the items'
+  /// `now_ms`) loses its dedup entry before the next write is applied
+  /// (`tether.producer-idle-ms`), and a slice keeps at most `max_producers` entries
+  /// (`tether.max-producers-per-slice`): a new producer beyond it takes the place of
+  /// the one idle longest. Both decisions depend only on the replicated state and the
+  /// items' time, so every replica makes them alike when the nodes share the options.
+  int64_t producer_idle_ms = std::numeric_limits<int64_t>::max();
+  size_t max_producers = std::numeric_limits<size_t>::max();
 };
 
 /// Whether `producer` is one of the ids a node writes under itself (remote write):
@@ -116,6 +124,11 @@ public:
 
   size_t series_count() const noexcept {
     return series_.size();
+  }
+
+  /// Producers with a dedup entry in the slice.
+  size_t producer_count() const noexcept {
+    return dedup_.size();
   }
 
   /// Whether the slice holds nothing: no series and no producer's dedup window.
@@ -177,6 +190,8 @@ public:
   }
 
 private:
+  struct dedup_entry;
+
   /// Hash tables keyed by the precomputed 64-bit xxh3 of a key: lookups never
   /// re-hash text, and a node's bucket is found without touching its key.
   struct identity_hash {
@@ -213,9 +228,16 @@ private:
   void add_to_group(uint32_t window_ms, uint32_t pos);
   /// Registers an open (window length, start); appends it to `opened` if new.
   void note_open(uint32_t window_ms, int64_t start, std::vector<opened_window>& opened);
-  dedup_window& dedup_of(const std::string& producer);
+  /// The producer's entry, made (in the place of the entry idle longest when the
+  /// slice holds `max_producers`) if it has none.
+  dedup_entry& dedup_of(const std::string& producer,
+                               size_t max_producers = std::numeric_limits<size_t>::max());
   /// Index in `dedup_` of the producer's entry (h: its key_hash), or dedup_.size().
   size_t dedup_position(uint64_t h, const std::string& producer) const;
+  /// Forgets the producers idle since before `now - idle` (see apply_context).
+  void expire_producers(int64_t now, int64_t idle);
+  /// Removes the entries `drop` marks; keeps the others in order.
+  void remove_producers(const std::vector<bool>& drop);
 
   uint32_t id_;
   /// Appends a 4-byte length and the key text to the arena; returns the text.
@@ -235,7 +257,11 @@ private:
   struct dedup_entry {
     std::string producer;
     dedup_window window;
+    int64_t last_ms = 0; ///< the item time of the producer's latest applied write
   };
+  /// At most the smallest `last_ms` of `dedup_`: expire_producers scans only when
+  /// an entry may have expired.
+  int64_t oldest_ms_ = std::numeric_limits<int64_t>::max();
   /// Producers' windows, in arrival order. A slice sees few producers: a scan of
   /// `dedup_hashes_` (eight to a cache line) finds one with a single miss where a
   /// node-based map took three; past `dedup_scan_limit` producers an index takes over.

@@ -581,3 +581,77 @@ TEST_CASE("slice_state: a sequence jump beyond the bound is refused and changes 
   node_owned.add("c", kind::counter, 1);
   CHECK(st.apply(node_owned.w, node_owned.all(), ctx, opened).applied == 1);
 }
+
+TEST_CASE("slice_state forgets producers idle longer than producer_idle_ms",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  auto at = [](int64_t now) {
+    auto ctx = open_context();
+    ctx.now_ms = now;
+    ctx.producer_idle_ms = 10000;
+    return ctx;
+  };
+  write_builder old_one{"old", 5};
+  old_one.add("c", kind::counter, 1, counter_mode::delta, 1000);
+  REQUIRE(apply(st, old_one, at(1000)).applied == 1);
+  write_builder busy{"busy", 1};
+  busy.add("c", kind::counter, 1, counter_mode::delta, 5000);
+  REQUIRE(apply(st, busy, at(5000)).applied == 1);
+  CHECK(st.producer_count() == 2);
+  // 11 s after its last write "old" goes with the next write; "busy" (7 s) stays.
+  write_builder later{"busy", 2};
+  later.add("c", kind::counter, 1, counter_mode::delta, 12000);
+  REQUIRE(apply(st, later, at(12000)).applied == 1);
+  CHECK(st.find_dedup("old") == nullptr);
+  REQUIRE(st.find_dedup("busy") != nullptr);
+  CHECK(st.find_dedup("busy")->highest() == 2);
+  CHECK(st.producer_count() == 1);
+  // What the documentation says: a write retried after that is new again.
+  write_builder retried{"old", 5};
+  retried.add("c", kind::counter, 1, counter_mode::delta, 12000);
+  CHECK(apply(st, retried, at(12000)).applied == 1);
+  CHECK(st.find("c")->state.total == 4);
+  // Never evicted while it writes: busy wrote at 12 s.
+  write_builder again{"busy", 3};
+  again.add("c", kind::counter, 1, counter_mode::delta, 21000);
+  REQUIRE(apply(st, again, at(21000)).applied == 1);
+  CHECK(st.find_dedup("busy") != nullptr);
+}
+
+TEST_CASE("slice_state keeps at most max_producers, dropping the one idle longest",
+          "[slice_state]") {
+  auto run = [](slice_state& st) {
+    for (int i = 0; i < 5; ++i) {
+      auto ctx = open_context();
+      ctx.now_ms = 1000 + 100 * i;
+      ctx.max_producers = 3;
+      write_builder b{"p" + std::to_string(i), 1};
+      b.add("c", kind::counter, 1, counter_mode::delta, ctx.now_ms);
+      REQUIRE(apply(st, b, ctx).applied == 1);
+    }
+  };
+  slice_state st{slice_id};
+  run(st);
+  CHECK(st.producer_count() == 3);
+  CHECK(st.find_dedup("p0") == nullptr);
+  CHECK(st.find_dedup("p1") == nullptr);
+  for (auto p : {"p2", "p3", "p4"})
+    CHECK(st.find_dedup(p) != nullptr);
+  // A replica restored from a snapshot keeps the producers' times: it makes the same
+  // decision for the next producer as the original.
+  std::string error;
+  auto snap = st.snapshot(1);
+  auto copy = slice_state::restore(snap, error);
+  REQUIRE(copy != nullptr);
+  for (auto* s : {&st, copy.get()}) {
+    auto ctx = open_context();
+    ctx.now_ms = 2000;
+    ctx.max_producers = 3;
+    write_builder b{"p9", 1};
+    b.add("c", kind::counter, 1, counter_mode::delta, 2000);
+    REQUIRE(apply(*s, b, ctx).applied == 1);
+    CHECK(s->find_dedup("p2") == nullptr);
+    CHECK(s->find_dedup("p3") != nullptr);
+    CHECK(s->producer_count() == 3);
+  }
+}

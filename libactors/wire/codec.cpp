@@ -14,6 +14,7 @@ static_assert(static_cast<int>(errc::kind_conflict) == v1::KIND_CONFLICT);
 static_assert(static_cast<int>(errc::malformed_frame) == v1::MALFORMED_FRAME);
 static_assert(static_cast<int>(errc::permission_denied) == v1::PERMISSION_DENIED);
 static_assert(static_cast<int>(errc::sequence_jump) == v1::SEQUENCE_JUMP);
+static_assert(static_cast<int>(errc::subscription_limit) == v1::SUBSCRIPTION_LIMIT);
 static_assert(static_cast<int>(kind::histogram) == v1::HISTOGRAM);
 static_assert(static_cast<int>(counter_mode::cumulative) == v1::CUMULATIVE);
 

@@ -41,6 +41,14 @@ option_table gateway_option_table(gateway_options& o) {
      "metric families whose remote-write metadata type the node remembers for requests "
      "without metadata (docs/aggregation.md)",
      in(1, 1u << 24)},
+    {"max-subscriptions", &l.max_subscriptions,
+     "subscribe requests one WebSocket connection holds; one more is answered "
+     "`SUBSCRIPTION_LIMIT` and subscribes nothing",
+     in(1, 1u << 20)},
+    {"max-subscribed-keys", &l.max_subscribed_keys,
+     "distinct keys over all subscriptions of one WebSocket connection; a subscribe "
+     "that would exceed it is answered `SUBSCRIPTION_LIMIT` and subscribes nothing",
+     in(1, 1u << 24)},
   };
 }
 

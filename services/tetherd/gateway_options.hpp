@@ -35,6 +35,10 @@ struct gateway_limits {
   /// Metric families whose remote-write metadata type the node remembers for
   /// requests without metadata; the one described longest ago goes first.
   uint32_t max_metadata_families = 65536;
+  /// Subscribe requests one WebSocket connection may hold, and distinct keys over
+  /// all of them; a subscribe beyond either is answered SUBSCRIPTION_LIMIT.
+  uint32_t max_subscriptions = 1024;
+  uint32_t max_subscribed_keys = 65536;
 };
 
 /// Everything of the gateway that comes from `tether.*` options.

@@ -1,6 +1,7 @@
 #include "ws_session.hpp"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include <google/protobuf/arena.h>
@@ -356,6 +357,24 @@ void ws_session::on_query(const v1::Query& query, wire::encoding enc) {
                  }));
 }
 
+std::string ws_session::subscription_limit(uint64_t id,
+                                          const std::vector<std::string>& keys) const {
+  auto& l = gateway_limits_;
+  if (request_encoding_.count(id) == 0 && request_encoding_.size() >= l.max_subscriptions)
+    return "this connection holds " + std::to_string(request_encoding_.size())
+           + " subscriptions, the most tether.max-subscriptions allows";
+  std::set<std::string_view> added_keys;
+  for (auto& k : keys)
+    if (subscriptions_.count(k) == 0)
+      added_keys.insert(k);
+  auto added = added_keys.size();
+  if (subscriptions_.size() + added > l.max_subscribed_keys)
+    return "this subscribe would follow " + std::to_string(subscriptions_.size() + added)
+           + " keys on this connection, above tether.max-subscribed-keys = "
+           + std::to_string(l.max_subscribed_keys);
+  return {};
+}
+
 void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
   auto id = sub.request_id();
   if (!session_)
@@ -373,6 +392,8 @@ void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
                         id);
     keys.push_back(std::move(key));
   }
+  if (auto err = subscription_limit(id, keys); !err.empty())
+    return send_error(enc, errc::subscription_limit, err, 0, id);
   for (auto& k : keys) {
     auto& ids = subscriptions_[k];
     if (std::find(ids.begin(), ids.end(), id) == ids.end())

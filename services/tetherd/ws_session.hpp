@@ -60,6 +60,9 @@ private:
   void on_write(const v1::Write& write, wire::encoding enc);
   void on_query(const v1::Query& query, wire::encoding enc);
   void on_subscribe(const v1::Subscribe& sub, wire::encoding enc);
+  /// Why a subscribe request `id` for `keys` (canonical) would exceed the
+  /// connection's limits, or empty.
+  std::string subscription_limit(uint64_t id, const std::vector<std::string>& keys) const;
   void on_windows(std::vector<series_view> views);
   void send_error(wire::encoding enc, errc code, const std::string& message,
                   uint64_t sequence = 0, uint64_t request_id = 0,

@@ -511,6 +511,63 @@ def case_send_queue_bytes(ctx):
     c.close()
 
 
+def case_subscription_limits(ctx):
+    """Item 9: subscriptions and subscribed keys per connection are bounded
+    (max-subscriptions 3, max-subscribed-keys 5 on this node); a subscribe beyond
+    either is refused with SUBSCRIPTION_LIMIT, subscribes nothing, and the
+    connection stays usable."""
+    port = ctx.subs_port
+    c = st.Conn(ctx, port)
+    st.hello(c, ctx.pid("subs"))
+    c.subscribed = True
+    key = lambda k: st.canonical("subs_limit", [("k", k)])
+
+    def subscribe(rid, keys):
+        c.send({"subscribe": {"requestId": str(rid), "keys": [key(k) for k in keys]}})
+        return c.recv(updates=True)
+
+    check("windowUpdate" in subscribe(1, ["a", "b"]), "first subscribe refused")
+    check("windowUpdate" in subscribe(2, ["b", "c", "d", "d"]), "second subscribe refused")
+    r = subscribe(3, ["e", "f"])  # 6 distinct keys > 5
+    st.check_error(r, "SUBSCRIPTION_LIMIT", request_id=3, what="a sixth key")
+    check("max-subscribed-keys" in r["error"].get("message", ""),
+          f"the message names the limit: {r}")
+    check("windowUpdate" in subscribe(3, ["e"]), "the fifth key refused after the refusal")
+    r = subscribe(4, ["a"])  # a fourth subscription
+    st.check_error(r, "SUBSCRIPTION_LIMIT", request_id=4, what="a fourth subscription")
+    check("windowUpdate" in subscribe(2, ["a"]), "a known request id with known keys refused")
+    st.usable(c)
+    ctx.note("3 subscriptions and 5 keys held; the 4th subscription and the 6th key refused")
+
+
+def case_dedup_bounded(ctx):
+    """Item 4: producers' dedup entries are bounded per slice
+    (max-producers-per-slice 16 on this node): 300 producers that each write once to
+    1024 keys over most slices leave the node's memory close to where 16 would,
+    where every one of them used to keep about 0.3 MB for good."""
+    port = ctx.dedup_port
+    node = ctx.dedup
+    samples = [st.counter("dedup_bound", 1, [("k", str(i))]) for i in range(1024)]
+    first = st.Conn(ctx, port)
+    st.hello(first, ctx.pid("dedup-0"))
+    st.ack(first, 1, samples)  # the series exist before the baseline
+    first.close()
+    rss0 = rss_mib(node)
+    for p in range(1, 301):
+        c = st.Conn(ctx, port)
+        st.hello(c, ctx.pid(f"dedup-{p}"))
+        st.ack(c, 1, samples)
+        c.close()
+        ctx.conns.remove(c)
+    grown = rss_mib(node) - rss0
+    reader = st.Conn(ctx, port)
+    st.hello(reader, ctx.pid("dedup-reader"))
+    st.check_total(reader, st.canonical("dedup_bound", [("k", "7")]), 301,
+                   "every write applied once: ")
+    check(grown < 15, f"300 producers grew the node by {grown:.0f} MiB (bound: 15; unbounded entries take about 35)")
+    ctx.note(f"300 producers x 1024 keys: RSS +{grown:.0f} MiB")
+
+
 def case_emfile(ctx):
     """Item 7: out of descriptors the accept loop backs off instead of spinning, and
     the node serves again once descriptors come back."""
@@ -553,6 +610,8 @@ CASES = [
     ("body budget -> 503", case_body_budget),
     ("connection cap", case_connection_cap),
     ("send queue bounded in bytes", case_send_queue_bytes),
+    ("subscriptions and keys per connection", case_subscription_limits),
+    ("dedup entries bounded per slice", case_dedup_bounded),
     ("EMFILE backoff", case_emfile),
 ]
 
@@ -595,9 +654,12 @@ def main():
         ctx.small = st.Node(args.tetherd, "small", [
             "--tether.max-connections=8", "--tether.max-http-body-bytes=1048576",
             "--tether.max-http-bodies-bytes=2097152", "--tether.max-send-queue-bytes=1048576"])
+        ctx.subs = st.Node(args.tetherd, "subs", [
+            "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5"])
+        ctx.dedup = st.Node(args.tetherd, "dedup", ["--tether.max-producers-per-slice=16"])
         fd = st.Node.__new__(st.Node)
         ctx.fd_node = fd
-        ctx.nodes = [ctx.main, ctx.small]
+        ctx.nodes = [ctx.main, ctx.small, ctx.subs, ctx.dedup]
         # A node with few descriptors: started like the others, with a lower limit.
         import subprocess
         import tempfile
@@ -616,6 +678,8 @@ def main():
         for n in ctx.nodes:
             n.wait_listening(deadline)
         ctx.port, ctx.small_port = ctx.main.port, ctx.small.port
+        ctx.subs_port = ctx.subs.port
+        ctx.dedup_port = ctx.dedup.port
         for name, fn in CASES:
             if args.only and args.only not in name:
                 continue

@@ -34,6 +34,7 @@ enum class errc : uint8_t {
   input_limit = 23,
   permission_denied = 24,
   sequence_jump = 25,
+  subscription_limit = 26,
 };
 
 /// The wire name of a code, e.g. "KEY_TOO_LONG".

@@ -26,6 +26,10 @@ struct limits {
   /// slice (docs/protocol.md section 6): a bound that keeps one bad write from
   /// making every later write of the producer SEQUENCE_TOO_OLD.
   uint64_t max_sequence_jump = uint64_t{1} << 48;
+  /// A producer idle this long on a slice loses its dedup entry there; a slice keeps
+  /// at most `max_producers_per_slice` (docs/protocol.md section 6).
+  uint64_t producer_idle_ms = 3600000;
+  uint32_t max_producers_per_slice = 1024;
 };
 
 /// Everything that shapes one node. Defaults give a single development node.
