@@ -1,6 +1,7 @@
 #include "series/slice_state.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "keys/slicing.hpp"
@@ -244,6 +245,34 @@ std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
   return out;
 }
 
+std::string slice_state::counter_overflow(const shard_write& w, const slice_range& r) const {
+  // Below this no batch (at most 1e6 samples) can take a total past DBL_MAX.
+  constexpr double big = 1e300;
+  bool risky = false;
+  for (auto i = r.begin; i < r.end && !risky; ++i) {
+    auto& s = w.samples[i];
+    auto* e = found_[i - r.begin];
+    risky = s.kind == kind::counter && (s.value >= big || (e && e->state.total >= big));
+  }
+  if (!risky)
+    return {};
+  std::unordered_map<std::string_view, double> totals;
+  for (auto i = r.begin; i < r.end; ++i) {
+    auto& s = w.samples[i];
+    if (s.kind != kind::counter)
+      continue;
+    auto* e = found_[i - r.begin];
+    auto [it, added] = totals.try_emplace(w.key(s), e ? e->state.total : 0.0);
+    // A cumulative sample adds at most its value.
+    it->second += s.value;
+    if (!std::isfinite(it->second))
+      return "the running total of " + std::string{w.key(s)}
+             + " would pass the largest finite value (1.8e308): nothing of this "
+               "slice's part of the batch is applied";
+  }
+  return {};
+}
+
 bool is_node_producer(std::string_view producer) noexcept {
   return producer.substr(0, 13) == "remote-write@";
 }
@@ -313,6 +342,11 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
                     + ", the batch sends it as a " + to_string(s.kind);
       return res;
     }
+  }
+  if (auto why = counter_overflow(w, r); !why.empty()) {
+    res.code = errc::non_finite_value;
+    res.message = std::move(why);
+    return res;
   }
   if (ctx.gate != nullptr) {
     if (auto why = ctx.gate->admit(w, r); !why.empty()) {

@@ -234,6 +234,9 @@ private:
                                size_t max_producers = std::numeric_limits<size_t>::max());
   /// Index in `dedup_` of the producer's entry (h: its key_hash), or dedup_.size().
   size_t dedup_position(uint64_t h, const std::string& producer) const;
+  /// Why the counter samples of `w`'s range `r` (their entries in `found_`) would
+  /// take a running total past the largest finite double, or empty.
+  std::string counter_overflow(const shard_write& w, const slice_range& r) const;
   /// Forgets the producers idle since before `now - idle` (see apply_context).
   void expire_producers(int64_t now, int64_t idle);
   /// Removes the entries `drop` marks; keeps the others in order.

@@ -655,3 +655,27 @@ TEST_CASE("slice_state keeps at most max_producers, dropping the one idle longes
     CHECK(s->producer_count() == 3);
   }
 }
+
+TEST_CASE("slice_state refuses counter samples that would overflow a running total",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  write_builder first{"p", 1};
+  first.add("c", kind::counter, 1e308);
+  REQUIRE(apply(st, first).applied == 1);
+  write_builder over{"p", 2};
+  over.add("g", kind::gauge, 1).add("c", kind::counter, 1e308);
+  auto r = apply(st, over);
+  CHECK(r.code == errc::non_finite_value);
+  CHECK(r.message.find("running total of c") != std::string::npos);
+  CHECK(st.find("c")->state.total == 1e308);
+  CHECK(st.find("g") == nullptr); // nothing of the range applied
+  // The sequence stays free: a corrected write with it applies.
+  write_builder fixed{"p", 2};
+  fixed.add("c", kind::counter, 1);
+  CHECK(apply(st, fixed).applied == 1);
+  // Two samples of a new key that only overflow together.
+  write_builder pair{"p", 3};
+  pair.add("d", kind::counter, 1e308).add("d", kind::counter, 1e308);
+  CHECK(apply(st, pair).code == errc::non_finite_value);
+  CHECK(st.find("d") == nullptr);
+}
