@@ -12,6 +12,7 @@
 #include "keys/series_key.hpp"
 #include "keys/slicing.hpp"
 #include "routing/split.hpp"
+#include "series/dedup_window.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
 
@@ -55,6 +56,9 @@ struct ingest_state {
   /// whether the check timer runs (only while remote writes wait).
   uint64_t checked_version = 0;
   bool checking = false;
+  /// The highest sequence this producer's session sent on: a write far below it is
+  /// refused whole before any slice sees it (SEQUENCE_TOO_OLD applies nothing).
+  uint64_t highest_sent = 0;
 };
 
 /// How often waiting remote writes are checked against the routing table.
@@ -206,6 +210,17 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
     return rp;
   }
   batch.producer = st.producer;
+  if (batch.sequence + series::dedup_window::span < st.highest_sent) {
+    // Every slice this session wrote to at highest_sent would refuse it, others
+    // might not: refuse all of it here, so that none of it is applied.
+    rp.deliver(make_error(errc::sequence_too_old,
+                          "sequence " + std::to_string(batch.sequence) + " is more than "
+                            + std::to_string(series::dedup_window::span)
+                            + " below sequence " + std::to_string(st.highest_sent)
+                            + " this session already sent for producer '" + st.producer
+                            + "': nothing applied"));
+    return rp;
+  }
   st.split.split(batch, *table, st.routed, st.unroutable);
   if (!st.unroutable.empty()) {
     // Refuse before sending anything: nothing of the batch is applied.
@@ -214,6 +229,7 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
                             + " has no reachable primary"));
     return rp;
   }
+  st.highest_sent = std::max(st.highest_sent, batch.sequence);
   auto fan = std::make_shared<write_fan_in>();
   fan->sequence = batch.sequence;
   fan->remaining = st.routed.size();

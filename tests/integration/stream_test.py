@@ -704,6 +704,13 @@ def case_sequence_too_old(ctx):
     check_error(r, "SEQUENCE_TOO_OLD", sequence=1, what="retry 299 below the highest")
     usable(c)
     check_total(c, k, 2)
+    # Issue 14 item 5: series the producer never wrote at 300 are not applied either.
+    fresh = [ctx.name("old_fresh_a"), ctx.name("old_fresh_b"), ctx.name("old_fresh_c")]
+    r = write(c, 10, [counter(k, 1)] + [counter(f, 1) for f in fresh])
+    check_error(r, "SEQUENCE_TOO_OLD", sequence=10, what="an old write with new series")
+    for f in fresh:
+        check_absent(c, f)
+    check_total(c, k, 2)
 
 
 def case_pipelined(ctx):
