@@ -19,7 +19,8 @@
 #                (default 5) each
 # Tether side: node-to-node TLS off unless COMPARE_TLS=1 (the baseline runs plaintext);
 # routed producers (tether-load --routed, docs/protocol.md section 6.2) unless
-# COMPARE_ROUTED=0, with which every batch goes to one node that forwards.
+# COMPARE_ROUTED=0, with which every batch goes to one node that forwards; the idle
+# runs are never routed (one connection, one batch in flight).
 # Every run also records the CPU time of the server side (NAME.cpu): the tetherd
 # processes; the nats-server processes. The baseline's consumer shares the client's
 # process: it reports its own CPU (its thread and its connection's threads) in NAME.json,
@@ -391,7 +392,8 @@ if [[ $idle == 1 && $failure != only ]]; then
     idle_workload=(--connections 1 --inflight 1 --batch "$b" --series 1000 --json
       --duration "$idle_seconds")
     start_tether "$tether_rf"
-    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}" "${tether_only[@]}"
+    # Not routed: a routed producer holds a connection, and a batch in flight, per node.
+    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}"
     stop_tether
     run "nats-idle-$b" build/bin/tether-nats-baseline "${idle_workload[@]}" "${nats_only[@]}"
   done
