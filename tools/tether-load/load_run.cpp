@@ -34,8 +34,9 @@ std::string make_run_id() {
   return buf;
 }
 
-load_run::load_run(const load_options& opts)
+load_run::load_run(const load_options& opts, std::shared_ptr<boost::asio::ssl::context> tls)
   : opts_(opts),
+    tls_(std::move(tls)),
     ioc_(static_cast<int>(opts.threads)),
     strand_(net::make_strand(ioc_)),
     deadline_timer_(strand_),
@@ -58,6 +59,7 @@ result<load_totals> load_run::run() {
   }
   const auto& endpoints = targets_.front().endpoints; // the reader's node
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
+  ctx_->tls = tls_;
   if (opts_.visible_keys > 0) {
     auto map = output_map::of(opts_);
     tracker_ = std::make_unique<visibility_tracker>(map, map.spread(opts_.visible_keys));
