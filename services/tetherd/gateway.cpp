@@ -17,8 +17,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <snappy.h>
 #include <boost/json.hpp>
+#include <snappy.h>
 
 #include "dashboard/assets.hpp"
 #include "dashboard/hub.hpp"
@@ -65,14 +65,19 @@ constexpr auto tls_handshake_time = std::chrono::seconds(10);
 
 /// The answer to plain HTTP on a TLS port, in plain HTTP, so that the client's user
 /// sees why (curl, a browser); nothing else is served on such a connection.
-constexpr std::string_view plain_on_tls_answer =
-  "HTTP/1.1 400 Bad Request\r\n"
-  "Server: tetherd\r\n"
-  "Content-Type: application/json\r\n"
-  "Connection: close\r\n"
-  "Content-Length: 87\r\n"
-  "\r\n"
-  "{\"error\":\"TLS_REQUIRED\",\"message\":\"this port speaks TLS only: use https:// or wss://\"}\n";
+const std::string& plain_on_tls_answer() {
+  static const std::string answer = [] {
+    std::string body = "{\"error\":\"TLS_REQUIRED\",\"message\":\"this port speaks TLS "
+                       "only: use https:// or wss://\"}\n";
+    return "HTTP/1.1 400 Bad Request\r\n"
+           "Server: tetherd\r\n"
+           "Content-Type: application/json\r\n"
+           "Connection: close\r\n"
+           "Content-Length: "
+           + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return answer;
+}
 
 /// Whether `Stream` is the TLS stream.
 template <class Stream>
@@ -541,6 +546,10 @@ private:
 
   void start() {
     if constexpr (is_tls<Stream>) {
+      // TLS 1.3 sends session tickets after the handshake: without TCP_NODELAY the
+      // first answer would wait for the client's (delayed) acknowledgement of them.
+      beast::error_code ignored;
+      lowest().socket().set_option(tcp::no_delay(true), ignored);
       lowest().expires_after(tls_handshake_time);
       beast::async_detect_ssl(lowest(), buffer_,
                               beast::bind_front_handler(&http_session::on_detect,
@@ -555,7 +564,7 @@ private:
     if (ec)
       return; // gone or silent: a client mistake, not logged
     if (!tls) {
-      net::async_write(lowest(), net::buffer(plain_on_tls_answer),
+      net::async_write(lowest(), net::buffer(plain_on_tls_answer()),
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
                          if (!ec)
                            self->linger_tcp();
