@@ -486,10 +486,14 @@ class LocalCluster:
 
     def ssl_context(self):
         """An ssl.SSLContext that trusts the cluster's CA (a secure cluster), else
-        None. It checks that a gateway's certificate names 127.0.0.1."""
+        None; made once (loading the CA costs more than a handshake). It checks that
+        a gateway's certificate names 127.0.0.1."""
         if not self.secure:
             return None
-        return ssl.create_default_context(cafile=self.ca)
+        if getattr(self, "_ssl_context", None) is None or self._ssl_ca != self.ca:
+            self._ssl_context = ssl.create_default_context(cafile=self.ca)
+            self._ssl_ca = self.ca
+        return self._ssl_context
 
     def cluster_address(self, name):
         return f"{HOST}:{self.node(name).cluster_port}"
