@@ -437,7 +437,11 @@ class LocalCluster:
             st["tokens"] = self.tokens
         os.makedirs(self.base_dir, exist_ok=True)
         tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as f:
+        # A secure cluster's state holds its tokens: readable by this user only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600 if self.secure else 0o644)
+        os.fchmod(fd, 0o600 if self.secure else 0o644)
+        with os.fdopen(fd, "w") as f:
             json.dump(st, f, indent=2)
             f.write("\n")
         os.replace(tmp, self.state_path)

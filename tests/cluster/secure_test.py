@@ -482,6 +482,8 @@ def case_secure_cluster(env):
             st = json.load(f)
         check(st.get("secure") is True and st.get("ca") == c.ca and os.path.isfile(c.ca),
               f"cluster.json: secure {st.get('secure')!r}, ca {st.get('ca')!r}")
+        check(os.stat(c.state_path).st_mode & 0o077 == 0,
+              f"cluster.json holds tokens but is mode {os.stat(c.state_path).st_mode:o}")
         tokens = st.get("tokens") or {}
         check(sorted(tokens) == ["admin", "read", "write"]
               and len(set(tokens.values())) == 3
