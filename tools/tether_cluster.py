@@ -11,6 +11,10 @@ Layout of a cluster directory D (default build/cluster):
     D/tether-i/tetherd.log  the node's stdout and stderr, appended across restarts
     D/tether-i/tetherd.pid  pid of the running node; absent when it was stopped
     D/tether-i/data/        the node's durable state (data-dir), kept across restarts
+    D/tls/                  the throwaway CA and node certificates (node-to-node TLS,
+                            and the gateways' with `up --secure`); with --secure also
+                            `tokens` (the nodes' tokens file) and one file per role
+                            (`admin.token`, `write.token`, `read.token`)
 
 Nodes are named tether-1..tether-N. With base port P, tether-i's gateway (HTTP and
 WebSocket) listens on P+i and its cluster (node-to-node) port is P+10+i, so at most 10
@@ -38,6 +42,7 @@ import sys
 import threading
 import time
 import http.client
+import ssl
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 DEFAULT_DIR = os.path.join(REPO_ROOT, "build", "cluster")
@@ -54,6 +59,10 @@ LOG_MARK = "--- tether-cluster: "  # starts the header line written before each 
 # Options the launcher writes itself; extra options may not set them.
 LAUNCHER_OPTIONS = ("name", "host", "port", "cluster-host", "cluster-port", "seeds",
                     "directory-members", "data-dir")
+# What `up --secure` writes for every node (TLS on the gateway, client tokens).
+SECURE_OPTIONS = ("tls-certificate", "tls-key", "tokens-file")
+# The roles of the tokens a secure cluster gets, one token each (docs/security.md).
+TOKEN_ROLES = ("admin", "write", "read")
 # What tetherd must know to run as a cluster member.
 CLUSTER_OPTIONS = ("cluster-port", "seeds", "directory-members")
 TERMINATING = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT,
@@ -347,7 +356,7 @@ class LocalCluster:
 
     def __init__(self, tetherd_path, base_dir, base_port=0, extra_options=None, *,
                  ready_timeout=30.0, stop_timeout=10.0, detach=False, log=None,
-                 tls=True):
+                 tls=True, secure=False):
         self.tetherd = os.path.abspath(tetherd_path)
         self.base_dir = os.path.abspath(base_dir)
         self.base_port = int(base_port)
@@ -363,7 +372,15 @@ class LocalCluster:
         # (docs/security.md); else the nodes run with tether.insecure=true. Used
         # when the binary knows tether.insecure (older ones have no TLS).
         self.tls = bool(tls)
+        # secure: also TLS on every gateway (the node certificates name 127.0.0.1
+        # and localhost too) and a tokens file with one admin, write and read token;
+        # clients need the CA and a token (ssl_context(), token(role)).
+        self.secure = bool(secure)
+        if self.secure and not self.tls:
+            raise ClusterError("a secure cluster runs TLS between the nodes too: "
+                               "--secure and --insecure exclude each other")
         self.ca = None  # the CA certificate, once up() made it
+        self.tokens = {}  # role -> token of a secure cluster
         self.directory_members = []
         self._nodes = {}  # name -> Node, in start order
         self._procs = {}  # name -> Popen of nodes this object started
@@ -394,6 +411,7 @@ class LocalCluster:
             raise ClusterError(f"{_shown(path)} has version {st.get('version')}, "
                                f"this launcher reads version {STATE_VERSION}")
         kwargs.setdefault("tls", bool(st.get("tls", False)))
+        kwargs.setdefault("secure", bool(st.get("secure", False)))
         c = cls(st["tetherd"], base_dir, st["base_port"], None, **kwargs)
         c._load(st)
         return c
@@ -403,6 +421,7 @@ class LocalCluster:
         self.clustered = st["clustered"]
         self.directory_members = list(st["directory_members"])
         self.ca = st.get("ca")
+        self.tokens = dict(st.get("tokens") or {})
         self._nodes = {}
         for n in st["nodes"]:
             self._nodes[n["name"]] = Node(self.base_dir, n["name"], n["port"],
@@ -412,11 +431,17 @@ class LocalCluster:
         st = {"version": STATE_VERSION, "tetherd": self.tetherd,
               "base_port": self.base_port, "host": HOST, "clustered": self.clustered,
               "directory_members": self.directory_members, "options": self.options,
-              "tls": self.tls, "ca": self.ca,
+              "tls": self.tls, "ca": self.ca, "secure": self.secure,
               "nodes": [n.to_json() for n in self._nodes.values()]}
+        if self.secure:
+            st["tokens"] = self.tokens
         os.makedirs(self.base_dir, exist_ok=True)
         tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as f:
+        # A secure cluster's state holds its tokens: readable by this user only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600 if self.secure else 0o644)
+        os.fchmod(fd, 0o600 if self.secure else 0o644)
+        with os.fdopen(fd, "w") as f:
             json.dump(st, f, indent=2)
             f.write("\n")
         os.replace(tmp, self.state_path)
@@ -440,8 +465,39 @@ class LocalCluster:
         return (HOST, self.node(name).port)
 
     def server(self, name):
-        """HOST:PORT of the node's gateway, as tetherctl and tether-load take it."""
+        """The node's gateway as tetherctl and tether-load take it: HOST:PORT, or
+        https://HOST:PORT for a secure cluster (pass --ca with ca, and a token)."""
+        if self.secure:
+            return f"https://{HOST}:{self.node(name).port}"
         return f"{HOST}:{self.node(name).port}"
+
+    def url(self, name, websocket=False):
+        """The gateway's base URL: http:// or https:// (ws:// or wss://)."""
+        scheme = ("wss" if websocket else "https") if self.secure \
+            else ("ws" if websocket else "http")
+        return f"{scheme}://{HOST}:{self.node(name).port}"
+
+    def token(self, role):
+        """The token of `role` (admin, write, read) of a secure cluster, else None."""
+        return self.tokens.get(role) if self.secure else None
+
+    def token_file(self, role):
+        """A file whose first line is the token of `role` (for --token-file), or
+        None for a cluster without tokens."""
+        if not self.secure:
+            return None
+        return os.path.join(self._tls_dir, f"{role}.token")
+
+    def ssl_context(self):
+        """An ssl.SSLContext that trusts the cluster's CA (a secure cluster), else
+        None; made once (loading the CA costs more than a handshake). It checks that
+        a gateway's certificate names 127.0.0.1."""
+        if not self.secure:
+            return None
+        if getattr(self, "_ssl_context", None) is None or self._ssl_ca != self.ca:
+            self._ssl_context = ssl.create_default_context(cafile=self.ca)
+            self._ssl_ca = self.ca
+        return self._ssl_context
 
     def cluster_address(self, name):
         return f"{HOST}:{self.node(name).cluster_port}"
@@ -492,12 +548,21 @@ class LocalCluster:
             text = text[start:]
         return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
-    def http_get(self, name, path, timeout=5.0):
-        """(status, body text) of GET path on the node's gateway."""
+    def http_get(self, name, path, timeout=5.0, token=None):
+        """(status, body text) of GET path on the node's gateway; on a secure cluster
+        over TLS with the read token unless `token` is given."""
         host, port = self.gateway(name)
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        headers = {}
+        if self.secure:
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                               context=self.ssl_context())
+            headers["Authorization"] = f"Bearer {token or self.tokens['read']}"
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             r = conn.getresponse()
             return r.status, r.read().decode(errors="replace")
         finally:
@@ -507,7 +572,7 @@ class LocalCluster:
         """The JSON body of GET path on the node's gateway; ClusterError unless 200."""
         try:
             status, body = self.http_get(name, path, timeout)
-        except OSError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise ClusterError(f"GET {path} on {name} ({self.server(name)}): {e}") from None
         if status != 200:
             raise ClusterError(f"GET {path} on {name}: HTTP {status}: {body.strip()}")
@@ -517,8 +582,12 @@ class LocalCluster:
         """(ready, reason): /readyz answered 200, or why not."""
         try:
             status, body = self.http_get(name, "/readyz", timeout=2.0)
+        except ssl.SSLError as e:  # an OSError: the handshake failed, not the port
+            return False, f"TLS handshake failed ({e.reason or e})"
         except OSError as e:
             return False, f"gateway not reachable ({e.strerror or e})"
+        except http.client.HTTPException as e:
+            return False, f"gateway answered no HTTP ({e!r})"
         return status == 200, (f"/readyz {status}: {body.strip()}" if status != 200 else "")
 
     # -- starting --
@@ -563,6 +632,11 @@ class LocalCluster:
                 lines.append(f"data-dir={caf_value(n.data_dir)}")
             if not self.ca and "insecure" in known:
                 lines.append("insecure=true  ; no node-to-node TLS (`up --insecure`)")
+        if self.secure:
+            crt, key = self._node_certificate(n)
+            lines += [f"tls-certificate={caf_value(crt)}  ; gateway TLS (`up --secure`)",
+                      f"tls-key={caf_value(key)}",
+                      f"tokens-file={caf_value(self._tokens_path)}"]
         for name, text in self.options.items():
             lines.append(f"{name}={text}")
         if self.clustered and self.ca:
@@ -603,7 +677,9 @@ class LocalCluster:
     def _node_certificate(self, n):
         """(certificate, key) of node n signed by the cluster's CA, whose CN and DNS
         name are the node's name, usable as TLS server and client; made once per
-        node (restart and add reuse it)."""
+        node (restart and add reuse it). It also names localhost and 127.0.0.1, where
+        clients reach the node's gateway: with `up --secure` it is the gateway's
+        certificate too."""
         crt = os.path.join(self._tls_dir, f"{n.name}.crt")
         key = os.path.join(self._tls_dir, f"{n.name}.key")
         if os.path.exists(crt) and os.path.exists(key):
@@ -611,7 +687,7 @@ class LocalCluster:
         csr = os.path.join(self._tls_dir, f"{n.name}.csr")
         ext = os.path.join(self._tls_dir, f"{n.name}.ext")
         with open(ext, "w") as f:
-            f.write(f"subjectAltName=DNS:{n.name}\n"
+            f.write(f"subjectAltName=DNS:{n.name},DNS:localhost,IP:{HOST}\n"
                     "extendedKeyUsage=serverAuth,clientAuth\n")
         self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
                       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
@@ -622,6 +698,28 @@ class LocalCluster:
         os.unlink(csr)
         os.unlink(ext)
         return crt, key
+
+    @property
+    def _tokens_path(self):
+        return os.path.join(self._tls_dir, "tokens")
+
+    def _make_tokens(self):
+        """One random token per role: the nodes' tokens file (any producer id for
+        admin and write) and one file per role holding just its token."""
+        self.tokens = {role: secrets.token_hex(32) for role in TOKEN_ROLES}
+        lines = ["# Tokens of the local secure cluster; written by tools/tether-cluster.",
+                 "# TOKEN ROLE [PRODUCER-PREFIX] (docs/security.md)"]
+        for role, token in self.tokens.items():
+            lines.append(f"{token}  {role}" + ("  *" if role != "read" else ""))
+        self._write_secret(self._tokens_path, "\n".join(lines) + "\n")
+        for role, token in self.tokens.items():
+            self._write_secret(self.token_file(role), token + "\n")
+
+    @staticmethod
+    def _write_secret(path, text):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
 
     def _write_config(self, n):
         os.makedirs(n.data_dir, exist_ok=True)
@@ -722,7 +820,21 @@ class LocalCluster:
         members = MAX_DIRECTORY_MEMBERS if n >= MAX_DIRECTORY_MEMBERS else 1
         self.directory_members = [f"tether-{i}" for i in range(1, members + 1)]
         self.ca = None
-        if self.clustered and self.tls and "insecure" in known:
+        self.tokens = {}
+        if self.secure:
+            missing = [o for o in SECURE_OPTIONS if o not in known]
+            if missing:
+                raise ClusterError(
+                    f"{_shown(self.tetherd)} has no gateway TLS or tokens (no "
+                    + ", ".join("tether." + o for o in missing)
+                    + " in its --long-help): it cannot run `up --secure`")
+            clash = [o for o in SECURE_OPTIONS if o in self.options]
+            if clash:
+                raise ClusterError("`up --secure` sets " + ", ".join(
+                    "tether." + o for o in clash) + " itself")
+            self._make_ca()
+            self._make_tokens()
+        elif self.clustered and self.tls and "insecure" in known:
             self._make_ca()
         self._nodes = {}
         for i, (port, cport) in enumerate(self._allocate(n, 1), start=1):
@@ -980,6 +1092,13 @@ def _hint(c):
     opt = "" if c.base_dir == os.path.abspath(DEFAULT_DIR) else f" --dir {d}"
     print(f"logs: {d}/<name>/tetherd.log   status: tools/tether-cluster status{opt}"
           f"   stop: tools/tether-cluster down{opt}")
+    if c.secure and c.nodes:
+        first = c.nodes[0]
+        print(f"secure: TLS on every gateway (CA {_shown(c.ca)}), tokens in "
+              f"{_shown(c.token_file('admin'))}, write.token, read.token "
+              f"and {_shown(c.state_path)}; e.g.\n"
+              f"  build/bin/tetherctl --server {c.server(first)} --ca {_shown(c.ca)} "
+              f"--token-file {_shown(c.token_file('read'))} nodes")
 
 
 def _cmd_up(args, log):
@@ -1003,7 +1122,7 @@ def _cmd_up(args, log):
         extra["rules-file"] = args.rules_file
     c = LocalCluster(args.tetherd, args.dir, args.base_port, extra,
                      ready_timeout=args.timeout, detach=not args.foreground, log=log,
-                     tls=not args.insecure)
+                     tls=not args.insecure, secure=args.secure)
     with c if args.foreground else contextlib.nullcontext():
         c.up(args.nodes)
         if not c.clustered:
@@ -1128,6 +1247,11 @@ def build_parser():
                     help="no TLS between the nodes (tether.insecure=true); by default "
                          "a throwaway CA and node certificates are made with the openssl "
                          "command into DIR/tls and the nodes accept only each other")
+    up.add_argument("--secure", action="store_true",
+                    help="also TLS on every gateway (https://, wss://; the node "
+                         "certificates name 127.0.0.1 and localhost) and client tokens: "
+                         "an admin, a write and a read token in DIR/tls (tokens file and "
+                         "one file per role) and in cluster.json")
     up.add_argument("--foreground", action="store_true",
                     help="stay attached: report nodes that stop, and stop the cluster "
                          "on Ctrl-C")

@@ -11,6 +11,12 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <snappy.h>
 
@@ -24,11 +30,17 @@
 #include "prometheus/remote_write.hpp"
 #include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
+#include "tls_store.hpp"
+#include "wire/codec.hpp"
+#include "wire/keyed_batch.hpp"
+#include "wire/tether.pb.h"
 #include "ws_session.hpp"
 
 namespace tether::gateway {
 
 namespace json = boost::json;
+namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
 
 namespace {
 
@@ -47,6 +59,29 @@ constexpr auto accept_backoff_max = std::chrono::milliseconds(200);
 
 /// How long stopping waits for sessions to write their close frames.
 constexpr auto shutdown_grace = std::chrono::milliseconds(500);
+
+/// How long a client on a TLS port has for its first bytes and the handshake.
+constexpr auto tls_handshake_time = std::chrono::seconds(10);
+
+/// The answer to plain HTTP on a TLS port, in plain HTTP, so that the client's user
+/// sees why (curl, a browser); nothing else is served on such a connection.
+const std::string& plain_on_tls_answer() {
+  static const std::string answer = [] {
+    std::string body = "{\"error\":\"TLS_REQUIRED\",\"message\":\"this port speaks TLS "
+                       "only: use https:// or wss://\"}\n";
+    return "HTTP/1.1 400 Bad Request\r\n"
+           "Server: tetherd\r\n"
+           "Content-Type: application/json\r\n"
+           "Connection: close\r\n"
+           "Content-Length: "
+           + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return answer;
+}
+
+/// Whether `Stream` is the TLS stream.
+template <class Stream>
+constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
 
 // -- JSON views of the operator API ----------------------------------------------
 
@@ -474,28 +509,96 @@ auth_verdict authorize(const token_table& table, std::string_view header,
 
 // -- HTTP session ------------------------------------------------------------------
 
-/// One plain HTTP connection: answers operator requests one at a time, hands
-/// `/v1/stream` upgrades to a WebSocket session.
-class http_session : public std::enable_shared_from_this<http_session> {
+/// One HTTP connection: answers operator requests one at a time, hands `/v1/stream`
+/// upgrades to a WebSocket session and the dashboard's stream to the hub. A class
+/// template over the connection's stream: `plain_stream`, or `tls_stream` on a TLS
+/// port, where the session first makes the TLS handshake (and answers plain HTTP
+/// with 400 `TLS_REQUIRED`).
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 public:
+  /// A plain connection.
   http_session(tcp::socket&& socket, backend& be, shared_state& shared,
                std::shared_ptr<connection_slot> slot)
     : stream_(std::move(socket)), backend_(be), shared_(shared), slot_(std::move(slot)) {
   }
 
+  /// A connection on a TLS port, to be served with `tls`.
+  http_session(tcp::socket&& socket, ssl::context& tls, backend& be,
+               shared_state& shared, std::shared_ptr<connection_slot> slot)
+    : stream_(std::move(socket), tls), backend_(be), shared_(shared),
+      slot_(std::move(slot)) {
+  }
+
   void run() {
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+                  beast::bind_front_handler(&http_session::start, this->shared_from_this()));
   }
 
 private:
   using request = http::request<http::string_body>;
+  using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+
+  /// The TCP stream beneath (the stream itself on a plain port).
+  beast::tcp_stream& lowest() {
+    return beast::get_lowest_layer(stream_);
+  }
+
+  void start() {
+    if constexpr (is_tls<Stream>) {
+      // TLS 1.3 sends session tickets after the handshake: without TCP_NODELAY the
+      // first answer would wait for the client's (delayed) acknowledgement of them.
+      beast::error_code ignored;
+      lowest().socket().set_option(tcp::no_delay(true), ignored);
+      lowest().expires_after(tls_handshake_time);
+      beast::async_detect_ssl(lowest(), buffer_,
+                              beast::bind_front_handler(&http_session::on_detect,
+                                                        shared_from_this()));
+    } else {
+      do_read();
+    }
+  }
+
+  /// TLS port: a handshake, or plain HTTP that gets a plain answer.
+  void on_detect(beast::error_code ec, bool tls) {
+    if (ec)
+      return; // gone or silent: a client mistake, not logged
+    if (!tls) {
+      net::async_write(lowest(), net::buffer(plain_on_tls_answer()),
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         if (!ec)
+                           self->linger_tcp();
+                       });
+      return;
+    }
+    if constexpr (is_tls<Stream>)
+      stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                              beast::bind_front_handler(&http_session::on_handshake,
+                                                        shared_from_this()));
+  }
+
+  void on_handshake(beast::error_code ec, std::size_t used) {
+    if (ec)
+      return; // wrong version, unknown CA, no client certificate: the client's
+              // TLS stack reports it; not logged per connection
+    buffer_.consume(used);
+    do_read();
+  }
+
+  /// The stream, handed over to a WebSocket session or a dashboard stream. A plain
+  /// connection gets a fresh TCP stream around its socket, as before TLS existed.
+  auto hand_over() {
+    if constexpr (is_tls<Stream>)
+      return std::move(stream_);
+    else
+      return plain_stream{stream_.release_socket()};
+  }
 
   void do_read() {
     body_.reset();
     parser_.emplace();
     parser_->body_limit(shared_.limits.max_http_body_bytes);
-    stream_.expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::seconds(30));
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&http_session::on_header,
                                                       shared_from_this()));
@@ -555,8 +658,10 @@ private:
   /// A request that could not be read: answered where the client can act on it.
   void on_read_error(beast::error_code ec) {
     if (ec == http::error::end_of_stream) {
+      if constexpr (is_tls<Stream>)
+        return close_tls();
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
     if (ec == http::error::body_limit)
@@ -605,9 +710,8 @@ private:
       if (path != "/v1/stream")
         return reply_json_error(req, http::status::not_found, "NOT_FOUND",
                                 "no WebSocket endpoint at this path; use /v1/stream");
-      auto ws = std::make_shared<ws_session>(stream_.release_socket(), backend_,
-                                             shared_.limits, shared_.credentials,
-                                             slot_);
+      auto ws = make_ws_session(hand_over(), backend_, shared_.limits,
+                                shared_.credentials, slot_);
       shared_.sessions.add(ws);
       ws->run(std::move(req));
       return;
@@ -799,7 +903,7 @@ private:
                                 "the node serves as many dashboard streams as it "
                                 "takes; retry later",
                                 {}, "5");
-      return shared_.dashboard->attach(stream_.release_socket(), slot_);
+      return shared_.dashboard->attach(hand_over(), slot_);
     }
     auto* a = dashboard::find_asset(path);
     if (a == nullptr)
@@ -985,28 +1089,57 @@ private:
 
   /// After a last answer: stops sending, then reads and discards what the client
   /// still sends for a short while, so that closing does not reset the connection
-  /// before the client has read the answer.
+  /// before the client has read the answer. TLS: the records are read and dropped
+  /// the same way (a close_notify alert would make OpenSSL fail on the data that
+  /// follows it, which would reset the connection just the same).
   void linger() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     body_.reset();
+    if constexpr (is_tls<Stream>) {
+      buffer_.consume(buffer_.size());
+      lowest().expires_after(linger_time);
+      discard(false);
+    } else {
+      linger_tcp();
+    }
+  }
+
+  /// The linger of a plain connection (also plain HTTP answered on a TLS port).
+  void linger_tcp() {
+    beast::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     buffer_.consume(buffer_.size());
-    stream_.expires_after(linger_time);
-    discard();
+    lowest().expires_after(linger_time);
+    discard(true);
   }
 
-  void discard() {
+  /// The client ended the connection between requests: TLS answers its
+  /// close_notify with one (bounded), then closes.
+  void close_tls() {
+    if constexpr (is_tls<Stream>) {
+      lowest().expires_after(linger_time);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        self->lowest().close();
+      });
+    }
+  }
+
+  /// Reads and drops what the client sends until it stops, the linger time is up or
+  /// `linger_bytes` were dropped; `raw` reads beneath TLS.
+  void discard(bool raw) {
     auto self = shared_from_this();
-    stream_.async_read_some(buffer_.prepare(64 << 10),
-                            [self](beast::error_code ec, std::size_t n) {
-                              self->lingered_ += n;
-                              if (ec || self->lingered_ > linger_bytes)
-                                return;
-                              self->discard();
-                            });
+    auto done = [self, raw](beast::error_code ec, std::size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ > linger_bytes)
+        return;
+      self->discard(raw);
+    };
+    if (raw)
+      lowest().async_read_some(buffer_.prepare(64 << 10), std::move(done));
+    else
+      stream_.async_read_some(buffer_.prepare(64 << 10), std::move(done));
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   backend& backend_;
   shared_state& shared_;
   std::shared_ptr<connection_slot> slot_;
@@ -1023,20 +1156,29 @@ private:
 
 struct server::impl {
   impl(const node_options& o, const gateway_limits& l,
-       std::shared_ptr<credential_store> c)
+       std::shared_ptr<credential_store> c, std::shared_ptr<tls_store> t)
     : opts(o),
+      tls(std::move(t)),
       ioc(static_cast<int>(std::max(1u, o.io_threads))),
       acceptor(net::make_strand(ioc)),
       signals(ioc, SIGINT, SIGTERM),
       shared(l, std::move(c)) {
   }
 
-  /// SIGHUP reloads the rules file and the tokens file; a refused file keeps the
-  /// old rules or tokens.
+  /// SIGHUP reloads the rules file, the tokens file and the TLS files; a refused
+  /// file keeps the old rules, tokens or TLS context.
   void wait_for_hangup() {
     hangup.async_wait([this](beast::error_code ec, int) {
       if (ec)
         return;
+      if (tls) {
+        auto err = tls->reload();
+        if (err.empty())
+          std::cout << "tetherd: TLS certificate reloaded (" << tls->describe() << ")"
+                    << std::endl;
+        else
+          std::cerr << "tetherd: TLS certificate not reloaded: " << err << std::endl;
+      }
       auto terr = shared.credentials->reload();
       if (terr.empty())
         std::cout << "tetherd: tokens reloaded ("
@@ -1087,11 +1229,21 @@ struct server::impl {
       socket.close(ignored);
       return;
     }
-    std::make_shared<http_session>(std::move(socket), *be, shared, std::move(slot))
+    if (tls) {
+      auto ctx = tls->current(); // the connection's SSL object holds its own reference
+      std::make_shared<http_session<tls_stream>>(std::move(socket), *ctx, *be, shared,
+                                                 std::move(slot))
+        ->run();
+      return;
+    }
+    std::make_shared<http_session<plain_stream>>(std::move(socket), *be, shared,
+                                                 std::move(slot))
       ->run();
   }
 
   node_options opts;
+  /// The TLS context store when the port speaks TLS; null on a plain port.
+  std::shared_ptr<tls_store> tls;
   std::unique_ptr<backend> be;
   net::io_context ioc;
   tcp::acceptor acceptor;
@@ -1106,8 +1258,9 @@ struct server::impl {
 };
 
 server::server(const node_options& opts, const gateway_limits& limits,
-               std::shared_ptr<credential_store> credentials)
-  : impl_(std::make_unique<impl>(opts, limits, std::move(credentials))) {
+               std::shared_ptr<credential_store> credentials,
+               std::shared_ptr<tls_store> tls)
+  : impl_(std::make_unique<impl>(opts, limits, std::move(credentials), std::move(tls))) {
 }
 
 server::~server() {

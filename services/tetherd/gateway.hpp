@@ -7,18 +7,23 @@
 #include "backend.hpp"
 #include "credentials.hpp"
 #include "gateway_options.hpp"
+#include "tls_store.hpp"
 
 namespace tether::gateway {
 
 /// The node's single listener: HTTP (health, operator API) and the WebSocket stream
-/// API on one port. Owns its I/O threads. Not thread-safe: call from one thread.
+/// API on one port, plain or TLS only. Owns its I/O threads. Not thread-safe: call
+/// from one thread.
 class server {
 public:
   /// Takes host, port, io_threads and the connection limits from `opts`, the
   /// gateway's own bounds from `limits`, the tokens clients must present from
-  /// `credentials` (reloaded on SIGHUP).
+  /// `credentials` (reloaded on SIGHUP). With `tls` every connection must make a TLS
+  /// handshake with its current context (reloaded on SIGHUP); without, the port
+  /// speaks plain HTTP.
   server(const node_options& opts, const gateway_limits& limits,
-         std::shared_ptr<credential_store> credentials);
+         std::shared_ptr<credential_store> credentials,
+         std::shared_ptr<tls_store> tls = nullptr);
   ~server();
 
   /// Binds host:port (0 = any free port) and listens, before the node exists, so

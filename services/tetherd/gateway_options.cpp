@@ -11,6 +11,16 @@ option_table gateway_option_table(gateway_options& o) {
      "client tokens, one `TOKEN ROLE [PRODUCER-PREFIX]` per line (docs/security.md); with "
      "it (or `auth-token`) every endpoint but `/healthz` and `/readyz` needs a token; a "
      "file that does not parse stops the start with exit code 2; re-read on SIGHUP"},
+    {"tls-certificate", &o.tls.certificate,
+     "the gateway's TLS certificate (PEM, intermediates after it); with `tls-key` the "
+     "port speaks only TLS 1.2 or later (`https://`, `wss://`, docs/security.md); "
+     "re-read on SIGHUP"},
+    {"tls-key", &o.tls.key,
+     "the private key of `tls-certificate` (PEM, unencrypted); both or neither, a file "
+     "that does not load stops the start with exit code 2"},
+    {"tls-client-ca", &o.tls.client_ca,
+     "CA certificate(s) (PEM) of client certificates: when set, a client must present a "
+     "certificate it signed or the handshake fails; needs `tls-certificate`"},
     {"max-connections", &l.max_connections,
      "open HTTP and WebSocket connections; a connection beyond it is closed as soon as "
      "it is accepted",
@@ -64,16 +74,34 @@ gateway_options read_gateway_options(const caf::actor_system_config& cfg) {
   return o;
 }
 
-std::string check(const gateway_options& opts) {
-  auto copy = opts; // the table points into a struct it may write to
-  if (auto err = check_options("tether", gateway_option_table(copy)); !err.empty())
-    return err;
+namespace {
+
+/// The rules between options that no single row can state.
+std::string check_relations(const gateway_options& opts) {
   auto& l = opts.limits;
   if (l.max_http_bodies_bytes < l.max_http_body_bytes)
     return "tether.max-http-bodies-bytes = " + std::to_string(l.max_http_bodies_bytes)
            + " is below tether.max-http-body-bytes = "
            + std::to_string(l.max_http_body_bytes);
+  auto& t = opts.tls;
+  if (t.certificate.empty() != t.key.empty())
+    return t.key.empty() ? "tether.tls-certificate needs tether.tls-key (the certificate's "
+                           "private key): set both for TLS on the gateway, or neither"
+                         : "tether.tls-key needs tether.tls-certificate: set both for TLS "
+                           "on the gateway, or neither";
+  if (!t.client_ca.empty() && t.certificate.empty())
+    return "tether.tls-client-ca needs tether.tls-certificate and tether.tls-key: client "
+           "certificates exist only on a TLS gateway";
   return {};
+}
+
+} // namespace
+
+std::string check(const gateway_options& opts) {
+  auto copy = opts; // the table points into a struct it may write to
+  if (auto err = check_options("tether", gateway_option_table(copy)); !err.empty())
+    return err;
+  return check_relations(opts);
 }
 
 } // namespace tether::gateway

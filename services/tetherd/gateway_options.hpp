@@ -41,11 +41,29 @@ struct gateway_limits {
   uint32_t max_subscribed_keys = 65536;
 };
 
+/// TLS on the gateway port (docs/security.md, "Gateway TLS"). With a certificate and
+/// its key the port speaks only TLS (`https://`, `wss://`); without, plain HTTP.
+struct gateway_tls {
+  /// The gateway's certificate, PEM, intermediates after it (`tether.tls-certificate`).
+  std::string certificate;
+  /// Its private key, PEM, unencrypted (`tether.tls-key`).
+  std::string key;
+  /// CA certificate(s), PEM, that must have signed a client's certificate; empty: no
+  /// client certificates are asked for (`tether.tls-client-ca`).
+  std::string client_ca;
+
+  /// Whether the gateway speaks TLS (after `check`: certificate and key are set).
+  bool enabled() const noexcept {
+    return !certificate.empty();
+  }
+};
+
 /// Everything of the gateway that comes from `tether.*` options.
 struct gateway_options {
   gateway_limits limits;
   /// The tokens file (`tether.tokens-file`, docs/security.md); empty: none.
   std::string tokens_file;
+  gateway_tls tls;
 };
 
 /// The gateway's `tether.*` options, the fields pointing into `opts`; made from a
@@ -61,8 +79,9 @@ void configure(caf::actor_system_config& cfg);
 /// option whose value does not have the option's type.
 gateway_options read_gateway_options(const caf::actor_system_config& cfg);
 
-/// Empty when every option is within its bounds, else a message naming the first
-/// one that is not and its bounds.
+/// Empty when every option is within its bounds and the rules between options hold
+/// (TLS: certificate and key together, a client CA only with them), else a message
+/// naming the first option that does not and why. Reads no file.
 std::string check(const gateway_options& opts);
 
 } // namespace tether::gateway

@@ -22,3 +22,21 @@ TEST_CASE("check names a gateway option out of bounds and the bounds", "[options
         == "tether.max-http-bodies-bytes = 4096 is below tether.max-http-body-bytes = "
            "33554432");
 }
+
+TEST_CASE("check: TLS needs a certificate and its key, a client CA needs both", "[options]") {
+  gateway_options o;
+  o.tls.certificate = "gw.crt";
+  CHECK(check(o).find("tether.tls-certificate needs tether.tls-key") == 0);
+  o.tls.key = "gw.key";
+  CHECK(check(o).empty());
+  CHECK(o.tls.enabled());
+  o.tls.client_ca = "clients.crt";
+  CHECK(check(o).empty());
+  o = {};
+  o.tls.key = "gw.key";
+  CHECK(check(o).find("tether.tls-key needs tether.tls-certificate") == 0);
+  o = {};
+  o.tls.client_ca = "clients.crt";
+  CHECK(check(o).find("tether.tls-client-ca needs tether.tls-certificate") == 0);
+  CHECK_FALSE(gateway_options{}.tls.enabled());
+}

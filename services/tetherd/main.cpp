@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   tether::node_options opts;
   tether::gateway::gateway_options gateway_opts;
   std::shared_ptr<tether::gateway::credential_store> credentials;
+  std::shared_ptr<tether::gateway::tls_store> tls;
   try {
     opts = tether::read_node_options(cfg);
     gateway_opts = tether::gateway::read_gateway_options(cfg);
@@ -60,13 +61,15 @@ int main(int argc, char** argv) {
         throw std::invalid_argument(err);
     credentials = std::make_shared<tether::gateway::credential_store>(
       gateway_opts.tokens_file, opts.auth_token);
+    if (gateway_opts.tls.enabled())
+      tls = std::make_shared<tether::gateway::tls_store>(gateway_opts.tls);
   } catch (const std::invalid_argument& e) {
     std::cerr << "tetherd: " << e.what() << "\n";
     return 2;
   }
   tether::gateway::limit_protobuf_logging();
   caf::actor_system sys{cfg};
-  tether::gateway::server srv{opts, gateway_opts.limits, credentials};
+  tether::gateway::server srv{opts, gateway_opts.limits, credentials, tls};
   try {
     opts.port = srv.bind();
   } catch (const std::exception& e) {
@@ -84,7 +87,9 @@ int main(int argc, char** argv) {
   auto& n = *spawned;
   srv.serve(tether::gateway::backend::make(n));
   std::cout << "tetherd: node " << opts.name << " listening on " << opts.host << ":"
-            << opts.port << std::endl;
+            << opts.port << (tls ? " (TLS only)" : "") << std::endl;
+  if (tls)
+    std::cout << "tetherd: TLS certificate " << tls->describe() << std::endl;
   srv.run_until_signal();
   std::cout << "tetherd: stopping" << std::endl;
   srv.stop();

@@ -1,16 +1,31 @@
 #include "ws_session.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <map>
 #include <set>
+#include <string>
 #include <tuple>
+#include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <google/protobuf/arena.h>
 
 #include "keys/series_key.hpp"
 #include "rules/rule_set.hpp"
 #include "series/slice_state.hpp"
+#include "wire/codec.hpp"
+#include "wire/keyed_batch.hpp"
+#include "wire/tether.pb.h"
 
 namespace tether::gateway {
+
+namespace websocket = beast::websocket;
 
 namespace {
 
@@ -45,18 +60,103 @@ bool valid_producer_id(const std::string& id) {
 
 namespace {
 
-std::shared_ptr<ws_session> lock(const std::weak_ptr<ws_session>& p) {
+template <class T>
+std::shared_ptr<T> lock(const std::weak_ptr<T>& p) {
   return p.lock();
 }
 
-std::shared_ptr<ws_session> lock(const std::shared_ptr<ws_session>& p) {
+template <class T>
+std::shared_ptr<T> lock(const std::shared_ptr<T>& p) {
   return p;
 }
 
 } // namespace
 
+ws_session::~ws_session() = default;
+
+/// The session over one kind of stream (see ws_session in the header).
+template <class Stream>
+class basic_ws_session final : public ws_session,
+                               public std::enable_shared_from_this<basic_ws_session<Stream>> {
+public:
+  basic_ws_session(Stream&& stream, backend& be, const gateway_limits& limits,
+                   std::shared_ptr<const credential_store> credentials,
+                   std::shared_ptr<void> slot);
+  ~basic_ws_session() override;
+
+  void run(http::request<http::string_body> req) override;
+  void shutdown() override;
+
+private:
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void on_frame(std::string_view bytes, wire::encoding enc);
+  void on_hello(const v1::Hello& hello, wire::encoding enc);
+  void on_write(const v1::Write& write, wire::encoding enc);
+  void on_query(const v1::Query& query, wire::encoding enc);
+  void on_subscribe(const v1::Subscribe& sub, wire::encoding enc);
+  /// Why a subscribe request `id` for `keys` (canonical) would exceed the
+  /// connection's limits, or empty.
+  std::string subscription_limit(uint64_t id, const std::vector<std::string>& keys) const;
+  void on_windows(std::vector<series_view> views);
+  void send_error(wire::encoding enc, errc code, const std::string& message,
+                  uint64_t sequence = 0, uint64_t request_id = 0,
+                  int32_t index = -1);
+  void send(const v1::ServerFrame& frame, wire::encoding enc);
+  void do_write();
+  void on_write_done(beast::error_code ec, std::size_t bytes);
+  void maybe_resume_reading();
+  void close_with(websocket::close_code code, const std::string& reason);
+  void close_slow_client();
+  void fail(beast::error_code ec, const char* what);
+
+  /// Wraps `f` into a callback for the node that runs it on this session's strand.
+  /// With a shared_ptr the pending reply keeps the session alive (a session paused
+  /// for backpressure has no other owner); with a weak_ptr it does not.
+  template <class Ptr, class F>
+  static auto on_strand(Ptr ptr, F f);
+
+  void arm_idle_timer(std::chrono::steady_clock::duration after);
+
+  websocket::stream<Stream> ws_;
+  net::steady_timer idle_timer_;
+  net::steady_timer window_timer_;
+  bool window_timer_armed_ = false;
+  /// Window updates gathered per (subscribe request, window start, window end).
+  std::map<std::tuple<uint64_t, int64_t, int64_t>, v1::ServerFrame> pending_windows_;
+  std::chrono::steady_clock::time_point last_activity_;
+  backend& backend_;
+  const tether::limits limits_;
+  const gateway_limits gateway_limits_;
+  std::shared_ptr<const credential_store> credentials_;
+  credential credential_; ///< what the hello's token grants; none before hello
+  std::shared_ptr<void> slot_;
+  net::steady_timer cut_timer_;   ///< ends a connection that takes no close frame
+  beast::flat_buffer buffer_;
+  std::size_t frame_bytes_ = 0;   ///< bytes of the current message so far
+  bool discarding_ = false;       ///< current message exceeded the limit
+  bool reading_ = false;
+  bool closed_ = false;
+  uint32_t inflight_ = 0;         ///< writes sent to the node, not yet answered
+  std::deque<std::pair<std::string, bool>> queue_; ///< (bytes, binary)
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  std::shared_ptr<session_backend> session_;
+  std::string producer_;
+  wire::batch_keyer keyer_;
+  v1::ServerFrame out_;
+  wire::keyed_batch batch_;
+  /// Canonical key -> the subscribe requests that asked for it.
+  std::map<std::string, std::vector<uint64_t>> subscriptions_;
+  std::map<uint64_t, wire::encoding> request_encoding_; ///< of each subscribe
+  bool close_pending_ = false;
+  websocket::close_reason close_reason_;
+};
+
+template <class Stream>
 template <class Ptr, class F>
-auto ws_session::on_strand(Ptr ptr, F f) {
+auto basic_ws_session<Stream>::on_strand(Ptr ptr, F f) {
   return [ptr, f](auto... xs) {
     auto self = lock(ptr);
     if (!self)
@@ -70,10 +170,11 @@ auto ws_session::on_strand(Ptr ptr, F f) {
   };
 }
 
-ws_session::ws_session(tcp::socket&& socket, backend& be, const gateway_limits& limits,
-                       std::shared_ptr<const credential_store> credentials,
-                       std::shared_ptr<void> slot)
-  : ws_(std::move(socket)),
+template <class Stream>
+basic_ws_session<Stream>::basic_ws_session(
+  Stream&& stream, backend& be, const gateway_limits& limits,
+  std::shared_ptr<const credential_store> credentials, std::shared_ptr<void> slot)
+  : ws_(std::move(stream)),
     idle_timer_(ws_.get_executor()),
     window_timer_(ws_.get_executor()),
     backend_(be),
@@ -85,12 +186,14 @@ ws_session::ws_session(tcp::socket&& socket, backend& be, const gateway_limits& 
     keyer_(be.options().limits, be.options().slice_count) {
 }
 
-ws_session::~ws_session() {
+template <class Stream>
+basic_ws_session<Stream>::~basic_ws_session() {
   if (session_)
     session_->close();
 }
 
-void ws_session::run(http::request<http::string_body> req) {
+template <class Stream>
+void basic_ws_session<Stream>::run(http::request<http::string_body> req) {
   auto& sock = beast::get_lowest_layer(ws_).socket();
   beast::error_code ignored;
   sock.set_option(tcp::no_delay(true), ignored);
@@ -108,17 +211,19 @@ void ws_session::run(http::request<http::string_body> req) {
   ws_.set_option(websocket::stream_base::decorator(
     [](websocket::response_type& res) { res.set(http::field::server, "tetherd"); }));
   ws_.read_message_max(0); // the session enforces max_frame_bytes itself
-  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept,
-                                                  shared_from_this()));
+  ws_.async_accept(req, beast::bind_front_handler(&basic_ws_session::on_accept,
+                                                  this->shared_from_this()));
 }
 
-void ws_session::shutdown() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void basic_ws_session<Stream>::shutdown() {
+  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->close_with(websocket::close_code::going_away, "node shutting down");
   });
 }
 
-void ws_session::on_accept(beast::error_code ec) {
+template <class Stream>
+void basic_ws_session<Stream>::on_accept(beast::error_code ec) {
   if (ec)
     return fail(ec, "accept");
   last_activity_ = std::chrono::steady_clock::now();
@@ -126,9 +231,10 @@ void ws_session::on_accept(beast::error_code ec) {
   do_read();
 }
 
-void ws_session::arm_idle_timer(std::chrono::steady_clock::duration after) {
+template <class Stream>
+void basic_ws_session<Stream>::arm_idle_timer(std::chrono::steady_clock::duration after) {
   idle_timer_.expires_after(after);
-  idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+  idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec || self->closed_)
       return;
     auto idle = std::chrono::milliseconds(self->limits_.idle_timeout_ms);
@@ -143,18 +249,20 @@ void ws_session::arm_idle_timer(std::chrono::steady_clock::duration after) {
   });
 }
 
-void ws_session::do_read() {
+template <class Stream>
+void basic_ws_session<Stream>::do_read() {
   if (reading_ || closed_ || inflight_ >= limits_.max_inflight_batches)
     return;
   reading_ = true;
   std::size_t limit = discarding_ ? discard_chunk
                                   : limits_.max_frame_bytes + 1 - frame_bytes_;
   ws_.async_read_some(buffer_, limit,
-                      beast::bind_front_handler(&ws_session::on_read,
-                                                shared_from_this()));
+                      beast::bind_front_handler(&basic_ws_session::on_read,
+                                                this->shared_from_this()));
 }
 
-void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void basic_ws_session<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
   reading_ = false;
   if (ec)
     return fail(ec, "read");
@@ -185,7 +293,8 @@ void ws_session::on_read(beast::error_code ec, std::size_t bytes) {
   do_read();
 }
 
-void ws_session::on_frame(std::string_view bytes, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::on_frame(std::string_view bytes, wire::encoding enc) {
   // Decode into an arena whose first block is this I/O thread's scratch buffer: a
   // frame of thousands of samples costs no heap allocation. Nothing decoded outlives
   // this call (the keyer copies what it keeps).
@@ -218,7 +327,8 @@ void ws_session::on_frame(std::string_view bytes, wire::encoding enc) {
   }
 }
 
-void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::on_hello(const v1::Hello& hello, wire::encoding enc) {
   auto& opts = backend_.options();
   // Without configured tokens every session may do everything (docs/security.md).
   credential granted;
@@ -252,7 +362,7 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
                         + granted.producer_prefix + "'");
   credential_ = std::move(granted);
   producer_ = hello.producer_id();
-  auto sink = on_strand(weak_from_this(), [](ws_session& s,
+  auto sink = on_strand(this->weak_from_this(), [](basic_ws_session& s,
                                              std::vector<series_view> views) {
     s.on_windows(std::move(views));
   });
@@ -269,7 +379,8 @@ void ws_session::on_hello(const v1::Hello& hello, wire::encoding enc) {
   send(out_, enc);
 }
 
-void ws_session::on_windows(std::vector<series_view> views) {
+template <class Stream>
+void basic_ws_session<Stream>::on_windows(std::vector<series_view> views) {
   // One update per subscribe request and closed window. The shards of a node close
   // a window at the same tick but report separately: gather briefly, then send.
   for (auto& v : views) {
@@ -289,7 +400,7 @@ void ws_session::on_windows(std::vector<series_view> views) {
     return;
   window_timer_armed_ = true;
   window_timer_.expires_after(window_gather);
-  window_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+  window_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     self->window_timer_armed_ = false;
     if (ec || self->closed_)
       return;
@@ -300,7 +411,8 @@ void ws_session::on_windows(std::vector<series_view> views) {
   });
 }
 
-void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::on_write(const v1::Write& write, wire::encoding enc) {
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before writing",
                       write.sequence());
@@ -319,7 +431,7 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
   ++inflight_;
   auto seq = write.sequence();
   session_->write(std::move(batch_),
-                  on_strand(shared_from_this(), [enc, seq](ws_session& s, status st,
+                  on_strand(this->shared_from_this(), [enc, seq](basic_ws_session& s, status st,
                                                          write_ack ack) {
                     --s.inflight_;
                     s.backend_.count_batch(st.code);
@@ -339,11 +451,12 @@ void ws_session::on_write(const v1::Write& write, wire::encoding enc) {
   batch_ = wire::keyed_batch{};
 }
 
-void ws_session::on_query(const v1::Query& query, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::on_query(const v1::Query& query, wire::encoding enc) {
   auto id = query.request_id();
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before querying", 0, id);
-  session_->read(query.key(), on_strand(shared_from_this(), [enc, id](ws_session& s,
+  session_->read(query.key(), on_strand(this->shared_from_this(), [enc, id](basic_ws_session& s,
                                                                     status st,
                                                                     series_view v) {
                    if (!st)
@@ -357,25 +470,27 @@ void ws_session::on_query(const v1::Query& query, wire::encoding enc) {
                  }));
 }
 
-std::string ws_session::subscription_limit(uint64_t id,
-                                          const std::vector<std::string>& keys) const {
+template <class Stream>
+std::string
+basic_ws_session<Stream>::subscription_limit(uint64_t id,
+                                             const std::vector<std::string>& keys) const {
   auto& l = gateway_limits_;
   if (request_encoding_.count(id) == 0 && request_encoding_.size() >= l.max_subscriptions)
     return "this connection holds " + std::to_string(request_encoding_.size())
            + " subscriptions, the most tether.max-subscriptions allows";
-  std::set<std::string_view> added_keys;
+  std::set<std::string_view> added;
   for (auto& k : keys)
     if (subscriptions_.count(k) == 0)
-      added_keys.insert(k);
-  auto added = added_keys.size();
-  if (subscriptions_.size() + added > l.max_subscribed_keys)
-    return "this subscribe would follow " + std::to_string(subscriptions_.size() + added)
+      added.insert(k);
+  if (subscriptions_.size() + added.size() > l.max_subscribed_keys)
+    return "this subscribe would follow " + std::to_string(subscriptions_.size() + added.size())
            + " keys on this connection, above tether.max-subscribed-keys = "
            + std::to_string(l.max_subscribed_keys);
   return {};
 }
 
-void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
   auto id = sub.request_id();
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before subscribing", 0,
@@ -401,8 +516,8 @@ void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
   }
   request_encoding_[id] = enc;
   session_->subscribe(std::move(keys),
-                      on_strand(shared_from_this(),
-                                [enc, id](ws_session& s, status st,
+                      on_strand(this->shared_from_this(),
+                                [enc, id](basic_ws_session& s, status st,
                                           std::vector<series_view> views) {
                                   if (!st)
                                     return s.send_error(enc, st.code, st.message, 0,
@@ -418,14 +533,16 @@ void ws_session::on_subscribe(const v1::Subscribe& sub, wire::encoding enc) {
                                 }));
 }
 
-void ws_session::send_error(wire::encoding enc, errc code, const std::string& message,
+template <class Stream>
+void basic_ws_session<Stream>::send_error(wire::encoding enc, errc code, const std::string& message,
                             uint64_t sequence, uint64_t request_id, int32_t index) {
   v1::ServerFrame f;
   wire::set_error(f, code, message, sequence, request_id, index);
   send(f, enc);
 }
 
-void ws_session::send(const v1::ServerFrame& frame, wire::encoding enc) {
+template <class Stream>
+void basic_ws_session<Stream>::send(const v1::ServerFrame& frame, wire::encoding enc) {
   if (closed_)
     return;
   std::string bytes;
@@ -440,17 +557,19 @@ void ws_session::send(const v1::ServerFrame& frame, wire::encoding enc) {
   do_write();
 }
 
-void ws_session::do_write() {
+template <class Stream>
+void basic_ws_session<Stream>::do_write() {
   if (writing_ || queue_.empty())
     return;
   writing_ = true;
   ws_.binary(queue_.front().second);
   ws_.async_write(net::buffer(queue_.front().first),
-                  beast::bind_front_handler(&ws_session::on_write_done,
-                                            shared_from_this()));
+                  beast::bind_front_handler(&basic_ws_session::on_write_done,
+                                            this->shared_from_this()));
 }
 
-void ws_session::on_write_done(beast::error_code ec, std::size_t) {
+template <class Stream>
+void basic_ws_session<Stream>::on_write_done(beast::error_code ec, std::size_t) {
   writing_ = false;
   if (ec)
     return fail(ec, "write");
@@ -460,11 +579,12 @@ void ws_session::on_write_done(beast::error_code ec, std::size_t) {
     return do_write();
   if (close_pending_) {
     close_pending_ = false;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {});
   }
 }
 
-void ws_session::close_with(websocket::close_code code, const std::string& reason) {
+template <class Stream>
+void basic_ws_session<Stream>::close_with(websocket::close_code code, const std::string& reason) {
   if (closed_ || close_pending_)
     return;
   closed_ = true; // read no more
@@ -475,10 +595,11 @@ void ws_session::close_with(websocket::close_code code, const std::string& reaso
     close_pending_ = true;
     return;
   }
-  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+  ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {});
 }
 
-void ws_session::close_slow_client() {
+template <class Stream>
+void basic_ws_session<Stream>::close_slow_client() {
   // Frames not yet being written are dropped: the memory goes back now. The close
   // frame follows the write in flight; a client that does not take that either is
   // cut off after a grace period.
@@ -489,7 +610,7 @@ void ws_session::close_slow_client() {
   pending_windows_.clear();
   close_with(websocket::close_code::policy_error, "client reads too slowly");
   cut_timer_.expires_after(slow_client_grace);
-  cut_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+  cut_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec)
       return;
     beast::error_code ignored;
@@ -497,7 +618,8 @@ void ws_session::close_slow_client() {
   });
 }
 
-void ws_session::fail(beast::error_code ec, const char*) {
+template <class Stream>
+void basic_ws_session<Stream>::fail(beast::error_code ec, const char*) {
   // Closed or aborted connections are the normal end of a session.
   closed_ = true;
   idle_timer_.cancel();
@@ -508,6 +630,25 @@ void ws_session::fail(beast::error_code ec, const char*) {
     session_.reset();
   }
   (void) ec;
+}
+
+template class basic_ws_session<plain_stream>;
+template class basic_ws_session<tls_stream>;
+
+std::shared_ptr<ws_session>
+make_ws_session(plain_stream&& stream, backend& be, const gateway_limits& limits,
+                std::shared_ptr<const credential_store> credentials,
+                std::shared_ptr<void> slot) {
+  return std::make_shared<basic_ws_session<plain_stream>>(
+    std::move(stream), be, limits, std::move(credentials), std::move(slot));
+}
+
+std::shared_ptr<ws_session>
+make_ws_session(tls_stream&& stream, backend& be, const gateway_limits& limits,
+                std::shared_ptr<const credential_store> credentials,
+                std::shared_ptr<void> slot) {
+  return std::make_shared<basic_ws_session<tls_stream>>(
+    std::move(stream), be, limits, std::move(credentials), std::move(slot));
 }
 
 } // namespace tether::gateway

@@ -22,6 +22,10 @@ Cases (the cluster issue's list):
               one, and answered after it resumes: never less than was acknowledged
               before the read was sent (it confirms it still leads first)
   launcher    tools/tether-cluster up, status, kill, restart and down
+
+The clusters run secure (`up --secure`: TLS between the nodes and on every gateway,
+tokens): the helpers below reach an https:// server with its cluster's CA and admin
+token, tether-load gets --ca and --token. --plain runs them on plain gateways.
 """
 import argparse
 import json
@@ -50,6 +54,9 @@ except ImportError:  # pragma: no cover
 PASSED = []
 FAILED = []
 SLICES = 1024
+# The clusters of the running cases: an https:// server is one of theirs, reached with
+# that cluster's CA and admin token.
+CLUSTERS = []
 
 
 class Failure(Exception):
@@ -76,11 +83,34 @@ def wait_for(what, fn, timeout=20.0, interval=0.1):
     raise Failure(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def credentials(server):
+    """(ssl context, token) for an https:// server of a secure cluster in CLUSTERS;
+    (None, None) for a plain HOST:PORT."""
+    if not server.startswith("https://"):
+        return None, None
+    for c in CLUSTERS:
+        if c.secure and any(c.server(n) == server for n in c.nodes):
+            return c.ssl_context(), c.token("admin")
+    raise Failure(f"no secure cluster serves {server}")
+
+
+def load_auth(server):
+    """tether-load's options for `server`: the CA and a token of a secure cluster."""
+    for c in CLUSTERS:
+        if c.secure and any(c.server(n) == server for n in c.nodes):
+            return ["--ca", c.ca, "--token-file", c.token_file("write")]
+    return []
+
+
 def http_json(server, path, method="GET", timeout=10.0):
-    req = urllib.request.Request(f"http://{server}{path}", method=method,
-                                 data=b"" if method == "POST" else None)
+    ctx, token = credentials(server)
+    base = server if ctx else f"http://{server}"
+    req = urllib.request.Request(base + path, method=method,
+                                 data=b"" if method == "POST" else None,
+                                 headers={"Authorization": f"Bearer {token}"} if token
+                                 else {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
         body = e.read().decode(errors="replace")
@@ -115,10 +145,19 @@ class Client:
     """A WebSocket producer/subscriber speaking the JSON mapping (docs/protocol.md)."""
 
     def __init__(self, server, producer):
-        self.ws = websocket.create_connection(f"ws://{server}/v1/stream", timeout=10)
+        ctx, token = credentials(server)
+        if ctx:
+            self.ws = websocket.create_connection(
+                server.replace("https://", "wss://") + "/v1/stream", timeout=10,
+                sslopt={"context": ctx})
+        else:
+            self.ws = websocket.create_connection(f"ws://{server}/v1/stream", timeout=10)
         self.updates = []
         self.seq = 0
-        self.send({"hello": {"producerId": producer}})
+        hello = {"producerId": producer}
+        if token:
+            hello["token"] = token
+        self.send({"hello": hello})
         w = self.recv()
         check("welcome" in w, f"expected welcome, got {w}")
 
@@ -188,8 +227,10 @@ class Env:
         base = tempfile.mkdtemp(prefix=f"tether-cluster-{tag}-")
         opts = {"window-ms": 1000, "lateness-ms": 500, "shards": 2}
         opts.update(options or {})
-        c = tether_cluster.LocalCluster(self.tetherd, base, 0, opts, ready_timeout=30)
+        c = tether_cluster.LocalCluster(self.tetherd, base, 0, opts, ready_timeout=30,
+                                        secure=not self.args.plain)
         c.base_for_cleanup = base
+        CLUSTERS.append(c)
         return c
 
 
@@ -223,6 +264,8 @@ def finish(c):
         c.down()
     finally:
         shutil.rmtree(c.base_for_cleanup, ignore_errors=True)
+        if c in CLUSTERS:
+            CLUSTERS.remove(c)
 
 
 @case
@@ -332,9 +375,9 @@ def case_drain(env):
         check(len(watched) == 5, "no keys on tether-2")
         # Load: open loop at 20k samples/s for 8 s into tether-1.
         load = subprocess.Popen(
-            [env.load, "--server", s1, "--connections", "2", "--batch", "200",
-             "--series", str(series), "--rate", "20k", "--duration", "8s", "--json",
-             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [env.load, "--server", s1] + load_auth(s1)
+            + ["--connections", "2", "--batch", "200", "--series", str(series), "--rate",
+               "20k", "--duration", "8s", "--json", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         sub = Client(c.server("tether-3"), "drain-watch")
         time.sleep(1.0)  # the series exist before the subscription
         sub.subscribe(watched)
@@ -765,7 +808,8 @@ def case_launcher(env):
             check(r.returncode == ok, f"tether-cluster {' '.join(args)}: exit "
                   f"{r.returncode}, expected {ok}: {r.stdout[-300:]} {r.stderr[-300:]}")
             return r.stdout
-        run("up", "--nodes", "3", "--base-port", "0", "--tetherd", env.tetherd)
+        run("up", "--nodes", "3", "--base-port", "0", "--tetherd", env.tetherd,
+            *([] if env.args.plain else ["--secure"]))
         nodes = json.loads(run("status", "--json"))
         nodes = nodes.get("nodes", nodes) if isinstance(nodes, dict) else nodes
         check(len(nodes) == 3, f"status lists {len(nodes)} nodes")
@@ -792,6 +836,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="directory with tetherd and tether-load")
     ap.add_argument("cases", nargs="*", help="cases to run (default: all)")
+    ap.add_argument("--plain", action="store_true",
+                    help="plain gateways without tokens (default: `up --secure`)")
     args = ap.parse_args()
     if websocket is None:
         print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")

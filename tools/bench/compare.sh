@@ -92,6 +92,10 @@ tls=${COMPARE_TLS:-0}
 # sends every sample to the node leading its slice; COMPARE_ROUTED=0 sends every batch
 # to one node, which forwards (as the baseline's producers publish to one server).
 routed=${COMPARE_ROUTED:-1}
+# The secure setup (COMPARE_SECURE=1: `tether-cluster up --secure`, TLS between the
+# nodes and on every gateway, tokens; tether-load writes over wss:// with the CA and
+# the write token). Implies COMPARE_TLS=1; a single node runs through the launcher too.
+secure=${COMPARE_SECURE:-0}
 idle_seconds=${COMPARE_IDLE_SECONDS:-5}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
@@ -104,6 +108,8 @@ die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $routed =~ ^[01]$ ]] || die "COMPARE_ROUTED: 0 or 1"
 tether_only=()
 ((routed && nodes > 1)) && tether_only=(--routed)
+[[ $secure =~ ^[01]$ ]] || die "COMPARE_SECURE: 0 or 1"
+((secure)) && tls=1
 [[ $tether_rf =~ ^[123]$ ]] && ((tether_rf <= nodes)) || die "TETHER_RF: 1..TETHER_NODES"
 ((metrics >= 1)) || die "COMPARE_METRICS: at least 1"
 [[ $failure =~ ^(0|1|only)$ ]] || die "COMPARE_FAILURE: 0, 1 or only"
@@ -128,6 +134,7 @@ bound=$((seconds + 2 * drain + 60)) # per run: setup, sending, drains
 child=""       # the run in progress (a `timeout` process)
 tetherd_pid="" # single node
 cluster_dir="" # local cluster
+client_auth=() # tether-load's --ca and --token-file against a secure cluster
 stop_tether() {
   if [[ -n $tetherd_pid ]]; then
     kill -TERM "$tetherd_pid" 2>/dev/null || true
@@ -173,7 +180,7 @@ rules=$(realpath "$rules")
 
 start_tether() { # [RF]: replication factor of the cluster (default: tetherd's, 1)
   local rf=${1:-}
-  if ((nodes == 1)); then
+  if ((nodes == 1 && !secure)); then
     local log="$out/tetherd.log"
     "$tetherd" --tether.port=0 --tether.rules-file="$rules" >"$log" 2>&1 &
     tetherd_pid=$!
@@ -190,14 +197,19 @@ start_tether() { # [RF]: replication factor of the cluster (default: tetherd's, 
   cluster_dir="$out/cluster"
   rm -rf "$cluster_dir"
   if ! timeout 90 tools/tether-cluster up --nodes "$nodes" --base-port 0 --dir "$cluster_dir" \
-    --tetherd "$tetherd" --rules-file "$rules" ${rf:+--replication-factor "$rf"} $( ((tls)) || echo --insecure) >>"$out/cluster.log" 2>&1; then
+    --tetherd "$tetherd" --rules-file "$rules" ${rf:+--replication-factor "$rf"} $( ((tls)) || echo --insecure) \
+    $( ((secure)) && echo --secure) >>"$out/cluster.log" 2>&1; then
     tail -n 20 "$out/cluster.log" >&2
     die "the Tether cluster did not start"
   fi
   # Every node's gateway: tether-load spreads its connections over them, as the
   # baseline spreads its producers over the nats-servers.
-  addr=$(python3 -c 'import json,sys; print(",".join("127.0.0.1:%d" % n["port"] for n in json.load(open(sys.argv[1]))["nodes"]))' \
+  addr=$(python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); print(",".join(("wss://" if c.get("secure") else "") + "127.0.0.1:%d" % n["port"] for n in c["nodes"]))' \
     "$cluster_dir/cluster.json")
+  client_auth=()
+  if ((secure)); then
+    client_auth=(--ca "$cluster_dir/tls/ca.crt" --token-file "$cluster_dir/tls/write.token")
+  fi
 }
 
 now_ms() { date +%s%3N; }
@@ -299,7 +311,8 @@ run_tether() { # NAME EXTRA-ARGS...
   local name=$1
   shift
   start_tether "$tether_rf"
-  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" "${tether_only[@]}" --duration "$seconds" "$@"
+  run "$name" build/bin/tether-load --server "$addr" "${client_auth[@]}" "${workload[@]}" \
+    "${tether_only[@]}" --duration "$seconds" "$@"
   stop_tether
 }
 
@@ -338,10 +351,12 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   victim_pid=$(cat "$cluster_dir/$victim/tetherd.pid")
   [[ $victim_pid =~ ^[0-9]+$ ]] || die "no pid for $victim"
   half_way=kill_victim
-  run "$name" build/bin/tether-load --server "$addr" "${workload[@]}" "${tether_only[@]}" --duration "$seconds" "$@"
+  run "$name" build/bin/tether-load --server "$addr" "${client_auth[@]}" "${workload[@]}" \
+    "${tether_only[@]}" --duration "$seconds" "$@"
   # Read every output series back from the first node (never the victim): their sum
   # against the acked samples says whether the totals are exact.
   timeout 120 python3 tools/bench/compare_report.py --audit-tether "${addr%%,*}" "$metrics" "$groups" \
+    "$cluster_dir/cluster.json" \
     >"$out/$name.audit.json" || echo "compare.sh: the audit of $name failed" >&2
   stop_tether
 }
@@ -355,14 +370,14 @@ run_tether_fail() { # NAME EXTRA-ARGS...
   echo "kernel: $(uname -r)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tether: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes)'), $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null) build${TETHERD:+, tetherd $TETHERD}"
-  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, node-to-node TLS $( ((tls)) && echo on || echo "off (as the baseline's routes)"), $( ((${#tether_only[@]})) && echo "routed producers (each producer has a connection per node and sends every sample to its slice's primary)" || echo "connection c writes to node c mod $nodes"), the visibility reader queries the first"
+  echo "tether side: $nodes tetherd node(s) on loopback, replication factor $tether_rf, node-to-node TLS $( ((tls)) && echo on || echo "off (as the baseline's routes)"), gateway TLS and tokens $( ((secure)) && echo "on (wss://)" || echo "off (as the baseline's clients)"), $( ((${#tether_only[@]})) && echo "routed producers (each producer has a connection per node and sends every sample to its slice's primary)" || echo "connection c writes to node c mod $nodes"), the visibility reader queries the first"
   echo "nats side: $(nats-server --version 2>&1 | head -n1), 3 servers on loopback, stream with 3 replicas, ${nats_args:-memory storage, 1 push consumer}; libnats $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
   echo "workload: 4 connections x 1000-sample batches, $series input series, Zipf s=1, $metrics rules fold them into $((metrics * groups)) outputs, visibility on 8 outputs${load_args:+, $load_args}"
   if [[ $failure != 0 ]]; then
     echo "failure runs: at ${COMPARE_FAILURE_RATE:+$COMPARE_FAILURE_RATE samples/s}${COMPARE_FAILURE_RATE:-the common rate}; Tether 3 nodes with replication factor 3, SIGKILL of a primary half-way; JetStream SIGKILL of the $nats_kill half-way, consumer AckWait $nats_ack_wait, publish ack timeout 1 s; both clients retry (retry timeout 30 s)"
   fi
 } >"$out/machine.txt"
-echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_TLS:+ COMPARE_TLS=$COMPARE_TLS}${COMPARE_ROUTED:+ COMPARE_ROUTED=$COMPARE_ROUTED}${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
+echo "${TETHERD:+TETHERD=$TETHERD }COMPARE_SECONDS=$seconds COMPARE_DRAIN=$drain TETHER_NODES=$nodes TETHER_RF=$tether_rf${COMPARE_TLS:+ COMPARE_TLS=$COMPARE_TLS}${COMPARE_SECURE:+ COMPARE_SECURE=$COMPARE_SECURE}${COMPARE_ROUTED:+ COMPARE_ROUTED=$COMPARE_ROUTED}${COMPARE_RATE:+ COMPARE_RATE=$COMPARE_RATE}${COMPARE_FAILURE:+ COMPARE_FAILURE=$COMPARE_FAILURE}${COMPARE_FAILURE_RATE:+ COMPARE_FAILURE_RATE=$COMPARE_FAILURE_RATE}${COMPARE_NATS_KILL:+ COMPARE_NATS_KILL=$COMPARE_NATS_KILL}${COMPARE_NATS_ACK_WAIT:+ COMPARE_NATS_ACK_WAIT=$COMPARE_NATS_ACK_WAIT}${LOAD_ARGS:+ LOAD_ARGS=\"$LOAD_ARGS\"}${NATS_ARGS:+ NATS_ARGS=\"$NATS_ARGS\"} tools/bench/compare.sh" \
   >"$out/command.txt"
 
 # -- the runs ---------------------------------------------------------------------------
@@ -393,7 +408,8 @@ if [[ $idle == 1 && $failure != only ]]; then
       --duration "$idle_seconds")
     start_tether "$tether_rf"
     # Not routed: a routed producer holds a connection, and a batch in flight, per node.
-    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${idle_workload[@]}"
+    run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${client_auth[@]}" \
+      "${idle_workload[@]}"
     stop_tether
     run "nats-idle-$b" build/bin/tether-nats-baseline "${idle_workload[@]}" "${nats_only[@]}"
   done

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -512,11 +513,22 @@ def plot_failure(out, title):
     return "plot: " + os.path.join(out, "failure.png")
 
 
+def gateway(cluster, host, port):
+    """(connection, headers) for a node's gateway: https with the CA and the read
+    token when `cluster` (cluster.json, or None) is a secure cluster, else http."""
+    if cluster and cluster.get("secure"):
+        ctx = ssl.create_default_context(cafile=cluster["ca"])
+        return (http.client.HTTPSConnection(host, int(port), timeout=10, context=ctx),
+                {"Authorization": "Bearer " + cluster["tokens"]["read"]})
+    return http.client.HTTPConnection(host, int(port), timeout=10), {}
+
+
 def pick_victim(cluster_json):
     with open(cluster_json) as f:
-        nodes = json.load(f)["nodes"]
-    conn = http.client.HTTPConnection("127.0.0.1", nodes[0]["port"], timeout=10)
-    conn.request("GET", "/v1/directory")
+        cluster = json.load(f)
+    nodes = cluster["nodes"]
+    conn, headers = gateway(cluster, "127.0.0.1", nodes[0]["port"])
+    conn.request("GET", "/v1/directory", headers=headers)
     r = conn.getresponse()
     if r.status != 200:
         print(f"GET /v1/directory: HTTP {r.status}", file=sys.stderr)
@@ -536,12 +548,17 @@ def pick_victim(cluster_json):
     return 0
 
 
-def audit_tether(server, metrics, groups):
+def audit_tether(server, metrics, groups, cluster_json=None):
     """Every output series of the workload (metric o % M, group (o / M) % G) through
-    GET /v1/series on one node: how many exist and the sum of their totals."""
-    host, port = server.rsplit(":", 1)
+    GET /v1/series on one node: how many exist and the sum of their totals. A
+    wss:// or https:// server is asked with the CA and read token of cluster_json."""
+    cluster = None
+    if cluster_json:
+        with open(cluster_json) as f:
+            cluster = json.load(f)
+    host, port = server.split("://")[-1].rsplit(":", 1)
     deadline = time.monotonic() + 100
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn, headers = gateway(cluster, host, port)
     outputs = metrics * max(groups, 1)
     found, total, errors = 0, 0.0, 0
     t0 = time.monotonic()
@@ -553,13 +570,14 @@ def audit_tether(server, metrics, groups):
         if groups:
             key += '{group="%d"}' % ((o // metrics) % groups)
         try:
-            conn.request("GET", "/v1/series?key=" + urllib.parse.quote(key))
+            conn.request("GET", "/v1/series?key=" + urllib.parse.quote(key),
+                         headers=headers)
             r = conn.getresponse()
             body = r.read()
         except OSError:
             errors += 1
             conn.close()
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            conn, headers = gateway(cluster, host, port)
             continue
         if r.status != 200:
             errors += 1
@@ -584,11 +602,13 @@ def main():
         return 0
     if len(sys.argv) == 3 and sys.argv[1] == "--pick-victim":
         return pick_victim(sys.argv[2])
-    if len(sys.argv) == 5 and sys.argv[1] == "--audit-tether":
-        return audit_tether(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--audit-tether":
+        return audit_tether(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+                            sys.argv[5] if len(sys.argv) == 6 else None)
     if len(sys.argv) != 2:
         print("usage: compare_report.py OUT | --common-rate OUT SHARE | --pick-victim "
-              "CLUSTER_JSON | --audit-tether HOST:PORT METRICS GROUPS", file=sys.stderr)
+              "CLUSTER_JSON | --audit-tether SERVER METRICS GROUPS [CLUSTER_JSON]",
+              file=sys.stderr)
         return 2
     out = sys.argv[1]
     tmax, nmax = load(out, "tether-max"), load(out, "nats-max")

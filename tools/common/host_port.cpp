@@ -40,9 +40,19 @@ std::string host_port::to_string() const {
   return out;
 }
 
-result<host_port> parse_host_port(std::string_view text, std::uint16_t default_port) {
+std::string host_port::to_url(bool websocket) const {
+  std::string scheme = websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+  return scheme + "://" + to_string();
+}
+
+namespace {
+
+/// Parses `text` as `parse_host_port` does; messages quote `shown`, the whole
+/// argument.
+result<host_port> parse_address(std::string_view shown, std::string_view text,
+                                std::uint16_t default_port) {
   auto bad = [&](const std::string& why) {
-    return fail("invalid server address '" + std::string{text} + "': " + why);
+    return fail("invalid server address '" + std::string{shown} + "': " + why);
   };
   if (text.empty())
     return bad("empty");
@@ -96,6 +106,34 @@ result<host_port> parse_host_port(std::string_view text, std::uint16_t default_p
   }
   if (out.port == 0)
     return bad("port 0 is not connectable");
+  return out;
+}
+
+} // namespace
+
+result<host_port> parse_host_port(std::string_view text, std::uint16_t default_port) {
+  return parse_address(text, text, default_port);
+}
+
+result<host_port> parse_server(std::string_view text, std::uint16_t default_port) {
+  auto rest = text;
+  bool tls = false;
+  if (auto pos = rest.find("://"); pos != std::string_view::npos) {
+    std::string scheme{rest.substr(0, pos)};
+    for (auto& c : scheme) // schemes are case-insensitive (RFC 3986)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme == "https" || scheme == "wss")
+      tls = true;
+    else if (scheme != "http" && scheme != "ws")
+      return fail("invalid server address '" + std::string{text} + "': scheme '"
+                  + scheme + "' is none of http, https, ws, wss");
+    rest = rest.substr(pos + 3);
+    if (!rest.empty() && rest.back() == '/')
+      rest.remove_suffix(1);
+  }
+  auto out = parse_address(text, rest, default_port);
+  if (out)
+    out->tls = tls;
   return out;
 }
 

@@ -43,3 +43,47 @@ TEST_CASE("host_port::to_string brackets IPv6 literals") {
   REQUIRE(round_trip);
   CHECK(*round_trip == host_port{"::1", 80});
 }
+
+TEST_CASE("parse_server: https:// and wss:// mean TLS, http:// and ws:// plain") {
+  using tether::tools::parse_server;
+  auto a = parse_server("https://127.0.0.1:7481");
+  REQUIRE(a);
+  CHECK(a->tls);
+  CHECK(a->host == "127.0.0.1");
+  CHECK(a->port == 7481);
+  auto b = parse_server("wss://tether-1.example:443/");
+  REQUIRE(b);
+  CHECK(b->tls);
+  CHECK(b->host == "tether-1.example");
+  CHECK(b->port == 443);
+  auto c = parse_server("ws://[::1]:9000");
+  REQUIRE(c);
+  CHECK_FALSE(c->tls);
+  CHECK(c->host == "::1");
+  auto d = parse_server("localhost:80");
+  REQUIRE(d);
+  CHECK_FALSE(d->tls);
+  CHECK(parse_server("http://h")->port == tether::tools::default_tether_port);
+  CHECK(parse_server("HTTPS://h:1")->tls);
+  CHECK(*parse_server("https://h:1") == host_port{"h", 1, true});
+  CHECK_FALSE(*parse_server("https://h:1") == host_port{"h", 1, false});
+}
+
+TEST_CASE("parse_server: other schemes, paths and bad addresses are refused") {
+  using tether::tools::parse_server;
+  for (auto text : {"ftp://h:1", "https://", "https://h:1/v1/stream", "https://u@h:1",
+                    "wss://h:0", "https://https://h:1"}) {
+    INFO(text);
+    CHECK_FALSE(parse_server(text));
+  }
+  auto r = parse_server("ftp://h:1");
+  CHECK(r.error() == "invalid server address 'ftp://h:1': scheme 'ftp' is none of http, "
+                     "https, ws, wss");
+  CHECK(parse_server("https://h:x").error().find("'https://h:x'") != std::string::npos);
+}
+
+TEST_CASE("host_port::to_url names the scheme") {
+  CHECK(host_port{"h", 1, true}.to_url() == "https://h:1");
+  CHECK(host_port{"h", 1, true}.to_url(true) == "wss://h:1");
+  CHECK(host_port{"::1", 2}.to_url(true) == "ws://[::1]:2");
+}

@@ -27,7 +27,8 @@ std::string fixed_text(double value) {
 const std::vector<option_spec>& specs() {
   static const std::vector<option_spec> result{
     {"server", true, "HOST:PORT[,...]",
-     "node(s) to write to; connection c uses the (c % n)-th (default 127.0.0.1:7480)"},
+     "node(s) to write to; connection c uses the (c % n)-th; wss://HOST:PORT for TLS "
+     "(default 127.0.0.1:7480)"},
     {"connections", true, "N", "WebSocket connections (1..4096, default 4)"},
     {"batch", true, "N", "samples per write batch (1..1000000, default 1000)"},
     {"series", true, "N", "distinct series over all connections (1..100M, default 10000)"},
@@ -55,6 +56,10 @@ const std::vector<option_spec>& specs() {
     {"producer", true, "PREFIX", "producer id prefix (default tether-load)"},
     {"token", true, "TOKEN", "token for the hello, if the node requires one"},
     {"token-file", true, "PATH", "read the hello's token from the first line of PATH"},
+    {"ca", true, "FILE", "wss:// servers: trust the CA certificate(s) in FILE (PEM) "
+                         "instead of the system's"},
+    {"cert", true, "FILE", "wss:// servers: present this client certificate (PEM)"},
+    {"key", true, "FILE", "the private key of --cert (PEM)"},
     {"threads", true, "N", "I/O threads (1..64, default 1)"},
     {"connect-timeout", true, "D", "bound on connect, handshake and welcome (default 5s)"},
     {"drain-timeout", true, "D", "wait for outstanding acks after sending (0..60s, default 5s)"},
@@ -207,6 +212,13 @@ result<load_options> parse_load_options(const std::vector<std::string_view>& arg
   return load_options_from(*parsed);
 }
 
+bool uses_tls(const load_options& opts) {
+  for (const auto& s : opts.servers)
+    if (s.tls)
+      return true;
+  return false;
+}
+
 result<load_options> load_options_from(const parsed_args& args) {
   auto parsed = &args;
   load_options out;
@@ -217,7 +229,7 @@ result<load_options> load_options_from(const parsed_args& args) {
     for (;;) {
       auto comma = rest.find(',');
       auto part = rest.substr(0, comma);
-      auto hp = parse_host_port(part);
+      auto hp = parse_server(part);
       if (!hp)
         return fail(hp.error());
       out.servers.push_back(std::move(*hp));
@@ -226,6 +238,9 @@ result<load_options> load_options_from(const parsed_args& args) {
       rest.remove_prefix(comma + 1);
     }
     out.server = out.servers.front();
+    for (const auto& s : out.servers)
+      if (s.tls != out.server.tls)
+        return fail("--server: give every address with wss:// (TLS) or none of them");
   }
   std::string error;
   bool ok = apply_count(*parsed, "connections", 1, 4096, out.connections, error)
@@ -276,6 +291,18 @@ result<load_options> load_options_from(const parsed_args& args) {
     out.token = *token;
   if (auto file = parsed->get("token-file"))
     out.token_file = *file;
+  if (auto ca = parsed->get("ca"))
+    out.tls.ca_file = *ca;
+  if (auto cert = parsed->get("cert"))
+    out.tls.certificate = *cert;
+  if (auto key = parsed->get("key"))
+    out.tls.key = *key;
+  if (out.tls.certificate.empty() != out.tls.key.empty())
+    return fail("--cert and --key go together");
+  bool tls_files = !out.tls.ca_file.empty() || !out.tls.certificate.empty();
+  if (tls_files && !uses_tls(out))
+    return fail("--ca, --cert and --key apply to TLS servers only: give them as "
+                "wss://HOST:PORT");
   out.fold_series = parsed->has("fold-series");
   out.routed = parsed->has("routed");
   out.json = parsed->has("json");

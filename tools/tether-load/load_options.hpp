@@ -3,6 +3,7 @@
 #include "common/arg_parser.hpp"
 #include "common/host_port.hpp"
 #include "common/result.hpp"
+#include "common/tls_client.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -38,7 +39,8 @@ struct load_options {
   host_port server{"127.0.0.1", default_tether_port};
   /// Nodes to write to (`--server A,B,...`): connection `c` writes to `servers[c % n]`,
   /// so the gateway work is spread over the nodes of a cluster; the visibility reader
-  /// uses the first. Never empty after parsing.
+  /// uses the first. Never empty after parsing. `wss://HOST:PORT` (or `https://`)
+  /// connects with TLS.
   std::vector<host_port> servers{host_port{"127.0.0.1", default_tether_port}};
   /// WebSocket connections, each with its own producer id (`--connections`, 1..4096, 4).
   std::uint32_t connections = 4;
@@ -94,6 +96,9 @@ struct load_options {
   /// File whose first line is the token (`--token-file`); the caller reads it and
   /// it takes precedence over `token`.
   std::string token_file;
+  /// What TLS connections (`wss://` servers) trust and present: `--ca FILE` (default:
+  /// the system's CAs), `--cert FILE` and `--key FILE` (a client certificate).
+  tls_client_options tls;
   /// I/O threads running the connections (`--threads`, 1..64, 1).
   std::uint32_t threads = 1;
   /// Bound on connect, WebSocket handshake, hello and welcome (`--connect-timeout`,
@@ -121,6 +126,9 @@ struct load_options {
   /// counted (not a command-line option).
   std::uint32_t max_printed_errors = 10;
 };
+
+/// Whether any server of `opts` is reached over TLS.
+bool uses_tls(const load_options& opts);
 
 /// Parses and validates `tether-load`'s arguments (without the program name). Failures
 /// are usage errors.

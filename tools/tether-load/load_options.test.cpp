@@ -158,3 +158,21 @@ TEST_CASE("parse_load_options: --rate takes multiplier suffixes, 0 is closed loo
   CHECK(parse_load_options({"--rate", "0"})->rate == 0);
   CHECK(parse_load_options({"--rate", "1G"})->rate == 1'000'000'000);
 }
+
+TEST_CASE("parse_load_options: wss:// servers, --ca, --cert and --key") {
+  auto r = parse_load_options({"--server", "wss://a:1,wss://b:2", "--ca", "ca.crt"});
+  REQUIRE(r);
+  CHECK(tether::tools::load::uses_tls(*r));
+  CHECK(r->server.tls);
+  CHECK(r->servers.size() == 2);
+  CHECK(r->servers[1].tls);
+  CHECK(r->tls.ca_file == "ca.crt");
+  CHECK_FALSE(tether::tools::load::uses_tls(*parse_load_options({"--server", "a:1"})));
+  auto mixed = parse_load_options({"--server", "wss://a:1,b:2"});
+  REQUIRE_FALSE(mixed);
+  CHECK(mixed.error().find("wss://") != std::string::npos);
+  auto plain_ca = parse_load_options({"--server", "a:1", "--ca", "ca.crt"});
+  REQUIRE_FALSE(plain_ca);
+  CHECK(plain_ca.error().find("TLS servers only") != std::string::npos);
+  CHECK_FALSE(parse_load_options({"--server", "wss://a:1", "--key", "k.pem"}));
+}

@@ -36,8 +36,9 @@ std::string make_run_id() {
   return buf;
 }
 
-load_run::load_run(const load_options& opts)
+load_run::load_run(const load_options& opts, std::shared_ptr<boost::asio::ssl::context> tls)
   : opts_(opts),
+    tls_(std::move(tls)),
     ioc_(static_cast<int>(opts.threads)),
     strand_(net::make_strand(ioc_)),
     deadline_timer_(strand_),
@@ -54,7 +55,8 @@ result<load_totals> load_run::run() {
   auto servers = opts_.servers;
   if (opts_.routed) {
     // Every node's gateway is a target: node n's connections write there first.
-    auto table = fetch_route_table(opts_.servers.front(), opts_.token, opts_.connect_timeout);
+    auto table = fetch_route_table(opts_.servers.front(), opts_.token, opts_.connect_timeout,
+                                   tls_);
     if (!table)
       return fail(table.error());
     servers = table->gateways;
@@ -80,6 +82,7 @@ result<load_totals> load_run::run() {
   if (reader_ec)
     return fail("cannot resolve " + opts_.servers.front().host + ": " + reader_ec.message());
   ctx_ = std::make_unique<run_context>(opts_, make_run_id());
+  ctx_->tls = tls_;
   if (opts_.visible_keys > 0) {
     auto map = output_map::of(opts_);
     tracker_ = std::make_unique<visibility_tracker>(map, map.spread(opts_.visible_keys));

@@ -29,7 +29,9 @@ class load_run final : public session_observer, public observer_events {
 public:
   using clock = std::chrono::steady_clock;
 
-  explicit load_run(const load_options& opts);
+  /// `tls`: the client context for `wss://` servers (null for plain ones).
+  explicit load_run(const load_options& opts,
+                    std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
   ~load_run() override;
 
@@ -55,6 +57,7 @@ private:
   void on_signal(boost::system::error_code ec, int signal);
 
   const load_options& opts_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   boost::asio::io_context ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer deadline_timer_;

@@ -44,7 +44,7 @@ load_session::load_session(net::io_context& ioc, run_context& ctx, session_obser
     targets_(targets),
     target_(route ? route->first_target % targets.size() : index % targets.size()),
     strand_(net::make_strand(ioc)),
-    conn_(std::make_shared<connection>(strand_)),
+    conn_(std::make_shared<connection>(strand_, ctx.tls)),
     setup_timer_(strand_),
     send_timer_(strand_),
     retry_timer_(strand_),
@@ -450,7 +450,7 @@ void load_session::connection_lost(const std::string& what) {
   }
   // Replace the stream at once: handlers of the old one are stale from here on.
   close_socket();
-  conn_ = std::make_shared<connection>(strand_);
+  conn_ = std::make_shared<connection>(strand_, ctx_.tls);
   connected_ = false;
   write_busy_ = false;
   setup_timer_.cancel();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/latency_histogram.hpp"
+#include "common/ws_client.hpp"
 #include "tether-load/batch_builder.hpp"
 #include "tether-load/inflight_window.hpp"
 #include "tether-load/load_options.hpp"
@@ -136,9 +137,10 @@ public:
 private:
   /// One connection: the WebSocket and the buffer its reads fill.
   struct connection {
-    explicit connection(const boost::asio::strand<boost::asio::io_context::executor_type>& ex)
-      : ws(ex) {}
-    boost::beast::websocket::stream<tcp::socket> ws;
+    explicit connection(const boost::asio::strand<boost::asio::io_context::executor_type>& ex,
+                        std::shared_ptr<boost::asio::ssl::context> tls)
+      : ws(ex, std::move(tls)) {}
+    ws_client ws;
     boost::beast::flat_buffer read_buffer;
   };
 

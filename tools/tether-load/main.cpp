@@ -1,5 +1,6 @@
 // tether-load: load generator and benchmark for a Tether node's /v1/stream endpoint.
 
+#include "common/tls_client.hpp"
 #include "common/token_file.hpp"
 #include "tether-load/load_options.hpp"
 #include "tether-load/load_report.hpp"
@@ -33,7 +34,16 @@ int main(int argc, char** argv) {
     }
     opts->token = std::move(token.value());
   }
-  load::load_run run{*opts};
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  if (load::uses_tls(*opts)) {
+    auto ctx = tether::tools::make_tls_client_context(opts->tls);
+    if (!ctx) {
+      std::cerr << "tether-load: " << ctx.error() << '\n';
+      return 2;
+    }
+    tls = std::move(ctx.value());
+  }
+  load::load_run run{*opts, tls};
   auto totals = run.run();
   if (!totals) {
     std::cerr << "tether-load: " << totals.error() << '\n';

@@ -45,7 +45,7 @@ observer_session::observer_session(net::io_context& ioc, run_context& ctx,
     events_(events),
     endpoints_(std::move(endpoints)),
     tracker_(tracker),
-    ws_(net::make_strand(ioc)),
+    ws_(net::make_strand(ioc), ctx.tls),
     setup_timer_(ws_.get_executor()),
     tick_timer_(ws_.get_executor()) {
   hello_ = make_hello(ctx.opts.producer + "-" + ctx.run_id + "-observer", ctx.opts.token);

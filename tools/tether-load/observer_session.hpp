@@ -12,6 +12,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "common/ws_client.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -120,7 +122,7 @@ private:
   observer_events& events_;
   tcp::resolver::results_type endpoints_;
   visibility_tracker& tracker_;
-  boost::beast::websocket::stream<tcp::socket> ws_;
+  ws_client ws_;
   boost::asio::steady_timer setup_timer_;
   boost::asio::steady_timer tick_timer_;
   boost::beast::flat_buffer read_buffer_;

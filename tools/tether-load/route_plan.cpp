@@ -122,11 +122,13 @@ result<route_table> parse_route_table(std::string_view directory_json,
 }
 
 result<route_table> fetch_route_table(const host_port& server, const std::string& token,
-                                      std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout,
+                                      std::shared_ptr<boost::asio::ssl::context> tls) {
   std::string bodies[2];
   const char* paths[2] = {"/v1/directory", "/v1/nodes"};
   for (int i = 0; i < 2; ++i) {
-    auto r = ctl::http_send(server, ctl::http_method::get, paths[i], timeout, {}, token);
+    auto r = ctl::http_send(server, ctl::http_method::get, paths[i], timeout, {}, token,
+                            server.tls ? tls : nullptr);
     if (!r)
       return bad(std::string{paths[i]} + " from " + server.to_string() + ": " + r.error());
     if (r->status != 200)
@@ -134,7 +136,11 @@ result<route_table> fetch_route_table(const host_port& server, const std::string
                  + std::to_string(r->status) + ": " + r->body.substr(0, 200));
     bodies[i] = std::move(r->body);
   }
-  return parse_route_table(bodies[0], bodies[1]);
+  auto table = parse_route_table(bodies[0], bodies[1]);
+  if (table)
+    for (auto& g : table->gateways)
+      g.tls = server.tls;
+  return table;
 }
 
 std::uint32_t slice_of(std::string_view canonical_key, std::uint32_t slice_count) {

@@ -6,6 +6,8 @@
 #include "tether-load/load_options.hpp"
 #include "tether-load/output_map.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -30,10 +32,12 @@ struct route_table {
 result<route_table> parse_route_table(std::string_view directory_json,
                                       std::string_view nodes_json);
 
-/// Reads both endpoints from `server` (with `token` as Bearer when not empty) within
-/// `timeout` each.
+/// Reads both endpoints from `server` (with `token` as Bearer when not empty, over TLS
+/// with `tls` when `server.tls`) within `timeout` each. The gateways speak TLS when
+/// `server` does.
 result<route_table> fetch_route_table(const host_port& server, const std::string& token,
-                                      std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout,
+                                      std::shared_ptr<boost::asio::ssl::context> tls);
 
 /// `xxh3_64(key, seed 0) mod slice_count` (docs/protocol.md section 12.3).
 std::uint32_t slice_of(std::string_view canonical_key, std::uint32_t slice_count);

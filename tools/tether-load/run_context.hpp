@@ -6,8 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace tether::tools::load {
 
@@ -24,6 +29,8 @@ public:
   const std::string run_id;
   /// Prefix of the messages printed on stderr.
   std::string program = "tether-load";
+  /// The TLS client context when the servers are `wss://` ones; null for plain ones.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   /// The write-to-visible measurement, when `--visible-keys` is set: every session
   /// records each batch in it before sending. Null otherwise.
   visibility_tracker* tracker = nullptr;

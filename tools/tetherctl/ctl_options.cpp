@@ -15,7 +15,8 @@ namespace {
 const std::vector<option_spec>& specs() {
   static const std::vector<option_spec> result{
     {"server", true, "HOST:PORT",
-     "node to ask (default: $TETHER_SERVER, else 127.0.0.1:7480)"},
+     "node to ask; https://HOST:PORT for TLS (default: $TETHER_SERVER, else "
+     "127.0.0.1:7480)"},
     {"json", false, "", "print the server's JSON body as received"},
     {"timeout-ms", true, "N",
      "deadline for the request, or for watch's setup, in ms (default 5000, 1..600000)"},
@@ -23,6 +24,10 @@ const std::vector<option_spec>& specs() {
     {"token", true, "TOKEN",
      "token sent as Authorization: Bearer and in watch's hello (default $TETHER_TOKEN)"},
     {"token-file", true, "PATH", "read the token from the first line of PATH"},
+    {"ca", true, "FILE", "https:// servers: trust the CA certificate(s) in FILE (PEM) "
+                         "instead of the system's"},
+    {"cert", true, "FILE", "https:// servers: present this client certificate (PEM)"},
+    {"key", true, "FILE", "the private key of --cert (PEM)"},
     {"help", false, "", "show this help"},
   };
   return result;
@@ -142,12 +147,12 @@ result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
   }
   out.json = parsed->has("json");
   if (auto server = parsed->get("server")) {
-    auto hp = parse_host_port(*server);
+    auto hp = parse_server(*server);
     if (!hp)
       return fail(hp.error());
     out.server = std::move(*hp);
   } else if (env_server != nullptr && *env_server != '\0') {
-    auto hp = parse_host_port(env_server);
+    auto hp = parse_server(env_server);
     if (!hp)
       return fail(hp.error() + " (from $" + server_env_var + ")");
     out.server = std::move(*hp);
@@ -167,6 +172,17 @@ result<ctl_options> parse_ctl_options(const std::vector<std::string_view>& args,
   }
   if (auto file = parsed->get("token-file"))
     out.token_file = *file;
+  if (auto ca = parsed->get("ca"))
+    out.tls.ca_file = *ca;
+  if (auto cert = parsed->get("cert"))
+    out.tls.certificate = *cert;
+  if (auto key = parsed->get("key"))
+    out.tls.key = *key;
+  if (out.tls.certificate.empty() != out.tls.key.empty())
+    return fail("--cert and --key go together");
+  if ((!out.tls.ca_file.empty() || !out.tls.certificate.empty()) && !out.server.tls)
+    return fail("--ca, --cert and --key apply to TLS servers only: give the server as "
+                "https://HOST:PORT");
   if (auto token = parsed->get("token"))
     out.token = *token;
   else if (env_token != nullptr)

@@ -2,6 +2,7 @@
 
 #include "common/host_port.hpp"
 #include "common/result.hpp"
+#include "common/tls_client.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -33,8 +34,12 @@ inline constexpr std::chrono::milliseconds min_admin_timeout{120'000};
 
 /// Everything `tetherctl` takes from its command line and environment.
 struct ctl_options {
-  /// Node to ask: `--server`, else `$TETHER_SERVER`, else 127.0.0.1:7480.
+  /// Node to ask: `--server`, else `$TETHER_SERVER`, else 127.0.0.1:7480;
+  /// `https://HOST:PORT` (or `wss://`) asks over TLS.
   host_port server{"127.0.0.1", default_tether_port};
+  /// What a TLS connection trusts and presents: `--ca FILE` (default: the system's
+  /// CAs), `--cert FILE` and `--key FILE` (a client certificate).
+  tls_client_options tls;
   /// Print response bodies as received instead of tables.
   bool json = false;
   /// Deadline for the whole request (resolve, connect, send, receive).

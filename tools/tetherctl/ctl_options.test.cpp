@@ -103,3 +103,28 @@ TEST_CASE("parse_ctl_options: drain, move and rebalance arguments") {
   CHECK(tether::tools::ctl::parse_slice_id("18446744073709551615"));
   CHECK(tether::tools::ctl::ctl_usage().find("move SLICE NODE") != std::string::npos);
 }
+
+TEST_CASE("parse_ctl_options: https:// servers, --ca, --cert and --key") {
+  auto r = parse_ctl_options({"--server", "https://n1:7481", "--ca", "ca.crt", "nodes"},
+                             nullptr);
+  REQUIRE(r);
+  CHECK(r->server.tls);
+  CHECK(r->tls.ca_file == "ca.crt");
+  auto env = parse_ctl_options({"nodes"}, "wss://n2:7482");
+  REQUIRE(env);
+  CHECK(env->server.tls);
+  CHECK(env->server.port == 7482);
+  auto cert = parse_ctl_options(
+    {"--server", "https://n1", "--cert", "c.crt", "--key", "c.key", "health"}, nullptr);
+  REQUIRE(cert);
+  CHECK(cert->tls.certificate == "c.crt");
+  CHECK(cert->tls.key == "c.key");
+  auto plain_ca = parse_ctl_options({"--server", "n1:7481", "--ca", "ca.crt", "nodes"},
+                                    nullptr);
+  REQUIRE_FALSE(plain_ca);
+  CHECK(plain_ca.error().find("TLS servers only") != std::string::npos);
+  auto half = parse_ctl_options({"--server", "https://n1", "--cert", "c.crt", "nodes"},
+                                nullptr);
+  REQUIRE_FALSE(half);
+  CHECK(half.error() == "--cert and --key go together");
+}

@@ -6,26 +6,36 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/version.hpp>
+
+#include "common/tls_client.hpp"
 
 namespace tether::tools::ctl {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using boost::system::error_code;
 
 namespace {
 
-/// One request/response exchange. Asynchronous operations against a private io_context
-/// are used only so that a single deadline timer can bound every step; the caller sees a
-/// blocking call.
+using tls_socket = boost::beast::ssl_stream<tcp::socket>;
+
+/// One request/response exchange over `Stream`: a TCP socket, or TLS over one.
+/// Asynchronous operations against a private io_context are used only so that a single
+/// deadline timer can bound every step; the caller sees a blocking call.
+template <class Stream>
 class exchange {
 public:
+  static constexpr bool tls = std::is_same_v<Stream, tls_socket>;
+
   exchange(const host_port& server, http_method method, std::string_view target,
            std::chrono::milliseconds timeout, const http_limits& limits,
-           std::string_view token)
-    : server_(server), timeout_(timeout), resolver_(ioc_), socket_(ioc_), deadline_(ioc_) {
+           std::string_view token, ssl::context* tls_context)
+    : server_(server), timeout_(timeout), resolver_(ioc_), stream_(make_stream(tls_context)),
+      deadline_(ioc_) {
     request_.method(method == http_method::post ? http::verb::post : http::verb::get);
     request_.target(boost::beast::string_view{target.data(), target.size()});
     request_.version(11);
@@ -49,7 +59,7 @@ public:
       timed_out_ = true;
       error_code ignored;
       resolver_.cancel();
-      socket_.close(ignored);
+      socket().close(ignored);
     });
     step_ = "resolving " + server_.host;
     resolver_.async_resolve(server_.host, std::to_string(server_.port),
@@ -73,30 +83,54 @@ private:
     if (ec)
       return failed(ec);
     step_ = "connecting";
-    net::async_connect(socket_, endpoints,
+    net::async_connect(socket(), endpoints,
                        [this](error_code ec, const tcp::endpoint&) { on_connect(ec); });
   }
 
   void on_connect(error_code ec) {
     if (ec)
       return failed(ec);
+    if constexpr (tls) {
+      step_ = "TLS handshake";
+      auto* ssl = stream_.native_handle();
+      if (auto err = expect_server_name(ssl, server_.host); !err.empty()) {
+        error_ = step_ + ": " + err;
+        return close();
+      }
+      stream_.async_handshake(ssl::stream_base::client, [this, ssl](error_code ec) {
+        if (ec)
+          return failed(explain_handshake_error(ec, ssl));
+        send_request();
+      });
+    } else {
+      send_request();
+    }
+  }
+
+  void send_request() {
     step_ = "sending the request";
-    http::async_write(socket_, request_, [this](error_code ec, size_t) { on_write(ec); });
+    http::async_write(stream_, request_, [this](error_code ec, size_t) { on_write(ec); });
   }
 
   void on_write(error_code ec) {
     if (ec)
       return failed(ec);
     step_ = "reading the response";
-    http::async_read(socket_, buffer_, parser_, [this](error_code ec, size_t) { on_read(ec); });
+    http::async_read(stream_, buffer_, parser_, [this](error_code ec, size_t) { on_read(ec); });
   }
 
+  /// The response is complete (its length is known): the connection is closed without
+  /// waiting for TLS's close_notify.
   void on_read(error_code ec) {
     if (ec)
       return failed(ec);
+    close();
+  }
+
+  void close() {
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
     deadline_.cancel();
   }
 
@@ -106,15 +140,29 @@ private:
     else
       error_ = step_ + ": " + ec.message();
     error_code ignored;
-    socket_.close(ignored);
+    socket().close(ignored);
     deadline_.cancel();
+  }
+
+  Stream make_stream(ssl::context* tls_context) {
+    if constexpr (tls)
+      return Stream{ioc_, *tls_context};
+    else
+      return Stream{ioc_};
+  }
+
+  tcp::socket& socket() {
+    if constexpr (tls)
+      return stream_.next_layer();
+    else
+      return stream_;
   }
 
   const host_port& server_;
   std::chrono::milliseconds timeout_;
   net::io_context ioc_{1};
   tcp::resolver resolver_;
-  tcp::socket socket_;
+  Stream stream_;
   net::steady_timer deadline_;
   http::request<http::empty_body> request_;
   http::response_parser<http::string_body> parser_;
@@ -134,8 +182,15 @@ result<http_response> http_get(const host_port& server, std::string_view target,
 
 result<http_response> http_send(const host_port& server, http_method method,
                                 std::string_view target, std::chrono::milliseconds timeout,
-                                const http_limits& limits, std::string_view token) {
-  exchange ex{server, method, target, timeout, limits, token};
+                                const http_limits& limits, std::string_view token,
+                                std::shared_ptr<ssl::context> tls) {
+  if (server.tls) {
+    if (!tls)
+      return fail("no TLS context for " + server.to_url());
+    exchange<tls_socket> ex{server, method, target, timeout, limits, token, tls.get()};
+    return ex.run();
+  }
+  exchange<tcp::socket> ex{server, method, target, timeout, limits, token, nullptr};
   return ex.run();
 }
 

@@ -4,6 +4,7 @@
 #include "tetherctl/ctl_options.hpp"
 #include "tetherctl/http_client.hpp"
 #include "tetherctl/watch.hpp"
+#include "common/tls_client.hpp"
 #include "common/token_file.hpp"
 
 #include <cstdio>
@@ -34,11 +35,20 @@ int main(int argc, char** argv) {
     }
     opts->token = std::move(token.value());
   }
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  if (opts->server.tls) {
+    auto ctx = tether::tools::make_tls_client_context(opts->tls);
+    if (!ctx) {
+      std::cerr << "tetherctl: " << ctx.error() << "\n";
+      return ctl::exit_usage;
+    }
+    tls = std::move(ctx.value());
+  }
   if (opts->command == "watch")
-    return ctl::run_watch(*opts, std::cout, std::cerr);
+    return ctl::run_watch(*opts, tls, std::cout, std::cerr);
   auto fetch = [&](const ctl::http_request& request) {
     return ctl::http_send(opts->server, request.method, request.target, request.timeout, {},
-                          opts->token);
+                          opts->token, tls);
   };
   auto output = ctl::run_command(*opts, fetch);
   std::cout << output.out << std::flush;

@@ -2,6 +2,7 @@
 
 #include "tetherctl/commands.hpp"
 #include "tetherctl/watch_render.hpp"
+#include "common/ws_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,12 +33,13 @@ constexpr std::uint64_t subscribe_id = 1;
 /// One watch connection; all handlers run on the caller's thread inside `run`.
 class watch_session {
 public:
-  watch_session(const ctl_options& opts, std::ostream& out, std::ostream& err)
+  watch_session(const ctl_options& opts, std::shared_ptr<net::ssl::context> tls,
+                std::ostream& out, std::ostream& err)
     : opts_(opts),
       out_(out),
       err_(err),
       resolver_(ioc_),
-      ws_(ioc_),
+      ws_(ioc_, std::move(tls)),
       setup_timer_(ioc_),
       ping_timer_(ioc_),
       signals_(ioc_, SIGINT, SIGTERM) {
@@ -85,7 +87,7 @@ private:
     ws_.set_option(timeouts);
     ws_.read_message_max(watch_max_message_bytes);
     ws_.text(true);
-    step_ = "WebSocket handshake";
+    step_ = ws_.uses_tls() ? "TLS and WebSocket handshake" : "WebSocket handshake";
     ws_.async_handshake(opts_.server.to_string(), "/v1/stream", [this](error_code ec) {
       if (ec)
         return failed(ec);
@@ -253,7 +255,7 @@ private:
   std::ostream& err_;
   net::io_context ioc_{1};
   tcp::resolver resolver_;
-  websocket::stream<tcp::socket> ws_;
+  ws_client ws_;
   net::steady_timer setup_timer_;
   net::steady_timer ping_timer_;
   net::signal_set signals_;
@@ -271,8 +273,9 @@ private:
 
 } // namespace
 
-int run_watch(const ctl_options& opts, std::ostream& out, std::ostream& err) {
-  watch_session session{opts, out, err};
+int run_watch(const ctl_options& opts, std::shared_ptr<boost::asio::ssl::context> tls,
+              std::ostream& out, std::ostream& err) {
+  watch_session session{opts, std::move(tls), out, err};
   return session.run();
 }
 

@@ -63,9 +63,15 @@ bool hub::full() const noexcept {
   return open_.load() >= max_streams_;
 }
 
-void hub::attach(tcp::socket&& socket, std::shared_ptr<void> slot) {
-  auto s = std::make_shared<sse_stream>(std::move(socket), std::move(slot),
-                                        stream_queue);
+void hub::attach(plain_stream&& stream, std::shared_ptr<void> slot) {
+  attach(make_sse_stream(std::move(stream), std::move(slot), stream_queue));
+}
+
+void hub::attach(tls_stream&& stream, std::shared_ptr<void> slot) {
+  attach(make_sse_stream(std::move(stream), std::move(slot), stream_queue));
+}
+
+void hub::attach(std::shared_ptr<sse_stream> s) {
   if (open_.fetch_add(1) >= max_streams_) {
     open_.fetch_sub(1);
     return s->refuse();

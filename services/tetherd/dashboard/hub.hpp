@@ -13,6 +13,7 @@
 
 #include "backend.hpp"
 #include "dashboard/rate_history.hpp"
+#include "tls_stream.hpp"
 
 namespace tether::gateway::dashboard {
 
@@ -48,7 +49,10 @@ public:
 
   /// Takes over a connection that asked for the stream; `slot` is its place among
   /// the node's open connections.
-  void attach(tcp::socket&& socket, std::shared_ptr<void> slot);
+  void attach(plain_stream&& stream, std::shared_ptr<void> slot);
+
+  /// The same for a connection on a TLS port.
+  void attach(tls_stream&& stream, std::shared_ptr<void> slot);
 
 private:
   void schedule();
@@ -60,6 +64,7 @@ private:
   void broadcast(const std::shared_ptr<const std::string>& message);
   void welcome(const std::shared_ptr<sse_stream>& s);
   void prune();
+  void attach(std::shared_ptr<sse_stream> s);
 
   net::strand<net::io_context::executor_type> strand_;
   net::steady_timer timer_;

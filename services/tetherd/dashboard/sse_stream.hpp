@@ -1,19 +1,12 @@
 #pragma once
 
-#include <atomic>
-#include <deque>
+#include <cstddef>
 #include <memory>
 #include <string>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include "tls_stream.hpp"
 
 namespace tether::gateway::dashboard {
-
-namespace net = boost::asio;
-namespace beast = boost::beast;
-using tcp = net::ip::tcp;
 
 /// One browser's server-sent event stream (`GET /v1/dashboard/stream`). Runs on its
 /// own strand; one write in flight and at most `max_queue` messages waiting: a
@@ -21,43 +14,37 @@ using tcp = net::ip::tcp;
 /// and gets a fresh picture), it is never buffered for without limit. A write that
 /// does not finish within the write timeout closes the stream as well. Whatever the
 /// browser sends after its request is read and dropped, up to a small bound.
+/// Implemented for plain and TLS connections in sse_stream.cpp.
 /// Thread-safe: `send` and `close` may be called from any thread.
-class sse_stream : public std::enable_shared_from_this<sse_stream> {
+class sse_stream {
 public:
-  /// `slot` is the connection's place among the node's open connections.
-  sse_stream(tcp::socket&& socket, std::shared_ptr<void> slot, size_t max_queue);
+  virtual ~sse_stream();
 
   /// Sends the response header and starts watching for the browser to go away.
-  void start();
+  virtual void start() = 0;
 
   /// Queues one message (a whole `event:`/`data:` block).
-  void send(std::shared_ptr<const std::string> message);
+  virtual void send(std::shared_ptr<const std::string> message) = 0;
 
   /// Answers 503 and closes: the node serves as many streams as it takes.
-  void refuse();
+  virtual void refuse() = 0;
 
   /// Closes the connection; no message is sent after.
-  void close();
+  virtual void close() = 0;
 
   /// Whether the stream ended (closed, failed or refused).
-  bool closed() const noexcept {
-    return closed_.load();
-  }
-
-private:
-  void push(std::shared_ptr<const std::string> message);
-  void do_write();
-  void do_read();
-  void shut();
-
-  beast::tcp_stream stream_;
-  std::shared_ptr<void> slot_;
-  size_t max_queue_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
-  bool writing_ = false;
-  char discard_[512];
-  size_t read_bytes_ = 0;
-  std::atomic<bool> closed_{false};
+  virtual bool closed() const noexcept = 0;
 };
+
+/// A stream over a connection that asked for it; `slot` is its place among the
+/// node's open connections.
+std::shared_ptr<sse_stream> make_sse_stream(plain_stream&& stream,
+                                            std::shared_ptr<void> slot,
+                                            size_t max_queue);
+
+/// The same over a TLS connection.
+std::shared_ptr<sse_stream> make_sse_stream(tls_stream&& stream,
+                                            std::shared_ptr<void> slot,
+                                            size_t max_queue);
 
 } // namespace tether::gateway::dashboard

@@ -14,7 +14,8 @@ namespace {
 
 /// tether-load options that only make sense against a node.
 bool node_only(std::string_view name) {
-  return name == "server" || name == "token" || name == "threads" || name == "max-frame-bytes"
+  return name == "server" || name == "token" || name == "token-file" || name == "ca"
+         || name == "cert" || name == "key" || name == "threads" || name == "max-frame-bytes"
          || name == "visible-poll";
 }
 
