@@ -13,6 +13,7 @@ packages=(
   libxxhash-dev
   libsnappy-dev
   libcli11-dev
+  clang-15 libfuzzer-15-dev
   python3 python3-websocket python3-protobuf
   curl iproute2 procps
   dpkg-dev file systemd
