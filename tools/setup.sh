@@ -14,6 +14,7 @@ packages=(
   libsnappy-dev
   libcli11-dev
   libssl-dev openssl
+  clang-15 libfuzzer-15-dev
   python3 python3-websocket python3-protobuf
   curl iproute2 procps
   dpkg-dev file systemd

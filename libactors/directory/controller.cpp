@@ -319,7 +319,7 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     self->state.handoffs.push_back(
       {s, base.members[static_cast<size_t>(base.slices[s].primary)].name,
        plan.table.members[static_cast<size_t>(after.primary)].name,
-       [answered, s](std::string why) mutable { answered(s, &why); }});
+       [answered, slice = s](std::string why) mutable { answered(slice, &why); }});
   }
   for (auto& [s, agent] : handoffs) {
     auto& after = plan.table.slices[s];

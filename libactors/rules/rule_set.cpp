@@ -34,6 +34,37 @@ std::string glob_to_regex(std::string_view glob) {
   return out;
 }
 
+/// Whether `pattern` spells a number std::regex cannot read safely: libstdc++ reads a
+/// back-reference (`\12`) or a repetition count (`{3,12}`) of any length into a
+/// `long` without checking for overflow, which is undefined behaviour. Numbers of at
+/// most 9 digits are safe (and any larger is refused by std::regex anyway: no regex
+/// has that many groups or fits that many repetitions in its state limit).
+bool has_oversized_number(std::string_view pattern) {
+  constexpr size_t max_digits = 9;
+  auto digits_at = [&](size_t i) {
+    size_t n = 0;
+    while (i + n < pattern.size() && pattern[i + n] >= '0' && pattern[i + n] <= '9')
+      ++n;
+    return n;
+  };
+  bool in_braces = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    auto c = pattern[i];
+    if (c == '\\') {
+      if (digits_at(i + 1) > max_digits)
+        return true;
+      ++i; // the escaped character
+    } else if (c == '{' || (in_braces && c == ',')) {
+      in_braces = true;
+      if (digits_at(i + 1) > max_digits)
+        return true;
+    } else if (c == '}') {
+      in_braces = false;
+    }
+  }
+  return false;
+}
+
 /// Collects the first problem found while parsing, prefixed with the rule's name.
 class parser {
 public:
@@ -71,6 +102,10 @@ public:
 
   bool regex_of(const std::string& text, const std::string& where, const char* field,
                 std::regex& out) {
+    if (has_oversized_number(text))
+      return fail(where, std::string{"'"} + field + "' is not a valid regex: a "
+                           "back-reference or repetition count has more than 9 "
+                           "digits");
     try {
       out = std::regex{text, std::regex::ECMAScript | std::regex::optimize};
     } catch (const std::regex_error& e) {

@@ -331,6 +331,21 @@ TEST_CASE("parse rejects invalid regexes", "[rules][errors]") {
     CHECK_THAT(err, Contains("rule 0 ('bad_re')")
                       && Contains("'where.value' is not a valid regex"));
   }
+  SECTION("numbers libstdc++ would overflow on (found by tests/fuzz/rules)") {
+    // A back-reference or repetition count is read into a long unchecked: 20 digits
+    // overflow it (undefined behaviour, caught by the sanitizer build) before
+    // std::regex could refuse the number.
+    auto re = GENERATE(as<std::string>{}, R"(a\\88888888888888888888)",
+                       "a{88888888888888888888}", "a{1,88888888888888888888}",
+                       "(a)\\\\1234567890");
+    auto err = parse_error(one_rule("big", R"("match_regex": ")" + re + "\""));
+    CHECK_THAT(err, Contains("'match_regex' is not a valid regex")
+                      && Contains("more than 9 digits"));
+  }
+  SECTION("numbers of up to 9 digits and digits elsewhere stay valid") {
+    auto set = parse_ok(one_rule("ok", R"("match_regex": "a{1,2}(b)\\1x_1234567890")"));
+    CHECK(matched(*set, "abbx_1234567890", {}) == "ok");
+  }
   SECTION("= and != take the value literally") {
     auto set =
       parse_ok(where_rule("lit", R"({"label": "code", "op": "=", "value": "(5"})"));

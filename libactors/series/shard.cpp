@@ -706,7 +706,10 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       auto& out = scrape.series;
       auto stale_before = self->state.now()
                           - static_cast<int64_t>(self->state.cfg.staleness_ms);
-      for (auto& [id, sl] : self->state.slices) {
+      for (auto& entry : self->state.slices) {
+        // Not a structured binding: C++17 lambdas cannot capture those (clang).
+        auto id = entry.first;
+        auto& sl = entry.second;
         scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
         sl->for_each([&](const series_entry& e) {
           if (e.state.last_closed.count == 0 || e.state.closed_until < stale_before)
