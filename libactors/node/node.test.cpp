@@ -73,9 +73,17 @@ tether::sample counter(std::string name, double v,
 
 TEST_CASE_METHOD(fixture, "a node acknowledges a write once and dedups its retry") {
   auto p = n->open_producer("producer-a");
+  // 30 s ahead: the 100 ms window stays open however slowly a loaded machine runs
+  // this test (with the receive time, a late apply would count the samples as late).
+  auto ahead = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count()
+               + 30000;
   std::vector<tether::sample> batch;
-  for (int i = 0; i < 50; ++i)
+  for (int i = 0; i < 50; ++i) {
     batch.push_back(counter("requests_total", 2, {{"pod", std::to_string(i % 5)}}));
+    batch.back().timestamp_ms = ahead;
+  }
   auto [ack, code] = write(p, 1, batch);
   REQUIRE(code == tether::errc::none);
   CHECK(ack.sequence == 1);

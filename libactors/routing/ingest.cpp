@@ -56,8 +56,9 @@ struct ingest_state {
   /// whether the check timer runs (only while remote writes wait).
   uint64_t checked_version = 0;
   bool checking = false;
-  /// The highest sequence this producer's session sent on: a write far below it is
-  /// refused whole before any slice sees it (SEQUENCE_TOO_OLD applies nothing).
+  /// The highest sequence of this producer's session that slices applied or may have
+  /// (a refused write does not count): a write far below it is refused whole before
+  /// any slice sees it (SEQUENCE_TOO_OLD applies nothing).
   uint64_t highest_sent = 0;
 };
 
@@ -76,6 +77,9 @@ struct write_fan_in {
   uint32_t duplicate_ranges = 0;
   errc code = errc::none;
   std::string message;
+  /// The session's highest used sequence (ingest_state::highest_sent), raised when
+  /// this write is applied or may have been (UNAVAILABLE: the client sends it again).
+  uint64_t* highest = nullptr;
 
   void fail(errc c, std::string msg) {
     if (code == errc::none) {
@@ -85,6 +89,8 @@ struct write_fan_in {
   }
 
   void finish(caf::typed_response_promise<write_ack>& rp) {
+    if (highest != nullptr && (code == errc::none || code == errc::unavailable))
+      *highest = std::max(*highest, sequence);
     if (code != errc::none) {
       rp.deliver(make_error(code, std::move(message)));
       return;
@@ -229,9 +235,9 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
                             + " has no reachable primary"));
     return rp;
   }
-  st.highest_sent = std::max(st.highest_sent, batch.sequence);
   auto fan = std::make_shared<write_fan_in>();
   fan->sequence = batch.sequence;
+  fan->highest = &st.highest_sent;
   fan->remaining = st.routed.size();
   for (auto& r : st.routed)
     fan->ranges += r.write.ranges.size();
