@@ -47,7 +47,7 @@ Usage:
   tests/chaos/failover_checker.py                 # CI: 20 cycles within 2 minutes
   tests/chaos/failover_checker.py --soak          # 300 cycles within 30 minutes
   tests/chaos/failover_checker.py --cycles 50 --duration 300 --keys 96 --producers 8
-  tests/chaos/failover_checker.py --starve --cycles 6   # CI: a survivor starved of CPU
+  tests/chaos/failover_checker.py --starve --cycles 6   # a survivor starved of CPU (ctest -C starve)
 """
 import argparse
 import collections
