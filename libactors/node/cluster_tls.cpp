@@ -11,6 +11,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "node/openssl_reason.hpp"
+
 namespace tether::internal {
 
 namespace {
@@ -57,15 +59,6 @@ std::vector<std::string> names_of(X509* cert) {
   return out;
 }
 
-std::string openssl_reason() {
-  std::string out;
-  while (auto e = ERR_get_error()) {
-    const char* r = ERR_reason_error_string(e);
-    if (r != nullptr && out.find(r) == std::string::npos)
-      out += out.empty() ? std::string{r} : std::string{"; "} + r;
-  }
-  return out.empty() ? std::string{"unknown reason"} : out;
-}
 
 int passphrase_cb(char* buf, int size, int, void* user) {
   auto* pass = static_cast<const std::string*>(user);

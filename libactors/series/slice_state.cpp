@@ -246,16 +246,6 @@ std::unique_ptr<slice_state> slice_state::restore(slice_snapshot& snap,
 }
 
 std::string slice_state::counter_overflow(const shard_write& w, const slice_range& r) const {
-  // Below this no batch (at most 1e6 samples) can take a total past DBL_MAX.
-  constexpr double big = 1e300;
-  bool risky = false;
-  for (auto i = r.begin; i < r.end && !risky; ++i) {
-    auto& s = w.samples[i];
-    auto* e = found_[i - r.begin];
-    risky = s.kind == kind::counter && (s.value >= big || (e && e->state.total >= big));
-  }
-  if (!risky)
-    return {};
   std::unordered_map<std::string_view, double> totals;
   for (auto i = r.begin; i < r.end; ++i) {
     auto& s = w.samples[i];
@@ -319,11 +309,17 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
   // Check first, then apply: a kind conflict leaves the slice unchanged.
   found_.clear();
   new_kinds_.clear();
+  constexpr double overflow_risk_at = 1e300;
+  bool overflow_risk = false;
   for (auto i = r.begin; i < r.end; ++i) {
     auto& s = w.samples[i];
     auto key = w.key(s);
     auto* e = find(key, s.hash);
     found_.push_back(e);
+    // Below overflow_risk_at no batch (at most 1e6 samples) takes a total past DBL_MAX.
+    overflow_risk |= s.kind == kind::counter
+                     && (s.value >= overflow_risk_at
+                         || (e != nullptr && e->state.total >= overflow_risk_at));
     auto existing = kind::unspecified;
     if (e != nullptr) {
       existing = e->state.kind;
@@ -343,7 +339,7 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
       return res;
     }
   }
-  if (auto why = counter_overflow(w, r); !why.empty()) {
+  if (auto why = overflow_risk ? counter_overflow(w, r) : std::string{}; !why.empty()) {
     res.code = errc::non_finite_value;
     res.message = std::move(why);
     return res;

@@ -235,7 +235,8 @@ private:
   /// Index in `dedup_` of the producer's entry (h: its key_hash), or dedup_.size().
   size_t dedup_position(uint64_t h, const std::string& producer) const;
   /// Why the counter samples of `w`'s range `r` (their entries in `found_`) would
-  /// take a running total past the largest finite double, or empty.
+  /// take a running total past the largest finite double, or empty. Called only when
+  /// a value or a total is near the limit (apply's check pass notes it).
   std::string counter_overflow(const shard_write& w, const slice_range& r) const;
   /// Forgets the producers idle since before `now - idle` (see apply_context).
   void expire_producers(int64_t now, int64_t idle);

@@ -12,6 +12,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509err.h>
 
+#include "node/openssl_reason.hpp"
+
 namespace tether::gateway {
 
 namespace ssl = boost::asio::ssl;
@@ -30,15 +32,7 @@ constexpr const char* tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:"
 /// Resumed sessions must belong to this server (required with client certificates).
 constexpr unsigned char session_context[] = "tetherd-gateway";
 
-std::string openssl_reason() {
-  std::string out;
-  while (auto e = ERR_get_error()) {
-    const char* r = ERR_reason_error_string(e);
-    if (r != nullptr && out.find(r) == std::string::npos)
-      out += out.empty() ? std::string{r} : std::string{"; "} + r;
-  }
-  return out.empty() ? std::string{"unknown reason"} : out;
-}
+using internal::openssl_reason;
 
 /// Empty when `path` can be opened for reading, else why not, naming `option`.
 std::string unreadable(const char* option, const std::string& path) {
