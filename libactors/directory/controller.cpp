@@ -602,7 +602,7 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
     self
       ->request(agent, milliseconds(std::min<uint32_t>(self->state.cfg.request_timeout_ms,
                                                        1000)),
-                position_atom::value, q.slices, q.fences)
+                position_atom::value, q.slices, q.fences, t.version)
       .then(
         [f, idx, finish](std::vector<replica_position>& ps) mutable {
           for (auto& p : ps) {

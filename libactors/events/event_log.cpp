@@ -29,7 +29,7 @@ bool parse_log_level(std::string_view name, log_level& out) {
 
 std::string_view level_of(std::string_view kind) {
   for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unresolved",
-                 "refuse"})
+                 "refuse", "start-empty"})
     if (kind == k)
       return "WARN";
   return "INFO";

@@ -298,11 +298,13 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
                                             opts.staleness_ms);
   }
   ptr->cache = std::make_shared<routing::route_cache>();
+  auto incarnation = opts.clustered() ? supervision::new_incarnation() : 0;
   auto make_shard_config = [&](uint32_t i) {
     series::shard_config sc;
     sc.index = i;
     sc.shard_count = ptr->opts.shards;
     sc.node_name = opts.name;
+    sc.incarnation = incarnation;
     sc.events = ptr->events;
     sc.window_ms = opts.window_ms;
     sc.lateness_ms = opts.lateness_ms;
@@ -374,6 +376,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
                  + std::to_string(opts.port);
     sc.seeds = opts.seeds;
+    sc.incarnation = incarnation;
     if (opts.cluster_tls()) {
       // CAF's sessions read the system's config, not node_options: both must name
       // the same files, or a session would fall back to anonymous TLS.

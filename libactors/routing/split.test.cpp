@@ -37,7 +37,7 @@ series::shard_actor::behavior_type null_shard() {
       return std::vector<series::replica_position>{};
     },
     [](series::position_atom, const std::vector<uint32_t>&,
-       const std::vector<uint64_t>&) { return std::vector<series::replica_position>{}; },
+       const std::vector<uint64_t>&, uint64_t) { return std::vector<series::replica_position>{}; },
     [](read_atom, series::local_atom, const series::key_route&)
       -> caf::result<series_view, series::replica_position> {
       return {series_view{}, series::replica_position{}};

@@ -571,6 +571,10 @@ void report_roles(shard_ptr self) {
   if (!roles.stepped_down.empty())
     log.record("step-down",
                who + slice_list(roles.stepped_down) + " now follow a new primary" + at);
+  if (!roles.started_empty.empty())
+    log.record("start-empty", who + slice_list(roles.started_empty)
+                                + " start empty here: the election found no replica with"
+                                + " state" + at);
   if (!roles.seeded.empty())
     log.record("seed", who + "sent the state of " + slice_list(roles.seeded)
                          + " to follower replicas");
@@ -583,14 +587,18 @@ void apply_table(shard_ptr self, assignment_table&& t) {
   st.table_version = t.version;
   st.rf = std::max<uint32_t>(t.replication_factor, 1);
   st.self_member = -1;
-  for (size_t i = 0; i < t.members.size(); ++i)
-    if (t.members[i].name == st.cfg.node_name)
+  for (size_t i = 0; i < t.members.size(); ++i) {
+    auto& m = t.members[i];
+    if (m.name == st.cfg.node_name
+        && (st.cfg.incarnation == 0 || m.incarnation == 0
+            || m.incarnation == st.cfg.incarnation))
       st.self_member = static_cast<int32_t>(i);
+  }
   st.members = std::move(t.members);
   st.assignments = std::move(t.slices);
-  // An election's fence is kept only until a table reaches its epoch.
+  // An election's fence is kept only until a table reaches its epoch or version.
   for (auto i = st.election_fences.begin(); i != st.election_fences.end();)
-    if (st.table_epoch(i->first) >= i->second)
+    if (st.table_epoch(i->first) >= i->second.epoch || t.version >= i->second.version)
       i = st.election_fences.erase(i);
     else
       ++i;
@@ -760,22 +768,24 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
         out.push_back(self->state.position_of(s));
       return out;
     },
-    [self](position_atom, std::vector<uint32_t>& xs, std::vector<uint64_t>& fences) {
-      // An election asks: from now on refuse the items and seeds of every primary
-      // below the epoch it will commit, then say where the replica stands. The
-      // election asks followers only; a shard that still leads the slice has not
-      // received the table that demoted it yet, and its stream stops acknowledging
-      // too (its answer counts, so it must not complete an old quorum later).
+    [self](position_atom, std::vector<uint32_t>& xs, std::vector<uint64_t>& fences,
+           uint64_t version) {
+      // An election asks for the table `version` it will propose: until a table
+      // reaches that version, refuse the items and seeds of every primary below the
+      // epoch it will commit, then say where the replica stands. The election asks
+      // followers only; a shard that still leads the slice has not received the
+      // table that demoted it yet, and its stream stops acknowledging too (its
+      // answer counts, so it must not complete an old quorum later). A shard that
+      // already has a table of that version sets no fence: the election lost the
+      // version to another table and will not commit.
       auto& st = self->state;
       std::vector<replica_position> out;
       out.reserve(xs.size());
       for (size_t i = 0; i < xs.size(); ++i) {
         auto s = xs[i];
         auto e = i < fences.size() ? fences[i] : 0;
-        if (e > st.fence_epoch(s)) {
-          st.election_fences[s] = e;
-          if (auto* rep = st.replica_of(s))
-            rep->cursor.fence = std::max(rep->cursor.fence, e);
+        if (e > st.fence_epoch(s) && version > st.table_version) {
+          st.election_fences[s] = shard_state::election_fence{e, version};
           if (auto* stream = st.stream_of(s); stream != nullptr && e > stream->epoch())
             stream->fence(e);
         }

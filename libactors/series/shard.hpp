@@ -44,7 +44,8 @@ using local_atom = caf::atom_constant<caf::atom("tt_local")>;
 /// each view carries the window that closed. This is the part routing uses, plus
 /// two questions about the shard's own replicas: `(position_atom, slices)` (see
 /// `replica_position`; ask shard `slice % shards` of a node; with a vector of
-/// epochs, the election's fencing form, see `position_atom`) and
+/// epochs and the table version the election proposes, its fencing form, see
+/// `position_atom`) and
 /// `(read_atom, local_atom, key)` -> (the replica's view of the key, its position),
 /// unrouted and without waiting for a quorum (`found == false` without a replica).
 /// A spawned shard also handles the messages of `shard_replica_actor` and of a
@@ -62,8 +63,8 @@ using shard_actor = caf::typed_actor<
   caf::reacts_to<update_atom, assignment_table>, caf::reacts_to<tick_atom>,
   caf::replies_to<position_atom, std::vector<uint32_t>>::with<
     std::vector<replica_position>>,
-  caf::replies_to<position_atom, std::vector<uint32_t>, std::vector<uint64_t>>::with<
-    std::vector<replica_position>>,
+  caf::replies_to<position_atom, std::vector<uint32_t>, std::vector<uint64_t>,
+                  uint64_t>::with<std::vector<replica_position>>,
   caf::replies_to<read_atom, local_atom, key_route>::with<series_view,
                                                           replica_position>>;
 
@@ -188,6 +189,12 @@ struct shard_config {
   uint32_t index = 0;
   uint32_t shard_count = 1;
   std::string node_name;
+  /// This process's incarnation (supervision/supervisor.hpp), or 0 outside a
+  /// cluster. A table whose entry for `node_name` names another incarnation gives
+  /// this shard no role: its roles belong to the process before a restart, whose
+  /// replicas this one does not hold (a restarted node reads the directory's
+  /// history before it is taken back).
+  uint64_t incarnation = 0;
   uint32_t window_ms = 10000;       ///< for series whose samples carry none
   uint32_t lateness_ms = 5000;      ///< a window closes this long after its end
   uint32_t staleness_ms = 300000;   ///< cumulative inputs quiet this long are forgotten

@@ -449,7 +449,12 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
       configure_stream(self, s, a, a.epoch, stream_position{a.epoch, 0}, 0, false);
       return;
     }
-    auto unfence = stream->fenced() && a.epoch >= stream->fenced_by();
+    // Fenced by an election that committed this table, or by one (or a follower
+    // fenced by one) that did not commit and is no longer pending here: lead again.
+    // A follower that still knows a higher epoch refuses the next item, and the
+    // stream is fenced again.
+    auto unfence = stream->fenced()
+                   && (a.epoch >= stream->fenced_by() || st.election_fences.count(s) == 0);
     configure_stream(self, s, a, a.epoch, {}, 0, false);
     if (unfence) {
       stream->unfence();
@@ -471,6 +476,8 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
     // found empty everywhere: start empty.
     auto* sl = st.install(s, std::make_unique<slice_state>(s));
     sl->epoch = a.epoch;
+    if (a.empty && a.epoch > 1)
+      st.roles.started_empty.push_back(s);
     if (replicated)
       configure_stream(self, s, a, a.epoch, stream_position{a.epoch, 0}, 0, false);
   }

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include <caf/actor_system.hpp>
@@ -586,7 +587,8 @@ TEST_CASE_METHOD(replication_fixture,
     xs.push_back(keys::slice_of(keys::key_hash(key), slices));
   std::vector<uint64_t> fences(xs.size(), 2);
   for (size_t i : {1, 2})
-    self->request(shards[i], 5s, series::position_atom::value, xs, fences)
+    self->request(shards[i], 5s, series::position_atom::value, xs, fences,
+                  uint64_t{1000}) // the version the election proposes
       .receive([](std::vector<series::replica_position>&) {},
                [&](caf::error& err) { FAIL(to_string(err)); });
   // Everything shard 0 holds was committed: without a quorum round it would answer
@@ -607,4 +609,73 @@ TEST_CASE_METHOD(replication_fixture,
     .receive([&](std::vector<series_view>& vs) { refused = vs.empty(); },
              [&](caf::error&) { refused = true; });
   CHECK(refused);
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "an election that lost its table version leaves no fence behind") {
+  // Shard 0 leads every slice with followers 1 and 2 at epoch 1 (table version 100).
+  std::vector<std::string> keys{"lost_election_total{k=\"a\"}"};
+  REQUIRE(write(0, counter_write("p", 1, keys, 1)).code == errc::none);
+  // An election for table version 101 fences both followers at epoch 3...
+  std::vector<uint32_t> xs{keys::slice_of(keys::key_hash(keys[0]), slices)};
+  std::vector<uint64_t> fences{3};
+  for (size_t i : {1, 2})
+    self->request(shards[i], 5s, series::position_atom::value, xs, fences, uint64_t{101})
+      .receive([](std::vector<series::replica_position>&) {},
+               [&](caf::error& err) { FAIL(to_string(err)); });
+  // ...and the followers refuse shard 0 while it is undecided.
+  CHECK(write(0, counter_write("p", 2, keys, 1)).code != errc::none);
+  // Another table wins version 101 (shard 0 still leads at epoch 1): the election
+  // will not commit. The slice must take writes again.
+  publish(table(101, 0, {1, 2}, 1));
+  uint64_t seq = 3;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  errc code = errc::unavailable;
+  while (code != errc::none && std::chrono::steady_clock::now() < deadline) {
+    code = write(0, counter_write("p", seq++, keys, 1)).code;
+    if (code != errc::none)
+      std::this_thread::sleep_for(20ms);
+  }
+  CHECK(code == errc::none);
+  // An election that asks after the shard has the version sets no fence at all.
+  for (size_t i : {1, 2})
+    self->request(shards[i], 5s, series::position_atom::value, xs, fences, uint64_t{101})
+      .receive([](std::vector<series::replica_position>&) {},
+               [&](caf::error& err) { FAIL(to_string(err)); });
+  CHECK(write(0, counter_write("p", seq, keys, 1)).code == errc::none);
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a restarted process takes no role from its predecessor's tables") {
+  // The table's entry for "a" names incarnation 5; this process of "a" is 6 (it
+  // restarted and reads the directory's history): slices the old process led at
+  // epoch 1 are not served here, where they would start empty.
+  auto old_table = table(200, 0, {}, 1, 1);
+  old_table.members[0].incarnation = 5;
+  series::shard_config sc;
+  sc.node_name = names[0];
+  sc.incarnation = 6;
+  sc.window_ms = window_ms;
+  sc.lateness_ms = lateness_ms;
+  sc.tick_ms = 3600 * 1000;
+  sc.directory = dir;
+  sc.counters = std::make_shared<series::node_counters>();
+  sc.initial = old_table;
+  sc.clock = [this] { return clock.load(); };
+  auto restarted = series::spawn_shard(sys, sc);
+  std::vector<std::string> keys{"restarted_total{k=\"a\"}"};
+  auto write_to = [&](uint64_t seq) {
+    series::shard_write_result out;
+    self->request(restarted, 5s, write_atom::value, counter_write("p", seq, keys, 1))
+      .receive([&](series::shard_write_result& r) { out = r; },
+               [&](caf::error& err) { FAIL(to_string(err)); });
+    return out.code;
+  };
+  CHECK(write_to(1) != errc::none);
+  // The table that takes this process back names its incarnation.
+  auto back = table(201, 0, {}, 1, 1);
+  back.members[0].incarnation = 6;
+  self->send(restarted, update_atom::value, back);
+  CHECK(write_to(2) == errc::none);
+  caf::anon_send_exit(restarted, caf::exit_reason::user_shutdown);
 }

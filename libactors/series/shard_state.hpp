@@ -160,10 +160,11 @@ struct role_changes {
   std::vector<uint32_t> without_replica; ///< leads without a replica: refuses writes
   std::vector<uint32_t> stepped_down;    ///< a primary now follows
   std::vector<uint32_t> seeded;          ///< a follower was sent the slice's state
+  std::vector<uint32_t> started_empty;   ///< an election found no state: leads empty
 
   bool empty() const noexcept {
     return promoted.empty() && without_replica.empty() && stepped_down.empty()
-           && seeded.empty();
+           && seeded.empty() && started_empty.empty();
   }
 };
 
@@ -256,9 +257,18 @@ struct shard_state {
     return s < assignments.size() ? assignments[s].epoch : 0;
   }
 
-  /// Epochs a directory election fenced follower replicas at (slice -> epoch),
-  /// until a table reaches them.
-  std::unordered_map<uint32_t, uint64_t> election_fences;
+  /// An epoch a directory election fenced follower replicas at, and the table
+  /// version it proposes.
+  struct election_fence {
+    uint64_t epoch = 0;
+    uint64_t version = 0;
+  };
+
+  /// The fences of elections not decided yet (slice -> fence). A fence goes when a
+  /// table reaches its epoch (the election committed) or its version without the
+  /// epoch (another table won the version: the election did not commit and runs
+  /// again, with a fence of its own, if it is still needed).
+  std::unordered_map<uint32_t, election_fence> election_fences;
 
   /// The lowest epoch a follower replica of `s` accepts items and seeds from: the
   /// latest table's, or an election's above it.
@@ -266,7 +276,7 @@ struct shard_state {
     auto e = table_epoch(s);
     if (!election_fences.empty())
       if (auto i = election_fences.find(s); i != election_fences.end())
-        e = std::max(e, i->second);
+        e = std::max(e, i->second.epoch);
     return e;
   }
 

@@ -348,10 +348,11 @@ void tick(supervisor_ptr self) {
 }
 
 /// Asks this node's shards where their replicas of `slices` stand (fencing each at
-/// `fences[i]` if given); a shard that does not answer reports nothing.
+/// `fences[i]` if given, for the election of table `version`); a shard that does not
+/// answer reports nothing.
 caf::typed_response_promise<std::vector<series::replica_position>>
 positions_of(supervisor_ptr self, std::vector<uint32_t> slices,
-             std::vector<uint64_t> fences) {
+             std::vector<uint64_t> fences, uint64_t version) {
   using positions = std::vector<series::replica_position>;
   auto rp = self->make_response_promise<positions>();
   auto& shards = self->state.self_info.shards;
@@ -389,7 +390,7 @@ positions_of(supervisor_ptr self, std::vector<uint32_t> slices,
     else
       self
         ->request(shards[i], timeout, series::position_atom::value, std::move(q.first),
-                  std::move(q.second))
+                  std::move(q.second), version)
         .then(on_answer, on_error);
   }
   return rp;
@@ -401,10 +402,9 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   st.cfg = std::move(cfg);
   st.self_info.name = st.cfg.name;
   st.self_info.gateway = st.cfg.gateway;
-  st.self_info.incarnation = static_cast<uint64_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch())
-      .count());
+  st.self_info.incarnation = st.cfg.incarnation != 0
+                               ? st.cfg.incarnation
+                               : supervision::new_incarnation();
   st.self_info.supervisor = caf::actor_cast<caf::actor>(self);
   st.self_info.shards = st.cfg.shards;
   st.self_info.directory_id = st.cfg.directory_id;
@@ -427,15 +427,15 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   auto long_timeout = milliseconds(std::max<uint32_t>(st.cfg.request_timeout_ms, 60000));
   return {
     [self](series::position_atom, std::vector<uint32_t>& slices) {
-      return positions_of(self, std::move(slices), {});
+      return positions_of(self, std::move(slices), {}, 0);
     },
     [self](series::position_atom, std::vector<uint32_t>& slices,
-           std::vector<uint64_t>& fences) {
+           std::vector<uint64_t>& fences, uint64_t version) {
       if (!slices.empty())
         note(self, "fence",
              "an election fenced this node's replicas of "
                + std::to_string(slices.size()) + " slices");
-      return positions_of(self, std::move(slices), std::move(fences));
+      return positions_of(self, std::move(slices), std::move(fences), version);
     },
     [self, long_timeout](directory::drain_atom, std::string& name) {
       return to_leader<uint64_t>(self,
@@ -582,6 +582,12 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
 }
 
 } // namespace
+
+uint64_t new_incarnation() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg) {
   return sys.spawn(supervisor_behavior, std::move(cfg));

@@ -100,16 +100,17 @@ typename Inspector::result_type inspect(Inspector& f, peer_status& x) {
 ///   controller's order to hand a slice this node leads over to another node.
 /// - `(start_atom, cluster address)`: sent once by `spawn_node` after publishing.
 /// - `(position_atom, slices)` -> where this node's replicas of those slices stand;
-///   `(position_atom, slices, fences)`: the same, asked by the directory's election,
-///   which fences the replicas first (see `series::position_atom`).
+///   `(position_atom, slices, fences, version)`: the same, asked by the directory's
+///   election for the table `version` it will propose, which fences the replicas
+///   first (see `series::position_atom`).
 /// - `(drain_atom, name)`, `(move_atom, slice, name)`, `(rebalance_atom)`,
 ///   `(report_atom)`: operator requests, passed on to the directory leader's
 ///   controller whichever node receives them.
 using supervisor_actor = caf::typed_actor<
   caf::replies_to<series::position_atom, std::vector<uint32_t>>::with<
     std::vector<series::replica_position>>,
-  caf::replies_to<series::position_atom, std::vector<uint32_t>,
-                  std::vector<uint64_t>>::with<std::vector<series::replica_position>>,
+  caf::replies_to<series::position_atom, std::vector<uint32_t>, std::vector<uint64_t>,
+                  uint64_t>::with<std::vector<series::replica_position>>,
   caf::replies_to<directory::drain_atom, std::string>::with<uint64_t>,
   caf::replies_to<directory::move_atom, uint32_t, std::string>::with<uint64_t>,
   caf::replies_to<directory::rebalance_atom>::with<uint64_t>,
@@ -126,6 +127,8 @@ struct supervisor_config {
   std::string name;
   std::string gateway;
   std::vector<std::string> seeds;
+  /// This process's incarnation (0: the start time in µs, taken at spawn).
+  uint64_t incarnation = 0;
   /// The middleman that connects to peers: the node's TLS middleman with cluster
   /// TLS (node/tls_transport.hpp), else (when null) CAF's plain middleman.
   caf::io::middleman_actor connector;
@@ -144,6 +147,9 @@ struct supervisor_config {
 };
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg);
+
+/// A new process's incarnation: the wall clock in µs (a restart has a higher one).
+uint64_t new_incarnation();
 
 /// Registers the supervisor's message types (call from `configure`).
 void add_supervision_types(caf::actor_system_config& cfg);
