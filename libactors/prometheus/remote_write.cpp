@@ -24,6 +24,9 @@ namespace {
 
 /// Largest message the protobuf runtime parses or serializes.
 constexpr size_t protobuf_limit = INT_MAX;
+/// The most a snappy body can expand per byte: a 3-byte copy element yields 64 bytes
+/// (21.3x); 22 with the length header.
+constexpr size_t max_snappy_expansion = 22;
 
 constexpr uint64_t stale_marker_bits = 0x7ff0000000000002ull;
 
@@ -257,6 +260,14 @@ decode_result write_decoder::decode(std::string_view body) {
     return {fail(errc::too_large, "uncompressed body of " + std::to_string(size)
                                     + " bytes exceeds the limit of "
                                     + std::to_string(limit) + " bytes"),
+            nullptr};
+  // A snappy element expands at most 64 bytes from 3 (a copy with a 2-byte offset):
+  // a header that claims more than that is a lie, refused before anything is
+  // allocated for it (a 6-byte body must not cost 32 MiB).
+  if (size / max_snappy_expansion > body.size())
+    return {fail(errc::bad_compression,
+                 "body claims " + std::to_string(size) + " uncompressed bytes, more than "
+                   + std::to_string(body.size()) + " bytes of snappy data can hold"),
             nullptr};
   uncompressed_.resize(size);
   if (!snappy::RawUncompress(body.data(), body.size(), uncompressed_.data()))

@@ -352,6 +352,22 @@ TEST_CASE("remote write: every decode error", "[prometheus]") {
     body.resize(body.size() - 3);
     check_error(body, errc::bad_compression);
   }
+  SECTION("a length header that claims more than the body can hold") {
+    // 32 MiB claimed (varint 0x80 0x80 0x80 0x10) by a 6-byte body: refused before
+    // anything is allocated for it.
+    auto msg = check_error(std::string("\x80\x80\x80\x10\x00\x00", 6),
+                           errc::bad_compression);
+    CHECK(msg.find("33554432") != std::string::npos);
+  }
+  SECTION("the most compressible body still decodes") {
+    // Zeros compress about as well as snappy can (64 bytes from 3): within the bound.
+    std::string zeros(4 << 20, '\0');
+    std::string body;
+    snappy::Compress(zeros.data(), zeros.size(), &body);
+    INFO("ratio " << double(zeros.size()) / double(body.size()));
+    auto res = decoder.decode(body);
+    CHECK(res.error.code != errc::bad_compression);
+  }
   SECTION("snappy framed stream format instead of block format") {
     check_error(std::string("\xff\x06\x00\x00sNaPpY", 10), errc::bad_compression);
   }
