@@ -55,6 +55,9 @@ struct controller_state {
   bool judging = false; ///< a failure decision is queued or running
   /// The latest reported load of every slice (index = slice id), for placement.
   std::vector<slice_load> loads;
+  /// Continuations waiting for a delay (`later`), by id.
+  std::map<uint64_t, std::function<void()>> parked;
+  uint64_t next_parked = 0;
 };
 
 int64_t now_ms() {
@@ -414,16 +417,35 @@ assignment_table first_table(const controller_state& st) {
   return initial_placement(ms, st.cfg.slice_count, st.cfg.replication_factor).table;
 }
 
-/// Plans with `planner` and executes until the plan is complete or a round moves
-/// nothing; `k(total moved)`.
+/// Runs `k` after `delay`, as a message to this controller.
+void later(controller_ptr self, milliseconds delay, std::function<void()> k) {
+  auto id = self->state.next_parked++;
+  self->state.parked.emplace(id, std::move(k));
+  self->delayed_send(self, delay, resume_atom::value, id);
+}
+
+/// Rounds in which `converge` moves nothing and tries again before it gives up
+/// (a handoff's source may not have the table of the round yet: "not served here").
+constexpr int converge_retries = 20;
+constexpr milliseconds converge_retry_delay{250};
+
+/// Plans with `planner` and executes until the plan is complete, or until
+/// `converge_retries` rounds in a row moved nothing (each retried after
+/// `converge_retry_delay`; a round that fails retryably counts as one);
+/// `k(total moved)`, or `fail` with the last error.
 void converge(controller_ptr self,
               std::function<placement_plan(const assignment_table&)> planner,
               uint64_t moved_so_far, std::function<void(uint64_t)> k,
-              std::function<void(caf::error)> fail) {
-  yield_urgent(self, [self, planner, moved_so_far, k, fail] {
+              std::function<void(caf::error)> fail, int retries = converge_retries) {
+  yield_urgent(self, [self, planner, moved_so_far, k, fail, retries] {
+  auto again = [self, planner, k, fail, retries](uint64_t moved) {
+    later(self, converge_retry_delay, [self, planner, moved, k, fail, retries] {
+      converge(self, planner, moved, k, fail, retries - 1);
+    });
+  };
   with_table(
     self,
-    [self, planner, moved_so_far, k, fail](assignment_table t) {
+    [self, planner, moved_so_far, k, fail, retries, again](assignment_table t) {
       auto plan = planner(t);
       if (plan.moves.empty()) {
         k(moved_so_far);
@@ -432,13 +454,23 @@ void converge(controller_ptr self,
       auto complete = plan.complete;
       execute(
         self, std::move(t), std::move(plan),
-        [self, planner, moved_so_far, complete, k, fail](uint64_t, uint64_t moved) {
-          if (complete || moved == 0)
+        [self, planner, moved_so_far, complete, k, fail, retries,
+         again](uint64_t, uint64_t moved) {
+          if (complete && moved > 0)
             k(moved_so_far + moved);
-          else
+          else if (moved > 0)
             converge(self, planner, moved_so_far + moved, k, fail);
+          else if (retries > 0)
+            again(moved_so_far);
+          else
+            k(moved_so_far);
         },
-        fail);
+        [moved_so_far, fail, retries, again](caf::error err) {
+          if (retries > 0 && code_of(err) == errc::unavailable)
+            again(moved_so_far);
+          else
+            fail(std::move(err));
+        });
     },
     fail);
   });
@@ -637,6 +669,15 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
     self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
                        balance_tick_atom::value);
   return {
+    [self](resume_atom, uint64_t id) {
+      auto& parked = self->state.parked;
+      auto i = parked.find(id);
+      if (i == parked.end())
+        return;
+      auto k = std::move(i->second);
+      parked.erase(i);
+      k();
+    },
     [self](balance_tick_atom) {
       // Rebalance unless another operation runs; a follower's attempt ends at
       // the leadership check.
@@ -766,7 +807,8 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           [rp, done](caf::error err) mutable {
             rp.deliver(std::move(err));
             done();
-          });
+          },
+          0); // no retries: the next balance round is the retry
         };
         // First the elections a failure left unresolved (too few followers
         // answered): ask again; a table is proposed only if one was decided.

@@ -57,6 +57,8 @@ using suspect_atom = caf::atom_constant<caf::atom("tt_suspect")>;
 using load_atom = caf::atom_constant<caf::atom("tt_load")>;
 /// The controller's own timer: a leader rebalances when the members drift apart.
 using balance_tick_atom = caf::atom_constant<caf::atom("tt_btick")>;
+/// The controller's own timer: runs the continuation it parked under that id.
+using resume_atom = caf::atom_constant<caf::atom("tt_resume")>;
 
 /// A node's supervisor as the controller reaches it.
 struct agent {
@@ -123,6 +125,7 @@ using controller_actor = caf::typed_actor<
   caf::replies_to<rebalance_atom>::with<uint64_t>,
   caf::replies_to<report_atom>::with<controller_report>,
   caf::reacts_to<agents_atom, std::vector<agent>>, caf::reacts_to<balance_tick_atom>,
+  caf::reacts_to<resume_atom, uint64_t>,
   caf::reacts_to<suspect_atom, std::string, std::vector<std::string>>,
   caf::reacts_to<load_atom, std::string, std::vector<slice_load_report>>>;
 
