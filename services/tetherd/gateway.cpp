@@ -965,15 +965,33 @@ private:
     if (outcome.code != http::status::ok)
       return reply_json_error(req, outcome.code, outcome.error, outcome.message);
     auto self = shared_from_this();
+    auto samples = outcome.batch.samples.size();
     backend_.remote_write(std::move(outcome.batch),
-                          post_back([self, req](status st, write_ack) mutable {
+                          post_back([self, req, samples](status st, write_ack ack) mutable {
                             self->backend_.count_batch(st.code);
                             if (!st)
                               return self->reply_error(req,
                                                        write_failure_status(st.code),
                                                        st);
+                            if (ack.late > 0)
+                              return self->reply_late(req, ack, samples);
                             self->reply(req, http::status::no_content, "text/plain", "");
                           }));
+  }
+
+  /// Samples that came after their window closed were dropped: `400`, so that the
+  /// sender counts and logs a failure (Prometheus: samples_failed_total and a
+  /// "non-recoverable error" line) instead of believing them stored. The others
+  /// were applied, and a 4xx is not retried: nothing is applied twice.
+  void reply_late(const request& req, const write_ack& ack, size_t samples) {
+    auto lateness = backend_.options().lateness_ms;
+    reply_json_error(req, http::status::bad_request, "SAMPLES_LATE",
+                     std::to_string(ack.late) + " of " + std::to_string(samples)
+                       + " samples came after their window had closed (tether.lateness-ms "
+                       + std::to_string(lateness) + ") and were dropped; "
+                       + std::to_string(ack.accepted)
+                       + " were applied. Send sooner: a remote_write queue_config "
+                         "batch_send_deadline well below the lateness (docs/aggregation.md)");
   }
 
   /// The latest closed window of every local series, and the node's own metrics.

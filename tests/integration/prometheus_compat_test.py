@@ -160,6 +160,15 @@ def check_remote_write(server):
     code, text = post_write(server, snappy_block(series("compat_v1_total", 1, now)), v1)
     if code != 204:
         return f"a remote-write 1.0 request was answered {code} {text}"
+    # A sample whose window closed long ago is dropped, and the sender is told:
+    # 400 SAMPLES_LATE (Prometheus counts and logs it), the on-time one applied.
+    body = series("compat_late_ok_total", 1, now) + series("compat_late_old_total", 1,
+                                                           now - 60000)
+    code, text = post_write(server, snappy_block(body), v1)
+    if code != 400 or "SAMPLES_LATE" not in text or "1 of 2 samples" not in text:
+        return f"a request with a late sample was answered {code} {text}"
+    if not found(server, "compat_late_ok_total") or found(server, "compat_late_old_total"):
+        return "the on-time sample of a request with a late one was not applied alone"
     for key in ("compat_v2_total", "compat_native_total"):
         if found(server, key):
             return f"{key} was applied from a refused request"
@@ -219,7 +228,7 @@ def main():
             print(f"FAIL: {error}")
             return 1
         print("PASS: remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204, "
-              "metadata remembered across requests")
+              "late samples -> 400 SAMPLES_LATE, metadata remembered across requests")
         return 0
     finally:
         cluster.down()
