@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "directory/election.hpp"
 #include "directory/placement.hpp"
 #include "tether/tether.hpp"
 
@@ -476,50 +477,11 @@ void converge(controller_ptr self,
   });
 }
 
-/// Picks the new primary of every slice in `slices` (whose primary failed or came
-/// back empty). Asks every up follower, through its node's supervisor, where its
-/// replica stands, and fences it first at the epoch this election commits (the
-/// slice's epoch + 2, see election_epoch): from then on it refuses the old primary, which may still be
-/// alive behind a partition. A slice is elected only when so many followers
-/// answered that the old primary cannot make a write quorum with the rest (more
-/// than n - q of its n replicas, q the write quorum); then every acknowledged
-/// write is on one of them, and the one that applied the most of the stream
-/// (highest epoch, then sequence) becomes primary. If none of them holds state, no
-/// write was ever acknowledged: one of them becomes primary and starts the slice
-/// empty (`slice_assignment::empty`). A slice with too few answers keeps its
-/// primary and epoch and is *unresolved*: a later round asks again.
-/// `k(table, unresolved)` gets `t` with the elected slices taken from `plan` at
-/// the new epoch, and the version bumped.
-/// The epoch an election of slice `a` fences and commits (and at which a primary
-/// back from a pause leads what it still leads): two above the table's. A
-/// handoff in flight when the primary failed (abandoned, or answered too late) may
-/// have installed the slice on its target at the move's epoch, one above the
-/// table's; that copy must be fenced like every other, or it refuses the elected
-/// primary at an equal epoch and the slice stays unwritable.
-uint64_t election_epoch(const slice_assignment& a) {
-  return a.epoch + 2;
-}
-
-/// The new primary among `candidates` (non-empty): `preferred` if it is one, else
-/// the one leading the fewest slices in `led`, which counts the choice.
-int32_t pick_primary(const std::vector<int32_t>& candidates, int32_t preferred,
-                     std::map<int32_t, size_t>& led) {
-  auto chosen = candidates.front();
-  if (std::find(candidates.begin(), candidates.end(), preferred) != candidates.end())
-    chosen = preferred;
-  else
-    for (auto c : candidates)
-      if (led[c] < led[chosen])
-        chosen = c;
-  ++led[chosen];
-  return chosen;
-}
-
 /// Logs what an election decided: who leads how many of `slices` at which epochs,
 /// and the slices left unresolved (too few followers answered).
 void log_election(controller_ptr self, const assignment_table& t,
-                  const std::vector<uint32_t>& slices,
-                  const std::vector<uint32_t>& unresolved) {
+                  const std::vector<uint32_t>& slices, const election_result& r) {
+  auto& unresolved = r.unresolved;
   std::map<int32_t, std::pair<size_t, uint64_t>> leads; // member -> (slices, min epoch)
   std::set<uint32_t> open(unresolved.begin(), unresolved.end());
   for (auto s : slices) {
@@ -536,6 +498,10 @@ void log_election(controller_ptr self, const assignment_table& t,
                  ? t.members[static_cast<size_t>(m)].name
                  : std::string{"(none)"})
             + " leads " + std::to_string(e.first) + " from epoch " + std::to_string(e.second);
+  if (!r.started_empty.empty())
+    text += "; " + std::to_string(r.started_empty.size())
+            + " start empty (no answering replica held state; first: slice "
+            + std::to_string(r.started_empty.front()) + ")";
   if (!text.empty())
     log_event(self, "election",
               std::to_string(slices.size() - open.size()) + " slices elected for table version "
@@ -548,6 +514,13 @@ void log_election(controller_ptr self, const assignment_table& t,
                 + "); they keep their primary and are asked again every rebalance round");
 }
 
+/// Picks the new primary of every slice in `slices` (whose primary failed or came
+/// back empty). Asks every up follower, through its node's supervisor, where its
+/// replica stands, and fences it first at the epoch this election commits
+/// (`election_epoch`, for the table version it proposes): from then on it refuses
+/// the old primary, which may still be alive behind a partition. `decide_election`
+/// (election.hpp) decides from the answers; `k(table, unresolved)` gets `t` with the
+/// elected slices at their new epoch and the version bumped.
 void elect(controller_ptr self, assignment_table t, placement_plan plan,
            std::vector<uint32_t> slices,
            std::function<void(assignment_table, std::vector<uint32_t>)> k) {
@@ -571,51 +544,14 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
       }
   struct fan {
     size_t remaining = 0;
-    // slice -> (member index, position) of the best seeded replica so far
-    std::map<uint32_t, std::pair<int32_t, replica_position>> best;
-    // slice -> every member whose replica is as far as the best one
-    std::map<uint32_t, std::vector<int32_t>> ties;
-    std::map<uint32_t, std::vector<int32_t>> answered; // slice -> who answered
+    std::vector<election_answer> answers;
   };
   auto f = std::make_shared<fan>();
   auto rf = self->state.cfg.replication_factor;
   auto finish = [self, t, plan, slices, f, k, rf]() mutable {
-    std::vector<uint32_t> unresolved;
-    std::map<int32_t, size_t> led; // member -> slices it leads, as assigned so far
-    for (auto& a : t.slices)
-      ++led[a.primary];
-    for (auto s : slices) {
-      auto fenced = election_epoch(t.slices[s]);
-      auto n = 1 + t.slices[s].followers.size();
-      auto q = std::max<size_t>(n, rf) / 2 + 1;
-      auto needed = n >= q ? n - q + 1 : 1;
-      if (f->answered[s].size() < needed) {
-        unresolved.push_back(s);
-        continue;
-      }
-      auto i = f->best.find(s);
-      bool empty = i == f->best.end();
-      // No replica with state among enough answers: no write was acknowledged,
-      // and a follower that answered starts the slice empty. Among replicas that
-      // are equally far (each holds every acknowledged write), the placement's
-      // choice, else the one leading the fewest slices: the failed node's slices
-      // spread over the survivors instead of all going to the first to answer.
-      auto chosen = pick_primary(empty ? f->answered[s] : f->ties[s],
-                                 plan.table.slices[s].primary, led);
-      auto a = plan.table.slices[s];
-      a.empty = empty;
-      if (a.primary != chosen) {
-        a.followers.erase(std::remove(a.followers.begin(), a.followers.end(), chosen),
-                          a.followers.end());
-        if (a.primary >= 0)
-          a.followers.push_back(a.primary);
-        a.primary = chosen;
-      }
-      a.epoch = std::max(a.epoch, fenced);
-      t.slices[s] = a;
-    }
-    log_election(self, t, slices, unresolved);
-    k(std::move(t), std::move(unresolved));
+    auto r = decide_election(t, plan.table, slices, f->answers, rf);
+    log_election(self, t, slices, r);
+    k(std::move(t), std::move(r.unresolved));
   };
   std::vector<std::pair<std::string, caf::actor>> targets;
   for (auto& [name, q] : ask) {
@@ -637,21 +573,8 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
                 position_atom::value, q.slices, q.fences, t.version)
       .then(
         [f, idx, finish](std::vector<replica_position>& ps) mutable {
-          for (auto& p : ps) {
-            f->answered[p.slice].push_back(idx);
-            if (!p.seeded)
-              continue;
-            auto i = f->best.find(p.slice);
-            if (i == f->best.end()
-                || std::tie(p.epoch, p.seq)
-                     > std::tie(i->second.second.epoch, i->second.second.seq)) {
-              f->best[p.slice] = {idx, p};
-              f->ties[p.slice] = {idx};
-            } else if (std::tie(p.epoch, p.seq)
-                       == std::tie(i->second.second.epoch, i->second.second.seq)) {
-              f->ties[p.slice].push_back(idx);
-            }
-          }
+          for (auto& p : ps)
+            f->answers.push_back(election_answer{idx, p});
           if (--f->remaining == 0)
             finish();
         },
