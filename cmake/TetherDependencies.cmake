@@ -1,6 +1,7 @@
-# Locates Tether's dependencies. Debian ships no CMake config for CAF 0.17, xxHash and
-# Snappy; TetherImportedTargets.cmake (installed with the CMake package too) wraps them in
-# imported targets caf::core, caf::io, caf::openssl, xxhash::xxhash and snappy::snappy.
+# Locates Tether's dependencies. Debian ships no CMake config for CAF 0.17, xxHash,
+# Snappy and RE2; TetherImportedTargets.cmake (installed with the CMake package too)
+# wraps them in imported targets caf::core, caf::io, caf::openssl, xxhash::xxhash,
+# snappy::snappy and re2::re2.
 
 include(TetherImportedTargets)
 tether_import_dependencies(CAF_PARTS core io openssl)

@@ -1,8 +1,9 @@
 # Imported targets for the dependencies that Debian ships without CMake package files:
-# CAF 0.17 (caf::core, caf::io, caf::openssl), xxHash (xxhash::xxhash) and Snappy
-# (snappy::snappy). Tether's own build (TetherDependencies.cmake) and the installed
-# CMake package (TetherConfig.cmake) both use it, so that an embedder links the same
-# libraries as tetherd.
+# CAF 0.17 (caf::core, caf::io, caf::openssl), xxHash (xxhash::xxhash), Snappy
+# (snappy::snappy) and RE2 (re2::re2; bookworm's libre2-dev has only a pkg-config
+# file). Tether's own build (TetherDependencies.cmake) and the installed CMake package
+# (TetherConfig.cmake) both use it, so that an embedder links the same libraries as
+# tetherd.
 #
 #   tether_import_dependencies(CAF_PARTS core io [openssl])
 #
@@ -48,5 +49,6 @@ macro(tether_import_dependencies)
   endforeach()
   _tether_import_library(xxhash::xxhash xxhash.h xxhash)
   _tether_import_library(snappy::snappy snappy.h snappy)
+  _tether_import_library(re2::re2 re2/re2.h re2)
   list(REMOVE_DUPLICATES TETHER_MISSING_DEPENDENCIES)
 endmacro()

@@ -12,6 +12,7 @@ packages=(
   catch2
   libxxhash-dev
   libsnappy-dev
+  libre2-dev
   libcli11-dev
   libssl-dev openssl
   clang-15 libfuzzer-15-dev

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <boost/json.hpp>
+#include <re2/re2.h>
 
 namespace tether::rules {
 
@@ -12,58 +13,30 @@ namespace json = boost::json;
 
 namespace {
 
+/// The RE2 pattern of a glob: `*` is any run, `?` any one character, and everything
+/// else matches itself (QuoteMeta escapes whatever RE2 would read as syntax).
 std::string glob_to_regex(std::string_view glob) {
   std::string out;
-  for (char c : glob) {
-    switch (c) {
-      case '*':
-        out += ".*";
-        break;
-      case '?':
-        out += '.';
-        break;
-      case '.': case '+': case '(': case ')': case '[': case ']': case '{':
-      case '}': case '^': case '$': case '|': case '\\':
-        out += '\\';
-        out += c;
-        break;
-      default:
-        out += c;
-    }
+  size_t literal = 0; // start of the pending literal run
+  auto flush = [&](size_t end) {
+    if (end > literal)
+      out += RE2::QuoteMeta(re2::StringPiece{glob.data() + literal, end - literal});
+  };
+  for (size_t i = 0; i < glob.size(); ++i) {
+    if (glob[i] != '*' && glob[i] != '?')
+      continue;
+    flush(i);
+    out += glob[i] == '*' ? ".*" : ".";
+    literal = i + 1;
   }
+  flush(glob.size());
   return out;
 }
 
-/// Whether `pattern` spells a number std::regex cannot read safely: libstdc++ reads a
-/// back-reference (`\12`) or a repetition count (`{3,12}`) of any length into a
-/// `long` without checking for overflow, which is undefined behaviour. Numbers of at
-/// most 9 digits are safe (and any larger is refused by std::regex anyway: no regex
-/// has that many groups or fits that many repetitions in its state limit).
-bool has_oversized_number(std::string_view pattern) {
-  constexpr size_t max_digits = 9;
-  auto digits_at = [&](size_t i) {
-    size_t n = 0;
-    while (i + n < pattern.size() && pattern[i + n] >= '0' && pattern[i + n] <= '9')
-      ++n;
-    return n;
-  };
-  bool in_braces = false;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    auto c = pattern[i];
-    if (c == '\\') {
-      if (digits_at(i + 1) > max_digits)
-        return true;
-      ++i; // the escaped character
-    } else if (c == '{' || (in_braces && c == ',')) {
-      in_braces = true;
-      if (digits_at(i + 1) > max_digits)
-        return true;
-    } else if (c == '}') {
-      in_braces = false;
-    }
-  }
-  return false;
-}
+/// Memory one compiled regex may use, program and matching caches together: a pattern
+/// whose program alone would not fit is refused; matching that outgrows the cache
+/// falls back to RE2's slower automaton, still linear in the input.
+constexpr int64_t regex_max_mem = int64_t{1} << 20;
 
 /// Collects the first problem found while parsing, prefixed with the rule's name.
 class parser {
@@ -100,18 +73,18 @@ public:
     return true;
   }
 
+  /// Compiles `text` with RE2 (Prometheus' syntax; matching takes time linear in the
+  /// input and no recursion), for anchored full matches.
   bool regex_of(const std::string& text, const std::string& where, const char* field,
-                std::regex& out) {
-    if (has_oversized_number(text))
-      return fail(where, std::string{"'"} + field + "' is not a valid regex: a "
-                           "back-reference or repetition count has more than 9 "
-                           "digits");
-    try {
-      out = std::regex{text, std::regex::ECMAScript | std::regex::optimize};
-    } catch (const std::regex_error& e) {
+                std::shared_ptr<const re2::RE2>& out) {
+    RE2::Options options;
+    options.set_log_errors(false); // the error goes into the message below
+    options.set_max_mem(regex_max_mem);
+    auto re = std::make_shared<const RE2>(text, options);
+    if (!re->ok())
       return fail(where, std::string{"'"} + field + "' is not a valid regex: "
-                           + e.what());
-    }
+                           + re->error());
+    out = std::move(re);
     return true;
   }
 
@@ -294,9 +267,9 @@ bool label_matcher::matches(std::string_view actual) const {
     case match_op::ne:
       return actual != value;
     case match_op::re:
-      return std::regex_match(actual.begin(), actual.end(), re);
+      return re && RE2::FullMatch(actual, *re);
     case match_op::nre:
-      return !std::regex_match(actual.begin(), actual.end(), re);
+      return !re || !RE2::FullMatch(actual, *re);
   }
   return false;
 }
@@ -431,7 +404,7 @@ const rule* rule_set::match(std::string_view metric, const keys::label_ref* labe
     } else {
       next = pattern_rules_[j++];
       auto& r = rules_[next];
-      if (!std::regex_match(metric.begin(), metric.end(), r.metric_re))
+      if (!r.metric_re || !RE2::FullMatch(metric, *r.metric_re))
         continue;
     }
     if (applies(rules_[next]))

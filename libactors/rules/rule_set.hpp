@@ -2,12 +2,15 @@
 
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "keys/series_key.hpp"
+
+namespace re2 {
+class RE2;
+}
 
 namespace tether::rules {
 
@@ -25,7 +28,9 @@ struct label_matcher {
   std::string name;
   match_op op = match_op::eq;
   std::string value;
-  std::regex re; ///< for re/nre, anchored like PromQL
+  /// For re/nre: the compiled RE2 pattern, matched against the whole value like
+  /// PromQL. Shared by copies of the matcher; immutable, so thread-safe to match.
+  std::shared_ptr<const re2::RE2> re;
 
   bool matches(std::string_view actual) const;
 };
@@ -37,7 +42,7 @@ struct rule {
   /// Metric name match: exact text, or a regex (globs are compiled to one).
   bool exact = true;
   std::string metric;
-  std::regex metric_re;
+  std::shared_ptr<const re2::RE2> metric_re; ///< when !exact
   std::vector<label_matcher> matchers;
   /// `by` keeps only `labels`; otherwise (`without`) the output drops them.
   bool by = false;

@@ -291,9 +291,18 @@ def rules():
         "by": ["room"], "output": "room_temp", "window_ms": 60000,
         "quantiles": [0.1, 0.5], "outputs": ["last", "max", "quantiles"],
         "max_input_series": 1000}]}
+    # Nested quantifiers that fail at the end: a backtracking matcher takes exponential
+    # time on the probes' metric names and label values (libstdc++'s std::regex ran
+    # past the 10 s timeout on "http_requests_total"); RE2 takes linear time.
+    backtracking = {"rules": [
+        {"name": "metric", "match_regex": "([a-z_]*)*!", "by": []},
+        {"name": "label", "match": "http_requests_total",
+         "where": [{"label": "pod", "op": "!~", "value": "(\\w|\\w|\\w)*!"},
+                   {"label": "env", "op": "=~", "value": "(p|pr|ro|o|d|\\w)*"}]}]}
     return {
         "docs": json.dumps(docs, indent=2),
         "every_field": json.dumps(every_field),
+        "backtracking_regex": json.dumps(backtracking),
         "empty": '{"rules": []}',
         "bad_regex": '{"rules": [{"name": "r", "match_regex": "a("}]}',
         "by_and_without": '{"rules": [{"name": "r", "match": "x", "by": [], '

@@ -26,7 +26,8 @@ dev=${devs[0]}
 echo "== tether: control"
 dpkg-deb --info "$deb"
 depends=$(dpkg-deb --field "$deb" Depends)
-for lib in libcaf-core0.17 libcaf-io0.17 libprotobuf32 libxxhash0 libsnappy1v5 adduser; do
+for lib in libcaf-core0.17 libcaf-io0.17 libprotobuf32 libxxhash0 libsnappy1v5 libre2-9 \
+           adduser; do
   [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 ctrl=$work/control
@@ -72,7 +73,8 @@ fi
 echo "== tether-dev: contents"
 dpkg-deb --info "$dev" | sed -n '/Package:/,$p'
 devdepends=$(dpkg-deb --field "$dev" Depends)
-for pkg in libcaf-dev libprotobuf-dev libxxhash-dev libsnappy-dev libboost1.81-dev; do
+for pkg in libcaf-dev libprotobuf-dev libxxhash-dev libsnappy-dev libre2-dev \
+           libboost1.81-dev; do
   [[ $devdepends == *"$pkg"* ]] || fail "tether-dev Depends lacks $pkg: $devdepends"
 done
 contents=$(dpkg-deb -c "$dev")
