@@ -429,6 +429,17 @@ void step_down(shard_ptr self, uint32_t s, const slice_assignment& a, bool follo
   st.roles.stepped_down.push_back(s);
 }
 
+/// Lifts the fence of `stream`, whose table still names this node its primary:
+/// followers dropped while it was fenced are seeded again, and the stream is
+/// brought level before it takes writes.
+void lead_again(shard_ptr self, uint32_t s, primary_stream& stream) {
+  stream.unfence();
+  for (auto& f : stream.followers())
+    if (f.shard && f.state == link_state::idle)
+      seed(self, s, stream, f);
+  start_leveling(self, s, false);
+}
+
 /// The table names this node the primary of slice `s`.
 void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
   auto& st = self->state;
@@ -456,14 +467,9 @@ void lead(shard_ptr self, uint32_t s, const slice_assignment& a) {
     auto unfence = stream->fenced()
                    && (a.epoch >= stream->fenced_by() || st.election_fences.count(s) == 0);
     configure_stream(self, s, a, a.epoch, {}, 0, false);
-    if (unfence) {
-      stream->unfence();
-      // Followers dropped while the stream was fenced are seeded again now.
-      for (auto& f : stream->followers())
-        if (f.shard && f.state == link_state::idle)
-          seed(self, s, *stream, f);
-      start_leveling(self, s, false);
-    }
+    st.unfence_probes.erase(s);
+    if (unfence)
+      lead_again(self, s, *stream);
     return;
   }
   if (auto* rep = st.replica_of(s)) {
@@ -672,9 +678,29 @@ void announce_commit(shard_ptr self, uint32_t s) {
       outbox_of(self, f.shard, s);
 }
 
-/// Tells followers the latest commit points and retries failed seeds.
+/// A stream fenced above its table's epoch while no election it answered is
+/// pending here: most likely a follower answered with an election's fence that a
+/// later table (which this node applied first) lifted on that follower too. Tries
+/// again, at most `max_unfence_probes` times per table; a follower that still knows
+/// a higher epoch refuses, and the stream is fenced again.
+void probe_fenced(shard_ptr self, uint32_t s, primary_stream& stream) {
+  auto& st = self->state;
+  if (!stream.fenced() || stream.fenced_by() <= st.table_epoch(s) || !st.named_primary(s)
+      || st.election_fences.count(s) > 0 || st.hosted(s) == nullptr)
+    return;
+  auto& probes = st.unfence_probes[s];
+  if (probes >= max_unfence_probes)
+    return;
+  ++probes;
+  lead_again(self, s, stream);
+}
+
+/// Tells followers the latest commit points, retries failed seeds, and probes
+/// streams fenced by a lifted fence.
 void replication_tick(shard_ptr self, int64_t now) {
   auto& st = self->state;
+  for (auto& [s, stream] : st.streams)
+    probe_fenced(self, s, *stream);
   for (auto& [s, stream] : st.streams) {
     bool news = stream->take_commit_news();
     for (auto& f : stream->followers()) {

@@ -153,6 +153,9 @@ struct outbound {
 /// How long an idle follower waits before its next seed.
 constexpr int64_t seed_retry_ms = 200;
 
+/// How often a stream fenced above its table's epoch tries again per table.
+constexpr uint32_t max_unfence_probes = 5;
+
 /// Role changes of a shard's slices not yet logged: one line per kind and batch
 /// (a failover promotes hundreds of slices at once).
 struct role_changes {
@@ -269,6 +272,10 @@ struct shard_state {
   /// epoch (another table won the version: the election did not commit and runs
   /// again, with a fence of its own, if it is still needed).
   std::unordered_map<uint32_t, election_fence> election_fences;
+
+  /// Probes of streams fenced above their table's epoch since the latest table
+  /// (replication_tick: probe_fenced).
+  std::unordered_map<uint32_t, uint32_t> unfence_probes;
 
   /// The lowest epoch a follower replica of `s` accepts items and seeds from: the
   /// latest table's, or an election's above it.
