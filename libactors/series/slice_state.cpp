@@ -267,6 +267,74 @@ bool is_node_producer(std::string_view producer) noexcept {
   return producer.substr(0, 13) == "remote-write@";
 }
 
+slice_state::dedup_entry* slice_state::admit_sequence(const shard_write& w,
+                                                      const apply_context& ctx,
+                                                      apply_result& res) {
+  expire_producers(ctx.now_ms, ctx.producer_idle_ms);
+  auto& entry = dedup_of(w.producer, ctx.max_producers);
+  if (entry.last_ms == 0) { // new: counts from now, also if this write is refused
+    entry.last_ms = ctx.now_ms;
+    oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
+  }
+  switch (entry.window.check(w.sequence)) {
+    case dedup_window::verdict::duplicate:
+      res.duplicate = true;
+      return nullptr;
+    case dedup_window::verdict::too_old:
+      res.code = errc::sequence_too_old;
+      res.message = "sequence " + std::to_string(w.sequence)
+                    + " is more than " + std::to_string(dedup_window::span)
+                    + " below the highest applied for producer '" + w.producer
+                    + "' (" + std::to_string(entry.window.highest()) + ")";
+      return nullptr;
+    case dedup_window::verdict::fresh:
+      break;
+  }
+  return &entry;
+}
+
+void slice_state::record_sequence(dedup_entry& entry, const shard_write& w,
+                                  const apply_context& ctx) {
+  entry.window.record(w.sequence);
+  // A fresh entry (last_ms 0) counts from now; the oldest bound stays a lower bound.
+  entry.last_ms = std::max(entry.last_ms, ctx.now_ms);
+  oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
+}
+
+series_entry* slice_state::entry_for(const shard_write& w, const wire::keyed_sample& s,
+                                     const apply_context& ctx, apply_result& res) {
+  // A key new to the slice may occur more than once in the batch.
+  if (auto* e = find(w.key(s), s.hash))
+    return e;
+  // A late sample must not create an empty series.
+  series_state probe;
+  if (s.window_ms > 0)
+    probe.window_ms = s.window_ms;
+  auto end = probe.window_start(s.timestamp_ms) + static_cast<int64_t>(probe.window_ms);
+  if (end + ctx.lateness_ms <= ctx.now_ms) {
+    ++res.late;
+    return nullptr;
+  }
+  return &insert(w.key(s), s);
+}
+
+void slice_state::apply_sample(series_entry& e, const wire::keyed_sample& s,
+                               const apply_context& ctx, apply_result& res,
+                               std::vector<opened_window>& opened) {
+  switch (e.state.apply(s, ctx.now_ms, ctx.lateness_ms, ctx.accuracy, ctx.staleness_ms)) {
+    case apply_outcome::applied:
+      ++res.applied;
+      break;
+    case apply_outcome::applied_new_window:
+      ++res.applied;
+      note_open(e.state.window_ms, e.state.window_start(s.timestamp_ms), opened);
+      break;
+    case apply_outcome::late:
+      ++res.late;
+      break;
+  }
+}
+
 slice_state::apply_result slice_state::apply(const shard_write& w,
                                              const slice_range& r,
                                              const apply_context& ctx,
@@ -285,27 +353,9 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
       return res;
     }
   }
-  expire_producers(ctx.now_ms, ctx.producer_idle_ms);
-  auto& entry = dedup_of(w.producer, ctx.max_producers);
-  if (entry.last_ms == 0) { // new: counts from now, also if this write is refused
-    entry.last_ms = ctx.now_ms;
-    oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
-  }
-  auto& window_of_producer = entry.window;
-  switch (window_of_producer.check(w.sequence)) {
-    case dedup_window::verdict::duplicate:
-      res.duplicate = true;
-      return res;
-    case dedup_window::verdict::too_old:
-      res.code = errc::sequence_too_old;
-      res.message = "sequence " + std::to_string(w.sequence)
-                    + " is more than " + std::to_string(dedup_window::span)
-                    + " below the highest applied for producer '" + w.producer
-                    + "' (" + std::to_string(window_of_producer.highest()) + ")";
-      return res;
-    case dedup_window::verdict::fresh:
-      break;
-  }
+  auto* entry = admit_sequence(w, ctx, res);
+  if (entry == nullptr)
+    return res;
   // Check first, then apply: a kind conflict leaves the slice unchanged.
   found_.clear();
   new_kinds_.clear();
@@ -355,41 +405,11 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
   for (auto i = r.begin; i < r.end; ++i) {
     auto& s = w.samples[i];
     auto* e = found_[i - r.begin];
-    if (e == nullptr) {
-      // A key new to the slice may occur more than once in the batch.
-      e = find(w.key(s), s.hash);
-      if (e == nullptr) {
-        // A late sample must not create an empty series.
-        series_state probe;
-        if (s.window_ms > 0)
-          probe.window_ms = s.window_ms;
-        auto end = probe.window_start(s.timestamp_ms)
-                   + static_cast<int64_t>(probe.window_ms);
-        if (end + ctx.lateness_ms <= ctx.now_ms) {
-          ++res.late;
-          continue;
-        }
-        e = &insert(w.key(s), s);
-      }
-    }
-    switch (e->state.apply(s, ctx.now_ms, ctx.lateness_ms, ctx.accuracy,
-                           ctx.staleness_ms)) {
-      case apply_outcome::applied:
-        ++res.applied;
-        break;
-      case apply_outcome::applied_new_window:
-        ++res.applied;
-        note_open(e->state.window_ms, e->state.window_start(s.timestamp_ms), opened);
-        break;
-      case apply_outcome::late:
-        ++res.late;
-        break;
-    }
+    if (e == nullptr && (e = entry_for(w, s, ctx, res)) == nullptr)
+      continue;
+    apply_sample(*e, s, ctx, res, opened);
   }
-  window_of_producer.record(w.sequence);
-  // A fresh entry (last_ms 0) counts from now; the oldest bound stays a lower bound.
-  entry.last_ms = std::max(entry.last_ms, ctx.now_ms);
-  oldest_ms_ = std::min(oldest_ms_, entry.last_ms);
+  record_sequence(*entry, w, ctx);
   return res;
 }
 

@@ -219,6 +219,21 @@ private:
   }
 
   series_entry* find(std::string_view key, uint64_t hash);
+  /// The series a sample goes to, made if new, or nullptr for a late sample that
+  /// would make a new series (counted in `res`).
+  series_entry* entry_for(const shard_write& w, const wire::keyed_sample& s,
+                          const apply_context& ctx, apply_result& res);
+  /// Applies one sample to its series and counts the outcome in `res`.
+  void apply_sample(series_entry& e, const wire::keyed_sample& s,
+                    const apply_context& ctx, apply_result& res,
+                    std::vector<opened_window>& opened);
+  /// The producer's dedup entry for `w`, after eviction by `ctx`; nullptr with `res`
+  /// set for a duplicate or a sequence too old.
+  dedup_entry* admit_sequence(const shard_write& w, const apply_context& ctx,
+                              apply_result& res);
+  /// Records `w`'s sequence as applied in its producer's entry.
+  void record_sequence(dedup_entry& entry, const shard_write& w,
+                       const apply_context& ctx);
   /// Adds a series with the first sample's kind, window length and rule.
   series_entry& insert(std::string_view key, const wire::keyed_sample& first);
   series_entry& append(std::string_view key, uint64_t hash, series_state&& state);
