@@ -463,9 +463,12 @@ def case_restart(env):
         got = wait_for("tether-4 back in the cluster", back, timeout=20)
         check(got == mine, f"tether-4 led {len(mine)} slices, leads {len(got)} after the restart")
         # And it serves them again: writes through tether-1 to every node are applied.
+        # Until the restarted node holds its slices again (their state comes from
+        # their followers) a write is refused as retryable, and a client resends it.
         cl = Client(s1, "restart")
         keys = [{"host": f"r{i}"} for i in range(200)]
-        a = cl.write([counter("cluster_restart_total", k) for k in keys])
+        a = write_until_acked(cl, [counter("cluster_restart_total", k) for k in keys],
+                              time.monotonic() + 20)
         check(a.get("accepted") == len(keys), f"write after the restart: {a}")
         cl.close()
     finally:
@@ -505,8 +508,19 @@ def case_restart_member(env):
         # Its Raft member is whole again: the group takes a change and tether-3
         # applies it.
         s = next(iter(sorted(mine)))
-        r = http_json(c.server("tether-3"), f"/v1/admin/move?slice={s}&node=tether-1",
-                      method="POST", timeout=30)
+
+        def move():
+            # 503 (retry) while tether-3 does not hold the slice again yet.
+            try:
+                return http_json(c.server("tether-3"),
+                                 f"/v1/admin/move?slice={s}&node=tether-1",
+                                 method="POST", timeout=30)
+            except Failure as e:
+                if "HTTP 503" in str(e):
+                    return None
+                raise
+        r = wait_for(f"tether-3 moving slice {s} to tether-1", move, timeout=20,
+                     interval=0.2)
         check(r.get("epoch", 0) >= 2, f"move reply {r}")
         wait_for(f"slice {s} on tether-1 in tether-3's table",
                  lambda: primaries(http_json(c.server("tether-3"), "/v1/directory"))[s]
