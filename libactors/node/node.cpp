@@ -435,8 +435,10 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
                                   + std::to_string(opts.cluster_port) + ": "
                                   + sys.render(port.error()));
     }
+    auto advertised_port = opts.advertise_cluster_port != 0 ? opts.advertise_cluster_port
+                                                            : *port;
     caf::anon_send(ptr->supervisor, supervision::start_atom::value,
-                   advertised + ":" + std::to_string(*port));
+                   advertised + ":" + std::to_string(advertised_port));
   }
   auto ctx = std::make_shared<routing::ingest_context>();
   ctx->cache = ptr->cache;

@@ -93,6 +93,9 @@ option_table node_option_table(node_options& o) {
      "`0.0.0.0`, e.g. to a pod's DNS name)",
      {},
      "the bind addresses"},
+    {"advertise-cluster-port", &o.advertise_cluster_port,
+     "cluster port other nodes dial to reach this node, when a port forward or proxy "
+     "sits in front of `cluster-port`; `0` = `cluster-port`"},
     {"seeds", &o.seeds,
      "`[\"HOST:PORT\", ...]` cluster addresses to contact; the directory members' are "
      "enough"},
@@ -175,6 +178,8 @@ std::string check_relations(const node_options& o) {
   if (!o.clustered()) {
     if (!o.seeds.empty())
       return "tether.seeds needs tether.cluster-port";
+    if (o.advertise_cluster_port != 0)
+      return "tether.advertise-cluster-port needs tether.cluster-port";
     if (dm > 1 || (dm == 1 && names[0] != o.name))
       return "tether.directory-members other than this node need tether.cluster-port";
   } else if (dm == 0) {

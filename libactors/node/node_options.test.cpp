@@ -41,6 +41,10 @@ TEST_CASE("check holds the rules between node options", "[options]") {
   o = {};
   o.seeds = {"h:1"};
   CHECK(tether::check(o) == "tether.seeds needs tether.cluster-port");
+  o.seeds.clear();
+  o.advertise_cluster_port = 17600;
+  CHECK(tether::check(o) == "tether.advertise-cluster-port needs tether.cluster-port");
+  o.seeds = {"h:1"};
   o.cluster_port = 7600;
   CHECK(tether::check(o) == "tether.directory-members must be set when tether.cluster-port is");
   o.directory_members = {"tether-0", "x", "tether-0"};
@@ -55,12 +59,14 @@ TEST_CASE("read_node_options reads what configure declared", "[options]") {
   tether::configure(cfg);
   std::istringstream no_config_file;
   REQUIRE_FALSE(cfg.parse({"--tether.slice-count=64", "--tether.max-frame-bytes=4096",
-                           "--tether.directory-members=[\"a\"]"},
+                           "--tether.directory-members=[\"a\"]",
+                           "--tether.advertise-cluster-port=17600"},
                           no_config_file));
   auto o = tether::read_node_options(cfg);
   CHECK(o.slice_count == 64);
   CHECK(o.limits.max_frame_bytes == 4096);
   CHECK(o.directory_members == std::vector<std::string>{"a"});
+  CHECK(o.advertise_cluster_port == 17600);
   CHECK(o.port == tether::node_options{}.port);
 }
 

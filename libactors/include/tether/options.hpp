@@ -65,6 +65,9 @@ struct node_options {
   /// name when the node binds 0.0.0.0; empty: the bind addresses (`host` for the
   /// gateway, `cluster_host` or else `host` for node-to-node traffic).
   std::string advertise_host;
+  /// The cluster port other nodes dial to reach this node, when it differs from the
+  /// one it listens on (a port forward or a proxy in between); 0: `cluster_port`.
+  uint16_t advertise_cluster_port = 0;
   std::vector<std::string> seeds;        ///< HOST:PORT cluster addresses to contact
   /// Names of the members that run the Raft directory (1 or 3). Empty: this node
   /// alone. Every node of a cluster must list the same names in the same order.
