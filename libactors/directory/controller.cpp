@@ -45,6 +45,12 @@ struct controller_state {
     std::function<void(std::string)> abandon;
   };
   std::vector<handoff_wait> handoffs;
+  /// Slices whose last handoff ended without a known outcome (abandoned, timed
+  /// out, its source unreachable), with the epoch the table had for them then: the
+  /// slice may be at its source or its target. An election among all its replicas
+  /// settles where it stands; until one decides, every rebalance round asks again,
+  /// while the table still has that epoch.
+  std::map<uint32_t, uint64_t> unsettled;
   /// The table as last read, to tell which handoffs a failure concerns.
   assignment_table last_table;
   std::map<std::string, caf::actor> agents;
@@ -238,9 +244,15 @@ placement_options placement_of(const controller_config& cfg) {
   return o;
 }
 
+void elect(controller_ptr self, assignment_table t, placement_plan plan,
+           std::vector<uint32_t> slices,
+           std::function<void(assignment_table, std::vector<uint32_t>)> k);
+
 /// Carries out the moves of `plan` against `base`: every slice whose primary
 /// changes is handed over by its current primary's supervisor (concurrently), then
-/// one table with the slices that moved is committed. `k(version, moved)`.
+/// one table with the slices that moved is committed. A handoff that ends without
+/// a known outcome (abandoned, timed out) may have moved the slice anyway: the same
+/// table carries an election among its replicas (`elect`). `k(version, moved)`.
 void execute(controller_ptr self, assignment_table base, placement_plan plan,
              std::function<void(uint64_t, uint64_t)> k,
              std::function<void(caf::error)> fail) {
@@ -250,6 +262,8 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
   struct fan {
     std::set<uint32_t> open; ///< handoffs without an answer, not abandoned
     std::vector<uint32_t> done;
+    std::vector<uint32_t> unsettled; ///< handoffs without a known outcome
+    std::string unsettled_why;       ///< the first one's reason
     std::string error;
     bool finished = false;
   };
@@ -264,13 +278,37 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     for (auto s : f->done)
       t.slices[s] = plan.table.slices[s];
     self->state.report.moving.clear();
-    if (f->done.empty() && !f->error.empty()) {
+    if (f->done.empty() && f->unsettled.empty() && !f->error.empty()) {
       fail(make_error(errc::unavailable, f->error));
       return;
     }
-    t.version = base.version + 1;
+    // A handoff without a known outcome may have installed the slice on its
+    // target: its replicas elect where it stands, in the same table (elect bumps
+    // the version).
     auto moved = static_cast<uint64_t>(f->done.size());
-    propose(self, std::move(t), [k, moved](uint64_t v) { k(v, moved); }, fail);
+    if (!f->unsettled.empty()) {
+      std::string list;
+      for (size_t i = 0; i < f->unsettled.size() && i < 8; ++i)
+        list += (i ? ", " : "") + std::to_string(f->unsettled[i]);
+      if (f->unsettled.size() > 8)
+        list += ", ...";
+      log_event(self, "unsettled",
+                "handoffs of " + std::to_string(f->unsettled.size()) + " slices (" + list
+                  + ") ended without a known outcome (" + f->unsettled_why
+                  + "); their replicas elect their primaries");
+    }
+    elect(self, std::move(t), std::move(plan), f->unsettled,
+          [self, f, k, fail, moved](assignment_table next, std::vector<uint32_t>) {
+            propose(
+              self, std::move(next),
+              [f, k, fail, moved](uint64_t v) {
+                if (moved == 0 && !f->error.empty())
+                  fail(make_error(errc::unavailable, f->error));
+                else
+                  k(v, moved);
+              },
+              fail);
+          });
   };
   std::vector<std::pair<uint32_t, caf::actor>> handoffs;
   for (auto s : slices) {
@@ -299,9 +337,16 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
   // One answer per handoff: from its source, or its abandonment when its source
   // or target fails meanwhile (a late answer is then ignored, and the slice stays
   // where the table has it).
-  auto answered = [self, f, finish](uint32_t slice, const std::string* error) mutable {
+  auto answered = [self, f, finish, base](uint32_t slice, const std::string* error,
+                                         bool unknown) mutable {
     if (f->open.erase(slice) == 0)
       return;
+    if (unknown) {
+      f->unsettled.push_back(slice);
+      self->state.unsettled[slice] = base.slices[slice].epoch;
+      if (f->unsettled_why.empty())
+        f->unsettled_why = *error;
+    }
     auto& hs = self->state.handoffs;
     hs.erase(std::remove_if(hs.begin(), hs.end(),
                             [&](const auto& h) { return h.slice == slice; }),
@@ -323,7 +368,9 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     self->state.handoffs.push_back(
       {s, base.members[static_cast<size_t>(base.slices[s].primary)].name,
        plan.table.members[static_cast<size_t>(after.primary)].name,
-       [answered, slice = s](std::string why) mutable { answered(slice, &why); }});
+       [answered, slice = s](std::string why) mutable {
+         answered(slice, &why, true);
+       }});
   }
   for (auto& [s, agent] : handoffs) {
     auto& after = plan.table.slices[s];
@@ -332,17 +379,15 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     self
       ->request(agent, milliseconds(self->state.cfg.handoff_timeout_ms),
                 handoff_atom::value, s, after.epoch, to)
-      .then([answered, slice](uint64_t) mutable { answered(slice, nullptr); },
+      .then([answered, slice](uint64_t) mutable { answered(slice, nullptr, false); },
             [answered, slice](caf::error& err) mutable {
+              // A refusal of Tether's own says what happened; a timeout or a lost
+              // peer (here or between the shards) does not.
               auto why = message_of(err);
-              answered(slice, &why);
+              answered(slice, &why, outcome_unknown(err));
             });
   }
 }
-
-void elect(controller_ptr self, assignment_table t, placement_plan plan,
-           std::vector<uint32_t> slices,
-           std::function<void(assignment_table, std::vector<uint32_t>)> k);
 
 /// Member `idx` joined as a new process (another incarnation than the table
 /// records): its replicas are empty. If the table still has it up, it restarted
@@ -400,6 +445,22 @@ std::vector<uint32_t> orphaned_slices(const assignment_table& t) {
         out.push_back(s);
         break;
       }
+  }
+  return out;
+}
+
+/// The unsettled slices (controller_state::unsettled) that the table `t` still has
+/// at the epoch of their handoff; the others are forgotten (an election or a
+/// failover settled them).
+std::vector<uint32_t> unsettled_slices(controller_state& st, const assignment_table& t) {
+  std::vector<uint32_t> out;
+  for (auto i = st.unsettled.begin(); i != st.unsettled.end();) {
+    if (i->first < t.slices.size() && t.slices[i->first].epoch == i->second) {
+      out.push_back(i->first);
+      ++i;
+    } else {
+      i = st.unsettled.erase(i);
+    }
   }
   return out;
 }
@@ -515,7 +576,8 @@ void log_election(controller_ptr self, const assignment_table& t,
 }
 
 /// Picks the new primary of every slice in `slices` (whose primary failed or came
-/// back empty). Asks every up follower, through its node's supervisor, where its
+/// back empty, or whose handoff is unsettled). Asks every up replica, through its
+/// node's supervisor, where its
 /// replica stands, and fences it first at the epoch this election commits
 /// (`election_epoch`, for the table version it proposes): from then on it refuses
 /// the old primary, which may still be alive behind a partition. `decide_election`
@@ -529,19 +591,28 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
     k(std::move(t), {});
     return;
   }
-  // Ask every up follower of the affected slices, one request per node.
+  // Ask every up replica of the affected slices that suspicions do not condemn,
+  // one request per node: the followers, and the primary if it is up (a slice
+  // whose handoff is unsettled).
   struct question {
     std::vector<uint32_t> slices;
     std::vector<uint64_t> fences;
   };
   std::map<std::string, question> ask;
-  for (auto s : slices)
+  auto failing = failed_members(self->state, t); // would only make it wait
+  auto ask_member = [&](uint32_t s, int32_t m) {
+    if (m < 0 || !t.members[static_cast<size_t>(m)].up
+        || std::find(failing.begin(), failing.end(), m) != failing.end())
+      return;
+    auto& q = ask[t.members[static_cast<size_t>(m)].name];
+    q.slices.push_back(s);
+    q.fences.push_back(election_epoch(t.slices[s]));
+  };
+  for (auto s : slices) {
+    ask_member(s, t.slices[s].primary);
     for (auto f : t.slices[s].followers)
-      if (f >= 0 && t.members[static_cast<size_t>(f)].up) {
-        auto& q = ask[t.members[static_cast<size_t>(f)].name];
-        q.slices.push_back(s);
-        q.fences.push_back(election_epoch(t.slices[s]));
-      }
+      ask_member(s, f);
+  }
   struct fan {
     size_t remaining = 0;
     std::vector<election_answer> answers;
@@ -733,12 +804,16 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           },
           0); // no retries: the next balance round is the retry
         };
-        // First the elections a failure left unresolved (too few followers
-        // answered): ask again; a table is proposed only if one was decided.
+        // First the elections a failure or an unsettled handoff left unresolved
+        // (too few replicas answered): ask again; a table is proposed only if one
+        // was decided.
         with_table(
           self,
           [self, balance, opts, loads](assignment_table t) mutable {
             auto orphans = orphaned_slices(t);
+            for (auto s : unsettled_slices(self->state, t))
+              if (std::find(orphans.begin(), orphans.end(), s) == orphans.end())
+                orphans.push_back(s);
             if (orphans.empty()) {
               balance();
               return;

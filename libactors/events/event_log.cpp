@@ -28,8 +28,8 @@ bool parse_log_level(std::string_view name, log_level& out) {
 }
 
 std::string_view level_of(std::string_view kind) {
-  for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unresolved",
-                 "refuse", "start-empty"})
+  for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unsettled",
+                 "unresolved", "refuse", "start-empty"})
     if (kind == k)
       return "WARN";
   return "INFO";

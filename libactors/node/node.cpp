@@ -62,6 +62,10 @@ errc code_of(const caf::error& err) {
   return errc::internal;
 }
 
+bool outcome_unknown(const caf::error& err) {
+  return err && err.category() != error_category;
+}
+
 std::string message_of(const caf::error& err) {
   if (err.category() == error_category && err.context().match_elements<std::string>())
     return err.context().get_as<std::string>(0);

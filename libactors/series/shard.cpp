@@ -842,6 +842,13 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
         return refuse("its export from here is under way");
       if (auto* m = st.move_of(s); m != nullptr && m->epoch >= snap.epoch)
         return refuse("it moved away from here at epoch " + std::to_string(m->epoch));
+      // A table or an election already fenced the slice at or above the import's
+      // epoch: the handoff was overtaken (abandoned, then elected elsewhere).
+      auto fence = st.fence_epoch(s);
+      if (auto* rep = st.replica_of(s))
+        fence = std::max(fence, rep->cursor.fence);
+      if (fence >= snap.epoch)
+        return refuse("it is fenced at epoch " + std::to_string(fence) + " here");
       if (auto* sl = st.hosted(s)) {
         if (sl->epoch > snap.epoch)
           return refuse("it is served here at epoch " + std::to_string(sl->epoch));

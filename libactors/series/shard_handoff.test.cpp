@@ -463,6 +463,17 @@ TEST_CASE_METHOD(handoff_fixture, "a failed import leaves the source serving",
     CHECK(message_of(r.error()).find("epoch 7") != std::string::npos);
     CHECK(serves(b, moving, 7));
   }
+  SECTION("the destination refuses: a table fenced the slice above the move's epoch") {
+    // The handoff was overtaken (abandoned, then an election at a higher epoch):
+    // an import that arrives late must not install a copy nobody routes to.
+    auto newer = table(101, 0, 1);
+    newer.slices[moving] = slice_assignment{3, 0, {}};
+    self->send(b, update_atom::value, newer);
+    auto r = export_slice(a, moving, 2, b);
+    REQUIRE_FALSE(r);
+    CHECK(message_of(r.error()).find("fenced at epoch 3") != std::string::npos);
+    CHECK(counters_b->primary_slices == 0);
+  }
   CHECK(serves(a, moving, 1));
   CHECK(counters_a->primary_slices == slices);
   REQUIRE(write(a, counter_write("p", 2, {key}, 1)).applied == 1);

@@ -775,6 +775,93 @@ def case_stop_during_move(env):
 
 
 @case
+def case_move_target_stops(env):
+    """The target of a move hangs (SIGSTOP) while the slice is handed to it, and
+    resumes as soon as the directory has abandoned the handoff: the import that
+    waited in its socket may still complete, so the slice can sit on the target at
+    the move's epoch while the table keeps the source at the old one. The directory
+    must settle where the slice stands (an election among its replicas) rather than
+    leave the source forwarding to the target: after the target is then killed,
+    writes to the slice are acknowledged again, as for any failover."""
+    c = env.cluster("move-target-stops", {"replication-factor": 3})
+    paused = None
+    try:
+        c.up(3)
+        leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
+        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
+        source, target = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
+        sl = c.server(leader)
+        cl = Client(sl, "move-target-stops-1")
+        keys = [{"host": f"s{i}"} for i in range(64)]
+        a = write_until_acked(cl, [counter("cluster_move_stop_total", k) for k in keys],
+                              time.monotonic() + 20)
+        check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
+        key = slice_ = None
+        for k in keys:
+            r = http_json(sl, "/v1/series?key="
+                          + urllib.parse.quote(key_of("cluster_move_stop_total", k)))
+            if r.get("node") == source:
+                key, slice_ = k, r["slice"]
+                break
+        check(key is not None, f"{source} leads none of {len(keys)} keys")
+        c.kill(target, signal.SIGSTOP)
+        paused = target
+        move = {}
+
+        def request_move():
+            try:
+                move["answer"] = http_json(
+                    sl, f"/v1/admin/move?slice={slice_}&node={target}",
+                    method="POST", timeout=60)
+            except Failure as e:
+                move["error"] = str(e)
+        mover = threading.Thread(target=request_move)
+        mover.start()
+        # Resume the target the moment the handoff is abandoned, before its
+        # connections time out, so that the import waiting for it goes through.
+        deadline = time.monotonic() + 30
+        while mover.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        c.kill(target, signal.SIGCONT)
+        paused = None
+        mover.join(30)
+        check("error" in move and "is failing" in move["error"],
+              f"the move to the stopped {target} was not abandoned: {move}")
+        # The target is back in the table (it returns with its state), then killed.
+        def target_up():
+            view = {e["name"]: e for e in http_json(sl, "/v1/nodes").get("nodes", [])}
+            e = view.get(target, {})
+            return e.get("state") == "up" and e.get("connected") and not e.get("suspect")
+        wait_for(f"{target} up again", target_up, timeout=30)
+        total = 1.0
+        a = write_until_acked(cl, [counter("cluster_move_stop_total", key)],
+                              time.monotonic() + 20)
+        check(a is not None and a.get("accepted") == 1, f"write before the kill: {a}")
+        total += 1
+        c.kill(target, signal.SIGKILL)
+        t_kill = time.monotonic()
+        a = write_until_acked(cl, [counter("cluster_move_stop_total", key)],
+                              time.monotonic() + 20)
+        check(a is not None and a.get("accepted") == 1,
+              f"writes to slice {slice_} after {target} was killed: {a}")
+        total += 1
+        after = time.monotonic() - t_kill
+        name = key_of("cluster_move_stop_total", key)
+        wait_for(f"slice {slice_} reads {total:g}",
+                 lambda: series_total(sl, name) == total, timeout=20)
+        with open(c.node(leader).log, errors="replace") as f:
+            log = f.read()
+        print(f"  move_target_stops: slice {slice_} {source} -> {target}: "
+              f"{move['error'].strip()[-80:]}; written {after:.2f} s after {target} was killed"
+              f"{'; the handoff was settled by an election' if 'unsettled' in log else ''}",
+              flush=True)
+        cl.close()
+    finally:
+        resume(c, paused)
+        finish(c)
+
+
+@case
 def case_leader(env):
     c = env.cluster("leader")
     try:
@@ -858,7 +945,8 @@ def main():
         return 1
     env = Env(args)
     cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
-             case_fast_restart, case_stale_read, case_stop_during_move, case_leader,
+             case_fast_restart, case_stale_read, case_stop_during_move,
+             case_move_target_stops, case_leader,
              case_launcher]
     if args.cases:
         cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]

@@ -39,4 +39,9 @@ errc code_of(const caf::error& err);
 /// Extracts the message of an error raised by Tether.
 std::string message_of(const caf::error& err);
 
+/// Whether a failed request's outcome is open: it was not refused by Tether but
+/// timed out, or its receiver or the connection to it went away, so it may or may
+/// not have been carried out.
+bool outcome_unknown(const caf::error& err);
+
 } // namespace tether
