@@ -60,6 +60,8 @@ struct ingest_state {
   /// (a refused write does not count): a write far below it is refused whole before
   /// any slice sees it (SEQUENCE_TOO_OLD applies nothing).
   uint64_t highest_sent = 0;
+  /// Deadlines of the writes sent to shards (sent without a CAF timeout).
+  requests::deadlines write_deadlines;
 };
 
 /// How often waiting remote writes are checked against the routing table.
@@ -261,23 +263,30 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
         self->delayed_send(self, reroute_interval, reroute_atom::value);
       }
     }
-    self->request(r.shard, timeout_of(self), write_atom::value, std::move(r.write))
-      .then(
-        [self, part, remote](series::shard_write_result& res) {
-          if (remote)
-            settle(self, remote, part);
-          answer(part, &res, {});
-        },
-        [self, part, remote, first_slice, more_slices](caf::error& err) {
-          if (remote)
-            settle(self, remote, part);
-          answer(part, nullptr,
-                 "the primary of slice " + std::to_string(first_slice)
-                   + (more_slices > 0
-                        ? " (and " + std::to_string(more_slices) + " more on its shard)"
-                        : std::string{})
-                   + " did not answer: " + to_string(err));
-        });
+    // No CAF timeout: the deadline is kept here (one sweep timer, not two clock
+    // wake-ups per shard write); past it the error handler runs as after a timeout.
+    auto h = self->request(r.shard, caf::infinite, write_atom::value, std::move(r.write));
+    auto id = h.id();
+    if (st.write_deadlines.add(id))
+      self->delayed_send(self, st.write_deadlines.interval(), requests::sweep_atom::value);
+    h.then(
+      [self, part, remote, id](series::shard_write_result& res) {
+        self->state.write_deadlines.done(id);
+        if (remote)
+          settle(self, remote, part);
+        answer(part, &res, {});
+      },
+      [self, part, remote, first_slice, more_slices, id](caf::error& err) {
+        self->state.write_deadlines.done(id);
+        if (remote)
+          settle(self, remote, part);
+        answer(part, nullptr,
+               "the primary of slice " + std::to_string(first_slice)
+                 + (more_slices > 0
+                      ? " (and " + std::to_string(more_slices) + " more on its shard)"
+                      : std::string{})
+                 + " did not answer: " + to_string(err));
+      });
   }
   st.routed.clear();
   return rp;
@@ -301,12 +310,19 @@ ingest_full_actor::behavior_type ingest_behavior(
   ingest_ptr self, std::shared_ptr<const ingest_context> ctx, std::string producer) {
   self->state.keyer = std::make_unique<wire::batch_keyer>(ctx->limits,
                                                           ctx->slice_count);
+  self->state.write_deadlines.set_timeout(
+    std::chrono::milliseconds(ctx->request_timeout_ms));
   self->state.ctx = std::move(ctx);
   self->state.producer = std::move(producer);
   self->set_down_handler([self](caf::down_msg& msg) { shard_down(self, msg.source); });
   return {
     [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
     [self](reroute_atom) { check_reroutes(self); },
+    [self](requests::sweep_atom) {
+      auto& d = self->state.write_deadlines;
+      if (d.sweep(self))
+        self->delayed_send(self, d.interval(), requests::sweep_atom::value);
+    },
     [self](write_atom, uint64_t seq, std::vector<sample>& xs) {
       wire::keyed_batch batch;
       auto rules = self->state.ctx->rules->load();

@@ -5,6 +5,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "requests/deadlines.hpp"
 #include "routing/route_table.hpp"
 #include "rules/rule_cache.hpp"
 #include "tether/actors.hpp"
@@ -19,10 +20,11 @@ namespace tether::routing {
 using reroute_atom = caf::atom_constant<caf::atom("tt_rerte")>;
 
 /// The ingest interface plus the gateway's pre-keyed write: the gateway validates and
-/// keys a frame on its I/O thread and hands the keyed batch over.
+/// keys a frame on its I/O thread and hands the keyed batch over. `sweep_atom` is
+/// its own timer for the deadlines of its writes to shards (`requests::deadlines`).
 using ingest_full_actor = ingest_actor::extend<
   caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>,
-  caf::reacts_to<reroute_atom>>;
+  caf::reacts_to<reroute_atom>, caf::reacts_to<requests::sweep_atom>>;
 
 /// What every ingest actor of a node shares.
 struct ingest_context {

@@ -803,6 +803,11 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       return {st.view_of(k, sl), st.position_of(k.slice)};
     },
     [self](replicate_atom, replica_batch& b) { return on_replicate(self, b); },
+    [self](requests::sweep_atom) {
+      auto& d = self->state.batch_deadlines;
+      if (d.sweep(self))
+        self->delayed_send(self, d.interval(), requests::sweep_atom::value);
+    },
     [self](replica_flush_atom) {
       self->state.flush_scheduled = false;
       flush(self);

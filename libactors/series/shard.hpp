@@ -12,6 +12,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "requests/deadlines.hpp"
 #include "rules/rule_cache.hpp"
 #include "series/shard_messages.hpp"
 #include "series/slice_snapshot.hpp"
@@ -94,6 +95,8 @@ typename Inspector::result_type inspect(Inspector& f, node_shards& x) {
 ///   supervisor sends it on every membership change): where followers are.
 /// - `(replica_flush_atom)`: sent by a shard to itself after a write queued items
 ///   for its followers; sends what queued up meanwhile, one message per follower.
+/// - `(sweep_atom)`: sent by a shard to itself while batches to followers wait for
+///   their answers: answers the overdue ones with a timeout (`requests::deadlines`).
 /// - `(level_atom, slice)`: sent by a shard to itself after an import, so that the
 ///   new primary's first item reaches the old primary after the import's reply.
 /// - `(subscribe_atom, local_atom, keys, sink)`: a primary shares a subscription to
@@ -106,6 +109,7 @@ using shard_replica_actor = shard_actor::extend<
   caf::reacts_to<node_shards_atom, std::vector<node_shards>>,
   caf::reacts_to<level_atom, uint32_t>,
   caf::reacts_to<replica_flush_atom>,
+  caf::reacts_to<requests::sweep_atom>,
   caf::reacts_to<subscribe_atom, local_atom, std::vector<key_route>, caf::actor>>;
 
 /// A shard as the destination of a slice handoff.
@@ -115,8 +119,9 @@ using shard_replica_actor = shard_actor::extend<
 /// epoch, before any directory table names it, closes the slice's open windows
 /// (end + lateness) and sends them to the snapshot's subscribers, whom it monitors.
 /// It refuses (errc::unavailable) a slice it is exporting, holds at a higher epoch,
-/// holds non-empty at the same epoch, or moved away at the same or a higher epoch,
-/// and a snapshot that `check` rejects (errc::internal).
+/// holds non-empty at the same epoch, moved away at the same or a higher epoch, or
+/// knows fenced at the same or a higher epoch (a table, an election, its replica:
+/// the handoff was overtaken), and a snapshot that `check` rejects (errc::internal).
 ///
 /// `(abort_atom, slice, epoch)` withdraws an import whose reply the exporter did
 /// not get in time: the shard drops the slice if it holds it at exactly `epoch` and

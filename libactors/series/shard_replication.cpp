@@ -185,20 +185,27 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
     auto i = std::lower_bound(xs.begin(), xs.end(), std::make_pair(s, uint64_t{0}));
     return i != xs.end() && i->first == s ? i->second : uint64_t{0};
   };
-  self
-    ->request(caf::actor_cast<shard_replica_actor>(shard), st.timeout(),
-              replicate_atom::value, std::move(ob.batch))
-    .then(
-      [self, shard, gens, gen_of](replica_acks& reply) {
-        for (auto& a : reply.xs)
-          on_ack(self, shard, a, gen_of(gens, a.slice));
-        flush_soon(self);
-      },
-      [self, shard, gens](caf::error&) {
-        for (auto& [s, gen] : gens)
-          on_silence(self, shard, s, gen);
-        flush_soon(self);
-      });
+  // No CAF timeout: the shard keeps the batch's deadline (one sweep timer, not two
+  // clock wake-ups per batch); past it, the error handler runs as after a timeout.
+  auto h = self->request(caf::actor_cast<shard_replica_actor>(shard), caf::infinite,
+                         replicate_atom::value, std::move(ob.batch));
+  auto id = h.id();
+  st.batch_deadlines.set_timeout(st.timeout());
+  if (st.batch_deadlines.add(id))
+    self->delayed_send(self, st.batch_deadlines.interval(), requests::sweep_atom::value);
+  h.then(
+    [self, shard, gens, gen_of, id](replica_acks& reply) {
+      self->state.batch_deadlines.done(id);
+      for (auto& a : reply.xs)
+        on_ack(self, shard, a, gen_of(gens, a.slice));
+      flush_soon(self);
+    },
+    [self, shard, gens, id](caf::error&) {
+      self->state.batch_deadlines.done(id);
+      for (auto& [s, gen] : gens)
+        on_silence(self, shard, s, gen);
+      flush_soon(self);
+    });
 }
 
 /// Sends `f` a snapshot of slice `s` at the stream's position; items follow it.

@@ -193,6 +193,8 @@ struct shard_state {
   std::set<caf::actor_addr> watched; ///< follower shards monitored
   uint64_t link_generation = 0; ///< numbers the starts of follower links
   std::map<caf::actor, outbound> outbox;
+  /// Deadlines of the batches sent to followers (sent without a CAF timeout).
+  requests::deadlines batch_deadlines;
   bool flush_scheduled = false; ///< a replica_flush_atom is on its way to this shard
   std::unordered_map<uint32_t, uint32_t> ack_slot; ///< scratch of on_replicate
   /// Read barriers appended since the last flush, by slice: reads that arrive
