@@ -22,10 +22,30 @@ namespace {
 
 struct write_fan_in;
 
+/// Where the answer of a batch goes: the response promise of a request, or the
+/// callback of a write sent with a `write_reply`.
+struct write_answer {
+  caf::typed_response_promise<write_ack> rp;
+  std::function<void(caf::expected<write_ack>)> fn;
+
+  void deliver(write_ack ack) {
+    if (fn)
+      fn(std::move(ack));
+    else
+      rp.deliver(std::move(ack));
+  }
+
+  void deliver(caf::error err) {
+    if (fn)
+      fn(std::move(err));
+    else
+      rp.deliver(std::move(err));
+  }
+};
+
 /// One shard write of a batch, waiting for its answer; counted once.
 struct write_part {
   std::shared_ptr<write_fan_in> fan;
-  caf::typed_response_promise<write_ack> rp;
   bool done = false;
   std::vector<uint32_t> slices; ///< of a write to another node: its slices
 };
@@ -90,11 +110,14 @@ struct write_fan_in {
     }
   }
 
-  void finish(caf::typed_response_promise<write_ack>& rp) {
+  /// Where the ack or the error goes.
+  write_answer to;
+
+  void finish() {
     if (highest != nullptr && (code == errc::none || code == errc::unavailable))
       *highest = std::max(*highest, sequence);
     if (code != errc::none) {
-      rp.deliver(make_error(code, std::move(message)));
+      to.deliver(make_error(code, std::move(message)));
       return;
     }
     write_ack ack;
@@ -102,7 +125,7 @@ struct write_fan_in {
     ack.accepted = applied;
     ack.duplicate = duplicate_ranges == ranges;
     ack.late = late;
-    rp.deliver(ack);
+    to.deliver(ack);
   }
 };
 
@@ -127,7 +150,7 @@ void answer(const std::shared_ptr<write_part>& part, series::shard_write_result*
     fan.fail(errc::unavailable, failure);
   }
   if (--fan.remaining == 0)
-    fan.finish(part->rp);
+    fan.finish();
 }
 
 /// Forgets a remote shard write that has its answer.
@@ -208,43 +231,44 @@ void watch_remote(ingest_ptr self, const series::shard_actor& shard) {
     self->monitor(shard);
 }
 
-caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
-                                                wire::keyed_batch& batch) {
-  auto rp = self->make_response_promise<write_ack>();
+/// Sends the parts of `batch` to the shards of their slices; `to` gets the ack once
+/// every shard answered, or the first error.
+void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
   auto& st = self->state;
   auto table = st.ctx->cache->load();
   if (!table) {
-    rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
-    return rp;
+    to.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+    return;
   }
   batch.producer = st.producer;
   if (batch.sequence + series::dedup_window::span < st.highest_sent) {
     // Every slice this session wrote to at highest_sent would refuse it, others
     // might not: refuse all of it here, so that none of it is applied.
-    rp.deliver(make_error(errc::sequence_too_old,
+    to.deliver(make_error(errc::sequence_too_old,
                           "sequence " + std::to_string(batch.sequence) + " is more than "
                             + std::to_string(series::dedup_window::span)
                             + " below sequence " + std::to_string(st.highest_sent)
                             + " this session already sent for producer '" + st.producer
                             + "': nothing applied"));
-    return rp;
+    return;
   }
   st.split.split(batch, *table, st.routed, st.unroutable);
   if (!st.unroutable.empty()) {
     // Refuse before sending anything: nothing of the batch is applied.
-    rp.deliver(make_error(errc::unavailable,
+    to.deliver(make_error(errc::unavailable,
                           "slice " + std::to_string(st.unroutable.front())
                             + " has no reachable primary"));
-    return rp;
+    return;
   }
   auto fan = std::make_shared<write_fan_in>();
+  fan->to = std::move(to);
   fan->sequence = batch.sequence;
   fan->highest = &st.highest_sent;
   fan->remaining = st.routed.size();
   for (auto& r : st.routed)
     fan->ranges += r.write.ranges.size();
   for (auto& r : st.routed) {
-    auto part = std::make_shared<write_part>(write_part{fan, rp, false, {}});
+    auto part = std::make_shared<write_part>(write_part{fan, false, {}});
     // Which slices wait on this shard, for the error text of a timeout (no string
     // is built unless it is needed).
     auto first_slice = r.write.ranges.empty() ? 0u : r.write.ranges.front().slice;
@@ -289,6 +313,13 @@ caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
       });
   }
   st.routed.clear();
+}
+
+/// A write sent as a request: answered through its response promise.
+caf::typed_response_promise<write_ack> dispatch(ingest_ptr self,
+                                                wire::keyed_batch& batch) {
+  auto rp = self->make_response_promise<write_ack>();
+  dispatch(self, batch, write_answer{rp, {}});
   return rp;
 }
 
@@ -317,6 +348,9 @@ ingest_full_actor::behavior_type ingest_behavior(
   self->set_down_handler([self](caf::down_msg& msg) { shard_down(self, msg.source); });
   return {
     [self](write_atom, wire::keyed_batch& batch) { return dispatch(self, batch); },
+    [self](write_atom, wire::keyed_batch& batch, write_reply& reply) {
+      dispatch(self, batch, write_answer{{}, std::move(reply.fn)});
+    },
     [self](reroute_atom) { check_reroutes(self); },
     [self](requests::sweep_atom) {
       auto& d = self->state.write_deadlines;

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "requests/deadlines.hpp"
@@ -19,11 +22,21 @@ namespace tether::routing {
 /// times out.
 using reroute_atom = caf::atom_constant<caf::atom("tt_rerte")>;
 
+/// The answer to a write sent as `(write_atom, keyed_batch, write_reply)` instead of
+/// a request: called once, on the ingest actor's thread, with the ack or the error.
+/// It saves the gateway an actor between its I/O thread and the ingest actor (two
+/// thread hand-offs per write). Local only: it cannot cross the network.
+struct write_reply {
+  std::function<void(caf::expected<write_ack>)> fn;
+};
+
 /// The ingest interface plus the gateway's pre-keyed write: the gateway validates and
-/// keys a frame on its I/O thread and hands the keyed batch over. `sweep_atom` is
+/// keys a frame on its I/O thread and hands the keyed batch over, as a request or
+/// with a `write_reply`. `sweep_atom` is
 /// its own timer for the deadlines of its writes to shards (`requests::deadlines`).
 using ingest_full_actor = ingest_actor::extend<
   caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>,
+  caf::reacts_to<write_atom, wire::keyed_batch, write_reply>,
   caf::reacts_to<reroute_atom>, caf::reacts_to<requests::sweep_atom>>;
 
 /// What every ingest actor of a node shares.
@@ -42,3 +55,5 @@ ingest_full_actor spawn_ingest(caf::actor_system& sys,
                                std::string producer);
 
 } // namespace tether::routing
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tether::routing::write_reply)
