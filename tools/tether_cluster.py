@@ -315,10 +315,14 @@ class _DeferSignals:
 class Node:
     """One member of the local cluster: its name, ports and files."""
 
-    def __init__(self, base_dir, name, port, cluster_port, directory_member):
+    def __init__(self, base_dir, name, port, cluster_port, directory_member,
+                 advertised_port=None):
         self.name = name
         self.port = port
         self.cluster_port = cluster_port
+        # The port other nodes dial instead of cluster_port (a proxy in front of
+        # it: tether.advertise-cluster-port); None: cluster_port itself.
+        self.advertised_port = advertised_port
         self.directory_member = directory_member
         self.dir = os.path.join(base_dir, name)
         self.conf = os.path.join(self.dir, "tetherd.conf")
@@ -331,8 +335,11 @@ class Node:
         return int(self.name.rsplit("-", 1)[1])
 
     def to_json(self):
-        return {"name": self.name, "port": self.port, "cluster_port": self.cluster_port,
-                "directory_member": self.directory_member}
+        out = {"name": self.name, "port": self.port, "cluster_port": self.cluster_port,
+               "directory_member": self.directory_member}
+        if self.advertised_port is not None:
+            out["advertised_port"] = self.advertised_port
+        return out
 
 
 class LocalCluster:
@@ -345,6 +352,12 @@ class LocalCluster:
     extra_options: {option name: value} written into every node's [tether] section,
     e.g. {"window-ms": 2000, "replication-factor": 3}. base_port 0 picks free ports.
 
+    cluster_front: None, or a function (name, cluster port) -> port that puts
+    something (a fault-injecting proxy, tests/chaos/netproxy.py) in front of each new
+    node's cluster port: the node advertises the returned port
+    (tether.advertise-cluster-port) and the seeds name it, so every node-to-node
+    connection goes through it.
+
     As a context manager it always stops the nodes on the way out, on exceptions,
     Ctrl-C and SIGTERM included. Unless detach=True, the nodes are also killed by the
     kernel when the process (strictly: the thread) that started them dies, so a test
@@ -356,7 +369,8 @@ class LocalCluster:
 
     def __init__(self, tetherd_path, base_dir, base_port=0, extra_options=None, *,
                  ready_timeout=30.0, stop_timeout=10.0, detach=False, log=None,
-                 tls=True, secure=False):
+                 tls=True, secure=False, cluster_front=None):
+        self.cluster_front = cluster_front
         self.tetherd = os.path.abspath(tetherd_path)
         self.base_dir = os.path.abspath(base_dir)
         self.base_port = int(base_port)
@@ -425,7 +439,8 @@ class LocalCluster:
         self._nodes = {}
         for n in st["nodes"]:
             self._nodes[n["name"]] = Node(self.base_dir, n["name"], n["port"],
-                                          n["cluster_port"], n["directory_member"])
+                                          n["cluster_port"], n["directory_member"],
+                                          n.get("advertised_port"))
 
     def _save(self):
         st = {"version": STATE_VERSION, "tetherd": self.tetherd,
@@ -500,7 +515,9 @@ class LocalCluster:
         return self._ssl_context
 
     def cluster_address(self, name):
-        return f"{HOST}:{self.node(name).cluster_port}"
+        """HOST:PORT other nodes dial to reach the node."""
+        n = self.node(name)
+        return f"{HOST}:{n.advertised_port or n.cluster_port}"
 
     def seeds_for(self, name):
         """Cluster addresses of the directory members other than the node itself."""
@@ -624,6 +641,8 @@ class LocalCluster:
             if "cluster-host" in known:
                 lines.append(f"cluster-host={caf_value(HOST)}")
             lines.append(f"cluster-port={n.cluster_port}")
+            if n.advertised_port is not None:
+                lines.append(f"advertise-cluster-port={n.advertised_port}")
             seeds = self.seeds_for(n.name)
             if seeds:
                 lines.append(f"seeds={caf_value(seeds)}")
@@ -749,6 +768,16 @@ class LocalCluster:
             out.append(pair)
         return out
 
+    def _front(self, name, cluster_port):
+        """The port the node advertises (cluster_front), or None."""
+        if self.cluster_front is None or not self.clustered:
+            return None
+        if "advertise-cluster-port" not in self._check_binary():
+            raise ClusterError(f"{_shown(self.tetherd)} has no "
+                               "tether.advertise-cluster-port: no proxy can sit in "
+                               "front of its cluster port")
+        return int(self.cluster_front(name, cluster_port))
+
     def _start(self, name):
         n = self.node(name)
         if self.alive(name):
@@ -840,7 +869,8 @@ class LocalCluster:
         for i, (port, cport) in enumerate(self._allocate(n, 1), start=1):
             name = f"tether-{i}"
             self._nodes[name] = Node(self.base_dir, name, port, cport,
-                                     name in self.directory_members)
+                                     name in self.directory_members,
+                                     self._front(name, cport))
         for node in self._nodes.values():
             shutil.rmtree(node.dir, ignore_errors=True)  # a new cluster starts empty
             self._write_config(node)
@@ -870,7 +900,7 @@ class LocalCluster:
         index = max(n.index for n in self._nodes.values()) + 1
         (port, cport), = self._allocate(1, index)
         name = f"tether-{index}"
-        node = Node(self.base_dir, name, port, cport, False)
+        node = Node(self.base_dir, name, port, cport, False, self._front(name, cport))
         shutil.rmtree(node.dir, ignore_errors=True)
         self._nodes[name] = node
         self._write_config(node)

@@ -211,6 +211,8 @@ void node::impl::shutdown_all() {
     caf::anon_send_exit(supervisor, reason);
   if (tls_middleman)
     caf::anon_send_exit(tls_middleman, reason);
+  if (plain_middleman)
+    caf::anon_send_exit(plain_middleman, reason);
   if (router)
     caf::anon_send_exit(router, reason);
   for (auto& s : shards)
@@ -396,6 +398,9 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
       }
       ptr->tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
       sc.connector = ptr->tls_middleman;
+    } else {
+      ptr->plain_middleman = internal::spawn_plain_middleman(sys);
+      sc.connector = ptr->plain_middleman;
     }
     sc.heartbeat_ms = opts.heartbeat_ms;
     sc.suspect_ms = opts.suspect_ms;

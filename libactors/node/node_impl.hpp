@@ -36,6 +36,8 @@ struct node::impl {
   supervision::supervisor_actor supervisor;
   /// The middleman that carries cluster traffic over mutual TLS, when configured.
   caf::io::middleman_actor tls_middleman;
+  /// Without TLS: the middleman actor the supervisor dials peers through.
+  caf::io::middleman_actor plain_middleman;
   directory::replicated_directory_actor member;
   directory::controller_actor controller;
   std::vector<series::shard_actor> shards;

@@ -5,11 +5,15 @@
 // queue before every call into a session and reports handshake failures.
 #include "node/tls_transport.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <utility>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -250,6 +254,97 @@ private:
   context_ptr ctx_;
 };
 
+// -- connecting under latency ------------------------------------------------------
+//
+// CAF 0.17.6's BASP broker gives the context of a connection it dialed a `last_seen`
+// of zero (the clock's epoch) until the first bytes from the peer arrive, and its
+// heartbeat tick (every `middleman.heartbeat-interval`, 100 ms here) closes every
+// connection not seen within `middleman.connection-timeout`. A dialed connection is
+// therefore closed by the first tick that comes before the peer's BASP handshake:
+// with a round trip above the tick interval (or the TLS handshake's round trips on
+// top) every attempt fails, and a restarted node never joins. The connectors below
+// hand a connection to the broker only once the peer's first bytes wait in the
+// socket (TLS: after the TLS handshake), so the broker reads them at once.
+
+/// How long a new connection may take until the peer's first bytes arrive.
+constexpr std::chrono::milliseconds handshake_bound{3000};
+
+/// Waits until `fd` has `events` or `deadline` passes; false on timeout, error or
+/// hang-up without data.
+bool wait_for(native_socket fd, short events,
+              std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return false;
+    pollfd p{fd, events, 0};
+    auto n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    if ((p.revents & events) != 0)
+      return true;
+    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
+      return false;
+  }
+}
+
+/// Drives the client side of `session`'s TLS handshake on the non-blocking `fd`
+/// to its end (without reading application data), then waits for the peer's first
+/// bytes. False if either does not happen before `deadline`.
+bool finish_tls_handshake(caf::openssl::session& session, native_socket fd,
+                          std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    ERR_clear_error();
+    size_t n = 0;
+    // A zero-length read makes CAF's session call SSL_connect until it succeeds
+    // (`success` while it wants more), and nothing else: `indeterminate` once the
+    // handshake is done.
+    auto res = session.read_some(n, fd, nullptr, 0);
+    if (res == rw_state::failure) {
+      drain_errors();
+      return false;
+    }
+    if (res == rw_state::indeterminate)
+      return wait_for(fd, POLLIN, deadline);
+    // Mostly the handshake waits for the peer; a rare full send buffer is retried
+    // after 10 ms (the session does not say which of the two it is).
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return false;
+    wait_for(fd, POLLIN, std::min(deadline, now + std::chrono::milliseconds{10}));
+  }
+}
+
+/// The middleman actor of a node without TLS between nodes: CAF's, except that a
+/// new connection is handed to the BASP broker only once the peer's first bytes
+/// arrived (see above).
+class plain_middleman_impl : public caf::io::middleman_actor_impl {
+public:
+  plain_middleman_impl(caf::actor_config& cfg, caf::actor default_broker)
+    : caf::io::middleman_actor_impl(cfg, std::move(default_broker)) {
+  }
+
+  const char* name() const override {
+    return "tether.middleman";
+  }
+
+protected:
+  caf::expected<caf::io::scribe_ptr> connect(const std::string& host,
+                                             uint16_t port) override {
+    auto fd = net::new_tcp_connection(host, port);
+    if (!fd)
+      return std::move(fd.error());
+    if (!wait_for(*fd, POLLIN, std::chrono::steady_clock::now() + handshake_bound)) {
+      net::close_socket(*fd);
+      return caf::sec::cannot_connect_to_node;
+    }
+    return system().middleman().backend().new_scribe(*fd);
+  }
+};
+
 class middleman_actor_impl : public caf::io::middleman_actor_impl {
 public:
   middleman_actor_impl(caf::actor_config& cfg, caf::actor default_broker,
@@ -272,6 +367,16 @@ protected:
     auto peer = host + ":" + std::to_string(port);
     auto sssn = make_session(system(), *fd, false, *ctx_, peer);
     if (!sssn) {
+      net::close_socket(*fd);
+      return caf::sec::cannot_connect_to_node;
+    }
+    if (!finish_tls_handshake(*sssn, *fd,
+                              std::chrono::steady_clock::now() + handshake_bound)) {
+      std::fprintf(stderr,
+                   "tether: %s: cluster: cannot connect to %s: no TLS handshake and "
+                   "greeting within %lld ms\n",
+                   ctx_->node.c_str(), peer.c_str(),
+                   static_cast<long long>(handshake_bound.count()));
       net::close_socket(*fd);
       return caf::sec::cannot_connect_to_node;
     }
@@ -301,8 +406,14 @@ caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string
   auto ctx = std::make_shared<transport_context>();
   ctx->node = std::move(node);
   auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
-  return sys.spawn<middleman_actor_impl, caf::hidden>(std::move(broker),
-                                                      context_ptr{std::move(ctx)});
+  // Detached, as CAF's own: connecting blocks until the peer's first bytes arrive.
+  return sys.spawn<middleman_actor_impl, caf::hidden + caf::detached>(
+    std::move(broker), context_ptr{std::move(ctx)});
+}
+
+caf::io::middleman_actor spawn_plain_middleman(caf::actor_system& sys) {
+  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  return sys.spawn<plain_middleman_impl, caf::hidden + caf::detached>(std::move(broker));
 }
 
 } // namespace tether::internal

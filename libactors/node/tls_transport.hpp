@@ -30,4 +30,13 @@ namespace tether::internal {
 /// alive); send it an exit message at shutdown. Thread-safe: call from any thread.
 caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node);
 
+/// Spawns CAF's middleman actor for a node without TLS between nodes, except that
+/// a dialed connection is handed to the BASP broker only once the peer's first
+/// bytes arrived: CAF 0.17.6's broker closes a dialed connection at its next
+/// heartbeat tick until it has heard from the peer, so under a round trip longer
+/// than the tick no connection would ever be made (tls_transport.cpp). The TLS
+/// middleman above does the same after its TLS handshake. Hidden and detached; send
+/// it an exit message at shutdown.
+caf::io::middleman_actor spawn_plain_middleman(caf::actor_system& sys);
+
 } // namespace tether::internal

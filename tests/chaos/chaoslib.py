@@ -658,6 +658,19 @@ def expected_totals(producers, metric_keys):
     return exp
 
 
+def slices_without_ack(producers, slice_of, since):
+    """The slices (of slice_of: key index -> slice) that no write first sent at or
+    after `since` has reached with an ack yet: writes have not resumed there."""
+    waiting = set(slice_of.values())
+    for p in producers:
+        for b in reversed(p.batches):
+            if b.created < since:
+                break
+            if b.ack is not None:
+                waiting.difference_update(slice_of[k] for k, _ in b.items)
+    return waiting
+
+
 def percentile(values, q):
     if not values:
         return None
