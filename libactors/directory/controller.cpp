@@ -449,22 +449,6 @@ std::vector<uint32_t> orphaned_slices(const assignment_table& t) {
   return out;
 }
 
-/// The unsettled slices (controller_state::unsettled) that the table `t` still has
-/// at the epoch of their handoff; the others are forgotten (an election or a
-/// failover settled them).
-std::vector<uint32_t> unsettled_slices(controller_state& st, const assignment_table& t) {
-  std::vector<uint32_t> out;
-  for (auto i = st.unsettled.begin(); i != st.unsettled.end();) {
-    if (i->first < t.slices.size() && t.slices[i->first].epoch == i->second) {
-      out.push_back(i->first);
-      ++i;
-    } else {
-      i = st.unsettled.erase(i);
-    }
-  }
-  return out;
-}
-
 /// The first table: every directory member and whoever else joined, directory
 /// members first in id order, the others by name.
 assignment_table first_table(const controller_state& st) {
@@ -811,7 +795,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
           self,
           [self, balance, opts, loads](assignment_table t) mutable {
             auto orphans = orphaned_slices(t);
-            for (auto s : unsettled_slices(self->state, t))
+            for (auto s : unsettled_slices(self->state.unsettled, t))
               if (std::find(orphans.begin(), orphans.end(), s) == orphans.end())
                 orphans.push_back(s);
             if (orphans.empty()) {

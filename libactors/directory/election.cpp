@@ -96,4 +96,18 @@ election_result decide_election(assignment_table& t, const assignment_table& pla
   return out;
 }
 
+std::vector<uint32_t> unsettled_slices(std::map<uint32_t, uint64_t>& unsettled,
+                                       const assignment_table& t) {
+  std::vector<uint32_t> out;
+  for (auto i = unsettled.begin(); i != unsettled.end();) {
+    if (i->first < t.slices.size() && t.slices[i->first].epoch == i->second) {
+      out.push_back(i->first);
+      ++i;
+    } else {
+      i = unsettled.erase(i);
+    }
+  }
+  return out;
+}
+
 } // namespace tether::directory

@@ -6,6 +6,7 @@
 // the rules live here, where unit tests reach them (election.test.cpp).
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "tether/assignment.hpp"
@@ -51,5 +52,12 @@ election_result decide_election(assignment_table& t, const assignment_table& pla
                                 const std::vector<uint32_t>& slices,
                                 const std::vector<election_answer>& answers,
                                 uint32_t rf);
+
+/// The slices of `unsettled` (slice -> the epoch the table had for it when its
+/// handoff ended without a known outcome) that `t` still has at that epoch: their
+/// replicas must still elect where they stand. The others were settled meanwhile (an
+/// election, a failover or a later move changed their epoch) and are removed.
+std::vector<uint32_t> unsettled_slices(std::map<uint32_t, uint64_t>& unsettled,
+                                       const assignment_table& t);
 
 } // namespace tether::directory

@@ -136,3 +136,49 @@ TEST_CASE("a slice whose replica set shrank still needs more than n - q answers"
   r = decide_election(u, u, {0}, {}, 3);
   CHECK(r.unresolved == std::vector<uint32_t>{0});
 }
+
+TEST_CASE("an unsettled handoff: the replica that applied the most leads, source or "
+          "target",
+          "[directory][election]") {
+  // Slice 0 was being handed from a (primary, epoch 4) to b at epoch 5 when the
+  // handoff ended without an answer. The plan (the move's table) names b.
+  auto t = three_nodes({0});
+  auto plan = t;
+  plan.slices[0].primary = 1;
+  plan.slices[0].followers = {0, 2};
+  plan.slices[0].epoch = 5;
+  SECTION("the export never happened: a still holds the most and leads again") {
+    auto r = decide_election(t, plan, {0},
+                             {seeded(0, 0, 4, 9), seeded(0, 1, 4, 7), seeded(0, 2, 4, 7)},
+                             3);
+    CHECK(r.elected == std::vector<uint32_t>{0});
+    CHECK(t.slices[0].primary == 0);
+    CHECK(t.slices[0].epoch == 6); // above the handoff's epoch
+  }
+  SECTION("b imported the slice and took writes at epoch 5: b leads") {
+    auto r = decide_election(t, plan, {0},
+                             {seeded(0, 0, 4, 9), seeded(0, 1, 5, 3), seeded(0, 2, 5, 2)},
+                             3);
+    CHECK(r.elected == std::vector<uint32_t>{0});
+    CHECK(t.slices[0].primary == 1);
+    CHECK(t.slices[0].epoch == 6);
+  }
+  SECTION("b is gone: a and c decide, without b's answer") {
+    auto r = decide_election(t, plan, {0}, {seeded(0, 0, 4, 9), seeded(0, 2, 5, 2)}, 3);
+    CHECK(r.elected == std::vector<uint32_t>{0});
+    CHECK(t.slices[0].primary == 2); // c applied what b streamed at epoch 5
+    CHECK(t.slices[0].epoch == 6);
+  }
+}
+
+TEST_CASE("unsettled slices are asked about until their epoch changes",
+          "[directory][election]") {
+  auto t = three_nodes({0, 1, 2});
+  std::map<uint32_t, uint64_t> unsettled{{0, 4}, {1, 4}, {2, 3}, {7, 4}};
+  // Slice 2's epoch moved on (4, not 3), slice 7 does not exist: both forgotten.
+  CHECK(unsettled_slices(unsettled, t) == std::vector<uint32_t>{0, 1});
+  CHECK(unsettled.size() == 2);
+  t.slices[1].epoch = 6; // an election settled slice 1
+  CHECK(unsettled_slices(unsettled, t) == std::vector<uint32_t>{0});
+  CHECK(unsettled.size() == 1);
+}
