@@ -317,6 +317,7 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
     sc.max_sequence_jump = opts.limits.max_sequence_jump;
     sc.producer_idle_ms = static_cast<int64_t>(opts.limits.producer_idle_ms);
     sc.max_producers_per_slice = opts.limits.max_producers_per_slice;
+    sc.max_series = opts.limits.max_series;
     sc.staleness_ms = opts.staleness_ms;
     sc.accuracy = opts.sketch_accuracy;
     sc.rules = ptr->rules;

@@ -67,6 +67,11 @@ option_table node_option_table(node_options& o) {
      "dedup entries a slice keeps; a new producer beyond it takes the place of the one "
      "idle longest; the same on every node of a cluster",
      in(16, 1u << 20)},
+    {"max-series", &l.max_series,
+     "output series the slices this node leads may hold in all (about 500 bytes each, "
+     "more with histograms); a write range that would create more is refused with "
+     "`INPUT_LIMIT` and its slice changes nothing; `0` for no bound",
+     in(0, uint64_t{1} << 40)},
     {"max-frame-bytes", &l.max_frame_bytes,
      "largest WebSocket message; larger ones are discarded and answered "
      "`FRAME_TOO_LARGE`",

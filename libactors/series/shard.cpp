@@ -280,7 +280,10 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
       }
       auto before = sl->series_count();
       auto out = sl->apply(w, r, ctx, st.opened);
-      created += sl->series_count() - before;
+      auto made = sl->series_count() - before;
+      created += made;
+      if (ctx.series_room != std::numeric_limits<uint64_t>::max())
+        ctx.series_room -= std::min<uint64_t>(ctx.series_room, made);
       st.cfg.counters->count_slice(r.slice, out.applied, sl->series_count());
       if (out.code != errc::none) {
         if (res.code == errc::none) {

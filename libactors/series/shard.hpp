@@ -208,6 +208,9 @@ struct shard_config {
   /// Dedup eviction (apply_context::producer_idle_ms, max_producers).
   int64_t producer_idle_ms = std::numeric_limits<int64_t>::max();
   size_t max_producers_per_slice = std::numeric_limits<size_t>::max();
+  /// Output series the node's led slices may hold in all (`counters->series`); 0:
+  /// no bound (apply_context::series_room).
+  uint64_t max_series = 0;
   uint32_t tick_ms = 100;           ///< how often due windows are closed
   double accuracy = 0.01;           ///< histogram sketch relative accuracy
   std::shared_ptr<rules::rule_cache> rules; ///< quantiles per rule

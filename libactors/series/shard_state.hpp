@@ -334,6 +334,10 @@ struct shard_state {
     ctx.max_sequence_jump = cfg.max_sequence_jump;
     ctx.producer_idle_ms = cfg.producer_idle_ms;
     ctx.max_producers = cfg.max_producers_per_slice;
+    if (cfg.max_series > 0) {
+      auto have = cfg.counters->series.load(std::memory_order_relaxed);
+      ctx.series_room = have < cfg.max_series ? cfg.max_series - have : 0;
+    }
     if (cfg.rules && cfg.inputs && cfg.rules->load()->has_input_limits()) {
       if (!inputs)
         inputs = std::make_unique<input_tracker>(cfg.inputs, cfg.rules);

@@ -389,6 +389,13 @@ slice_state::apply_result slice_state::apply(const shard_write& w,
       return res;
     }
   }
+  if (new_kinds_.size() > ctx.series_room) {
+    res.code = errc::input_limit;
+    res.message = std::to_string(new_kinds_.size()) + " new output series in slice "
+                  + std::to_string(r.slice) + " would take the node past tether.max-series ("
+                  + std::to_string(ctx.series_room) + " more allowed)";
+    return res;
+  }
   if (auto why = overflow_risk ? counter_overflow(w, r) : std::string{}; !why.empty()) {
     res.code = errc::non_finite_value;
     res.message = std::move(why);

@@ -71,6 +71,11 @@ struct apply_context {
   /// items' time, so every replica makes them alike when the nodes share the options.
   int64_t producer_idle_ms = std::numeric_limits<int64_t>::max();
   size_t max_producers = std::numeric_limits<size_t>::max();
+  /// New output series the node may still create (`tether.max-series` less what
+  /// its led slices hold): a write range that would create more is refused with
+  /// errc::input_limit and changes nothing. Primaries set it; followers leave it
+  /// unbounded, so that they never refuse what a primary decided.
+  uint64_t series_room = std::numeric_limits<uint64_t>::max();
 };
 
 /// Whether `producer` is one of the ids a node writes under itself (remote write):

@@ -679,3 +679,37 @@ TEST_CASE("slice_state refuses counter samples that would overflow a running tot
   CHECK(apply(st, pair).code == errc::non_finite_value);
   CHECK(st.find("d") == nullptr);
 }
+
+TEST_CASE("slice_state refuses a range that would create more series than series_room",
+          "[slice_state]") {
+  slice_state st{slice_id};
+  write_builder first{"p", 1};
+  first.add("a", kind::counter, 1);
+  REQUIRE(apply(st, first).code == errc::none);
+
+  auto ctx = open_context();
+  ctx.series_room = 1;
+  write_builder b{"p", 2};
+  b.add("a", kind::counter, 1).add("b", kind::counter, 1).add("c", kind::gauge, 2)
+    .add("b", kind::counter, 1);
+  std::vector<opened_window> opened;
+  auto res = st.apply(b.w, b.all(), ctx, opened);
+  CHECK(res.code == errc::input_limit);
+  CHECK_THAT(res.message, Catch::Contains("max-series"));
+  CHECK(res.applied == 0);
+  CHECK(st.series_count() == 1); // nothing of the range applied, not even to "a"
+  CHECK(st.find("a")->state.total == 1);
+
+  // Room for the two new series (b twice is one series): all of it applies.
+  ctx.series_room = 2;
+  res = st.apply(b.w, b.all(), ctx, opened);
+  CHECK(res.code == errc::none);
+  CHECK(res.applied == 4);
+  CHECK(st.series_count() == 3);
+  // Existing series take samples with no room left.
+  ctx.series_room = 0;
+  write_builder more{"p", 3};
+  more.add("a", kind::counter, 1);
+  CHECK(st.apply(more.w, more.all(), ctx, opened).code == errc::none);
+  CHECK(st.find("a")->state.total == 3);
+}

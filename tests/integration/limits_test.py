@@ -568,6 +568,42 @@ def case_dedup_bounded(ctx):
     ctx.note(f"300 producers x 1024 keys: RSS +{grown:.0f} MiB")
 
 
+def node_series(ctx, port):
+    """The node's tether_series gauge from /metrics."""
+    code, body, _ = st.http_get(ctx, "/metrics", port=port)
+    check(code == 200, f"/metrics answered {code}")
+    for line in body.decode().splitlines():
+        if line.startswith("tether_series"):
+            return float(line.split()[-1])
+    raise Failure("/metrics has no tether_series")
+
+
+def case_series_cap(ctx):
+    """Series per node are bounded (max-series 100 on this node): writes that would
+    create more output series are refused with INPUT_LIMIT, the node never holds
+    more than the bound, and series it holds keep taking samples."""
+    port = ctx.subs_port
+    c = st.Conn(ctx, port)
+    st.hello(c, ctx.pid("series-cap"))
+    first = [st.counter("series_cap", 1, [("k", str(i))]) for i in range(80)]
+    st.ack(c, 1, first)
+    refused = 0
+    for seq in range(2, 7):  # 5 x 20 new series: past the bound of 100
+        batch = [st.counter("series_cap", 1, [("k", f"{seq}-{i}")]) for i in range(20)]
+        r = st.write(c, seq, batch)
+        if "error" in r:
+            st.check_error(r, "INPUT_LIMIT", sequence=seq, what="a write past max-series")
+            check("max-series" in r["error"].get("message", ""),
+                  f"the message names the limit: {r}")
+            refused += 1
+    held = node_series(ctx, port)
+    check(refused >= 3, f"only {refused} of 5 writes past the bound were refused")
+    check(held <= 100, f"the node holds {held:.0f} output series (bound: 100)")
+    st.ack(c, 7, first)  # existing series still take samples
+    st.check_total(c, st.canonical("series_cap", [("k", "5")]), 2, "an existing series: ")
+    ctx.note(f"{held:.0f} series held at max-series 100; {refused} of 5 writes refused")
+
+
 def case_emfile(ctx):
     """Item 7: out of descriptors the accept loop backs off instead of spinning, and
     the node serves again once descriptors come back."""
@@ -612,6 +648,7 @@ CASES = [
     ("send queue bounded in bytes", case_send_queue_bytes),
     ("subscriptions and keys per connection", case_subscription_limits),
     ("dedup entries bounded per slice", case_dedup_bounded),
+    ("series per node bounded", case_series_cap),
     ("EMFILE backoff", case_emfile),
 ]
 
@@ -655,7 +692,8 @@ def main():
             "--tether.max-connections=8", "--tether.max-http-body-bytes=1048576",
             "--tether.max-http-bodies-bytes=2097152", "--tether.max-send-queue-bytes=1048576"])
         ctx.subs = st.Node(args.tetherd, "subs", [
-            "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5"])
+            "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5",
+            "--tether.max-series=100"])
         ctx.dedup = st.Node(args.tetherd, "dedup", ["--tether.max-producers-per-slice=16"])
         fd = st.Node.__new__(st.Node)
         ctx.fd_node = fd

@@ -30,6 +30,9 @@ struct limits {
   /// at most `max_producers_per_slice` (docs/protocol.md section 6).
   uint64_t producer_idle_ms = 3600000;
   uint32_t max_producers_per_slice = 1024;
+  /// Output series the node may lead in all (tether.max-series); a write that
+  /// would create more is refused with INPUT_LIMIT. 0: no bound.
+  uint64_t max_series = 4000000;
 };
 
 /// Everything that shapes one node. Defaults give a single development node.
