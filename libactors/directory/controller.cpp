@@ -640,6 +640,383 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
   }
 }
 
+/// A member asks to join (or to be taken back): forms the cluster once every
+/// directory member asked, takes a restarted process back through an election, and
+/// rebalances after a member (re)joined.
+caf::typed_response_promise<uint64_t> on_join(controller_ptr self, member m) {
+  auto rp = self->make_response_promise<uint64_t>();
+  run(self, [self, m, rp](std::function<void()> done) mutable {
+    auto fail = [rp, done](caf::error err) mutable {
+      rp.deliver(std::move(err));
+      done();
+    };
+    with_table(
+      self,
+      [self, m, rp, done, fail](assignment_table t) mutable {
+        auto& st = self->state;
+        if (t.version == 0) {
+          st.joined[m.name] = m;
+          std::string missing;
+          for (auto& name : st.cfg.directory_members)
+            if (st.joined.count(name) == 0)
+              missing += (missing.empty() ? "" : ", ") + name;
+          if (!missing.empty()) {
+            fail(make_error(errc::unavailable,
+                            "the cluster forms once every directory member "
+                            "joined; waiting for "
+                              + missing));
+            return;
+          }
+          propose(self, first_table(st),
+                  [rp, done](uint64_t v) mutable {
+                    rp.deliver(v);
+                    done();
+                  },
+                  fail);
+          return;
+        }
+        auto idx = find_member(t, m.name);
+        if (idx >= 0) {
+          auto& cur = t.members[static_cast<size_t>(idx)];
+          bool same_process = cur.incarnation == 0 || m.incarnation == 0
+                              || cur.incarnation == m.incarnation;
+          if (!same_process) {
+            rejoin_restarted(self, std::move(t), idx, m,
+                             [self, rp, done](uint64_t v) mutable {
+                               rp.deliver(v);
+                               done();
+                               caf::anon_send(self, rebalance_atom::value);
+                             },
+                             fail);
+            return;
+          }
+          if (cur.up && cur.address == m.address) {
+            rp.deliver(t.version);
+            done();
+            return;
+          }
+          // Back from a partition or a pause with its state: it leads what it
+          // still leads at a higher epoch, not below the fence an unresolved
+          // election may have set on its followers (election_epoch).
+          if (!cur.up)
+            for (auto& a : t.slices)
+              if (a.primary == idx)
+                a.epoch = election_epoch(a);
+          cur.up = true;
+          cur.drained = false;
+          cur.address = m.address;
+          cur.incarnation = m.incarnation;
+          // Its old suspicions are about the process that failed.
+          for (auto& [_, r] : self->state.suspicions)
+            r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name),
+                          r.first.end());
+        } else {
+          t.members.push_back(m);
+        }
+        t.version += 1;
+        propose(self, std::move(t),
+                [self, rp, done](uint64_t v) mutable {
+                  rp.deliver(v);
+                  done();
+                  // A new or returning member may take slices now.
+                  caf::anon_send(self, rebalance_atom::value);
+                },
+                fail);
+      },
+      fail);
+  });
+  return rp;
+}
+
+/// One rebalance round: first the elections a failure or an unsettled handoff left
+/// unresolved, then new followers where the replication factor is short, then moves
+/// toward an even load.
+caf::typed_response_promise<uint64_t> on_rebalance(controller_ptr self) {
+  auto rp = self->make_response_promise<uint64_t>();
+  run(self, [self, rp](std::function<void()> done) mutable {
+    auto opts = placement_of(self->state.cfg);
+    auto loads = self->state.loads;
+    auto balance = [self, rp, done, opts, loads]() mutable {
+    if (suspicion_pending(self->state, self->state.last_table)) {
+      rp.deliver(uint64_t{0}); // the next round, once the verdict is in
+      done();
+      return;
+    }
+    converge(
+      self,
+      [opts, loads](const assignment_table& t) {
+        if (t.slices.empty())
+          return placement_plan{{}, t, true}; // the cluster has not formed yet
+        // First restore the replication factor: new followers on up members
+        // (their primary seeds them); promotions are the election's business.
+        auto r = restore_rf(t, loads, opts);
+        placement_plan copies{{}, t, false};
+        for (auto& m : r.moves)
+          if (m.kind == move_kind::copy && m.role == replica_role::follower) {
+            copies.moves.push_back(m);
+            copies.table.slices[m.slice] = r.table.slices[m.slice];
+          }
+        if (!copies.moves.empty())
+          return copies;
+        return rebalance(t, loads, opts);
+      },
+      0,
+      [rp, done](uint64_t moved) mutable {
+        rp.deliver(moved);
+        done();
+      },
+      [rp, done](caf::error err) mutable {
+        rp.deliver(std::move(err));
+        done();
+      },
+      0); // no retries: the next balance round is the retry
+    };
+    // First the elections a failure or an unsettled handoff left unresolved
+    // (too few replicas answered): ask again; a table is proposed only if one
+    // was decided.
+    with_table(
+      self,
+      [self, balance, opts, loads](assignment_table t) mutable {
+        auto orphans = orphaned_slices(t);
+        for (auto s : unsettled_slices(self->state.unsettled, t))
+          if (std::find(orphans.begin(), orphans.end(), s) == orphans.end())
+            orphans.push_back(s);
+        if (orphans.empty()) {
+          balance();
+          return;
+        }
+        auto plan = restore_rf(t, loads, opts);
+        auto before = t.slices;
+        elect(self, std::move(t), std::move(plan), orphans,
+              [self, balance, before, orphans](assignment_table next,
+                                                std::vector<uint32_t>) mutable {
+                bool changed = false;
+                for (auto s : orphans)
+                  changed = changed || next.slices[s].primary != before[s].primary
+                            || next.slices[s].epoch != before[s].epoch;
+                if (!changed) {
+                  balance();
+                  return;
+                }
+                propose(self, std::move(next), [balance](uint64_t) mutable { balance(); },
+                        [balance](caf::error) mutable { balance(); });
+              });
+      },
+      [balance](caf::error) mutable { balance(); });
+  });
+  return rp;
+}
+
+/// Moves every slice `name` leads elsewhere, then marks it drained.
+caf::typed_response_promise<uint64_t> on_drain(controller_ptr self, std::string name) {
+  auto rp = self->make_response_promise<uint64_t>();
+  run(self, [self, rp, name](std::function<void()> done) mutable {
+    auto fail = [rp, done](caf::error err) mutable {
+      rp.deliver(std::move(err));
+      done();
+    };
+    auto opts = placement_of(self->state.cfg);
+    auto loads = self->state.loads;
+    converge(
+      self,
+      [opts, name, loads](const assignment_table& t) {
+        auto idx = find_member(t, name);
+        if (idx < 0)
+          return placement_plan{{}, t, true};
+        return drain(t, idx, loads, opts);
+      },
+      0,
+      [self, rp, done, fail, name](uint64_t moved) mutable {
+        // A drained member takes no slices until it joins again (restart).
+        with_table(
+          self,
+          [self, rp, done, fail, moved, name](assignment_table t) mutable {
+            auto idx = find_member(t, name);
+            if (idx < 0) {
+              rp.deliver(make_error(errc::invalid_key,
+                                    "no member is called " + name));
+              done();
+              return;
+            }
+            for (auto& s : t.slices)
+              if (s.primary == idx) {
+                rp.deliver(make_error(errc::unavailable,
+                                      "the drain of " + name
+                                        + " is incomplete: "
+                                        + self->state.report.last_error));
+                done();
+                return;
+              }
+            if (!t.members[static_cast<size_t>(idx)].up) {
+              rp.deliver(moved);
+              done();
+              return;
+            }
+            t.members[static_cast<size_t>(idx)].up = false;
+            t.members[static_cast<size_t>(idx)].drained = true;
+            t.version += 1;
+            propose(self, std::move(t),
+                    [rp, done, moved](uint64_t) mutable {
+                      rp.deliver(moved);
+                      done();
+                    },
+                    fail);
+          },
+          fail);
+      },
+      fail);
+  });
+  return rp;
+}
+
+/// An operator's move of one slice to the member `name`: the slice's epoch after it.
+caf::typed_response_promise<uint64_t> on_move(controller_ptr self, uint32_t slice,
+                                              std::string name) {
+  auto rp = self->make_response_promise<uint64_t>();
+  run(self, [self, rp, slice, name](std::function<void()> done) mutable {
+    auto fail = [rp, done](caf::error err) mutable {
+      rp.deliver(std::move(err));
+      done();
+    };
+    with_table(
+      self,
+      [self, rp, done, fail, slice, name](assignment_table t) mutable {
+        auto to = find_member(t, name);
+        if (to < 0 || slice >= t.slices.size() || !t.members[to].up) {
+          fail(make_error(errc::invalid_key,
+                          to < 0 ? "no member is called " + name
+                          : slice >= t.slices.size()
+                            ? "no slice " + std::to_string(slice)
+                            : name + " is not up"));
+          return;
+        }
+        auto& a = t.slices[slice];
+        if (a.primary == to) {
+          rp.deliver(a.epoch);
+          done();
+          return;
+        }
+        placement_plan plan;
+        plan.table = t;
+        auto& b = plan.table.slices[slice];
+        move m;
+        m.slice = slice;
+        m.from = a.primary;
+        m.to = to;
+        m.role = replica_role::primary;
+        b.followers.erase(std::remove(b.followers.begin(), b.followers.end(), to),
+                          b.followers.end());
+        b.primary = to;
+        b.epoch = a.epoch + 1;
+        plan.moves.push_back(m);
+        auto epoch = b.epoch;
+        execute(
+          self, std::move(t), std::move(plan),
+          [self, rp, done, epoch, slice](uint64_t, uint64_t moved) mutable {
+            if (moved == 0)
+              rp.deliver(make_error(errc::unavailable,
+                                    "slice " + std::to_string(slice)
+                                      + " did not move: "
+                                      + self->state.report.last_error));
+            else
+              rp.deliver(epoch);
+            done();
+          },
+          fail);
+      },
+      fail);
+  });
+  return rp;
+}
+
+/// What the controller did so far, as the leader sees it.
+caf::typed_response_promise<controller_report> on_report(controller_ptr self) {
+  auto rp = self->make_response_promise<controller_report>();
+  with_table(
+    self,
+    [self, rp](assignment_table) mutable {
+      auto r = self->state.report;
+      r.slice_series.reserve(self->state.loads.size());
+      for (auto& l : self->state.loads)
+        r.slice_series.push_back(l.series);
+      rp.deliver(std::move(r));
+    },
+    [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+/// A member reports whom it suspects: handoffs concerning members a majority
+/// suspects are abandoned, and the failure verdict runs in the urgent lane.
+void on_suspect(controller_ptr self, std::string reporter,
+                std::vector<std::string> names) {
+  auto& st = self->state;
+  st.suspicions[reporter] = {std::move(names), now_ms()};
+  abandon_failing_handoffs(self);
+  if (st.judging)
+    return;
+  bool any = false;
+  for (auto& [_, r] : st.suspicions)
+    any = any || !r.first.empty();
+  if (!any)
+    return;
+  st.judging = true;
+  run_urgent(self, [self](std::function<void()> done) {
+    auto finish = [self, done] {
+      self->state.judging = false;
+      done();
+    };
+    with_table(
+      self,
+      [self, finish](assignment_table t) {
+        auto failed = failed_members(self->state, t);
+        if (failed.empty() || t.slices.empty()) {
+          finish();
+          return;
+        }
+        for (auto i : failed) {
+          t.members[static_cast<size_t>(i)].up = false;
+          t.members[static_cast<size_t>(i)].drained = false;
+        }
+        // Promote a follower wherever one is up: the one that applied the most
+        // of the slice's stream. Copies that restore the replication factor
+        // follow on the next rounds.
+        auto plan = restore_rf(t, self->state.loads, placement_of(self->state.cfg));
+        std::vector<uint32_t> promoted;
+        for (auto& m : plan.moves)
+          if (m.kind == move_kind::promote)
+            promoted.push_back(m.slice);
+        self->state.report.failures_declared += failed.size();
+        elect(self, std::move(t), std::move(plan), std::move(promoted),
+              [self, finish](assignment_table next, std::vector<uint32_t>) {
+                // Unresolved elections are retried by the rebalance rounds.
+                propose(self, std::move(next), [finish](uint64_t) { finish(); },
+                        [finish](caf::error) { finish(); });
+              });
+      },
+      [finish](caf::error) { finish(); });
+  });
+}
+
+/// The series and sample rates a member's primaries reported, for placement.
+void on_load(controller_ptr self, const std::vector<slice_load_report>& xs) {
+  auto& loads = self->state.loads;
+  for (auto& x : xs) {
+    if (x.slice >= self->state.cfg.slice_count)
+      continue;
+    if (loads.size() < self->state.cfg.slice_count)
+      loads.resize(self->state.cfg.slice_count);
+    loads[x.slice] = slice_load{x.series, x.samples_per_second};
+  }
+  uint64_t slices = 0;
+  uint64_t series = 0;
+  for (auto& l : loads) {
+    slices += (l.series > 0 || l.samples_per_second > 0) ? 1 : 0;
+    series += l.series;
+  }
+  self->state.report.loaded_slices = slices;
+  self->state.report.loaded_series = series;
+}
+
 controller_actor::behavior_type controller_behavior(controller_ptr self,
                                                     controller_config cfg) {
   self->state.cfg = std::move(cfg);
@@ -664,361 +1041,18 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
                          balance_tick_atom::value);
     },
-    [self](join_atom, member& m) {
-      auto rp = self->make_response_promise<uint64_t>();
-      run(self, [self, m, rp](std::function<void()> done) mutable {
-        auto fail = [rp, done](caf::error err) mutable {
-          rp.deliver(std::move(err));
-          done();
-        };
-        with_table(
-          self,
-          [self, m, rp, done, fail](assignment_table t) mutable {
-            auto& st = self->state;
-            if (t.version == 0) {
-              st.joined[m.name] = m;
-              std::string missing;
-              for (auto& name : st.cfg.directory_members)
-                if (st.joined.count(name) == 0)
-                  missing += (missing.empty() ? "" : ", ") + name;
-              if (!missing.empty()) {
-                fail(make_error(errc::unavailable,
-                                "the cluster forms once every directory member "
-                                "joined; waiting for "
-                                  + missing));
-                return;
-              }
-              propose(self, first_table(st),
-                      [rp, done](uint64_t v) mutable {
-                        rp.deliver(v);
-                        done();
-                      },
-                      fail);
-              return;
-            }
-            auto idx = find_member(t, m.name);
-            if (idx >= 0) {
-              auto& cur = t.members[static_cast<size_t>(idx)];
-              bool same_process = cur.incarnation == 0 || m.incarnation == 0
-                                  || cur.incarnation == m.incarnation;
-              if (!same_process) {
-                rejoin_restarted(self, std::move(t), idx, m,
-                                 [self, rp, done](uint64_t v) mutable {
-                                   rp.deliver(v);
-                                   done();
-                                   caf::anon_send(self, rebalance_atom::value);
-                                 },
-                                 fail);
-                return;
-              }
-              if (cur.up && cur.address == m.address) {
-                rp.deliver(t.version);
-                done();
-                return;
-              }
-              // Back from a partition or a pause with its state: it leads what it
-              // still leads at a higher epoch, not below the fence an unresolved
-              // election may have set on its followers (election_epoch).
-              if (!cur.up)
-                for (auto& a : t.slices)
-                  if (a.primary == idx)
-                    a.epoch = election_epoch(a);
-              cur.up = true;
-              cur.drained = false;
-              cur.address = m.address;
-              cur.incarnation = m.incarnation;
-              // Its old suspicions are about the process that failed.
-              for (auto& [_, r] : self->state.suspicions)
-                r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name),
-                              r.first.end());
-            } else {
-              t.members.push_back(m);
-            }
-            t.version += 1;
-            propose(self, std::move(t),
-                    [self, rp, done](uint64_t v) mutable {
-                      rp.deliver(v);
-                      done();
-                      // A new or returning member may take slices now.
-                      caf::anon_send(self, rebalance_atom::value);
-                    },
-                    fail);
-          },
-          fail);
-      });
-      return rp;
-    },
-    [self](rebalance_atom) {
-      auto rp = self->make_response_promise<uint64_t>();
-      run(self, [self, rp](std::function<void()> done) mutable {
-        auto opts = placement_of(self->state.cfg);
-        auto loads = self->state.loads;
-        auto balance = [self, rp, done, opts, loads]() mutable {
-        if (suspicion_pending(self->state, self->state.last_table)) {
-          rp.deliver(uint64_t{0}); // the next round, once the verdict is in
-          done();
-          return;
-        }
-        converge(
-          self,
-          [opts, loads](const assignment_table& t) {
-            if (t.slices.empty())
-              return placement_plan{{}, t, true}; // the cluster has not formed yet
-            // First restore the replication factor: new followers on up members
-            // (their primary seeds them); promotions are the election's business.
-            auto r = restore_rf(t, loads, opts);
-            placement_plan copies{{}, t, false};
-            for (auto& m : r.moves)
-              if (m.kind == move_kind::copy && m.role == replica_role::follower) {
-                copies.moves.push_back(m);
-                copies.table.slices[m.slice] = r.table.slices[m.slice];
-              }
-            if (!copies.moves.empty())
-              return copies;
-            return rebalance(t, loads, opts);
-          },
-          0,
-          [rp, done](uint64_t moved) mutable {
-            rp.deliver(moved);
-            done();
-          },
-          [rp, done](caf::error err) mutable {
-            rp.deliver(std::move(err));
-            done();
-          },
-          0); // no retries: the next balance round is the retry
-        };
-        // First the elections a failure or an unsettled handoff left unresolved
-        // (too few replicas answered): ask again; a table is proposed only if one
-        // was decided.
-        with_table(
-          self,
-          [self, balance, opts, loads](assignment_table t) mutable {
-            auto orphans = orphaned_slices(t);
-            for (auto s : unsettled_slices(self->state.unsettled, t))
-              if (std::find(orphans.begin(), orphans.end(), s) == orphans.end())
-                orphans.push_back(s);
-            if (orphans.empty()) {
-              balance();
-              return;
-            }
-            auto plan = restore_rf(t, loads, opts);
-            auto before = t.slices;
-            elect(self, std::move(t), std::move(plan), orphans,
-                  [self, balance, before, orphans](assignment_table next,
-                                                    std::vector<uint32_t>) mutable {
-                    bool changed = false;
-                    for (auto s : orphans)
-                      changed = changed || next.slices[s].primary != before[s].primary
-                                || next.slices[s].epoch != before[s].epoch;
-                    if (!changed) {
-                      balance();
-                      return;
-                    }
-                    propose(self, std::move(next), [balance](uint64_t) mutable { balance(); },
-                            [balance](caf::error) mutable { balance(); });
-                  });
-          },
-          [balance](caf::error) mutable { balance(); });
-      });
-      return rp;
-    },
-    [self](drain_atom, std::string& name) {
-      auto rp = self->make_response_promise<uint64_t>();
-      run(self, [self, rp, name](std::function<void()> done) mutable {
-        auto fail = [rp, done](caf::error err) mutable {
-          rp.deliver(std::move(err));
-          done();
-        };
-        auto opts = placement_of(self->state.cfg);
-        auto loads = self->state.loads;
-        converge(
-          self,
-          [opts, name, loads](const assignment_table& t) {
-            auto idx = find_member(t, name);
-            if (idx < 0)
-              return placement_plan{{}, t, true};
-            return drain(t, idx, loads, opts);
-          },
-          0,
-          [self, rp, done, fail, name](uint64_t moved) mutable {
-            // A drained member takes no slices until it joins again (restart).
-            with_table(
-              self,
-              [self, rp, done, fail, moved, name](assignment_table t) mutable {
-                auto idx = find_member(t, name);
-                if (idx < 0) {
-                  rp.deliver(make_error(errc::invalid_key,
-                                        "no member is called " + name));
-                  done();
-                  return;
-                }
-                for (auto& s : t.slices)
-                  if (s.primary == idx) {
-                    rp.deliver(make_error(errc::unavailable,
-                                          "the drain of " + name
-                                            + " is incomplete: "
-                                            + self->state.report.last_error));
-                    done();
-                    return;
-                  }
-                if (!t.members[static_cast<size_t>(idx)].up) {
-                  rp.deliver(moved);
-                  done();
-                  return;
-                }
-                t.members[static_cast<size_t>(idx)].up = false;
-                t.members[static_cast<size_t>(idx)].drained = true;
-                t.version += 1;
-                propose(self, std::move(t),
-                        [rp, done, moved](uint64_t) mutable {
-                          rp.deliver(moved);
-                          done();
-                        },
-                        fail);
-              },
-              fail);
-          },
-          fail);
-      });
-      return rp;
-    },
+    [self](join_atom, member& m) { return on_join(self, m); },
+    [self](rebalance_atom) { return on_rebalance(self); },
+    [self](drain_atom, std::string& name) { return on_drain(self, std::move(name)); },
     [self](move_atom, uint32_t slice, std::string& name) {
-      auto rp = self->make_response_promise<uint64_t>();
-      run(self, [self, rp, slice, name](std::function<void()> done) mutable {
-        auto fail = [rp, done](caf::error err) mutable {
-          rp.deliver(std::move(err));
-          done();
-        };
-        with_table(
-          self,
-          [self, rp, done, fail, slice, name](assignment_table t) mutable {
-            auto to = find_member(t, name);
-            if (to < 0 || slice >= t.slices.size() || !t.members[to].up) {
-              fail(make_error(errc::invalid_key,
-                              to < 0 ? "no member is called " + name
-                              : slice >= t.slices.size()
-                                ? "no slice " + std::to_string(slice)
-                                : name + " is not up"));
-              return;
-            }
-            auto& a = t.slices[slice];
-            if (a.primary == to) {
-              rp.deliver(a.epoch);
-              done();
-              return;
-            }
-            placement_plan plan;
-            plan.table = t;
-            auto& b = plan.table.slices[slice];
-            move m;
-            m.slice = slice;
-            m.from = a.primary;
-            m.to = to;
-            m.role = replica_role::primary;
-            b.followers.erase(std::remove(b.followers.begin(), b.followers.end(), to),
-                              b.followers.end());
-            b.primary = to;
-            b.epoch = a.epoch + 1;
-            plan.moves.push_back(m);
-            auto epoch = b.epoch;
-            execute(
-              self, std::move(t), std::move(plan),
-              [self, rp, done, epoch, slice](uint64_t, uint64_t moved) mutable {
-                if (moved == 0)
-                  rp.deliver(make_error(errc::unavailable,
-                                        "slice " + std::to_string(slice)
-                                          + " did not move: "
-                                          + self->state.report.last_error));
-                else
-                  rp.deliver(epoch);
-                done();
-              },
-              fail);
-          },
-          fail);
-      });
-      return rp;
+      return on_move(self, slice, std::move(name));
     },
-    [self](report_atom) {
-      auto rp = self->make_response_promise<controller_report>();
-      with_table(
-        self,
-        [self, rp](assignment_table) mutable {
-          auto r = self->state.report;
-          r.slice_series.reserve(self->state.loads.size());
-          for (auto& l : self->state.loads)
-            r.slice_series.push_back(l.series);
-          rp.deliver(std::move(r));
-        },
-        [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
+    [self](report_atom) { return on_report(self); },
     [self](suspect_atom, std::string& reporter, std::vector<std::string>& names) {
-      auto& st = self->state;
-      st.suspicions[reporter] = {std::move(names), now_ms()};
-      abandon_failing_handoffs(self);
-      if (st.judging)
-        return;
-      bool any = false;
-      for (auto& [_, r] : st.suspicions)
-        any = any || !r.first.empty();
-      if (!any)
-        return;
-      st.judging = true;
-      run_urgent(self, [self](std::function<void()> done) {
-        auto finish = [self, done] {
-          self->state.judging = false;
-          done();
-        };
-        with_table(
-          self,
-          [self, finish](assignment_table t) {
-            auto failed = failed_members(self->state, t);
-            if (failed.empty() || t.slices.empty()) {
-              finish();
-              return;
-            }
-            for (auto i : failed) {
-              t.members[static_cast<size_t>(i)].up = false;
-              t.members[static_cast<size_t>(i)].drained = false;
-            }
-            // Promote a follower wherever one is up: the one that applied the most
-            // of the slice's stream. Copies that restore the replication factor
-            // follow on the next rounds.
-            auto plan = restore_rf(t, self->state.loads, placement_of(self->state.cfg));
-            std::vector<uint32_t> promoted;
-            for (auto& m : plan.moves)
-              if (m.kind == move_kind::promote)
-                promoted.push_back(m.slice);
-            self->state.report.failures_declared += failed.size();
-            elect(self, std::move(t), std::move(plan), std::move(promoted),
-                  [self, finish](assignment_table next, std::vector<uint32_t>) {
-                    // Unresolved elections are retried by the rebalance rounds.
-                    propose(self, std::move(next), [finish](uint64_t) { finish(); },
-                            [finish](caf::error) { finish(); });
-                  });
-          },
-          [finish](caf::error) { finish(); });
-      });
+      on_suspect(self, std::move(reporter), std::move(names));
     },
     [self](load_atom, std::string&, std::vector<slice_load_report>& xs) {
-      auto& loads = self->state.loads;
-      for (auto& x : xs) {
-        if (x.slice >= self->state.cfg.slice_count)
-          continue;
-        if (loads.size() < self->state.cfg.slice_count)
-          loads.resize(self->state.cfg.slice_count);
-        loads[x.slice] = slice_load{x.series, x.samples_per_second};
-      }
-      uint64_t slices = 0;
-      uint64_t series = 0;
-      for (auto& l : loads) {
-        slices += (l.series > 0 || l.samples_per_second > 0) ? 1 : 0;
-        series += l.series;
-      }
-      self->state.report.loaded_slices = slices;
-      self->state.report.loaded_series = series;
+      on_load(self, xs);
     },
     [self](agents_atom, std::vector<agent>& xs) {
       auto& agents = self->state.agents;
