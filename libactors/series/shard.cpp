@@ -612,44 +612,78 @@ void apply_table(shard_ptr self, assignment_table&& t) {
   report_roles(self);
 }
 
-/// Ends the export of slice `s`: on success the slice is gone from here (a
-/// replicated slice stays as a follower of its new primary) and requests for it go
-/// to its new place; otherwise it thaws. Then the slice follows the latest table
-/// and the items held back are handled in order.
-void finish_export(shard_ptr self, uint32_t s, bool moved) {
-  auto& st = self->state;
-  auto i = st.exporting.find(s);
-  if (i == st.exporting.end())
-    return;
-  auto job = std::move(i->second);
-  st.exporting.erase(i);
-  if (moved) {
-    st.moved_to[s] = move_record{job.dest, job.from_epoch, job.new_epoch};
-    if (job.replicated) {
-      // A follower now: it keeps the subscribers, in case it leads again.
-      follower_replica rep;
-      rep.cursor.fence = job.new_epoch;
-      rep.cursor.last = job.position;
-      rep.cursor.known_commit = job.committed;
-      rep.cursor.unconfirmed = std::move(job.unconfirmed);
-      rep.state = st.uninstall(s);
-      if (rep.state) {
-        rep.state->epoch = job.new_epoch;
-        st.replicas[s] = std::move(rep);
-      }
-    } else {
-      remove_subscriptions(self, s);
-      st.drop_slice(s);
-    }
-  } else if (auto* sl = st.hosted(s)) {
-    st.opened.clear();
-    sl->open_windows(st.opened);
-    st.schedule(st.opened);
+
+/// Every series with a closed window that ended within the staleness period (older
+/// ones have lost their inputs), and the slices' sizes, for /metrics.
+shard_scrape scrape_of(shard_ptr self) {
+  shard_scrape scrape;
+  auto& out = scrape.series;
+  auto stale_before = self->state.now()
+                      - static_cast<int64_t>(self->state.cfg.staleness_ms);
+  for (auto& entry : self->state.slices) {
+    // Not a structured binding: C++17 lambdas cannot capture those (clang).
+    auto id = entry.first;
+    auto& sl = entry.second;
+    scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
+    sl->for_each([&](const series_entry& e) {
+      if (e.state.last_closed.count == 0 || e.state.closed_until < stale_before)
+        return;
+      series_view v;
+      v.key = e.key();
+      v.slice = id;
+      v.node = self->state.cfg.node_name;
+      v.epoch = sl->epoch;
+      e.state.fill(v);
+      out.push_back(std::move(v));
+    });
   }
-  decide(self, s);
-  for (auto& item : job.items)
-    replay(self, item);
+  return scrape;
+}
+
+/// The shard's tick: closes due windows, logs role changes, expires idle inputs,
+/// runs the replication streams' timers and sends what queued up.
+void on_tick(shard_ptr self) {
+  auto& st = self->state;
+  auto now = st.now();
+  close_due(self, now);
+  report_roles(self); // seeds sent since the last table
+  if (st.inputs && now >= st.next_expiry) {
+    auto staleness = static_cast<int64_t>(st.cfg.staleness_ms);
+    st.inputs->expire(now - staleness);
+    st.next_expiry = now + std::max<int64_t>(staleness / 4, 1000);
+  }
+  if (!st.streams.empty())
+    replication_tick(self, now);
   flush(self);
+  schedule_tick(self);
+}
+
+/// An election asks for the table `version` it will propose: until a table reaches
+/// that version, refuse the items and seeds of every primary below the epoch it will
+/// commit, then say where the replica stands. A shard that still leads the slice (it
+/// has not received the table that demoted it yet, or the election settles an
+/// unsettled handoff and asks the primary too) fences its stream as well: it stops
+/// acknowledging, so that its answer cannot complete an old quorum later. A shard
+/// that already has a table of that version sets no fence: the election lost the
+/// version to another table and will not commit.
+std::vector<replica_position> fence_for_election(shard_ptr self,
+                                                 const std::vector<uint32_t>& xs,
+                                                 const std::vector<uint64_t>& fences,
+                                                 uint64_t version) {
+  auto& st = self->state;
+  std::vector<replica_position> out;
+  out.reserve(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    auto s = xs[i];
+    auto e = i < fences.size() ? fences[i] : 0;
+    if (e > st.fence_epoch(s) && version > st.table_version) {
+      st.election_fences[s] = shard_state::election_fence{e, version};
+      if (auto* stream = st.stream_of(s); stream != nullptr && e > stream->epoch())
+        stream->fence(e);
+    }
+    out.push_back(st.position_of(s));
+  }
+  return out;
 }
 
 } // namespace internal
@@ -710,32 +744,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       answer_read(self, k, sl, promise);
       return promise;
     },
-    [self](read_atom) {
-      // Every series with a closed window that ended within the staleness period
-      // (older ones have lost their inputs), and the slices' sizes, for /metrics.
-      shard_scrape scrape;
-      auto& out = scrape.series;
-      auto stale_before = self->state.now()
-                          - static_cast<int64_t>(self->state.cfg.staleness_ms);
-      for (auto& entry : self->state.slices) {
-        // Not a structured binding: C++17 lambdas cannot capture those (clang).
-        auto id = entry.first;
-        auto& sl = entry.second;
-        scrape.slices.push_back(slice_stat{id, sl->epoch, sl->series_count()});
-        sl->for_each([&](const series_entry& e) {
-          if (e.state.last_closed.count == 0 || e.state.closed_until < stale_before)
-            return;
-          series_view v;
-          v.key = e.key();
-          v.slice = id;
-          v.node = self->state.cfg.node_name;
-          v.epoch = sl->epoch;
-          e.state.fill(v);
-          out.push_back(std::move(v));
-        });
-      }
-      return scrape;
-    },
+    [self](read_atom) { return scrape_of(self); },
     [self](subscribe_atom, std::vector<key_route>& keys,
            caf::actor& sink) -> caf::result<std::vector<series_view>> {
       std::vector<series_view> views;
@@ -749,21 +758,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       return promise;
     },
     [self](update_atom, assignment_table& t) { apply_table(self, std::move(t)); },
-    [self](tick_atom) {
-      auto& st = self->state;
-      auto now = st.now();
-      close_due(self, now);
-      report_roles(self); // seeds sent since the last table
-      if (st.inputs && now >= st.next_expiry) {
-        auto staleness = static_cast<int64_t>(st.cfg.staleness_ms);
-        st.inputs->expire(now - staleness);
-        st.next_expiry = now + std::max<int64_t>(staleness / 4, 1000);
-      }
-      if (!st.streams.empty())
-        replication_tick(self, now);
-      flush(self);
-      schedule_tick(self);
-    },
+    [self](tick_atom) { on_tick(self); },
     [self](position_atom, std::vector<uint32_t>& xs) {
       std::vector<replica_position> out;
       out.reserve(xs.size());
@@ -773,28 +768,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
     },
     [self](position_atom, std::vector<uint32_t>& xs, std::vector<uint64_t>& fences,
            uint64_t version) {
-      // An election asks for the table `version` it will propose: until a table
-      // reaches that version, refuse the items and seeds of every primary below the
-      // epoch it will commit, then say where the replica stands. The election asks
-      // followers only; a shard that still leads the slice has not received the
-      // table that demoted it yet, and its stream stops acknowledging too (its
-      // answer counts, so it must not complete an old quorum later). A shard that
-      // already has a table of that version sets no fence: the election lost the
-      // version to another table and will not commit.
-      auto& st = self->state;
-      std::vector<replica_position> out;
-      out.reserve(xs.size());
-      for (size_t i = 0; i < xs.size(); ++i) {
-        auto s = xs[i];
-        auto e = i < fences.size() ? fences[i] : 0;
-        if (e > st.fence_epoch(s) && version > st.table_version) {
-          st.election_fences[s] = shard_state::election_fence{e, version};
-          if (auto* stream = st.stream_of(s); stream != nullptr && e > stream->epoch())
-            stream->fence(e);
-        }
-        out.push_back(st.position_of(s));
-      }
-      return out;
+      return fence_for_election(self, xs, fences, version);
     },
     [self](read_atom, local_atom,
            key_route& k) -> caf::result<series_view, replica_position> {
@@ -835,127 +809,12 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
       }
     },
     [self](import_atom, slice_snapshot& snap) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto s = snap.slice;
-      auto refuse = [&](const std::string& why) {
-        return make_error(errc::unavailable, "cannot import slice " + std::to_string(s)
-                                               + " at epoch "
-                                               + std::to_string(snap.epoch) + ": "
-                                               + why);
-      };
-      if (shard_of(s, st.cfg.shard_count) != st.cfg.index)
-        return refuse("it belongs to shard "
-                      + std::to_string(shard_of(s, st.cfg.shard_count)));
-      if (st.export_of(s) != nullptr)
-        return refuse("its export from here is under way");
-      if (auto* m = st.move_of(s); m != nullptr && m->epoch >= snap.epoch)
-        return refuse("it moved away from here at epoch " + std::to_string(m->epoch));
-      // A table or an election already fenced the slice at or above the import's
-      // epoch: the handoff was overtaken (abandoned, then elected elsewhere).
-      auto fence = st.fence_epoch(s);
-      if (auto* rep = st.replica_of(s))
-        fence = std::max(fence, rep->cursor.fence);
-      if (fence >= snap.epoch)
-        return refuse("it is fenced at epoch " + std::to_string(fence) + " here");
-      if (auto* sl = st.hosted(s)) {
-        if (sl->epoch > snap.epoch)
-          return refuse("it is served here at epoch " + std::to_string(sl->epoch));
-        if (sl->epoch == snap.epoch && !sl->empty())
-          return refuse("it is served here at that epoch already");
-      }
-      auto subscriptions = std::move(snap.subscribers);
-      std::string why;
-      auto sl = slice_state::restore(snap, why);
-      if (!sl)
-        return make_error(errc::internal, "invalid snapshot of " + why);
-      st.moved_to.erase(s);
-      st.drop_slice(s); // an empty or older copy
-      st.replicas.erase(s); // the follower replica this snapshot supersedes
-      auto n = sl->series_count();
-      st.opened.clear();
-      sl->open_windows(st.opened);
-      st.install(s, std::move(sl));
-      st.schedule(st.opened);
-      for (auto& sub : subscriptions)
-        for (auto& sink : sub.sinks)
-          if (sink)
-            add_subscriber(self, sub.key, s, sink);
-      if (s < st.assignments.size() && st.replicated(st.assignments[s])) {
-        // Led from here before any table says so: stream to the slice's other
-        // replicas (its old primary stays as a follower). The first item goes out
-        // after this reply, so that it reaches the old primary after the reply.
-        auto* stream = configure_stream(self, s, st.assignments[s], snap.epoch,
-                                        snap.position, snap.committed, true);
-        stream->adopt_marks(snap.unconfirmed);
-        stream->hold_writes();
-        self->send(self, level_atom::value, s);
-      }
-      return static_cast<uint64_t>(n);
+      return on_import(self, snap);
     },
-    [self](abort_atom, uint32_t s, uint64_t epoch) {
-      auto& st = self->state;
-      auto* sl = st.hosted(s);
-      if (sl == nullptr || sl->epoch != epoch || st.export_of(s) != nullptr)
-        return;
-      if (s < st.assignments.size() && st.self_member >= 0
-          && st.assignments[s].primary == st.self_member
-          && st.assignments[s].epoch >= epoch)
-        return; // a table made it primary here: not the import's to undo
-      st.drop_slice(s);
-    },
+    [self](abort_atom, uint32_t s, uint64_t epoch) { on_abort(self, s, epoch); },
     [self](export_atom, uint32_t s, uint64_t new_epoch,
            shard_import_actor& dest) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto refuse = [&](const std::string& why) {
-        return make_error(errc::unavailable,
-                          "cannot export slice " + std::to_string(s) + ": " + why);
-      };
-      auto* sl = st.hosted(s);
-      if (sl == nullptr)
-        return refuse("it is not served here");
-      if (st.export_of(s) != nullptr)
-        return refuse("its export is under way");
-      if (new_epoch <= sl->epoch)
-        return refuse("epoch " + std::to_string(new_epoch)
-                      + " is not above its epoch " + std::to_string(sl->epoch));
-      if (!dest)
-        return refuse("no destination");
-      // Windows already due close here; the others close at the destination.
-      close_due(self, st.now());
-      flush(self);
-      st.unschedule(s);
-      auto snap = sl->snapshot(new_epoch);
-      snap.subscribers = st.subscriptions_of(s);
-      export_job job;
-      job.from_epoch = sl->epoch;
-      job.new_epoch = new_epoch;
-      job.dest = dest;
-      if (auto* stream = st.stream_of(s)) {
-        snap.position = stream->last();
-        snap.committed = stream->committed();
-        snap.unconfirmed = stream->unconfirmed();
-        job.replicated = true;
-        job.position = snap.position;
-        job.committed = snap.committed;
-        job.unconfirmed = snap.unconfirmed;
-      }
-      st.exporting.emplace(s, std::move(job));
-      auto promise = self->make_response_promise<uint64_t>();
-      self->request(dest, st.timeout(), import_atom::value, std::move(snap))
-        .then(
-          [self, s, promise](uint64_t n) mutable {
-            finish_export(self, s, true);
-            promise.deliver(n);
-          },
-          [self, s, new_epoch, dest, promise](caf::error& err) mutable {
-            finish_export(self, s, false);
-            // The import may still arrive: withdraw it (messages between two
-            // actors stay in order).
-            if (err == caf::sec::request_timeout)
-              self->send(dest, abort_atom::value, s, new_epoch);
-            promise.deliver(std::move(err));
-          });
-      return promise;
+      return on_export(self, s, new_epoch, dest);
     },
   };
 }

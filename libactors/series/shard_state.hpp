@@ -499,6 +499,24 @@ void add_subscriber(shard_ptr self, const std::string& key, uint32_t slice,
 /// Forgets the subscriptions to the keys of slice `s`.
 void remove_subscriptions(shard_ptr self, uint32_t s);
 
+/// Closes the windows due by `now` and emits them.
+void close_due(shard_ptr self, int64_t now);
+
+/// Handles an item held back while its slice was frozen for an export.
+void replay(shard_ptr self, buffered_item& item);
+
+// shard_handoff.cpp
+
+/// Ends the export of slice `s` (moved: the import was acknowledged).
+void finish_export(shard_ptr self, uint32_t s, bool moved);
+
+caf::result<uint64_t> on_import(shard_ptr self, slice_snapshot& snap);
+
+void on_abort(shard_ptr self, uint32_t s, uint64_t epoch);
+
+caf::result<uint64_t> on_export(shard_ptr self, uint32_t s, uint64_t new_epoch,
+                                shard_import_actor& dest);
+
 // shard_replication.cpp
 
 /// Queues `it` (and, for a write item, the samples of `r` of `w`) for every follower
