@@ -275,6 +275,186 @@ std::string node::reload_rules() {
   return {};
 }
 
+namespace {
+
+/// The remote-write sender and the exporter that feeds it, when a URL is set.
+void start_outputs(caf::actor_system& sys, node::impl& n) {
+  auto& opts = n.opts;
+  if (opts.remote_write_url.empty())
+    return;
+  outputs::remote_write_sender_options so;
+  so.endpoint = opts.remote_write_url;
+  std::string error;
+  auto sender = outputs::remote_write_sender::make(so, error);
+  if (!sender)
+    throw std::invalid_argument("tether.remote-write-url: " + error);
+  n.sender = std::move(sender);
+  n.sender->start();
+  n.exporter = outputs::spawn_exporter(sys, n.sender, n.rules, opts.staleness_ms);
+}
+
+/// The configuration of shard `i` of the node.
+series::shard_config shard_config_for(const node::impl& n, uint32_t i,
+                                      uint64_t incarnation) {
+  auto& opts = n.opts;
+  series::shard_config sc;
+  sc.index = i;
+  sc.shard_count = opts.shards;
+  sc.node_name = opts.name;
+  sc.incarnation = incarnation;
+  sc.events = n.events;
+  sc.window_ms = opts.window_ms;
+  sc.lateness_ms = opts.lateness_ms;
+  sc.max_sequence_jump = opts.limits.max_sequence_jump;
+  sc.producer_idle_ms = static_cast<int64_t>(opts.limits.producer_idle_ms);
+  sc.max_producers_per_slice = opts.limits.max_producers_per_slice;
+  sc.max_series = opts.limits.max_series;
+  sc.staleness_ms = opts.staleness_ms;
+  sc.accuracy = opts.sketch_accuracy;
+  sc.rules = n.rules;
+  sc.exporter = n.exporter;
+  sc.inputs = n.inputs;
+  sc.request_timeout_ms = opts.request_timeout_ms;
+  sc.directory = n.directory;
+  sc.counters = n.counters;
+  return sc;
+}
+
+/// A node on its own: a local directory, and shards and routes that start from its
+/// first table, so that the node serves writes as soon as spawn_node returns
+/// (updates follow by subscription).
+void spawn_standalone(caf::actor_system& sys, node::impl& n) {
+  auto& opts = n.opts;
+  directory::directory_config dc;
+  dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
+                              true});
+  dc.slice_count = opts.slice_count;
+  auto initial = directory::initial_table(dc);
+  n.directory = directory::spawn_directory(sys, std::move(dc));
+  for (uint32_t i = 0; i < opts.shards; ++i) {
+    auto sc = shard_config_for(n, i, 0);
+    sc.initial = initial;
+    n.shards.push_back(series::spawn_shard(sys, std::move(sc)));
+  }
+  n.cache->store(std::make_shared<const routing::route_table>(
+    routing::make_route_table(initial, opts.name, n.shards)));
+}
+
+/// A directory member's Raft member and controller; `id` is its Raft id.
+void spawn_directory_member(caf::actor_system& sys, node::impl& n, uint32_t id) {
+  auto& opts = n.opts;
+  auto& names = opts.directory_members;
+  directory::replicated_directory_config rc;
+  rc.self = id;
+  rc.group_size = static_cast<uint32_t>(names.size());
+  rc.member_names = names;
+  rc.events = n.events;
+  rc.seed = std::hash<std::string>{}(opts.name);
+  if (!opts.data_dir.empty())
+    rc.data_dir = opts.data_dir + "/directory";
+  n.member = directory::spawn_replicated_directory(sys, std::move(rc));
+  directory::controller_config cc;
+  cc.member = n.member;
+  cc.directory_members = names;
+  cc.slice_count = opts.slice_count;
+  cc.replication_factor = opts.replication_factor;
+  cc.max_moves = opts.max_moves;
+  cc.tolerance = opts.balance_tolerance;
+  cc.request_timeout_ms = opts.request_timeout_ms;
+  cc.events = n.events;
+  n.controller = directory::spawn_controller(sys, std::move(cc));
+}
+
+/// The middleman actor the supervisor dials peers through: mutual TLS when the
+/// options name certificates (checked against the system's config), else plain.
+caf::io::middleman_actor spawn_connector(caf::actor_system& sys, node::impl& n) {
+  auto& opts = n.opts;
+  if (!opts.cluster_tls()) {
+    n.plain_middleman = internal::spawn_plain_middleman(sys);
+    return n.plain_middleman;
+  }
+  // CAF's sessions read the system's config, not node_options: both must name the
+  // same files, or a session would fall back to anonymous TLS.
+  auto& sc_cfg = sys.config();
+  if (!sys.has_openssl_manager() || sc_cfg.openssl_certificate != opts.tls_certificate
+      || sc_cfg.openssl_key != opts.tls_key || sc_cfg.openssl_cafile != opts.tls_cafile) {
+    n.shutdown_all();
+    throw std::invalid_argument(
+      "node-to-node TLS needs CAF's OpenSSL module loaded and the same "
+      "openssl.certificate, openssl.key and openssl.cafile in the "
+      "actor_system_config as in node_options (tether::configure loads the "
+      "module; docs/embedding.md)");
+  }
+  n.tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
+  return n.tls_middleman;
+}
+
+/// A cluster member: the directory comes from the Raft group through a client;
+/// shards and routes wait for its first table. Leaves the supervisor's
+/// configuration in `n.supervisor_config` (the router it feeds is spawned after).
+void spawn_member(caf::actor_system& sys, node::impl& n, uint64_t incarnation) {
+  auto& opts = n.opts;
+  auto client = directory::spawn_directory_client(sys, opts.request_timeout_ms);
+  n.directory = caf::actor_cast<directory_actor>(client);
+  auto& names = opts.directory_members;
+  auto pos = std::find(names.begin(), names.end(), opts.name);
+  uint32_t directory_id = pos == names.end()
+                            ? 0
+                            : static_cast<uint32_t>(pos - names.begin()) + 1;
+  if (directory_id > 0)
+    spawn_directory_member(sys, n, directory_id);
+  for (uint32_t i = 0; i < opts.shards; ++i)
+    n.shards.push_back(series::spawn_shard(sys, shard_config_for(n, i, incarnation)));
+  supervision::supervisor_config sc;
+  sc.name = opts.name;
+  sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
+               + std::to_string(opts.port);
+  sc.seeds = opts.seeds;
+  sc.incarnation = incarnation;
+  sc.connector = spawn_connector(sys, n);
+  sc.heartbeat_ms = opts.heartbeat_ms;
+  sc.suspect_ms = opts.suspect_ms;
+  sc.request_timeout_ms = opts.request_timeout_ms;
+  sc.shards = n.shards;
+  sc.directory_id = directory_id;
+  sc.directory = n.member;
+  sc.controller = n.controller;
+  sc.client = client;
+  sc.counters = n.counters;
+  sc.events = n.events;
+  n.supervisor_config = std::make_unique<supervision::supervisor_config>(std::move(sc));
+}
+
+/// Spawns the supervisor (fed by `router`), listens on the cluster port and tells
+/// the supervisor the address it announces.
+void start_supervisor(caf::actor_system& sys, node::impl& n) {
+  auto& opts = n.opts;
+  auto sc = std::move(*n.supervisor_config);
+  n.supervisor_config.reset();
+  sc.router = n.router;
+  n.supervisor = supervision::spawn_supervisor(sys, std::move(sc));
+  auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
+  auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
+  // With TLS, the node listens and connects only through its TLS middleman: no
+  // plain BASP port exists that a peer without a certificate could reach.
+  auto port = n.tls_middleman
+                ? publish_over(sys, n.tls_middleman, n.supervisor, opts.cluster_port, host)
+                : sys.middleman().publish(n.supervisor, opts.cluster_port, host.c_str(),
+                                          true);
+  if (!port) {
+    n.shutdown_all();
+    throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"
+                                + std::to_string(opts.cluster_port) + ": "
+                                + sys.render(port.error()));
+  }
+  auto advertised_port = opts.advertise_cluster_port != 0 ? opts.advertise_cluster_port
+                                                          : *port;
+  caf::anon_send(n.supervisor, supervision::start_atom::value,
+                 advertised + ":" + std::to_string(advertised_port));
+}
+
+} // namespace
+
 node spawn_node(caf::actor_system& sys, const node_options& opts) {
   if (auto err = check(opts); !err.empty())
     throw std::invalid_argument(err);
@@ -291,133 +471,12 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   events::parse_log_level(opts.log_level, level); // checked by check(): else info
   ptr->events = std::make_shared<events::event_log>(opts.name, event_ring_size,
                                                     &std::clog, level);
-  if (!opts.remote_write_url.empty()) {
-    outputs::remote_write_sender_options so;
-    so.endpoint = opts.remote_write_url;
-    std::string error;
-    auto sender = outputs::remote_write_sender::make(so, error);
-    if (!sender)
-      throw std::invalid_argument("tether.remote-write-url: " + error);
-    ptr->sender = std::move(sender);
-    ptr->sender->start();
-    ptr->exporter = outputs::spawn_exporter(sys, ptr->sender, ptr->rules,
-                                            opts.staleness_ms);
-  }
+  start_outputs(sys, *ptr);
   ptr->cache = std::make_shared<routing::route_cache>();
-  auto incarnation = opts.clustered() ? supervision::new_incarnation() : 0;
-  auto make_shard_config = [&](uint32_t i) {
-    series::shard_config sc;
-    sc.index = i;
-    sc.shard_count = ptr->opts.shards;
-    sc.node_name = opts.name;
-    sc.incarnation = incarnation;
-    sc.events = ptr->events;
-    sc.window_ms = opts.window_ms;
-    sc.lateness_ms = opts.lateness_ms;
-    sc.max_sequence_jump = opts.limits.max_sequence_jump;
-    sc.producer_idle_ms = static_cast<int64_t>(opts.limits.producer_idle_ms);
-    sc.max_producers_per_slice = opts.limits.max_producers_per_slice;
-    sc.max_series = opts.limits.max_series;
-    sc.staleness_ms = opts.staleness_ms;
-    sc.accuracy = opts.sketch_accuracy;
-    sc.rules = ptr->rules;
-    sc.exporter = ptr->exporter;
-    sc.inputs = ptr->inputs;
-    sc.request_timeout_ms = opts.request_timeout_ms;
-    sc.directory = ptr->directory;
-    sc.counters = ptr->counters;
-    return sc;
-  };
-  if (!opts.clustered()) {
-    directory::directory_config dc;
-    dc.members.push_back(member{opts.name, opts.host + ":" + std::to_string(opts.port),
-                                true});
-    dc.slice_count = opts.slice_count;
-    // Shards and the route cache start from the directory's first table, so that
-    // the node serves writes as soon as spawn_node returns; updates follow by
-    // subscription.
-    auto initial = directory::initial_table(dc);
-    ptr->directory = directory::spawn_directory(sys, std::move(dc));
-    for (uint32_t i = 0; i < ptr->opts.shards; ++i) {
-      auto sc = make_shard_config(i);
-      sc.initial = initial;
-      ptr->shards.push_back(series::spawn_shard(sys, std::move(sc)));
-    }
-    ptr->cache->store(std::make_shared<const routing::route_table>(
-      routing::make_route_table(initial, opts.name, ptr->shards)));
-  } else {
-    // A cluster member: the directory comes from the Raft group through a client;
-    // shards and routes wait for its first table.
-    auto client = directory::spawn_directory_client(sys, opts.request_timeout_ms);
-    ptr->directory = caf::actor_cast<directory_actor>(client);
-    auto& names = opts.directory_members;
-    auto pos = std::find(names.begin(), names.end(), opts.name);
-    uint32_t directory_id = pos == names.end()
-                              ? 0
-                              : static_cast<uint32_t>(pos - names.begin()) + 1;
-    if (directory_id > 0) {
-      directory::replicated_directory_config rc;
-      rc.self = directory_id;
-      rc.group_size = static_cast<uint32_t>(names.size());
-      rc.member_names = names;
-      rc.events = ptr->events;
-      rc.seed = std::hash<std::string>{}(opts.name);
-      if (!opts.data_dir.empty())
-        rc.data_dir = opts.data_dir + "/directory";
-      ptr->member = directory::spawn_replicated_directory(sys, std::move(rc));
-      directory::controller_config cc;
-      cc.member = ptr->member;
-      cc.directory_members = names;
-      cc.slice_count = opts.slice_count;
-      cc.replication_factor = opts.replication_factor;
-      cc.max_moves = opts.max_moves;
-      cc.tolerance = opts.balance_tolerance;
-      cc.request_timeout_ms = opts.request_timeout_ms;
-      cc.events = ptr->events;
-      ptr->controller = directory::spawn_controller(sys, std::move(cc));
-    }
-    for (uint32_t i = 0; i < ptr->opts.shards; ++i)
-      ptr->shards.push_back(series::spawn_shard(sys, make_shard_config(i)));
-    supervision::supervisor_config sc;
-    sc.name = opts.name;
-    sc.gateway = (opts.advertise_host.empty() ? opts.host : opts.advertise_host) + ":"
-                 + std::to_string(opts.port);
-    sc.seeds = opts.seeds;
-    sc.incarnation = incarnation;
-    if (opts.cluster_tls()) {
-      // CAF's sessions read the system's config, not node_options: both must name
-      // the same files, or a session would fall back to anonymous TLS.
-      auto& sc_cfg = sys.config();
-      if (!sys.has_openssl_manager() || sc_cfg.openssl_certificate != opts.tls_certificate
-          || sc_cfg.openssl_key != opts.tls_key || sc_cfg.openssl_cafile != opts.tls_cafile) {
-        ptr->shutdown_all();
-        throw std::invalid_argument(
-          "node-to-node TLS needs CAF's OpenSSL module loaded and the same "
-          "openssl.certificate, openssl.key and openssl.cafile in the "
-          "actor_system_config as in node_options (tether::configure loads the "
-          "module; docs/embedding.md)");
-      }
-      ptr->tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
-      sc.connector = ptr->tls_middleman;
-    } else {
-      ptr->plain_middleman = internal::spawn_plain_middleman(sys);
-      sc.connector = ptr->plain_middleman;
-    }
-    sc.heartbeat_ms = opts.heartbeat_ms;
-    sc.suspect_ms = opts.suspect_ms;
-    sc.request_timeout_ms = opts.request_timeout_ms;
-    sc.shards = ptr->shards;
-    sc.directory_id = directory_id;
-    sc.directory = ptr->member;
-    sc.controller = ptr->controller;
-    sc.client = client;
-    sc.counters = ptr->counters;
-    sc.events = ptr->events;
-    // The router exists before the supervisor feeds it: spawned below, handed over
-    // through the config after.
-    ptr->supervisor_config = std::make_unique<supervision::supervisor_config>(
-      std::move(sc));
-  }
+  if (!opts.clustered())
+    spawn_standalone(sys, *ptr);
+  else
+    spawn_member(sys, *ptr, supervision::new_incarnation());
   routing::router_config rc;
   rc.node_name = opts.name;
   rc.directory = ptr->directory;
@@ -425,31 +484,8 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   rc.cache = ptr->cache;
   rc.request_timeout_ms = opts.request_timeout_ms;
   ptr->router = routing::spawn_router(sys, std::move(rc));
-  if (ptr->supervisor_config) {
-    auto sc = std::move(*ptr->supervisor_config);
-    ptr->supervisor_config.reset();
-    sc.router = ptr->router;
-    ptr->supervisor = supervision::spawn_supervisor(sys, std::move(sc));
-    auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
-    auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
-    // With TLS, the node listens and connects only through its TLS middleman: no
-    // plain BASP port exists that a peer without a certificate could reach.
-    auto port = ptr->tls_middleman
-                  ? publish_over(sys, ptr->tls_middleman, ptr->supervisor,
-                                 opts.cluster_port, host)
-                  : sys.middleman().publish(ptr->supervisor, opts.cluster_port,
-                                            host.c_str(), true);
-    if (!port) {
-      ptr->shutdown_all();
-      throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"
-                                  + std::to_string(opts.cluster_port) + ": "
-                                  + sys.render(port.error()));
-    }
-    auto advertised_port = opts.advertise_cluster_port != 0 ? opts.advertise_cluster_port
-                                                            : *port;
-    caf::anon_send(ptr->supervisor, supervision::start_atom::value,
-                   advertised + ":" + std::to_string(advertised_port));
-  }
+  if (ptr->supervisor_config)
+    start_supervisor(sys, *ptr);
   auto ctx = std::make_shared<routing::ingest_context>();
   ctx->cache = ptr->cache;
   ctx->limits = opts.limits;
@@ -459,5 +495,4 @@ node spawn_node(caf::actor_system& sys, const node_options& opts) {
   ptr->ingest = std::move(ctx);
   return node{std::move(ptr)};
 }
-
 } // namespace tether

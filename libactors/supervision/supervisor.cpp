@@ -396,6 +396,99 @@ positions_of(supervisor_ptr self, std::vector<uint32_t> slices,
   return rp;
 }
 
+/// A new directory table: its changes are logged, and whether this process is in
+/// it (joined) is read from it.
+void on_table(supervisor_ptr self, const assignment_table& t) {
+  auto& st = self->state;
+  if (t.version > st.table.version) {
+    for (auto& [kind, text] : events::table_changes(st.table, t))
+      note(self, std::move(kind), std::move(text));
+    st.table = t;
+  }
+  auto idx = -1;
+  for (size_t i = 0; i < t.members.size(); ++i)
+    if (t.members[i].name == st.self_info.name)
+      idx = static_cast<int>(i);
+  // A drained member stays out until it restarts; a member declared failed
+  // while it lives (a partition, a pause) asks to be taken back, and so does a
+  // process that restarted before its predecessor was declared failed (the
+  // table names another incarnation).
+  if (idx >= 0 && t.members[idx].address == st.self_info.gateway) {
+    auto& m = t.members[idx];
+    st.joined = (m.up && (m.incarnation == 0
+                          || m.incarnation == st.self_info.incarnation))
+                || m.drained;
+  }
+}
+
+/// This node and every connected peer as `/v1/nodes` shows them.
+std::vector<peer_status> peer_statuses(supervisor_ptr self) {
+  auto& st = self->state;
+  std::vector<peer_status> out;
+  auto now = now_ms();
+  peer_status me;
+  me.name = st.self_info.name;
+  me.gateway = st.self_info.gateway;
+  me.cluster = st.self_info.cluster;
+  me.incarnation = st.self_info.incarnation;
+  me.directory_id = st.self_info.directory_id;
+  me.self = true;
+  me.connected = true;
+  me.last_heard_ms = 0;
+  if (st.cfg.counters) {
+    me.series = st.cfg.counters->series.load(std::memory_order_relaxed);
+    me.samples_applied = st.cfg.counters->samples_applied.load(
+      std::memory_order_relaxed);
+    me.windows_closed = st.cfg.counters->windows_closed.load(
+      std::memory_order_relaxed);
+  }
+  out.push_back(me);
+  for (auto& [name, p] : st.peers) {
+    peer_status s;
+    s.name = name;
+    s.gateway = p.info.gateway;
+    s.cluster = p.info.cluster;
+    s.incarnation = p.info.incarnation;
+    s.directory_id = p.info.directory_id;
+    s.connected = true;
+    s.last_heard_ms = now - p.last_heard;
+    s.suspect = s.last_heard_ms > static_cast<int64_t>(st.cfg.suspect_ms);
+    s.series = p.series;
+    s.samples_applied = p.samples_applied;
+    s.windows_closed = p.windows_closed;
+    out.push_back(s);
+  }
+  return out;
+}
+
+/// The directory asks this node to hand `slice` to `dest` at `epoch`: the shard
+/// that holds it exports it to the shard of the same index on `dest`.
+caf::result<uint64_t> hand_off(supervisor_ptr self, uint32_t slice, uint64_t epoch,
+                               const std::string& dest) {
+  auto& st = self->state;
+  auto& mine = st.self_info.shards;
+  const std::vector<series::shard_actor>* theirs = nullptr;
+  if (dest == st.self_info.name) {
+    theirs = &mine;
+  } else if (auto i = st.peers.find(dest); i != st.peers.end()) {
+    theirs = &i->second.info.shards;
+  }
+  if (theirs == nullptr || theirs->empty() || mine.empty())
+    return make_error(errc::unavailable, "no connection to " + dest);
+  auto from = mine[series::shard_of(slice, static_cast<uint32_t>(mine.size()))];
+  auto to = (*theirs)[series::shard_of(slice,
+                                       static_cast<uint32_t>(theirs->size()))];
+  auto rp = self->make_response_promise<uint64_t>();
+  self
+    ->request(caf::actor_cast<series::shard_handoff_actor>(from),
+              milliseconds(2 * st.cfg.request_timeout_ms),
+              series::export_atom::value, slice, epoch,
+              caf::actor_cast<series::shard_import_actor>(to))
+    .then([rp](uint64_t n) mutable { rp.deliver(n); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
                                                     supervisor_config cfg) {
   auto& st = self->state;
@@ -493,90 +586,11 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
       }
     },
     [self](sup_tick_atom) { tick(self); },
-    [self](update_atom, assignment_table& t) {
-      auto& st = self->state;
-      if (t.version > st.table.version) {
-        for (auto& [kind, text] : events::table_changes(st.table, t))
-          note(self, std::move(kind), std::move(text));
-        st.table = t;
-      }
-      auto idx = -1;
-      for (size_t i = 0; i < t.members.size(); ++i)
-        if (t.members[i].name == st.self_info.name)
-          idx = static_cast<int>(i);
-      // A drained member stays out until it restarts; a member declared failed
-      // while it lives (a partition, a pause) asks to be taken back, and so does a
-      // process that restarted before its predecessor was declared failed (the
-      // table names another incarnation).
-      if (idx >= 0 && t.members[idx].address == st.self_info.gateway) {
-        auto& m = t.members[idx];
-        st.joined = (m.up && (m.incarnation == 0
-                              || m.incarnation == st.self_info.incarnation))
-                    || m.drained;
-      }
-    },
-    [self](read_atom) {
-      auto& st = self->state;
-      std::vector<peer_status> out;
-      auto now = now_ms();
-      peer_status me;
-      me.name = st.self_info.name;
-      me.gateway = st.self_info.gateway;
-      me.cluster = st.self_info.cluster;
-      me.incarnation = st.self_info.incarnation;
-      me.directory_id = st.self_info.directory_id;
-      me.self = true;
-      me.connected = true;
-      me.last_heard_ms = 0;
-      if (st.cfg.counters) {
-        me.series = st.cfg.counters->series.load(std::memory_order_relaxed);
-        me.samples_applied = st.cfg.counters->samples_applied.load(
-          std::memory_order_relaxed);
-        me.windows_closed = st.cfg.counters->windows_closed.load(
-          std::memory_order_relaxed);
-      }
-      out.push_back(me);
-      for (auto& [name, p] : st.peers) {
-        peer_status s;
-        s.name = name;
-        s.gateway = p.info.gateway;
-        s.cluster = p.info.cluster;
-        s.incarnation = p.info.incarnation;
-        s.directory_id = p.info.directory_id;
-        s.connected = true;
-        s.last_heard_ms = now - p.last_heard;
-        s.suspect = s.last_heard_ms > static_cast<int64_t>(st.cfg.suspect_ms);
-        s.series = p.series;
-        s.samples_applied = p.samples_applied;
-        s.windows_closed = p.windows_closed;
-        out.push_back(s);
-      }
-      return out;
-    },
+    [self](update_atom, assignment_table& t) { on_table(self, t); },
+    [self](read_atom) { return peer_statuses(self); },
     [self](directory::handoff_atom, uint32_t slice, uint64_t epoch,
            std::string& dest) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto& mine = st.self_info.shards;
-      const std::vector<series::shard_actor>* theirs = nullptr;
-      if (dest == st.self_info.name) {
-        theirs = &mine;
-      } else if (auto i = st.peers.find(dest); i != st.peers.end()) {
-        theirs = &i->second.info.shards;
-      }
-      if (theirs == nullptr || theirs->empty() || mine.empty())
-        return make_error(errc::unavailable, "no connection to " + dest);
-      auto from = mine[series::shard_of(slice, static_cast<uint32_t>(mine.size()))];
-      auto to = (*theirs)[series::shard_of(slice,
-                                           static_cast<uint32_t>(theirs->size()))];
-      auto rp = self->make_response_promise<uint64_t>();
-      self
-        ->request(caf::actor_cast<series::shard_handoff_actor>(from),
-                  milliseconds(2 * st.cfg.request_timeout_ms),
-                  series::export_atom::value, slice, epoch,
-                  caf::actor_cast<series::shard_import_actor>(to))
-        .then([rp](uint64_t n) mutable { rp.deliver(n); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      return hand_off(self, slice, epoch, dest);
     },
   };
 }
