@@ -604,6 +604,25 @@ def case_series_cap(ctx):
     ctx.note(f"{held:.0f} series held at max-series 100; {refused} of 5 writes refused")
 
 
+def case_remote_write_input_limit(ctx):
+    """Item 8: a remote write refused for a limit (INPUT_LIMIT: past max-series on
+    this node, filled first) is answered 400, not 503: Prometheus would resend a
+    5xx forever."""
+    port = ctx.subs_port
+    c = st.Conn(ctx, port)  # fill the node to its bound (case_series_cap may not have run)
+    st.hello(c, ctx.pid("rw-cap-fill"))
+    for seq in range(1, 7):
+        st.write(c, seq, [st.counter("rw_cap_fill", 1, [("k", f"{seq}-{i}")])
+                          for i in range(20)])
+    check(node_series(ctx, port) == 100, "the node is not full")
+    base = st.now_ms()
+    series = [({"__name__": "rw_cap_total", "k": str(i)}, [(1.0, base)]) for i in range(20)]
+    code, resp = post(port, "/api/v1/write", remote_write_body(series))
+    check(code == 400, f"remote write past max-series: {code}, expected 400: {resp[:300]!r}")
+    check(b"INPUT_LIMIT" in resp, f"remote write past max-series: {resp[:300]!r}")
+    ctx.note(f"remote write past max-series: {code} {resp[:80]!r}")
+
+
 def case_emfile(ctx):
     """Item 7: out of descriptors the accept loop backs off instead of spinning, and
     the node serves again once descriptors come back."""
@@ -649,6 +668,7 @@ CASES = [
     ("subscriptions and keys per connection", case_subscription_limits),
     ("dedup entries bounded per slice", case_dedup_bounded),
     ("series per node bounded", case_series_cap),
+    ("remote write: 400 for INPUT_LIMIT", case_remote_write_input_limit),
     ("EMFILE backoff", case_emfile),
 ]
 
