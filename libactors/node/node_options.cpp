@@ -56,7 +56,8 @@ option_table node_option_table(node_options& o) {
      "tokens-file entry would be (kept for existing setups; prefer a tokens file)"},
     {"max-sequence-jump", &l.max_sequence_jump,
      "a write whose sequence is more than this above its producer's highest on a slice "
-     "is refused with `SEQUENCE_JUMP` and nothing is applied (docs/protocol.md section 6)",
+     "is refused with `SEQUENCE_JUMP`: that slice applies nothing of it, other slices' "
+     "parts of the batch may be applied (docs/protocol.md section 6)",
      in(1u << 16)},
     {"producer-idle-ms", &l.producer_idle_ms,
      "a producer that wrote nothing to a slice for this long loses its dedup entry "
