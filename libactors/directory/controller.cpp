@@ -19,6 +19,7 @@
 
 #include "directory/election.hpp"
 #include "directory/placement.hpp"
+#include "events/event_log.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::directory {
@@ -286,17 +287,11 @@ void execute(controller_ptr self, assignment_table base, placement_plan plan,
     // target: its replicas elect where it stands, in the same table (elect bumps
     // the version).
     auto moved = static_cast<uint64_t>(f->done.size());
-    if (!f->unsettled.empty()) {
-      std::string list;
-      for (size_t i = 0; i < f->unsettled.size() && i < 8; ++i)
-        list += (i ? ", " : "") + std::to_string(f->unsettled[i]);
-      if (f->unsettled.size() > 8)
-        list += ", ...";
+    if (!f->unsettled.empty())
       log_event(self, "unsettled",
-                "handoffs of " + std::to_string(f->unsettled.size()) + " slices (" + list
-                  + ") ended without a known outcome (" + f->unsettled_why
+                "handoffs of " + events::slice_list(f->unsettled)
+                  + " ended without a known outcome (" + f->unsettled_why
                   + "); their replicas elect their primaries");
-    }
     elect(self, std::move(t), std::move(plan), f->unsettled,
           [self, f, k, fail, moved](assignment_table next, std::vector<uint32_t>) {
             propose(

@@ -27,6 +27,18 @@ bool parse_log_level(std::string_view name, log_level& out) {
   return true;
 }
 
+std::string slice_list(std::vector<uint32_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  std::string out = std::to_string(v.size()) + (v.size() == 1 ? " slice (" : " slices (");
+  constexpr size_t shown = 8;
+  for (size_t i = 0; i < v.size() && i < shown; ++i)
+    out += (i ? ", " : "") + std::to_string(v[i]);
+  if (v.size() > shown)
+    out += (v.size() > shown + 1 ? ", ... " : ", ") + std::to_string(v.back());
+  return out + ")";
+}
+
 std::string_view level_of(std::string_view kind) {
   for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unsettled",
                  "unresolved", "refuse", "start-empty"})

@@ -19,6 +19,10 @@ struct cluster_event {
   std::string text;     ///< one line for an operator
 };
 
+/// `12 slices (3, 7, 18, ... 1001)`: a count and the first and last slices of `v`
+/// (sorted, without repeats), for the log lines that name many slices.
+std::string slice_list(std::vector<uint32_t> v);
+
 /// The level of an event kind in the log: WARN for what an operator must look at
 /// (failed, lost, suspect, fence, failover, abandon, unresolved, refuse), INFO
 /// otherwise.

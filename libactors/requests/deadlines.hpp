@@ -36,10 +36,6 @@ public:
     timeout_ = timeout;
   }
 
-  std::chrono::milliseconds timeout() const noexcept {
-    return timeout_;
-  }
-
   /// Remembers the request `id` (its `response_handle::id()`), due one timeout from
   /// now. True when the caller must arm the sweep: send itself a sweep message after
   /// `interval()`, and call `sweep` when it arrives.

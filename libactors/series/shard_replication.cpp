@@ -190,7 +190,6 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
   auto h = self->request(caf::actor_cast<shard_replica_actor>(shard), caf::infinite,
                          replicate_atom::value, std::move(ob.batch));
   auto id = h.id();
-  st.batch_deadlines.set_timeout(st.timeout());
   if (st.batch_deadlines.add(id))
     self->delayed_send(self, st.batch_deadlines.interval(), requests::sweep_atom::value);
   h.then(

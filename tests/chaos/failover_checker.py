@@ -611,25 +611,44 @@ def main(argv=None):
     base = tempfile.mkdtemp(prefix="tether-chaos-failover-")
     opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
             "shards": 2}
-    checker = None
-    code = 1
-    try:
+    holder = {}
+
+    def body():
         with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log) as c:
             c.up(NODES)
-            checker = Checker(c, args, log)
-            try:
-                checker.setup()
-                checker.start_writers()
-                checker.chaos()
-                checker.drain()
-                checker.verify()
-            finally:
-                for p in checker.producers + checker.probes:
-                    p.stop()
-                for t in ("poller", "subscriber"):
-                    if hasattr(checker, t):
-                        getattr(checker, t).stop()
-        code = 1 if checker.failures else 0
+            holder["checker"] = checker = Checker(c, args, log)
+            return run_checker(checker)
+    code = run_guarded(body)
+    return report(holder.get("checker"), code, base, args.keep)
+
+
+def run_checker(checker, before_drain=None):
+    """Runs a checker's phases (setup, writers, chaos, drain, verify), stopping its
+    clients whatever happens; 0 if every check held, 1 if not."""
+    try:
+        checker.setup()
+        checker.start_writers()
+        checker.chaos()
+        if before_drain is not None:
+            before_drain()
+        checker.drain()
+        checker.verify()
+    finally:
+        for p in checker.producers + checker.probes:
+            p.stop()
+        for t in ("poller", "subscriber"):
+            if hasattr(checker, t):
+                getattr(checker, t).stop()
+    return 1 if checker.failures else 0
+
+
+def run_guarded(body, cleanup=None):
+    """Calls body() -> exit code; a run that ends otherwise (its time bound, an
+    unusable cluster, Ctrl-C, SIGTERM, a bug) says how and returns 1, 130 or the exit
+    code. Ends the alarm and calls cleanup() in any case."""
+    code = 1
+    try:
+        code = body()
     except TimeBound as e:
         print(f"FAIL: {e}", flush=True)
     except tc.ClusterError as e:
@@ -646,13 +665,22 @@ def main(argv=None):
         print(f"FAIL: {type(e).__name__}: {e}", flush=True)
     finally:
         signal.alarm(0)
+        if cleanup is not None:
+            cleanup()
+    return code
+
+
+def report(checker, code, base, keep):
+    """Prints the failed checks or PASS; removes the cluster directory of a passed run
+    unless `keep`, else says where it is. Returns the exit code."""
     if checker is not None and checker.failures:
+        code = 1
         print(f"FAIL: {len(checker.failures)} checks failed:", flush=True)
         for f in checker.failures:
             print("  - " + f.splitlines()[0], flush=True)
     elif code == 0:
         print("PASS", flush=True)
-    if code == 0 and not args.keep:
+    if code == 0 and not keep:
         shutil.rmtree(base, ignore_errors=True)
     else:
         print(f"cluster directory (node logs) kept in {base}", flush=True)

@@ -35,7 +35,6 @@ Usage:
 import argparse
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -255,8 +254,6 @@ def main(argv=None):
     base = tempfile.mkdtemp(prefix="tether-chaos-netfault-")
     opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
             "shards": 2}
-    checker = None
-    code = 1
     holder = {}
 
     def pids():
@@ -268,57 +265,18 @@ def main(argv=None):
                 out[pid] = n
         return out
     proxy = netproxy.NetProxy(pids=pids, seed=random.Random(args.seed).random(), log=log)
-    try:
+
+    def body():
         with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log,
                              cluster_front=proxy.front) as c:
             holder["c"] = c
             c.up(NODES)
             log("fronts: " + ", ".join(f"{n} {p} -> {t}"
                                        for n, (p, t) in proxy.fronts().items()))
-            checker = NetChecker(c, args, log, proxy)
-            try:
-                checker.setup()
-                checker.start_writers()
-                checker.chaos()
-                proxy.heal()
-                checker.drain()
-                checker.verify()
-            finally:
-                for p in checker.producers + checker.probes:
-                    p.stop()
-                for t in ("poller", "subscriber"):
-                    if hasattr(checker, t):
-                        getattr(checker, t).stop()
-        code = 1 if checker.failures else 0
-    except fc.TimeBound as e:
-        print(f"FAIL: {e}", flush=True)
-    except tc.ClusterError as e:
-        print(f"FAIL: cluster: {e}", flush=True)
-    except KeyboardInterrupt:
-        print("interrupted", flush=True)
-        code = 130
-    except SystemExit as e:  # SIGTERM, raised by LocalCluster's handler
-        print("terminated", flush=True)
-        code = e.code
-    except Exception as e:  # a bug in the test or an unusable cluster
-        import traceback
-        traceback.print_exc()
-        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
-    finally:
-        signal.alarm(0)
-        proxy.close()
-    if checker is not None and checker.failures:
-        code = 1
-        print(f"FAIL: {len(checker.failures)} checks failed:", flush=True)
-        for f in checker.failures:
-            print("  - " + f.splitlines()[0], flush=True)
-    elif code == 0:
-        print("PASS", flush=True)
-    if code == 0 and not args.keep:
-        shutil.rmtree(base, ignore_errors=True)
-    else:
-        print(f"cluster directory (node logs) kept in {base}", flush=True)
-    return code
+            holder["checker"] = checker = NetChecker(c, args, log, proxy)
+            return fc.run_checker(checker, before_drain=proxy.heal)
+    code = fc.run_guarded(body, cleanup=proxy.close)
+    return fc.report(holder.get("checker"), code, base, args.keep)
 
 
 if __name__ == "__main__":

@@ -712,6 +712,49 @@ def case_stale_read(env):
         finish(c)
 
 
+def leader_and_keys(c, tag, metric):
+    """Three nodes up; writes one increment to each of 64 keys of `metric` through the
+    directory leader. Returns (leader, the two others, the leader's server, the
+    client, the keys)."""
+    c.up(3)
+    leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
+    check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
+    others = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
+    sl = c.server(leader)
+    cl = Client(sl, tag)
+    keys = [{"host": f"s{i}"} for i in range(64)]
+    a = write_until_acked(cl, [counter(metric, k) for k in keys], time.monotonic() + 20)
+    check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
+    return leader, others, sl, cl, keys
+
+
+def keys_led_by(server, metric, keys, node):
+    """(key, slice) of each of `keys` whose slice `node` leads."""
+    out = []
+    for k in keys:
+        r = http_json(server, "/v1/series?key=" + urllib.parse.quote(key_of(metric, k)))
+        if r.get("node") == node:
+            out.append((k, r["slice"]))
+    return out
+
+
+def move_in_background(server, slice_, node, t0):
+    """Asks for the move of `slice_` to `node` on a thread; returns the thread and a
+    dict that gets its "answer" or "error", and "after" (seconds since t0)."""
+    move = {}
+
+    def request_move():
+        try:
+            move["answer"] = http_json(server, f"/v1/admin/move?slice={slice_}&node={node}",
+                                       method="POST", timeout=60)
+        except Failure as e:
+            move["error"] = str(e)
+        move["after"] = time.monotonic() - t0
+    mover = threading.Thread(target=request_move)
+    mover.start()
+    return mover, move
+
+
 @case
 def case_stop_during_move(env):
     """A primary hangs (SIGSTOP) while the directory waits for it to hand a slice
@@ -722,39 +765,15 @@ def case_stop_during_move(env):
     c = env.cluster("stop-during-move", {"replication-factor": 3})
     paused = None
     try:
-        c.up(3)
-        leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
-        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
-        victim, target = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
-        sl = c.server(leader)
-        cl = Client(sl, "stop-during-move-1")
-        keys = [{"host": f"s{i}"} for i in range(64)]
-        a = write_until_acked(cl, [counter("cluster_stop_move_total", k) for k in keys],
-                              time.monotonic() + 20)
-        check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
-        mine = []
-        for k in keys:
-            r = http_json(sl, "/v1/series?key="
-                          + urllib.parse.quote(key_of("cluster_stop_move_total", k)))
-            if r.get("node") == victim:
-                mine.append((k, r["slice"]))
+        leader, (victim, target), sl, cl, keys = leader_and_keys(
+            c, "stop-during-move-1", "cluster_stop_move_total")
+        mine = keys_led_by(sl, "cluster_stop_move_total", keys, victim)
         check(mine, f"{victim} leads none of {len(keys)} keys")
         c.kill(victim, signal.SIGSTOP)
         paused = victim
         t_stop = time.monotonic()
         # The move's handoff goes to the stopped node and waits there.
-        move = {}
-
-        def request_move():
-            try:
-                move["answer"] = http_json(
-                    sl, f"/v1/admin/move?slice={mine[0][1]}&node={target}",
-                    method="POST", timeout=60)
-            except Failure as e:
-                move["error"] = str(e)
-            move["after"] = time.monotonic() - t_stop
-        mover = threading.Thread(target=request_move)
-        mover.start()
+        mover, move = move_in_background(sl, mine[0][1], target, t_stop)
         a = write_until_acked(cl, [counter("cluster_stop_move_total", k) for k, _ in mine],
                               time.monotonic() + 30)
         t_acked = time.monotonic() - t_stop
@@ -786,37 +805,14 @@ def case_move_target_stops(env):
     c = env.cluster("move-target-stops", {"replication-factor": 3})
     paused = None
     try:
-        c.up(3)
-        leader = directory_with_leader(c.server("tether-1")).get("directory_leader")
-        check(leader in ("tether-1", "tether-2", "tether-3"), f"leader {leader!r}")
-        source, target = [n for n in ("tether-1", "tether-2", "tether-3") if n != leader]
-        sl = c.server(leader)
-        cl = Client(sl, "move-target-stops-1")
-        keys = [{"host": f"s{i}"} for i in range(64)]
-        a = write_until_acked(cl, [counter("cluster_move_stop_total", k) for k in keys],
-                              time.monotonic() + 20)
-        check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
-        key = slice_ = None
-        for k in keys:
-            r = http_json(sl, "/v1/series?key="
-                          + urllib.parse.quote(key_of("cluster_move_stop_total", k)))
-            if r.get("node") == source:
-                key, slice_ = k, r["slice"]
-                break
-        check(key is not None, f"{source} leads none of {len(keys)} keys")
+        leader, (source, target), sl, cl, keys = leader_and_keys(
+            c, "move-target-stops-1", "cluster_move_stop_total")
+        mine = keys_led_by(sl, "cluster_move_stop_total", keys, source)
+        check(mine, f"{source} leads none of {len(keys)} keys")
+        key, slice_ = mine[0]
         c.kill(target, signal.SIGSTOP)
         paused = target
-        move = {}
-
-        def request_move():
-            try:
-                move["answer"] = http_json(
-                    sl, f"/v1/admin/move?slice={slice_}&node={target}",
-                    method="POST", timeout=60)
-            except Failure as e:
-                move["error"] = str(e)
-        mover = threading.Thread(target=request_move)
-        mover.start()
+        mover, move = move_in_background(sl, slice_, target, time.monotonic())
         # Resume the target the moment the handoff is abandoned, before its
         # connections time out, so that the import waiting for it goes through.
         deadline = time.monotonic() + 30
