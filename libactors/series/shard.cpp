@@ -218,7 +218,8 @@ void need_reply(shard_ptr self, std::shared_ptr<pending_reply<T>>& reply) {
 void forward_write(shard_ptr self, const move_record& m, shard_write part,
                    std::shared_ptr<pending_write> reply) {
   auto slice = part.ranges.front().slice;
-  self->request(m.dest, self->state.timeout(), write_atom::value, std::move(part))
+  self->request(self->state.dest_of(m), self->state.timeout(), write_atom::value,
+                std::move(part))
     .then(
       [reply](shard_write_result& r) {
         merge(reply->value, std::move(r));
@@ -457,7 +458,7 @@ void dispatch_subscribe(shard_ptr self, const std::vector<key_route>& keys,
       job->items.emplace_back(buffered_subscribe{std::move(part), sink, reply});
       continue;
     }
-    self->request(st.move_of(slice)->dest, st.timeout(), subscribe_atom::value,
+    self->request(st.dest_of(*st.move_of(slice)), st.timeout(), subscribe_atom::value,
                   std::move(part), sink)
       .then(
         [reply](std::vector<series_view>& vs) {
@@ -483,7 +484,7 @@ void replay(shard_ptr self, buffered_item& item) {
     w->reply->release();
   } else if (auto* r = std::get_if<buffered_read>(&item)) {
     if (auto* m = st.move_of(r->key.slice))
-      r->reply.delegate(m->dest, read_atom::value, std::move(r->key));
+      r->reply.delegate(st.dest_of(*m), read_atom::value, std::move(r->key));
     else if (auto* sl = st.hosted(r->key.slice))
       answer_read(self, r->key, sl, r->reply);
     else
@@ -539,19 +540,6 @@ void decide(shard_ptr self, uint32_t s) {
   }
 }
 
-/// `12 slices (3, 7, 18, ... 1001)`: a count and the first and last slices.
-std::string slice_list(std::vector<uint32_t> v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  std::string out = std::to_string(v.size()) + (v.size() == 1 ? " slice (" : " slices (");
-  constexpr size_t shown = 8;
-  for (size_t i = 0; i < v.size() && i < shown; ++i)
-    out += (i ? ", " : "") + std::to_string(v[i]);
-  if (v.size() > shown)
-    out += (v.size() > shown + 1 ? ", ... " : ", ") + std::to_string(v.back());
-  return out + ")";
-}
-
 /// Logs the role changes since the last report, one line per kind.
 void report_roles(shard_ptr self) {
   auto& st = self->state;
@@ -565,21 +553,21 @@ void report_roles(shard_ptr self) {
   auto who = "shard " + std::to_string(st.cfg.index) + ": ";
   auto& log = *st.cfg.events;
   if (!roles.promoted.empty())
-    log.record("promote", who + slice_list(roles.promoted)
+    log.record("promote", who + events::slice_list(roles.promoted)
                             + " promoted from follower replicas" + at);
   if (!roles.without_replica.empty())
-    log.record("refuse", who + slice_list(roles.without_replica)
+    log.record("refuse", who + events::slice_list(roles.without_replica)
                            + " assigned here without a replica refuse writes" + at
                            + " (their state is on no reachable replica)");
   if (!roles.stepped_down.empty())
     log.record("step-down",
-               who + slice_list(roles.stepped_down) + " now follow a new primary" + at);
+               who + events::slice_list(roles.stepped_down) + " now follow a new primary" + at);
   if (!roles.started_empty.empty())
-    log.record("start-empty", who + slice_list(roles.started_empty)
+    log.record("start-empty", who + events::slice_list(roles.started_empty)
                                 + " start empty here: the election found no replica with"
                                 + " state" + at);
   if (!roles.seeded.empty())
-    log.record("seed", who + "sent the state of " + slice_list(roles.seeded)
+    log.record("seed", who + "sent the state of " + events::slice_list(roles.seeded)
                          + " to follower replicas");
 }
 
@@ -694,6 +682,7 @@ using namespace internal;
 
 shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config cfg) {
   self->state.cfg = std::move(cfg);
+  self->state.batch_deadlines.set_timeout(self->state.timeout());
   apply_table(self, std::move(self->state.cfg.initial));
   self->state.cfg.initial = assignment_table{};
   self->request(self->state.cfg.directory, self->state.timeout(), subscribe_atom::value,
@@ -733,7 +722,7 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
         return promise;
       }
       if (auto* m = st.move_of(k.slice))
-        return self->delegate(m->dest, read_atom::value, std::move(k));
+        return self->delegate(st.dest_of(*m), read_atom::value, std::move(k));
       auto* sl = st.hosted(k.slice);
       if (sl == nullptr)
         return make_error(errc::unavailable, "slice " + std::to_string(k.slice)

@@ -243,6 +243,21 @@ struct shard_state {
     return i == replicas.end() ? nullptr : &i->second;
   }
 
+  /// Where the writes, reads and subscriptions of moved slice go: the destination
+  /// shard as the latest connection to its node reaches it. The handle taken at the
+  /// export dies with that connection (CAF kills a node's proxies when its
+  /// connection breaks, and a dead proxy drops what it is sent); the shard's id on
+  /// that node stays the same.
+  shard_import_actor dest_of(const move_record& m) const {
+    auto node = m.dest.node();
+    auto id = m.dest.id();
+    for (auto& entry : peers)
+      for (auto& s : entry.second)
+        if (s && s.node() == node && s.id() == id)
+          return caf::actor_cast<shard_import_actor>(s);
+    return m.dest;
+  }
+
   export_job* export_of(uint32_t slice) {
     if (exporting.empty())
       return nullptr;
