@@ -1,8 +1,9 @@
 // The scribe, doorman and middleman actor below follow CAF 0.17.6's
 // libcaf_openssl/src/openssl/middleman_actor.cpp (Copyright 2011-2018 Dominik
-// Charousset, BSD 3-Clause); the TLS sessions are CAF's own
-// (`caf::openssl::make_session`). What differs: the policy clears OpenSSL's error
-// queue before every call into a session and reports handshake failures.
+// Charousset, BSD 3-Clause). What differs: the TLS sessions are this project's
+// (`tls_session`: no signal masking per call, read-ahead), the policy clears
+// OpenSSL's error queue before every call into a session and reports handshake
+// failures.
 #include "node/tls_transport.hpp"
 
 #include <algorithm>
@@ -29,7 +30,8 @@
 #include <caf/io/network/native_socket.hpp>
 #include <caf/io/network/stream_impl.hpp>
 #include <caf/io/basp_broker.hpp>
-#include <caf/openssl/session.hpp>
+
+#include "node/tls_session.hpp"
 
 namespace tether::internal {
 
@@ -46,6 +48,7 @@ struct transport_context {
 };
 
 using context_ptr = std::shared_ptr<const transport_context>;
+using session_ptr = std::unique_ptr<tls_session>;
 
 std::string peer_of(native_socket fd) {
   auto addr = net::remote_addr_of_fd(fd);
@@ -73,7 +76,7 @@ std::string drain_errors() {
 /// one line on stderr when the handshake fails.
 class tls_policy {
 public:
-  tls_policy(caf::openssl::session_ptr session, context_ptr ctx, std::string peer,
+  tls_policy(session_ptr session, context_ptr ctx, std::string peer,
              bool accepted)
     : session_(std::move(session)),
       ctx_(std::move(ctx)),
@@ -81,22 +84,24 @@ public:
       accepted_(accepted) {
   }
 
-  rw_state read_some(size_t& result, native_socket fd, void* buf, size_t len) {
+  rw_state read_some(size_t& result, native_socket, void* buf, size_t len) {
     ERR_clear_error();
-    auto res = session_->read_some(result, fd, buf, len);
+    auto res = session_->read_some(result, buf, len);
     observe(res, result, true);
     return res;
   }
 
-  rw_state write_some(size_t& result, native_socket fd, const void* buf, size_t len) {
+  rw_state write_some(size_t& result, native_socket, const void* buf, size_t len) {
     ERR_clear_error();
-    auto res = session_->write_some(result, fd, buf, len);
+    auto res = session_->write_some(result, buf, len);
     observe(res, result, false);
     return res;
   }
 
-  bool must_read_more(native_socket fd, size_t threshold) {
-    return session_->must_read_more(fd, threshold);
+  /// Records the session read ahead wait in its buffer, not in the socket: the
+  /// stream must read on although epoll will not report them.
+  bool must_read_more(native_socket, size_t) {
+    return session_->pending();
   }
 
 private:
@@ -128,7 +133,7 @@ private:
                    ctx_->node.c_str(), peer_.c_str(), why.c_str());
   }
 
-  caf::openssl::session_ptr session_;
+  session_ptr session_;
   context_ptr ctx_;
   std::string peer_;
   bool accepted_;
@@ -137,19 +142,16 @@ private:
 };
 
 /// A session for `fd`, or null after one line on stderr saying why not.
-caf::openssl::session_ptr make_session(caf::actor_system& sys, native_socket fd,
-                                       bool accepted, const transport_context& ctx,
-                                       const std::string& peer) {
+session_ptr make_session(caf::actor_system& sys, native_socket fd, bool accepted,
+                         const transport_context& ctx, const std::string& peer) {
   ERR_clear_error();
-  caf::openssl::session_ptr ptr;
+  auto& cfg = sys.config();
+  tls_files files{cfg.openssl_certificate, cfg.openssl_key, cfg.openssl_cafile,
+                  cfg.openssl_capath, cfg.openssl_passphrase};
   std::string why;
-  try {
-    // Reads the certificate, key and CA files anew for every connection, so that
-    // replaced files take effect for new connections without a restart.
-    ptr = caf::openssl::make_session(sys, fd, accepted);
-  } catch (const std::exception& e) {
-    why = std::string{"cannot load the TLS credentials: "} + e.what();
-  }
+  // Reads the certificate, key and CA files anew for every connection, so that
+  // replaced files take effect for new connections without a restart.
+  auto ptr = tls_session::make(files, fd, accepted, why);
   if (ptr)
     return ptr;
   if (why.empty())
@@ -162,7 +164,7 @@ caf::openssl::session_ptr make_session(caf::actor_system& sys, native_socket fd,
 
 class scribe_impl : public caf::io::scribe {
 public:
-  scribe_impl(default_mpx& mpx, native_socket sockfd, caf::openssl::session_ptr sptr,
+  scribe_impl(default_mpx& mpx, native_socket sockfd, session_ptr sptr,
               context_ptr ctx, std::string peer, bool accepted)
     : scribe(net::conn_hdl_from_socket(sockfd)),
       stream_(mpx, sockfd, std::move(sptr), std::move(ctx), std::move(peer), accepted) {
@@ -294,27 +296,25 @@ bool wait_for(native_socket fd, short events,
 /// Drives the client side of `session`'s TLS handshake on the non-blocking `fd`
 /// to its end (without reading application data), then waits for the peer's first
 /// bytes. False if either does not happen before `deadline`.
-bool finish_tls_handshake(caf::openssl::session& session, native_socket fd,
+bool finish_tls_handshake(tls_session& session, native_socket fd,
                           std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     ERR_clear_error();
-    size_t n = 0;
-    // A zero-length read makes CAF's session call SSL_connect until it succeeds
-    // (`success` while it wants more), and nothing else: `indeterminate` once the
-    // handshake is done.
-    auto res = session.read_some(n, fd, nullptr, 0);
-    if (res == rw_state::failure) {
-      drain_errors();
-      return false;
+    switch (session.handshake()) {
+      case tls_session::step::done:
+        return session.pending() || wait_for(fd, POLLIN, deadline);
+      case tls_session::step::want_read:
+        if (!wait_for(fd, POLLIN, deadline))
+          return false;
+        break;
+      case tls_session::step::want_write:
+        if (!wait_for(fd, POLLOUT, deadline))
+          return false;
+        break;
+      case tls_session::step::failed:
+        drain_errors();
+        return false;
     }
-    if (res == rw_state::indeterminate)
-      return wait_for(fd, POLLIN, deadline);
-    // Mostly the handshake waits for the peer; a rare full send buffer is retried
-    // after 10 ms (the session does not say which of the two it is).
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline)
-      return false;
-    wait_for(fd, POLLIN, std::min(deadline, now + std::chrono::milliseconds{10}));
   }
 }
 

@@ -8,13 +8,12 @@
 namespace tether::internal {
 
 /// Spawns a middleman actor (the `connect_atom` / `publish_atom` interface of CAF's
-/// `middleman::actor_handle()`) whose connections run over mutual TLS with CAF's
-/// OpenSSL module: every connection is a `caf::openssl::session` made from
-/// `openssl.certificate`, `openssl.key` and `openssl.cafile`, so that a peer must
-/// present a certificate the configured CA signed, and the BASP traffic behind it
-/// is the node's own broker's.
+/// `middleman::actor_handle()`) whose connections run over mutual TLS: every
+/// connection is a `tls_session` (tls_session.hpp) made from `openssl.certificate`,
+/// `openssl.key` and `openssl.cafile`, so that a peer must present a certificate the
+/// configured CA signed, and the BASP traffic behind it is the node's own broker's.
 ///
-/// It replaces CAF 0.17.6's `openssl::manager::actor_handle()` for two reasons
+/// It replaces CAF 0.17.6's `openssl::manager::actor_handle()` for three reasons
 /// (docs/security.md, "Node to node"):
 /// - CAF's module never empties OpenSSL's per-thread error queue (its only reader
 ///   is a log statement that the Debian build compiles out), so an error left by
@@ -25,6 +24,8 @@ namespace tether::internal {
 /// - A refused handshake is invisible in CAF (no hook, no log). Here it is one line
 ///   on stderr, `tether: NODE: cluster: refused ...`, with the peer's address and
 ///   OpenSSL's reason.
+/// - CAF's sessions cost three system calls of signal masking per read or write and
+///   two reads per TLS record; `tls_session` needs neither.
 ///
 /// `node` prefixes the log lines. The actor is hidden (it does not keep the system
 /// alive); send it an exit message at shutdown. Thread-safe: call from any thread.

@@ -20,4 +20,5 @@ set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/events/table_events.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/options/option_table.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/node/node_options.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/node/tls_session.test.cpp
 )

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <caf/io/network/native_socket.hpp>
+#include <caf/io/network/rw_state.hpp>
+
+namespace tether::internal {
+
+/// The files a node's TLS between nodes is made from (`openssl.*` options).
+struct tls_files {
+  std::string certificate; ///< PEM, intermediates after it
+  std::string key;         ///< PEM
+  std::string cafile;      ///< CA certificate(s) a peer's certificate must chain to
+  std::string capath;      ///< or a directory of them
+  std::string passphrase;  ///< of `key`, if it is encrypted
+};
+
+/// One TLS connection between two nodes over a non-blocking socket: mutual
+/// authentication (each side presents its certificate, signed by `cafile`), TLS 1.2
+/// or later.
+///
+/// It replaces CAF 0.17.6's `caf::openssl::session` on the cluster transport for
+/// cost, not function. CAF's session blocks SIGPIPE around every call (two
+/// `pthread_sigmask` calls and a `sigtimedwait`, three system calls per read or
+/// write) and reads each TLS record with two `read` calls (its header, then its
+/// body). Here the socket is driven by a BIO that sends with `MSG_NOSIGNAL` (no
+/// signal to block), and OpenSSL reads ahead: one `recv` takes whatever the socket
+/// holds, and `pending()` tells the reader to go on while complete records wait in
+/// the session's buffer.
+class tls_session {
+public:
+  using native_socket = caf::io::network::native_socket;
+  using rw_state = caf::io::network::rw_state;
+
+  /// What one step of the handshake needs next.
+  enum class step { done, want_read, want_write, failed };
+
+  ~tls_session();
+  tls_session(const tls_session&) = delete;
+  tls_session& operator=(const tls_session&) = delete;
+
+  /// A session on `fd` (the server side if `accepted`), its handshake started. The
+  /// files are read anew for every session, so replaced files take effect for new
+  /// connections. Null with `why` set if they do not load; the reason of a failed
+  /// handshake stays in OpenSSL's error queue.
+  static std::unique_ptr<tls_session> make(const tls_files& files, native_socket fd,
+                                           bool accepted, std::string& why);
+
+  /// Drives the handshake one step without blocking.
+  step handshake();
+
+  /// As a CAF stream policy reads: `success` with `result` bytes (0: nothing to read
+  /// now, or the handshake waits), `failure` when the connection broke or closed.
+  rw_state read_some(size_t& result, void* buf, size_t len);
+
+  /// As a CAF stream policy writes. With `len` 0 it only drives the handshake:
+  /// `indeterminate` once nothing is left to do.
+  rw_state write_some(size_t& result, const void* buf, size_t len);
+
+  /// Whether the session holds bytes read from the socket that were not read from
+  /// it yet (decrypted or not): the reader must call `read_some` again, the socket
+  /// may never say so.
+  bool pending() const;
+
+private:
+  tls_session() = default;
+
+  /// `success` when application data may flow, else what the handshake needs.
+  rw_state ready(bool writing, size_t len);
+
+  /// What a failed call of the SSL object means for the stream.
+  rw_state outcome(int ret);
+
+  struct handles;
+  std::unique_ptr<handles> h_;
+  bool handshaking_ = true;
+};
+
+} // namespace tether::internal
