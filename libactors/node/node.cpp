@@ -29,8 +29,8 @@
 #include "rules/rule_cache.hpp"
 #include "series/ddsketch.hpp"
 #include "series/dedup_window.hpp"
-#include "series/message_types.hpp"
-#include "series/shard.hpp"
+#include "shard/message_types.hpp"
+#include "shard/shard.hpp"
 #include "supervision/supervisor.hpp"
 #include "tether/tether.hpp"
 

@@ -13,7 +13,7 @@
 #include "routing/route_table.hpp"
 #include "routing/router.hpp"
 #include "series/input_tracker.hpp"
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 #include "supervision/supervisor.hpp"
 #include "tether/node.hpp"
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "series/shard_messages.hpp"
+#include "replication/messages.hpp"
 #include "series/slice_snapshot.hpp"
 
 namespace tether::replication {
@@ -24,14 +24,14 @@ struct follower_cursor {
 
   /// Whether `it` may be applied now; `table_epoch` is the epoch of the latest
   /// directory table for the slice (part of the fence).
-  series::ack_code admit(const series::replica_item& it,
+  replication::ack_code admit(const replication::replica_item& it,
                          uint64_t table_epoch) const noexcept;
 
   /// Records `it` as applied (after `admit` said ok).
-  void advance(const series::replica_item& it);
+  void advance(const replication::replica_item& it);
 
   /// Whether a seed at `epoch` and `pos` may replace this replica.
-  series::ack_code admit_seed(uint64_t epoch, series::stream_position pos,
+  replication::ack_code admit_seed(uint64_t epoch, series::stream_position pos,
                               uint64_t table_epoch) const noexcept;
 
   /// Starts over from a seed.
@@ -41,8 +41,8 @@ struct follower_cursor {
   void commit(uint64_t seq);
 
   /// What the replica answers about itself.
-  series::replica_ack ack(uint32_t slice) const noexcept {
-    return series::replica_ack{slice, series::ack_code::ok, last.epoch, last.seq, 0};
+  replication::replica_ack ack(uint32_t slice) const noexcept {
+    return replication::replica_ack{slice, replication::ack_code::ok, last.epoch, last.seq, 0};
   }
 };
 

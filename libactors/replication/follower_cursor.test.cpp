@@ -4,13 +4,13 @@
 
 using namespace tether;
 using tether::replication::follower_cursor;
-using tether::series::ack_code;
+using tether::replication::ack_code;
 
 namespace {
 
-series::replica_item item(uint64_t epoch, uint64_t seq, uint64_t prev_epoch,
-                          series::item_kind kind = series::item_kind::write) {
-  series::replica_item it;
+replication::replica_item item(uint64_t epoch, uint64_t seq, uint64_t prev_epoch,
+                          replication::item_kind kind = replication::item_kind::write) {
+  replication::replica_item it;
   it.slice = 1;
   it.epoch = epoch;
   it.seq = seq;
@@ -42,8 +42,8 @@ TEST_CASE("a follower tracks the close marks above the announced commit point",
           "[replication]") {
   follower_cursor c;
   c.last = {1, 0};
-  auto mark = item(1, 1, 1, series::item_kind::close);
-  mark.windows = {series::window_ref{1000, 10000}, series::window_ref{60000, 0}};
+  auto mark = item(1, 1, 1, replication::item_kind::close);
+  mark.windows = {replication::window_ref{1000, 10000}, replication::window_ref{60000, 0}};
   c.advance(mark);
   REQUIRE(c.unconfirmed.size() == 2);
   CHECK(c.unconfirmed[0].seq == 1);
@@ -53,8 +53,8 @@ TEST_CASE("a follower tracks the close marks above the announced commit point",
   CHECK(c.known_commit == 1);
   // A mark below the known commit point was emitted already.
   c.commit(4);
-  auto late = item(1, 3, 1, series::item_kind::close);
-  late.windows = {series::window_ref{1000, 11000}};
+  auto late = item(1, 3, 1, replication::item_kind::close);
+  late.windows = {replication::window_ref{1000, 11000}};
   c.advance(late);
   CHECK(c.unconfirmed.empty());
 }

@@ -55,8 +55,8 @@ void primary_stream::check_quorum() {
     fail(false);
 }
 
-series::replica_item primary_stream::append(series::item_kind kind, int64_t now_ms) {
-  series::replica_item it;
+replication::replica_item primary_stream::append(replication::item_kind kind, int64_t now_ms) {
+  replication::replica_item it;
   it.slice = slice_;
   it.epoch = epoch_;
   it.seq = last_.seq + 1;
@@ -69,8 +69,8 @@ series::replica_item primary_stream::append(series::item_kind kind, int64_t now_
   return it;
 }
 
-series::replica_item primary_stream::append_barrier(int64_t now_ms) {
-  auto it = append(series::item_kind::barrier, now_ms);
+replication::replica_item primary_stream::append_barrier(int64_t now_ms) {
+  auto it = append(replication::item_kind::barrier, now_ms);
   barrier_ = it.seq;
   return it;
 }
@@ -118,7 +118,7 @@ void primary_stream::wait(uint64_t seq, bool keep_on_loss, callback cb) {
 }
 
 void primary_stream::hold_marks(uint64_t seq,
-                                const std::vector<series::window_ref>& windows) {
+                                const std::vector<replication::window_ref>& windows) {
   if (seq <= committed_)
     return;
   for (auto& w : windows)

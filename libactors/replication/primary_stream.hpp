@@ -9,7 +9,7 @@
 
 #include <caf/actor.hpp>
 
-#include "series/shard_messages.hpp"
+#include "replication/messages.hpp"
 #include "series/slice_snapshot.hpp"
 
 namespace tether::replication {
@@ -108,10 +108,10 @@ public:
   void check_quorum();
 
   /// Numbers the next item at the stream's epoch and appends it.
-  series::replica_item append(series::item_kind kind, int64_t now_ms);
+  replication::replica_item append(replication::item_kind kind, int64_t now_ms);
 
   /// Appends a barrier and withholds writes until it is committed.
-  series::replica_item append_barrier(int64_t now_ms);
+  replication::replica_item append_barrier(int64_t now_ms);
 
   /// Whether writes may be applied now: not fenced, the barrier (if any)
   /// committed, and a quorum reachable.
@@ -166,7 +166,7 @@ public:
   void adopt_marks(const std::vector<series::window_mark>& marks);
 
   /// Records the windows a close mark at `seq` closed, until it is committed.
-  void hold_marks(uint64_t seq, const std::vector<series::window_ref>& windows);
+  void hold_marks(uint64_t seq, const std::vector<replication::window_ref>& windows);
 
   /// The close marks above the commit point.
   const std::vector<series::window_mark>& unconfirmed() const noexcept {

@@ -60,12 +60,12 @@ TEST_CASE("the write quorum is a majority of the replica set or of RF",
 TEST_CASE("items are numbered in order and carry the previous item's epoch",
           "[replication]") {
   primary_stream s{3, 4, series::stream_position{2, 10}, 10, 1};
-  auto x = s.append(series::item_kind::write, 100);
+  auto x = s.append(replication::item_kind::write, 100);
   CHECK(x.slice == 3);
   CHECK(x.epoch == 4);
   CHECK(x.seq == 11);
   CHECK(x.prev_epoch == 2);
-  auto y = s.append(series::item_kind::close, 200);
+  auto y = s.append(replication::item_kind::close, 200);
   CHECK(y.seq == 12);
   CHECK(y.prev_epoch == 4);
   CHECK(s.last() == series::stream_position{4, 12});
@@ -77,7 +77,7 @@ TEST_CASE_METHOD(stream_fixture, "the commit point follows the quorum's acks",
                  "[replication]") {
   std::vector<std::pair<uint64_t, bool>> calls;
   for (int i = 0; i < 3; ++i) {
-    auto it = stream.append(series::item_kind::write, 0);
+    auto it = stream.append(replication::item_kind::write, 0);
     stream.wait(it.seq, false, [&calls, s = it.seq](bool ok) {
       calls.emplace_back(s, ok);
     });
@@ -109,14 +109,14 @@ TEST_CASE_METHOD(stream_fixture,
   stream.lost(f("b"));
   CHECK_FALSE(stream.can_reach_quorum());
   CHECK_FALSE(stream.writable());
-  auto it = stream.append(series::item_kind::close, 0);
+  auto it = stream.append(replication::item_kind::close, 0);
   int emitted = 0;
   int refused = 0;
   stream.wait(it.seq, true, [&](bool ok) { emitted += ok ? 1 : -100; });
   stream.wait(it.seq, false, [&](bool ok) { refused += ok ? -100 : 1; });
   CHECK(refused == 1); // at once: no quorum in reach
   CHECK(emitted == 0);
-  stream.hold_marks(it.seq, {series::window_ref{1000, 5000}});
+  stream.hold_marks(it.seq, {replication::window_ref{1000, 5000}});
   REQUIRE(stream.unconfirmed().size() == 1);
   CHECK(stream.unconfirmed()[0].seq == it.seq);
   // A follower that was seeded past the mark commits it: the emission goes out.
@@ -127,7 +127,7 @@ TEST_CASE_METHOD(stream_fixture,
 
 TEST_CASE_METHOD(stream_fixture, "a fenced stream acknowledges nothing",
                  "[replication]") {
-  auto it = stream.append(series::item_kind::write, 0);
+  auto it = stream.append(replication::item_kind::write, 0);
   int failed = 0;
   stream.wait(it.seq, false, [&](bool ok) { failed += ok ? 0 : 1; });
   stream.fence(3);
@@ -147,11 +147,11 @@ TEST_CASE_METHOD(stream_fixture,
   CHECK(stream.awaiting_barrier());
   auto b = stream.append_barrier(0);
   CHECK_FALSE(stream.awaiting_barrier());
-  CHECK(b.kind == series::item_kind::barrier);
+  CHECK(b.kind == replication::item_kind::barrier);
   stream.acked(f("a"), b.seq);
   CHECK(stream.committed() == b.seq);
   // Down to the primary alone: everything it holds is committed.
-  auto w = stream.append(series::item_kind::write, 0);
+  auto w = stream.append(replication::item_kind::write, 0);
   stream.set_followers({}, 1);
   CHECK(stream.committed() == w.seq);
   CHECK(stream.followers().empty());

@@ -38,10 +38,10 @@
 using namespace tether;
 using replication::follower_cursor;
 using replication::primary_stream;
-using series::ack_code;
-using series::item_kind;
-using series::replica_ack;
-using series::replica_item;
+using replication::ack_code;
+using replication::item_kind;
+using replication::replica_ack;
+using replication::replica_item;
 using link_state = primary_stream::link;
 
 namespace {
@@ -93,7 +93,7 @@ struct message {
   uint64_t req = 0; ///< request id; replies carry the request's
   std::vector<replica_item> items;
   std::vector<uint64_t> writes; ///< per item: its write id (0: barrier)
-  series::commit_note note;
+  replication::commit_note note;
   std::vector<replica_ack> acks;
   series::slice_snapshot snap;
   std::vector<entry> history; ///< seed: the state at snap.position
@@ -551,7 +551,7 @@ private:
         message m(kind::batch);
         m.items = {it};
         m.writes = {write};
-        m.note = series::commit_note{slice, s.epoch(), s.committed()};
+        m.note = replication::commit_note{slice, s.epoch(), s.committed()};
         send_request(self, f, std::move(m), false);
       }
   }
@@ -669,7 +669,7 @@ private:
           seed(self, f);
       } else if (news) {
         message m(kind::batch);
-        m.note = series::commit_note{slice, s.epoch(), s.committed()};
+        m.note = replication::commit_note{slice, s.epoch(), s.committed()};
         send_request(self, f, std::move(m), false);
       }
     }

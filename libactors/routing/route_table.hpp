@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 #include "tether/assignment.hpp"
 
 namespace tether::routing {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "routing/route_table.hpp"
-#include "series/shard_messages.hpp"
+#include "shard/messages.hpp"
 #include "wire/keyed_batch.hpp"
 
 namespace tether::routing {

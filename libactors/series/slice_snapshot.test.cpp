@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "keys/slicing.hpp"
-#include "series/message_types.hpp"
+#include "shard/message_types.hpp"
 #include "series/slice_state.hpp"
 #include "tether/tether.hpp"
 

@@ -14,7 +14,7 @@
 
 #include "series/dedup_window.hpp"
 #include "series/series_state.hpp"
-#include "series/shard_messages.hpp"
+#include "series/shard_write.hpp"
 #include "series/slice_snapshot.hpp"
 
 namespace tether::series {

@@ -17,7 +17,7 @@
 #include "directory/replicated_directory.hpp"
 #include "events/event_log.hpp"
 #include "routing/router.hpp"
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 #include "tether/actors.hpp"
 
 /// Membership of one node in a cluster: the supervisor actor.

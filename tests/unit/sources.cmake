@@ -10,7 +10,7 @@ set(TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/libactors/series/series_state.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/series/slice_state.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/routing/split.test.cpp
-  ${PROJECT_SOURCE_DIR}/libactors/series/shard_replication.test.cpp
+  ${PROJECT_SOURCE_DIR}/libactors/shard/shard_replication.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/primary_stream.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/follower_cursor.test.cpp
   ${PROJECT_SOURCE_DIR}/libactors/replication/stream_sim.test.cpp

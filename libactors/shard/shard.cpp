@@ -1,4 +1,4 @@
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "events/event_log.hpp"
-#include "series/shard_state.hpp"
+#include "shard/shard_state.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"
 

@@ -1,8 +1,8 @@
-#include "series/message_types.hpp"
+#include "shard/message_types.hpp"
 
 #include <caf/actor_system_config.hpp>
 
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 #include "series/slice_snapshot.hpp"
 
 namespace tether::series {

@@ -1,4 +1,4 @@
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -14,7 +14,7 @@
 
 #include "requests/deadlines.hpp"
 #include "rules/rule_cache.hpp"
-#include "series/shard_messages.hpp"
+#include "shard/messages.hpp"
 #include "series/slice_snapshot.hpp"
 #include "tether/actors.hpp"
 

@@ -1,4 +1,4 @@
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -18,8 +18,8 @@
 
 #include "directory/directory.hpp"
 #include "keys/slicing.hpp"
-#include "series/message_types.hpp"
-#include "series/shard_test_support.hpp"
+#include "shard/message_types.hpp"
+#include "shard/shard_test_support.hpp"
 #include "tether/tether.hpp"
 
 // Component tests of slice replication: three shards in one actor system stand for
@@ -370,8 +370,8 @@ TEST_CASE_METHOD(replication_fixture,
 
   SECTION("an item or a seed below the replica's epoch") {
     publish(table(102, 0, {1}, 5, 2), {1});
-    series::replica_batch b;
-    series::replica_item it;
+    replication::replica_batch b;
+    replication::replica_item it;
     it.slice = 3;
     it.epoch = 4;
     it.seq = p1.seq + 1;
@@ -379,10 +379,10 @@ TEST_CASE_METHOD(replication_fixture,
     b.items.push_back(it);
     self->request(shards[1], 5s, series::replicate_atom::value, b)
       .receive(
-        [&](series::replica_acks& reply) {
+        [&](replication::replica_acks& reply) {
           auto& acks = reply.xs;
           REQUIRE(acks.size() == 1);
-          CHECK(acks[0].code == series::ack_code::stale);
+          CHECK(acks[0].code == replication::ack_code::stale);
           CHECK(acks[0].epoch == 5);
         },
         [&](caf::error& err) { FAIL(to_string(err)); });
@@ -391,7 +391,7 @@ TEST_CASE_METHOD(replication_fixture,
     snap.epoch = 4;
     snap.position = {4, p1.seq + 10};
     self->request(shards[1], 5s, series::seed_atom::value, snap)
-      .receive([&](series::replica_ack& a) { CHECK(a.code == series::ack_code::stale); },
+      .receive([&](replication::replica_ack& a) { CHECK(a.code == replication::ack_code::stale); },
                [&](caf::error& err) { FAIL(to_string(err)); });
     CHECK(local(1, keys[0]).second.seq == p1.seq); // nothing applied
   }

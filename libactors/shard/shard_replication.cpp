@@ -1,4 +1,4 @@
-#include "series/shard_state.hpp"
+#include "shard/shard_state.hpp"
 
 #include <algorithm>
 

@@ -1,158 +1,20 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+#include <type_traits>
 #include <vector>
 
-#include <type_traits>
-
-#include <caf/atom.hpp>
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
 #include <caf/serializer.hpp>
 
-#include "series/slice_snapshot.hpp"
-#include "tether/actors.hpp"
-#include "tether/assignment.hpp"
-#include "tether/errc.hpp"
-#include "tether/types.hpp"
-#include "wire/keyed_batch.hpp"
+#include "series/shard_write.hpp"
 
-namespace tether::series {
+// The messages of a slice's replication stream (README.md, "The protocol"): what a
+// primary shard sends its followers' shards and what they answer.
 
-/// The samples of one slice inside a shard write: `samples[begin, end)`.
-struct slice_range {
-  uint32_t slice = 0;
-  uint64_t epoch = 0; ///< the epoch the router saw; a mismatch is refused
-  uint32_t begin = 0;
-  uint32_t end = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, slice_range& x) {
-  return f(x.slice, x.epoch, x.begin, x.end);
-}
-
-/// The part of one write batch that goes to one shard: one message per shard per
-/// batch, holding every slice range the shard hosts. Key offsets refer to `keys`.
-struct shard_write {
-  std::string producer;
-  uint64_t sequence = 0;
-  std::string keys;
-  std::vector<wire::keyed_sample> samples; ///< grouped by slice, see `ranges`
-  std::vector<slice_range> ranges;
-
-  std::string_view key(const wire::keyed_sample& s) const {
-    return {keys.data() + s.key_offset, s.key_size};
-  }
-};
-
-/// A vector of trivially copyable values as CAF's binary serializers see it: a count,
-/// then the values' memory as one block, not one field (with its own error value) per
-/// member. Samples of a write, its slice ranges, a batch's commit notes and a
-/// follower's acks cross nodes this way; it halves the serialization cost of a write
-/// between nodes. The nodes of a cluster therefore share their byte order and the
-/// structs' layout (the same build on the same architecture). A count above
-/// `raw_vector_limit` is refused before anything is allocated.
-template <class T>
-struct raw_vector {
-  std::vector<T>* xs;
-};
-
-constexpr size_t raw_vector_limit = size_t{1} << 24;
-
-template <class Inspector, class T>
-typename Inspector::result_type inspect(Inspector& f, raw_vector<T>& b) {
-  static_assert(std::is_trivially_copyable<T>::value);
-  if constexpr (std::is_base_of<caf::serializer, Inspector>::value) {
-    auto n = b.xs->size();
-    return caf::error::eval([&] { return f.begin_sequence(n); },
-                            [&] {
-                              return n > 0 ? f.apply_raw(n * sizeof(T), b.xs->data())
-                                           : caf::error{};
-                            },
-                            [&] { return f.end_sequence(); });
-  } else if constexpr (std::is_base_of<caf::deserializer, Inspector>::value) {
-    size_t n = 0;
-    return caf::error::eval([&] { return f.begin_sequence(n); },
-                            [&] {
-                              if (n > raw_vector_limit)
-                                return caf::make_error(caf::sec::invalid_argument,
-                                                       "raw vector: count too large");
-                              b.xs->resize(n);
-                              return n > 0 ? f.apply_raw(n * sizeof(T), b.xs->data())
-                                           : caf::error{};
-                            },
-                            [&] { return f.end_sequence(); });
-  } else {
-    return f(*b.xs);
-  }
-}
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
-  raw_vector<wire::keyed_sample> samples{&x.samples};
-  raw_vector<slice_range> ranges{&x.ranges};
-  return f(x.producer, x.sequence, x.keys, samples, ranges);
-}
-
-/// What a shard did with a shard write. Ranges are independent: a failed range does
-/// not undo the others, and a retry completes the failed ones (dedup per slice).
-struct shard_write_result {
-  uint32_t applied = 0;          ///< samples newly applied
-  uint32_t late = 0;             ///< samples dropped: their window had closed
-  uint32_t duplicate_ranges = 0; ///< ranges that had been applied before
-  errc code = errc::none;        ///< first failure, if any
-  std::string message;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, shard_write_result& x) {
-  return f(x.applied, x.late, x.duplicate_ranges, x.code, x.message);
-}
-
-/// An output key as routed to its shard for a read or a subscription.
-struct key_route {
-  std::string key;
-  uint32_t slice = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, key_route& x) {
-  return f(x.key, x.slice);
-}
-
-/// One slice as a shard reports it for /metrics.
-struct slice_stat {
-  uint32_t slice = 0;
-  uint64_t epoch = 0;
-  uint64_t series = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, slice_stat& x) {
-  return f(x.slice, x.epoch, x.series);
-}
-
-/// What a shard reports for /metrics: every series with a closed window, and its
-/// slices with their series counts.
-struct shard_scrape {
-  std::vector<series_view> series;
-  std::vector<slice_stat> slices;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, shard_scrape& x) {
-  return f(x.series, x.slices);
-}
-
-// -- replication ----------------------------------------------------------------
-
-/// The election's question and a replica's answer are the directory's types
-/// (tether/actors.hpp, tether/assignment.hpp): the directory does not depend on series.
-using tether::position_atom;
-using tether::replica_position;
+namespace tether::replication {
 
 /// What one item of a slice's replication stream does.
 enum class item_kind : uint8_t {
@@ -290,7 +152,7 @@ typename Inspector::result_type inspect(Inspector& f, commit_note& x) {
 struct replica_batch {
   /// Producer, sequence, keys and samples of the write items, one entry per shard
   /// write in the order the primary applied them.
-  std::vector<shard_write> writes;
+  std::vector<series::shard_write> writes;
   std::vector<replica_item> items;
   std::vector<commit_note> commits;
 };
@@ -298,7 +160,7 @@ struct replica_batch {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
   item_block items{&x.items};
-  raw_vector<commit_note> commits{&x.commits};
+  series::raw_vector<commit_note> commits{&x.commits};
   return f(x.writes, items, commits);
 }
 
@@ -333,8 +195,8 @@ struct replica_acks {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_acks& x) {
-  raw_vector<replica_ack> acks{&x.xs};
+  series::raw_vector<replica_ack> acks{&x.xs};
   return f(acks);
 }
 
-} // namespace tether::series
+} // namespace tether::replication

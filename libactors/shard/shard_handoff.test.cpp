@@ -1,4 +1,4 @@
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -17,8 +17,8 @@
 
 #include "directory/directory.hpp"
 #include "keys/slicing.hpp"
-#include "series/message_types.hpp"
-#include "series/shard_test_support.hpp"
+#include "shard/message_types.hpp"
+#include "shard/shard_test_support.hpp"
 #include "tether/tether.hpp"
 
 using namespace std::chrono_literals;

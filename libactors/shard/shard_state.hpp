@@ -22,7 +22,7 @@
 #include "replication/follower_cursor.hpp"
 #include "replication/primary_stream.hpp"
 #include "series/input_tracker.hpp"
-#include "series/shard.hpp"
+#include "shard/shard.hpp"
 #include "series/slice_state.hpp"
 #include "tether/tether.hpp"
 #include "wire/codec.hpp"

@@ -7,8 +7,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "series/shard.hpp"
-#include "series/shard_state.hpp"
+#include "shard/shard.hpp"
+#include "shard/shard_state.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::series::internal {
