@@ -4,6 +4,8 @@
 #include <map>
 #include <tuple>
 
+#include "replication/quorum.hpp"
+
 namespace tether::directory {
 
 namespace {
@@ -53,7 +55,7 @@ int32_t pick_primary(const std::vector<int32_t>& candidates, int32_t preferred,
 /// How many of slice `a`'s replicas must answer for an election to be safe.
 size_t answers_needed(const slice_assignment& a, uint32_t rf) {
   auto n = 1 + a.followers.size();
-  auto q = std::max<size_t>(n, rf) / 2 + 1;
+  auto q = replication::write_quorum(n, rf);
   return n >= q ? n - q + 1 : 1;
 }
 

@@ -4,11 +4,6 @@
 
 namespace tether::replication {
 
-size_t write_quorum(size_t replicas, uint32_t rf) noexcept {
-  auto n = std::max(replicas, static_cast<size_t>(rf));
-  return n / 2 + 1;
-}
-
 primary_stream::primary_stream(uint32_t slice, uint64_t epoch,
                                series::stream_position last, uint64_t committed,
                                size_t quorum)

@@ -10,6 +10,7 @@
 #include <caf/actor.hpp>
 
 #include "replication/messages.hpp"
+#include "replication/quorum.hpp"
 #include "series/slice_snapshot.hpp"
 
 namespace tether::replication {
@@ -211,9 +212,5 @@ private:
   std::deque<waiter> waiters_; ///< ascending seq
   std::vector<series::window_mark> marks_;
 };
-
-/// The write quorum of a replica set of `replicas` members when the configured
-/// replication factor is `rf`: a majority of the larger of the two.
-size_t write_quorum(size_t replicas, uint32_t rf) noexcept;
 
 } // namespace tether::replication
