@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "directory/position.hpp"
 #include "tether/assignment.hpp"
 
 namespace tether::directory {

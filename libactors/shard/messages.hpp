@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "directory/position.hpp"
 #include "replication/messages.hpp"
 #include "series/shard_write.hpp"
 #include "series/slice_snapshot.hpp"
@@ -18,10 +19,9 @@
 namespace tether::series {
 
 /// The election's question and a replica's answer are the directory's types
-/// (tether/actors.hpp, tether/assignment.hpp): the directory does not depend on the
-/// shard.
-using tether::position_atom;
-using tether::replica_position;
+/// (directory/position.hpp): the directory does not depend on the shard.
+using directory::position_atom;
+using directory::replica_position;
 
 // The replication stream's messages, as the shard's code names them.
 using replication::ack_code;

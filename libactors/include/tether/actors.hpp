@@ -21,13 +21,6 @@ using read_atom = caf::atom_constant<caf::atom("tt_read")>;
 using subscribe_atom = caf::atom_constant<caf::atom("tt_sub")>;
 using window_atom = caf::atom_constant<caf::atom("tt_window")>;
 using update_atom = caf::atom_constant<caf::atom("tt_update")>;
-/// Asks a node (its supervisor) or a shard where its replicas of some slices stand:
-/// `(position_atom, std::vector<uint32_t> slices)` -> `std::vector<replica_position>`.
-/// The directory's election adds `std::vector<uint64_t> fences` (one per slice, the
-/// epoch the election will commit): a replica that answers refuses, from then on,
-/// items and seeds below that epoch, so an old primary that is still alive cannot
-/// complete a write quorum with it while the election runs.
-using position_atom = caf::atom_constant<caf::atom("tt_pos")>;
 
 /// A producer's entry point into a node. Writes are batches with a strictly increasing
 /// sequence; a retried sequence is acknowledged as a duplicate and not applied again.

@@ -39,23 +39,6 @@ typename Inspector::result_type inspect(Inspector& f, slice_assignment& x) {
   return f(x.epoch, x.primary, x.followers, x.empty);
 }
 
-/// One slice's replica on a node, as the directory's election reads it. A slice the
-/// node holds no state for answers `seeded == false` with epoch and seq 0 (and
-/// `primary == true` if the latest table names the node its primary: promoted
-/// without a replica, it refuses writes).
-struct replica_position {
-  uint32_t slice = 0;
-  uint64_t epoch = 0; ///< epoch of the primary that produced the last applied item
-  uint64_t seq = 0;   ///< sequence number of that item
-  bool primary = false;
-  bool seeded = false;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, replica_position& x) {
-  return f(x.slice, x.epoch, x.seq, x.primary, x.seeded);
-}
-
 /// The directory's table: slice -> replica set + epoch, with a version that grows on
 /// every change. Routers cache it; slices obey it.
 struct assignment_table {
