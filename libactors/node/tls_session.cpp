@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -20,49 +21,72 @@ namespace {
 
 // -- the socket BIO ----------------------------------------------------------------
 //
-// OpenSSL's own socket BIO writes with write(2), which raises SIGPIPE when the peer
-// is gone; this one sends with MSG_NOSIGNAL and gets EPIPE instead, so no call needs
-// the signal blocked. The descriptor is the BIO's data; the BIO does not own it.
+// Reads come straight from the socket. Writes are collected: everything one call
+// into OpenSSL produces (a large write is several TLS records) is appended to the
+// session's outgoing buffer and sent after the call with one `send`, with
+// MSG_NOSIGNAL (OpenSSL's socket BIO writes each record with its own write(2), which
+// raises SIGPIPE when the peer is gone). The BIO's data is the session's socket
+// state; the BIO owns neither it nor the descriptor.
 
-int fd_of(BIO* b) {
-  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
-}
+} // namespace
 
-bool would_block(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK;
+struct tls_session::socket_io {
+  int fd = -1;
+  std::string out; ///< encrypted bytes not sent yet
+  size_t sent = 0; ///< of `out`
+
+  bool empty() const noexcept {
+    return sent == out.size();
+  }
+
+  /// Sends what it can of `out` without blocking; false on a broken connection.
+  bool flush() {
+    while (!empty()) {
+      auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK; // the rest waits
+      }
+      sent += static_cast<size_t>(n);
+    }
+    out.clear();
+    sent = 0;
+    return true;
+  }
+};
+
+namespace {
+
+using socket_io = tls_session::socket_io;
+
+socket_io& io_of(BIO* b) {
+  return *static_cast<socket_io*>(BIO_get_data(b));
 }
 
 int bio_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
-  for (;;) {
-    auto n = ::send(fd_of(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
-    if (n >= 0)
-      return static_cast<int>(n);
-    if (errno == EINTR)
-      continue;
-    if (would_block(errno))
-      BIO_set_retry_write(b);
-    return -1;
-  }
+  io_of(b).out.append(data, static_cast<size_t>(len));
+  return len;
 }
 
 int bio_read(BIO* b, char* data, int len) {
   BIO_clear_retry_flags(b);
   for (;;) {
-    auto n = ::recv(fd_of(b), data, static_cast<size_t>(len), 0);
+    auto n = ::recv(io_of(b).fd, data, static_cast<size_t>(len), 0);
     if (n >= 0)
       return static_cast<int>(n); // 0: the peer closed its side
     if (errno == EINTR)
       continue;
-    if (would_block(errno))
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
       BIO_set_retry_read(b);
     return -1;
   }
 }
 
 long bio_ctrl(BIO*, int cmd, long, void*) {
-  // Writes go straight to the socket: nothing to flush. Everything else (pending
-  // bytes, close flags, kernel TLS) is "not supported".
+  // The session sends after every call into OpenSSL: a flush asks nothing more.
+  // Everything else (pending bytes, close flags, kernel TLS) is "not supported".
   return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
@@ -106,6 +130,9 @@ int passphrase_cb(char* buf, int size, int, void* user) {
 
 /// Bytes a session reads from its socket at once (read-ahead): several records.
 constexpr size_t read_buffer_bytes = 64 * 1024;
+
+/// Most bytes one write encrypts (and so holds in the outgoing buffer) at once.
+constexpr size_t max_write_bytes = 256 * 1024;
 
 /// A context for one session: this node's certificate and key, peers verified
 /// against the CA. Null with `why` set on failure.
@@ -157,6 +184,9 @@ struct tls_session::handles {
   }
 };
 
+tls_session::tls_session() : io_(std::make_unique<socket_io>()) {
+}
+
 tls_session::~tls_session() = default;
 
 std::unique_ptr<tls_session> tls_session::make(const tls_files& files, native_socket fd,
@@ -172,7 +202,8 @@ std::unique_ptr<tls_session> tls_session::make(const tls_files& files, native_so
     why = "cannot create an OpenSSL session: " + openssl_reason();
     return nullptr;
   }
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  s->io_->fd = fd;
+  BIO_set_data(bio, s->io_.get());
   SSL_set_bio(s->h_->ssl, bio, bio);
   SSL_set_read_ahead(s->h_->ssl, 1);
   if (accepted)
@@ -187,14 +218,20 @@ std::unique_ptr<tls_session> tls_session::make(const tls_files& files, native_so
 tls_session::step tls_session::handshake() {
   if (!handshaking_)
     return step::done;
+  if (!io_->flush())
+    return step::failed;
+  if (!io_->empty())
+    return step::want_write;
   auto ret = SSL_do_handshake(h_->ssl);
+  if (!io_->flush())
+    return step::failed;
   if (ret == 1) {
     handshaking_ = false;
     return step::done;
   }
   switch (SSL_get_error(h_->ssl, ret)) {
     case SSL_ERROR_WANT_READ:
-      return step::want_read;
+      return io_->empty() ? step::want_read : step::want_write;
     case SSL_ERROR_WANT_WRITE:
       return step::want_write;
     default:
@@ -235,7 +272,11 @@ tls_session::rw_state tls_session::read_some(size_t& result, void* buf, size_t l
   if (state != rw_state::success || (was_handshaking && handshaking_))
     return state;
   size_t n = 0;
-  if (SSL_read_ex(h_->ssl, buf, len, &n) == 1) {
+  auto ok = SSL_read_ex(h_->ssl, buf, len, &n);
+  // A read can make OpenSSL answer (an alert, a key update): sent at once.
+  if (!io_->flush())
+    return rw_state::failure;
+  if (ok == 1) {
     result = n;
     return rw_state::success;
   }
@@ -245,16 +286,37 @@ tls_session::rw_state tls_session::read_some(size_t& result, void* buf, size_t l
 tls_session::rw_state tls_session::write_some(size_t& result, const void* buf,
                                               size_t len) {
   result = 0;
+  // Records of an earlier call that the socket did not take yet go first. Until they
+  // are sent, the stream must keep asking to write: the last byte it gave was
+  // encrypted but not reported as written (`owed_`), so its buffer is not done.
+  if (!io_->flush())
+    return rw_state::failure;
+  if (!io_->empty())
+    return rw_state::success;
+  if (owed_ > 0) {
+    result = std::exchange(owed_, 0);
+    return rw_state::success;
+  }
   bool was_handshaking = handshaking_;
   auto state = ready(true, len);
   if (state != rw_state::success || (was_handshaking && handshaking_))
     return state;
   size_t n = 0;
-  if (SSL_write_ex(h_->ssl, buf, len, &n) == 1) {
-    result = n;
-    return rw_state::success;
+  // The BIO takes every record, so OpenSSL writes everything it is given; bounded,
+  // the outgoing buffer holds at most one call's records.
+  if (SSL_write_ex(h_->ssl, buf, std::min(len, max_write_bytes), &n) != 1) {
+    io_->flush();
+    return outcome(0);
   }
-  return outcome(0);
+  if (!io_->flush())
+    return rw_state::failure;
+  if (io_->empty() || n == 0) {
+    result = n;
+  } else {
+    result = n - 1;
+    owed_ = 1;
+  }
+  return rw_state::success;
 }
 
 bool tls_session::pending() const {

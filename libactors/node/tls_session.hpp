@@ -25,11 +25,17 @@ struct tls_files {
 /// It replaces CAF 0.17.6's `caf::openssl::session` on the cluster transport for
 /// cost, not function. CAF's session blocks SIGPIPE around every call (two
 /// `pthread_sigmask` calls and a `sigtimedwait`, three system calls per read or
-/// write) and reads each TLS record with two `read` calls (its header, then its
-/// body). Here the socket is driven by a BIO that sends with `MSG_NOSIGNAL` (no
-/// signal to block), and OpenSSL reads ahead: one `recv` takes whatever the socket
-/// holds, and `pending()` tells the reader to go on while complete records wait in
-/// the session's buffer.
+/// write), reads each TLS record with two `read` calls (its header, then its body)
+/// and writes each record with its own `write`. Here the socket is driven by a BIO
+/// that collects the records of one call into OpenSSL and sends them with one `send`
+/// with `MSG_NOSIGNAL` (no signal to block), and OpenSSL reads ahead: one `recv`
+/// takes whatever the socket holds, and `pending()` tells the reader to go on while
+/// complete records wait in the session's buffer.
+///
+/// When the socket does not take all of a write's records, the rest is sent first
+/// on the next `write_some`, and the write reports one byte less than it encrypted
+/// so that the stream, whose buffer is then not done, keeps asking to write; the
+/// call that sends the rest reports that byte.
 class tls_session {
 public:
   using native_socket = caf::io::network::native_socket;
@@ -60,13 +66,16 @@ public:
   /// `indeterminate` once nothing is left to do.
   rw_state write_some(size_t& result, const void* buf, size_t len);
 
+  /// The socket and the records waiting to be sent on it (tls_session.cpp).
+  struct socket_io;
+
   /// Whether the session holds bytes read from the socket that were not read from
   /// it yet (decrypted or not): the reader must call `read_some` again, the socket
   /// may never say so.
   bool pending() const;
 
 private:
-  tls_session() = default;
+  tls_session();
 
   /// `success` when application data may flow, else what the handshake needs.
   rw_state ready(bool writing, size_t len);
@@ -76,7 +85,10 @@ private:
 
   struct handles;
   std::unique_ptr<handles> h_;
+  std::unique_ptr<socket_io> io_;
   bool handshaking_ = true;
+  /// Bytes the stream gave that were encrypted and not yet reported as written.
+  size_t owed_ = 0;
 };
 
 } // namespace tether::internal
