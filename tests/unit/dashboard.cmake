@@ -1,7 +1,0 @@
-# Unit tests of tetherd's dashboard (services/tetherd/dashboard/), built into
-# tether_unit_tests by tests/CMakeLists.txt with the gateway library linked.
-list(APPEND TETHER_UNIT_TEST_SOURCES
-  ${PROJECT_SOURCE_DIR}/services/tetherd/dashboard/rate_history.test.cpp
-  ${PROJECT_SOURCE_DIR}/services/tetherd/gateway_options.test.cpp
-)
-list(APPEND TETHER_UNIT_TEST_EXTRA_LIBS tether_gateway)

@@ -1,1 +1,0 @@
-list(APPEND TETHER_UNIT_TEST_SOURCES ${PROJECT_SOURCE_DIR}/libactors/series/ddsketch.test.cpp)
