@@ -562,21 +562,48 @@ replica_ack refuse_unfollowed(shard_ptr self, const replica_item& it) {
   return replica_ack{s, ack_code::unseeded, 0, 0, it.seq};
 }
 
+namespace {
+
+/// Slice ids up to which `on_replicate` finds a slice's answer by index; above it
+/// (only a corrupt or hostile batch) by a search.
+constexpr uint32_t max_slot_slice = 1u << 20;
+
+/// The index in `out` of the answer for `slice`, and whether it is new (then the
+/// caller appends it at that index). `slot` maps slice ids to index + 1.
+std::pair<uint32_t, bool> answer_slot(std::vector<uint32_t>& slot,
+                                      const std::vector<replica_ack>& out, uint32_t slice) {
+  auto next = static_cast<uint32_t>(out.size());
+  if (slice >= max_slot_slice) {
+    for (uint32_t i = 0; i < next; ++i)
+      if (out[i].slice == slice)
+        return {i, false};
+    return {next, true};
+  }
+  if (slot.size() <= slice)
+    slot.resize(slice + 1, 0);
+  if (slot[slice] != 0)
+    return {slot[slice] - 1, false};
+  slot[slice] = next + 1;
+  return {next, true};
+}
+
+} // namespace
+
 replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
   auto& st = self->state;
   replica_acks reply;
   auto& out = reply.xs;
+  out.reserve(std::min<size_t>(b.items.size(), 1024));
   // One answer per slice, in the order of the slices' first items; a batch of
   // writes that queued up together may hold several items of one slice.
   auto& slot = st.ack_slot;
-  slot.clear();
   for (auto& it : b.items) {
-    auto [pos, fresh] = slot.emplace(it.slice, static_cast<uint32_t>(out.size()));
+    auto [pos, fresh] = answer_slot(slot, out, it.slice);
     if (fresh)
       out.push_back(replica_ack{it.slice, ack_code::ok, 0, 0, 0});
-    else if (out[pos->second].code != ack_code::ok)
+    else if (out[pos].code != ack_code::ok)
       continue; // the slice's earlier item was refused: so are the later ones
-    auto i = out.begin() + pos->second;
+    auto i = out.begin() + pos;
     auto* rep = st.replica_of(it.slice);
     if (rep == nullptr || st.hosted(it.slice) != nullptr
         || st.export_of(it.slice) != nullptr) {
@@ -593,6 +620,9 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
     }
     *i = apply_item(self, *rep, b, it);
   }
+  for (auto& a : out)
+    if (a.slice < slot.size())
+      slot[a.slice] = 0;
   for (auto& c : b.commits)
     if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence)
       rep->cursor.commit(c.seq);

@@ -396,6 +396,45 @@ TEST_CASE_METHOD(replication_fixture,
     CHECK(local(1, keys[0]).second.seq == p1.seq); // nothing applied
   }
 
+  SECTION("one answer per slice, in the order of first items, batch after batch") {
+    auto item = [&](uint32_t slice, uint64_t seq) {
+      replication::replica_item it;
+      it.slice = slice;
+      it.epoch = p1.epoch;
+      it.seq = seq;
+      it.prev_epoch = p1.epoch;
+      it.kind = replication::item_kind::barrier;
+      return it;
+    };
+    auto send = [&](const replication::replica_batch& b) {
+      std::vector<replication::replica_ack> acks;
+      self->request(shards[1], 5s, series::replicate_atom::value, b)
+        .receive([&](replication::replica_acks& reply) { acks = reply.xs; },
+                 [&](caf::error& err) { FAIL(to_string(err)); });
+      return acks;
+    };
+    // Slice 3 out of order (a gap), then its next item; a slice id no shard has,
+    // far beyond any table, twice.
+    replication::replica_batch b;
+    b.items = {item(3, p1.seq + 5), item(2000000, 1), item(3, p1.seq + 6),
+               item(2000000, 2)};
+    auto acks = send(b);
+    REQUIRE(acks.size() == 2);
+    CHECK(acks[0].slice == 3);
+    CHECK(acks[0].code == replication::ack_code::gap);
+    CHECK(acks[0].item == p1.seq + 5); // the first refused item
+    CHECK(acks[1].slice == 2000000);
+    CHECK(acks[1].code != replication::ack_code::ok);
+    // The next batch starts afresh: slice 3 continues its position now.
+    replication::replica_batch next;
+    next.items = {item(3, p1.seq + 1)};
+    acks = send(next);
+    REQUIRE(acks.size() == 1);
+    CHECK(acks[0].slice == 3);
+    CHECK(acks[0].code == replication::ack_code::ok);
+    CHECK(local(1, keys[0]).second.seq == p1.seq + 1);
+  }
+
   SECTION("a primary behind the follower's epoch is fenced until a table catches up") {
     // The follower sees epoch 2 first; the primary still writes at epoch 1.
     publish(table(102, 0, {1}, 2, 2), {1});

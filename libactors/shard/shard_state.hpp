@@ -196,7 +196,8 @@ struct shard_state {
   /// Deadlines of the batches sent to followers (sent without a CAF timeout).
   requests::deadlines batch_deadlines;
   bool flush_scheduled = false; ///< a replica_flush_atom is on its way to this shard
-  std::unordered_map<uint32_t, uint32_t> ack_slot; ///< scratch of on_replicate
+  /// Scratch of on_replicate: by slice id, the index + 1 of its answer (0: none).
+  std::vector<uint32_t> ack_slot;
   /// Read barriers appended since the last flush, by slice: reads that arrive
   /// before it goes out share one (`confirm_leading`).
   std::unordered_map<uint32_t, uint64_t> read_barriers;
