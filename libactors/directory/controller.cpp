@@ -19,6 +19,7 @@
 
 #include "directory/election.hpp"
 #include "directory/placement.hpp"
+#include "directory/verdict.hpp"
 #include "events/event_log.hpp"
 #include "tether/tether.hpp"
 
@@ -58,8 +59,8 @@ struct controller_state {
   /// Members that asked to join before the first table exists.
   std::map<std::string, member> joined;
   controller_report report;
-  /// Suspicion reports: reporter -> (suspected names, when received).
-  std::map<std::string, std::pair<std::vector<std::string>, int64_t>> suspicions;
+  /// Whom each member suspects, and the failure verdict (verdict.hpp).
+  suspicion_board suspicions{0};
   bool judging = false; ///< a failure decision is queued or running
   /// The latest reported load of every slice (index = slice id), for placement.
   std::vector<slice_load> loads;
@@ -72,51 +73,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::steady_clock::now().time_since_epoch())
     .count();
-}
-
-/// Names that a majority of the other up members of `t` currently suspect.
-std::vector<int32_t> failed_members(const controller_state& st,
-                                    const assignment_table& t) {
-  std::vector<int32_t> out;
-  auto now = now_ms();
-  size_t up = 0;
-  for (auto& m : t.members)
-    up += m.up ? 1 : 0;
-  for (size_t i = 0; i < t.members.size(); ++i) {
-    auto& m = t.members[i];
-    if (!m.up)
-      continue;
-    size_t votes = 0;
-    for (auto& [reporter, r] : st.suspicions) {
-      if (reporter == m.name || now - r.second > st.cfg.suspicion_ttl_ms)
-        continue;
-      auto idx = find_member(t, reporter);
-      if (idx < 0 || !t.members[static_cast<size_t>(idx)].up)
-        continue;
-      if (std::find(r.first.begin(), r.first.end(), m.name) != r.first.end())
-        ++votes;
-    }
-    auto others = up - 1;
-    if (others > 0 && votes >= others / 2 + 1)
-      out.push_back(static_cast<int32_t>(i));
-  }
-  return out;
-}
-
-/// Whether a fresh suspicion names a member that `t` has up: a verdict may be near,
-/// and no move should start from or to a node that is about to be declared failed.
-bool suspicion_pending(const controller_state& st, const assignment_table& t) {
-  auto now = now_ms();
-  for (auto& [reporter, r] : st.suspicions) {
-    if (now - r.second > st.cfg.suspicion_ttl_ms)
-      continue;
-    for (auto& name : r.first) {
-      auto idx = find_member(t, name);
-      if (idx >= 0 && t.members[static_cast<size_t>(idx)].up)
-        return true;
-    }
-  }
-  return false;
 }
 
 using controller_ptr = controller_actor::stateful_pointer<controller_state>;
@@ -178,7 +134,7 @@ void abandon_failing_handoffs(controller_ptr self) {
   auto& st = self->state;
   if (st.handoffs.empty())
     return;
-  auto failed = failed_members(st, st.last_table);
+  auto failed = st.suspicions.failed(st.last_table, now_ms());
   if (failed.empty())
     return;
   std::set<std::string> names;
@@ -406,8 +362,7 @@ void rejoin_restarted(controller_ptr self, assignment_table t, int32_t idx, memb
   for (auto& mv : plan.moves)
     if (mv.kind == move_kind::promote)
       promoted.push_back(mv.slice);
-  for (auto& [_, r] : st.suspicions)
-    r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name), r.first.end());
+  st.suspicions.clear(m.name);
   elect(self, std::move(t), std::move(plan), std::move(promoted),
         [self, idx, m, k, fail](assignment_table next, std::vector<uint32_t> unresolved) {
           if (!unresolved.empty()) {
@@ -425,23 +380,6 @@ void rejoin_restarted(controller_ptr self, assignment_table t, int32_t idx, memb
           c.incarnation = m.incarnation;
           propose(self, std::move(next), k, fail);
         });
-}
-
-/// The slices whose primary is a down member and which have an up follower: the
-/// elections a failure report or a restart left unresolved.
-std::vector<uint32_t> orphaned_slices(const assignment_table& t) {
-  std::vector<uint32_t> out;
-  for (uint32_t s = 0; s < t.slices.size(); ++s) {
-    auto& a = t.slices[s];
-    if (a.primary < 0 || t.members[static_cast<size_t>(a.primary)].up)
-      continue;
-    for (auto f : a.followers)
-      if (f >= 0 && t.members[static_cast<size_t>(f)].up) {
-        out.push_back(s);
-        break;
-      }
-  }
-  return out;
 }
 
 /// The first table: every directory member and whoever else joined, directory
@@ -578,7 +516,7 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
     std::vector<uint64_t> fences;
   };
   std::map<std::string, question> ask;
-  auto failing = failed_members(self->state, t); // would only make it wait
+  auto failing = self->state.suspicions.failed(t, now_ms()); // would only make it wait
   auto ask_member = [&](uint32_t s, int32_t m) {
     if (m < 0 || !t.members[static_cast<size_t>(m)].up
         || std::find(failing.begin(), failing.end(), m) != failing.end())
@@ -702,9 +640,7 @@ caf::typed_response_promise<uint64_t> on_join(controller_ptr self, member m) {
           cur.address = m.address;
           cur.incarnation = m.incarnation;
           // Its old suspicions are about the process that failed.
-          for (auto& [_, r] : self->state.suspicions)
-            r.first.erase(std::remove(r.first.begin(), r.first.end(), m.name),
-                          r.first.end());
+          self->state.suspicions.clear(m.name);
         } else {
           t.members.push_back(m);
         }
@@ -732,7 +668,7 @@ caf::typed_response_promise<uint64_t> on_rebalance(controller_ptr self) {
     auto opts = placement_of(self->state.cfg);
     auto loads = self->state.loads;
     auto balance = [self, rp, done, opts, loads]() mutable {
-    if (suspicion_pending(self->state, self->state.last_table)) {
+    if (self->state.suspicions.pending(self->state.last_table, now_ms())) {
       rp.deliver(uint64_t{0}); // the next round, once the verdict is in
       done();
       return;
@@ -945,14 +881,11 @@ caf::typed_response_promise<controller_report> on_report(controller_ptr self) {
 void on_suspect(controller_ptr self, std::string reporter,
                 std::vector<std::string> names) {
   auto& st = self->state;
-  st.suspicions[reporter] = {std::move(names), now_ms()};
+  st.suspicions.report(reporter, std::move(names), now_ms());
   abandon_failing_handoffs(self);
   if (st.judging)
     return;
-  bool any = false;
-  for (auto& [_, r] : st.suspicions)
-    any = any || !r.first.empty();
-  if (!any)
+  if (!st.suspicions.any())
     return;
   st.judging = true;
   run_urgent(self, [self](std::function<void()> done) {
@@ -963,7 +896,7 @@ void on_suspect(controller_ptr self, std::string reporter,
     with_table(
       self,
       [self, finish](assignment_table t) {
-        auto failed = failed_members(self->state, t);
+        auto failed = self->state.suspicions.failed(t, now_ms());
         if (failed.empty() || t.slices.empty()) {
           finish();
           return;
@@ -1015,6 +948,7 @@ void on_load(controller_ptr self, const std::vector<slice_load_report>& xs) {
 controller_actor::behavior_type controller_behavior(controller_ptr self,
                                                     controller_config cfg) {
   self->state.cfg = std::move(cfg);
+  self->state.suspicions = suspicion_board{self->state.cfg.suspicion_ttl_ms};
   if (self->state.cfg.balance_interval_ms > 0)
     self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
                        balance_tick_atom::value);
