@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -110,6 +111,18 @@ bool handshake(tls_session& client, tls_session& server) {
   return false;
 }
 
+/// A client session (with `client` files) and a server session (with `server`
+/// files) on the two ends of `sp`, their handshakes not yet driven.
+std::pair<std::unique_ptr<tls_session>, std::unique_ptr<tls_session>>
+sessions(const tls_files& client, const tls_files& server, socket_pair& sp) {
+  std::string why;
+  auto c = tls_session::make(client, sp.fds[0], false, why);
+  auto s = tls_session::make(server, sp.fds[1], true, why);
+  REQUIRE(why.empty());
+  REQUIRE((c && s));
+  return {std::move(c), std::move(s)};
+}
+
 /// Reads from `s` as CAF's stream does (on while it has bytes or `pending()`) until
 /// `want` bytes arrived or nothing more comes.
 std::string read_all(tls_session& s, size_t want, size_t chunk) {
@@ -131,11 +144,7 @@ TEST_CASE("tls sessions authenticate each other and carry data in both direction
           "[tls]") {
   identity node{"node"};
   socket_pair sp;
-  std::string why;
-  auto client = tls_session::make(node.files, sp.fds[0], false, why);
-  auto server = tls_session::make(node.files, sp.fds[1], true, why);
-  REQUIRE(why.empty());
-  REQUIRE((client && server));
+  auto [client, server] = sessions(node.files, node.files, sp);
   REQUIRE(handshake(*client, *server));
 
   // Larger than one TLS record, through socket buffers much smaller than the data,
@@ -177,10 +186,7 @@ TEST_CASE("a tls session refuses a peer whose certificate its CA did not sign",
   identity node{"node"};
   identity stranger{"stranger"};
   socket_pair sp;
-  std::string why;
-  auto client = tls_session::make(stranger.files, sp.fds[0], false, why);
-  auto server = tls_session::make(node.files, sp.fds[1], true, why);
-  REQUIRE((client && server));
+  auto [client, server] = sessions(stranger.files, node.files, sp);
   CHECK_FALSE(handshake(*client, *server));
 }
 
@@ -189,10 +195,7 @@ TEST_CASE("a tls session reports a closed peer as a failure, without SIGPIPE", "
   auto previous = std::signal(SIGPIPE, SIG_DFL);
   identity node{"node"};
   socket_pair sp;
-  std::string why;
-  auto client = tls_session::make(node.files, sp.fds[0], false, why);
-  auto server = tls_session::make(node.files, sp.fds[1], true, why);
-  REQUIRE((client && server));
+  auto [client, server] = sessions(node.files, node.files, sp);
   REQUIRE(handshake(*client, *server));
   server.reset();
   sp.close(1);
