@@ -34,6 +34,7 @@
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
+#include "write_status.hpp"
 #include "ws_session.hpp"
 
 namespace tether::gateway {
@@ -435,17 +436,6 @@ remote_outcome decode_remote_write(std::string_view body, backend& be,
   if (size > trim_after_bytes)
     malloc_trim(0);
   return out;
-}
-
-/// HTTP status of a write the node refused: 503 only where a retry can succeed.
-http::status write_failure_status(errc code) {
-  if (code == errc::permission_denied)
-    return http::status::forbidden;
-  if (retryable(code))
-    return http::status::service_unavailable;
-  if (code == errc::internal)
-    return http::status::internal_server_error;
-  return http::status::bad_request;
 }
 
 /// The role an HTTP request for `path` needs (docs/security.md): none for health
