@@ -3,6 +3,7 @@
 list(APPEND TETHER_UNIT_TEST_SOURCES
   ${PROJECT_SOURCE_DIR}/services/tetherd/dashboard/rate_history.test.cpp
   ${PROJECT_SOURCE_DIR}/services/tetherd/gateway_options.test.cpp
+  ${PROJECT_SOURCE_DIR}/services/tetherd/log_limiter.test.cpp
   ${PROJECT_SOURCE_DIR}/services/tetherd/write_status.test.cpp
 )
 list(APPEND TETHER_UNIT_TEST_EXTRA_LIBS tether_gateway)
