@@ -34,6 +34,7 @@
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
+#include "write_status.hpp"
 #include "ws_session.hpp"
 
 namespace tether::gateway {
@@ -59,9 +60,6 @@ constexpr auto accept_backoff_max = std::chrono::milliseconds(200);
 
 /// How long stopping waits for sessions to write their close frames.
 constexpr auto shutdown_grace = std::chrono::milliseconds(500);
-
-/// How long a client on a TLS port has for its first bytes and the handshake.
-constexpr auto tls_handshake_time = std::chrono::seconds(10);
 
 /// The answer to plain HTTP on a TLS port, in plain HTTP, so that the client's user
 /// sees why (curl, a browser); nothing else is served on such a connection.
@@ -437,17 +435,6 @@ remote_outcome decode_remote_write(std::string_view body, backend& be,
   return out;
 }
 
-/// HTTP status of a write the node refused: 503 only where a retry can succeed.
-http::status write_failure_status(errc code) {
-  if (code == errc::permission_denied)
-    return http::status::forbidden;
-  if (retryable(code))
-    return http::status::service_unavailable;
-  if (code == errc::internal)
-    return http::status::internal_server_error;
-  return http::status::bad_request;
-}
-
 /// The role an HTTP request for `path` needs (docs/security.md): none for health
 /// and readiness, admin for /v1/admin/*, write for remote write, read otherwise
 /// (unknown paths included, so that they reveal nothing without a token). The
@@ -550,7 +537,9 @@ private:
       // first answer would wait for the client's (delayed) acknowledgement of them.
       beast::error_code ignored;
       lowest().socket().set_option(tcp::no_delay(true), ignored);
-      lowest().expires_after(tls_handshake_time);
+      // Covers the first bytes and the handshake; do_read sets the next deadline.
+      lowest().expires_after(
+        std::chrono::milliseconds(shared_.limits.tls_handshake_timeout_ms));
       beast::async_detect_ssl(lowest(), buffer_,
                               beast::bind_front_handler(&http_session::on_detect,
                                                         shared_from_this()));
@@ -597,8 +586,9 @@ private:
   void do_read() {
     body_.reset();
     parser_.emplace();
+    parser_->header_limit(shared_.limits.max_http_header_bytes);
     parser_->body_limit(shared_.limits.max_http_body_bytes);
-    lowest().expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::milliseconds(shared_.limits.http_read_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&http_session::on_header,
                                                       shared_from_this()));
@@ -670,7 +660,8 @@ private:
                       + std::to_string(shared_.limits.max_http_body_bytes) + " bytes");
     if (ec == http::error::header_limit)
       return refuse(http::status::request_header_fields_too_large, "HEADER_TOO_LARGE",
-                    "request header exceeds 8192 bytes");
+                    "request header exceeds "
+                      + std::to_string(shared_.limits.max_http_header_bytes) + " bytes");
     if (ec == http::error::partial_message || ec.category() != http::make_error_code(http::error::bad_target).category())
       return; // the peer went away or timed out
     refuse(http::status::bad_request, "MALFORMED_REQUEST",

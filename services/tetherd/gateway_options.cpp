@@ -25,6 +25,11 @@ option_table gateway_option_table(gateway_options& o) {
      "open HTTP and WebSocket connections; a connection beyond it is closed as soon as "
      "it is accepted",
      in(4, 1u << 20)},
+    {"max-http-header-bytes", &l.max_http_header_bytes,
+     "largest HTTP request header, request line and fields together: `431` with "
+     "`\"error\":\"HEADER_TOO_LARGE\"` once the header grows past it, then the "
+     "connection closes",
+     in(1024, 1u << 20)},
     {"max-http-body-bytes", &l.max_http_body_bytes,
      "largest HTTP request body as sent (a remote-write body is compressed): `413` with "
      "`\"error\":\"BODY_TOO_LARGE\"`",
@@ -39,10 +44,25 @@ option_table gateway_option_table(gateway_options& o) {
      "largest uncompressed remote-write request, checked against the snappy header "
      "before decompressing: `413` with `\"error\":\"FRAME_TOO_LARGE\"`",
      in(1024, (1u << 31) - 1)},
+    {"http-read-timeout-ms", &l.http_read_timeout_ms,
+     "time a connection has to send a whole HTTP request, header and body, from its "
+     "start (on a TLS port: the end of its handshake) or from the previous answer; a "
+     "client that takes longer is closed without an answer. The answer must be written "
+     "within the same time",
+     in(1000, 3600000)},
+    {"tls-handshake-timeout-ms", &l.tls_handshake_timeout_ms,
+     "time a connection to a TLS port has from its start to complete the TLS handshake; "
+     "one that takes longer is closed without an alert",
+     in(1000, 600000)},
     {"max-send-queue-bytes", &l.max_send_queue_bytes,
      "bytes of frames waiting to be sent to one WebSocket client; a client that lets "
      "more pile up is closed with 1008 (docs/protocol.md section 10)",
      in(64 << 10, 1u << 31)},
+    {"ws-handshake-timeout-ms", &l.ws_handshake_timeout_ms,
+     "time the node's answer to a WebSocket upgrade, and a closing handshake the node "
+     "starts (idle timeout, stopping), may take: a client that does not take the `101` "
+     "answer, or does not answer the node's close frame, within it loses the connection",
+     in(1000, 600000)},
     {"max-dashboard-streams", &l.max_dashboard_streams,
      "dashboard event streams (`/v1/dashboard/stream`) served at once; one more is "
      "answered `503` with `Retry-After: 5`",
@@ -59,6 +79,15 @@ option_table gateway_option_table(gateway_options& o) {
      "distinct keys over all subscriptions of one WebSocket connection; a subscribe "
      "that would exceed it is answered `SUBSCRIPTION_LIMIT` and subscribes nothing",
      in(1, 1u << 24)},
+    {"client-log-burst", &l.client_log_burst,
+     "log lines clients can cause (libprotobuf's complaints about frames they send) "
+     "written per `client-log-period-ms`; later ones in the period are dropped, and "
+     "their count is written before the next line let through",
+     in(1, 1u << 20)},
+    {"client-log-period-ms", &l.client_log_period_ms,
+     "the period of `client-log-burst`; one starts with the first line after the "
+     "previous period ended",
+     in(100, 86400000)},
   };
 }
 

@@ -12,8 +12,8 @@ class actor_system_config;
 namespace tether::gateway {
 
 /// Bounds on what connections may make the gateway hold, per connection and per
-/// node. Every field is an option under the `tether.` prefix, declared once in
-/// `gateway_option_table` with its description and bounds.
+/// node, and for how long. Every field is an option under the `tether.` prefix,
+/// declared once in `gateway_option_table` with its description and bounds.
 struct gateway_limits {
   /// Open connections (HTTP and WebSocket); beyond it a new connection is closed
   /// at once.
@@ -39,6 +39,20 @@ struct gateway_limits {
   /// all of them; a subscribe beyond either is answered SUBSCRIPTION_LIMIT.
   uint32_t max_subscriptions = 1024;
   uint32_t max_subscribed_keys = 65536;
+  /// Largest HTTP request header, request line included: 431 beyond.
+  uint32_t max_http_header_bytes = 8192;
+  /// Time a connection has for a whole HTTP request (and its answer), from its start
+  /// or its previous answer; it is closed without an answer beyond.
+  uint32_t http_read_timeout_ms = 30000;
+  /// Time a connection to a TLS port has from its start to a finished handshake.
+  uint32_t tls_handshake_timeout_ms = 10000;
+  /// Time the answer to a WebSocket upgrade and a closing handshake may take; the
+  /// connection is cut beyond.
+  uint32_t ws_handshake_timeout_ms = 30000;
+  /// Log lines clients can cause (libprotobuf's complaints about their frames): at
+  /// most `client_log_burst` per `client_log_period_ms`, the others counted.
+  uint32_t client_log_burst = 5;
+  uint32_t client_log_period_ms = 10000;
 };
 
 /// TLS on the gateway port (docs/security.md, "Gateway TLS"). With a certificate and

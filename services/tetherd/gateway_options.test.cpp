@@ -1,8 +1,12 @@
 #include "gateway_options.hpp"
 
+#include <string_view>
+#include <variant>
+
 #include <catch2/catch.hpp>
 
 using tether::gateway::check;
+using tether::gateway::gateway_limits;
 using tether::gateway::gateway_options;
 
 TEST_CASE("the default gateway options hold", "[options]") {
@@ -39,4 +43,72 @@ TEST_CASE("check: TLS needs a certificate and its key, a client CA needs both", 
   o.tls.client_ca = "clients.crt";
   CHECK(check(o).find("tether.tls-client-ca needs tether.tls-certificate") == 0);
   CHECK_FALSE(gateway_options{}.tls.enabled());
+}
+
+namespace {
+
+/// The field of the gateway's option `name` in the table made from `o`; null when
+/// the table has no such uint32 option.
+const uint32_t* field_of(gateway_options& o, std::string_view name) {
+  for (auto& row : tether::gateway::gateway_option_table(o))
+    if (row.name == name) {
+      auto p = std::get_if<uint32_t*>(&row.field);
+      return p == nullptr ? nullptr : *p;
+    }
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("the gateway's header bound, timeouts and log limit are options with the former "
+          "values as defaults",
+          "[options]") {
+  gateway_options o;
+  auto& l = o.limits;
+  CHECK(field_of(o, "max-http-header-bytes") == &l.max_http_header_bytes);
+  CHECK(field_of(o, "http-read-timeout-ms") == &l.http_read_timeout_ms);
+  CHECK(field_of(o, "tls-handshake-timeout-ms") == &l.tls_handshake_timeout_ms);
+  CHECK(field_of(o, "ws-handshake-timeout-ms") == &l.ws_handshake_timeout_ms);
+  CHECK(field_of(o, "client-log-burst") == &l.client_log_burst);
+  CHECK(field_of(o, "client-log-period-ms") == &l.client_log_period_ms);
+  CHECK(l.max_http_header_bytes == 8192);
+  CHECK(l.http_read_timeout_ms == 30000);
+  CHECK(l.tls_handshake_timeout_ms == 10000);
+  CHECK(l.ws_handshake_timeout_ms == 30000);
+  CHECK(l.client_log_burst == 5);
+  CHECK(l.client_log_period_ms == 10000);
+}
+
+TEST_CASE("check refuses the gateway's header bound, timeouts and log limit out of bounds",
+          "[options]") {
+  auto with = [](auto set) {
+    gateway_options o;
+    set(o.limits);
+    return check(o);
+  };
+  CHECK(with([](gateway_limits& l) { l.max_http_header_bytes = 1023; })
+        == "tether.max-http-header-bytes = 1023 is out of bounds [1024, 1048576]");
+  CHECK(with([](gateway_limits& l) { l.max_http_header_bytes = (1u << 20) + 1; })
+        == "tether.max-http-header-bytes = 1048577 is out of bounds [1024, 1048576]");
+  CHECK(with([](gateway_limits& l) { l.http_read_timeout_ms = 999; })
+        == "tether.http-read-timeout-ms = 999 is out of bounds [1000, 3600000]");
+  CHECK(with([](gateway_limits& l) { l.http_read_timeout_ms = 3600001; })
+        == "tether.http-read-timeout-ms = 3600001 is out of bounds [1000, 3600000]");
+  CHECK(with([](gateway_limits& l) { l.tls_handshake_timeout_ms = 0; })
+        == "tether.tls-handshake-timeout-ms = 0 is out of bounds [1000, 600000]");
+  CHECK(with([](gateway_limits& l) { l.ws_handshake_timeout_ms = 600001; })
+        == "tether.ws-handshake-timeout-ms = 600001 is out of bounds [1000, 600000]");
+  CHECK(with([](gateway_limits& l) { l.client_log_burst = 0; })
+        == "tether.client-log-burst = 0 is out of bounds [1, 1048576]");
+  CHECK(with([](gateway_limits& l) { l.client_log_period_ms = 99; })
+        == "tether.client-log-period-ms = 99 is out of bounds [100, 86400000]");
+  // The bounds themselves are taken.
+  CHECK(with([](gateway_limits& l) {
+          l.max_http_header_bytes = 1024;
+          l.http_read_timeout_ms = 1000;
+          l.tls_handshake_timeout_ms = 600000;
+          l.ws_handshake_timeout_ms = 1000;
+          l.client_log_burst = 1;
+          l.client_log_period_ms = 86400000;
+        }).empty());
 }

@@ -24,10 +24,9 @@ bool log_limiter::admit(clock::time_point now, uint64_t& suppressed) {
 
 namespace {
 
-log_limiter& protobuf_limiter() {
-  static log_limiter instance{5, std::chrono::seconds(10)};
-  return instance;
-}
+/// The limiter of libprotobuf's lines; set once by limit_protobuf_logging, before
+/// the handler that reads it is installed.
+log_limiter* protobuf_limiter = nullptr;
 
 void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
                   const std::string& message) {
@@ -36,7 +35,7 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
     return;
   }
   uint64_t suppressed = 0;
-  if (!protobuf_limiter().admit(log_limiter::clock::now(), suppressed))
+  if (!protobuf_limiter->admit(log_limiter::clock::now(), suppressed))
     return;
   if (suppressed > 0)
     std::fprintf(stderr, "tetherd: %llu libprotobuf messages suppressed\n",
@@ -46,7 +45,9 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
 
 } // namespace
 
-void limit_protobuf_logging() {
+void limit_protobuf_logging(uint32_t burst, log_limiter::clock::duration period) {
+  static log_limiter instance{burst, period};
+  protobuf_limiter = &instance;
   google::protobuf::SetLogHandler(&protobuf_log);
 }
 

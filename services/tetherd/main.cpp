@@ -1,5 +1,6 @@
 // tetherd: one Tether node with its HTTP/WebSocket gateway.
 
+#include <chrono>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -67,7 +68,9 @@ int main(int argc, char** argv) {
     std::cerr << "tetherd: " << e.what() << "\n";
     return 2;
   }
-  tether::gateway::limit_protobuf_logging();
+  tether::gateway::limit_protobuf_logging(
+    gateway_opts.limits.client_log_burst,
+    std::chrono::milliseconds(gateway_opts.limits.client_log_period_ms));
   caf::actor_system sys{cfg};
   tether::gateway::server srv{opts, gateway_opts.limits, credentials, tls};
   try {

@@ -199,7 +199,7 @@ void basic_ws_session<Stream>::run(http::request<http::string_body> req) {
   sock.set_option(tcp::no_delay(true), ignored);
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout t;
-  t.handshake_timeout = std::chrono::seconds(30);
+  t.handshake_timeout = std::chrono::milliseconds(gateway_limits_.ws_handshake_timeout_ms);
   // Idle is tracked by the session: Beast's own idle timer ignores incoming pings
   // unless it sends pings itself, which would keep silent clients alive forever.
   t.idle_timeout = websocket::stream_base::none();

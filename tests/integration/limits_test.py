@@ -342,6 +342,30 @@ def stderr_size(node):
     return os.fstat(node.log.fileno()).st_size
 
 
+def stderr_text(node):
+    """The node's log so far, read without moving the offset the node writes at."""
+    fd = node.log.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
+
+
+def case_client_log_burst(ctx):
+    """The client log limit is client-log-burst lines per client-log-period-ms (1 per
+    hour on this node): 20 frames libprotobuf complains about write one line, where
+    the default (5 per 10 s) writes five."""
+    c = st.Conn(ctx, ctx.gw_port)
+    bad = b"\x0a\x03\x0a\x01\xff"  # ClientFrame{hello{producer_id: "\xff"}}
+    for _ in range(20):
+        c.send_bytes(bad)
+    for _ in range(20):  # each is parsed, and logged or not, before its answer
+        st.check_error(c.recv("binary"), "MALFORMED_FRAME", what="invalid UTF-8 string")
+    log = stderr_text(ctx.gw).splitlines()
+    lines = [line for line in log if line.startswith("libprotobuf ")]
+    check(len(lines) == 1, f"20 invalid frames wrote {len(lines)} libprotobuf lines at "
+                           f"client-log-burst 1: {lines[:6]}")
+    check(not any("libprotobuf messages suppressed" in line for line in log),
+          "a count of suppressed lines was written within the period")
+
+
 def case_text_utf8(ctx):
     """Item 9: a text frame that is not UTF-8 is closed with 1007 (docs/protocol.md 2)."""
     c = st.Conn(ctx)
@@ -369,6 +393,68 @@ def case_http_errors(ctx):
     check(code == 413, f"100 MiB body announced: {code} {resp[:200]!r}")
     body = json.loads(resp.partition(b"\r\n\r\n")[2])
     check(body.get("error") == "BODY_TOO_LARGE", f"413 body {body}")
+
+
+def case_header_bytes(ctx):
+    """The header bound is max-http-header-bytes (2048 on this node): a larger header
+    is answered 431 HEADER_TOO_LARGE naming the bound, a smaller one is served, and a
+    node with the default (8192) serves the larger one."""
+    def get(port, pad):
+        return raw_http(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              b"X-Pad: " + b"a" * pad + b"\r\n\r\n")
+
+    code, resp = get(ctx.gw_port, 3000)
+    check(code == 431, f"3000-byte header at max-http-header-bytes 2048: {code} {resp[:200]!r}")
+    body = json.loads(resp.partition(b"\r\n\r\n")[2])
+    check(body.get("error") == "HEADER_TOO_LARGE" and "2048" in body.get("message", ""),
+          f"431 body {body}")
+    code, resp = get(ctx.gw_port, 1500)
+    check(code == 200, f"1500-byte header at max-http-header-bytes 2048: {code} {resp[:200]!r}")
+    code, resp = get(ctx.port, 3000)
+    check(code == 200, f"3000-byte header at the default bound: {code} {resp[:200]!r}")
+
+
+def closed_by_node(s, deadline):
+    """Reads `s` until the node closes it; returns what the node sent. Fails when the
+    connection is still open at `deadline` (time.monotonic())."""
+    out = b""
+    while True:
+        left = deadline - time.monotonic()
+        check(left > 0, f"the connection is still open at the deadline (got {out[:100]!r})")
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            return out
+        except socket.timeout:
+            continue
+        if not chunk:
+            return out
+        out += chunk
+
+
+def case_http_read_timeout(ctx):
+    """A client that sends half a request is closed without an answer once
+    http-read-timeout-ms (1 s on this node) has passed: half a header, and a whole
+    header with a tenth of its body. The deadline is generous (a busy machine) and
+    below the default timeout of 30 s."""
+    halves = [b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+              b"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+              + b"\0" * 100]
+    socks = []
+    t0 = time.monotonic()
+    try:
+        for data in halves:
+            s = socket.create_connection(("127.0.0.1", ctx.short_read_port), timeout=10)
+            s.sendall(data)
+            socks.append(s)
+        for s, what in zip(socks, ["half a header", "half a body"]):
+            got = closed_by_node(s, t0 + 20)
+            check(got == b"", f"{what}: answered {got[:200]!r} instead of closed")
+        ctx.note(f"both closed {time.monotonic() - t0:.2f}s after they were sent")
+    finally:
+        for s in socks:
+            s.close()
 
 
 def case_remote_write_status(ctx):
@@ -658,8 +744,11 @@ CASES = [
     ("label counts bounded before sorting", case_label_sort),
     ("error messages are UTF-8", case_utf8_messages),
     ("protobuf log lines are rate-limited", case_protobuf_log),
+    ("client log lines: client-log-burst per period", case_client_log_burst),
     ("text frame not UTF-8 -> 1007", case_text_utf8),
     ("HTTP 405/400/413/431", case_http_errors),
+    ("header bound is max-http-header-bytes -> 431", case_header_bytes),
+    ("half a request closed after http-read-timeout-ms", case_http_read_timeout),
     ("remote write: 4xx for non-retryable errors", case_remote_write_status),
     ("remote write amplification", case_remote_write_amplification),
     ("body budget -> 503", case_body_budget),
@@ -715,9 +804,14 @@ def main():
             "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5",
             "--tether.max-series=100"])
         ctx.dedup = st.Node(args.tetherd, "dedup", ["--tether.max-producers-per-slice=16"])
+        ctx.gw = st.Node(args.tetherd, "gateway", [
+            "--tether.max-http-header-bytes=2048", "--tether.client-log-burst=1",
+            "--tether.client-log-period-ms=3600000"])
+        ctx.short_read = st.Node(args.tetherd, "short-read",
+                                 ["--tether.http-read-timeout-ms=1000"])
         fd = st.Node.__new__(st.Node)
         ctx.fd_node = fd
-        ctx.nodes = [ctx.main, ctx.small, ctx.subs, ctx.dedup]
+        ctx.nodes = [ctx.main, ctx.small, ctx.subs, ctx.dedup, ctx.gw, ctx.short_read]
         # A node with few descriptors: started like the others, with a lower limit.
         import subprocess
         import tempfile
@@ -738,6 +832,7 @@ def main():
         ctx.port, ctx.small_port = ctx.main.port, ctx.small.port
         ctx.subs_port = ctx.subs.port
         ctx.dedup_port = ctx.dedup.port
+        ctx.gw_port, ctx.short_read_port = ctx.gw.port, ctx.short_read.port
         for name, fn in CASES:
             if args.only and args.only not in name:
                 continue
