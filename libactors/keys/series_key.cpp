@@ -1,6 +1,7 @@
 #include "keys/series_key.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "keys/utf8.hpp"
 
@@ -24,24 +25,36 @@ size_t escaped_size(std::string_view value) noexcept {
   return n;
 }
 
+/// Copies `bytes` to `p`; returns the end.
+char* put(char* p, std::string_view bytes) noexcept {
+  if (!bytes.empty()) // an empty view may have no data pointer
+    std::memcpy(p, bytes.data(), bytes.size());
+  return p + bytes.size();
+}
+
+/// Writes `value` escaped (`\\`, `\"`, `\n`) to `p`, which has room for
+/// `escaped_size(value)` bytes; returns the end. Runs without a character to escape
+/// are copied whole: a key is written with a few copies, not a call per character.
+char* write_escaped(char* p, std::string_view value) noexcept {
+  size_t from = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c != '\\' && c != '"' && c != '\n')
+      continue;
+    p = put(p, value.substr(from, i - from));
+    *p++ = '\\';
+    *p++ = c == '\n' ? 'n' : c;
+    from = i + 1;
+  }
+  return put(p, value.substr(from));
+}
+
 } // namespace
 
 void append_escaped_value(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
+  auto at = out.size();
+  out.resize(at + escaped_size(value));
+  write_escaped(out.data() + at, value);
 }
 
 bool valid_metric_name(std::string_view name) noexcept {
@@ -111,19 +124,22 @@ size_t canonical_size(std::string_view name, const label_ref* labels, size_t n) 
 
 void append_canonical(std::string& out, std::string_view name,
                       const label_ref* labels, size_t n) {
-  out.append(name.data(), name.size());
+  auto at = out.size();
+  out.resize(at + canonical_size(name, labels, n));
+  char* p = put(out.data() + at, name);
   if (n == 0)
     return;
-  out += '{';
+  *p++ = '{';
   for (size_t i = 0; i < n; ++i) {
     if (i > 0)
-      out += ',';
-    out.append(labels[i].name.data(), labels[i].name.size());
-    out += "=\"";
-    append_escaped_value(out, labels[i].value);
-    out += '"';
+      *p++ = ',';
+    p = put(p, labels[i].name);
+    *p++ = '=';
+    *p++ = '"';
+    p = write_escaped(p, labels[i].value);
+    *p++ = '"';
   }
-  out += '}';
+  *p = '}';
 }
 
 namespace {

@@ -222,6 +222,11 @@ TEST_CASE("canonical text escapes backslash, quote and newline", "[keys]") {
   CHECK(canonical_of("m", {{"v", "back\\slash"}}) == R"(m{v="back\\slash"})");
   CHECK(canonical_of("m", {{"v", "say \"hi\""}}) == R"(m{v="say \"hi\""})");
   CHECK(canonical_of("m", {{"v", "two\nlines"}}) == R"(m{v="two\nlines"})");
+  // At either end, and one after another.
+  CHECK(canonical_of("m", {{"v", "\"\\x\n\n"}}) == R"(m{v="\"\\x\n\n"})");
+  std::string escaped = "<";
+  append_escaped_value(escaped, "\\a\"");
+  CHECK(escaped == R"(<\\a\")");
   // Other characters pass through unchanged.
   CHECK(canonical_of("m", {{"v", "tab\there, {brace}=,"}})
         == "m{v=\"tab\there, {brace}=,\"}");
