@@ -351,7 +351,8 @@ struct shared_state {
   session_registry sessions;
   /// Feeds the dashboard's event streams; set once the node serves.
   std::shared_ptr<dashboard::hub> dashboard;
-  /// Decodes remote-write requests off the I/O threads, one at a time.
+  /// Decodes remote-write requests and large WebSocket frames off the I/O threads,
+  /// one at a time.
   net::thread_pool decoders{1};
   /// Metric types from remote-write metadata, for requests that carry none.
   prom::metadata_memory metadata;
@@ -702,7 +703,10 @@ private:
         return reply_json_error(req, http::status::not_found, "NOT_FOUND",
                                 "no WebSocket endpoint at this path; use /v1/stream");
       auto ws = make_ws_session(hand_over(), backend_, shared_.limits,
-                                shared_.credentials, slot_);
+                                shared_.credentials, slot_,
+                                [&pool = shared_.decoders](std::function<void()> task) {
+                                  net::post(pool, std::move(task));
+                                });
       shared_.sessions.add(ws);
       ws->run(std::move(req));
       return;

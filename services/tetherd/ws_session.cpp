@@ -47,6 +47,19 @@ constexpr auto window_gather = std::chrono::milliseconds(30);
 /// Per I/O thread arena block for decoding frames; larger frames spill to the heap.
 constexpr std::size_t arena_block_bytes = 1 << 20;
 
+/// Frames larger than this are decoded off the I/O threads (`offload_fn`): a
+/// frame of tens of thousands of labels takes tens of milliseconds to decode, and
+/// every other connection of the I/O thread would wait for it.
+constexpr std::size_t offload_frame_bytes = 64 << 10;
+
+/// A frame decoded off the I/O thread, in an arena of its own.
+struct decoded_frame {
+  google::protobuf::Arena arena;
+  v1::ClientFrame* frame = google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
+  std::string error;
+  bool ok = false;
+};
+
 bool valid_producer_id(const std::string& id) {
   if (id.empty() || id.size() > 256)
     return false;
@@ -81,7 +94,7 @@ class basic_ws_session final : public ws_session,
 public:
   basic_ws_session(Stream&& stream, backend& be, const gateway_limits& limits,
                    std::shared_ptr<const credential_store> credentials,
-                   std::shared_ptr<void> slot);
+                   std::shared_ptr<void> slot, offload_fn offload);
   ~basic_ws_session() override;
 
   void run(http::request<http::string_body> req) override;
@@ -92,6 +105,10 @@ private:
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void on_frame(std::string_view bytes, wire::encoding enc);
+  /// Decodes a large frame through `offload_`, then handles it on the session's
+  /// strand and reads on; no other frame is read meanwhile.
+  void offload_frame(std::string bytes, wire::encoding enc);
+  void handle_frame(const v1::ClientFrame& frame, wire::encoding enc);
   void on_hello(const v1::Hello& hello, wire::encoding enc);
   void on_write(const v1::Write& write, wire::encoding enc);
   void on_query(const v1::Query& query, wire::encoding enc);
@@ -119,6 +136,7 @@ private:
 
   void arm_idle_timer(std::chrono::steady_clock::duration after);
 
+  offload_fn offload_;
   websocket::stream<Stream> ws_;
   net::steady_timer idle_timer_;
   net::steady_timer window_timer_;
@@ -173,8 +191,10 @@ auto basic_ws_session<Stream>::on_strand(Ptr ptr, F f) {
 template <class Stream>
 basic_ws_session<Stream>::basic_ws_session(
   Stream&& stream, backend& be, const gateway_limits& limits,
-  std::shared_ptr<const credential_store> credentials, std::shared_ptr<void> slot)
-  : ws_(std::move(stream)),
+  std::shared_ptr<const credential_store> credentials, std::shared_ptr<void> slot,
+  offload_fn offload)
+  : offload_(std::move(offload)),
+    ws_(std::move(stream)),
     idle_timer_(ws_.get_executor()),
     window_timer_(ws_.get_executor()),
     backend_(be),
@@ -279,8 +299,10 @@ void basic_ws_session<Stream>::on_read(beast::error_code ec, std::size_t bytes) 
                  "frame of " + std::to_string(frame_bytes_)
                    + " bytes exceeds the limit of "
                    + std::to_string(limits_.max_frame_bytes));
+    } else if (auto data = buffer_.cdata(); data.size() > offload_frame_bytes) {
+      offload_frame({static_cast<const char*>(data.data()), data.size()}, enc);
+      reading_ = true; // until the frame is handled: frames are handled in order
     } else {
-      auto data = buffer_.cdata();
       on_frame({static_cast<const char*>(data.data()), data.size()}, enc);
     }
     buffer_.consume(buffer_.size());
@@ -303,24 +325,49 @@ void basic_ws_session<Stream>::on_frame(std::string_view bytes, wire::encoding e
   ao.initial_block = scratch.get();
   ao.initial_block_size = arena_block_bytes;
   google::protobuf::Arena arena{ao};
-  auto& frame_ = *google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
+  auto& frame = *google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
   std::string error;
-  if (!wire::decode(bytes, enc, frame_, error))
+  if (!wire::decode(bytes, enc, frame, error))
     return send_error(enc, errc::malformed_frame, error);
-  switch (frame_.frame_case()) {
+  handle_frame(frame, enc);
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::offload_frame(std::string bytes, wire::encoding enc) {
+  offload_([self = this->shared_from_this(), bytes = std::move(bytes), enc]() mutable {
+    auto decoded = std::make_shared<decoded_frame>();
+    decoded->ok = wire::decode(bytes, enc, *decoded->frame, decoded->error);
+    bytes = std::string{};
+    net::post(self->ws_.get_executor(), [self, decoded, enc] {
+      self->reading_ = false;
+      if (self->closed_)
+        return;
+      if (decoded->ok)
+        self->handle_frame(*decoded->frame, enc);
+      else
+        self->send_error(enc, errc::malformed_frame, decoded->error);
+      self->do_read();
+    });
+  });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::handle_frame(const v1::ClientFrame& frame,
+                                            wire::encoding enc) {
+  switch (frame.frame_case()) {
     case v1::ClientFrame::kPing: {
       out_.Clear();
-      out_.mutable_pong()->set_nonce(frame_.ping().nonce());
+      out_.mutable_pong()->set_nonce(frame.ping().nonce());
       return send(out_, enc);
     }
     case v1::ClientFrame::kHello:
-      return on_hello(frame_.hello(), enc);
+      return on_hello(frame.hello(), enc);
     case v1::ClientFrame::kWrite:
-      return on_write(frame_.write(), enc);
+      return on_write(frame.write(), enc);
     case v1::ClientFrame::kQuery:
-      return on_query(frame_.query(), enc);
+      return on_query(frame.query(), enc);
     case v1::ClientFrame::kSubscribe:
-      return on_subscribe(frame_.subscribe(), enc);
+      return on_subscribe(frame.subscribe(), enc);
     default:
       return send_error(enc, errc::malformed_frame,
                         "frame carries no known request");
@@ -638,17 +685,19 @@ template class basic_ws_session<tls_stream>;
 std::shared_ptr<ws_session>
 make_ws_session(plain_stream&& stream, backend& be, const gateway_limits& limits,
                 std::shared_ptr<const credential_store> credentials,
-                std::shared_ptr<void> slot) {
+                std::shared_ptr<void> slot, offload_fn offload) {
   return std::make_shared<basic_ws_session<plain_stream>>(
-    std::move(stream), be, limits, std::move(credentials), std::move(slot));
+    std::move(stream), be, limits, std::move(credentials), std::move(slot),
+    std::move(offload));
 }
 
 std::shared_ptr<ws_session>
 make_ws_session(tls_stream&& stream, backend& be, const gateway_limits& limits,
                 std::shared_ptr<const credential_store> credentials,
-                std::shared_ptr<void> slot) {
+                std::shared_ptr<void> slot, offload_fn offload) {
   return std::make_shared<basic_ws_session<tls_stream>>(
-    std::move(stream), be, limits, std::move(credentials), std::move(slot));
+    std::move(stream), be, limits, std::move(credentials), std::move(slot),
+    std::move(offload));
 }
 
 } // namespace tether::gateway

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <boost/beast/http/message.hpp>
@@ -39,6 +40,11 @@ public:
   virtual void shutdown() = 0;
 };
 
+/// Runs a task off the I/O threads (the gateway's decode thread): large frames are
+/// decoded there, so that one client's frame of tens of thousands of labels does not
+/// hold up the other connections of its I/O thread.
+using offload_fn = std::function<void(std::function<void()>)>;
+
 /// A session over `stream`, the connection that sent the upgrade request. `slot` is
 /// the connection's place among the node's open connections; the session keeps it
 /// while it lives. `credentials` decides what the token of the session's `hello` may
@@ -46,12 +52,12 @@ public:
 std::shared_ptr<ws_session>
 make_ws_session(plain_stream&& stream, backend& be, const gateway_limits& limits,
                 std::shared_ptr<const credential_store> credentials,
-                std::shared_ptr<void> slot);
+                std::shared_ptr<void> slot, offload_fn offload);
 
 /// The same over a TLS connection whose handshake is done.
 std::shared_ptr<ws_session>
 make_ws_session(tls_stream&& stream, backend& be, const gateway_limits& limits,
                 std::shared_ptr<const credential_store> credentials,
-                std::shared_ptr<void> slot);
+                std::shared_ptr<void> slot, offload_fn offload);
 
 } // namespace tether::gateway

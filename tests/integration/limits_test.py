@@ -291,6 +291,28 @@ def case_label_sort(ctx):
              f"meanwhile {worst * 1000:.1f} ms")
 
 
+def case_large_frame_order(ctx):
+    """Item 1: a frame large enough to be decoded off the I/O thread is still handled
+    in order (docs/protocol.md section 7): a gauge set last by a large write and then
+    by a small one sent right after it ends at the small one's value."""
+    c = st.Conn(ctx)
+    st.hello(c, ctx.pid("order"))
+    name = ctx.name("order")
+    big = [st.gauge(name, i, [("i", str(i))]) for i in range(2000)]  # about 130 KB of JSON
+    big.append(st.gauge(name, 1, [("i", "x")]))
+    c.send({"write": {"sequence": "1", "samples": big}})
+    c.send({"write": {"sequence": "2", "samples": [st.gauge(name, 2, [("i", "x")])]}})
+    acked = set()
+    for _ in range(2):
+        r = c.recv()
+        check("ack" in r, f"expected an ack, got {json.dumps(r)[:300]}")
+        acked.add(str(r["ack"].get("sequence")))
+    check(acked == {"1", "2"}, f"acks for {sorted(acked)}")
+    found, series = st.state(c, st.canonical(name, [("i", "x")]))
+    check(found and series.get("last") == 2,
+          f"the small write was applied before the large one: {series}")
+
+
 def case_utf8_messages(ctx):
     """Item 6: error messages are valid UTF-8 even where the offending text is cut or
     is not UTF-8 itself."""
@@ -742,6 +764,7 @@ def case_emfile(ctx):
 
 CASES = [
     ("label counts bounded before sorting", case_label_sort),
+    ("a large frame is handled in order", case_large_frame_order),
     ("error messages are UTF-8", case_utf8_messages),
     ("protobuf log lines are rate-limited", case_protobuf_log),
     ("client log lines: client-log-burst per period", case_client_log_burst),
