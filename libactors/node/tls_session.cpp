@@ -17,8 +17,6 @@
 
 namespace tether::internal {
 
-namespace {
-
 // -- the socket BIO ----------------------------------------------------------------
 //
 // Reads come straight from the socket. Writes are collected: everything one call
@@ -27,8 +25,6 @@ namespace {
 // MSG_NOSIGNAL (OpenSSL's socket BIO writes each record with its own write(2), which
 // raises SIGPIPE when the peer is gone). The BIO's data is the session's socket
 // state; the BIO owns neither it nor the descriptor.
-
-} // namespace
 
 struct tls_session::socket_io {
   int fd = -1;

@@ -397,12 +397,13 @@ TEST_CASE_METHOD(replication_fixture,
   }
 
   SECTION("one answer per slice, in the order of first items, batch after batch") {
-    auto item = [&](uint32_t slice, uint64_t seq) {
+    auto at = p1; // a lambda may not capture a structured binding (C++17)
+    auto item = [at](uint32_t slice, uint64_t seq) {
       replication::replica_item it;
       it.slice = slice;
-      it.epoch = p1.epoch;
+      it.epoch = at.epoch;
       it.seq = seq;
-      it.prev_epoch = p1.epoch;
+      it.prev_epoch = at.epoch;
       it.kind = replication::item_kind::barrier;
       return it;
     };
