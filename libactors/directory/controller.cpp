@@ -382,20 +382,6 @@ void rejoin_restarted(controller_ptr self, assignment_table t, int32_t idx, memb
         });
 }
 
-/// The first table: every directory member and whoever else joined, directory
-/// members first in id order, the others by name.
-assignment_table first_table(const controller_state& st) {
-  std::vector<member> ms;
-  for (auto& name : st.cfg.directory_members)
-    ms.push_back(st.joined.at(name));
-  for (auto& [name, m] : st.joined)
-    if (std::find(st.cfg.directory_members.begin(), st.cfg.directory_members.end(),
-                  name)
-        == st.cfg.directory_members.end())
-      ms.push_back(m);
-  return initial_placement(ms, st.cfg.slice_count, st.cfg.replication_factor).table;
-}
-
 /// Runs `k` after `delay`, as a message to this controller.
 void later(controller_ptr self, milliseconds delay, std::function<void()> k) {
   auto id = self->state.next_parked++;
@@ -600,7 +586,9 @@ caf::typed_response_promise<uint64_t> on_join(controller_ptr self, member m) {
                               + missing));
             return;
           }
-          propose(self, first_table(st),
+          propose(self,
+                  first_table(st.cfg.directory_members, st.joined, st.cfg.slice_count,
+                              st.cfg.replication_factor),
                   [rp, done](uint64_t v) mutable {
                     rp.deliver(v);
                     done();

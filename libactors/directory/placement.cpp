@@ -450,4 +450,17 @@ placement_plan restore_rf(const assignment_table& table,
   return p.finish(complete);
 }
 
+assignment_table first_table(const std::vector<std::string>& directory_members,
+                             const std::map<std::string, member>& joined,
+                             uint32_t slice_count, uint32_t replication_factor) {
+  std::vector<member> ms;
+  for (auto& name : directory_members)
+    ms.push_back(joined.at(name));
+  for (auto& [name, m] : joined)
+    if (std::find(directory_members.begin(), directory_members.end(), name)
+        == directory_members.end())
+      ms.push_back(m);
+  return initial_placement(ms, slice_count, replication_factor).table;
+}
+
 } // namespace tether::directory

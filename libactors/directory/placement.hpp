@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,14 @@ int32_t find_member(const assignment_table& table, const std::string& name);
 /// 1 and the version 1; the moves are `copy` from -1.
 placement_plan initial_placement(const std::vector<member>& members,
                                  uint32_t slice_count, uint32_t replication_factor);
+
+/// The cluster's first table, once every directory member asked to join: the
+/// directory members first, in the configured order, then whoever else joined by
+/// name, placed by `initial_placement`. Every name of `directory_members` must be
+/// in `joined`.
+assignment_table first_table(const std::vector<std::string>& directory_members,
+                             const std::map<std::string, member>& joined,
+                             uint32_t slice_count, uint32_t replication_factor);
 
 /// Moves as few replicas as it takes (at most `opts.max_moves`) to bring the replica
 /// load and the primary load of every up member within `opts.tolerance` of the mean,

@@ -509,3 +509,27 @@ TEST_CASE("property: random tables and loads keep the invariants", "[placement]"
     }
   }
 }
+
+TEST_CASE("the first table lists the directory members first, then the others by name",
+          "[placement]") {
+  std::map<std::string, member> joined;
+  for (auto name : {"zed", "d2", "alpha", "d1"}) {
+    member m;
+    m.name = name;
+    m.address = std::string{name} + ":1";
+    joined[name] = m;
+  }
+  auto t = first_table({"d2", "d1"}, joined, 12, 3);
+  REQUIRE(t.members.size() == 4);
+  CHECK(t.members[0].name == "d2");
+  CHECK(t.members[1].name == "d1");
+  CHECK(t.members[2].name == "alpha");
+  CHECK(t.members[3].name == "zed");
+  CHECK(t.members[3].address == "zed:1");
+  REQUIRE(t.slices.size() == 12);
+  CHECK(t.replication_factor == 3);
+  for (auto& a : t.slices) {
+    CHECK(a.epoch == 1);
+    CHECK(a.followers.size() == 2);
+  }
+}
