@@ -235,20 +235,26 @@ tls_session::step tls_session::handshake() {
   }
 }
 
-tls_session::rw_state tls_session::ready(bool writing, size_t len) {
+bool tls_session::ready(bool writing, size_t len, rw_state& state) {
   switch (handshake()) {
     case step::done:
-      return len == 0 ? rw_state::indeterminate : rw_state::success;
+      if (len > 0)
+        return true;
+      state = rw_state::indeterminate;
+      return false;
     case step::want_read:
       // A write of nothing only drives the handshake: the stream stops asking for
       // write events, the peer's answer arrives as a read event.
-      return writing && len == 0 ? rw_state::indeterminate : rw_state::success;
+      state = writing && len == 0 ? rw_state::indeterminate : rw_state::success;
+      return false;
     case step::want_write:
-      return rw_state::success;
+      state = rw_state::success;
+      return false;
     case step::failed:
       break;
   }
-  return rw_state::failure;
+  state = rw_state::failure;
+  return false;
 }
 
 tls_session::rw_state tls_session::outcome(int ret) {
@@ -263,9 +269,7 @@ tls_session::rw_state tls_session::outcome(int ret) {
 
 tls_session::rw_state tls_session::read_some(size_t& result, void* buf, size_t len) {
   result = 0;
-  bool was_handshaking = handshaking_;
-  auto state = ready(false, len);
-  if (state != rw_state::success || (was_handshaking && handshaking_))
+  if (rw_state state; !ready(false, len, state))
     return state;
   size_t n = 0;
   auto ok = SSL_read_ex(h_->ssl, buf, len, &n);
@@ -293,9 +297,7 @@ tls_session::rw_state tls_session::write_some(size_t& result, const void* buf,
     result = std::exchange(owed_, 0);
     return rw_state::success;
   }
-  bool was_handshaking = handshaking_;
-  auto state = ready(true, len);
-  if (state != rw_state::success || (was_handshaking && handshaking_))
+  if (rw_state state; !ready(true, len, state))
     return state;
   size_t n = 0;
   // The BIO takes every record, so OpenSSL writes everything it is given; bounded,

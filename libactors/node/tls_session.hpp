@@ -77,8 +77,9 @@ public:
 private:
   tls_session();
 
-  /// `success` when application data may flow, else what the handshake needs.
-  rw_state ready(bool writing, size_t len);
+  /// Drives the handshake; true when application data of `len` bytes may flow now,
+  /// else false with `state` set to what the stream is answered.
+  bool ready(bool writing, size_t len, rw_state& state);
 
   /// What a failed call of the SSL object means for the stream.
   rw_state outcome(int ret);

@@ -253,13 +253,9 @@ def error_message_bytes(frame):
 # ---------------------------------------------------------------------------
 # Cases
 
-def case_label_sort(ctx):
-    """Item 1: a write with 60 000 reverse-sorted labels, a subscribe key and a query
-    key with 90 000 empty labels: refused without stalling other connections."""
-    pb = ctx.pb
-    check(pb is not None, f"tether_pb2 needed: {ctx.pb_error}")
-    c = st.Conn(ctx)
-    st.hello(c, ctx.pid("labels"))
+def hostile_label_frames(pb):
+    """Item 1's frames: a binary write (sequence 1) of 60 000 reverse-sorted labels, and
+    a key with 90 000 empty labels."""
     frame = pb.ClientFrame()
     frame.write.sequence = 1
     s = frame.write.samples.add()
@@ -267,21 +263,35 @@ def case_label_sort(ctx):
     s.kind = pb.GAUGE
     s.value = 1
     for i in range(60000):
-        lab = s.labels.add()
-        lab.name = f"l{1000000 - i}"
-    payload = frame.SerializeToString()
+        s.labels.add().name = f"l{1000000 - i}"
     key = "m{" + ",".join(f'a{i:x}=""' for i in range(90000)) + "}"
-    rounds = 4
+    return frame.SerializeToString(), key
+
+
+def send_label_frames(c, payload, key, writes):
+    """Sends the write `writes` times, then a subscribe and a query of `key`; checks
+    that each is refused."""
+    for _ in range(writes):
+        c.send_bytes(payload)
+        st.check_error(c.recv("binary"), "TOO_MANY_LABELS", sequence=1, what="60 000 labels")
+    c.send({"subscribe": {"requestId": "7", "keys": [key]}})
+    st.check_error(c.recv(), "INVALID_KEY", request_id=7, what="subscribe of 90 000 labels")
+    c.send({"query": {"requestId": "8", "key": key}})
+    st.check_error(c.recv(), "INVALID_KEY", request_id=8, what="query of 90 000 labels")
+
+
+def case_label_sort(ctx):
+    """Item 1: a write with 60 000 reverse-sorted labels, a subscribe key and a query
+    key with 90 000 empty labels: refused without stalling other connections."""
+    pb = ctx.pb
+    check(pb is not None, f"tether_pb2 needed: {ctx.pb_error}")
+    c = st.Conn(ctx)
+    st.hello(c, ctx.pid("labels"))
+    payload, key = hostile_label_frames(pb)
 
     def hostile():
         t0 = time.monotonic()
-        for _ in range(rounds):
-            c.send_bytes(payload)
-            st.check_error(c.recv("binary"), "TOO_MANY_LABELS", sequence=1, what="60 000 labels")
-        c.send({"subscribe": {"requestId": "7", "keys": [key]}})
-        st.check_error(c.recv(), "INVALID_KEY", request_id=7, what="subscribe of 90 000 labels")
-        c.send({"query": {"requestId": "8", "key": key}})
-        st.check_error(c.recv(), "INVALID_KEY", request_id=8, what="query of 90 000 labels")
+        send_label_frames(c, payload, key, 4)
         return time.monotonic() - t0
 
     t, res = in_background(hostile)

@@ -94,28 +94,10 @@ def quantiles(xs):
 
 
 def label_bomb(ctx):
-    pb = ctx.pb
     c = st.Conn(ctx)
     st.hello(c, ctx.pid("labels"))
-    frame = pb.ClientFrame()
-    frame.write.sequence = 1
-    s = frame.write.samples.add()
-    s.name = "hostile_labels"
-    s.kind = pb.GAUGE
-    s.value = 1
-    for i in range(60000):
-        s.labels.add().name = f"l{1000000 - i}"
-    payload = frame.SerializeToString()
-    key = "m{" + ",".join(f'a{i:x}=""' for i in range(90000)) + "}"
-
-    def run():
-        c.send_bytes(payload)
-        st.check_error(c.recv("binary"), "TOO_MANY_LABELS", sequence=1, what="60 000 labels")
-        c.send({"subscribe": {"requestId": "7", "keys": [key]}})
-        st.check_error(c.recv(), "INVALID_KEY", request_id=7, what="subscribe")
-        c.send({"query": {"requestId": "8", "key": key}})
-        st.check_error(c.recv(), "INVALID_KEY", request_id=8, what="query")
-    return run
+    payload, key = lt.hostile_label_frames(ctx.pb)
+    return lambda: lt.send_label_frames(c, payload, key, 1)
 
 
 def amplification(ctx):
