@@ -69,6 +69,17 @@ tether::sample counter(std::string name, double v,
   return s;
 }
 
+/// `s` stamped 10 ms into the next 100 ms window: with no lateness a sample stamped
+/// with its receive time is late whenever the node applies it after its window's end,
+/// which a receipt a few milliseconds before that end makes likely on a busy machine.
+tether::sample in_next_window(tether::sample s) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  s.timestamp_ms = (now / 100 + 1) * 100 + 10;
+  return s;
+}
+
 } // namespace
 
 TEST_CASE_METHOD(fixture, "a node acknowledges a write once and dedups its retry") {
@@ -106,11 +117,11 @@ TEST_CASE_METHOD(fixture, "a node acknowledges a write once and dedups its retry
 TEST_CASE_METHOD(fixture, "the same sequence from another producer is applied") {
   auto a = n->open_producer("a");
   auto b = n->open_producer("b");
-  REQUIRE(write(a, 7, {counter("x_total", 1)}).first.accepted == 1);
-  REQUIRE(write(b, 7, {counter("x_total", 1)}).first.accepted == 1);
+  REQUIRE(write(a, 7, {in_next_window(counter("x_total", 1))}).first.accepted == 1);
+  REQUIRE(write(b, 7, {in_next_window(counter("x_total", 1))}).first.accepted == 1);
   // A second handle for producer "a" (a reconnect) is still deduplicated.
   auto a2 = n->open_producer("a");
-  CHECK(write(a2, 7, {counter("x_total", 1)}).first.duplicate);
+  CHECK(write(a2, 7, {in_next_window(counter("x_total", 1))}).first.duplicate);
   CHECK(read(a, "x_total").total == 2);
 }
 
@@ -132,7 +143,7 @@ TEST_CASE_METHOD(fixture, "invalid batches are refused and change nothing") {
 
 TEST_CASE_METHOD(fixture, "a kind conflict is refused and leaves the series as it was") {
   auto p = n->open_producer("p");
-  REQUIRE(write(p, 1, {counter("m", 4)}).second == tether::errc::none);
+  REQUIRE(write(p, 1, {in_next_window(counter("m", 4))}).second == tether::errc::none);
   tether::sample g;
   g.name = "m";
   g.kind = tether::kind::gauge;
@@ -159,7 +170,8 @@ TEST_CASE_METHOD(fixture, "reads of absent or invalid keys") {
 
 TEST_CASE_METHOD(fixture, "subscribers get the current state, then window updates") {
   auto p = n->open_producer("p");
-  REQUIRE(write(p, 1, {counter("sub_total", 1)}).second == tether::errc::none);
+  REQUIRE(write(p, 1, {in_next_window(counter("sub_total", 1))}).second
+          == tether::errc::none);
   caf::scoped_actor self{sys};
   std::vector<tether::series_view> initial;
   self->request(p, 5s, tether::subscribe_atom::value,
@@ -169,7 +181,9 @@ TEST_CASE_METHOD(fixture, "subscribers get the current state, then window update
              [&](caf::error& err) { FAIL(to_string(err)); });
   REQUIRE(initial.size() == 1);
   CHECK(initial[0].total == 1);
-  REQUIRE(write(p, 2, {counter("sub_total", 2), counter("later_total", 5)}).second
+  REQUIRE(write(p, 2, {in_next_window(counter("sub_total", 2)),
+                       in_next_window(counter("later_total", 5))})
+            .second
           == tether::errc::none);
   // Windows are 100 ms without lateness: the update arrives at the next close.
   std::map<std::string, tether::series_view> seen;
