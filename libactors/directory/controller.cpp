@@ -562,6 +562,23 @@ void elect(controller_ptr self, assignment_table t, placement_plan plan,
 /// A member asks to join (or to be taken back): forms the cluster once every
 /// directory member asked, takes a restarted process back through an election, and
 /// rebalances after a member (re)joined.
+/// Whether the message being handled comes from this node (with a sender).
+bool from_this_node(controller_ptr self) {
+  auto& sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
+/// Whether the message being handled may speak for member `name`: with
+/// `bind_members`, only the supervisor known under that name sends it (its
+/// handle's node is the one whose certificate carries the name); else always.
+bool speaks_for(controller_ptr self, const std::string& name) {
+  if (!self->state.cfg.bind_members)
+    return true;
+  auto i = self->state.agents.find(name);
+  return i != self->state.agents.end() && i->second
+         && caf::actor_cast<caf::actor>(self->current_sender()) == i->second;
+}
+
 caf::typed_response_promise<uint64_t> on_join(controller_ptr self, member m) {
   auto rp = self->make_response_promise<uint64_t>();
   run(self, [self, m, rp](std::function<void()> done) mutable {
@@ -937,6 +954,10 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
                                                     controller_config cfg) {
   self->state.cfg = std::move(cfg);
   self->state.suspicions = suspicion_board{self->state.cfg.suspicion_ttl_ms};
+  // An error that arrives as a message (another node's actor answering an
+  // asynchronous send with one, say) must not stop this actor: CAF's default
+  // handler would quit it.
+  self->set_error_handler([](caf::error&) {});
   if (self->state.cfg.balance_interval_ms > 0)
     self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
                        balance_tick_atom::value);
@@ -958,7 +979,14 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
       self->delayed_send(self, milliseconds(self->state.cfg.balance_interval_ms),
                          balance_tick_atom::value);
     },
-    [self](join_atom, member& m) { return on_join(self, m); },
+    [self](join_atom, member& m) {
+      if (speaks_for(self, m.name))
+        return on_join(self, m);
+      auto rp = self->make_response_promise<uint64_t>();
+      rp.deliver(make_error(errc::permission_denied,
+                            "a join for " + m.name + " that its supervisor did not send"));
+      return rp;
+    },
     [self](rebalance_atom) { return on_rebalance(self); },
     [self](drain_atom, std::string& name) { return on_drain(self, std::move(name)); },
     [self](move_atom, uint32_t slice, std::string& name) {
@@ -966,12 +994,16 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
     },
     [self](report_atom) { return on_report(self); },
     [self](suspect_atom, std::string& reporter, std::vector<std::string>& names) {
-      on_suspect(self, std::move(reporter), std::move(names));
+      if (speaks_for(self, reporter))
+        on_suspect(self, std::move(reporter), std::move(names));
     },
-    [self](load_atom, std::string&, std::vector<slice_load_report>& xs) {
-      on_load(self, xs);
+    [self](load_atom, std::string& reporter, std::vector<slice_load_report>& xs) {
+      if (speaks_for(self, reporter))
+        on_load(self, xs);
     },
     [self](agents_atom, std::vector<agent>& xs) {
+      if (self->state.cfg.bind_members && !from_this_node(self))
+        return;
       auto& agents = self->state.agents;
       agents.clear();
       for (auto& a : xs)

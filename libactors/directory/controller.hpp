@@ -152,6 +152,11 @@ struct controller_config {
   /// Where elections, unresolved elections and abandoned handoffs are logged (may
   /// be null).
   std::shared_ptr<events::event_log> events;
+  /// With node-to-node TLS (where an actor's node says which member it belongs
+  /// to): a join, suspicion or load report counts only from the supervisor this
+  /// node's supervisor knows under the name it claims, and the list of supervisors
+  /// only from this node. Without, names are taken on trust.
+  bool bind_members = false;
 };
 
 controller_actor spawn_controller(caf::actor_system& sys, controller_config cfg);

@@ -309,6 +309,11 @@ auto raft_handler(member_ptr self) {
     auto& n = *self->state.node;
     if (from == 0 || from > n.members().size() || from == n.self().value)
       return; // not a member of this group
+    auto& st = self->state;
+    if (st.cfg.bind_members
+        && (from > st.peers.size()
+            || caf::actor_cast<caf::actor_addr>(self->current_sender()) != st.peers[from - 1]))
+      return; // not sent by the member it names
     n.receive(raft::message{raft::member_id{from}, n.self(), raft::payload{std::move(x)}});
     drive(self);
   };
@@ -336,6 +341,10 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
   }
   auto tick = std::chrono::milliseconds{std::max<uint32_t>(st.cfg.tick_ms, 1)};
   self->delayed_send(self, tick, raft_tick_atom::value);
+  // An error that arrives as a message (another node's actor answering an
+  // asynchronous send with one, say) must not stop this actor: CAF's default
+  // handler would quit it.
+  self->set_error_handler([](caf::error&) {});
   self->set_down_handler(
     [self](caf::down_msg& msg) { self->state.subscribers.drop(msg.source); });
   return {
@@ -352,6 +361,9 @@ member_behavior(member_ptr self, replicated_directory_config cfg) {
     },
     [self](peers_atom, std::vector<caf::actor>& peers) {
       auto& st = self->state;
+      auto& sender = self->current_sender();
+      if (st.cfg.bind_members && (!sender || sender->node() != self->node()))
+        return; // only this node's supervisor says who the peers are
       st.peers.clear();
       for (auto& p : peers)
         st.peers.push_back(p ? p.address() : caf::actor_addr{});

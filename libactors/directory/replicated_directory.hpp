@@ -113,6 +113,11 @@ struct replicated_directory_config {
   /// When set (version > 0), the first leader that finds the table empty proposes
   /// it; it applies only to an empty table, so several bootstraps are harmless.
   assignment_table bootstrap;
+  /// With node-to-node TLS (where an actor's node says which member it belongs
+  /// to): a Raft message counts only from the handle this member's peers list has
+  /// for the id it claims, and the peers list only from this node. Without, ids
+  /// are taken on trust.
+  bool bind_members = false;
   /// Directory of this member's durable Raft state, created if missing; one
   /// directory per member, never shared (a second member on it stops with
   /// `errc::internal`). Empty (default): in memory only.

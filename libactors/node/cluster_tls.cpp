@@ -39,25 +39,6 @@ std::string text_of(ASN1_STRING* s) {
   return std::string{reinterpret_cast<const char*>(data), static_cast<size_t>(len)};
 }
 
-/// The certificate's subject common names and DNS alternative names.
-std::vector<std::string> names_of(X509* cert) {
-  std::vector<std::string> out;
-  auto* subject = X509_get_subject_name(cert);
-  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
-       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i))
-    out.push_back(text_of(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
-  auto* sans = static_cast<GENERAL_NAMES*>(
-    X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-      auto* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type == GEN_DNS)
-        out.push_back(text_of(gn->d.dNSName));
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  return out;
-}
 
 
 int passphrase_cb(char* buf, int size, int, void* user) {
@@ -83,6 +64,25 @@ struct store_ctx_free {
 };
 
 } // namespace
+
+std::vector<std::string> certificate_names(x509_st* cert) {
+  std::vector<std::string> out;
+  auto* subject = X509_get_subject_name(cert);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i))
+    out.push_back(text_of(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
+  auto* sans = static_cast<GENERAL_NAMES*>(
+    X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      auto* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type == GEN_DNS)
+        out.push_back(text_of(gn->d.dNSName));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  return out;
+}
 
 std::string check_tls_files(const std::string& certificate, const std::string& key,
                             const std::string& cafile, const std::string& passphrase) {
@@ -133,7 +133,7 @@ std::string check_certificate_names(const std::string& path, const std::string& 
   std::unique_ptr<X509, x509_free> cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)};
   if (!cert)
     return path + " is not a PEM certificate";
-  auto names = names_of(cert.get());
+  auto names = certificate_names(cert.get());
   for (auto& n : names)
     if (n == node)
       return {};

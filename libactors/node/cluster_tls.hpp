@@ -1,8 +1,15 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+struct x509_st; // OpenSSL's X509
 
 namespace tether::internal {
+
+/// The certificate's subject common names and DNS subject alternative names, in
+/// that order: the names a node's certificate can give it. Thread-safe.
+std::vector<std::string> certificate_names(x509_st* cert);
 
 /// Whether the PEM certificate at `path` names `node`: its subject's common name or
 /// one of its DNS subject alternative names equals `node` exactly. Empty when it

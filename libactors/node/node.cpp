@@ -17,6 +17,7 @@
 #include <caf/sec.hpp>
 
 #include "node/cluster_tls.hpp"
+#include "node/peer_identity.hpp"
 #include "node/tls_transport.hpp"
 #include "directory/controller.hpp"
 #include "directory/directory.hpp"
@@ -349,6 +350,7 @@ void spawn_directory_member(caf::actor_system& sys, node::impl& n, uint32_t id) 
   rc.group_size = static_cast<uint32_t>(names.size());
   rc.member_names = names;
   rc.events = n.events;
+  rc.bind_members = opts.cluster_tls();
   rc.seed = std::hash<std::string>{}(opts.name);
   if (!opts.data_dir.empty())
     rc.data_dir = opts.data_dir + "/directory";
@@ -362,6 +364,7 @@ void spawn_directory_member(caf::actor_system& sys, node::impl& n, uint32_t id) 
   cc.tolerance = opts.balance_tolerance;
   cc.request_timeout_ms = opts.request_timeout_ms;
   cc.events = n.events;
+  cc.bind_members = opts.cluster_tls();
   n.controller = directory::spawn_controller(sys, std::move(cc));
 }
 
@@ -385,7 +388,8 @@ caf::io::middleman_actor spawn_connector(caf::actor_system& sys, node::impl& n) 
       "actor_system_config as in node_options (tether::configure loads the "
       "module; docs/embedding.md)");
   }
-  n.tls_middleman = internal::spawn_tls_middleman(sys, opts.name);
+  n.peer_names = std::make_shared<internal::peer_registry>();
+  n.tls_middleman = internal::spawn_tls_middleman(sys, opts.name, n.peer_names);
   return n.tls_middleman;
 }
 
@@ -412,6 +416,11 @@ void spawn_member(caf::actor_system& sys, node::impl& n, uint64_t incarnation) {
   sc.seeds = opts.seeds;
   sc.incarnation = incarnation;
   sc.connector = spawn_connector(sys, n);
+  if (n.peer_names)
+    sc.certificate_names = [registry = n.peer_names, self = sys.node(),
+                            name = opts.name](const caf::node_id& id) {
+      return id == self ? std::vector<std::string>{name} : registry->names_of(id);
+    };
   sc.heartbeat_ms = opts.heartbeat_ms;
   sc.suspect_ms = opts.suspect_ms;
   sc.request_timeout_ms = opts.request_timeout_ms;

@@ -17,6 +17,10 @@
 #include "supervision/supervisor.hpp"
 #include "tether/node.hpp"
 
+namespace tether::internal {
+class peer_registry;
+}
+
 namespace tether {
 
 /// How many cluster events a node keeps for its dashboard.
@@ -36,6 +40,8 @@ struct node::impl {
   supervision::supervisor_actor supervisor;
   /// The middleman that carries cluster traffic over mutual TLS, when configured.
   caf::io::middleman_actor tls_middleman;
+  /// With TLS: which certificate names stand behind each peer's node id.
+  std::shared_ptr<internal::peer_registry> peer_names;
   /// Without TLS: the middleman actor the supervisor dials peers through.
   caf::io::middleman_actor plain_middleman;
   directory::replicated_directory_actor member;

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "node/cluster_tls.hpp"
 #include "node/openssl_reason.hpp"
 
 namespace tether::internal {
@@ -184,6 +185,17 @@ tls_session::tls_session() : io_(std::make_unique<socket_io>()) {
 }
 
 tls_session::~tls_session() = default;
+
+std::vector<std::string> tls_session::peer_names() const {
+  if (handshaking_ || h_ == nullptr || h_->ssl == nullptr)
+    return {};
+  auto* cert = SSL_get1_peer_certificate(h_->ssl);
+  if (cert == nullptr)
+    return {};
+  auto out = certificate_names(cert);
+  X509_free(cert);
+  return out;
+}
 
 std::unique_ptr<tls_session> tls_session::make(const tls_files& files, native_socket fd,
                                                bool accepted, std::string& why) {

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/io/network/native_socket.hpp>
 #include <caf/io/network/rw_state.hpp>
@@ -73,6 +74,10 @@ public:
   /// it yet (decrypted or not): the reader must call `read_some` again, the socket
   /// may never say so.
   bool pending() const;
+
+  /// The names the peer's certificate gives it (`certificate_names`), once the
+  /// handshake is done; empty before.
+  std::vector<std::string> peer_names() const;
 
 private:
   tls_session();

@@ -31,6 +31,7 @@
 #include <caf/io/network/stream_impl.hpp>
 #include <caf/io/basp_broker.hpp>
 
+#include "node/peer_identity.hpp"
 #include "node/tls_session.hpp"
 
 namespace tether::internal {
@@ -45,6 +46,8 @@ using default_mpx = net::default_multiplexer;
 /// What every connection of one node shares: the prefix of its log lines.
 struct transport_context {
   std::string node;
+  caf::node_id self;
+  std::shared_ptr<peer_registry> registry;
 };
 
 using context_ptr = std::shared_ptr<const transport_context>;
@@ -88,6 +91,8 @@ public:
     ERR_clear_error();
     auto res = session_->read_some(result, buf, len);
     observe(res, result, true);
+    if (res == rw_state::success && result > 0 && !guard(static_cast<char*>(buf), result))
+      return rw_state::failure;
     return res;
   }
 
@@ -105,6 +110,41 @@ public:
   }
 
 private:
+  /// Lets the BASP guard see (and maybe alter) what the peer sent; false when the
+  /// connection must close, after one line on stderr.
+  bool guard(char* buf, size_t n) {
+    if (!guard_)
+      guard_ = std::make_unique<basp_guard>(ctx_->registry, session_->peer_names(),
+                                            ctx_->self);
+    std::string why;
+    if (!guard_->inspect(buf, n, why)) {
+      std::fprintf(stderr,
+                   "tether: %s: cluster: closed the connection with %s (certificate "
+                   "%s): %s\n",
+                   ctx_->node.c_str(), peer_.c_str(), names().c_str(), why.c_str());
+      return false;
+    }
+    if (guard_->dropped() != dropped_) {
+      // The first drop, then every 1000th: a forging peer must not flood the log.
+      if (dropped_ == 0 || guard_->dropped() / 1000 != dropped_ / 1000)
+        std::fprintf(stderr,
+                     "tether: %s: cluster: dropped %llu frame(s) from %s (certificate "
+                     "%s) that claimed to come from another member's node\n",
+                     ctx_->node.c_str(),
+                     static_cast<unsigned long long>(guard_->dropped()), peer_.c_str(),
+                     names().c_str());
+      dropped_ = guard_->dropped();
+    }
+    return true;
+  }
+
+  std::string names() const {
+    std::string out;
+    for (auto& n : guard_->names())
+      out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? "without names" : "for " + out;
+  }
+
   /// Bytes read mean that both ends accepted the handshake (with TLS 1.3 a client
   /// finishes before the server checked its certificate, so writes do not).
   void observe(rw_state res, size_t transferred, bool read) {
@@ -139,6 +179,8 @@ private:
   bool accepted_;
   bool established_ = false;
   bool reported_ = false;
+  std::unique_ptr<basp_guard> guard_;
+  uint64_t dropped_ = 0;
 };
 
 /// A session for `fd`, or null after one line on stderr saying why not.
@@ -402,9 +444,12 @@ private:
 
 } // namespace
 
-caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node) {
+caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node,
+                                             std::shared_ptr<peer_registry> registry) {
   auto ctx = std::make_shared<transport_context>();
   ctx->node = std::move(node);
+  ctx->self = sys.node();
+  ctx->registry = std::move(registry);
   auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   // Detached, as CAF's own: connecting blocks until the peer's first bytes arrive.
   return sys.spawn<middleman_actor_impl, caf::hidden + caf::detached>(

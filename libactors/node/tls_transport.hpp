@@ -1,11 +1,14 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 
 namespace tether::internal {
+
+class peer_registry;
 
 /// Spawns a middleman actor (the `connect_atom` / `publish_atom` interface of CAF's
 /// `middleman::actor_handle()`) whose connections run over mutual TLS: every
@@ -27,9 +30,14 @@ namespace tether::internal {
 /// - CAF's sessions cost three system calls of signal masking per read or write and
 ///   two reads per TLS record; `tls_session` needs neither.
 ///
+/// Every connection's BASP stream passes a `basp_guard` (peer_identity.hpp): the
+/// node id a peer announces is bound in `registry` to its certificate's names, and
+/// frames that speak for another connection's node are dropped.
+///
 /// `node` prefixes the log lines. The actor is hidden (it does not keep the system
 /// alive); send it an exit message at shutdown. Thread-safe: call from any thread.
-caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node);
+caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node,
+                                             std::shared_ptr<peer_registry> registry);
 
 /// Spawns CAF's middleman actor for a node without TLS between nodes, except that
 /// a dialed connection is handed to the BASP broker only once the peer's first

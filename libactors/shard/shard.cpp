@@ -692,6 +692,10 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
             // Without a table the shard hosts nothing; writes get UNAVAILABLE.
             self->quit(err);
           });
+  // An error that arrives as a message (another node's actor answering an
+  // asynchronous send with one, say) must not stop this actor: CAF's default
+  // handler would quit it.
+  self->set_error_handler([](caf::error&) {});
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (st.watched.erase(msg.source) > 0) {

@@ -53,6 +53,8 @@ struct supervisor_state {
   assignment_table table;
   std::vector<uint64_t> applied_then;
   int64_t loads_at = 0;
+  /// The last reason a hello claiming a name was refused, by that name.
+  std::map<std::string, std::string> refused;
   /// Peers whose connection broke, by name, until they say hello again.
   std::map<std::string, int64_t> lost;
   bool suspecting = false; ///< the last report named someone
@@ -112,23 +114,59 @@ void publish(supervisor_ptr self) {
     std::vector<caf::actor> raft_peers(n);
     for (auto& [id, m] : members)
       raft_peers[id - 1] = caf::actor_cast<caf::actor>(m);
-    caf::anon_send(st.self_info.directory, directory::peers_atom::value,
-                   std::move(raft_peers));
+    self->send(st.self_info.directory, directory::peers_atom::value,
+               std::move(raft_peers));
   }
   if (st.self_info.controller) {
     std::vector<directory::agent> agents;
     agents.push_back({st.self_info.name, caf::actor_cast<caf::actor>(self)});
     for (auto& [name, p] : st.peers)
       agents.push_back({name, p.info.supervisor});
-    caf::anon_send(st.self_info.controller, directory::agents_atom::value,
-                   std::move(agents));
+    self->send(st.self_info.controller, directory::agents_atom::value,
+               std::move(agents));
   }
+}
+
+/// Why a hello does not count, with node-to-node TLS: its handles must all live on
+/// one node, and that node's certificate must carry the name the hello claims.
+/// Empty when it counts (always, without TLS).
+std::string refusal(supervisor_ptr self, const peer_info& info) {
+  auto& names_of = self->state.cfg.certificate_names;
+  if (!names_of)
+    return {};
+  auto node = info.supervisor.node();
+  auto elsewhere = [&node](const auto& h) { return h && h.node() != node; };
+  if (elsewhere(info.directory) || elsewhere(info.controller)
+      || std::any_of(info.shards.begin(), info.shards.end(), elsewhere))
+    return "its actors live on more than one node";
+  auto names = names_of(node);
+  if (std::find(names.begin(), names.end(), info.name) != names.end())
+    return {};
+  std::string shown;
+  for (auto& n : names)
+    shown += (shown.empty() ? "" : ", ") + n;
+  return "its certificate names " + (shown.empty() ? std::string{"no member"} : shown);
+}
+
+/// Whether `info` counts (see `refusal`); logs a refusal once per claimed name and
+/// reason (a refused peer says hello again and again).
+std::string refuse(supervisor_ptr self, const peer_info& info) {
+  auto why = refusal(self, info);
+  if (why.empty())
+    return why;
+  auto& last = self->state.refused[info.name];
+  if (last != why)
+    note(self, "refuse", "a hello claiming " + info.name + " was refused: " + why);
+  last = why;
+  return why;
 }
 
 /// Records a peer from its hello; returns whether anything changed.
 bool add_peer(supervisor_ptr self, const peer_info& info) {
   auto& st = self->state;
   if (info.name == st.self_info.name || !info.supervisor)
+    return false;
+  if (!refusal(self, info).empty())
     return false;
   auto i = st.peers.find(info.name);
   if (i != st.peers.end()) {
@@ -149,6 +187,15 @@ bool add_peer(supervisor_ptr self, const peer_info& info) {
   if (!info.cluster.empty())
     st.addresses.insert(info.cluster);
   return true;
+}
+
+/// Whether the message being handled comes from `p`'s supervisor; with
+/// node-to-node TLS a heartbeat counts only then (else any member could keep a
+/// dead one alive). Always true without TLS.
+bool from_peer(supervisor_ptr self, const peer_entry& p) {
+  if (!self->state.cfg.certificate_names)
+    return true;
+  return caf::actor_cast<caf::actor>(self->current_sender()) == p.info.supervisor;
 }
 
 /// Splits HOST:PORT; false for anything else (an address a peer announced before
@@ -194,6 +241,8 @@ void connect(supervisor_ptr self, const std::string& address) {
             [self, address](peer_info& theirs, std::vector<std::string>& known) {
               auto& st = self->state;
               st.connecting.erase(address);
+              if (!refuse(self, theirs).empty())
+                return; // and learn no addresses from it
               for (auto& a : known)
                 if (!a.empty())
                   st.addresses.insert(a);
@@ -304,7 +353,7 @@ void tick(supervisor_ptr self) {
   if (!suspects.empty() || st.suspecting) {
     st.suspecting = !suspects.empty();
     for (auto& c : controllers_of(self))
-      caf::anon_send(c, directory::suspect_atom::value, st.self_info.name, suspects);
+      self->send(c, directory::suspect_atom::value, st.self_info.name, suspects);
   }
   if (now >= st.next_connect) {
     st.next_connect = now + std::max<int64_t>(4 * st.cfg.heartbeat_ms, 200);
@@ -338,7 +387,7 @@ void tick(supervisor_ptr self) {
     st.loads_at = now;
     if (!reports.empty())
       for (auto& ctl : controllers_of(self))
-        caf::anon_send(ctl, directory::load_atom::value, st.self_info.name, reports);
+        self->send(ctl, directory::load_atom::value, st.self_info.name, reports);
   }
   if (!st.joined && !st.joining && now >= st.next_join) {
     st.next_join = now + 300;
@@ -505,6 +554,10 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   st.self_info.controller = st.cfg.controller;
   for (auto& s : st.cfg.seeds)
     st.addresses.insert(s);
+  // An error that arrives as a message (another node's actor answering an
+  // asynchronous send with one, say) must not stop this actor: CAF's default
+  // handler would quit it.
+  self->set_error_handler([](caf::error&) {});
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& peers = self->state.peers;
     for (auto i = peers.begin(); i != peers.end(); ++i)
@@ -567,6 +620,9 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     [self](hello_atom,
            peer_info& theirs) -> caf::result<peer_info, std::vector<std::string>> {
       auto& st = self->state;
+      if (auto why = refuse(self, theirs); !why.empty())
+        return make_error(errc::permission_denied,
+                          "a hello claiming " + theirs.name + " was refused: " + why);
       std::vector<std::string> known(st.addresses.begin(), st.addresses.end());
       if (!st.self_info.cluster.empty())
         known.push_back(st.self_info.cluster);
@@ -577,7 +633,8 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
     [self](heartbeat_atom, std::string& name, uint64_t incarnation, uint64_t series,
            uint64_t applied, uint64_t windows) {
       auto i = self->state.peers.find(name);
-      if (i != self->state.peers.end() && i->second.info.incarnation == incarnation) {
+      if (i != self->state.peers.end() && i->second.info.incarnation == incarnation
+          && from_peer(self, i->second)) {
         i->second.last_heard = now_ms();
         i->second.series = series;
         i->second.samples_applied = applied;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -144,6 +146,12 @@ struct supervisor_config {
   std::shared_ptr<series::node_counters> counters; ///< reported in heartbeats
   /// Where membership changes and directory table changes are recorded (optional).
   std::shared_ptr<events::event_log> events;
+  /// With node-to-node TLS: the names of the certificate behind a node id (the
+  /// node's own name for this node; empty for a node no connection vouches for).
+  /// When set, a hello counts only if every handle in it lives on one node whose
+  /// certificate carries the name it claims, and a heartbeat only from the
+  /// supervisor that hello named. Empty without TLS: names are then taken on trust.
+  std::function<std::vector<std::string>(const caf::node_id&)> certificate_names;
 };
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg);

@@ -42,6 +42,7 @@ import cluster_test as ct  # noqa: E402  (helpers: Client, http_json, wait_for, 
 from cluster_test import Failure, check, wait_for, http_json  # noqa: E402
 
 REFUSED = "cluster: refused a connection from"
+LOST = re.compile(r" (WARN|INFO) \S+ lost: ")
 
 
 def openssl(*args):
@@ -132,6 +133,49 @@ def stop(p):
         p.wait(timeout=10)
 
 
+def case_member_impostor(c, bindir, base, names, servers, seeds, gateways, keys):
+    """A certificate of the cluster's own CA for tether-4 in a process that claims
+    tether-2 (hello and join) and accuses tether-3 in the names of tether-1 and
+    tether-2. Every claim is refused and logged; nothing changes."""
+    d = os.path.join(base, "member-impostor")
+    os.makedirs(d, exist_ok=True)
+    crt, key = make_cert(d, c.ca, os.path.join(os.path.dirname(c.ca), "ca.key"),
+                         "tether-4")
+    r = subprocess.run([os.path.join(bindir, "tether_impostor"), *tls_args(crt, key, c.ca),
+                        "--impostor.me=tether-4", "--impostor.claim=tether-2",
+                        "--impostor.reporters="
+                        + tether_cluster.caf_value(["tether-1", "tether-2"]),
+                        "--impostor.suspect=tether-3", "--impostor.suspect-seconds=3",
+                        "--impostor.targets=" + tether_cluster.caf_value(seeds)],
+                       capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    out = r.stdout
+    check(r.returncode == 0, f"impostor exit {r.returncode}: {out}{r.stderr[-600:]}")
+    for s in seeds:
+        check(f"{s}: hello as tether-2: refused" in out, f"hello at {s}:\n{out}")
+        check(f"{s}: hello as tether-4: accepted" in out, f"own hello at {s}:\n{out}")
+        check(f"{s}: join as tether-2: refused" in out
+              and "that its supervisor did not send" in out.split(f"{s}: join as")[1],
+              f"join at {s}:\n{out}")
+    failed = re.compile(r" WARN \S+ failed: .*tether-3")
+    for n in names:
+        log = log_of(c, n)
+        check("refuse: a hello claiming tether-2 was refused: its certificate names "
+              "tether-4" in log, f"{n} logged no refusal of the impostor's hello")
+        m = failed.search(log)
+        check(not m, f"{n} declared tether-3 failed on forged suspicions: "
+                     f"{m.group(0) if m else ''}")
+        listed = {x["name"]: x for x in http_json(servers[n], "/v1/nodes")["nodes"]}
+        check(listed["tether-2"].get("gateway") == gateways["tether-2"],
+              f"{n}: tether-2's gateway became {listed['tether-2'].get('gateway')}")
+        check(listed["tether-3"].get("state") == "up",
+              f"{n}: tether-3 is {listed['tether-3'].get('state')}")
+    cl = ct.Client(servers["tether-2"], "tls-test-3")
+    a = cl.write([ct.counter("tls_impostor_total", k, 1) for k in keys])
+    check(a.get("accepted") == len(keys), f"ack after the member impostor {a}")
+    cl.close()
+
+
 def case_cluster(bindir, base):
     tetherd = os.path.join(bindir, "tetherd")
     c = tether_cluster.LocalCluster(tetherd, os.path.join(base, "cluster"), 0,
@@ -218,7 +262,7 @@ def case_cluster(bindir, base):
             check(re.search(r"refused a connection from 127\.0\.0\.1:\d+: TLS handshake "
                             r"failed \(.+\)$", line), f"refusal line: {line!r}")
         for n in names:
-            lost = [x for x in log_of(c, n).splitlines() if "event lost" in x]
+            lost = [x for x in log_of(c, n).splitlines() if LOST.search(x)]
             check(not lost, f"{n} lost members while intruders knocked: {lost}")
         cl = ct.Client(servers["tether-2"], "tls-test-2")
         a = cl.write([ct.counter("tls_test_total", k, 1) for k in keys])
@@ -226,6 +270,7 @@ def case_cluster(bindir, base):
         cl.close()
         for p in intruders:
             stop(p)
+        case_member_impostor(c, bindir, base, names, servers, seeds, gateways, keys)
 
         # A legitimate node joins; then the owner of a key dies and its total
         # survives on a replica.
@@ -302,7 +347,8 @@ def main():
                 print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
     finally:
         timer.cancel()
-        shutil.rmtree(base, ignore_errors=True)
+        if not os.environ.get("TLS_TEST_KEEP"):
+            shutil.rmtree(base, ignore_errors=True)
     print(f"{len(cases) - failed} passed, {failed} failed", flush=True)
     return 0 if failed == 0 else 1
 

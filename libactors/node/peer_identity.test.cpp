@@ -1,0 +1,214 @@
+#include "node/peer_identity.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/io/basp/header.hpp>
+#include <caf/io/basp/message_type.hpp>
+#include <caf/sec.hpp>
+
+#include <catch2/catch.hpp>
+
+using tether::internal::basp_guard;
+using tether::internal::peer_registry;
+using caf::io::basp::message_type;
+
+namespace {
+
+caf::node_id node(uint8_t tag, uint32_t pid) {
+  caf::node_id::default_data::host_id_type host{};
+  host.fill(tag);
+  return caf::make_node_id(pid, host);
+}
+
+/// One BASP frame as CAF's broker writes it: the header, then `payload`.
+std::vector<char> frame(message_type op, const std::vector<char>& payload) {
+  std::vector<char> out;
+  caf::binary_serializer sink{static_cast<caf::execution_unit*>(nullptr), out};
+  caf::io::basp::header hdr{op, 0, static_cast<uint32_t>(payload.size()), 0, 7, 9};
+  REQUIRE(!sink(hdr));
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+template <class... Ts>
+std::vector<char> payload(Ts&&... xs) {
+  std::vector<char> out;
+  caf::binary_serializer sink{static_cast<caf::execution_unit*>(nullptr), out};
+  REQUIRE(!sink(std::forward<Ts>(xs)...));
+  return out;
+}
+
+std::vector<char> client_handshake(const caf::node_id& me) {
+  return frame(message_type::client_handshake, payload(me));
+}
+
+/// A routed message from `from` to `to` with a body after the two node ids.
+std::vector<char> routed(const caf::node_id& from, const caf::node_id& to) {
+  return frame(message_type::routed_message,
+               payload(from, to, std::string{"the message itself"}));
+}
+
+std::vector<char> direct(const std::string& body) {
+  return frame(message_type::direct_message, payload(body));
+}
+
+/// The destination node id of routed frame `f` (after its 32-byte header).
+caf::node_id destination_of(const std::vector<char>& f) {
+  caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr),
+                                  f.data() + caf::io::basp::header_size,
+                                  f.size() - caf::io::basp::header_size};
+  caf::node_id from;
+  caf::node_id to;
+  REQUIRE(!source(from, to));
+  return to;
+}
+
+/// Feeds `bytes` to `g` in pieces of `step` bytes (the TLS session delivers the
+/// stream in arbitrary pieces); false as soon as the guard refuses.
+bool feed(basp_guard& g, std::vector<char>& bytes, size_t step, std::string& why) {
+  for (size_t i = 0; i < bytes.size(); i += step)
+    if (!g.inspect(bytes.data() + i, std::min(step, bytes.size() - i), why))
+      return false;
+  return true;
+}
+
+using names = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("a connection's handshake binds its node id to the certificate's names",
+          "[peer_identity]") {
+  auto registry = std::make_shared<peer_registry>();
+  auto self = node(1, 100);
+  auto two = node(2, 200);
+  for (size_t step : {size_t{1}, size_t{5}, size_t{4096}}) {
+    CAPTURE(step);
+    {
+      basp_guard g{registry, {"tether-2"}, self};
+      auto bytes = client_handshake(two);
+      std::string why;
+      REQUIRE(feed(g, bytes, step, why));
+      CHECK(g.peer() == two);
+      CHECK(registry->names_of(two) == names{"tether-2"});
+      // A repeated handshake for the same node (CAF's select_connection_flag).
+      auto again = client_handshake(two);
+      CHECK(feed(g, again, step, why));
+    }
+    // The connection closed: nothing vouches for the node any more.
+    CHECK(registry->names_of(two).empty());
+  }
+}
+
+TEST_CASE("a peer cannot announce another member's node id", "[peer_identity]") {
+  auto registry = std::make_shared<peer_registry>();
+  auto self = node(1, 100);
+  auto two = node(2, 200);
+  auto four = node(4, 400);
+  basp_guard real{registry, {"tether-2"}, self};
+  auto bytes = client_handshake(two);
+  std::string why;
+  REQUIRE(feed(real, bytes, 7, why));
+
+  SECTION("a first handshake with a node id another certificate holds") {
+    basp_guard rogue{registry, {"tether-4"}, self};
+    auto forged = client_handshake(two);
+    CHECK_FALSE(feed(rogue, forged, 3, why));
+    CHECK(why.find("another member's certificate") != std::string::npos);
+    CHECK(registry->names_of(two) == names{"tether-2"});
+  }
+  SECTION("a second handshake that changes the node id") {
+    basp_guard rogue{registry, {"tether-4"}, self};
+    auto own = client_handshake(four);
+    REQUIRE(feed(rogue, own, 3, why));
+    auto forged = client_handshake(two);
+    CHECK_FALSE(feed(rogue, forged, 3, why));
+    CHECK(why.find("second handshake") != std::string::npos);
+  }
+  SECTION("a redundant connection of the same member is fine") {
+    basp_guard second{registry, {"tether-2"}, self};
+    auto again = client_handshake(two);
+    CHECK(feed(second, again, 3, why));
+  }
+  SECTION("a handshake without a node id") {
+    basp_guard rogue{registry, {"tether-4"}, self};
+    auto none = frame(message_type::client_handshake, payload(caf::node_id{}));
+    CHECK_FALSE(feed(rogue, none, 3, why));
+  }
+  SECTION("garbage where a node id belongs") {
+    basp_guard rogue{registry, {"tether-4"}, self};
+    auto junk = frame(message_type::client_handshake, std::vector<char>(40, '\x7f'));
+    CHECK_FALSE(feed(rogue, junk, 3, why));
+  }
+}
+
+TEST_CASE("relayed frames that speak for a directly connected node are dropped",
+          "[peer_identity]") {
+  auto registry = std::make_shared<peer_registry>();
+  auto self = node(1, 100);
+  auto two = node(2, 200);
+  auto four = node(4, 400);
+  auto five = node(5, 500);
+  basp_guard real{registry, {"tether-2"}, self};
+  auto hs2 = client_handshake(two);
+  std::string why;
+  REQUIRE(feed(real, hs2, 64, why));
+  basp_guard rogue{registry, {"tether-4"}, self};
+  auto hs4 = client_handshake(four);
+  REQUIRE(feed(rogue, hs4, 64, why));
+
+  const size_t steps[] = {1, 33, 70, 4096};
+  SECTION("claiming a member that has its own connection") {
+    for (auto step : steps) {
+      auto before = rogue.dropped();
+      auto f = routed(two, self);
+      REQUIRE(feed(rogue, f, step, why));
+      CHECK(rogue.dropped() == before + 1);
+      CHECK(destination_of(f) != self); // the broker finds no route and drops it
+    }
+  }
+  SECTION("claiming this very node") {
+    for (auto step : steps) {
+      auto before = rogue.dropped();
+      auto f = routed(self, self);
+      REQUIRE(feed(rogue, f, step, why));
+      CHECK(rogue.dropped() == before + 1);
+      CHECK(destination_of(f) != self);
+    }
+  }
+  SECTION("a down message for another member's actor") {
+    for (auto step : steps) {
+      auto before = rogue.dropped();
+      auto f = frame(message_type::down_message,
+                     payload(two, self, caf::error{caf::sec::request_timeout}));
+      REQUIRE(feed(rogue, f, step, why));
+      CHECK(rogue.dropped() == before + 1);
+    }
+  }
+  SECTION("its own node, or a node no connection holds, passes untouched") {
+    for (auto step : steps)
+      for (auto& origin : {four, five}) {
+        auto f = routed(origin, self);
+        auto copy = f;
+        REQUIRE(feed(rogue, f, step, why));
+        CHECK(f == copy);
+      }
+    CHECK(rogue.dropped() == 0);
+  }
+  SECTION("direct messages and the frames after a dropped one pass untouched") {
+    for (auto step : steps) {
+      auto before = rogue.dropped();
+      auto f = routed(two, self);
+      auto d = direct("hello");
+      auto stream = f;
+      stream.insert(stream.end(), d.begin(), d.end());
+      REQUIRE(feed(rogue, stream, step, why));
+      CHECK(std::vector<char>(stream.begin() + static_cast<long>(f.size()), stream.end())
+            == d);
+      CHECK(rogue.dropped() == before + 1);
+    }
+  }
+}
