@@ -49,18 +49,6 @@ namespace {
 /// freed heap memory to the system.
 constexpr std::size_t trim_after_bytes = 4 << 20;
 
-/// How long a connection refused with an error may keep sending before it is
-/// closed, and how much of it is read and discarded meanwhile.
-constexpr auto linger_time = std::chrono::seconds(2);
-constexpr std::size_t linger_bytes = 64 << 20;
-
-/// Backoff of the accept loop after an error such as EMFILE.
-constexpr auto accept_backoff_min = std::chrono::milliseconds(5);
-constexpr auto accept_backoff_max = std::chrono::milliseconds(200);
-
-/// How long stopping waits for sessions to write their close frames.
-constexpr auto shutdown_grace = std::chrono::milliseconds(500);
-
 /// The answer to plain HTTP on a TLS port, in plain HTTP, so that the client's user
 /// sees why (curl, a browser); nothing else is served on such a connection.
 const std::string& plain_on_tls_answer() {
@@ -1109,7 +1097,7 @@ private:
     body_.reset();
     if constexpr (is_tls<Stream>) {
       buffer_.consume(buffer_.size());
-      lowest().expires_after(linger_time);
+      lowest().expires_after(linger_time());
       discard(false);
     } else {
       linger_tcp();
@@ -1121,7 +1109,7 @@ private:
     beast::error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     buffer_.consume(buffer_.size());
-    lowest().expires_after(linger_time);
+    lowest().expires_after(linger_time());
     discard(true);
   }
 
@@ -1129,20 +1117,26 @@ private:
   /// close_notify with one (bounded), then closes.
   void close_tls() {
     if constexpr (is_tls<Stream>) {
-      lowest().expires_after(linger_time);
+      lowest().expires_after(linger_time());
       stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
         self->lowest().close();
       });
     }
   }
 
+  /// How long a connection may keep sending after its last answer before it is
+  /// closed (`tether.http-linger-ms`).
+  std::chrono::milliseconds linger_time() const {
+    return std::chrono::milliseconds(shared_.limits.http_linger_ms);
+  }
+
   /// Reads and drops what the client sends until it stops, the linger time is up or
-  /// `linger_bytes` were dropped; `raw` reads beneath TLS.
+  /// `http_linger_bytes` were dropped; `raw` reads beneath TLS.
   void discard(bool raw) {
     auto self = shared_from_this();
     auto done = [self, raw](beast::error_code ec, std::size_t n) {
       self->lingered_ += n;
-      if (ec || self->lingered_ > linger_bytes)
+      if (ec || self->lingered_ > self->shared_.limits.http_linger_bytes)
         return;
       self->discard(raw);
     };
@@ -1221,11 +1215,13 @@ struct server::impl {
   }
 
   /// After an accept error (out of descriptors, most of all) waits before the next
-  /// accept instead of spinning: 5 ms, doubling up to 200 ms, so that the node takes
-  /// connections again within 200 ms of descriptors coming back.
+  /// accept instead of spinning: `accept_backoff_min_ms` (5 ms), doubling up to
+  /// `accept_backoff_max_ms` (200 ms), so that the node takes connections again within
+  /// that maximum of descriptors coming back.
   void back_off() {
-    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(accept_backoff_min),
-                         std::chrono::milliseconds(accept_backoff_max));
+    auto& l = shared.limits;
+    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(l.accept_backoff_min_ms),
+                         std::chrono::milliseconds(l.accept_backoff_max_ms));
     accept_timer.expires_after(backoff);
     accept_timer.async_wait([this](beast::error_code ec) {
       if (!ec)
@@ -1293,8 +1289,10 @@ uint16_t server::bind() {
 
 void server::serve(std::unique_ptr<backend> b) {
   impl_->be = std::move(b);
+  auto& l = impl_->shared.limits;
   impl_->shared.dashboard = std::make_shared<dashboard::hub>(
-    impl_->ioc, *impl_->be, impl_->shared.limits.max_dashboard_streams);
+    impl_->ioc, *impl_->be, l.max_dashboard_streams,
+    std::chrono::milliseconds(l.dashboard_write_timeout_ms));
   impl_->shared.dashboard->start();
   impl_->do_accept();
 }
@@ -1327,7 +1325,8 @@ void server::stop() {
     if (impl_->shared.dashboard)
       impl_->shared.dashboard->stop();
     impl_->accept_timer.cancel();
-    impl_->grace.expires_after(shutdown_grace);
+    impl_->grace.expires_after(
+      std::chrono::milliseconds(impl_->shared.limits.shutdown_grace_ms));
     impl_->grace.async_wait([this](beast::error_code) { impl_->ioc.stop(); });
   });
 }

@@ -25,6 +25,15 @@ option_table gateway_option_table(gateway_options& o) {
      "open HTTP and WebSocket connections; a connection beyond it is closed as soon as "
      "it is accepted",
      in(4, 1u << 20)},
+    {"accept-backoff-min-ms", &l.accept_backoff_min_ms,
+     "after a failed accept (out of descriptors: EMFILE, ENFILE) the node waits this "
+     "long before accepting again, doubling the wait after each further failure up to "
+     "`accept-backoff-max-ms`, which it must not exceed",
+     in(1, 10000)},
+    {"accept-backoff-max-ms", &l.accept_backoff_max_ms,
+     "the longest wait between accepts after failures: the node takes connections "
+     "again within this time of descriptors coming back",
+     in(1, 60000)},
     {"max-http-header-bytes", &l.max_http_header_bytes,
      "largest HTTP request header, request line and fields together: `431` with "
      "`\"error\":\"HEADER_TOO_LARGE\"` once the header grows past it, then the "
@@ -54,19 +63,42 @@ option_table gateway_option_table(gateway_options& o) {
      "time a connection to a TLS port has from its start to complete the TLS handshake; "
      "one that takes longer is closed without an alert",
      in(1000, 600000)},
+    {"http-linger-ms", &l.http_linger_ms,
+     "after the last answer on an HTTP connection (an error, `Connection: close`), "
+     "time the node still reads and drops what the client sends before it closes, so "
+     "that the client reads the answer instead of a reset; also the time a TLS client "
+     "that ends its connection has to complete the closing handshake",
+     in(100, 600000)},
+    {"http-linger-bytes", &l.http_linger_bytes,
+     "bytes the node reads and drops during `http-linger-ms`; a client that sends more "
+     "is closed at once",
+     in(64 << 10, 1u << 30)},
     {"max-send-queue-bytes", &l.max_send_queue_bytes,
      "bytes of frames waiting to be sent to one WebSocket client; a client that lets "
      "more pile up is closed with 1008 (docs/protocol.md section 10)",
      in(64 << 10, 1u << 31)},
+    {"max-send-queue-extra-frames", &l.max_send_queue_extra_frames,
+     "frames waiting to be sent to one WebSocket client beyond `max-inflight-batches`; "
+     "a client that lets more pile up is closed with 1008 like one over "
+     "`max-send-queue-bytes`",
+     in(16, 1u << 20)},
     {"ws-handshake-timeout-ms", &l.ws_handshake_timeout_ms,
      "time the node's answer to a WebSocket upgrade, and a closing handshake the node "
      "starts (idle timeout, stopping), may take: a client that does not take the `101` "
      "answer, or does not answer the node's close frame, within it loses the connection",
      in(1000, 600000)},
+    {"ws-slow-client-grace-ms", &l.ws_slow_client_grace_ms,
+     "time a WebSocket client closed with 1008 for reading too slowly has to take its "
+     "close frame; its connection is cut after it",
+     in(100, 600000)},
     {"max-dashboard-streams", &l.max_dashboard_streams,
      "dashboard event streams (`/v1/dashboard/stream`) served at once; one more is "
      "answered `503` with `Retry-After: 5`",
      in(1, 1024)},
+    {"dashboard-write-timeout-ms", &l.dashboard_write_timeout_ms,
+     "time one write to a dashboard event stream may take; a browser that does not "
+     "take it in time is disconnected (its page reconnects)",
+     in(1000, 600000)},
     {"max-metadata-families", &l.max_metadata_families,
      "metric families whose remote-write metadata type the node remembers for requests "
      "without metadata (docs/aggregation.md)",
@@ -88,6 +120,10 @@ option_table gateway_option_table(gateway_options& o) {
      "the period of `client-log-burst`; one starts with the first line after the "
      "previous period ended",
      in(100, 86400000)},
+    {"shutdown-grace-ms", &l.shutdown_grace_ms,
+     "on SIGINT or SIGTERM, time the gateway gives its connections to write the close "
+     "frames and answers under way before its I/O threads end",
+     in(10, 60000)},
   };
 }
 
@@ -112,6 +148,10 @@ std::string check_relations(const gateway_options& opts) {
     return "tether.max-http-bodies-bytes = " + std::to_string(l.max_http_bodies_bytes)
            + " is below tether.max-http-body-bytes = "
            + std::to_string(l.max_http_body_bytes);
+  if (l.accept_backoff_min_ms > l.accept_backoff_max_ms)
+    return "tether.accept-backoff-min-ms = " + std::to_string(l.accept_backoff_min_ms)
+           + " is above tether.accept-backoff-max-ms = "
+           + std::to_string(l.accept_backoff_max_ms);
   auto& t = opts.tls;
   if (t.certificate.empty() != t.key.empty())
     return t.key.empty() ? "tether.tls-certificate needs tether.tls-key (the certificate's "

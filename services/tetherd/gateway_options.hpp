@@ -53,6 +53,28 @@ struct gateway_limits {
   /// most `client_log_burst` per `client_log_period_ms`, the others counted.
   uint32_t client_log_burst = 5;
   uint32_t client_log_period_ms = 10000;
+  /// After its last answer an HTTP connection reads and drops what the client still
+  /// sends for at most `http_linger_ms`, and at most `http_linger_bytes` of it, so that
+  /// closing does not reset the connection before the client read the answer. The
+  /// time also bounds the TLS closing handshake of a client that ends a connection.
+  uint32_t http_linger_ms = 2000;
+  uint32_t http_linger_bytes = 64u << 20;
+  /// Frames one WebSocket client may have waiting beyond `max_inflight_batches`; a
+  /// client that lets more pile up is closed with 1008.
+  uint32_t max_send_queue_extra_frames = 1024;
+  /// Time a WebSocket client closed for reading too slowly has to take its close
+  /// frame before its connection is cut.
+  uint32_t ws_slow_client_grace_ms = 2000;
+  /// A write to a dashboard event stream that takes longer closes the stream.
+  uint32_t dashboard_write_timeout_ms = 10000;
+  /// After a failed accept (out of descriptors, most of all) the accept loop waits
+  /// `accept_backoff_min_ms`, doubling up to `accept_backoff_max_ms`, before it
+  /// accepts again.
+  uint32_t accept_backoff_min_ms = 5;
+  uint32_t accept_backoff_max_ms = 200;
+  /// Time stopping gives the sessions to write their close frames before the I/O
+  /// threads end.
+  uint32_t shutdown_grace_ms = 500;
 };
 
 /// TLS on the gateway port (docs/security.md, "Gateway TLS"). With a certificate and
@@ -94,8 +116,9 @@ void configure(caf::actor_system_config& cfg);
 gateway_options read_gateway_options(const caf::actor_system_config& cfg);
 
 /// Empty when every option is within its bounds and the rules between options hold
-/// (TLS: certificate and key together, a client CA only with them), else a message
-/// naming the first option that does not and why. Reads no file.
+/// (the bodies' budget at least the largest body, the accept backoff's minimum at
+/// most its maximum; TLS: certificate and key together, a client CA only with them),
+/// else a message naming the first option that does not and why. Reads no file.
 std::string check(const gateway_options& opts);
 
 } // namespace tether::gateway

@@ -112,3 +112,87 @@ TEST_CASE("check refuses the gateway's header bound, timeouts and log limit out 
           l.client_log_period_ms = 86400000;
         }).empty());
 }
+
+TEST_CASE("the gateway's linger, queue, grace, backoff and dashboard limits are options "
+          "with the former values as defaults",
+          "[options]") {
+  gateway_options o;
+  auto& l = o.limits;
+  CHECK(field_of(o, "http-linger-ms") == &l.http_linger_ms);
+  CHECK(field_of(o, "http-linger-bytes") == &l.http_linger_bytes);
+  CHECK(field_of(o, "max-send-queue-extra-frames") == &l.max_send_queue_extra_frames);
+  CHECK(field_of(o, "ws-slow-client-grace-ms") == &l.ws_slow_client_grace_ms);
+  CHECK(field_of(o, "dashboard-write-timeout-ms") == &l.dashboard_write_timeout_ms);
+  CHECK(field_of(o, "accept-backoff-min-ms") == &l.accept_backoff_min_ms);
+  CHECK(field_of(o, "accept-backoff-max-ms") == &l.accept_backoff_max_ms);
+  CHECK(field_of(o, "shutdown-grace-ms") == &l.shutdown_grace_ms);
+  CHECK(l.http_linger_ms == 2000);
+  CHECK(l.http_linger_bytes == 64u << 20);
+  CHECK(l.max_send_queue_extra_frames == 1024);
+  CHECK(l.ws_slow_client_grace_ms == 2000);
+  CHECK(l.dashboard_write_timeout_ms == 10000);
+  CHECK(l.accept_backoff_min_ms == 5);
+  CHECK(l.accept_backoff_max_ms == 200);
+  CHECK(l.shutdown_grace_ms == 500);
+}
+
+TEST_CASE("check refuses the gateway's linger, queue, grace, backoff and dashboard limits "
+          "out of bounds",
+          "[options]") {
+  auto with = [](auto set) {
+    gateway_options o;
+    set(o.limits);
+    return check(o);
+  };
+  CHECK(with([](gateway_limits& l) { l.http_linger_ms = 99; })
+        == "tether.http-linger-ms = 99 is out of bounds [100, 600000]");
+  CHECK(with([](gateway_limits& l) { l.http_linger_ms = 600001; })
+        == "tether.http-linger-ms = 600001 is out of bounds [100, 600000]");
+  CHECK(with([](gateway_limits& l) { l.http_linger_bytes = 65535; })
+        == "tether.http-linger-bytes = 65535 is out of bounds [65536, 1073741824]");
+  CHECK(with([](gateway_limits& l) { l.http_linger_bytes = (1u << 30) + 1; })
+        == "tether.http-linger-bytes = 1073741825 is out of bounds [65536, 1073741824]");
+  CHECK(with([](gateway_limits& l) { l.max_send_queue_extra_frames = 15; })
+        == "tether.max-send-queue-extra-frames = 15 is out of bounds [16, 1048576]");
+  CHECK(with([](gateway_limits& l) { l.max_send_queue_extra_frames = (1u << 20) + 1; })
+        == "tether.max-send-queue-extra-frames = 1048577 is out of bounds [16, 1048576]");
+  CHECK(with([](gateway_limits& l) { l.ws_slow_client_grace_ms = 99; })
+        == "tether.ws-slow-client-grace-ms = 99 is out of bounds [100, 600000]");
+  CHECK(with([](gateway_limits& l) { l.dashboard_write_timeout_ms = 999; })
+        == "tether.dashboard-write-timeout-ms = 999 is out of bounds [1000, 600000]");
+  CHECK(with([](gateway_limits& l) { l.accept_backoff_min_ms = 0; })
+        == "tether.accept-backoff-min-ms = 0 is out of bounds [1, 10000]");
+  CHECK(with([](gateway_limits& l) { l.accept_backoff_max_ms = 60001; })
+        == "tether.accept-backoff-max-ms = 60001 is out of bounds [1, 60000]");
+  CHECK(with([](gateway_limits& l) { l.shutdown_grace_ms = 9; })
+        == "tether.shutdown-grace-ms = 9 is out of bounds [10, 60000]");
+  CHECK(with([](gateway_limits& l) { l.shutdown_grace_ms = 60001; })
+        == "tether.shutdown-grace-ms = 60001 is out of bounds [10, 60000]");
+  // Each within its bounds, but the backoff's minimum above its maximum.
+  CHECK(with([](gateway_limits& l) {
+          l.accept_backoff_min_ms = 300;
+          l.accept_backoff_max_ms = 200;
+        })
+        == "tether.accept-backoff-min-ms = 300 is above tether.accept-backoff-max-ms = 200");
+  // The bounds themselves are taken, and a backoff of one fixed wait.
+  CHECK(with([](gateway_limits& l) {
+          l.http_linger_ms = 100;
+          l.http_linger_bytes = 1u << 30;
+          l.max_send_queue_extra_frames = 16;
+          l.ws_slow_client_grace_ms = 600000;
+          l.dashboard_write_timeout_ms = 1000;
+          l.accept_backoff_min_ms = 10000;
+          l.accept_backoff_max_ms = 10000;
+          l.shutdown_grace_ms = 10;
+        }).empty());
+  CHECK(with([](gateway_limits& l) {
+          l.http_linger_ms = 600000;
+          l.http_linger_bytes = 64 << 10;
+          l.max_send_queue_extra_frames = 1u << 20;
+          l.ws_slow_client_grace_ms = 100;
+          l.dashboard_write_timeout_ms = 600000;
+          l.accept_backoff_min_ms = 1;
+          l.accept_backoff_max_ms = 60000;
+          l.shutdown_grace_ms = 60000;
+        }).empty());
+}

@@ -29,17 +29,11 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-/// Frames waiting to be written beyond which a client counts as too slow to serve.
-constexpr std::size_t extra_queue_frames = 1024;
-
 /// Read buffer a session keeps between frames; larger ones are released.
 constexpr std::size_t retained_buffer_bytes = 64 * 1024;
 
 /// Piece size while discarding an oversized message.
 constexpr std::size_t discard_chunk = 64 * 1024;
-
-/// How long a client that is too slow gets to take its close frame.
-constexpr auto slow_client_grace = std::chrono::seconds(2);
 
 /// How long a session gathers the shards' reports of a closed window.
 constexpr auto window_gather = std::chrono::milliseconds(30);
@@ -594,7 +588,9 @@ void basic_ws_session<Stream>::send(const v1::ServerFrame& frame, wire::encoding
     return;
   std::string bytes;
   wire::encode(frame, enc, bytes);
-  bool too_many = queue_.size() >= limits_.max_inflight_batches + extra_queue_frames;
+  // Up to max_inflight_batches acks, and max_send_queue_extra_frames frames more.
+  bool too_many = queue_.size() >= std::size_t{limits_.max_inflight_batches}
+                                     + gateway_limits_.max_send_queue_extra_frames;
   bool too_big = !queue_.empty()
                  && queued_bytes_ + bytes.size() > gateway_limits_.max_send_queue_bytes;
   if (too_many || too_big)
@@ -649,14 +645,15 @@ template <class Stream>
 void basic_ws_session<Stream>::close_slow_client() {
   // Frames not yet being written are dropped: the memory goes back now. The close
   // frame follows the write in flight; a client that does not take that either is
-  // cut off after a grace period.
+  // cut off after a grace period (ws_slow_client_grace_ms).
   while (queue_.size() > (writing_ ? 1u : 0u)) {
     queued_bytes_ -= queue_.back().first.size();
     queue_.pop_back();
   }
   pending_windows_.clear();
   close_with(websocket::close_code::policy_error, "client reads too slowly");
-  cut_timer_.expires_after(slow_client_grace);
+  cut_timer_.expires_after(
+    std::chrono::milliseconds(gateway_limits_.ws_slow_client_grace_ms));
   cut_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec)
       return;

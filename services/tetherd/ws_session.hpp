@@ -19,9 +19,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 /// One WebSocket client of `/v1/stream`. Runs on its own strand; at most one write in
-/// flight with a queue bounded in frames and in bytes (`max_send_queue_bytes`): a
-/// client that lets more pile up is closed with 1008, and its connection is cut when
-/// it does not take the close frame either. Stops reading while
+/// flight with a queue bounded in frames (`max_inflight_batches` +
+/// `max_send_queue_extra_frames`) and in bytes (`max_send_queue_bytes`): a client that
+/// lets more pile up is closed with 1008, and its connection is cut when it does not
+/// take the close frame within `ws_slow_client_grace_ms` either. Stops reading while
 /// `max_inflight_batches` writes are unacknowledged (backpressure). Frames above
 /// `max_frame_bytes` are read in pieces and discarded, never buffered whole.
 ///

@@ -35,11 +35,13 @@ std::shared_ptr<const std::string> shared(std::string s) {
 
 } // namespace
 
-hub::hub(net::io_context& ioc, backend& be, uint32_t max_streams)
+hub::hub(net::io_context& ioc, backend& be, uint32_t max_streams,
+         std::chrono::milliseconds write_timeout)
   : strand_(net::make_strand(ioc)),
     timer_(strand_),
     be_(be),
     max_streams_(max_streams),
+    write_timeout_(write_timeout),
     rates_(history_points, history_nodes) {
 }
 
@@ -64,11 +66,13 @@ bool hub::full() const noexcept {
 }
 
 void hub::attach(plain_stream&& stream, std::shared_ptr<void> slot) {
-  attach(make_sse_stream(std::move(stream), std::move(slot), stream_queue));
+  attach(
+    make_sse_stream(std::move(stream), std::move(slot), stream_queue, write_timeout_));
 }
 
 void hub::attach(tls_stream&& stream, std::shared_ptr<void> slot) {
-  attach(make_sse_stream(std::move(stream), std::move(slot), stream_queue));
+  attach(
+    make_sse_stream(std::move(stream), std::move(slot), stream_queue, write_timeout_));
 }
 
 void hub::attach(std::shared_ptr<sse_stream> s) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,10 +33,12 @@ constexpr std::string_view stream_path = "/v1/dashboard/stream";
 /// when its version changed, the nodes, and the cluster events recorded since the
 /// last tick. Without streams it only samples the rates, once a second, so that a
 /// page opened later shows the last minutes. At most `max_streams` streams at once;
-/// one more is answered 503. Runs on its own strand. Thread-safe.
+/// one more is answered 503. A write to a stream that takes longer than
+/// `write_timeout` closes that stream. Runs on its own strand. Thread-safe.
 class hub : public std::enable_shared_from_this<hub> {
 public:
-  hub(net::io_context& ioc, backend& be, uint32_t max_streams);
+  hub(net::io_context& ioc, backend& be, uint32_t max_streams,
+      std::chrono::milliseconds write_timeout);
   ~hub();
 
   /// Starts polling.
@@ -70,6 +73,7 @@ private:
   net::steady_timer timer_;
   backend& be_;
   uint32_t max_streams_;
+  std::chrono::milliseconds write_timeout_;
   std::atomic<uint32_t> open_{0};
   std::vector<std::shared_ptr<sse_stream>> streams_;
   rate_history rates_;

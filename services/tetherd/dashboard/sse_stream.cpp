@@ -18,9 +18,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-/// A write that takes longer closes the stream.
-constexpr auto write_timeout = std::chrono::seconds(10);
-
 /// What a browser may send after its request before the stream is closed.
 constexpr size_t max_read_bytes = 64 << 10;
 
@@ -50,8 +47,10 @@ template <class Stream>
 class basic_sse_stream final : public sse_stream,
                                public std::enable_shared_from_this<basic_sse_stream<Stream>> {
 public:
-  basic_sse_stream(Stream&& stream, std::shared_ptr<void> slot, size_t max_queue)
-    : stream_(std::move(stream)), slot_(std::move(slot)), max_queue_(max_queue) {
+  basic_sse_stream(Stream&& stream, std::shared_ptr<void> slot, size_t max_queue,
+                   std::chrono::milliseconds write_timeout)
+    : stream_(std::move(stream)), slot_(std::move(slot)), max_queue_(max_queue),
+      write_timeout_(write_timeout) {
   }
 
   void start() override {
@@ -108,7 +107,7 @@ private:
     }
     writing_ = true;
     auto message = queue_.front();
-    beast::get_lowest_layer(stream_).expires_after(write_timeout);
+    beast::get_lowest_layer(stream_).expires_after(write_timeout_);
     net::async_write(stream_, net::buffer(*message),
                      [self = this->shared_from_this(), message](beast::error_code ec,
                                                                 std::size_t) {
@@ -142,6 +141,7 @@ private:
   Stream stream_;
   std::shared_ptr<void> slot_;
   size_t max_queue_;
+  std::chrono::milliseconds write_timeout_; ///< a write that takes longer closes
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
   char discard_[512];
@@ -155,16 +155,20 @@ sse_stream::~sse_stream() = default;
 
 std::shared_ptr<sse_stream> make_sse_stream(plain_stream&& stream,
                                             std::shared_ptr<void> slot,
-                                            size_t max_queue) {
+                                            size_t max_queue,
+                                            std::chrono::milliseconds write_timeout) {
   return std::make_shared<basic_sse_stream<plain_stream>>(std::move(stream),
-                                                          std::move(slot), max_queue);
+                                                          std::move(slot), max_queue,
+                                                        write_timeout);
 }
 
 std::shared_ptr<sse_stream> make_sse_stream(tls_stream&& stream,
                                             std::shared_ptr<void> slot,
-                                            size_t max_queue) {
+                                            size_t max_queue,
+                                            std::chrono::milliseconds write_timeout) {
   return std::make_shared<basic_sse_stream<tls_stream>>(std::move(stream),
-                                                        std::move(slot), max_queue);
+                                                        std::move(slot), max_queue,
+                                                        write_timeout);
 }
 
 } // namespace tether::gateway::dashboard

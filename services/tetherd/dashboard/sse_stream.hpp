@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -12,7 +13,7 @@ namespace tether::gateway::dashboard {
 /// own strand; one write in flight and at most `max_queue` messages waiting: a
 /// browser that falls further behind is disconnected (its EventSource reconnects
 /// and gets a fresh picture), it is never buffered for without limit. A write that
-/// does not finish within the write timeout closes the stream as well. Whatever the
+/// does not finish within `write_timeout` closes the stream as well. Whatever the
 /// browser sends after its request is read and dropped, up to a small bound.
 /// Implemented for plain and TLS connections in sse_stream.cpp.
 /// Thread-safe: `send` and `close` may be called from any thread.
@@ -40,11 +41,13 @@ public:
 /// node's open connections.
 std::shared_ptr<sse_stream> make_sse_stream(plain_stream&& stream,
                                             std::shared_ptr<void> slot,
-                                            size_t max_queue);
+                                            size_t max_queue,
+                                            std::chrono::milliseconds write_timeout);
 
 /// The same over a TLS connection.
 std::shared_ptr<sse_stream> make_sse_stream(tls_stream&& stream,
                                             std::shared_ptr<void> slot,
-                                            size_t max_queue);
+                                            size_t max_queue,
+                                            std::chrono::milliseconds write_timeout);
 
 } // namespace tether::gateway::dashboard
