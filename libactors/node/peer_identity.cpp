@@ -115,17 +115,22 @@ bool basp_guard::inspect(char* data, size_t n, std::string& why) {
 }
 
 bool basp_guard::on_header(std::string& why) {
-  caf::io::basp::header hdr;
-  caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr),
-                                  header_.data(), header_.size()};
+  // The header as CAF 0.17's binary serializer writes it: the operation, two
+  // padding bytes, the flags, then the payload length as a big-endian 32-bit
+  // integer (operation data and actor ids follow and do not matter here). Read by
+  // hand: this runs for every frame.
+  // The unit tests build their frames with CAF's serializer, so they check this.
+  auto byte = [this](size_t i) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(header_[i]));
+  };
+  operation_ = static_cast<uint8_t>(header_[0]);
+  payload_len_ = byte(4) << 24 | byte(5) << 16 | byte(6) << 8 | byte(7);
   header_.clear();
-  if (auto err = source(hdr)) {
-    why = "an unreadable BASP header";
+  if (operation_ > static_cast<uint8_t>(message_type::heartbeat)) {
+    why = "an unknown BASP operation";
     return false;
   }
-  operation_ = static_cast<uint8_t>(hdr.operation);
-  payload_len_ = hdr.payload_len;
-  payload_left_ = hdr.payload_len;
+  payload_left_ = payload_len_;
   payload_pos_ = 0;
   alter_from_ = alter_to_ = 0;
   prefix_.clear();

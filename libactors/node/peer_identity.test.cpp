@@ -212,3 +212,12 @@ TEST_CASE("relayed frames that speak for a directly connected node are dropped",
     }
   }
 }
+
+TEST_CASE("a stream that is not BASP closes the connection", "[peer_identity]") {
+  auto registry = std::make_shared<peer_registry>();
+  basp_guard g{registry, {"tether-2"}, node(1, 100)};
+  std::vector<char> junk(64, '\x42'); // operation 0x42 does not exist
+  std::string why;
+  CHECK_FALSE(feed(g, junk, 64, why));
+  CHECK(why == "an unknown BASP operation");
+}
