@@ -683,6 +683,10 @@ private:
   void on_read(beast::error_code ec, std::size_t) {
     if (ec)
       return on_read_error(ec);
+    // The request is in: the time the node takes to answer it (an admin call that
+    // moves slices, a write waiting for its quorum) is bounded by the node's own
+    // deadlines, not by the client's read timeout; `reply` arms the next deadline.
+    lowest().expires_never();
     auto req = parser_->release();
     auto target = std::string_view{req.target().data(), req.target().size()};
     auto path = target.substr(0, target.find('?'));
@@ -1077,6 +1081,8 @@ private:
     bool head = req.method() == http::verb::head;
     res->body() = head ? std::string{} : std::move(body);
     res->prepare_payload();
+    // The client has http-read-timeout-ms to take the answer.
+    lowest().expires_after(std::chrono::milliseconds(shared_.limits.http_read_timeout_ms));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec,
                                                        std::size_t) {

@@ -56,8 +56,8 @@ option_table gateway_option_table(gateway_options& o) {
     {"http-read-timeout-ms", &l.http_read_timeout_ms,
      "time a connection has to send a whole HTTP request, header and body, from its "
      "start (on a TLS port: the end of its handshake) or from the previous answer; a "
-     "client that takes longer is closed without an answer. The answer must be written "
-     "within the same time",
+     "client that takes longer is closed without an answer. The time the node takes to "
+     "answer does not count; the client must take the answer within the same time",
      in(1000, 3600000)},
     {"tls-handshake-timeout-ms", &l.tls_handshake_timeout_ms,
      "time a connection to a TLS port has from its start to complete the TLS handshake; "

@@ -1,0 +1,190 @@
+#include "gateway.hpp"
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+namespace gw = tether::gateway;
+
+namespace {
+
+/// A node whose admin calls take `delay` to answer (on a thread of their own, as the
+/// node's actors answer on theirs); everything else answers at once.
+class slow_backend : public gw::backend {
+public:
+  slow_backend(tether::node_options opts, std::chrono::milliseconds delay)
+    : opts_(std::move(opts)), delay_(delay) {
+  }
+
+  ~slow_backend() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& t : threads_)
+      t.join();
+  }
+
+  const tether::node_options& options() const override {
+    return opts_;
+  }
+  std::shared_ptr<const tether::rules::rule_set> rules() const override {
+    return nullptr;
+  }
+  std::string reload_rules() override {
+    return {};
+  }
+  tether::node_stats stats() const override {
+    return {};
+  }
+  void count_batch(tether::errc) override {
+  }
+  bool ready() const override {
+    return true;
+  }
+  std::shared_ptr<gw::session_backend> open_session(std::string, gw::window_sink) override {
+    return nullptr;
+  }
+  void table(gw::table_done done) override {
+    done({}, {});
+  }
+  bool clustered() const override {
+    return true;
+  }
+  /// Many peers, late: an answer of megabytes that the socket cannot take at once.
+  void peers(gw::peers_done done) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    threads_.emplace_back([done, d = delay_] {
+      std::vector<gw::peer_state> xs(50000);
+      for (size_t i = 0; i < xs.size(); ++i) {
+        xs[i].name = "peer-" + std::to_string(i) + std::string(100, 'x');
+        xs[i].gateway = "127.0.0.1:" + std::to_string(i);
+      }
+      std::this_thread::sleep_for(d);
+      done({}, std::move(xs));
+    });
+  }
+  void moves(gw::moves_done done) override {
+    done({}, {});
+  }
+  void admin(gw::admin_request, gw::admin_done done) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    threads_.emplace_back([done, d = delay_] {
+      std::this_thread::sleep_for(d); // the node at work, e.g. moving slices
+      done({}, 7);
+    });
+  }
+  void read(std::string, gw::read_done done) override {
+    done({tether::errc::unavailable, "not here"}, {});
+  }
+  void read_local(std::string, local_read_done done) override {
+    done({tether::errc::unavailable, "not here"}, {});
+  }
+  void scrape(scrape_done done) override {
+    done({}, {}, {});
+  }
+  void remote_write(tether::wire::keyed_batch, gw::write_done done) override {
+    done({tether::errc::unavailable, "not here"}, {});
+  }
+  uint64_t next_remote_sequence() override {
+    return 1;
+  }
+  std::vector<tether::events::cluster_event> events_since(uint64_t) const override {
+    return {};
+  }
+
+private:
+  tether::node_options opts_;
+  std::chrono::milliseconds delay_;
+  std::mutex mtx_;
+  std::vector<std::thread> threads_;
+};
+
+/// Sends `request` to 127.0.0.1:`port` and returns all the server sends until it
+/// closes the connection or 20 s pass.
+std::string exchange(uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{20, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL)
+          == static_cast<ssize_t>(request.size()));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("an answer that takes longer than the HTTP read timeout reaches the client",
+          "[gateway]") {
+  tether::node_options opts;
+  opts.name = "slow";
+  opts.host = "127.0.0.1";
+  opts.port = 0;
+  gw::gateway_limits limits;
+  limits.http_read_timeout_ms = 1000; // the lowest the option allows
+  auto credentials = std::make_shared<gw::credential_store>("", "");
+  gw::server srv{opts, limits, credentials};
+  auto port = srv.bind();
+  srv.serve(std::make_unique<slow_backend>(opts, 1500ms));
+  std::thread runner{[&srv] { srv.run_until_signal(); }};
+  auto started = std::chrono::steady_clock::now();
+  auto answer = exchange(port, "POST /v1/admin/rebalance HTTP/1.1\r\nHost: slow\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  auto took = std::chrono::steady_clock::now() - started;
+  srv.stop();
+  runner.join();
+  CAPTURE(answer);
+  // The node took longer than the read timeout, and the client still got its answer.
+  CHECK(took >= 1500ms);
+  CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answer.find("\"moved\":7") != std::string::npos);
+}
+
+TEST_CASE("a late answer of megabytes is written whole", "[gateway]") {
+  tether::node_options opts;
+  opts.name = "slow";
+  opts.host = "127.0.0.1";
+  opts.port = 0;
+  gw::gateway_limits limits;
+  limits.http_read_timeout_ms = 1000;
+  auto credentials = std::make_shared<gw::credential_store>("", "");
+  gw::server srv{opts, limits, credentials};
+  auto port = srv.bind();
+  srv.serve(std::make_unique<slow_backend>(opts, 1500ms));
+  std::thread runner{[&srv] { srv.run_until_signal(); }};
+  auto answer = exchange(port, "GET /v1/nodes HTTP/1.1\r\nHost: slow\r\n"
+                               "Connection: close\r\n\r\n");
+  srv.stop();
+  runner.join();
+  REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
+  auto body = answer.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  auto length_at = answer.find("Content-Length: ");
+  REQUIRE(length_at != std::string::npos);
+  auto length = std::stoull(answer.substr(length_at + 16));
+  CHECK(length > (4u << 20));
+  CHECK(answer.size() - body - 4 == length); // not cut off
+  CHECK(answer.find("peer-49999") != std::string::npos);
+}
