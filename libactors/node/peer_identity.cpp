@@ -23,14 +23,6 @@ bool is_handshake(uint8_t op) {
          || op == static_cast<uint8_t>(message_type::client_handshake);
 }
 
-/// Frames whose payload starts with the original sender's node id, then the
-/// destination's.
-bool is_relayable(uint8_t op) {
-  return op == static_cast<uint8_t>(message_type::routed_message)
-         || op == static_cast<uint8_t>(message_type::monitor_message)
-         || op == static_cast<uint8_t>(message_type::down_message);
-}
-
 } // namespace
 
 // -- peer_registry ------------------------------------------------------------------
@@ -57,13 +49,6 @@ void peer_registry::release(const void* conn) {
                  entries_.end());
 }
 
-bool peer_registry::held_elsewhere(const void* conn, const caf::node_id& node) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return std::any_of(entries_.begin(), entries_.end(), [&](const entry& e) {
-    return e.conn != conn && e.node == node;
-  });
-}
-
 std::vector<std::string> peer_registry::names_of(const caf::node_id& node) const {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& e : entries_)
@@ -85,7 +70,7 @@ basp_guard::~basp_guard() {
   registry_->release(this);
 }
 
-bool basp_guard::inspect(char* data, size_t n, std::string& why) {
+bool basp_guard::inspect(const char* data, size_t n, std::string& why) {
   while (n > 0) {
     if (!in_payload_) {
       auto take = std::min(n, caf::io::basp::header_size - header_.size());
@@ -103,10 +88,8 @@ bool basp_guard::inspect(char* data, size_t n, std::string& why) {
       if (!on_prefix(why))
         return false;
     }
-    alter(data, take);
     data += take;
     n -= take;
-    payload_pos_ += take;
     payload_left_ -= take;
     if (payload_left_ == 0)
       in_payload_ = false;
@@ -131,13 +114,11 @@ bool basp_guard::on_header(std::string& why) {
     return false;
   }
   payload_left_ = payload_len_;
-  payload_pos_ = 0;
-  alter_from_ = alter_to_ = 0;
   prefix_.clear();
-  want_prefix_ = is_handshake(operation_) || is_relayable(operation_);
+  want_prefix_ = is_handshake(operation_);
   if (payload_len_ == 0) {
     if (want_prefix_) {
-      why = "a BASP handshake or relayed frame without payload";
+      why = "a BASP handshake without payload";
       return false;
     }
     return true;
@@ -158,43 +139,21 @@ bool basp_guard::on_prefix(std::string& why) {
     return false;
   }
   want_prefix_ = false;
-  auto id_len = prefix_.size() - source.remaining();
-  if (is_handshake(operation_)) {
-    if (!origin) {
-      why = "a handshake without a node id";
-      return false;
-    }
-    if (peer_ && peer_ != origin) {
-      why = "a second handshake for another node id";
-      return false;
-    }
-    if (!peer_ && !registry_->bind(this, origin, names_)) {
-      why = "a handshake for a node id that another member's certificate holds";
-      return false;
-    }
-    peer_ = origin;
-    return true;
+  if (!origin) {
+    why = "a handshake without a node id";
+    return false;
   }
-  // A relayed frame: its sender must be this peer or a node no connection holds.
-  if (origin == peer_)
-    return true;
-  if (origin != self_ && !registry_->held_elsewhere(this, origin))
-    return true;
-  // Invert the destination's process and host id, so that the broker finds no
-  // route for the frame and drops it.
-  alter_from_ = id_len + 8;
-  alter_to_ = std::min<uint64_t>(id_len + 32, payload_len_);
-  ++dropped_;
+  if (peer_ && peer_ != origin) {
+    why = "a second handshake for another node id";
+    return false;
+  }
+  if (!peer_ && !registry_->bind(this, origin, names_)) {
+    why = "a handshake for a node id that another member's certificate holds";
+    return false;
+  }
+  peer_ = origin;
   return true;
 }
 
-void basp_guard::alter(char* data, size_t n) {
-  if (alter_to_ <= alter_from_)
-    return;
-  auto begin = std::max(alter_from_, payload_pos_);
-  auto end = std::min(alter_to_, payload_pos_ + n);
-  for (auto i = begin; i < end; ++i)
-    data[i - payload_pos_] = static_cast<char>(~static_cast<unsigned char>(data[i - payload_pos_]));
-}
 
 } // namespace tether::internal

@@ -31,9 +31,6 @@ public:
   /// Forgets what `conn` bound (its connection closed).
   void release(const void* conn);
 
-  /// Whether a live connection other than `conn` holds `node`.
-  bool held_elsewhere(const void* conn, const caf::node_id& node) const;
-
   /// The certificate names `node` is bound to; empty when no live connection holds
   /// it.
   std::vector<std::string> names_of(const caf::node_id& node) const;
@@ -49,19 +46,19 @@ private:
 };
 
 /// Watches the plaintext BASP stream one connection delivers, before CAF's broker
-/// reads it, and keeps the peer from speaking for a node that is not its own:
+/// reads it, and keeps the peer from announcing a node id that is not its own:
+/// every handshake on the connection must announce the same node id, and the first
+/// binds it to the certificate's names (`peer_registry::bind`); a refused binding
+/// or a changed id closes the connection. Messages sent directly over the
+/// connection are then attributed (by CAF) to the node id bound to the peer's
+/// certificate.
 ///
-/// - Every handshake on the connection must announce the same node id, and the
-///   first binds it to the certificate's names (`peer_registry::bind`); a refused
-///   binding or a changed id closes the connection.
-/// - A relayed frame (routed message, monitor, down message) names its original
-///   sender's node. When that node is this connection's own, or unknown here, the
-///   frame passes. When another live connection holds it (the sender is a direct
-///   peer, so it would not relay), or it is this node, the frame is a forgery: the
-///   guard changes the frame's destination node id in place, so that CAF finds no
-///   route and drops it, and counts it.
+/// Frames that name another sender's node (routed messages, monitor and down
+/// messages) pass untouched: CAF relays messages over a third node and keeps the
+/// original sender on delegated requests, and neither can be told apart from a
+/// forgery here (docs/security.md, "What identity is checked").
 ///
-/// Costs a header parse per frame; only the frames above are decoded further.
+/// Costs a header parse per frame; only handshakes are decoded further.
 class basp_guard {
 public:
   basp_guard(std::shared_ptr<peer_registry> registry, std::vector<std::string> names,
@@ -70,14 +67,9 @@ public:
   basp_guard(const basp_guard&) = delete;
   basp_guard& operator=(const basp_guard&) = delete;
 
-  /// Inspects the next `n` bytes the peer sent, in order, and may alter them (see
-  /// above). False with `why` set when the connection must close.
-  bool inspect(char* data, size_t n, std::string& why);
-
-  /// Frames dropped as forgeries so far.
-  uint64_t dropped() const {
-    return dropped_;
-  }
+  /// Inspects the next `n` bytes the peer sent, in order. False with `why` set
+  /// when the connection must close.
+  bool inspect(const char* data, size_t n, std::string& why);
 
   /// The node id the connection's handshake announced (none before it).
   const caf::node_id& peer() const {
@@ -92,7 +84,6 @@ public:
 private:
   bool on_header(std::string& why);
   bool on_prefix(std::string& why);
-  void alter(char* data, size_t n);
 
   std::shared_ptr<peer_registry> registry_;
   std::vector<std::string> names_;
@@ -102,14 +93,10 @@ private:
   std::vector<char> header_;
   uint8_t operation_ = 0;
   uint64_t payload_left_ = 0;  ///< bytes of the current payload still to come
-  uint64_t payload_pos_ = 0;   ///< offset in the current payload
   uint64_t payload_len_ = 0;
   bool in_payload_ = false;
-  bool want_prefix_ = false;   ///< the payload's leading node id(s) are collected
+  bool want_prefix_ = false;   ///< a handshake's leading node id is collected
   std::vector<char> prefix_;
-  uint64_t alter_from_ = 0;    ///< payload offsets [from, to) get inverted
-  uint64_t alter_to_ = 0;
-  uint64_t dropped_ = 0;
 };
 
 } // namespace tether::internal

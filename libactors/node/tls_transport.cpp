@@ -110,7 +110,7 @@ public:
   }
 
 private:
-  /// Lets the BASP guard see (and maybe alter) what the peer sent; false when the
+  /// Lets the BASP guard see what the peer sent; false when the
   /// connection must close, after one line on stderr.
   bool guard(char* buf, size_t n) {
     if (!guard_)
@@ -123,17 +123,6 @@ private:
                    "%s): %s\n",
                    ctx_->node.c_str(), peer_.c_str(), names().c_str(), why.c_str());
       return false;
-    }
-    if (guard_->dropped() != dropped_) {
-      // The first drop, then every 1000th: a forging peer must not flood the log.
-      if (dropped_ == 0 || guard_->dropped() / 1000 != dropped_ / 1000)
-        std::fprintf(stderr,
-                     "tether: %s: cluster: dropped %llu frame(s) from %s (certificate "
-                     "%s) that claimed to come from another member's node\n",
-                     ctx_->node.c_str(),
-                     static_cast<unsigned long long>(guard_->dropped()), peer_.c_str(),
-                     names().c_str());
-      dropped_ = guard_->dropped();
     }
     return true;
   }
@@ -180,7 +169,6 @@ private:
   bool established_ = false;
   bool reported_ = false;
   std::unique_ptr<basp_guard> guard_;
-  uint64_t dropped_ = 0;
 };
 
 /// A session for `fd`, or null after one line on stderr saying why not.

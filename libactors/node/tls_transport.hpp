@@ -31,8 +31,7 @@ class peer_registry;
 ///   two reads per TLS record; `tls_session` needs neither.
 ///
 /// Every connection's BASP stream passes a `basp_guard` (peer_identity.hpp): the
-/// node id a peer announces is bound in `registry` to its certificate's names, and
-/// frames that speak for another connection's node are dropped.
+/// node id a peer announces is bound in `registry` to its certificate's names.
 ///
 /// `node` prefixes the log lines. The actor is hidden (it does not keep the system
 /// alive); send it an exit message at shutdown. Thread-safe: call from any thread.

@@ -263,7 +263,10 @@ def finish(c):
     try:
         c.down()
     finally:
-        shutil.rmtree(c.base_for_cleanup, ignore_errors=True)
+        if not os.environ.get("CLUSTER_TEST_KEEP"):
+            shutil.rmtree(c.base_for_cleanup, ignore_errors=True)
+        else:
+            print("kept", c.base_for_cleanup)
         if c in CLUSTERS:
             CLUSTERS.remove(c)
 
