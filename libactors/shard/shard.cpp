@@ -664,6 +664,8 @@ std::vector<replica_position> fence_for_election(shard_ptr self,
   for (size_t i = 0; i < xs.size(); ++i) {
     auto s = xs[i];
     auto e = i < fences.size() ? fences[i] : 0;
+    if (s >= max_slice_count)
+      e = 0; // no such slice in any table: nothing to fence, it answers empty
     if (e > st.fence_epoch(s) && version > st.table_version) {
       st.election_fences[s] = shard_state::election_fence{e, version};
       if (auto* stream = st.stream_of(s); stream != nullptr && e > stream->epoch())

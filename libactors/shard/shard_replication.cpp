@@ -635,7 +635,8 @@ replica_ack on_seed(shard_ptr self, slice_snapshot& snap) {
   auto refuse = [&](ack_code code, uint64_t epoch) {
     return replica_ack{s, code, epoch, 0, 0};
   };
-  if (shard_of(s, st.cfg.shard_count) != st.cfg.index || st.export_of(s) != nullptr)
+  if (s >= max_slice_count || shard_of(s, st.cfg.shard_count) != st.cfg.index
+      || st.export_of(s) != nullptr)
     return refuse(ack_code::unseeded, 0);
   if (auto* sl = st.hosted(s)) {
     if (sl->epoch >= snap.epoch)

@@ -19,6 +19,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "shard/slice_map.hpp"
 #include "replication/follower_cursor.hpp"
 #include "replication/primary_stream.hpp"
 #include "series/input_tracker.hpp"
@@ -183,11 +184,11 @@ struct shard_state {
   /// The latest table's assignments, by slice id.
   std::vector<slice_assignment> assignments;
   /// Slices this shard serves as primary, by slice id.
-  std::unordered_map<uint32_t, std::unique_ptr<slice_state>> slices;
+  slice_map<std::unique_ptr<slice_state>> slices;
   /// The replication streams of the replicated slices among them.
-  std::unordered_map<uint32_t, std::unique_ptr<primary_stream>> streams;
+  slice_map<std::unique_ptr<primary_stream>> streams;
   /// Slices this shard follows (seeded follower replicas).
-  std::unordered_map<uint32_t, follower_replica> replicas;
+  slice_map<follower_replica> replicas;
   /// Shards of the other connected nodes, by name and index.
   std::map<std::string, std::vector<caf::actor>> peers;
   std::set<caf::actor_addr> watched; ///< follower shards monitored
@@ -200,10 +201,10 @@ struct shard_state {
   std::vector<uint32_t> ack_slot;
   /// Read barriers appended since the last flush, by slice: reads that arrive
   /// before it goes out share one (`confirm_leading`).
-  std::unordered_map<uint32_t, uint64_t> read_barriers;
+  slice_map<uint64_t> read_barriers;
   /// Slices being exported (frozen), and slices moved away from here.
-  std::unordered_map<uint32_t, export_job> exporting;
-  std::unordered_map<uint32_t, move_record> moved_to;
+  slice_map<export_job> exporting;
+  slice_map<move_record> moved_to;
   /// Subscribers per output key, and the keys each subscriber holds.
   std::unordered_map<std::string, subscription> subscribers;
   std::map<caf::actor_addr, std::vector<std::string>> keys_of;
@@ -289,11 +290,11 @@ struct shard_state {
   /// table reaches its epoch (the election committed) or its version without the
   /// epoch (another table won the version: the election did not commit and runs
   /// again, with a fence of its own, if it is still needed).
-  std::unordered_map<uint32_t, election_fence> election_fences;
+  slice_map<election_fence> election_fences;
 
   /// Probes of streams fenced above their table's epoch since the latest table
   /// (replication_tick: probe_fenced).
-  std::unordered_map<uint32_t, uint32_t> unfence_probes;
+  slice_map<uint32_t> unfence_probes;
 
   /// The lowest epoch a follower replica of `s` accepts items and seeds from: the
   /// latest table's, or an election's above it.
