@@ -18,6 +18,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "directory/election.hpp"
+#include "directory/membership.hpp"
 #include "directory/placement.hpp"
 #include "directory/verdict.hpp"
 #include "events/event_log.hpp"
@@ -590,74 +591,37 @@ caf::typed_response_promise<uint64_t> on_join(controller_ptr self, member m) {
       self,
       [self, m, rp, done, fail](assignment_table t) mutable {
         auto& st = self->state;
-        if (t.version == 0) {
+        if (t.version == 0)
           st.joined[m.name] = m;
-          std::string missing;
-          for (auto& name : st.cfg.directory_members)
-            if (st.joined.count(name) == 0)
-              missing += (missing.empty() ? "" : ", ") + name;
-          if (!missing.empty()) {
-            fail(make_error(errc::unavailable,
-                            "the cluster forms once every directory member "
-                            "joined; waiting for "
-                              + missing));
-            return;
-          }
-          propose(self,
-                  first_table(st.cfg.directory_members, st.joined, st.cfg.slice_count,
-                              st.cfg.replication_factor),
-                  [rp, done](uint64_t v) mutable {
-                    rp.deliver(v);
-                    done();
-                  },
-                  fail);
-          return;
-        }
-        auto idx = find_member(t, m.name);
-        if (idx >= 0) {
-          auto& cur = t.members[static_cast<size_t>(idx)];
-          bool same_process = cur.incarnation == 0 || m.incarnation == 0
-                              || cur.incarnation == m.incarnation;
-          if (!same_process) {
-            rejoin_restarted(self, std::move(t), idx, m,
-                             [self, rp, done](uint64_t v) mutable {
-                               rp.deliver(v);
-                               done();
-                               caf::anon_send(self, rebalance_atom::value);
-                             },
-                             fail);
-            return;
-          }
-          if (cur.up && cur.address == m.address) {
-            rp.deliver(t.version);
+        auto d = decide_join(t, m, st.joined, st.cfg.directory_members,
+                             st.cfg.slice_count, st.cfg.replication_factor);
+        auto answered = [self, rp, done](bool rebalance) {
+          return [self, rp, done, rebalance](uint64_t v) mutable {
+            rp.deliver(v);
             done();
-            return;
-          }
-          // Back from a partition or a pause with its state: it leads what it
-          // still leads at a higher epoch, not below the fence an unresolved
-          // election may have set on its followers (election_epoch).
-          if (!cur.up)
-            for (auto& a : t.slices)
-              if (a.primary == idx)
-                a.epoch = election_epoch(a);
-          cur.up = true;
-          cur.drained = false;
-          cur.address = m.address;
-          cur.incarnation = m.incarnation;
-          // Its old suspicions are about the process that failed.
-          self->state.suspicions.clear(m.name);
-        } else {
-          t.members.push_back(m);
+            // A new, returning or restarted member may take slices now.
+            if (rebalance)
+              caf::anon_send(self, rebalance_atom::value);
+          };
+        };
+        switch (d.what) {
+          case join_decision::step::wait:
+            return fail(make_error(errc::unavailable,
+                                   "the cluster forms once every directory member "
+                                   "joined; waiting for "
+                                     + d.missing));
+          case join_decision::step::form:
+            return propose(self, std::move(d.next), answered(false), fail);
+          case join_decision::step::known:
+            rp.deliver(t.version);
+            return done();
+          case join_decision::step::restarted:
+            return rejoin_restarted(self, std::move(t), d.member, m, answered(true), fail);
+          case join_decision::step::propose:
+            if (d.clear_suspicions)
+              st.suspicions.clear(m.name); // about the process that failed
+            return propose(self, std::move(d.next), answered(true), fail);
         }
-        t.version += 1;
-        propose(self, std::move(t),
-                [self, rp, done](uint64_t v) mutable {
-                  rp.deliver(v);
-                  done();
-                  // A new or returning member may take slices now.
-                  caf::anon_send(self, rebalance_atom::value);
-                },
-                fail);
       },
       fail);
   });
