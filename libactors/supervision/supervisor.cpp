@@ -154,7 +154,10 @@ std::string refuse(supervisor_ptr self, const peer_info& info) {
   auto why = refusal(self, info);
   if (why.empty())
     return why;
-  auto& last = self->state.refused[info.name];
+  auto& refused = self->state.refused;
+  if (refused.size() >= 1024 && refused.count(info.name) == 0)
+    refused.clear(); // bounded: a peer may claim any number of names
+  auto& last = refused[info.name];
   if (last != why)
     note(self, "refuse", "a hello claiming " + info.name + " was refused: " + why);
   last = why;
