@@ -28,9 +28,16 @@ public:
   }
 
   ~slow_backend() override {
+    join();
+  }
+
+  /// Waits for the answering threads. Call before the server stops: a thread's
+  /// callback holds the HTTP session, which must go while its I/O context lives.
+  void join() {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& t : threads_)
-      t.join();
+      if (t.joinable())
+        t.join();
   }
 
   const tether::node_options& options() const override {
@@ -147,12 +154,15 @@ TEST_CASE("an answer that takes longer than the HTTP read timeout reaches the cl
   auto credentials = std::make_shared<gw::credential_store>("", "");
   gw::server srv{opts, limits, credentials};
   auto port = srv.bind();
-  srv.serve(std::make_unique<slow_backend>(opts, 1500ms));
+  auto backend = std::make_unique<slow_backend>(opts, 1500ms);
+  auto* slow = backend.get();
+  srv.serve(std::move(backend));
   std::thread runner{[&srv] { srv.run_until_signal(); }};
   auto started = std::chrono::steady_clock::now();
   auto answer = exchange(port, "POST /v1/admin/rebalance HTTP/1.1\r\nHost: slow\r\n"
                                "Content-Length: 0\r\nConnection: close\r\n\r\n");
   auto took = std::chrono::steady_clock::now() - started;
+  slow->join();
   srv.stop();
   runner.join();
   CAPTURE(answer);
@@ -175,10 +185,13 @@ TEST_CASE("a late answer of megabytes is written whole", "[gateway]") {
   auto credentials = std::make_shared<gw::credential_store>("", "");
   gw::server srv{opts, limits, credentials};
   auto port = srv.bind();
-  srv.serve(std::make_unique<slow_backend>(opts, 3500ms));
+  auto backend = std::make_unique<slow_backend>(opts, 3500ms);
+  auto* slow = backend.get();
+  srv.serve(std::move(backend));
   std::thread runner{[&srv] { srv.run_until_signal(); }};
   auto answer = exchange(port, "GET /v1/nodes HTTP/1.1\r\nHost: slow\r\n"
                                "Connection: close\r\n\r\n");
+  slow->join();
   srv.stop();
   runner.join();
   REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
