@@ -74,6 +74,16 @@ bool feed(basp_guard& g, const std::vector<char>& bytes, size_t step, std::strin
 
 using names = std::vector<std::string>;
 
+/// A guard whose connection showed a certificate for `name` and announced `id`.
+std::unique_ptr<basp_guard> connected(const std::shared_ptr<peer_registry>& registry,
+                                      const std::string& name, const caf::node_id& id,
+                                      const caf::node_id& self) {
+  auto g = std::make_unique<basp_guard>(registry, names{name}, self);
+  std::string why;
+  REQUIRE(feed(*g, client_handshake(id), 64, why));
+  return g;
+}
+
 } // namespace
 
 TEST_CASE("a connection's handshake binds its node id to the certificate's names",
@@ -104,10 +114,8 @@ TEST_CASE("a peer cannot announce another member's node id", "[peer_identity]") 
   auto self = node(1, 100);
   auto two = node(2, 200);
   auto four = node(4, 400);
-  basp_guard real{registry, {"tether-2"}, self};
-  auto bytes = client_handshake(two);
+  auto real = connected(registry, "tether-2", two, self);
   std::string why;
-  REQUIRE(feed(real, bytes, 7, why));
 
   SECTION("a first handshake with a node id another certificate holds") {
     basp_guard rogue{registry, {"tether-4"}, self};
@@ -150,13 +158,10 @@ TEST_CASE("relayed and delegated frames pass untouched", "[peer_identity]") {
   auto self = node(1, 100);
   auto two = node(2, 200);
   auto three = node(3, 300);
-  basp_guard direct2{registry, {"tether-2"}, self};
-  auto hs2 = client_handshake(two);
+  auto direct2 = connected(registry, "tether-2", two, self);
+  auto relay_guard = connected(registry, "tether-3", three, self);
+  auto& relay = *relay_guard;
   std::string why;
-  REQUIRE(feed(direct2, hs2, 64, why));
-  basp_guard relay{registry, {"tether-3"}, self};
-  auto hs3 = client_handshake(three);
-  REQUIRE(feed(relay, hs3, 64, why));
   for (size_t step : {size_t{1}, size_t{33}, size_t{4096}}) {
     CAPTURE(step);
     auto f = routed(two, self);

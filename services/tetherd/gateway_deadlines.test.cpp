@@ -141,30 +141,41 @@ std::string exchange(uint16_t port, const std::string& request) {
   return out;
 }
 
-} // namespace
-
-TEST_CASE("an answer that takes longer than the HTTP read timeout reaches the client",
-          "[gateway]") {
+/// Runs a gateway on a loopback port with `http-read-timeout-ms` = `timeout_ms` over
+/// a backend that answers after `delay`, sends `request`, and returns what the
+/// gateway sent back; the backend's threads are done and the server stopped.
+std::string ask_slow_node(uint32_t timeout_ms, std::chrono::milliseconds delay,
+                          const std::string& request) {
   tether::node_options opts;
   opts.name = "slow";
   opts.host = "127.0.0.1";
   opts.port = 0;
   gw::gateway_limits limits;
-  limits.http_read_timeout_ms = 1000; // the lowest the option allows
+  limits.http_read_timeout_ms = timeout_ms;
   auto credentials = std::make_shared<gw::credential_store>("", "");
   gw::server srv{opts, limits, credentials};
   auto port = srv.bind();
-  auto backend = std::make_unique<slow_backend>(opts, 1500ms);
+  auto backend = std::make_unique<slow_backend>(opts, delay);
   auto* slow = backend.get();
   srv.serve(std::move(backend));
   std::thread runner{[&srv] { srv.run_until_signal(); }};
-  auto started = std::chrono::steady_clock::now();
-  auto answer = exchange(port, "POST /v1/admin/rebalance HTTP/1.1\r\nHost: slow\r\n"
-                               "Content-Length: 0\r\nConnection: close\r\n\r\n");
-  auto took = std::chrono::steady_clock::now() - started;
+  auto answer = exchange(port, request);
   slow->join();
   srv.stop();
   runner.join();
+  return answer;
+}
+
+} // namespace
+
+TEST_CASE("an answer that takes longer than the HTTP read timeout reaches the client",
+          "[gateway]") {
+  auto started = std::chrono::steady_clock::now();
+  // 1000 ms: the lowest read timeout the option allows.
+  auto answer = ask_slow_node(1000, 1500ms,
+                              "POST /v1/admin/rebalance HTTP/1.1\r\nHost: slow\r\n"
+                              "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  auto took = std::chrono::steady_clock::now() - started;
   CAPTURE(answer);
   // The node took longer than the read timeout, and the client still got its answer.
   CHECK(took >= 1500ms);
@@ -173,27 +184,12 @@ TEST_CASE("an answer that takes longer than the HTTP read timeout reaches the cl
 }
 
 TEST_CASE("a late answer of megabytes is written whole", "[gateway]") {
-  tether::node_options opts;
-  opts.name = "slow";
-  opts.host = "127.0.0.1";
-  opts.port = 0;
   // 18 MB take the socket more than one send: before, the write inherited the
   // request's expired deadline and was cut off. 3 s to take them: enough for a
   // sanitizer build beside busy loops (it took 12 MB in 1 s there).
-  gw::gateway_limits limits;
-  limits.http_read_timeout_ms = 3000;
-  auto credentials = std::make_shared<gw::credential_store>("", "");
-  gw::server srv{opts, limits, credentials};
-  auto port = srv.bind();
-  auto backend = std::make_unique<slow_backend>(opts, 3500ms);
-  auto* slow = backend.get();
-  srv.serve(std::move(backend));
-  std::thread runner{[&srv] { srv.run_until_signal(); }};
-  auto answer = exchange(port, "GET /v1/nodes HTTP/1.1\r\nHost: slow\r\n"
-                               "Connection: close\r\n\r\n");
-  slow->join();
-  srv.stop();
-  runner.join();
+  auto answer = ask_slow_node(3000, 3500ms,
+                              "GET /v1/nodes HTTP/1.1\r\nHost: slow\r\n"
+                              "Connection: close\r\n\r\n");
   REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
   auto body = answer.find("\r\n\r\n");
   REQUIRE(body != std::string::npos);
