@@ -7,6 +7,7 @@
 #include "prometheus/remote_write.hpp"
 #include "rules/rule_set.hpp"
 #include "wire/tether.pb.h"
+#include "wire/write_view.hpp"
 
 namespace tether::wire {
 
@@ -42,6 +43,37 @@ struct proto_source {
   }
   int64_t timestamp(size_t i) const {
     return w.samples(i).timestamp_ms();
+  }
+};
+
+/// Read access to a write read in place from its frame.
+struct view_source {
+  const write_view& w;
+
+  size_t size() const {
+    return w.samples.size();
+  }
+  std::string_view name(size_t i) const {
+    return w.samples[i].name;
+  }
+  size_t label_count(size_t i) const {
+    return w.samples[i].label_end - w.samples[i].label_begin;
+  }
+  keys::label_ref label(size_t i, size_t j) const {
+    auto& l = w.labels[w.samples[i].label_begin + j];
+    return {l.name, l.value};
+  }
+  int kind(size_t i) const {
+    return w.samples[i].kind;
+  }
+  int mode(size_t i) const {
+    return w.samples[i].mode;
+  }
+  double value(size_t i) const {
+    return w.samples[i].value;
+  }
+  int64_t timestamp(size_t i) const {
+    return w.samples[i].timestamp_ms;
   }
 };
 
@@ -283,6 +315,11 @@ batch_error batch_keyer::key(uint64_t sequence, const prom::write_request_view& 
 batch_error batch_keyer::key(const v1::Write& write, int64_t now_ms,
                              const rules::rule_set& rules, keyed_batch& out) {
   return run(write.sequence(), proto_source{write}, now_ms, rules, out);
+}
+
+batch_error batch_keyer::key(const write_view& write, int64_t now_ms,
+                             const rules::rule_set& rules, keyed_batch& out) {
+  return run(write.sequence, view_source{write}, now_ms, rules, out);
 }
 
 batch_error batch_keyer::key(uint64_t sequence, const std::vector<sample>& xs,

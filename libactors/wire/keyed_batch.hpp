@@ -24,6 +24,8 @@ struct write_request_view;
 
 namespace tether::wire {
 
+struct write_view;
+
 /// One validated sample with its canonical output key, hash and slice. The key text
 /// lives in the owning batch's arena.
 struct keyed_sample {
@@ -89,6 +91,11 @@ public:
   /// shapes each sample's output key). On success fills `out` (producer is left as
   /// it is) and returns an empty error; on failure `out` is unspecified.
   batch_error key(const v1::Write& write, int64_t now_ms, const rules::rule_set& rules,
+                  keyed_batch& out);
+
+  /// Same for a write read in place from its frame (write_view.hpp): the gateway's
+  /// path for binary writes.
+  batch_error key(const write_view& write, int64_t now_ms, const rules::rule_set& rules,
                   keyed_batch& out);
 
   /// Same for samples handed over by an embedding application.

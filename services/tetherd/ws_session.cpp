@@ -22,6 +22,7 @@
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
+#include "wire/write_view.hpp"
 
 namespace tether::gateway {
 
@@ -46,13 +47,25 @@ constexpr std::size_t arena_block_bytes = 1 << 20;
 /// every other connection of the I/O thread would wait for it.
 constexpr std::size_t offload_frame_bytes = 64 << 10;
 
-/// A frame decoded off the I/O thread, in an arena of its own.
+/// A frame decoded off the I/O thread, in an arena of its own; a binary write read
+/// in place keeps its bytes, which the view points into.
 struct decoded_frame {
   google::protobuf::Arena arena;
   v1::ClientFrame* frame = google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
+  std::string bytes;
+  wire::write_view write;
+  bool in_place = false;
   std::string error;
   bool ok = false;
 };
+
+uint64_t sequence_of(const v1::Write& w) {
+  return w.sequence();
+}
+
+uint64_t sequence_of(const wire::write_view& w) {
+  return w.sequence;
+}
 
 bool valid_producer_id(const std::string& id) {
   if (id.empty() || id.size() > 256)
@@ -104,7 +117,9 @@ private:
   void offload_frame(std::string bytes, wire::encoding enc);
   void handle_frame(const v1::ClientFrame& frame, wire::encoding enc);
   void on_hello(const v1::Hello& hello, wire::encoding enc);
-  void on_write(const v1::Write& write, wire::encoding enc);
+  /// A write decoded by libprotobuf (v1::Write) or read in place (wire::write_view).
+  template <class Write>
+  void on_write(const Write& write, wire::encoding enc);
   void on_query(const v1::Query& query, wire::encoding enc);
   void on_subscribe(const v1::Subscribe& sub, wire::encoding enc);
   /// Why a subscribe request `id` for `keys` (canonical) would exceed the
@@ -314,6 +329,10 @@ void basic_ws_session<Stream>::on_frame(std::string_view bytes, wire::encoding e
   // Decode into an arena whose first block is this I/O thread's scratch buffer: a
   // frame of thousands of samples costs no heap allocation. Nothing decoded outlives
   // this call (the keyer copies what it keeps).
+  // A binary write, nearly every frame under load, is read in place instead.
+  thread_local wire::write_view in_place;
+  if (enc == wire::encoding::binary && wire::read_write_frame(bytes, in_place))
+    return on_write(in_place, enc);
   thread_local std::unique_ptr<char[]> scratch{new char[arena_block_bytes]};
   google::protobuf::ArenaOptions ao;
   ao.initial_block = scratch.get();
@@ -330,13 +349,20 @@ template <class Stream>
 void basic_ws_session<Stream>::offload_frame(std::string bytes, wire::encoding enc) {
   offload_([self = this->shared_from_this(), bytes = std::move(bytes), enc]() mutable {
     auto decoded = std::make_shared<decoded_frame>();
-    decoded->ok = wire::decode(bytes, enc, *decoded->frame, decoded->error);
+    decoded->in_place = enc == wire::encoding::binary
+                        && wire::read_write_frame(bytes, decoded->write);
+    if (decoded->in_place)
+      decoded->bytes = std::move(bytes);
+    else
+      decoded->ok = wire::decode(bytes, enc, *decoded->frame, decoded->error);
     bytes = std::string{};
     net::post(self->ws_.get_executor(), [self, decoded, enc] {
       self->reading_ = false;
       if (self->closed_)
         return;
-      if (decoded->ok)
+      if (decoded->in_place)
+        self->on_write(decoded->write, enc);
+      else if (decoded->ok)
         self->handle_frame(*decoded->frame, enc);
       else
         self->send_error(enc, errc::malformed_frame, decoded->error);
@@ -453,24 +479,25 @@ void basic_ws_session<Stream>::on_windows(std::vector<series_view> views) {
 }
 
 template <class Stream>
-void basic_ws_session<Stream>::on_write(const v1::Write& write, wire::encoding enc) {
+template <class Write>
+void basic_ws_session<Stream>::on_write(const Write& write, wire::encoding enc) {
   if (!session_)
     return send_error(enc, errc::hello_required, "say hello before writing",
-                      write.sequence());
+                      sequence_of(write));
   if (credential_.granted < role::write)
     return send_error(enc, errc::permission_denied,
                       "this session's token has the " 
                         + std::string{to_string_view(credential_.granted)}
                         + " role; writing needs write",
-                      write.sequence());
+                      sequence_of(write));
   auto rules = backend_.rules();
   if (auto err = keyer_.key(write, wire::now_ms(), *rules, batch_))
   {
     backend_.count_batch(err.code);
-    return send_error(enc, err.code, err.message, write.sequence(), 0, err.index);
+    return send_error(enc, err.code, err.message, sequence_of(write), 0, err.index);
   }
   ++inflight_;
-  auto seq = write.sequence();
+  auto seq = sequence_of(write);
   session_->write(std::move(batch_),
                   on_strand(this->shared_from_this(), [enc, seq](basic_ws_session& s, status st,
                                                          write_ack ack) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "keys/series_key.hpp"
 #include "keys/slicing.hpp"
 #include "wire/keyed_batch.hpp"
+#include "wire/write_view.hpp"
 
 namespace tether::fuzz {
 
@@ -71,6 +73,46 @@ inline bool key_text(const std::string& text, uint64_t request_id,
   return true;
 }
 
+/// The session reads binary writes in place (wire/write_view.hpp) and leaves every
+/// other frame to libprotobuf: whatever the in-place reader takes, libprotobuf must
+/// decode to the same write, and the keyer must do the same with both.
+inline void check_in_place(std::string_view bytes, bool decoded,
+                           const v1::ClientFrame& frame) {
+  static wire::write_view view;
+  if (!wire::read_write_frame(bytes, view))
+    return;
+  require(decoded && frame.frame_case() == v1::ClientFrame::kWrite,
+          "a frame read in place is a write for libprotobuf too");
+  auto& w = frame.write();
+  require(view.sequence == w.sequence(), "same sequence");
+  require(view.samples.size() == static_cast<size_t>(w.samples_size()), "same samples");
+  for (size_t i = 0; i < view.samples.size(); ++i) {
+    auto& a = view.samples[i];
+    auto& b = w.samples(static_cast<int>(i));
+    double bv = b.value();
+    require(a.name == b.name() && a.kind == b.kind() && a.mode == b.counter_mode()
+              && std::memcmp(&a.value, &bv, sizeof bv) == 0
+              && a.timestamp_ms == b.timestamp_ms()
+              && a.label_end - a.label_begin == static_cast<uint32_t>(b.labels_size()),
+            "same sample", a.name);
+    for (int j = 0; j < b.labels_size(); ++j) {
+      auto& l = view.labels[a.label_begin + j];
+      require(l.name == b.labels(j).name() && l.value == b.labels(j).value(),
+              "same label", l.name);
+    }
+  }
+  auto& opts = defaults();
+  wire::batch_keyer keyer{opts.limits, opts.slice_count};
+  wire::keyed_batch x;
+  wire::keyed_batch y;
+  auto ex = keyer.key(view, now_ms, example_rules(), x);
+  auto ey = keyer.key(w, now_ms, example_rules(), y);
+  require(ex.code == ey.code && ex.index == ey.index && ex.message == ey.message,
+          "the keyer answers both alike", ex.message);
+  require(ex || (x.keys == y.keys && x.samples.size() == y.samples.size()),
+          "the keyer keys both alike");
+}
+
 /// Runs one frame of `size` bytes at `data` received with encoding `enc`.
 inline void run_frame(const uint8_t* data, size_t size, wire::encoding enc) {
   // As the session: the first arena block is a reused scratch buffer.
@@ -85,7 +127,10 @@ inline void run_frame(const uint8_t* data, size_t size, wire::encoding enc) {
   auto& frame = *google::protobuf::Arena::CreateMessage<v1::ClientFrame>(&arena);
   std::string error;
   std::string_view bytes{reinterpret_cast<const char*>(data), size};
-  if (!wire::decode(bytes, enc, frame, error))
+  bool decoded = wire::decode(bytes, enc, frame, error);
+  if (enc == wire::encoding::binary)
+    check_in_place(bytes, decoded, frame);
+  if (!decoded)
     return send_error(enc, errc::malformed_frame, error);
   switch (frame.frame_case()) {
     case v1::ClientFrame::kPing: {
