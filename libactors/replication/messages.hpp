@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -56,79 +58,23 @@ typename Inspector::result_type inspect(Inspector& f, replica_item& x) {
            x.windows);
 }
 
-/// The items of a replica batch as CAF's binary serializers see them: per item one
-/// block of its fixed fields (and one of its windows, if any), not nine fields each
-/// with its own error value. Like `raw_vector`, this relies on the nodes sharing
-/// byte order and layout.
+/// The compact byte forms (series/compact.hpp) of a batch's items, commit notes
+/// and a follower's acks. The decoders return false for malformed bytes.
+void encode_items(const std::vector<replica_item>& xs, std::string& out);
+bool decode_items(std::string_view bytes, std::vector<replica_item>& xs);
+
+/// A replica batch's items in their compact form for CAF's serializers: an item
+/// is about 10 bytes, its fields mostly repeating the item before.
 struct item_block {
   std::vector<replica_item>* xs;
 };
 
-struct item_header {
-  uint64_t epoch;
-  uint64_t seq;
-  uint64_t prev_epoch;
-  int64_t now_ms;
-  uint32_t slice;
-  uint32_t write;
-  uint32_t range;
-  uint32_t windows;
-  item_kind kind;
-  uint8_t pad[7];
-};
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_block& b) {
-  static_assert(std::is_trivially_copyable<item_header>::value);
-  static_assert(std::is_trivially_copyable<window_ref>::value);
-  if constexpr (std::is_base_of<caf::serializer, Inspector>::value) {
-    auto n = b.xs->size();
-    if (auto err = f.begin_sequence(n))
-      return err;
-    for (auto& x : *b.xs) {
-      item_header h{x.epoch, x.seq, x.prev_epoch, x.now_ms,
-                    x.slice, x.write, x.range, static_cast<uint32_t>(x.windows.size()),
-                    x.kind, {}};
-      if (auto err = f.apply_raw(sizeof(h), &h))
-        return err;
-      if (!x.windows.empty())
-        if (auto err = f.apply_raw(x.windows.size() * sizeof(window_ref), x.windows.data()))
-          return err;
-    }
-    return f.end_sequence();
-  } else if constexpr (std::is_base_of<caf::deserializer, Inspector>::value) {
-    size_t n = 0;
-    if (auto err = f.begin_sequence(n))
-      return err;
-    b.xs->clear();
-    b.xs->reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      item_header h;
-      if (auto err = f.apply_raw(sizeof(h), &h))
-        return err;
-      auto& x = b.xs->emplace_back();
-      x.slice = h.slice;
-      x.epoch = h.epoch;
-      x.seq = h.seq;
-      x.prev_epoch = h.prev_epoch;
-      x.kind = h.kind;
-      x.now_ms = h.now_ms;
-      x.write = h.write;
-      x.range = h.range;
-      // A window list is at most a slice's window lengths; a corrupt count must
-      // not make the reader allocate gigabytes.
-      if (h.windows > 4096)
-        return caf::make_error(caf::sec::invalid_argument, "replica item: too many windows");
-      if (h.windows > 0) {
-        x.windows.resize(h.windows);
-        if (auto err = f.apply_raw(h.windows * sizeof(window_ref), x.windows.data()))
-          return err;
-      }
-    }
-    return f.end_sequence();
-  } else {
-    return f(*b.xs);
-  }
+  return series::compact::inspect_block(
+    f, [&](std::string& out) { encode_items(*b.xs, out); },
+    [&](std::string_view in) { return decode_items(in, *b.xs); },
+    [&] { return f(*b.xs); });
 }
 
 /// The highest sequence of a slice's stream that a write quorum has applied, as
@@ -142,6 +88,21 @@ struct commit_note {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, commit_note& x) {
   return f(x.slice, x.epoch, x.seq);
+}
+
+void encode_commits(const std::vector<commit_note>& xs, std::string& out);
+bool decode_commits(std::string_view bytes, std::vector<commit_note>& xs);
+
+struct commit_block {
+  std::vector<commit_note>* xs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_block& b) {
+  return series::compact::inspect_block(
+    f, [&](std::string& out) { encode_commits(*b.xs, out); },
+    [&](std::string_view in) { return decode_commits(in, *b.xs); },
+    [&] { return f(*b.xs); });
 }
 
 /// What a primary shard sends one follower shard at once: the items of every slice
@@ -160,7 +121,7 @@ struct replica_batch {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
   item_block items{&x.items};
-  series::raw_vector<commit_note> commits{&x.commits};
+  commit_block commits{&x.commits};
   return f(x.writes, items, commits);
 }
 
@@ -188,15 +149,20 @@ typename Inspector::result_type inspect(Inspector& f, replica_ack& x) {
   return f(x.slice, x.code, x.epoch, x.seq, x.item);
 }
 
-/// A follower's answer to a replica batch: one ack per slice, as one block.
+void encode_acks(const std::vector<replica_ack>& xs, std::string& out);
+bool decode_acks(std::string_view bytes, std::vector<replica_ack>& xs);
+
+/// A follower's answer to a replica batch: one ack per slice, as one compact block.
 struct replica_acks {
   std::vector<replica_ack> xs;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_acks& x) {
-  series::raw_vector<replica_ack> acks{&x.xs};
-  return f(acks);
+  return series::compact::inspect_block(
+    f, [&](std::string& out) { encode_acks(x.xs, out); },
+    [&](std::string_view in) { return decode_acks(in, x.xs); },
+    [&] { return f(x.xs); });
 }
 
 } // namespace tether::replication

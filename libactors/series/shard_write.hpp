@@ -11,6 +11,7 @@
 #include <caf/sec.hpp>
 #include <caf/serializer.hpp>
 
+#include "series/compact.hpp"
 #include "tether/errc.hpp"
 #include "wire/keyed_batch.hpp"
 
@@ -89,10 +90,43 @@ typename Inspector::result_type inspect(Inspector& f, raw_vector<T>& b) {
   }
 }
 
+/// The compact byte forms (compact.hpp) of a write's samples and ranges, as they
+/// cross nodes. The decoders return false for malformed bytes.
+void encode_samples(const std::vector<wire::keyed_sample>& xs, std::string& out);
+bool decode_samples(std::string_view bytes, std::vector<wire::keyed_sample>& xs);
+void encode_ranges(const std::vector<slice_range>& xs, std::string& out);
+bool decode_ranges(std::string_view bytes, std::vector<slice_range>& xs);
+
+/// A write's samples in their compact form for CAF's serializers.
+struct sample_block {
+  std::vector<wire::keyed_sample>* xs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sample_block& b) {
+  return compact::inspect_block(
+    f, [&](std::string& out) { encode_samples(*b.xs, out); },
+    [&](std::string_view in) { return decode_samples(in, *b.xs); },
+    [&] { return f(*b.xs); });
+}
+
+/// A write's slice ranges in their compact form for CAF's serializers.
+struct range_block {
+  std::vector<slice_range>* xs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_block& b) {
+  return compact::inspect_block(
+    f, [&](std::string& out) { encode_ranges(*b.xs, out); },
+    [&](std::string_view in) { return decode_ranges(in, *b.xs); },
+    [&] { return f(*b.xs); });
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
-  raw_vector<wire::keyed_sample> samples{&x.samples};
-  raw_vector<slice_range> ranges{&x.ranges};
+  sample_block samples{&x.samples};
+  range_block ranges{&x.ranges};
   return f(x.producer, x.sequence, x.keys, samples, ranges);
 }
 
