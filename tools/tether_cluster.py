@@ -6,7 +6,8 @@ Layout of a cluster directory D (default build/cluster):
 
     D/cluster.json          nodes, ports, options: every command reads it, so each
                             command can run in a fresh process
-    D/tether-i/tetherd.conf the node's config file ([tether] section); the node is
+    D/tether-i/tetherd.conf the node's config file ([tether] section, [scheduler] for
+                            --scheduler-threads); the node is
                             started as `tetherd --config-file=D/tether-i/tetherd.conf`
     D/tether-i/tetherd.log  the node's stdout and stderr, appended across restarts
     D/tether-i/tetherd.pid  pid of the running node; absent when it was stopped
@@ -369,8 +370,11 @@ class LocalCluster:
 
     def __init__(self, tetherd_path, base_dir, base_port=0, extra_options=None, *,
                  ready_timeout=30.0, stop_timeout=10.0, detach=False, log=None,
-                 tls=True, secure=False, cluster_front=None):
+                 tls=True, secure=False, cluster_front=None, scheduler_threads=None):
         self.cluster_front = cluster_front
+        # CAF scheduler threads per node (scheduler.max-threads); None: the node's
+        # default, one per core.
+        self.scheduler_threads = scheduler_threads
         self.tetherd = os.path.abspath(tetherd_path)
         self.base_dir = os.path.abspath(base_dir)
         self.base_port = int(base_port)
@@ -432,6 +436,7 @@ class LocalCluster:
 
     def _load(self, st):
         self.options = dict(st["options"])
+        self.scheduler_threads = st.get("scheduler_threads")
         self.clustered = st["clustered"]
         self.directory_members = list(st["directory_members"])
         self.ca = st.get("ca")
@@ -447,6 +452,7 @@ class LocalCluster:
               "base_port": self.base_port, "host": HOST, "clustered": self.clustered,
               "directory_members": self.directory_members, "options": self.options,
               "tls": self.tls, "ca": self.ca, "secure": self.secure,
+              "scheduler_threads": self.scheduler_threads,
               "nodes": [n.to_json() for n in self._nodes.values()]}
         if self.secure:
             st["tokens"] = self.tokens
@@ -658,6 +664,9 @@ class LocalCluster:
                       f"tokens-file={caf_value(self._tokens_path)}"]
         for name, text in self.options.items():
             lines.append(f"{name}={text}")
+        if self.scheduler_threads:
+            lines += ["[scheduler]",
+                      f"max-threads={int(self.scheduler_threads)}"]
         if self.clustered and self.ca:
             crt, key = self._node_certificate(n)
             lines += ["[openssl]",
@@ -1142,17 +1151,27 @@ def _cmd_up(args, log):
         extra["window-ms"] = args.window_ms
     if args.replication_factor is not None:
         extra["replication-factor"] = args.replication_factor
+    share = max(1, (os.cpu_count() or 1) // args.nodes)
     if "shards" not in extra and args.nodes > 1:
         # The nodes share this machine's cores: one shard per core each would put
         # nodes x cores shards on them and double the messages of every write.
-        extra["shards"] = max(1, (os.cpu_count() or 1) // args.nodes)
+        extra["shards"] = share
+    threads = args.scheduler_threads
+    if threads is None and args.nodes > 1:
+        # Likewise one scheduler thread per core each would put nodes x cores
+        # threads on the cores, and every message between two of a node's actors
+        # could wake a second thread (docs/benchmarks.md, "Compact node-to-node
+        # writes").
+        threads = share
+    threads = threads or None  # 0: the node's own default
     if args.rules_file:
         if not os.path.isfile(args.rules_file):
             raise ClusterError(f"no rules file {args.rules_file}")
         extra["rules-file"] = args.rules_file
     c = LocalCluster(args.tetherd, args.dir, args.base_port, extra,
                      ready_timeout=args.timeout, detach=not args.foreground, log=log,
-                     tls=not args.insecure, secure=args.secure)
+                     tls=not args.insecure, secure=args.secure,
+                     scheduler_threads=threads)
     with c if args.foreground else contextlib.nullcontext():
         c.up(args.nodes)
         if not c.clustered:
@@ -1266,6 +1285,9 @@ def build_parser():
     up.add_argument("--rules-file", metavar="F", help="aggregation rules for every node")
     up.add_argument("--window-ms", type=int, metavar="MS", help="window length")
     up.add_argument("--replication-factor", type=int, metavar="RF")
+    up.add_argument("--scheduler-threads", type=int, metavar="N",
+                    help="CAF scheduler threads per node (default with more than one "
+                         "node: cores / nodes, at least 1; 0: one per core)")
     up.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
                     help="any other tether option for every node, e.g. lateness-ms=1000 "
                          "(repeatable)")
