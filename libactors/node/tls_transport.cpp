@@ -6,6 +6,8 @@
 // failures.
 #include "node/tls_transport.hpp"
 
+#include "events/log_limiter.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -43,15 +45,40 @@ using native_socket = net::native_socket;
 using rw_state = net::rw_state;
 using default_mpx = net::default_multiplexer;
 
-/// What every connection of one node shares: the prefix of its log lines.
+/// Lines about connections that peers cause (refused handshakes, closed
+/// impostors): at most this many per period, so a peer that connects in a loop
+/// cannot fill the log (docs/operations.md, "Cluster log lines").
+constexpr uint32_t peer_line_burst = 10;
+constexpr auto peer_line_period = std::chrono::seconds(10);
+
+/// What every connection of one node shares: the prefix of its log lines and the
+/// limit of the lines peers cause.
 struct transport_context {
   std::string node;
   caf::node_id self;
   std::shared_ptr<peer_registry> registry;
+  std::shared_ptr<events::log_limiter> peer_lines
+    = std::make_shared<events::log_limiter>(peer_line_burst, peer_line_period);
 };
 
 using context_ptr = std::shared_ptr<const transport_context>;
 using session_ptr = std::unique_ptr<tls_session>;
+
+/// Writes "tether: NODE: cluster: TEXT" unless the node wrote `peer_line_burst`
+/// such lines in the current period; the next line written first says how many
+/// were dropped.
+void peer_line(const transport_context& ctx, const std::string& text) {
+  uint64_t suppressed = 0;
+  if (!ctx.peer_lines->admit(events::log_limiter::clock::now(), suppressed))
+    return;
+  if (suppressed > 0)
+    std::fprintf(stderr,
+                 "tether: %s: cluster: %llu more lines about refused or closed "
+                 "connections were dropped (at most %u per %lld s)\n",
+                 ctx.node.c_str(), static_cast<unsigned long long>(suppressed),
+                 peer_line_burst, static_cast<long long>(peer_line_period.count()));
+  std::fprintf(stderr, "tether: %s: cluster: %s\n", ctx.node.c_str(), text.c_str());
+}
 
 std::string peer_of(native_socket fd) {
   auto addr = net::remote_addr_of_fd(fd);
@@ -118,10 +145,8 @@ private:
                                             ctx_->self);
     std::string why;
     if (!guard_->inspect(buf, n, why)) {
-      std::fprintf(stderr,
-                   "tether: %s: cluster: closed the connection with %s (certificate "
-                   "%s): %s\n",
-                   ctx_->node.c_str(), peer_.c_str(), names().c_str(), why.c_str());
+      peer_line(*ctx_, "closed the connection with " + peer_ + " (certificate "
+                         + names() + "): " + why);
       return false;
     }
     return true;
@@ -151,10 +176,8 @@ private:
     if (why.empty())
       why = "the peer closed the connection";
     if (accepted_)
-      std::fprintf(stderr,
-                   "tether: %s: cluster: refused a connection from %s: TLS handshake "
-                   "failed (%s)\n",
-                   ctx_->node.c_str(), peer_.c_str(), why.c_str());
+      peer_line(*ctx_, "refused a connection from " + peer_ + ": TLS handshake failed ("
+                         + why + ")");
     else
       std::fprintf(stderr,
                    "tether: %s: cluster: cannot connect to %s: TLS handshake failed "
@@ -186,9 +209,14 @@ session_ptr make_session(caf::actor_system& sys, native_socket fd, bool accepted
     return ptr;
   if (why.empty())
     why = drain_errors();
-  std::fprintf(stderr, "tether: %s: cluster: %s %s: TLS handshake failed (%s)\n",
-               ctx.node.c_str(), accepted ? "refused a connection from" : "cannot connect to",
-               peer.c_str(), why.empty() ? "no reason given" : why.c_str());
+  if (why.empty())
+    why = "no reason given";
+  if (accepted)
+    peer_line(ctx, "refused a connection from " + peer + ": TLS handshake failed (" + why
+                     + ")");
+  else
+    std::fprintf(stderr, "tether: %s: cluster: cannot connect to %s: TLS handshake failed "
+                 "(%s)\n", ctx.node.c_str(), peer.c_str(), why.c_str());
   return nullptr;
 }
 

@@ -6,22 +6,6 @@
 
 namespace tether::gateway {
 
-bool log_limiter::admit(clock::time_point now, uint64_t& suppressed) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (now - period_start_ >= period_) {
-    period_start_ = now;
-    written_ = 0;
-  }
-  if (written_ >= burst_) {
-    ++dropped_;
-    return false;
-  }
-  ++written_;
-  suppressed = dropped_;
-  dropped_ = 0;
-  return true;
-}
-
 namespace {
 
 /// The limiter of libprotobuf's lines; set once by limit_protobuf_logging, before

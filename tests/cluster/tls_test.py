@@ -18,6 +18,8 @@ Cases:
   table (not ready), tether-2 keeps its gateway, no member loses a connection to
   another member, and writes are still acknowledged; a legitimate fourth node then
   joins.
+- a refusal flood: 100 connections without a TLS handshake in a row get at most 10
+  log lines per 10 s on the member, which later says how many it dropped.
 Every wait has a deadline; a watchdog ends the run after --budget s.
 """
 
@@ -26,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -176,6 +179,44 @@ def case_member_impostor(c, bindir, base, names, servers, seeds, gateways, keys)
     cl.close()
 
 
+DROPPED = "more lines about refused or closed connections were dropped"
+
+
+def knock(addr):
+    """One connection to a cluster port that sends no TLS handshake; returns once the
+    node closed it (or after 5 s)."""
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as sk:
+            sk.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            while sk.recv(4096):
+                pass
+    except OSError:
+        pass
+
+
+def case_refusal_flood(c, name):
+    """A peer that connects in a loop: the node logs at most 10 refusals per 10 s,
+    then says how many lines it dropped."""
+    addr = c.cluster_address(name)
+    before = len(refusals(c, name))
+    t0 = time.monotonic()
+    for _ in range(100):
+        knock(addr)
+    written = len(refusals(c, name)) - before
+    periods = int((time.monotonic() - t0) // 10) + 1
+    check(1 <= written <= 10 * periods,
+          f"{name} logged {written} refusals for 100 connections in {periods} "
+          f"period(s) of 10 s; the limit is 10 per period")
+
+    def dropped_reported():
+        knock(addr)
+        return any(DROPPED in line for line in log_of(c, name).splitlines())
+
+    wait_for(f"{name} to report the refusals it dropped", dropped_reported,
+             timeout=40, interval=1.0)
+
+
 def case_cluster(bindir, base):
     tetherd = os.path.join(bindir, "tetherd")
     c = tether_cluster.LocalCluster(tetherd, os.path.join(base, "cluster"), 0,
@@ -271,6 +312,7 @@ def case_cluster(bindir, base):
         for p in intruders:
             stop(p)
         case_member_impostor(c, bindir, base, names, servers, seeds, gateways, keys)
+        case_refusal_flood(c, "tether-1")
 
         # A legitimate node joins; then the owner of a key dies and its total
         # survives on a replica.
@@ -316,7 +358,7 @@ def case_cluster(bindir, base):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--budget", type=float, default=220.0)
+    ap.add_argument("--budget", type=float, default=270.0)
     args = ap.parse_args()
     if ct.websocket is None:
         print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")

@@ -1,10 +1,10 @@
-#include "log_limiter.hpp"
+#include "events/log_limiter.hpp"
 
 #include <chrono>
 
 #include <catch2/catch.hpp>
 
-using tether::gateway::log_limiter;
+using tether::events::log_limiter;
 using namespace std::chrono_literals;
 
 namespace {
