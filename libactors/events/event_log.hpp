@@ -8,16 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "tether/admin.hpp"
+
 namespace tether::events {
 
-/// One thing that happened to the cluster as this node saw it.
-struct cluster_event {
-  uint64_t seq = 0;     ///< 1, 2, ... in the order recorded on this node
-  int64_t unix_ms = 0;  ///< wall clock when recorded
-  std::string kind;     ///< join, connect, lost, suspect, failed, drain, move,
-                        ///< failover, fence, leader, election, unresolved, abandon
-  std::string text;     ///< one line for an operator
-};
+/// One thing that happened to the cluster as this node saw it (public: the
+/// dashboard and embedders read it through `node_admin::events_since`).
+using tether::cluster_event;
 
 /// `12 slices (3, 7, 18, ... 1001)`: a count and the first and last slices of `v`
 /// (sorted, without repeats), for the log lines that name many slices.

@@ -199,6 +199,10 @@ void node::shutdown() {
   impl_->shutdown_all();
 }
 
+std::shared_ptr<const rules::rule_set> node::rules() const {
+  return impl_->rules->load();
+}
+
 void node::impl::shutdown_all() {
   auto reason = caf::exit_reason::user_shutdown;
   {

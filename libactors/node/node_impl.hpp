@@ -26,8 +26,8 @@ namespace tether {
 /// How many cluster events a node keeps for its dashboard.
 constexpr size_t event_ring_size = 512;
 
-/// The actors and shared state of one node; the gateway reaches them through
-/// `node::internals()`.
+/// The actors and shared state of one node; private to the library (`node`,
+/// `node_admin` and the producer sessions reach them).
 struct node::impl {
   explicit impl(caf::actor_system& s) : sys(s) {
   }

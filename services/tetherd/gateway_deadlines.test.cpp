@@ -104,7 +104,7 @@ public:
   uint64_t next_remote_sequence() override {
     return 1;
   }
-  std::vector<tether::events::cluster_event> events_since(uint64_t) const override {
+  std::vector<tether::cluster_event> events_since(uint64_t) const override {
     return {};
   }
 

@@ -1,8 +1,10 @@
 // Embedding Tether in a CAF application: the program docs/embedding.md walks through.
 // It spawns a node into its own actor system, writes a batch as a producer, retries it,
-// and reads the aggregated series back. Exits non-zero if anything is off.
+// reads the aggregated series back, and asks the node's operator interface for its own
+// replica of a series. Exits non-zero if anything is off.
 
 #include <chrono>
+#include <future>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
@@ -70,6 +72,24 @@ int main(int argc, char** argv) {
         std::cerr << "read failed: " << tether::message_of(err) << "\n";
         ++failures;
       });
+
+  // 5. The operator interface: what an admin endpoint of your own would call. Its
+  //    callbacks run on the node's threads; here a promise carries the answer over.
+  {
+    tether::node_admin admin = node.admin();
+    std::promise<tether::local_read> got;
+    admin.read_local("orders_total{pod=\"pod-a\",region=\"eu\"}",
+                     [&](tether::status st, tether::local_read r) {
+                       if (!st)
+                         std::cerr << "local read failed: " << st.message << "\n";
+                       got.set_value(std::move(r));
+                     });
+    auto r = got.get_future().get();
+    std::cout << "this node's replica: " << r.replica << ", total " << r.view.total
+              << ", ready " << (admin.ready() ? "yes" : "no") << "\n";
+    if (r.replica != "primary" || r.view.total != 2)
+      ++failures;
+  }
 
   node.shutdown();
   return failures == 0 ? 0 : 1;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tether/actors.hpp"
+#include "tether/admin.hpp"
 #include "tether/options.hpp"
 
 namespace caf {
@@ -13,6 +14,10 @@ class actor_system;
 }
 
 namespace tether {
+
+namespace rules {
+class rule_set;
+}
 
 struct node_stats {
   uint64_t series = 0;
@@ -58,15 +63,27 @@ public:
   /// the file was refused (the old rules stay).
   std::string reload_rules();
 
+  /// The rules in force (batches read them once each).
+  std::shared_ptr<const rules::rule_set> rules() const;
+
+  /// The node's operator interface (admin.hpp). Each call makes one; keep it.
+  node_admin admin() const;
+
+  /// A producer session that writes batches a gateway keyed (admin.hpp); window
+  /// updates of its subscriptions go to `on_window`.
+  std::shared_ptr<producer_session> open_session(std::string producer_id,
+                                                 window_sink on_window) const;
+
   /// Sends every actor of the node an exit message.
   void shutdown();
 
-  /// @private
-  const std::shared_ptr<impl>& internals() const {
+private:
+  friend struct node_admin::state;
+
+  const std::shared_ptr<impl>& impl_of() const {
     return impl_;
   }
 
-private:
   std::shared_ptr<impl> impl_;
 };
 

@@ -140,7 +140,7 @@ std::string history_event(const rate_history& rates) {
   return frame("history", json::object{{"nodes", std::move(nodes)}});
 }
 
-std::string events_event(const std::vector<events::cluster_event>& xs) {
+std::string events_event(const std::vector<cluster_event>& xs) {
   json::array out;
   for (auto& e : xs)
     out.emplace_back(json::object{{"seq", e.seq},

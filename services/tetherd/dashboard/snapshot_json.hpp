@@ -35,6 +35,6 @@ std::string nodes_event(const cluster_view& v, const rate_history& rates);
 std::string history_event(const rate_history& rates);
 
 /// `events`: cluster events from the node's event log.
-std::string events_event(const std::vector<events::cluster_event>& xs);
+std::string events_event(const std::vector<cluster_event>& xs);
 
 } // namespace tether::gateway::dashboard
