@@ -236,8 +236,8 @@ void node::impl::shutdown_all() {
 
 namespace {
 
-/// Listens for cluster traffic through `mm` (the TLS middleman) on host:port, like
-/// `middleman::publish` does through the plain one.
+/// Listens for cluster traffic through `mm` (one of the node's middleman actors) on
+/// host:port, like `middleman::publish` does through CAF's own.
 caf::expected<uint16_t> publish_over(caf::actor_system& sys,
                                      const caf::io::middleman_actor& mm,
                                      const supervision::supervisor_actor& whom,
@@ -449,11 +449,13 @@ void start_supervisor(caf::actor_system& sys, node::impl& n) {
   auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
   auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
   // With TLS, the node listens and connects only through its TLS middleman: no
-  // plain BASP port exists that a peer without a certificate could reach.
-  auto port = n.tls_middleman
-                ? publish_over(sys, n.tls_middleman, n.supervisor, opts.cluster_port, host)
-                : sys.middleman().publish(n.supervisor, opts.cluster_port, host.c_str(),
-                                          true);
+  // plain BASP port exists that a peer without a certificate could reach. Without
+  // TLS it listens through its plain middleman, whose connections write at once and
+  // read ahead like the TLS ones (tls_transport.hpp).
+  auto& mm = n.tls_middleman ? n.tls_middleman : n.plain_middleman;
+  auto port = mm ? publish_over(sys, mm, n.supervisor, opts.cluster_port, host)
+                 : sys.middleman().publish(n.supervisor, opts.cluster_port, host.c_str(),
+                                           true);
   if (!port) {
     n.shutdown_all();
     throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"

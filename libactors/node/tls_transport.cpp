@@ -3,7 +3,8 @@
 // Charousset, BSD 3-Clause). What differs: the TLS sessions are this project's
 // (`tls_session`: no signal masking per call, read-ahead), the policy clears
 // OpenSSL's error queue before every call into a session and reports handshake
-// failures.
+// failures, streams write at once instead of waiting for a write event, and plain
+// connections between nodes read ahead as the TLS ones do.
 #include "node/tls_transport.hpp"
 
 #include "events/log_limiter.hpp"
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -28,6 +30,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor_impl.hpp>
 #include <caf/io/network/default_multiplexer.hpp>
+#include <caf/policy/tcp.hpp>
 #include <caf/io/network/doorman_impl.hpp>
 #include <caf/io/network/native_socket.hpp>
 #include <caf/io/network/stream_impl.hpp>
@@ -102,10 +105,70 @@ std::string drain_errors() {
   return out;
 }
 
+/// Plain TCP between nodes with read-ahead. CAF's BASP broker reads a message as
+/// its header, then its payload, then tries the next header: three `recv` calls per
+/// message, the last one failing with EAGAIN. Here one `recv` takes whatever waits
+/// in the socket (up to `ahead_size`) and later reads are served from that; a
+/// `recv` that came back short found the socket empty, so the next read that finds
+/// the buffer empty reports "nothing" without a system call (epoll is
+/// level-triggered: bytes that arrive later wake the loop again).
+class plain_policy {
+public:
+  static constexpr bool handshakes = false;
+  static constexpr size_t ahead_size = 64 * 1024;
+
+  rw_state read_some(size_t& result, native_socket fd, void* buf, size_t len) {
+    result = 0;
+    if (begin_ == end_) {
+      if (drained_) {
+        drained_ = false;
+        return rw_state::success; // nothing now, as after EAGAIN
+      }
+      auto res = refill(fd);
+      if (res != rw_state::success || begin_ == end_)
+        return res;
+    }
+    auto n = std::min(len, end_ - begin_);
+    std::memcpy(buf, ahead_.data() + begin_, n);
+    begin_ += n;
+    result = n;
+    return rw_state::success;
+  }
+
+  static rw_state write_some(size_t& result, native_socket fd, const void* buf,
+                             size_t len) {
+    return caf::policy::tcp::write_some(result, fd, buf, len);
+  }
+
+  /// Bytes read ahead must reach the broker even after CAF's 50 reads per event.
+  bool must_read_more(native_socket, size_t) const {
+    return begin_ != end_;
+  }
+
+private:
+  rw_state refill(native_socket fd) {
+    if (ahead_.empty())
+      ahead_.resize(ahead_size);
+    size_t n = 0;
+    auto res = caf::policy::tcp::read_some(n, fd, ahead_.data(), ahead_.size());
+    begin_ = 0;
+    end_ = res == rw_state::success ? n : 0;
+    drained_ = res == rw_state::success && n > 0 && n < ahead_.size();
+    return res;
+  }
+
+  std::vector<char> ahead_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool drained_ = false;
+};
+
 /// One stream's TLS: CAF's session, a clean error queue before every call, and
 /// one line on stderr when the handshake fails.
 class tls_policy {
 public:
+  static constexpr bool handshakes = true;
+
   tls_policy(session_ptr session, context_ptr ctx, std::string peer,
              bool accepted)
     : session_(std::move(session)),
@@ -220,12 +283,49 @@ session_ptr make_session(caf::actor_system& sys, native_socket fd, bool accepted
   return nullptr;
 }
 
+/// CAF's stream with one change: `flush_now` first hands what is buffered to the
+/// socket, and registers for write events only for what the kernel did not take.
+/// CAF's own `flush` always registers, which costs two `epoll_ctl` calls and one more
+/// turn of the event loop for every message a node sends.
+template <class Policy>
+class fast_stream : public net::stream {
+public:
+  template <class... Ts>
+  fast_stream(default_mpx& mpx, native_socket fd, Ts&&... xs)
+    : net::stream(mpx, fd), policy_(std::forward<Ts>(xs)...) {
+  }
+
+  void handle_event(net::operation op) override {
+    handle_event_impl(op, policy_);
+  }
+
+  /// Writes at once while no earlier bytes wait for a write event (so the order
+  /// holds), then leaves the rest to CAF's flush. A failed write is left to the
+  /// event loop too: the same write fails there and closes the connection.
+  void flush_now(const manager_ptr& mgr) {
+    auto& buf = wr_buf();
+    if (!state_.writing && !ack_writes() && !buf.empty()) {
+      size_t written = 0;
+      auto res = policy_.write_some(written, fd(), buf.data(), buf.size());
+      if (res == rw_state::success && written > 0)
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(written));
+    }
+    flush(mgr);
+  }
+
+private:
+  Policy policy_;
+};
+
+/// A connection between nodes: CAF's scribe over a `fast_stream` with `Policy`
+/// (`tls_policy` or `plain_policy`).
+template <class Policy>
 class scribe_impl : public caf::io::scribe {
 public:
-  scribe_impl(default_mpx& mpx, native_socket sockfd, session_ptr sptr,
-              context_ptr ctx, std::string peer, bool accepted)
+  template <class... Ts>
+  scribe_impl(default_mpx& mpx, native_socket sockfd, Ts&&... xs)
     : scribe(net::conn_hdl_from_socket(sockfd)),
-      stream_(mpx, sockfd, std::move(sptr), std::move(ctx), std::move(peer), accepted) {
+      stream_(mpx, sockfd, std::forward<Ts>(xs)...) {
   }
 
   void configure_read(caf::io::receive_policy::config config) override {
@@ -252,7 +352,7 @@ public:
   }
 
   void flush() override {
-    stream_.flush(this);
+    stream_.flush_now(this);
   }
 
   std::string addr() const override {
@@ -269,7 +369,8 @@ public:
     launched_ = true;
     stream_.start(this);
     // Schedules the scribe while SSL_connect or SSL_accept still needs a turn.
-    stream_.force_empty_write(this);
+    if (Policy::handshakes)
+      stream_.force_empty_write(this);
   }
 
   void add_to_loop() override {
@@ -282,8 +383,11 @@ public:
 
 private:
   bool launched_ = false;
-  net::stream_impl<tls_policy> stream_;
+  fast_stream<Policy> stream_;
 };
+
+using tls_scribe = scribe_impl<tls_policy>;
+using plain_scribe = scribe_impl<plain_policy>;
 
 class doorman_impl : public net::doorman_impl {
 public:
@@ -302,7 +406,7 @@ public:
     auto sssn = make_session(parent()->system(), fd, true, *ctx_, peer);
     if (sssn == nullptr)
       return false;
-    auto scrb = caf::make_counted<scribe_impl>(dm, fd, std::move(sssn), ctx_,
+    auto scrb = caf::make_counted<tls_scribe>(dm, fd, std::move(sssn), ctx_,
                                                std::move(peer), true);
     sguard.release(); // the scribe owns the socket
     auto hdl = scrb->hdl();
@@ -312,6 +416,23 @@ public:
 
 private:
   context_ptr ctx_;
+};
+
+/// Accepts plain connections between nodes as `plain_scribe`s (CAF's doorman makes
+/// its own scribes).
+class plain_doorman : public net::doorman_impl {
+public:
+  using net::doorman_impl::doorman_impl;
+
+  bool new_connection() override {
+    if (detached())
+      return false;
+    auto& dm = acceptor_.backend();
+    auto scrb = caf::make_counted<plain_scribe>(dm, acceptor_.accepted_socket());
+    auto hdl = scrb->hdl();
+    parent()->add_scribe(std::move(scrb));
+    return doorman::new_connection(&dm, hdl);
+  }
 };
 
 // -- connecting under latency ------------------------------------------------------
@@ -399,7 +520,20 @@ protected:
       net::close_socket(*fd);
       return caf::sec::cannot_connect_to_node;
     }
-    return system().middleman().backend().new_scribe(*fd);
+    return caf::make_counted<plain_scribe>(mpx(), *fd);
+  }
+
+  caf::expected<caf::io::doorman_ptr> open(uint16_t port, const char* addr,
+                                           bool reuse) override {
+    auto fd = net::new_tcp_acceptor_impl(port, addr, reuse);
+    if (!fd)
+      return std::move(fd.error());
+    return caf::make_counted<plain_doorman>(mpx(), *fd);
+  }
+
+private:
+  default_mpx& mpx() {
+    return static_cast<default_mpx&>(system().middleman().backend());
   }
 };
 
@@ -438,8 +572,8 @@ protected:
       net::close_socket(*fd);
       return caf::sec::cannot_connect_to_node;
     }
-    return caf::make_counted<scribe_impl>(mpx(), *fd, std::move(sssn), ctx_,
-                                          std::move(peer), false);
+    return caf::make_counted<tls_scribe>(mpx(), *fd, std::move(sssn), ctx_,
+                                         std::move(peer), false);
   }
 
   caf::expected<caf::io::doorman_ptr> open(uint16_t port, const char* addr,

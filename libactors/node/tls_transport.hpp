@@ -29,6 +29,9 @@ class peer_registry;
 ///   OpenSSL's reason.
 /// - CAF's sessions cost three system calls of signal masking per read or write and
 ///   two reads per TLS record; `tls_session` needs neither.
+/// - CAF's streams register for a write event before every write (two `epoll_ctl`
+///   calls and one more turn of the event loop per message sent); these streams
+///   write at once and register only for what the socket did not take.
 ///
 /// Every connection's BASP stream passes a `basp_guard` (peer_identity.hpp): the
 /// node id a peer announces is bound in `registry` to its certificate's names.
@@ -38,9 +41,12 @@ class peer_registry;
 caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys, std::string node,
                                              std::shared_ptr<peer_registry> registry);
 
-/// Spawns CAF's middleman actor for a node without TLS between nodes, except that
-/// a dialed connection is handed to the BASP broker only once the peer's first
-/// bytes arrived: CAF 0.17.6's broker closes a dialed connection at its next
+/// Spawns CAF's middleman actor for a node without TLS between nodes, with the
+/// streams of the TLS middleman without TLS: they write at once, and read ahead
+/// (one `recv` takes what waits in the socket, where CAF's take three per message:
+/// header, payload and a last one that would block). The node listens and dials
+/// through it. And a dialed connection is handed to the BASP broker only once the
+/// peer's first bytes arrived: CAF 0.17.6's broker closes a dialed connection at its next
 /// heartbeat tick until it has heard from the peer, so under a round trip longer
 /// than the tick no connection would ever be made (tls_transport.cpp). The TLS
 /// middleman above does the same after its TLS handshake. Hidden and detached; send
