@@ -25,7 +25,8 @@ Cases (the cluster issue's list):
 
 The clusters run secure (`up --secure`: TLS between the nodes and on every gateway,
 tokens): the helpers below reach an https:// server with its cluster's CA and admin
-token, tether-load gets --ca and --token. --plain runs them on plain gateways.
+token, tether-load gets --ca and --token. --plain runs them on plain gateways,
+--insecure also without TLS between the nodes (the streams of the plain transport).
 """
 import argparse
 import json
@@ -227,8 +228,9 @@ class Env:
         base = tempfile.mkdtemp(prefix=f"tether-cluster-{tag}-")
         opts = {"window-ms": 1000, "lateness-ms": 500, "shards": 2}
         opts.update(options or {})
+        plain = self.args.plain or self.args.insecure
         c = tether_cluster.LocalCluster(self.tetherd, base, 0, opts, ready_timeout=30,
-                                        secure=not self.args.plain)
+                                        secure=not plain, tls=not self.args.insecure)
         c.base_for_cleanup = base
         CLUSTERS.append(c)
         return c
@@ -956,6 +958,8 @@ def main():
     ap.add_argument("cases", nargs="*", help="cases to run (default: all)")
     ap.add_argument("--plain", action="store_true",
                     help="plain gateways without tokens (default: `up --secure`)")
+    ap.add_argument("--insecure", action="store_true",
+                    help="also no TLS between the nodes (`up --insecure`); implies --plain")
     args = ap.parse_args()
     if websocket is None:
         print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
