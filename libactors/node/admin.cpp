@@ -27,11 +27,14 @@ using internal::status_of;
 struct node_admin::state {
   state(node n, std::shared_ptr<producer_session> reader)
     : self(std::move(n)),
-      impl(*self.impl_of()),
       timeout(self.options().request_timeout_ms),
-      bridge(internal::spawn_bridge(impl.sys, window_sink{},
+      bridge(internal::spawn_bridge(impl().sys, window_sink{},
                                     std::make_shared<outputs::window_order>())),
       reader(std::move(reader)) {
+  }
+
+  node::impl& impl() const {
+    return *self.impl_of();
   }
 
   ~state() {
@@ -40,7 +43,6 @@ struct node_admin::state {
   }
 
   node self;
-  node::impl& impl;
   std::chrono::milliseconds timeout;
   caf::actor bridge;
   std::shared_ptr<producer_session> reader;
@@ -55,15 +57,15 @@ node_admin node::admin() const {
 }
 
 bool node_admin::clustered() const {
-  return static_cast<bool>(st_->impl.supervisor);
+  return static_cast<bool>(st_->impl().supervisor);
 }
 
 bool node_admin::ready() const {
-  return st_->impl.ready();
+  return st_->impl().ready();
 }
 
 void node_admin::table(table_done done) const {
-  internal::post(st_->bridge, [dir = st_->impl.directory, timeout = st_->timeout,
+  internal::post(st_->bridge, [dir = st_->impl().directory, timeout = st_->timeout,
                                done = std::move(done)](caf::event_based_actor* self) {
     self->request(dir, timeout, read_atom::value)
       .then([done](assignment_table& t) { done({}, std::move(t)); },
@@ -125,7 +127,7 @@ moves_state moves_of(directory::controller_report& r) {
 void node_admin::peers(peers_done done) const {
   if (!clustered())
     return done({}, {standalone_peer(st_->self)});
-  internal::post(st_->bridge, [sup = st_->impl.supervisor, timeout = st_->timeout,
+  internal::post(st_->bridge, [sup = st_->impl().supervisor, timeout = st_->timeout,
                                done = std::move(done)](caf::event_based_actor* self) {
     self->request(sup, timeout, read_atom::value)
       .then(
@@ -146,7 +148,7 @@ void node_admin::moves(moves_done done) const {
     m.leader = st_->self.options().name;
     return done({}, std::move(m));
   }
-  internal::post(st_->bridge, [sup = st_->impl.supervisor, timeout = st_->timeout,
+  internal::post(st_->bridge, [sup = st_->impl().supervisor, timeout = st_->timeout,
                                done = std::move(done)](caf::event_based_actor* self) {
     self->request(sup, timeout, directory::report_atom::value)
       .then([done](directory::controller_report& r) { done({}, moves_of(r)); },
@@ -159,7 +161,7 @@ void node_admin::admin(admin_request req, admin_done done) const {
     return done({errc::unavailable,
                  "a standalone node has no other node to move slices to"},
                 0);
-  internal::post(st_->bridge, [sup = st_->impl.supervisor, req = std::move(req),
+  internal::post(st_->bridge, [sup = st_->impl().supervisor, req = std::move(req),
                                done = std::move(done)](caf::event_based_actor* self) {
     // Moves take as long as the slices' state takes to copy: not the request timeout.
     auto timeout = std::chrono::minutes(2);
@@ -192,7 +194,7 @@ void node_admin::read_local(std::string key, local_read_done done) const {
                                  opts.limits.max_key_bytes, k.key, error);
   if (code != errc::none)
     return done({errc::invalid_key, "invalid series key: " + error}, {});
-  auto& shards = st_->impl.shards;
+  auto& shards = st_->impl().shards;
   if (shards.empty())
     return done({errc::unavailable, "the node has no shards"}, {});
   k.slice = keys::slice_of(keys::key_hash(k.key), opts.slice_count);
@@ -248,7 +250,7 @@ struct scrape_fan {
 } // namespace
 
 void node_admin::scrape(scrape_done done) const {
-  auto& shards = st_->impl.shards;
+  auto& shards = st_->impl().shards;
   if (shards.empty())
     return done({}, {}, {});
   internal::post(st_->bridge, [shards, timeout = st_->timeout,
@@ -262,9 +264,9 @@ void node_admin::scrape(scrape_done done) const {
 }
 
 std::vector<cluster_event> node_admin::events_since(uint64_t after) const {
-  if (!st_->impl.events)
+  if (!st_->impl().events)
     return {};
-  return st_->impl.events->since(after);
+  return st_->impl().events->since(after);
 }
 
 } // namespace tether

@@ -448,14 +448,12 @@ void start_supervisor(caf::actor_system& sys, node::impl& n) {
   n.supervisor = supervision::spawn_supervisor(sys, std::move(sc));
   auto host = opts.cluster_host.empty() ? opts.host : opts.cluster_host;
   auto advertised = opts.advertise_host.empty() ? host : opts.advertise_host;
-  // With TLS, the node listens and connects only through its TLS middleman: no
-  // plain BASP port exists that a peer without a certificate could reach. Without
-  // TLS it listens through its plain middleman, whose connections write at once and
-  // read ahead like the TLS ones (tls_transport.hpp).
+  // The node listens through the middleman it dials with (spawn_connector). With
+  // TLS no plain BASP port exists that a peer without a certificate could reach;
+  // without it, the plain middleman's connections write at once and read ahead
+  // like the TLS ones (tls_transport.hpp).
   auto& mm = n.tls_middleman ? n.tls_middleman : n.plain_middleman;
-  auto port = mm ? publish_over(sys, mm, n.supervisor, opts.cluster_port, host)
-                 : sys.middleman().publish(n.supervisor, opts.cluster_port, host.c_str(),
-                                           true);
+  auto port = publish_over(sys, mm, n.supervisor, opts.cluster_port, host);
   if (!port) {
     n.shutdown_all();
     throw std::invalid_argument("cannot listen for cluster traffic on " + host + ":"

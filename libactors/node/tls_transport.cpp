@@ -33,7 +33,7 @@
 #include <caf/policy/tcp.hpp>
 #include <caf/io/network/doorman_impl.hpp>
 #include <caf/io/network/native_socket.hpp>
-#include <caf/io/network/stream_impl.hpp>
+#include <caf/io/network/stream.hpp>
 #include <caf/io/basp_broker.hpp>
 
 #include "node/peer_identity.hpp"
@@ -67,7 +67,12 @@ struct transport_context {
 using context_ptr = std::shared_ptr<const transport_context>;
 using session_ptr = std::unique_ptr<tls_session>;
 
-/// Writes "tether: NODE: cluster: TEXT" unless the node wrote `peer_line_burst`
+/// Writes "tether: NODE: cluster: TEXT" to stderr.
+void cluster_line(const std::string& node, const std::string& text) {
+  std::fprintf(stderr, "tether: %s: cluster: %s\n", node.c_str(), text.c_str());
+}
+
+/// `cluster_line` for a line a peer caused, unless the node wrote `peer_line_burst`
 /// such lines in the current period; the next line written first says how many
 /// were dropped.
 void peer_line(const transport_context& ctx, const std::string& text) {
@@ -75,12 +80,12 @@ void peer_line(const transport_context& ctx, const std::string& text) {
   if (!ctx.peer_lines->admit(events::log_limiter::clock::now(), suppressed))
     return;
   if (suppressed > 0)
-    std::fprintf(stderr,
-                 "tether: %s: cluster: %llu more lines about refused or closed "
-                 "connections were dropped (at most %u per %lld s)\n",
-                 ctx.node.c_str(), static_cast<unsigned long long>(suppressed),
-                 peer_line_burst, static_cast<long long>(peer_line_period.count()));
-  std::fprintf(stderr, "tether: %s: cluster: %s\n", ctx.node.c_str(), text.c_str());
+    cluster_line(ctx.node, std::to_string(suppressed)
+                             + " more lines about refused or closed connections were "
+                               "dropped (at most "
+                             + std::to_string(peer_line_burst) + " per "
+                             + std::to_string(peer_line_period.count()) + " s)");
+  cluster_line(ctx.node, text);
 }
 
 std::string peer_of(native_socket fd) {
@@ -242,10 +247,8 @@ private:
       peer_line(*ctx_, "refused a connection from " + peer_ + ": TLS handshake failed ("
                          + why + ")");
     else
-      std::fprintf(stderr,
-                   "tether: %s: cluster: cannot connect to %s: TLS handshake failed "
-                   "(%s)\n",
-                   ctx_->node.c_str(), peer_.c_str(), why.c_str());
+      cluster_line(ctx_->node,
+                   "cannot connect to " + peer_ + ": TLS handshake failed (" + why + ")");
   }
 
   session_ptr session_;
@@ -278,8 +281,8 @@ session_ptr make_session(caf::actor_system& sys, native_socket fd, bool accepted
     peer_line(ctx, "refused a connection from " + peer + ": TLS handshake failed (" + why
                      + ")");
   else
-    std::fprintf(stderr, "tether: %s: cluster: cannot connect to %s: TLS handshake failed "
-                 "(%s)\n", ctx.node.c_str(), peer.c_str(), why.c_str());
+    cluster_line(ctx.node,
+                 "cannot connect to " + peer + ": TLS handshake failed (" + why + ")");
   return nullptr;
 }
 
@@ -564,11 +567,9 @@ protected:
     }
     if (!finish_tls_handshake(*sssn, *fd,
                               std::chrono::steady_clock::now() + handshake_bound)) {
-      std::fprintf(stderr,
-                   "tether: %s: cluster: cannot connect to %s: no TLS handshake and "
-                   "greeting within %lld ms\n",
-                   ctx_->node.c_str(), peer.c_str(),
-                   static_cast<long long>(handshake_bound.count()));
+      cluster_line(ctx_->node, "cannot connect to " + peer
+                                 + ": no TLS handshake and greeting within "
+                                 + std::to_string(handshake_bound.count()) + " ms");
       net::close_socket(*fd);
       return caf::sec::cannot_connect_to_node;
     }

@@ -128,6 +128,17 @@ def series_total(server, key):
     return s["state"]["total"] if s.get("found") else 0.0
 
 
+def totals_other_than(server, metric, keys, want):
+    """(key, total) of each series of `metric` over `keys` whose total is not `want`."""
+    wrong = []
+    for k in keys:
+        key = key_of(metric, k)
+        total = series_total(server, key)
+        if total != want:
+            wrong.append((key, total))
+    return wrong
+
+
 def directory_with_leader(server, timeout=20.0):
     """The /v1/directory answer of `server` once it names a directory leader (right
     after formation, or on a loaded machine, the answer may not name one yet)."""
@@ -479,12 +490,7 @@ def case_restart(env):
         # A delivery refused as UNAVAILABLE may have applied the parts of other
         # slices, and its retry counts only what it applied itself (`accepted`,
         # docs/protocol.md section 6): the totals show every part applied once.
-        wrong = []
-        for k in keys:
-            key = key_of("cluster_restart_total", k)
-            total = series_total(s1, key)
-            if total != 1:
-                wrong.append((key, total))
+        wrong = totals_other_than(s1, "cluster_restart_total", keys, 1)
         check(not wrong, f"{len(wrong)} keys with a total other than 1: {wrong[:5]}")
     finally:
         finish(c)
@@ -613,12 +619,7 @@ def case_fast_restart(env):
         # A retried batch counts only the parts its earlier deliveries did not apply
         # (`accepted`); the totals below show that every part is applied once.
         cl.close()
-        wrong = []
-        for k in keys:
-            key = key_of("cluster_fast_restart_total", k)
-            total = series_total(sl, key)
-            if total != 2:
-                wrong.append((key, total))
+        wrong = totals_other_than(sl, "cluster_fast_restart_total", keys, 2)
         check(not wrong, f"{len(wrong)} keys with a total other than 2: {wrong[:5]}")
         # Every replica converges: each node's own copy (GET /v1/series?local=true)
         # of a sample of the keys holds the same total, the restarted node's too.
