@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
@@ -105,6 +107,28 @@ typename Inspector::result_type inspect(Inspector& f, commit_block& b) {
     [&] { return f(*b.xs); });
 }
 
+/// The answer a follower gives a write's requester itself: `(near_ack_atom, token,
+/// result)`, sent by the follower shard on the requester's node (see `near_ack`).
+using near_ack_atom = caf::atom_constant<caf::atom("tt_nearack")>;
+
+/// A write whose requester (an ingest on another node than the primary) shares a
+/// node with this follower, and whose every item the primary made is in this batch.
+/// With a write quorum of two, the primary and this follower make the quorum: once
+/// the follower applied `items` it answers the requester with the primary's `result`
+/// (at `token`), a network round trip before the primary learns of it. The primary
+/// still answers as well; the requester counts whichever comes first.
+struct near_ack {
+  caf::actor to;               ///< the requester
+  uint64_t token = 0;          ///< the requester's number for the write
+  std::vector<uint32_t> items; ///< indexes into the batch's `items`
+  series::shard_write_result result;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, near_ack& x) {
+  return f(x.to, x.token, x.items, x.result);
+}
+
 /// What a primary shard sends one follower shard at once: the items of every slice
 /// they share that the writes (and ticks) handled since the last send produced, in
 /// stream order per slice, the samples of their write ranges, and commit notes.
@@ -116,13 +140,15 @@ struct replica_batch {
   std::vector<series::shard_write> writes;
   std::vector<replica_item> items;
   std::vector<commit_note> commits;
+  /// Writes this follower answers their requesters itself once it applied them.
+  std::vector<near_ack> nears;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_batch& x) {
   item_block items{&x.items};
   commit_block commits{&x.commits};
-  return f(x.writes, items, commits);
+  return f(x.writes, items, commits, x.nears);
 }
 
 /// A follower's answer for one slice.

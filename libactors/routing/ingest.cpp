@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -82,6 +83,14 @@ struct ingest_state {
   uint64_t highest_sent = 0;
   /// Deadlines of the writes sent to shards (sent without a CAF timeout).
   requests::deadlines write_deadlines;
+  /// Writes to a primary on another node that a follower on this node may answer
+  /// (`near_ack`), by the number sent with them; forgotten at the primary's answer.
+  struct near_wait {
+    std::shared_ptr<write_part> part;
+    caf::actor_addr shard;
+  };
+  std::unordered_map<uint64_t, near_wait> nears;
+  uint64_t next_token = 0;
 };
 
 /// How often waiting remote writes are checked against the routing table.
@@ -286,7 +295,10 @@ void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
         st.checked_version = table->version;
         self->delayed_send(self, reroute_interval, reroute_atom::value);
       }
+      r.write.near_token = ++st.next_token;
+      st.nears.emplace(r.write.near_token, ingest_state::near_wait{part, remote});
     }
+    auto token = r.write.near_token;
     // No CAF timeout: the deadline is kept here (one sweep timer, not two clock
     // wake-ups per shard write); past it the error handler runs as after a timeout.
     auto h = self->request(r.shard, caf::infinite, write_atom::value, std::move(r.write));
@@ -294,14 +306,18 @@ void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
     if (st.write_deadlines.add(id))
       self->delayed_send(self, st.write_deadlines.interval(), requests::sweep_atom::value);
     h.then(
-      [self, part, remote, id](series::shard_write_result& res) {
+      [self, part, remote, id, token](series::shard_write_result& res) {
         self->state.write_deadlines.done(id);
+        if (token != 0)
+          self->state.nears.erase(token);
         if (remote)
           settle(self, remote, part);
         answer(part, &res, {});
       },
-      [self, part, remote, first_slice, more_slices, id](caf::error& err) {
+      [self, part, remote, first_slice, more_slices, id, token](caf::error& err) {
         self->state.write_deadlines.done(id);
+        if (token != 0)
+          self->state.nears.erase(token);
         if (remote)
           settle(self, remote, part);
         answer(part, nullptr,
@@ -313,6 +329,20 @@ void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
       });
   }
   st.routed.clear();
+}
+
+/// A follower on this node applied every item of a write whose primary is on
+/// another node: with the primary it makes the write quorum, so the write counts as
+/// answered (the primary's own answer, when it comes, is then ignored).
+void near_answer(ingest_ptr self, uint64_t token, series::shard_write_result& res) {
+  auto& st = self->state;
+  auto i = st.nears.find(token);
+  if (i == st.nears.end())
+    return;
+  auto w = std::move(i->second);
+  st.nears.erase(i);
+  settle(self, w.shard, w.part);
+  answer(w.part, &res, {});
 }
 
 /// A write sent as a request: answered through its response promise.
@@ -337,6 +367,132 @@ caf::expected<series::key_route> route_key(ingest_ptr self, const std::string& t
   return k;
 }
 
+/// Reads the key `text` from its slice's primary, with the deadline of a request.
+caf::typed_response_promise<series_view> read_key(ingest_ptr self,
+                                                  const std::string& text) {
+  auto rp = self->make_response_promise<series_view>();
+  auto table = self->state.ctx->cache->load();
+  if (!table) {
+    rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+    return rp;
+  }
+  auto k = route_key(self, text, *table);
+  if (!k) {
+    rp.deliver(k.error());
+    return rp;
+  }
+  auto& r = table->slices[k->slice];
+  series_view absent;
+  absent.key = k->key;
+  absent.slice = k->slice;
+  absent.epoch = r.epoch;
+  absent.node = table->node_name(r.primary);
+  if (!r.shard) {
+    rp.deliver(make_error(errc::unavailable,
+                          "slice " + std::to_string(k->slice)
+                            + " has no reachable primary"));
+    return rp;
+  }
+  auto wait = std::make_shared<read_wait>(read_wait{rp, false});
+  caf::actor_addr remote;
+  if (r.shard.node() != self->node()) {
+    remote = r.shard.address();
+    watch_remote(self, r.shard);
+    self->state.remote_reads[remote].push_back(wait);
+  }
+  auto forget = [self, remote, wait] {
+    if (!remote)
+      return;
+    auto i = self->state.remote_reads.find(remote);
+    if (i != self->state.remote_reads.end())
+      i->second.erase(std::remove(i->second.begin(), i->second.end(), wait),
+                      i->second.end());
+  };
+  self->request(r.shard, timeout_of(self), read_atom::value, *k)
+    .then(
+      [wait, forget](series_view& v) mutable {
+        forget();
+        if (!wait->done) {
+          wait->done = true;
+          wait->rp.deliver(std::move(v));
+        }
+      },
+      [wait, forget](caf::error& err) mutable {
+        forget();
+        if (!wait->done) {
+          wait->done = true;
+          wait->rp.deliver(make_error(errc::unavailable,
+                                      "the slice primary did not answer: "
+                                        + to_string(err)));
+        }
+      });
+  return rp;
+}
+
+/// Subscribes `sink` to the keys `texts` at their slices' primaries: one request
+/// per shard, answered with every current view once all of them answered.
+caf::typed_response_promise<std::vector<series_view>>
+subscribe_keys(ingest_ptr self, const std::vector<std::string>& texts,
+               const caf::actor& sink) {
+  using views = std::vector<series_view>;
+  auto rp = self->make_response_promise<views>();
+  auto table = self->state.ctx->cache->load();
+  if (!table) {
+    rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
+    return rp;
+  }
+  std::map<series::shard_actor, std::vector<series::key_route>> by_shard;
+  for (auto& text : texts) {
+    auto k = route_key(self, text, *table);
+    if (!k) {
+      rp.deliver(k.error());
+      return rp;
+    }
+    auto& r = table->slices[k->slice];
+    if (!r.shard) {
+      rp.deliver(make_error(errc::unavailable,
+                            "slice " + std::to_string(k->slice)
+                              + " has no reachable primary"));
+      return rp;
+    }
+    by_shard[r.shard].push_back(std::move(*k));
+  }
+  if (by_shard.empty()) {
+    rp.deliver(views{});
+    return rp;
+  }
+  struct fan {
+    size_t remaining;
+    views out;
+    caf::error err;
+  };
+  auto f = std::make_shared<fan>(fan{by_shard.size(), {}, {}});
+  for (auto& [shard, keys] : by_shard) {
+    self->request(shard, timeout_of(self), subscribe_atom::value,
+                  std::move(keys), sink)
+      .then(
+        [f, rp](views& vs) mutable {
+          for (auto& v : vs)
+            f->out.push_back(std::move(v));
+          if (--f->remaining == 0) {
+            if (f->err)
+              rp.deliver(f->err);
+            else
+              rp.deliver(std::move(f->out));
+          }
+        },
+        [f, rp](caf::error& err) mutable {
+          if (!f->err)
+            f->err = make_error(errc::unavailable,
+                                "a slice primary did not answer: "
+                                  + to_string(err));
+          if (--f->remaining == 0)
+            rp.deliver(f->err);
+        });
+  }
+  return rp;
+}
+
 ingest_full_actor::behavior_type ingest_behavior(
   ingest_ptr self, std::shared_ptr<const ingest_context> ctx, std::string producer) {
   self->state.keyer = std::make_unique<wire::batch_keyer>(ctx->limits,
@@ -352,6 +508,9 @@ ingest_full_actor::behavior_type ingest_behavior(
       dispatch(self, batch, write_answer{{}, std::move(reply.fn)});
     },
     [self](reroute_atom) { check_reroutes(self); },
+    [self](replication::near_ack_atom, uint64_t token, series::shard_write_result& res) {
+      near_answer(self, token, res);
+    },
     [self](requests::sweep_atom) {
       auto& d = self->state.write_deadlines;
       if (d.sweep(self))
@@ -367,123 +526,9 @@ ingest_full_actor::behavior_type ingest_behavior(
       }
       return dispatch(self, batch);
     },
-    [self](read_atom, std::string& text) {
-      auto rp = self->make_response_promise<series_view>();
-      auto table = self->state.ctx->cache->load();
-      if (!table) {
-        rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
-        return rp;
-      }
-      auto k = route_key(self, text, *table);
-      if (!k) {
-        rp.deliver(k.error());
-        return rp;
-      }
-      auto& r = table->slices[k->slice];
-      series_view absent;
-      absent.key = k->key;
-      absent.slice = k->slice;
-      absent.epoch = r.epoch;
-      absent.node = table->node_name(r.primary);
-      if (!r.shard) {
-        rp.deliver(make_error(errc::unavailable,
-                              "slice " + std::to_string(k->slice)
-                                + " has no reachable primary"));
-        return rp;
-      }
-      auto wait = std::make_shared<read_wait>(read_wait{rp, false});
-      caf::actor_addr remote;
-      if (r.shard.node() != self->node()) {
-        remote = r.shard.address();
-        watch_remote(self, r.shard);
-        self->state.remote_reads[remote].push_back(wait);
-      }
-      auto forget = [self, remote, wait] {
-        if (!remote)
-          return;
-        auto i = self->state.remote_reads.find(remote);
-        if (i != self->state.remote_reads.end())
-          i->second.erase(std::remove(i->second.begin(), i->second.end(), wait),
-                          i->second.end());
-      };
-      self->request(r.shard, timeout_of(self), read_atom::value, *k)
-        .then(
-          [wait, forget](series_view& v) mutable {
-            forget();
-            if (!wait->done) {
-              wait->done = true;
-              wait->rp.deliver(std::move(v));
-            }
-          },
-          [wait, forget](caf::error& err) mutable {
-            forget();
-            if (!wait->done) {
-              wait->done = true;
-              wait->rp.deliver(make_error(errc::unavailable,
-                                          "the slice primary did not answer: "
-                                            + to_string(err)));
-            }
-          });
-      return rp;
-    },
+    [self](read_atom, std::string& text) { return read_key(self, text); },
     [self](subscribe_atom, std::vector<std::string>& texts, caf::actor& sink) {
-      using views = std::vector<series_view>;
-      auto rp = self->make_response_promise<views>();
-      auto table = self->state.ctx->cache->load();
-      if (!table) {
-        rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
-        return rp;
-      }
-      std::map<series::shard_actor, std::vector<series::key_route>> by_shard;
-      for (auto& text : texts) {
-        auto k = route_key(self, text, *table);
-        if (!k) {
-          rp.deliver(k.error());
-          return rp;
-        }
-        auto& r = table->slices[k->slice];
-        if (!r.shard) {
-          rp.deliver(make_error(errc::unavailable,
-                                "slice " + std::to_string(k->slice)
-                                  + " has no reachable primary"));
-          return rp;
-        }
-        by_shard[r.shard].push_back(std::move(*k));
-      }
-      if (by_shard.empty()) {
-        rp.deliver(views{});
-        return rp;
-      }
-      struct fan {
-        size_t remaining;
-        views out;
-        caf::error err;
-      };
-      auto f = std::make_shared<fan>(fan{by_shard.size(), {}, {}});
-      for (auto& [shard, keys] : by_shard) {
-        self->request(shard, timeout_of(self), subscribe_atom::value,
-                      std::move(keys), sink)
-          .then(
-            [f, rp](views& vs) mutable {
-              for (auto& v : vs)
-                f->out.push_back(std::move(v));
-              if (--f->remaining == 0) {
-                if (f->err)
-                  rp.deliver(f->err);
-                else
-                  rp.deliver(std::move(f->out));
-              }
-            },
-            [f, rp](caf::error& err) mutable {
-              if (!f->err)
-                f->err = make_error(errc::unavailable,
-                                    "a slice primary did not answer: "
-                                      + to_string(err));
-              if (--f->remaining == 0)
-                rp.deliver(f->err);
-            });
-      }
-      return rp;
+      return subscribe_keys(self, texts, sink);
     },
   };
 }

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "replication/messages.hpp"
 #include "requests/deadlines.hpp"
 #include "routing/route_table.hpp"
 #include "rules/rule_cache.hpp"
@@ -34,10 +35,13 @@ struct write_reply {
 /// keys a frame on its I/O thread and hands the keyed batch over, as a request or
 /// with a `write_reply`. `sweep_atom` is
 /// its own timer for the deadlines of its writes to shards (`requests::deadlines`).
+/// `near_ack_atom` is the answer of a follower on this node to a write sent to a
+/// primary on another node (replication/messages.hpp, `near_ack`).
 using ingest_full_actor = ingest_actor::extend<
   caf::replies_to<write_atom, wire::keyed_batch>::with<write_ack>,
   caf::reacts_to<write_atom, wire::keyed_batch, write_reply>,
-  caf::reacts_to<reroute_atom>, caf::reacts_to<requests::sweep_atom>>;
+  caf::reacts_to<reroute_atom>, caf::reacts_to<requests::sweep_atom>,
+  caf::reacts_to<replication::near_ack_atom, uint64_t, series::shard_write_result>>;
 
 /// What every ingest actor of a node shares.
 struct ingest_context {

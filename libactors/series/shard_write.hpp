@@ -42,6 +42,10 @@ struct shard_write {
   std::string keys;
   std::vector<wire::keyed_sample> samples; ///< grouped by slice, see `ranges`
   std::vector<slice_range> ranges;
+  /// Set by a requester on another node than the shard (non-zero, its own number
+  /// for the write): a follower on the requester's node may answer it
+  /// (replication/messages.hpp, `near_ack`). Zero: only the shard answers.
+  uint64_t near_token = 0;
 
   std::string_view key(const wire::keyed_sample& s) const {
     return {keys.data() + s.key_offset, s.key_size};
@@ -127,7 +131,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
   sample_block samples{&x.samples};
   range_block ranges{&x.ranges};
-  return f(x.producer, x.sequence, x.keys, samples, ranges);
+  return f(x.producer, x.sequence, x.keys, samples, ranges, x.near_token);
 }
 
 /// What a shard did with a shard write. Ranges are independent: a failed range does

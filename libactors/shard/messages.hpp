@@ -27,6 +27,8 @@ using directory::replica_position;
 using replication::ack_code;
 using replication::commit_note;
 using replication::item_kind;
+using replication::near_ack;
+using replication::near_ack_atom;
 using replication::replica_ack;
 using replication::replica_acks;
 using replication::replica_batch;

@@ -249,6 +249,13 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
   close_due(self, ctx.now_ms);
   uint64_t created = 0;
   st.opened.clear();
+  // Whether a follower on the requester's node may answer it (replication's
+  // `near_ack`): every range a new item of a stream whose write quorum is two.
+  bool near = w.near_token != 0;
+  // Taken now: a response promise made below takes the sender from the message.
+  auto requester = near ? self->current_sender() : caf::strong_actor_ptr{};
+  uint32_t near_items = 0;
+  shard_write_result near_result;
   auto refuse = [&](const std::string& why) {
     if (res.code != errc::none)
       return;
@@ -310,7 +317,11 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
       if (!out.duplicate) {
         auto it = stream->append(item_kind::write, ctx.now_ms);
         send_item(self, *stream, it, &w, &r);
+        ++near_items;
       }
+      near = near && stream->quorum() == 2;
+      near_result.applied += out.applied;
+      near_result.late += out.late;
       shard_write_result part;
       part.applied = out.applied;
       part.late = out.late;
@@ -343,6 +354,8 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
     else
       refuse(at_epoch(r, " is not served here at epoch "));
   }
+  if (near && res.code == errc::none && near_items == w.ranges.size())
+    attach_near(self, requester, w, std::move(near_result), near_items);
   seal_writes(self);
   st.schedule(st.opened);
   if (created > 0)

@@ -53,6 +53,26 @@ void seal_writes(shard_ptr self) {
     seal(ob);
 }
 
+void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
+                 const shard_write& w, shard_write_result result, size_t items) {
+  if (!requester || items == 0)
+    return;
+  auto node = requester->node();
+  for (auto& [shard, ob] : self->state.outbox) {
+    if (shard.node() != node || ob.open != &w || ob.open_items.size() != items)
+      continue;
+    near_ack n;
+    n.to = caf::actor_cast<caf::actor>(requester);
+    n.token = w.near_token;
+    n.result = std::move(result);
+    n.items.reserve(items);
+    for (auto& [item, range] : ob.open_items)
+      n.items.push_back(item);
+    ob.batch.nears.push_back(std::move(n));
+    return;
+  }
+}
+
 /// Sends every follower shard what queued up for it, one message each.
 void flush(shard_ptr self) {
   auto& st = self->state;
@@ -587,6 +607,22 @@ std::pair<uint32_t, bool> answer_slot(std::vector<uint32_t>& slot,
   return {next, true};
 }
 
+/// Answers the requesters of the batch's writes this replica applied in full, when
+/// they are on this node: the primary applied them too, so a write quorum of two
+/// holds them (replication's `near_ack`).
+void answer_nears(shard_ptr self, const replica_batch& b) {
+  auto& applied = self->state.item_applied;
+  for (auto& n : b.nears) {
+    if (!n.to || n.to.node() != self->node() || n.items.empty())
+      continue;
+    auto all = std::all_of(n.items.begin(), n.items.end(), [&](uint32_t k) {
+      return k < applied.size() && applied[k];
+    });
+    if (all)
+      caf::anon_send(n.to, near_ack_atom::value, n.token, n.result);
+  }
+}
+
 } // namespace
 
 replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
@@ -597,7 +633,10 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
   // One answer per slice, in the order of the slices' first items; a batch of
   // writes that queued up together may hold several items of one slice.
   auto& slot = st.ack_slot;
-  for (auto& it : b.items) {
+  auto& applied = st.item_applied;
+  applied.assign(b.nears.empty() ? 0 : b.items.size(), false);
+  for (size_t k = 0; k < b.items.size(); ++k) {
+    auto& it = b.items[k];
     auto [pos, fresh] = answer_slot(slot, out, it.slice);
     if (fresh)
       out.push_back(replica_ack{it.slice, ack_code::ok, 0, 0, 0});
@@ -619,6 +658,8 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
       continue;
     }
     *i = apply_item(self, *rep, b, it);
+    if (!applied.empty())
+      applied[k] = i->code == ack_code::ok;
   }
   for (auto& a : out)
     if (a.slice < slot.size())
@@ -626,6 +667,7 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
   for (auto& c : b.commits)
     if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence)
       rep->cursor.commit(c.seq);
+  answer_nears(self, b);
   return reply;
 }
 

@@ -723,3 +723,58 @@ TEST_CASE_METHOD(replication_fixture,
   CHECK(write_to(2) == errc::none);
   caf::anon_send_exit(restarted, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "with a write quorum of two, the follower on the requester's node "
+                 "answers a write it applied in full",
+                 "[shard][replication]") {
+  // Every shard of this fixture shares the test's node: shard 0 leads, and one of
+  // its followers stands on the requester's node.
+  auto a = keys_on(1, 2);
+  auto b = keys_on(6, 1);
+  auto all = a;
+  all.insert(all.end(), b.begin(), b.end());
+  auto w = counter_write("p", 1, all, 1, 2);
+  w.near_token = 42;
+  auto r = write(0, w);
+  REQUIRE(r.code == errc::none);
+  CHECK(r.applied == all.size());
+  bool near = false;
+  self->receive(
+    [&](replication::near_ack_atom, uint64_t token, series::shard_write_result& res) {
+      near = true;
+      CHECK(token == 42);
+      CHECK(res.code == errc::none);
+      CHECK(res.applied == all.size());
+      CHECK(res.duplicate_ranges == 0);
+    },
+    caf::after(5s) >> [] {});
+  CHECK(near);
+  // A write without a number gets no such answer, and neither does a retry (a
+  // duplicate makes no item) or a write of a quorum above two. In each case the
+  // primary answers only after every follower that could send one has applied
+  // the batch, so an answer would be in the mailbox already.
+  auto quiet = [&] {
+    bool got = false;
+    self->receive(
+      [&](replication::near_ack_atom, uint64_t, series::shard_write_result&) {
+        got = true;
+      },
+      caf::after(std::chrono::milliseconds(0)) >> [] {});
+    return !got;
+  };
+  auto dup = counter_write("p", 1, all, 1, 2);
+  dup.near_token = 43;
+  CHECK(write(0, dup).duplicate_ranges == 2);
+  CHECK(quiet());
+  publish(table(101, 0, {1, 2}, 1, 5)); // RF 5 over three replicas: quorum 3
+  auto wide = counter_write("p", 2, all, 1, 2);
+  wide.near_token = 44;
+  REQUIRE(write(0, wide).code == errc::none);
+  CHECK(quiet());
+  for (auto& key : all) {
+    CHECK(read(0, key).total == 4);
+    same_state(0, 1, key);
+    same_state(0, 2, key);
+  }
+}

@@ -199,6 +199,8 @@ struct shard_state {
   bool flush_scheduled = false; ///< a replica_flush_atom is on its way to this shard
   /// Scratch of on_replicate: by slice id, the index + 1 of its answer (0: none).
   std::vector<uint32_t> ack_slot;
+  /// Scratch of `on_replicate`: by item index, whether the item was applied.
+  std::vector<bool> item_applied;
   /// Read barriers appended since the last flush, by slice: reads that arrive
   /// before it goes out share one (`confirm_leading`).
   slice_map<uint64_t> read_barriers;
@@ -580,6 +582,12 @@ void share_subscriptions(shard_ptr self, const std::vector<key_route>& keys,
 void start_leveling(shard_ptr self, uint32_t s, bool adopted);
 
 replica_acks on_replicate(shard_ptr self, const replica_batch& b);
+
+/// Lets the follower shard on `requester`'s node answer write `w` (whose `items`
+/// items were just queued) with `result`, if that follower's queue holds every one
+/// of them (replication's `near_ack`).
+void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
+                 const shard_write& w, shard_write_result result, size_t items);
 
 replica_ack on_seed(shard_ptr self, slice_snapshot& snap);
 
