@@ -15,6 +15,20 @@ find_package(Threads REQUIRED)
 set(TETHER_BOOST_MIN_VERSION 1.81)
 set(TETHER_PROTOBUF_MIN_VERSION 3.21)
 find_package(Boost ${TETHER_BOOST_MIN_VERSION} REQUIRED)
+# Boost.JSON (compiled, Debian libboost-json1.81-dev) reads rules files, the tools'
+# JSON and the gateway's; Tether::actors links it.
+find_package(boost_json ${TETHER_BOOST_MIN_VERSION} CONFIG QUIET)
+if(NOT TARGET Boost::json)
+  message(FATAL_ERROR "Tether: not found: Boost.JSON >= ${TETHER_BOOST_MIN_VERSION} "
+                      "(Debian libboost-json1.81-dev; bash tools/setup.sh installs it)")
+endif()
+# Boost.URL (compiled, Debian libboost-url1.81-dev) parses the gateway's request
+# targets; only tetherd links it, so the installed package does not need it.
+find_package(boost_url ${TETHER_BOOST_MIN_VERSION} CONFIG QUIET)
+if(NOT TARGET Boost::url)
+  message(FATAL_ERROR "Tether: not found: Boost.URL >= ${TETHER_BOOST_MIN_VERSION} "
+                      "(Debian libboost-url1.81-dev; bash tools/setup.sh installs it)")
+endif()
 find_package(Protobuf ${TETHER_PROTOBUF_MIN_VERSION} REQUIRED)
 find_package(Catch2 2.13 REQUIRED)
 # CLI11 (header-only, Debian libcli11-dev) parses the tools' command lines.

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev
-  libboost1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libprotobuf-dev protobuf-compiler
   catch2
   libxxhash-dev

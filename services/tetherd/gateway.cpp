@@ -28,6 +28,7 @@
 #include "prometheus/exposition.hpp"
 #include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"
+#include "query.hpp"
 #include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
 #include "tls_store.hpp"
@@ -194,57 +195,6 @@ json::value nodes_json(const assignment_table& t, const std::vector<peer_state>&
     nodes.emplace_back(std::move(o));
   }
   return json::object{{"version", t.version}, {"nodes", std::move(nodes)}};
-}
-
-/// Decodes %XX escapes and '+' in a query-string value.
-bool url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= in.size())
-        return false;
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9')
-          return h - '0';
-        if (h >= 'a' && h <= 'f')
-          return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F')
-          return h - 'A' + 10;
-        return -1;
-      };
-      int hi = hex(in[i + 1]);
-      int lo = hex(in[i + 2]);
-      if (hi < 0 || lo < 0)
-        return false;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return true;
-}
-
-/// Finds `name` in the query string of `target`; returns false if absent.
-bool query_param(std::string_view target, std::string_view name, std::string& out) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos)
-    return false;
-  auto rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    auto part = rest.substr(0, amp);
-    auto eq = part.find('=');
-    if (part.substr(0, eq) == name)
-      return url_decode(eq == std::string_view::npos ? "" : part.substr(eq + 1), out);
-    if (amp == std::string_view::npos)
-      break;
-    rest = rest.substr(amp + 1);
-  }
-  return false;
 }
 
 /// The WebSocket sessions of a server, so that stopping can close them cleanly.
@@ -438,36 +388,6 @@ role needed_role(std::string_view path) {
   return role::read;
 }
 
-/// The value of query parameter `name` in `query` (the part after '?'),
-/// percent-decoded; empty when absent or malformed.
-std::string query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (part.size() <= name.size() || part.substr(0, name.size()) != name
-        || part[name.size()] != '=')
-      continue;
-    auto raw = part.substr(name.size() + 1);
-    std::string out;
-    out.reserve(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] != '%') {
-        out.push_back(raw[i] == '+' ? ' ' : raw[i]);
-        continue;
-      }
-      if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1]))
-          || !std::isxdigit(static_cast<unsigned char>(raw[i + 2])))
-        return {};
-      out.push_back(static_cast<char>(std::stoi(std::string{raw.substr(i + 1, 2)},
-                                                nullptr, 16)));
-      i += 2;
-    }
-    return out;
-  }
-  return {};
-}
-
 /// Whether an HTTP request may proceed: its `Authorization` header, or for the
 /// dashboard's event stream (browsers cannot set headers on an EventSource) an
 /// `access_token` query parameter, checked against the role `path` needs.
@@ -475,10 +395,8 @@ auth_verdict authorize(const token_table& table, std::string_view header,
                        std::string_view target, std::string_view path) {
   auto needed = needed_role(path);
   if (header.empty() && path == dashboard::stream_path) {
-    auto q = target.find('?');
-    if (q != std::string_view::npos)
-      return check_token(table, query_param(target.substr(q + 1), "access_token"),
-                         needed);
+    if (auto token = query_value(target, "access_token"))
+      return check_token(table, *token, needed);
   }
   return check_bearer(table, header, needed);
 }
@@ -756,7 +674,8 @@ private:
              std::string_view target) {
     admin_request ar;
     if (path == "/v1/admin/drain" || path == "/v1/admin/move") {
-      if (!query_param(target, "node", ar.node) || ar.node.empty())
+      ar.node = query_value(target, "node").value_or("");
+      if (ar.node.empty())
         return reply_error(req, http::status::bad_request,
                            {errc::invalid_key, "missing query parameter 'node'"});
     }
@@ -764,8 +683,8 @@ private:
       ar.what = admin_request::op::drain;
     } else if (path == "/v1/admin/move") {
       ar.what = admin_request::op::move;
-      std::string text;
-      if (!query_param(target, "slice", text) || text.empty()
+      auto text = query_value(target, "slice").value_or("");
+      if (text.empty()
           || text.find_first_not_of("0123456789") != std::string::npos
           || text.size() > 9)
         return reply_error(req, http::status::bad_request,
@@ -854,14 +773,17 @@ private:
       return;
     }
     if (path == "/v1/where" || path == "/v1/series") {
-      std::string key;
-      if (!query_param(target, "key", key))
+      auto found = query_value(target, "key");
+      if (!found)
         return reply_error(req, http::status::bad_request,
-                           {errc::invalid_key, "missing query parameter 'key'"});
+                           {errc::invalid_key, "missing query parameter 'key' (or a "
+                                               "target that is not a valid URL: "
+                                               "percent-encode the key)"});
+      auto key = std::move(*found);
       if (path == "/v1/where")
         return where(std::move(req), key);
-      std::string local;
-      if (query_param(target, "local", local) && (local == "true" || local == "1"))
+      auto local = query_value(target, "local").value_or("");
+      if (local == "true" || local == "1")
         return read_local(std::move(req), key);
       auto self = shared_from_this();
       backend_.read(key, post_back([self, req = std::move(req)](

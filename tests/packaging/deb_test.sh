@@ -74,7 +74,7 @@ echo "== tether-dev: contents"
 dpkg-deb --info "$dev" | sed -n '/Package:/,$p'
 devdepends=$(dpkg-deb --field "$dev" Depends)
 for pkg in libcaf-dev libprotobuf-dev libxxhash-dev libsnappy-dev libre2-dev \
-           libboost1.81-dev; do
+           libboost1.81-dev libboost-json1.81-dev; do
   [[ $devdepends == *"$pkg"* ]] || fail "tether-dev Depends lacks $pkg: $devdepends"
 done
 contents=$(dpkg-deb -c "$dev")
