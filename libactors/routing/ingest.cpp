@@ -84,12 +84,9 @@ struct ingest_state {
   /// Deadlines of the writes sent to shards (sent without a CAF timeout).
   requests::deadlines write_deadlines;
   /// Writes to a primary on another node that a follower on this node may answer
-  /// (`near_ack`), by the number sent with them; forgotten at the primary's answer.
-  struct near_wait {
-    std::shared_ptr<write_part> part;
-    caf::actor_addr shard;
-  };
-  std::unordered_map<uint64_t, near_wait> nears;
+  /// (`near_ack`): the requests' response ids by the number sent with them;
+  /// forgotten once the request has its answer.
+  std::unordered_map<uint64_t, caf::message_id> nears;
   uint64_t next_token = 0;
 };
 
@@ -296,13 +293,14 @@ void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
         self->delayed_send(self, reroute_interval, reroute_atom::value);
       }
       r.write.near_token = ++st.next_token;
-      st.nears.emplace(r.write.near_token, ingest_state::near_wait{part, remote});
     }
     auto token = r.write.near_token;
     // No CAF timeout: the deadline is kept here (one sweep timer, not two clock
     // wake-ups per shard write); past it the error handler runs as after a timeout.
     auto h = self->request(r.shard, caf::infinite, write_atom::value, std::move(r.write));
     auto id = h.id();
+    if (token != 0)
+      st.nears.emplace(token, id);
     if (st.write_deadlines.add(id))
       self->delayed_send(self, st.write_deadlines.interval(), requests::sweep_atom::value);
     h.then(
@@ -332,17 +330,19 @@ void dispatch(ingest_ptr self, wire::keyed_batch& batch, write_answer to) {
 }
 
 /// A follower on this node applied every item of a write whose primary is on
-/// another node: with the primary it makes the write quorum, so the write counts as
-/// answered (the primary's own answer, when it comes, is then ignored).
+/// another node: with the primary it makes the write quorum, so its answer is the
+/// answer of the request to the primary. It is handed to the request's handler as
+/// that answer (as a deadline's timeout is), which settles the request: the primary
+/// does not answer once it learns the follower did, and if it did answer first, or
+/// does anyway, the later answer is dropped.
 void near_answer(ingest_ptr self, uint64_t token, series::shard_write_result& res) {
   auto& st = self->state;
   auto i = st.nears.find(token);
   if (i == st.nears.end())
     return;
-  auto w = std::move(i->second);
+  auto id = i->second;
   st.nears.erase(i);
-  settle(self, w.shard, w.part);
-  answer(w.part, &res, {});
+  self->eq_impl(id, self->ctrl(), self->context(), std::move(res));
 }
 
 /// A write sent as a request: answered through its response promise.

@@ -355,7 +355,7 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
       refuse(at_epoch(r, " is not served here at epoch "));
   }
   if (near && res.code == errc::none && near_items == w.ranges.size())
-    attach_near(self, requester, w, std::move(near_result), near_items);
+    attach_near(self, requester, w, std::move(near_result), near_items, reply);
   seal_writes(self);
   st.schedule(st.opened);
   if (created > 0)

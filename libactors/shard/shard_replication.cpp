@@ -54,8 +54,9 @@ void seal_writes(shard_ptr self) {
 }
 
 void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
-                 const shard_write& w, shard_write_result result, size_t items) {
-  if (!requester || items == 0)
+                 const shard_write& w, shard_write_result result, size_t items,
+                 std::shared_ptr<pending_write> reply) {
+  if (!requester || items == 0 || !reply)
     return;
   auto node = requester->node();
   for (auto& [shard, ob] : self->state.outbox) {
@@ -66,10 +67,31 @@ void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
     n.token = w.near_token;
     n.result = std::move(result);
     n.items.reserve(items);
-    for (auto& [item, range] : ob.open_items)
+    outbound::near_reply wait{std::move(reply), {}};
+    for (auto& [item, range] : ob.open_items) {
       n.items.push_back(item);
+      wait.slices.push_back(ob.batch.items[item].slice);
+    }
     ob.batch.nears.push_back(std::move(n));
+    ob.near_replies.push_back(std::move(wait));
     return;
+  }
+}
+
+/// Marks the replies whose near answer the follower sent: it acknowledged every
+/// slice of the write's items in its answer to the batch that carried them (the
+/// follower answers a write exactly when it applied all of them; an ok ack of a
+/// slice means every item of the slice in the batch was applied).
+void mark_near_answers(const std::vector<outbound::near_reply>& nears,
+                       const replica_acks& reply) {
+  for (auto& n : nears) {
+    auto all = std::all_of(n.slices.begin(), n.slices.end(), [&](uint32_t s) {
+      return std::any_of(reply.xs.begin(), reply.xs.end(), [&](const replica_ack& a) {
+        return a.slice == s && a.code == ack_code::ok;
+      });
+    });
+    if (all)
+      n.reply->answered = true;
   }
 }
 
@@ -213,8 +235,11 @@ void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
   if (st.batch_deadlines.add(id))
     self->delayed_send(self, st.batch_deadlines.interval(), requests::sweep_atom::value);
   h.then(
-    [self, shard, gens, gen_of, id](replica_acks& reply) {
+    [self, shard, gens, gen_of, id,
+     nears = std::move(ob.near_replies)](replica_acks& reply) {
       self->state.batch_deadlines.done(id);
+      // First, before the acks move commit points: which near answers went out.
+      mark_near_answers(nears, reply);
       for (auto& a : reply.xs)
         on_ack(self, shard, a, gen_of(gens, a.slice));
       flush_soon(self);

@@ -44,9 +44,12 @@ struct pending_reply {
   T value;
   caf::error error; ///< delivered instead of `value` if set
   size_t outstanding = 1;
+  /// The requester has its answer from elsewhere (a follower's near answer): the
+  /// promise is dropped instead of delivered; the requester settled it itself.
+  bool answered = false;
 
   void release() {
-    if (--outstanding > 0)
+    if (--outstanding > 0 || answered)
       return;
     if (error)
       promise.deliver(std::move(error));
@@ -140,6 +143,14 @@ struct outbound {
   const shard_write* open = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> open_items;
   uint64_t open_samples = 0;
+  /// Per entry of `batch.nears`: the reply of its write and the slices of its
+  /// items. Once this follower's answer to the batch acknowledges all of those
+  /// slices, it has sent the near answer, and the reply is not delivered.
+  struct near_reply {
+    std::shared_ptr<pending_reply<shard_write_result>> reply;
+    std::vector<uint32_t> slices;
+  };
+  std::vector<near_reply> near_replies;
 
   void list(uint32_t slice) {
     if (slice >= listed.size())
@@ -587,7 +598,8 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b);
 /// items were just queued) with `result`, if that follower's queue holds every one
 /// of them (replication's `near_ack`).
 void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
-                 const shard_write& w, shard_write_result result, size_t items);
+                 const shard_write& w, shard_write_result result, size_t items,
+                 std::shared_ptr<pending_write> reply);
 
 replica_ack on_seed(shard_ptr self, slice_snapshot& snap);
 
