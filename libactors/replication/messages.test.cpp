@@ -3,8 +3,12 @@
 #include <limits>
 #include <random>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -61,14 +65,28 @@ TEST_CASE("a replica batch crosses CAF's serializers in its compact form",
   series::shard_write w;
   w.producer = "p";
   w.sequence = 4;
+  w.near_token = 77;
   b.writes.push_back(w);
+  // A near answer; its requester is an actor (of this node here), which CAF's
+  // serializers write with their actor system.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto requester = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  near_ack n;
+  n.to = requester;
+  n.token = std::numeric_limits<uint64_t>::max();
+  n.items = {0, 7, 299};
+  n.result.applied = 12;
+  n.result.late = 1;
+  n.result.duplicate_ranges = 2;
+  b.nears.push_back(n);
   std::vector<char> buf;
-  caf::binary_serializer sink{nullptr, buf};
+  caf::binary_serializer sink{sys, buf};
   REQUIRE(!sink(b));
   // An item took 56 bytes as a fixed struct.
   CHECK(buf.size() < 300 * 16);
   replica_batch out;
-  caf::binary_deserializer source{nullptr, buf};
+  caf::binary_deserializer source{sys, buf};
   REQUIRE(!source(out));
   REQUIRE(out.items.size() == b.items.size());
   for (size_t i = 0; i < b.items.size(); ++i)
@@ -79,6 +97,15 @@ TEST_CASE("a replica batch crosses CAF's serializers in its compact form",
   CHECK(out.commits[1].seq == std::numeric_limits<uint64_t>::max());
   REQUIRE(out.writes.size() == 1);
   CHECK(out.writes[0].producer == "p");
+  CHECK(out.writes[0].near_token == 77);
+  REQUIRE(out.nears.size() == 1);
+  CHECK(out.nears[0].to == requester);
+  CHECK(out.nears[0].token == std::numeric_limits<uint64_t>::max());
+  CHECK(out.nears[0].items == std::vector<uint32_t>{0, 7, 299});
+  CHECK(out.nears[0].result.applied == 12);
+  CHECK(out.nears[0].result.late == 1);
+  CHECK(out.nears[0].result.duplicate_ranges == 2);
+  caf::anon_send_exit(requester, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("acks cross in their compact form", "[replication]") {
