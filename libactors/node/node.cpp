@@ -171,6 +171,7 @@ node_stats node::stats() const {
   s.samples_late = impl_->counters->samples_late.load(std::memory_order_relaxed);
   s.windows_closed = impl_->counters->windows_closed.load(std::memory_order_relaxed);
   s.batches_acked = impl_->counters->batches_acked.load(std::memory_order_relaxed);
+  s.near_answers = impl_->counters->near_answers.load(std::memory_order_relaxed);
   s.input_series = impl_->inputs->total.load(std::memory_order_relaxed);
   if (impl_->sender) {
     auto x = impl_->sender->stats();

@@ -184,6 +184,10 @@ bool render_metrics(const std::vector<series_view>& series, const node_metrics& 
                static_cast<double>(self.windows_closed));
   page.counter("tether_batches_acked_total", "Write batches acknowledged.", me,
                static_cast<double>(self.batches_acked));
+  page.counter("tether_near_answers_total",
+               "Writes forwarded to a primary on another node that a follower here "
+               "answered itself.",
+               me, static_cast<double>(self.near_answers));
   std::vector<parsed_series> reasons(self.batches_rejected.size());
   for (size_t i = 0; i < reasons.size(); ++i) {
     reasons[i].key.labels.emplace_back("node", self.node);

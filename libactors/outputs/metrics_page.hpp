@@ -22,6 +22,7 @@ struct node_metrics {
   uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
   uint64_t batches_acked = 0;
+  uint64_t near_answers = 0;
   std::vector<std::pair<std::string, uint64_t>> batches_rejected; ///< reason, count
   std::vector<std::pair<uint32_t, uint64_t>> slice_series; ///< slice, series count
   /// Remote-write export (absent when not configured).

@@ -165,6 +165,9 @@ struct node_counters {
   std::atomic<uint64_t> windows_closed{0};
   std::atomic<uint32_t> primary_slices{0};
   std::atomic<uint64_t> batches_acked{0};
+  /// Writes forwarded from this node's gateway to a primary elsewhere that a
+  /// follower shard here answered itself (replication's `near_ack`).
+  std::atomic<uint64_t> near_answers{0};
   /// Write batches refused, by error code (index = errc value).
   std::array<std::atomic<uint64_t>, 32> batches_rejected{};
   /// Per slice (index = slice id; empty until `size_slices`): samples applied here

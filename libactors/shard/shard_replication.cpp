@@ -643,8 +643,10 @@ void answer_nears(shard_ptr self, const replica_batch& b) {
     auto all = std::all_of(n.items.begin(), n.items.end(), [&](uint32_t k) {
       return k < applied.size() && applied[k];
     });
-    if (all)
-      caf::anon_send(n.to, near_ack_atom::value, n.token, n.result);
+    if (!all)
+      continue;
+    caf::anon_send(n.to, near_ack_atom::value, n.token, n.result);
+    self->state.cfg.counters->near_answers.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

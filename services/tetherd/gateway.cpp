@@ -921,6 +921,7 @@ private:
       me.primary_slices = stats.primary_slices;
       me.slice_series = std::move(slices);
       me.batches_acked = stats.batches_acked;
+      me.near_answers = stats.near_answers;
       me.exporting = stats.exporting;
       me.export_queue_depth = stats.export_queue;
       me.export_sent = stats.export_sent;

@@ -118,6 +118,20 @@ def http_json(server, path, method="GET", timeout=10.0):
         raise Failure(f"{method} {path} on {server}: HTTP {e.code}: {body[:300]}")
 
 
+def node_metric(server, name):
+    """The value of the node's own metric `name` on its /metrics page (0 if absent)."""
+    ctx, token = credentials(server)
+    base = server if ctx else f"http://{server}"
+    req = urllib.request.Request(base + "/metrics", headers={"Authorization":
+                                                            f"Bearer {token}"}
+                                 if token else {})
+    with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def key_of(name, labels):
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
@@ -673,6 +687,11 @@ def case_stale_read(env):
         a = write_until_acked(cl, [counter("cluster_stale_read_total", k) for k in keys],
                               time.monotonic() + 20)
         check(a is not None and a.get("accepted") == len(keys), f"first write: {a}")
+        # The parts of that write whose primaries are elsewhere were answered by
+        # the followers on the leader's node too (a near answer each).
+        wait_for("a near answer on the node that took the write",
+                 lambda: node_metric(sl, "tether_near_answers_total") > 0 or None,
+                 timeout=20, interval=0.2)
         # The keys the victim leads: their reads go to its own shards.
         mine, slices = [], set()
         for k in keys:

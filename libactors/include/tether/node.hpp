@@ -26,6 +26,7 @@ struct node_stats {
   uint64_t windows_closed = 0;
   uint32_t primary_slices = 0;
   uint64_t batches_acked = 0;
+  uint64_t near_answers = 0;     ///< forwarded writes a follower here answered
   int64_t input_series = 0;      ///< tracked while an input series limit is set
   bool exporting = false;        ///< remote-write export configured
   uint64_t export_queue = 0;     ///< batches waiting to be sent
