@@ -3,17 +3,21 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 namespace tether::events {
 
 /// Rate limit for log lines that others can cause (clients on the gateway, peers on
-/// the cluster port): at most `burst` lines per `period`; the lines dropped are
-/// counted and reported with the next line let through. Thread-safe.
+/// the cluster port): at most `burst` lines in any stretch of time `period` long (a
+/// sliding window: a line is let through once the `burst`-th line before it is a
+/// period old); the lines dropped are counted and reported with the next line let
+/// through. Thread-safe.
 class log_limiter {
 public:
   using clock = std::chrono::steady_clock;
 
-  log_limiter(uint32_t burst, clock::duration period) : burst_(burst), period_(period) {
+  log_limiter(uint32_t burst, clock::duration period)
+    : burst_(burst), period_(period), written_(burst) {
   }
 
   /// Whether a line may be written now. When it may, `suppressed` is set to the
@@ -24,8 +28,11 @@ private:
   std::mutex mtx_;
   uint32_t burst_;
   clock::duration period_;
-  clock::time_point period_start_{};
-  uint32_t written_ = 0;
+  /// When the last `burst_` lines let through were written (a ring; `count_` of
+  /// them used, the oldest at `next_` once it is full).
+  std::vector<clock::time_point> written_;
+  size_t count_ = 0;
+  size_t next_ = 0;
   uint64_t dropped_ = 0;
 };
 
