@@ -382,11 +382,6 @@ caf::typed_response_promise<series_view> read_key(ingest_ptr self,
     return rp;
   }
   auto& r = table->slices[k->slice];
-  series_view absent;
-  absent.key = k->key;
-  absent.slice = k->slice;
-  absent.epoch = r.epoch;
-  absent.node = table->node_name(r.primary);
   if (!r.shard) {
     rp.deliver(make_error(errc::unavailable,
                           "slice " + std::to_string(k->slice)
