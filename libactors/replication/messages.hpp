@@ -116,7 +116,8 @@ using near_ack_atom = caf::atom_constant<caf::atom("tt_nearack")>;
 /// With a write quorum of two, the primary and this follower make the quorum: once
 /// the follower applied `items` it answers the requester with the primary's `result`
 /// (at `token`), a network round trip before the primary learns of it. The primary
-/// still answers as well; the requester counts whichever comes first.
+/// drops its own answer once this follower's ack shows it answered (README.md,
+/// "Near answers").
 struct near_ack {
   caf::actor to;               ///< the requester
   uint64_t token = 0;          ///< the requester's number for the write

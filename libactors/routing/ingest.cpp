@@ -367,6 +367,17 @@ caf::expected<series::key_route> route_key(ingest_ptr self, const std::string& t
   return k;
 }
 
+/// The route of key `text` in `table`, if its slice has a reachable primary, or why
+/// there is none.
+caf::expected<series::key_route> primary_route(ingest_ptr self, const std::string& text,
+                                               const route_table& table) {
+  auto k = route_key(self, text, table);
+  if (k && !table.slices[k->slice].shard)
+    return make_error(errc::unavailable,
+                      "slice " + std::to_string(k->slice) + " has no reachable primary");
+  return k;
+}
+
 /// Reads the key `text` from its slice's primary, with the deadline of a request.
 caf::typed_response_promise<series_view> read_key(ingest_ptr self,
                                                   const std::string& text) {
@@ -376,18 +387,12 @@ caf::typed_response_promise<series_view> read_key(ingest_ptr self,
     rp.deliver(make_error(errc::unavailable, "the node has no routing table yet"));
     return rp;
   }
-  auto k = route_key(self, text, *table);
+  auto k = primary_route(self, text, *table);
   if (!k) {
     rp.deliver(k.error());
     return rp;
   }
   auto& r = table->slices[k->slice];
-  if (!r.shard) {
-    rp.deliver(make_error(errc::unavailable,
-                          "slice " + std::to_string(k->slice)
-                            + " has no reachable primary"));
-    return rp;
-  }
   auto wait = std::make_shared<read_wait>(read_wait{rp, false});
   caf::actor_addr remote;
   if (r.shard.node() != self->node()) {
@@ -438,19 +443,12 @@ subscribe_keys(ingest_ptr self, const std::vector<std::string>& texts,
   }
   std::map<series::shard_actor, std::vector<series::key_route>> by_shard;
   for (auto& text : texts) {
-    auto k = route_key(self, text, *table);
+    auto k = primary_route(self, text, *table);
     if (!k) {
       rp.deliver(k.error());
       return rp;
     }
-    auto& r = table->slices[k->slice];
-    if (!r.shard) {
-      rp.deliver(make_error(errc::unavailable,
-                            "slice " + std::to_string(k->slice)
-                              + " has no reachable primary"));
-      return rp;
-    }
-    by_shard[r.shard].push_back(std::move(*k));
+    by_shard[table->slices[k->slice].shard].push_back(std::move(*k));
   }
   if (by_shard.empty()) {
     rp.deliver(views{});

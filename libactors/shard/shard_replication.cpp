@@ -84,11 +84,17 @@ void attach_near(shard_ptr self, const caf::strong_actor_ptr& requester,
 /// slice means every item of the slice in the batch was applied).
 void mark_near_answers(const std::vector<outbound::near_reply>& nears,
                        const replica_acks& reply) {
+  if (nears.empty())
+    return;
+  std::vector<uint32_t> ok; // the slices acknowledged, sorted
+  ok.reserve(reply.xs.size());
+  for (auto& a : reply.xs)
+    if (a.code == ack_code::ok)
+      ok.push_back(a.slice);
+  std::sort(ok.begin(), ok.end());
   for (auto& n : nears) {
     auto all = std::all_of(n.slices.begin(), n.slices.end(), [&](uint32_t s) {
-      return std::any_of(reply.xs.begin(), reply.xs.end(), [&](const replica_ack& a) {
-        return a.slice == s && a.code == ack_code::ok;
-      });
+      return std::binary_search(ok.begin(), ok.end(), s);
     });
     if (all)
       n.reply->answered = true;
