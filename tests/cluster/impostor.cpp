@@ -96,14 +96,19 @@ int main(int argc, char** argv) {
     auto host = target.substr(0, colon);
     auto port = static_cast<uint16_t>(std::stoi(target.substr(colon + 1)));
     sup::supervisor_actor peer;
-    self->request(mm, 10s, caf::connect_atom::value, host, port)
-      .receive(
-        [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-          peer = caf::actor_cast<sup::supervisor_actor>(ptr);
-        },
-        [&](caf::error& e) {
-          std::cout << target << ": cannot connect: " << sys.render(e) << std::endl;
-        });
+    // A loaded machine may time out a connection's handshakes: try a few times
+    // before reporting it (the checks need every target's answers).
+    for (int attempt = 1; attempt <= 4 && !peer; ++attempt)
+      self->request(mm, 30s, caf::connect_atom::value, host, port)
+        .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+              const std::set<std::string>&) {
+            peer = caf::actor_cast<sup::supervisor_actor>(ptr);
+          },
+          [&](caf::error& e) {
+            std::cout << target << ": cannot connect (attempt " << attempt
+                      << "): " << sys.render(e) << std::endl;
+          });
     if (!peer)
       continue;
     auto hello = [&](const std::string& name) {
