@@ -1,6 +1,6 @@
-// tetherd: one Tether node with its HTTP/WebSocket gateway.
+// tetherd: one Tether node with its HTTP/WebSocket gateway, through the library's
+// public API (tether/tether.hpp, tether/gateway.hpp).
 
-#include <chrono>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
@@ -9,25 +9,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "backend.hpp"
-#include "gateway.hpp"
-#include "gateway_options.hpp"
-#include "log_limiter.hpp"
+#include "tether/gateway.hpp"
 #include "tether/tether.hpp"
-
-namespace {
-
-/// The options table of docs/operations.md, from the node's and the gateway's option
-/// tables; tests/docs/options_table_test.py fails when the docs differ.
-std::string options_markdown() {
-  tether::node_options node_defaults;
-  tether::gateway::gateway_options gateway_defaults;
-  return tether::options_markdown("tether",
-                                  {tether::node_option_table(node_defaults),
-                                   tether::gateway::gateway_option_table(gateway_defaults)});
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -37,13 +20,15 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--print-options-markdown") {
-      std::cout << options_markdown() << std::flush;
+      // The options table of docs/operations.md; tests/docs/options_table_test.py
+      // fails when the docs differ.
+      std::cout << tether::options_markdown() << std::flush;
       return 0;
     }
   }
   caf::actor_system_config cfg;
   tether::configure(cfg);
-  tether::gateway::configure(cfg);
+  tether::configure_gateway(cfg);
   if (auto err = cfg.parse(argc, argv)) {
     std::cerr << "tetherd: " << to_string(err) << "\n";
     return 2;
@@ -51,30 +36,20 @@ int main(int argc, char** argv) {
   if (cfg.cli_helptext_printed)
     return 0;
   tether::node_options opts;
-  tether::gateway::gateway_options gateway_opts;
-  std::shared_ptr<tether::gateway::credential_store> credentials;
-  std::shared_ptr<tether::gateway::tls_store> tls;
+  std::optional<tether::gateway_server> srv;
   try {
     opts = tether::read_node_options(cfg);
-    gateway_opts = tether::gateway::read_gateway_options(cfg);
-    for (auto err : {tether::check(opts), tether::gateway::check(gateway_opts)})
-      if (!err.empty())
-        throw std::invalid_argument(err);
-    credentials = std::make_shared<tether::gateway::credential_store>(
-      gateway_opts.tokens_file, opts.auth_token);
-    if (gateway_opts.tls.enabled())
-      tls = std::make_shared<tether::gateway::tls_store>(gateway_opts.tls);
+    if (auto err = tether::check(opts); !err.empty())
+      throw std::invalid_argument(err);
+    srv.emplace(cfg, opts);
+    srv->handle_signals(); // SIGINT, SIGTERM: stop; SIGHUP: reload rules, tokens, TLS
   } catch (const std::invalid_argument& e) {
     std::cerr << "tetherd: " << e.what() << "\n";
     return 2;
   }
-  tether::gateway::limit_protobuf_logging(
-    gateway_opts.limits.client_log_burst,
-    std::chrono::milliseconds(gateway_opts.limits.client_log_period_ms));
   caf::actor_system sys{cfg};
-  tether::gateway::server srv{opts, gateway_opts.limits, credentials, tls};
   try {
-    opts.port = srv.bind();
+    opts.port = srv->bind();
   } catch (const std::exception& e) {
     std::cerr << "tetherd: cannot listen on " << opts.host << ":" << opts.port
               << ": " << e.what() << std::endl;
@@ -88,14 +63,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto& n = *spawned;
-  srv.serve(tether::gateway::backend::make(n));
+  srv->serve(n);
   std::cout << "tetherd: node " << opts.name << " listening on " << opts.host << ":"
-            << opts.port << (tls ? " (TLS only)" : "") << std::endl;
-  if (tls)
-    std::cout << "tetherd: TLS certificate " << tls->describe() << std::endl;
-  srv.run_until_signal();
+            << opts.port << (srv->tls() ? " (TLS only)" : "") << std::endl;
+  if (srv->tls())
+    std::cout << "tetherd: TLS certificate " << srv->tls_certificate() << std::endl;
+  srv->wait();
   std::cout << "tetherd: stopping" << std::endl;
-  srv.stop();
   n.shutdown();
+  srv.reset(); // its handles on the node's actors go before the actor system ends
   return 0;
 }

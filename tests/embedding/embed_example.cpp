@@ -1,32 +1,66 @@
 // Embedding Tether in a CAF application: the program docs/embedding.md walks through.
 // It spawns a node into its own actor system, writes a batch as a producer, retries it,
-// reads the aggregated series back, and asks the node's operator interface for its own
-// replica of a series. Exits non-zero if anything is off.
+// reads the aggregated series back, asks the node's operator interface for its own
+// replica of a series, and serves the node over HTTP and WebSocket with the gateway
+// (reading the series through it). Exits non-zero if anything is off.
 
 #include <chrono>
 #include <future>
 #include <iostream>
+#include <string>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <tether/gateway.hpp>
 #include <tether/tether.hpp>
+
+namespace {
+
+/// One HTTP/1.1 GET on 127.0.0.1:port: the whole answer, headers and body.
+std::string http_get(uint16_t port, const std::string& target) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ip::tcp::socket sock{io};
+  sock.connect({net::ip::make_address("127.0.0.1"), port});
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Connection: close\r\n\r\n";
+  net::write(sock, net::buffer(req));
+  std::string answer;
+  boost::system::error_code ec; // eof once the node closed the connection
+  net::read(sock, net::dynamic_buffer(answer), ec);
+  return answer;
+}
+
+} // namespace
 
 using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   // 1. Tether's message types, error codes and tether.* options join the config.
+  //    The gateway's options (limits, tokens file, TLS files) are optional: only an
+  //    application that serves clients over HTTP and WebSocket declares them.
   caf::actor_system_config cfg;
   tether::configure(cfg);
+  tether::configure_gateway(cfg);
   if (auto err = cfg.parse(argc, argv)) {
     std::cerr << "bad options: " << to_string(err) << "\n";
     return 2;
   }
   caf::actor_system sys{cfg};
 
-  // 2. One call spawns a whole node: directory, router and shards.
+  // 2. One call spawns a whole node: directory, router and shards. The gateway binds
+  //    its port first (0: any free one), so that the node advertises the real port.
   auto opts = tether::read_node_options(cfg); // tether.* options, or defaults
+  opts.port = 0;
+  tether::gateway_server gateway{cfg, opts};
+  opts.port = gateway.bind();
   auto node = tether::spawn_node(sys, opts);
 
   // 3. A producer handle is a typed actor: batches in, acknowledgements out.
@@ -90,6 +124,19 @@ int main(int argc, char** argv) {
     if (r.replica != "primary" || r.view.total != 2)
       ++failures;
   }
+
+  // 6. The gateway serves the node to clients of docs/protocol.md: the WebSocket
+  //    stream API, the HTTP operator API, remote write and /metrics. tetherd runs
+  //    exactly this, then run_until_signal().
+  gateway.serve(node);
+  auto answer = http_get(opts.port, "/v1/series?key=orders_total%7Bpod%3D%22pod-c%22%2C"
+                                    "region%3D%22eu%22%7D");
+  std::cout << "GET /v1/series on port " << opts.port << ": "
+            << answer.substr(0, answer.find("\r\n")) << "\n";
+  if (answer.rfind("HTTP/1.1 200", 0) != 0 || answer.find("\"total\":2") == std::string::npos)
+    ++failures;
+  gateway.stop();
+  gateway.wait(); // before the node goes: no request reaches a node shutting down
 
   node.shutdown();
   return failures == 0 ? 0 : 1;

@@ -1,6 +1,6 @@
 // libFuzzer harness: a Prometheus remote-write 1.0 body (snappy block format around a
 // protobuf WriteRequest) as tetherd's gateway decodes and keys it on its decode pool
-// (`decode_remote_write` in services/tetherd/gateway.cpp): the decoder with the
+// (`decode_remote_write` in libactors/gateway/gateway.cpp): the decoder with the
 // gateway's default limits (the uncompressed size the snappy header announces is
 // checked before anything is allocated), metadata memory, then the keyer.
 
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "fuzz_support.hpp"
-#include "gateway_options.hpp"
+#include "gateway/gateway_options.hpp"
 #include "keys/series_key.hpp"
 #include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"

@@ -74,11 +74,12 @@ echo "== tether-dev: contents"
 dpkg-deb --info "$dev" | sed -n '/Package:/,$p'
 devdepends=$(dpkg-deb --field "$dev" Depends)
 for pkg in libcaf-dev libprotobuf-dev libxxhash-dev libsnappy-dev libre2-dev \
-           libboost1.81-dev libboost-json1.81-dev; do
+           libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev; do
   [[ $devdepends == *"$pkg"* ]] || fail "tether-dev Depends lacks $pkg: $devdepends"
 done
 contents=$(dpkg-deb -c "$dev")
-for f in usr/include/tether/tether.hpp libtether_actors.a TetherConfig.cmake \
+for f in usr/include/tether/tether.hpp usr/include/tether/gateway.hpp libtether_actors.a \
+         libtether_gateway.a TetherConfig.cmake \
          TetherConfigVersion.cmake TetherTargets.cmake TetherImportedTargets.cmake; do
   grep -q "$f" <<<"$contents" || fail "$f is not in tether-dev"
 done

@@ -1,4 +1,4 @@
-#include "dashboard/rate_history.hpp"
+#include "gateway/dashboard/rate_history.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "gateway.hpp"
+#include "gateway/gateway.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -20,23 +20,23 @@
 #include <boost/json.hpp>
 #include <snappy.h>
 
-#include "dashboard/assets.hpp"
-#include "dashboard/hub.hpp"
+#include "gateway/dashboard/assets.hpp"
+#include "gateway/dashboard/hub.hpp"
 #include "keys/series_key.hpp"
 #include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
 #include "prometheus/exposition.hpp"
 #include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"
-#include "query.hpp"
+#include "gateway/query.hpp"
 #include "rules/rule_set.hpp"
 #include "keys/slicing.hpp"
-#include "tls_store.hpp"
+#include "gateway/tls_store.hpp"
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
-#include "write_status.hpp"
-#include "ws_session.hpp"
+#include "gateway/write_status.hpp"
+#include "gateway/ws_session.hpp"
 
 namespace tether::gateway {
 
@@ -1097,7 +1097,6 @@ struct server::impl {
       tls(std::move(t)),
       ioc(static_cast<int>(std::max(1u, o.io_threads))),
       acceptor(net::make_strand(ioc)),
-      signals(ioc, SIGINT, SIGTERM),
       shared(l, std::move(c)) {
   }
 
@@ -1187,12 +1186,15 @@ struct server::impl {
   tcp::acceptor acceptor;
   net::steady_timer accept_timer{ioc};
   std::chrono::milliseconds backoff{0};
-  net::signal_set signals;
-  net::signal_set hangup{ioc, SIGHUP};
+  /// Empty until handle_signals: an application that embeds the gateway keeps its
+  /// own signal handling.
+  net::signal_set signals{ioc};
+  net::signal_set hangup{ioc};
   shared_state shared; ///< after ioc: its decode pool stops first
   net::steady_timer grace{ioc};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
+  bool signals_handled = false;
 };
 
 server::server(const node_options& opts, const gateway_limits& limits,
@@ -1203,6 +1205,7 @@ server::server(const node_options& opts, const gateway_limits& limits,
 
 server::~server() {
   stop();
+  wait();
 }
 
 uint16_t server::bind() {
@@ -1226,16 +1229,40 @@ void server::serve(std::unique_ptr<backend> b) {
   impl_->do_accept();
 }
 
+void server::handle_signals() {
+  auto& i = *impl_;
+  if (i.signals_handled)
+    return;
+  i.signals_handled = true;
+  i.signals.add(SIGINT);
+  i.signals.add(SIGTERM);
+  i.hangup.add(SIGHUP);
+  i.signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec)
+      stop();
+  });
+  i.wait_for_hangup();
+}
+
+void server::start() {
+  auto n = std::max(1u, impl_->opts.io_threads);
+  for (uint32_t i = 0; i < n; ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void server::wait() {
+  for (auto& t : impl_->threads)
+    t.join();
+  impl_->threads.clear();
+}
+
 void server::run_until_signal() {
-  impl_->signals.async_wait([this](beast::error_code, int) { stop(); });
-  impl_->wait_for_hangup();
+  handle_signals();
   auto n = std::max(1u, impl_->opts.io_threads);
   for (uint32_t i = 1; i < n; ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   impl_->ioc.run();
-  for (auto& t : impl_->threads)
-    t.join();
-  impl_->threads.clear();
+  wait();
 }
 
 void server::stop() {

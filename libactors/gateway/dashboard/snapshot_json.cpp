@@ -1,4 +1,4 @@
-#include "dashboard/snapshot_json.hpp"
+#include "gateway/dashboard/snapshot_json.hpp"
 
 #include <boost/json.hpp>
 

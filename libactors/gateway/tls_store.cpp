@@ -1,4 +1,4 @@
-#include "tls_store.hpp"
+#include "gateway/tls_store.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "write_status.hpp"
+#include "gateway/write_status.hpp"
 
 #include <catch2/catch.hpp>
 

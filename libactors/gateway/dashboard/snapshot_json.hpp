@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
-#include "dashboard/rate_history.hpp"
+#include "gateway/backend.hpp"
+#include "gateway/dashboard/rate_history.hpp"
 
 namespace tether::gateway::dashboard {
 

@@ -1,4 +1,4 @@
-#include "log_limiter.hpp"
+#include "gateway/log_limiter.hpp"
 
 #include <cstdio>
 

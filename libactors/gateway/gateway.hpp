@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
-#include "backend.hpp"
-#include "credentials.hpp"
-#include "gateway_options.hpp"
-#include "tls_store.hpp"
+#include "gateway/backend.hpp"
+#include "gateway/credentials.hpp"
+#include "gateway/gateway_options.hpp"
+#include "gateway/tls_store.hpp"
 
 namespace tether::gateway {
 
@@ -34,10 +34,23 @@ public:
   /// Starts accepting connections, served by `b`.
   void serve(std::unique_ptr<backend> b);
 
-  /// Serves until SIGINT or SIGTERM, then stops accepting and closes sessions.
+  /// From now on SIGINT and SIGTERM stop serving and SIGHUP reloads the rules, tokens
+  /// and TLS files (once the I/O threads run). Without it the gateway leaves the
+  /// process's signals alone.
+  void handle_signals();
+
+  /// Runs the I/O threads (`io_threads`) in the background; returns at once.
+  void start();
+
+  /// Blocks until the I/O threads started by `start` ended (after `stop`).
+  void wait();
+
+  /// `handle_signals`, then serves on this thread and `io_threads - 1` more until
+  /// SIGINT, SIGTERM or `stop`.
   void run_until_signal();
 
-  /// Stops serving; safe to call more than once.
+  /// Stops accepting, closes the sessions and, after the shutdown grace, ends the I/O
+  /// threads; safe to call more than once and from any thread.
   void stop();
 
 private:

@@ -1,4 +1,4 @@
-#include "gateway.hpp"
+#include "gateway/gateway.hpp"
 
 #include <chrono>
 #include <mutex>

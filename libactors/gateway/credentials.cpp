@@ -1,4 +1,4 @@
-#include "credentials.hpp"
+#include "gateway/credentials.hpp"
 
 #include <fstream>
 #include <sstream>

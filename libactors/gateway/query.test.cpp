@@ -1,4 +1,4 @@
-#include "query.hpp"
+#include "gateway/query.hpp"
 
 #include <catch2/catch.hpp>
 

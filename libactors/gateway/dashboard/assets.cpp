@@ -1,4 +1,4 @@
-#include "dashboard/assets.hpp"
+#include "gateway/dashboard/assets.hpp"
 
 namespace tether::gateway::dashboard {
 

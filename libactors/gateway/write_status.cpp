@@ -1,4 +1,4 @@
-#include "write_status.hpp"
+#include "gateway/write_status.hpp"
 
 namespace tether::gateway {
 

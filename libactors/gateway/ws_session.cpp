@@ -1,4 +1,4 @@
-#include "ws_session.hpp"
+#include "gateway/ws_session.hpp"
 
 #include <algorithm>
 #include <deque>

@@ -1,4 +1,4 @@
-#include "query.hpp"
+#include "gateway/query.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>

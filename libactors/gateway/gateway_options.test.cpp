@@ -1,4 +1,4 @@
-#include "gateway_options.hpp"
+#include "gateway/gateway_options.hpp"
 
 #include <string_view>
 #include <variant>

@@ -6,10 +6,10 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "backend.hpp"
-#include "credentials.hpp"
-#include "gateway_options.hpp"
-#include "tls_stream.hpp"
+#include "gateway/backend.hpp"
+#include "gateway/credentials.hpp"
+#include "gateway/gateway_options.hpp"
+#include "gateway/tls_stream.hpp"
 
 namespace tether::gateway {
 

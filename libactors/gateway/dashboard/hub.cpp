@@ -1,12 +1,12 @@
-#include "dashboard/hub.hpp"
+#include "gateway/dashboard/hub.hpp"
 
 #include <algorithm>
 #include <chrono>
 
 #include <boost/asio/post.hpp>
 
-#include "dashboard/snapshot_json.hpp"
-#include "dashboard/sse_stream.hpp"
+#include "gateway/dashboard/snapshot_json.hpp"
+#include "gateway/dashboard/sse_stream.hpp"
 
 namespace tether::gateway::dashboard {
 

@@ -5,7 +5,7 @@
 
 namespace tether::gateway::dashboard {
 
-/// One file of the dashboard, compiled into the binary from services/tetherd/ui/.
+/// One file of the dashboard, compiled into the library from libactors/gateway/ui/.
 struct asset {
   std::string_view path;         ///< e.g. "/ui/app.js"
   std::string_view content_type;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "tls_stream.hpp"
+#include "gateway/tls_stream.hpp"
 
 namespace tether::gateway::dashboard {
 

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <string>
 
-#include "gateway_options.hpp"
+#include "gateway/gateway_options.hpp"
 
 namespace boost::asio::ssl {
 class context;

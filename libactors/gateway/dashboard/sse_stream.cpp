@@ -1,4 +1,4 @@
-#include "dashboard/sse_stream.hpp"
+#include "gateway/dashboard/sse_stream.hpp"
 
 #include <atomic>
 #include <chrono>

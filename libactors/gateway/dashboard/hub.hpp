@@ -12,9 +12,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "backend.hpp"
-#include "dashboard/rate_history.hpp"
-#include "tls_stream.hpp"
+#include "gateway/backend.hpp"
+#include "gateway/dashboard/rate_history.hpp"
+#include "gateway/tls_stream.hpp"
 
 namespace tether::gateway::dashboard {
 
