@@ -2,6 +2,8 @@
 
 #include "common/tls_client.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,9 +17,26 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 namespace tether::tools {
+
+/// The stream API's path (docs/protocol.md, section 2).
+constexpr const char* stream_api_path = "/v1/stream";
+
+/// How a tool's connection to the stream API is set up (`ws_client::configure`).
+struct stream_setup {
+  /// The `User-Agent` of the upgrade request.
+  std::string user_agent;
+  /// Bounds the TLS and WebSocket handshakes and the closing handshake.
+  std::chrono::milliseconds handshake_timeout{5000};
+  /// The largest message the tool reads; a larger one fails the read.
+  std::size_t max_message_bytes = 16u << 20;
+  /// Binary (protobuf) frames, or text (JSON) frames.
+  bool binary = true;
+};
 
 /// A client WebSocket over plain TCP or over TLS, chosen when it is made: the
 /// operations the tools use, forwarded to Beast's `websocket::stream` of the chosen
@@ -63,6 +82,56 @@ public:
 
   auto get_executor() {
     return next_layer().get_executor();
+  }
+
+  /// What every tool sets on a connected socket before `async_open`: no Nagle delay,
+  /// the handshake timeout and no idle timeout or pings of Beast's own, the user
+  /// agent, the largest message, binary or text frames.
+  void configure(const stream_setup& setup) {
+    boost::system::error_code ignored;
+    next_layer().set_option(tcp::no_delay{true}, ignored);
+    boost::beast::websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = setup.handshake_timeout;
+    timeouts.idle_timeout = boost::beast::websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    set_option(timeouts);
+    set_option(boost::beast::websocket::stream_base::decorator(
+      [agent = setup.user_agent](boost::beast::websocket::request_type& req) {
+        req.set(boost::beast::http::field::user_agent, agent);
+      }));
+    read_message_max(setup.max_message_bytes);
+    if (setup.binary)
+      binary(true);
+    else
+      text(true);
+  }
+
+  /// Opens a stream API session on a connected, configured socket: the handshakes
+  /// (`async_handshake` with `host` and `stream_api_path`), then `hello` (an encoded
+  /// hello frame, kept alive by the caller until the handler runs), then the server's
+  /// first message (its welcome or an error) read into `buffer`.
+  /// `handler(error_code, const char* step)`: `step` names what failed ("WebSocket
+  /// handshake", "sending hello", "waiting for welcome").
+  template <class DynamicBuffer, class Handler>
+  void async_open(std::string host, const std::string& hello, DynamicBuffer& buffer,
+                  Handler&& handler) {
+    async_handshake(
+      std::move(host), stream_api_path,
+      [this, &hello, &buffer,
+       h = std::forward<Handler>(handler)](boost::system::error_code ec) mutable {
+        if (ec)
+          return h(ec, uses_tls() ? "TLS and WebSocket handshake" : "WebSocket handshake");
+        async_write(boost::asio::buffer(hello),
+                    [this, &buffer, h = std::move(h)](boost::system::error_code ec,
+                                                      std::size_t) mutable {
+                      if (ec)
+                        return h(ec, "sending hello");
+                      async_read(buffer, [h = std::move(h)](boost::system::error_code ec,
+                                                            std::size_t) mutable {
+                        h(ec, "waiting for welcome");
+                      });
+                    });
+      });
   }
 
   template <class Option>

@@ -20,9 +20,6 @@ using boost::system::error_code;
 
 namespace {
 
-/// Path of the streaming endpoint on every node.
-constexpr const char* stream_path = "/v1/stream";
-
 /// Bounds of the per-connection WebSocket write buffer, through which client frames are
 /// masked: a default batch (about 45 KB) goes out in one system call, larger ones in
 /// 128 KiB pieces, and 4096 connections stay below 512 MiB.
@@ -103,56 +100,21 @@ void load_session::on_connect(error_code ec) {
     return fail(ec, "connect");
   const auto& opts = ctx_.opts;
   auto& ws = conn_->ws;
-  error_code ignored;
-  beast::get_lowest_layer(ws).set_option(tcp::no_delay{true}, ignored);
-  websocket::stream_base::timeout timeouts;
-  timeouts.handshake_timeout = opts.connect_timeout; // also bounds the closing handshake
-  timeouts.idle_timeout = websocket::stream_base::none();
-  timeouts.keep_alive_pings = false;
-  ws.set_option(timeouts);
-  ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(beast::http::field::user_agent, "tether-load/0.1");
-  }));
-  ws.read_message_max(opts.max_frame_bytes);
-  ws.binary(true);
+  ws.configure({"tether-load/0.1", opts.connect_timeout, opts.max_frame_bytes, true});
   ws.auto_fragment(false);
   ws.write_buffer_bytes(
     std::clamp(builder_.max_frame_bytes() + 16, min_write_buffer, max_write_buffer));
-  ws.async_handshake(targets_[target_].server.to_string(), stream_path,
-                     [self = shared_from_this(), c = conn_](error_code ec) {
-                       if (c == self->conn_)
-                         self->on_handshake(ec);
-                     });
+  ws.async_open(targets_[target_].server.to_string(), hello_, conn_->read_buffer,
+                [self = shared_from_this(), c = conn_](error_code ec, const char* step) {
+                  if (c != self->conn_ || self->finished_)
+                    return;
+                  if (ec)
+                    return self->fail(ec, step);
+                  self->on_welcome();
+                });
 }
 
-void load_session::on_handshake(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "WebSocket handshake");
-  conn_->ws.async_write(net::buffer(hello_), [self = shared_from_this(), c = conn_](error_code ec,
-                                                                              size_t) {
-    if (c == self->conn_)
-      self->on_hello_written(ec);
-  });
-}
-
-void load_session::on_hello_written(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "sending hello");
-  conn_->ws.async_read(conn_->read_buffer, [self = shared_from_this(), c = conn_](error_code ec, size_t) {
-    if (c == self->conn_)
-      self->on_welcome(ec);
-  });
-}
-
-void load_session::on_welcome(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "waiting for welcome");
+void load_session::on_welcome() {
   const auto* frame = decode_frame();
   if (frame == nullptr)
     return fail("undecodable frame instead of a welcome");

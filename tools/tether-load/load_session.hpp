@@ -146,9 +146,8 @@ private:
 
   void connect_current();
   void on_connect(boost::system::error_code ec);
-  void on_handshake(boost::system::error_code ec);
-  void on_hello_written(boost::system::error_code ec);
-  void on_welcome(boost::system::error_code ec);
+  /// The server's first message is in the read buffer: its welcome, or why not.
+  void on_welcome();
   void on_setup_timeout(boost::system::error_code ec);
   void do_read();
   void on_read(boost::system::error_code ec);

@@ -21,8 +21,6 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr const char* stream_path = "/v1/stream";
-
 /// The tick when polling without a pause between queries: picks up outputs that had
 /// nothing pending when their last answer came.
 constexpr std::chrono::milliseconds min_tick{1};
@@ -88,47 +86,19 @@ void observer_session::on_connect(error_code ec) {
     return;
   if (ec)
     return fail(ec, "connect");
-  error_code ignored;
-  beast::get_lowest_layer(ws_).set_option(tcp::no_delay{true}, ignored);
-  websocket::stream_base::timeout timeouts;
-  timeouts.handshake_timeout = ctx_.opts.connect_timeout;
-  timeouts.idle_timeout = websocket::stream_base::none();
-  timeouts.keep_alive_pings = false;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(beast::http::field::user_agent, "tether-load/0.1 observer");
-  }));
-  ws_.read_message_max(ctx_.opts.max_frame_bytes);
-  ws_.binary(true);
-  ws_.async_handshake(ctx_.opts.server.to_string(), stream_path,
-                      [self = shared_from_this()](error_code ec) { self->on_handshake(ec); });
+  ws_.configure({"tether-load/0.1 observer", ctx_.opts.connect_timeout,
+                 ctx_.opts.max_frame_bytes, true});
+  ws_.async_open(ctx_.opts.server.to_string(), hello_, read_buffer_,
+                 [self = shared_from_this()](error_code ec, const char* step) {
+                   if (self->finished_)
+                     return;
+                   if (ec)
+                     return self->fail(ec, step);
+                   self->on_welcome();
+                 });
 }
 
-void observer_session::on_handshake(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "WebSocket handshake");
-  ws_.async_write(net::buffer(hello_), [self = shared_from_this()](error_code ec, size_t) {
-    self->on_hello_written(ec);
-  });
-}
-
-void observer_session::on_hello_written(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "sending hello");
-  ws_.async_read(read_buffer_, [self = shared_from_this()](error_code ec, size_t) {
-    self->on_welcome(ec);
-  });
-}
-
-void observer_session::on_welcome(error_code ec) {
-  if (finished_)
-    return;
-  if (ec)
-    return fail(ec, "waiting for welcome");
+void observer_session::on_welcome() {
   auto data = read_buffer_.cdata();
   bool parsed = frame_.ParseFromArray(data.data(), static_cast<int>(data.size()));
   read_buffer_.consume(read_buffer_.size());

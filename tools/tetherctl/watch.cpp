@@ -77,24 +77,18 @@ private:
   void on_connect(error_code ec) {
     if (ec)
       return failed(ec);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(beast::http::field::user_agent, "tetherctl/0.1");
-    }));
-    websocket::stream_base::timeout timeouts;
-    timeouts.handshake_timeout = opts_.timeout;
-    timeouts.idle_timeout = websocket::stream_base::none();
-    timeouts.keep_alive_pings = false;
-    ws_.set_option(timeouts);
-    ws_.read_message_max(watch_max_message_bytes);
-    ws_.text(true);
-    step_ = ws_.uses_tls() ? "TLS and WebSocket handshake" : "WebSocket handshake";
-    ws_.async_handshake(opts_.server.to_string(), "/v1/stream", [this](error_code ec) {
-      if (ec)
-        return failed(ec);
-      step_ = "hello";
-      send(make_hello_json("tetherctl-watch-" + std::to_string(::getpid()), opts_.token));
-      do_read();
-    });
+    ws_.configure({"tetherctl/0.1", opts_.timeout, watch_max_message_bytes, false});
+    step_ = ws_.uses_tls() ? "TLS and WebSocket handshake, hello" : "WebSocket handshake, hello";
+    hello_ = make_hello_json("tetherctl-watch-" + std::to_string(::getpid()), opts_.token);
+    ws_.async_open(opts_.server.to_string(), hello_, buffer_,
+                   [this](error_code ec, const char* step) {
+                     if (ec) {
+                       step_ = step;
+                       return failed(ec);
+                     }
+                     step_ = "hello";
+                     on_read(ec); // the welcome, or why the hello was refused
+                   });
   }
 
   /// Writes one text message; writes are serialized through `outbox_`.
@@ -261,6 +255,7 @@ private:
   net::signal_set signals_;
   beast::flat_buffer buffer_;
   std::vector<std::string> outbox_;
+  std::string hello_; ///< written by async_open
   std::string step_;
   std::uint64_t ping_nonce_ = 0;
   std::uint64_t windows_seen_ = 0;
