@@ -16,7 +16,7 @@ packages=(
   libcli11-dev
   libssl-dev openssl
   clang-15 libfuzzer-15-dev
-  python3 python3-websocket python3-protobuf
+  python3 python3-websocket python3-protobuf python3-pytest
   curl iproute2 procps
   dpkg-dev file systemd
 )

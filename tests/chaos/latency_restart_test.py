@@ -15,9 +15,13 @@ its next heartbeat tick (every 100 ms), so every dial failed once a round trip (
 the TLS handshake's) took longer than the tick. The connectors hand a connection to
 the broker only once the peer's first bytes wait in its socket.
 
-Exit 0 if both runs get the node ready, 1 otherwise, 77 if tetherd is missing.
+Two cases, plain and TLS: each passes when its run gets the node ready; both are
+skipped when there is no tetherd in --bin (default build/bin).
 
-Usage: tests/chaos/latency_restart_test.py [--delay 100] [--bin build/bin]
+Usage: python3 -m pytest -p no:cacheprovider tests/chaos/latency_restart_test.py \
+           [--delay 100] [--ready-timeout 30] [--bin build/bin]
+   or: tests/chaos/latency_restart_test.py [--delay 100] [--bin build/bin] (the same
+       through pytest, showing each run's output as it goes)
 """
 import argparse
 import os
@@ -26,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -72,38 +78,48 @@ def restart_under_delay(tetherd, delay_ms, tls, ready_timeout, log):
     return ok
 
 
-def main(argv=None):
+@pytest.fixture(scope="module")
+def latency_tetherd(request):
+    """tetherd in --bin (default build/bin); the cases are skipped without it."""
+    bin_dir = request.config.getoption("bin") or os.path.join(REPO, "build", "bin")
+    tetherd = os.path.join(bin_dir, "tetherd")
+    if not os.access(tetherd, os.X_OK):
+        pytest.skip(f"no tetherd at {tetherd}")
+    return bin_dir
+
+
+@pytest.mark.parametrize("kind", ["plain", "tls"])
+def test_restart_under_delay(kind, latency_tetherd, request):
+    """The restarted node gets ready under --delay ms each way (plain: without TLS
+    between the nodes, tls: with it), the run in a process of its own."""
+    delay = request.config.getoption("delay")
+    ready_timeout = request.config.getoption("ready_timeout")
+    python = [sys.executable] + (["-B"] if sys.dont_write_bytecode else [])
+    cmd = python + [os.path.abspath(__file__), "--one", kind, "--delay",
+           str(delay), "--ready-timeout", str(ready_timeout), "--bin", latency_tetherd]
+    ok = subprocess.run(cmd).returncode == 0
+    assert ok, (f"restart under {delay:g} ms delay: "
+                f"{'with' if kind == 'tls' else 'without'} TLS NOT ready")
+
+
+def one_run(argv):
+    """The body of one case's process: `--one plain|tls`; exit 0 if the node got ready."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--one", choices=("tls", "plain"), required=True,
+                    help="this run, in this process (each run has its own)")
     ap.add_argument("--delay", type=float, default=100.0)
     ap.add_argument("--ready-timeout", type=float, default=30.0)
     ap.add_argument("--bin", default=os.path.join(REPO, "build", "bin"))
-    ap.add_argument("--one", choices=("tls", "plain"),
-                    help="only this run, in this process (each run has its own)")
     args = ap.parse_args(argv)
-    tetherd = os.path.join(args.bin, "tetherd")
-    if not os.access(tetherd, os.X_OK):
-        print(f"SKIP: no tetherd at {tetherd}")
-        return 77
 
     def log(m):
         print(m, flush=True)
-    if args.one:
-        return 0 if restart_under_delay(tetherd, args.delay, args.one == "tls",
-                                        args.ready_timeout, log) else 1
-
-    def run(kind):
-        cmd = [sys.executable, os.path.abspath(__file__), "--one", kind, "--delay",
-               str(args.delay), "--ready-timeout", str(args.ready_timeout), "--bin",
-               args.bin]
-        return subprocess.run(cmd).returncode == 0
-    plain = run("plain")
-    tls = run("tls")
-    print("PASS" if plain and tls else
-          f"FAIL: restart under {args.delay:g} ms delay: "
-          f"without TLS {'ready' if plain else 'NOT ready'}, "
-          f"with TLS {'ready' if tls else 'NOT ready'}", flush=True)
-    return 0 if plain and tls else 1
+    return 0 if restart_under_delay(os.path.join(args.bin, "tetherd"), args.delay,
+                                    args.one == "tls", args.ready_timeout, log) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--one" in sys.argv[1:]:
+        sys.exit(one_run(sys.argv[1:]))
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-s", *sys.argv[1:]]))

@@ -6,6 +6,9 @@ temporary directory), drives it through the gateways' WebSocket and HTTP APIs an
 real tether-load, kills processes with real signals and stops everything at the end.
 Every wait is bounded; the whole file stays within about two minutes.
 
+    /usr/bin/python3 -B -m pytest -c tests/pytest.ini -p no:cacheprovider \
+        tests/cluster/cluster_test.py --bin build/bin [--plain | --insecure] [-k drain]
+
 Cases (the cluster issue's list):
   formation   3 nodes form; every key is routed correctly from every node
   join        a 4th node joins: few slices move, the cluster ends balanced, no
@@ -27,8 +30,11 @@ The clusters run secure (`up --secure`: TLS between the nodes and on every gatew
 tokens): the helpers below reach an https:// server with its cluster's CA and admin
 token, tether-load gets --ca and --token. --plain runs them on plain gateways,
 --insecure also without TLS between the nodes (the streams of the plain transport).
+Each case is a test_* function (-k selects cases by name); a cluster a case started
+is stopped at its end, also when it fails (CLUSTER_TEST_KEEP=1 keeps its directory).
+The helpers (Failure, check, wait_for, http_json, Client, ...) are also used by
+secure_test.py and tls_test.py.
 """
-import argparse
 import json
 import os
 import shutil
@@ -38,10 +44,12 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
@@ -52,19 +60,20 @@ try:
 except ImportError:  # pragma: no cover
     websocket = None
 
-PASSED = []
-FAILED = []
 SLICES = 1024
 # The clusters of the running cases: an https:// server is one of theirs, reached with
 # that cluster's CA and admin token.
 CLUSTERS = []
 
 
-class Failure(Exception):
-    pass
+class Failure(AssertionError):
+    """A case did not behave as it should (an AssertionError: pytest reports it as a
+    failed assertion)."""
 
 
 def check(cond, msg):
+    """assert cond, msg: raises Failure (an AssertionError) with msg."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     if not cond:
         raise Failure(msg)
 
@@ -261,22 +270,6 @@ class Env:
         return c
 
 
-def case(fn):
-    def run(env):
-        name = fn.__name__.replace("case_", "")
-        t0 = time.monotonic()
-        try:
-            fn(env)
-            PASSED.append(name)
-            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:  # report and go on: every case runs
-            FAILED.append(name)
-            detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
-            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s): {detail}", flush=True)
-    run.__name__ = fn.__name__
-    return run
-
-
 def resume(c, paused):
     """SIGCONT for a node a case left stopped (None: nothing to do)."""
     if paused:
@@ -298,8 +291,25 @@ def finish(c):
             CLUSTERS.remove(c)
 
 
-@case
-def case_formation(env):
+@pytest.fixture(scope="module")
+def env(bin_dir, request):
+    """Env for the module's cases: tetherd and tether-load in --bin, --plain and
+    --insecure. At its end it stops any cluster a case left running."""
+    assert websocket is not None, "python3-websocket is missing (tools/setup.sh installs it)"
+    e = Env(types.SimpleNamespace(bin=bin_dir, plain=request.config.getoption("plain"),
+                                  insecure=request.config.getoption("insecure")))
+    try:
+        yield e
+    finally:
+        for c in list(CLUSTERS):
+            finish(c)
+
+
+# ---------------------------------------------------------------------------
+# Cases, in the order they run
+
+def test_formation(env):
+    """3 nodes form; every key is routed correctly from every node."""
     c = env.cluster("formation")
     try:
         c.up(3)
@@ -337,8 +347,9 @@ def case_formation(env):
         finish(c)
 
 
-@case
-def case_join(env):
+def test_join(env):
+    """A 4th node joins: few slices move, the cluster ends balanced, no counter
+    changes."""
     c = env.cluster("join")
     try:
         c.up(3)
@@ -384,8 +395,9 @@ def case_join(env):
         finish(c)
 
 
-@case
-def case_drain(env):
+def test_drain(env):
+    """Drain a node under continuous writes: no failed write, exact totals, every
+    window of a subscribed key exactly once."""
     c = env.cluster("drain")
     try:
         c.up(3)
@@ -465,8 +477,9 @@ def case_drain(env):
         finish(c)
 
 
-@case
-def case_restart(env):
+def test_restart(env):
+    """A node restarted with the same name gets its slices back (a node outside the
+    directory)."""
     c = env.cluster("restart")
     try:
         c.up(3)
@@ -510,8 +523,10 @@ def case_restart(env):
         finish(c)
 
 
-@case
-def case_restart_member(env):
+def test_restart_member(env):
+    """The same for a directory member, killed with SIGKILL: the directory declares
+    it failed, its Raft state comes back from its data directory, it is up again and
+    the group goes on."""
     c = env.cluster("restart-member")
     try:
         c.up(3)
@@ -582,8 +597,7 @@ def write_until_acked(cl, samples, deadline):
     return last
 
 
-@case
-def case_fast_restart(env):
+def test_fast_restart(env):
     """A node restarted before the directory declared it failed comes back empty
     while the table still names it primary. One peer is paused (SIGSTOP) during the
     kill and the restart, so no majority suspects the node; the restarted process
@@ -665,8 +679,7 @@ def case_fast_restart(env):
         finish(c)
 
 
-@case
-def case_stale_read(env):
+def test_stale_read(env):
     """A primary is paused (SIGSTOP); the others elect new primaries for its slices
     and acknowledge more increments; then a read is sent to the paused node, which
     answers once it resumes. Its answer must not be older than the acknowledged
@@ -798,8 +811,7 @@ def move_in_background(server, slice_, node, t0):
     return mover, move
 
 
-@case
-def case_stop_during_move(env):
+def test_stop_during_move(env):
     """A primary hangs (SIGSTOP) while the directory waits for it to hand a slice
     over: the failure decision must not wait behind the handoff (up to its 10 s
     timeout). The directory abandons the handoff as soon as a majority suspects the
@@ -836,8 +848,7 @@ def case_stop_during_move(env):
         finish(c)
 
 
-@case
-def case_move_target_stops(env):
+def test_move_target_stops(env):
     """The target of a move hangs (SIGSTOP) while the slice is handed to it, and
     resumes as soon as the directory has abandoned the handoff: the import that
     waited in its socket may still complete, so the slice can sit on the target at
@@ -900,8 +911,8 @@ def case_move_target_stops(env):
         finish(c)
 
 
-@case
-def case_leader(env):
+def test_leader(env):
+    """The directory leader is killed: a new leader, the assignment intact."""
     c = env.cluster("leader")
     try:
         c.up(3)
@@ -936,8 +947,7 @@ def case_leader(env):
         finish(c)
 
 
-@case
-def case_launcher(env):
+def test_launcher(env):
     """The launcher's command line, as the README and operations guide use it."""
     tool = os.path.join(HERE, "..", "..", "tools", "tether-cluster")
     base = tempfile.mkdtemp(prefix="tether-cluster-cli-")
@@ -970,32 +980,3 @@ def case_launcher(env):
     finally:
         subprocess.run([tool, "down", "--dir", base], capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True, help="directory with tetherd and tether-load")
-    ap.add_argument("cases", nargs="*", help="cases to run (default: all)")
-    ap.add_argument("--plain", action="store_true",
-                    help="plain gateways without tokens (default: `up --secure`)")
-    ap.add_argument("--insecure", action="store_true",
-                    help="also no TLS between the nodes (`up --insecure`); implies --plain")
-    args = ap.parse_args()
-    if websocket is None:
-        print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
-        return 1
-    env = Env(args)
-    cases = [case_formation, case_join, case_drain, case_restart, case_restart_member,
-             case_fast_restart, case_stale_read, case_stop_during_move,
-             case_move_target_stops, case_leader,
-             case_launcher]
-    if args.cases:
-        cases = [f for f in cases if f.__name__.replace("case_", "") in args.cases]
-    for f in cases:
-        f(env)
-    print(f"{len(PASSED)} passed, {len(FAILED)} failed{': ' + ', '.join(FAILED) if FAILED else ''}")
-    return 0 if not FAILED and PASSED else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,9 +16,11 @@ Checks that the page served by tether-1 at /ui/
     given as #token=... (which it removes from the address bar).
 It saves screenshots: --screenshot under load, the same name with -kill after the
 failover and with -after at the end. Every wait has a deadline; no sleep stands in for an event.
-Exit 77 (skipped) when Chromium, its driver or Selenium is not installed.
+Skipped when Chromium, its driver or Selenium is not installed.
+
+    python3 -m pytest -p no:cacheprovider tests/dashboard/dashboard_test.py \
+        --bin build/bin --screenshot build/dashboard.png [--linger S]
 """
-import argparse
 import json
 import os
 import shutil
@@ -27,13 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import urllib.request
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import tether_cluster  # noqa: E402
 
-SKIP = 77
 NAMES = ["tether-1", "tether-2", "tether-3"]
 REFLECT_S = 2.0  # how soon the page must show a change
 
@@ -53,8 +57,8 @@ return {
 """
 
 
-class Failure(Exception):
-    pass
+class Failure(AssertionError):
+    """The page did not show what it must."""
 
 
 def find_browser():
@@ -119,6 +123,7 @@ def console_errors(driver):
 
 
 def run(args, driver, cluster):
+    """args: screenshot and linger."""
     s1 = cluster.server("tether-1")
     page = lambda: driver.execute_script(PAGE_STATE)  # noqa: E731
     driver.get(f"http://{s1}/ui/")
@@ -225,60 +230,74 @@ def run_tokens(driver, cluster):
     print("  token form, refusal and read token: as expected", flush=True)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True, help="directory with tetherd and tether-load")
-    ap.add_argument("--screenshot", required=True, help="where to save the page (.png)")
-    ap.add_argument("--linger", type=float, default=0,
-                    help="seconds of load before the first screenshot (default 0)")
-    args = ap.parse_args()
+@pytest.fixture(scope="module")
+def base_dir():
+    base = tempfile.mkdtemp(prefix="tether-dashboard-")
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def driver(base_dir):
+    """Headless Chromium, shared by the cases; skipped when Chromium, its driver or
+    Selenium is missing."""
     browser = find_browser()
     if browser is None:
-        print("SKIP: chromium, chromium-driver or python3-selenium is not installed "
-              "(tools/setup.sh installs them)")
-        return SKIP
-    base = tempfile.mkdtemp(prefix="tether-dashboard-")
+        pytest.skip("chromium, chromium-driver or python3-selenium is not installed "
+                    "(tools/setup.sh installs them)")
+    d = start_browser(browser[0], browser[1], os.path.join(base_dir, "profile"))
+    yield d
+    d.quit()
+
+
+def print_log_tails(cluster):
+    for n in cluster.nodes:
+        print(f"--- {n} log tail:\n{cluster.log_tail(n, 15)}")
+
+
+def test_cluster_view(bin_dir, screenshot, request, driver, base_dir):
+    """A 3-node cluster under load: every node and slice rendered, a kill and a drain
+    reflected within 2 s, no error in the browser console."""
+    args = types.SimpleNamespace(screenshot=screenshot,
+                                 linger=request.config.getoption("linger"))
     cluster = tether_cluster.LocalCluster(
-        os.path.join(args.bin, "tetherd"), base, 0,
+        os.path.join(bin_dir, "tetherd"), base_dir, 0,
         {"window-ms": 1000, "lateness-ms": 500, "shards": 2,
          "replication-factor": 3}, ready_timeout=30)
-    driver = None
     load = None
     try:
         cluster.up(3)
         servers = ",".join(cluster.server(n) for n in NAMES)
         load = subprocess.Popen(
-            [os.path.join(args.bin, "tether-load"), "--server", servers,
+            [os.path.join(bin_dir, "tether-load"), "--server", servers,
              "--connections", "3", "--batch", "200", "--series", "300",
              "--rate", "3000", "--duration", f"{60 + int(args.linger)}s"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        driver = start_browser(browser[0], browser[1], os.path.join(base, "profile"))
         run(args, driver, cluster)
-        cluster.down()
-        tokens = os.path.join(base, "tokens")
-        with open(tokens, "w") as f:
-            f.write(f"{READ_TOKEN} read\n")
-        cluster = tether_cluster.LocalCluster(
-            os.path.join(args.bin, "tetherd"), os.path.join(base, "tokens-node"), 0,
-            {"window-ms": 1000, "tokens-file": tokens}, ready_timeout=30)
-        cluster.up(1)
-        run_tokens(driver, cluster)
-        print("PASS dashboard")
-        return 0
-    except (Failure, tether_cluster.ClusterError) as e:
-        print(f"FAIL dashboard: {e}")
-        for n in cluster.nodes:
-            print(f"--- {n} log tail:\n{cluster.log_tail(n, 15)}")
-        return 1
+    except (Failure, tether_cluster.ClusterError):
+        print_log_tails(cluster)
+        raise
     finally:
         if load is not None and load.poll() is None:
             load.kill()
             load.wait(timeout=10)
-        if driver is not None:
-            driver.quit()
         cluster.down()
-        shutil.rmtree(base, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_token_form(bin_dir, driver, base_dir):
+    """A node with a tokens file: the token form and no data without a token, a
+    refusal of an unknown token, live with a read token given as #token=..."""
+    tokens = os.path.join(base_dir, "tokens")
+    with open(tokens, "w") as f:
+        f.write(f"{READ_TOKEN} read\n")
+    cluster = tether_cluster.LocalCluster(
+        os.path.join(bin_dir, "tetherd"), os.path.join(base_dir, "tokens-node"), 0,
+        {"window-ms": 1000, "tokens-file": tokens}, ready_timeout=30)
+    try:
+        cluster.up(1)
+        run_tokens(driver, cluster)
+    except (Failure, tether_cluster.ClusterError):
+        print_log_tails(cluster)
+        raise
+    finally:
+        cluster.down()

@@ -1,26 +1,34 @@
 #!/usr/bin/env python3
 """Hostile input against a real tetherd: every request and connection stays bounded.
 
-    /usr/bin/python3 tests/integration/limits_test.py \
-        --tetherd build/bin/tetherd --python-dir build/python
+    /usr/bin/python3 -B -m pytest -c tests/pytest.ini -p no:cacheprovider \
+        tests/integration/limits_test.py \
+        --tetherd build/bin/tetherd --python-dir build/python [--budget 200]
 
 Each case sends what once stalled or bloated a node (docs/operations.md, "Limits of
 hostile input") and asserts the bound: another connection is answered within a
 deadline while the hostile request is processed, the node's resident memory stays
 below a bound, a client over a limit gets the documented error or close. The
-deadlines are generous (CI machines are loaded); the figures measured are printed.
-Every wait has a deadline and a watchdog ends the run after --budget seconds.
+deadlines are generous (CI machines are loaded); the figures measured are printed
+(pytest shows them with -s, and for a case that fails). Every wait has a deadline and
+a watchdog ends the run after --budget seconds (200). After each case its connections
+are closed and every node must still run.
 """
 
-import argparse
 import json
 import os
+import queue
 import resource
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+import types
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stream_test as st  # noqa: E402  (Node, Conn and the protocol helpers)
@@ -251,7 +259,109 @@ def error_message_bytes(frame):
 
 
 # ---------------------------------------------------------------------------
-# Cases
+# Context
+
+class Ctx(st.Ctx):
+    def __init__(self, args):
+        super().__init__(args)
+        self.notes = []
+
+    def note(self, text):
+        """A figure measured by a case: printed (pytest shows it with -s, and in the
+        report of a case that fails)."""
+        self.notes.append(text)
+        print(text, flush=True)
+
+
+def limit_fds():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+def fd_node(tetherd):
+    """A node with few descriptors (RLIMIT_NOFILE 64): started like st.Node, with a
+    lower limit."""
+    fd = st.Node.__new__(st.Node)
+    fd.label = "fd"
+    fd.args = [tetherd, "--tether.host=127.0.0.1", "--tether.port=0"]
+    fd.log = tempfile.TemporaryFile(prefix="tetherd-")
+    fd.lines = queue.Queue()
+    fd.port = None
+    fd.proc = subprocess.Popen(fd.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=fd.log, preexec_fn=limit_fds)
+    fd.reader = threading.Thread(target=fd._read, daemon=True)
+    fd.reader.start()
+    return fd
+
+
+# ---------------------------------------------------------------------------
+# The nodes, started once for the module's cases
+
+@pytest.fixture(scope="module")
+def ctx(tetherd, python_dir, request, watchdog):
+    """Ctx with the nodes the cases use: `main` (defaults), `small` (8 connections,
+    1 MiB bodies, 2 MiB of bodies, 1 MiB send queue), `subs` (3 subscriptions, 5
+    subscribed keys, 100 series), `dedup` (16 producers per slice), `gw` (2048-byte
+    headers, one client log line an hour), `short_read` (1 s HTTP read timeout) and
+    `fd_node` (64 descriptors). Stopped at the end, or by the watchdog past --budget
+    seconds (200)."""
+    budget = request.config.getoption("budget") or 200.0
+    ctx = Ctx(types.SimpleNamespace(tetherd=tetherd, python_dir=python_dir,
+                                    budget=budget))
+    ctx.load_pb(python_dir)
+
+    def stop_nodes():
+        for n in ctx.nodes:
+            n.stop()
+    ctx.watchdog = watchdog(budget, stop_nodes, "limits_test.py")
+    try:
+        for attr, label, extra in (
+                ("main", "main", []),
+                ("small", "small", [
+                    "--tether.max-connections=8", "--tether.max-http-body-bytes=1048576",
+                    "--tether.max-http-bodies-bytes=2097152",
+                    "--tether.max-send-queue-bytes=1048576"]),
+                ("subs", "subs", [
+                    "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5",
+                    "--tether.max-series=100"]),
+                ("dedup", "dedup", ["--tether.max-producers-per-slice=16"]),
+                ("gw", "gateway", [
+                    "--tether.max-http-header-bytes=2048", "--tether.client-log-burst=1",
+                    "--tether.client-log-period-ms=3600000"]),
+                ("short_read", "short-read", ["--tether.http-read-timeout-ms=1000"])):
+            node = st.Node(tetherd, label, extra)
+            ctx.nodes.append(node)
+            setattr(ctx, attr, node)
+        ctx.fd_node = fd_node(tetherd)
+        ctx.nodes.append(ctx.fd_node)
+        deadline = time.monotonic() + st.START_TIMEOUT
+        for n in ctx.nodes:
+            n.wait_listening(deadline)
+        ctx.port, ctx.small_port = ctx.main.port, ctx.small.port
+        ctx.subs_port = ctx.subs.port
+        ctx.dedup_port = ctx.dedup.port
+        ctx.gw_port, ctx.short_read_port = ctx.gw.port, ctx.short_read.port
+        yield ctx
+    finally:
+        ctx.close_conns()
+        stop_nodes()
+
+
+@pytest.fixture(autouse=True)
+def each_case(ctx):
+    """After each case its connections are closed and every node must still run
+    (unless the watchdog stopped them: it reports that itself)."""
+    ctx.notes = []
+    yield
+    ctx.close_conns()
+    if ctx.watchdog.expired:
+        return
+    dead = [f"tetherd '{n.label}' died with status {n.proc.returncode}{n.tail()}"
+            for n in ctx.nodes if not n.alive()]
+    assert not dead, " ".join(f"[{d}]" for d in dead)
+
+
+# ---------------------------------------------------------------------------
+# Cases, in this order
 
 def hostile_label_frames(pb):
     """Item 1's frames: a binary write (sequence 1) of 60 000 reverse-sorted labels, and
@@ -280,7 +390,7 @@ def send_label_frames(c, payload, key, writes):
     st.check_error(c.recv(), "INVALID_KEY", request_id=8, what="query of 90 000 labels")
 
 
-def case_label_sort(ctx):
+def test_label_sort(ctx):
     """Item 1: a write with 60 000 reverse-sorted labels, a subscribe key and a query
     key with 90 000 empty labels: refused without stalling other connections."""
     pb = ctx.pb
@@ -301,7 +411,7 @@ def case_label_sort(ctx):
              f"meanwhile {worst * 1000:.1f} ms")
 
 
-def case_large_frame_order(ctx):
+def test_large_frame_order(ctx):
     """Item 1: a frame large enough to be decoded off the I/O thread is still handled
     in order (docs/protocol.md section 7): a gauge set last by a large write and then
     by a small one sent right after it ends at the small one's value."""
@@ -323,7 +433,7 @@ def case_large_frame_order(ctx):
           f"the small write was applied before the large one: {series}")
 
 
-def case_utf8_messages(ctx):
+def test_utf8_messages(ctx):
     """Item 6: error messages are valid UTF-8 even where the offending text is cut or
     is not UTF-8 itself."""
     pb = ctx.pb
@@ -352,7 +462,7 @@ def case_utf8_messages(ctx):
         check(text, "empty error message")
 
 
-def case_protobuf_log(ctx):
+def test_protobuf_log(ctx):
     """Item 6: frames the protobuf runtime complains about (a string field that is not
     UTF-8) do not write a log line each."""
     node = ctx.main
@@ -380,7 +490,7 @@ def stderr_text(node):
     return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
 
-def case_client_log_burst(ctx):
+def test_client_log_burst(ctx):
     """The client log limit is client-log-burst lines per client-log-period-ms (1 per
     hour on this node): 20 frames libprotobuf complains about write one line, where
     the default (5 per 10 s) writes five."""
@@ -398,7 +508,7 @@ def case_client_log_burst(ctx):
           "a count of suppressed lines was written within the period")
 
 
-def case_text_utf8(ctx):
+def test_text_utf8(ctx):
     """Item 9: a text frame that is not UTF-8 is closed with 1007 (docs/protocol.md 2)."""
     c = st.Conn(ctx)
     c.ws.send(b"{\"ping\":{\"nonce\":\"\xff\"}}", opcode=websocket.ABNF.OPCODE_TEXT)
@@ -409,7 +519,7 @@ def case_text_utf8(ctx):
         check(e.code == 1007, f"closed with {e.code}, expected 1007")
 
 
-def case_http_errors(ctx):
+def test_http_errors(ctx):
     """Items 8 and 9: 405 with Allow, 400/413/431 instead of a silent close."""
     port = ctx.port
     code, resp = raw_http(port, b"GET /api/v1/write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -427,7 +537,7 @@ def case_http_errors(ctx):
     check(body.get("error") == "BODY_TOO_LARGE", f"413 body {body}")
 
 
-def case_header_bytes(ctx):
+def test_header_bytes(ctx):
     """The header bound is max-http-header-bytes (2048 on this node): a larger header
     is answered 431 HEADER_TOO_LARGE naming the bound, a smaller one is served, and a
     node with the default (8192) serves the larger one."""
@@ -465,7 +575,7 @@ def closed_by_node(s, deadline):
         out += chunk
 
 
-def case_http_read_timeout(ctx):
+def test_http_read_timeout(ctx):
     """A client that sends half a request is closed without an answer once
     http-read-timeout-ms (1 s on this node) has passed: half a header, and a whole
     header with a tenth of its body. The deadline is generous (a busy machine) and
@@ -489,7 +599,7 @@ def case_http_read_timeout(ctx):
             s.close()
 
 
-def case_remote_write_status(ctx):
+def test_remote_write_status(ctx):
     """Item 8: remote write answers 4xx for what a retry cannot fix."""
     c = st.Conn(ctx)
     st.hello(c, ctx.pid("rw-status"))
@@ -501,7 +611,7 @@ def case_remote_write_status(ctx):
     check(b"KIND_CONFLICT" in resp, f"remote write of a kind conflict: {resp[:300]!r}")
 
 
-def case_remote_write_amplification(ctx):
+def test_remote_write_amplification(ctx):
     """Item 2: 1.5 MB of snappy that decompresses to 16 Mi empty series is refused
     before it is parsed; the node stays small and /healthz stays fast."""
     node = ctx.main
@@ -526,7 +636,7 @@ def case_remote_write_amplification(ctx):
     check(grown < 200, f"the node grew by {grown:.0f} MiB and kept it")
 
 
-def case_body_budget(ctx):
+def test_body_budget(ctx):
     """Item 2: stalled uploads cannot pin more than max-http-bodies-bytes; beyond it
     the node answers 503 with Retry-After at once."""
     port = ctx.small_port  # max-http-bodies-bytes = 2 MiB, max-http-body-bytes = 1 MiB
@@ -553,7 +663,7 @@ def case_body_budget(ctx):
             s.close()
 
 
-def case_connection_cap(ctx):
+def test_connection_cap(ctx):
     """Item 2: beyond max-connections a new connection is closed at once; once
     clients leave, new ones are served again."""
     port = ctx.small_port  # max-connections = 8
@@ -578,7 +688,7 @@ def case_connection_cap(ctx):
         time.sleep(0.05)
 
 
-def case_send_queue_bytes(ctx):
+def test_send_queue_bytes(ctx):
     """Item 3: a subscriber that does not read is closed once max-send-queue-bytes of
     frames wait for it (1 MiB here), long before 1 088 frames."""
     port = ctx.small_port
@@ -629,7 +739,7 @@ def case_send_queue_bytes(ctx):
     c.close()
 
 
-def case_subscription_limits(ctx):
+def test_subscription_limits(ctx):
     """Item 9: subscriptions and subscribed keys per connection are bounded
     (max-subscriptions 3, max-subscribed-keys 5 on this node); a subscribe beyond
     either is refused with SUBSCRIPTION_LIMIT, subscribes nothing, and the
@@ -658,7 +768,7 @@ def case_subscription_limits(ctx):
     ctx.note("3 subscriptions and 5 keys held; the 4th subscription and the 6th key refused")
 
 
-def case_dedup_bounded(ctx):
+def test_dedup_bounded(ctx):
     """Item 4: producers' dedup entries are bounded per slice
     (max-producers-per-slice 16 on this node): 300 producers that each write once to
     1024 keys over most slices leave the node's memory close to where 16 would,
@@ -696,7 +806,7 @@ def node_series(ctx, port):
     raise Failure("/metrics has no tether_series")
 
 
-def case_series_cap(ctx):
+def test_series_cap(ctx):
     """Series per node are bounded (max-series 100 on this node): writes that would
     create more output series are refused with INPUT_LIMIT, the node never holds
     more than the bound, and series it holds keep taking samples."""
@@ -722,12 +832,12 @@ def case_series_cap(ctx):
     ctx.note(f"{held:.0f} series held at max-series 100; {refused} of 5 writes refused")
 
 
-def case_remote_write_input_limit(ctx):
+def test_remote_write_input_limit(ctx):
     """Item 8: a remote write refused for a limit (INPUT_LIMIT: past max-series on
     this node, filled first) is answered 400, not 503: Prometheus would resend a
     5xx forever."""
     port = ctx.subs_port
-    c = st.Conn(ctx, port)  # fill the node to its bound (case_series_cap may not have run)
+    c = st.Conn(ctx, port)  # fill the node to its bound (test_series_cap may not have run)
     st.hello(c, ctx.pid("rw-cap-fill"))
     for seq in range(1, 7):
         st.write(c, seq, [st.counter("rw_cap_fill", 1, [("k", f"{seq}-{i}")])
@@ -741,7 +851,7 @@ def case_remote_write_input_limit(ctx):
     ctx.note(f"remote write past max-series: {code} {resp[:80]!r}")
 
 
-def case_emfile(ctx):
+def test_emfile(ctx):
     """Item 7: out of descriptors the accept loop backs off instead of spinning, and
     the node serves again once descriptors come back."""
     node = ctx.fd_node  # RLIMIT_NOFILE = 64
@@ -770,135 +880,3 @@ def case_emfile(ctx):
         except (Failure, OSError):
             check(time.monotonic() < deadline, "/healthz not answered 10 s after descriptors came back")
     ctx.note(f"/healthz answered {time.monotonic() - t0:.2f}s after descriptors came back")
-
-
-CASES = [
-    ("label counts bounded before sorting", case_label_sort),
-    ("a large frame is handled in order", case_large_frame_order),
-    ("error messages are UTF-8", case_utf8_messages),
-    ("protobuf log lines are rate-limited", case_protobuf_log),
-    ("client log lines: client-log-burst per period", case_client_log_burst),
-    ("text frame not UTF-8 -> 1007", case_text_utf8),
-    ("HTTP 405/400/413/431", case_http_errors),
-    ("header bound is max-http-header-bytes -> 431", case_header_bytes),
-    ("half a request closed after http-read-timeout-ms", case_http_read_timeout),
-    ("remote write: 4xx for non-retryable errors", case_remote_write_status),
-    ("remote write amplification", case_remote_write_amplification),
-    ("body budget -> 503", case_body_budget),
-    ("connection cap", case_connection_cap),
-    ("send queue bounded in bytes", case_send_queue_bytes),
-    ("subscriptions and keys per connection", case_subscription_limits),
-    ("dedup entries bounded per slice", case_dedup_bounded),
-    ("series per node bounded", case_series_cap),
-    ("remote write: 400 for INPUT_LIMIT", case_remote_write_input_limit),
-    ("EMFILE backoff", case_emfile),
-]
-
-
-class Ctx(st.Ctx):
-    def __init__(self, args):
-        super().__init__(args)
-        self.notes = []
-
-    def note(self, text):
-        self.notes.append(text)
-
-
-def limit_fds():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tetherd", required=True)
-    ap.add_argument("--python-dir")
-    ap.add_argument("--only")
-    ap.add_argument("--budget", type=float, default=200.0)
-    args = ap.parse_args()
-    ctx = Ctx(args)
-    ctx.load_pb(args.python_dir)
-
-    def watchdog():
-        print(f"FAIL watchdog: the run exceeded {args.budget:.0f}s", flush=True)
-        for n in ctx.nodes:
-            n.stop()
-        os._exit(3)
-
-    timer = threading.Timer(args.budget, watchdog)
-    timer.daemon = True
-    timer.start()
-    passed = failed = 0
-    try:
-        ctx.main = st.Node(args.tetherd, "main", [])
-        ctx.small = st.Node(args.tetherd, "small", [
-            "--tether.max-connections=8", "--tether.max-http-body-bytes=1048576",
-            "--tether.max-http-bodies-bytes=2097152", "--tether.max-send-queue-bytes=1048576"])
-        ctx.subs = st.Node(args.tetherd, "subs", [
-            "--tether.max-subscriptions=3", "--tether.max-subscribed-keys=5",
-            "--tether.max-series=100"])
-        ctx.dedup = st.Node(args.tetherd, "dedup", ["--tether.max-producers-per-slice=16"])
-        ctx.gw = st.Node(args.tetherd, "gateway", [
-            "--tether.max-http-header-bytes=2048", "--tether.client-log-burst=1",
-            "--tether.client-log-period-ms=3600000"])
-        ctx.short_read = st.Node(args.tetherd, "short-read",
-                                 ["--tether.http-read-timeout-ms=1000"])
-        fd = st.Node.__new__(st.Node)
-        ctx.fd_node = fd
-        ctx.nodes = [ctx.main, ctx.small, ctx.subs, ctx.dedup, ctx.gw, ctx.short_read]
-        # A node with few descriptors: started like the others, with a lower limit.
-        import subprocess
-        import tempfile
-        import queue
-        fd.label = "fd"
-        fd.args = [args.tetherd, "--tether.host=127.0.0.1", "--tether.port=0"]
-        fd.log = tempfile.TemporaryFile(prefix="tetherd-")
-        fd.lines = queue.Queue()
-        fd.port = None
-        fd.proc = subprocess.Popen(fd.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=fd.log, preexec_fn=limit_fds)
-        fd.reader = threading.Thread(target=fd._read, daemon=True)
-        fd.reader.start()
-        ctx.nodes.append(fd)
-        deadline = time.monotonic() + st.START_TIMEOUT
-        for n in ctx.nodes:
-            n.wait_listening(deadline)
-        ctx.port, ctx.small_port = ctx.main.port, ctx.small.port
-        ctx.subs_port = ctx.subs.port
-        ctx.dedup_port = ctx.dedup.port
-        ctx.gw_port, ctx.short_read_port = ctx.gw.port, ctx.short_read.port
-        for name, fn in CASES:
-            if args.only and args.only not in name:
-                continue
-            t0 = time.monotonic()
-            ctx.notes = []
-            try:
-                fn(ctx)
-                ok, why = True, ""
-            except Failure as e:
-                ok, why = False, str(e)
-            except Exception as e:
-                ok, why = False, f"{type(e).__name__}: {e}"
-            finally:
-                ctx.close_conns()
-            for n in ctx.nodes:
-                if not n.alive():
-                    ok = False
-                    why += f" [tetherd '{n.label}' died with status {n.proc.returncode}]{n.tail()}"
-            detail = f" [{'; '.join(ctx.notes)}]" if ctx.notes else ""
-            if ok:
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s){detail}", flush=True)
-            else:
-                failed += 1
-                print(f"FAIL {name}: {why}{detail}", flush=True)
-        print(f"{passed} passed, {failed} failed", flush=True)
-        return 0 if failed == 0 else 1
-    finally:
-        timer.cancel()
-        ctx.close_conns()
-        for n in ctx.nodes:
-            n.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

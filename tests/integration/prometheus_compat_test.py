@@ -11,9 +11,12 @@ directory), then:
     with a native histogram 400, and neither changes anything; a 1.0 request with
     the 1.0 Content-Type is taken (204); metadata sent in a request of its own types
     the samples of later requests (a counter named without _total).
-Exit 77 (skipped) when promtool is not installed (Debian package prometheus).
+The promtool case is skipped when promtool is not installed (Debian package
+prometheus).
+
+    python3 -m pytest -p no:cacheprovider tests/integration/prometheus_compat_test.py \
+        --tetherd build/bin/tetherd
 """
-import argparse
 import http.client
 import json
 import os
@@ -26,13 +29,14 @@ import time
 import urllib.parse
 import urllib.request
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import tether_cluster  # noqa: E402
 
 import websocket  # python3-websocket
 
-SKIP = 77
 # Every output family the page must show before it is checked.
 FAMILIES = ["promtool_requests_total", "promtool_requests_rate_over_window",
             "promtool_temp_celsius", "promtool_temp_celsius_min_over_window",
@@ -122,61 +126,6 @@ def found(server, key):
     return series_state(server, key)["found"]
 
 
-def check_metadata_memory(server, v1):
-    """Metadata in a request of its own types the samples of later requests, as
-    Prometheus sends them: a counter without _total stays a counter."""
-    now = int(time.time() * 1000)
-    metadata = field(3, b"\x08\x01" + field(2, b"compat_requests"))  # COUNTER
-    code, text = post_write(server, snappy_block(metadata), v1)
-    if code != 204:
-        return f"a metadata-only request was answered {code} {text}"
-    for i, value in enumerate((10.0, 15.0)):
-        code, text = post_write(server, snappy_block(series("compat_requests", value,
-                                                            now + i)), v1)
-        if code != 204:
-            return f"samples of compat_requests were answered {code} {text}"
-    st = series_state(server, "compat_requests")
-    if not st["found"] or st["state"]["kind"] != "COUNTER":
-        return f"compat_requests is not a counter after its metadata: {st}"
-    return None
-
-
-def check_remote_write(server):
-    """Returns an error message, or None."""
-    now = int(time.time() * 1000)
-    v1 = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-          "X-Prometheus-Remote-Write-Version": "0.1.0"}
-    v2 = dict(v1, **{"Content-Type":
-                     "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-                     "X-Prometheus-Remote-Write-Version": "2.0.0"})
-    code, text = post_write(server, snappy_block(series("compat_v2_total", 1, now)), v2)
-    if code != 415 or "UNSUPPORTED_MEDIA_TYPE" not in text:
-        return f"a remote-write 2.0 request was answered {code} {text}"
-    histogram = field(4, b"\x08\x01")  # TimeSeries.histograms
-    body = series("compat_native_total", 1, now) + series("compat_hist", 1, now, histogram)
-    code, text = post_write(server, snappy_block(body), v1)
-    if code != 400 or "UNSUPPORTED_HISTOGRAMS" not in text:
-        return f"a request with a native histogram was answered {code} {text}"
-    code, text = post_write(server, snappy_block(series("compat_v1_total", 1, now)), v1)
-    if code != 204:
-        return f"a remote-write 1.0 request was answered {code} {text}"
-    # A sample whose window closed long ago is dropped, and the sender is told:
-    # 400 SAMPLES_LATE (Prometheus counts and logs it), the on-time one applied.
-    body = series("compat_late_ok_total", 1, now) + series("compat_late_old_total", 1,
-                                                           now - 60000)
-    code, text = post_write(server, snappy_block(body), v1)
-    if code != 400 or "SAMPLES_LATE" not in text or "1 of 2 samples" not in text:
-        return f"a request with a late sample was answered {code} {text}"
-    if not found(server, "compat_late_ok_total") or found(server, "compat_late_old_total"):
-        return "the on-time sample of a request with a late one was not applied alone"
-    for key in ("compat_v2_total", "compat_native_total"):
-        if found(server, key):
-            return f"{key} was applied from a refused request"
-    if not found(server, "compat_v1_total"):
-        return "compat_v1_total was not applied from an accepted request"
-    return check_metadata_memory(server, v1)
-
-
 def metrics_page(server):
     with urllib.request.urlopen(f"http://{server}/metrics", timeout=10) as r:
         return r.read().decode()
@@ -186,54 +135,97 @@ def families_of(page):
     return {line.split()[2] for line in page.splitlines() if line.startswith("# TYPE ")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tetherd", required=True)
-    args = ap.parse_args()
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        print("SKIP: promtool is not installed (Debian package prometheus)")
-        return SKIP
+V1 = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+      "X-Prometheus-Remote-Write-Version": "0.1.0"}
+
+
+@pytest.fixture(scope="module")
+def server(tetherd, failure_report):
+    """One node started with tools/tether_cluster.py (500 ms windows, 100 ms
+    lateness), stopped at the end: its address."""
     base = tempfile.mkdtemp(prefix="tether-prometheus-compat-")
-    cluster = tether_cluster.LocalCluster(args.tetherd, base, 0,
+    cluster = tether_cluster.LocalCluster(tetherd, base, 0,
                                           {"window-ms": 500, "lateness-ms": 100},
                                           ready_timeout=30)
+    failure_report("tether-1 log tail", lambda: cluster.log_tail("tether-1", 15))
     try:
         cluster.up(1)
-        server = cluster.server("tether-1")
-        write_all(server)
-        deadline = time.monotonic() + 30
-        while True:
-            page = metrics_page(server)
-            missing = [f for f in FAMILIES if f not in families_of(page)]
-            if not missing:
-                break
-            if time.monotonic() > deadline:
-                print(f"FAIL: families missing from /metrics after 30 s: {missing}")
-                return 1
-            time.sleep(0.1)
-        if 'promtool_latency_seconds{op="read",quantile="0.9"}' not in page:
-            print("FAIL: no summary quantile labelled \"0.9\" on /metrics:\n" + page)
-            return 1
-        r = subprocess.run([promtool, "check", "metrics"], input=page, text=True,
-                           capture_output=True, timeout=60)
-        if r.returncode != 0:
-            print(f"FAIL: promtool check metrics exited {r.returncode}:\n"
-                  f"{r.stdout}{r.stderr}\n--- the page:\n{page}")
-            return 1
-        print(f"PASS: promtool check metrics on a page of {len(families_of(page))} "
-              "families")
-        error = check_remote_write(server)
-        if error:
-            print(f"FAIL: {error}")
-            return 1
-        print("PASS: remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204, "
-              "late samples -> 400 SAMPLES_LATE, metadata remembered across requests")
-        return 0
+        yield cluster.server("tether-1")
     finally:
         cluster.down()
         shutil.rmtree(base, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_promtool_check_metrics(server):
+    """Counters, gauges and histograms written over the WebSocket API; once every
+    output family is on /metrics, `promtool check metrics` reports nothing on the
+    page, which carries summary quantiles labelled as Prometheus writes them."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus)")
+    write_all(server)
+    deadline = time.monotonic() + 30
+    while True:
+        page = metrics_page(server)
+        missing = [f for f in FAMILIES if f not in families_of(page)]
+        if not missing:
+            break
+        assert time.monotonic() <= deadline, \
+            f"families missing from /metrics after 30 s: {missing}"
+        time.sleep(0.1)
+    assert 'promtool_latency_seconds{op="read",quantile="0.9"}' in page, \
+        "no summary quantile labelled \"0.9\" on /metrics:\n" + page
+    r = subprocess.run([promtool, "check", "metrics"], input=page, text=True,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, (f"promtool check metrics exited {r.returncode}:\n"
+                               f"{r.stdout}{r.stderr}\n--- the page:\n{page}")
+    print(f"promtool check metrics on a page of {len(families_of(page))} families")
+
+
+def test_remote_write(server):
+    """Remote write 2.0 -> 415, native histograms -> 400, 1.0 -> 204, late samples ->
+    400 SAMPLES_LATE; nothing is applied from a refused request."""
+    now = int(time.time() * 1000)
+    v2 = dict(V1, **{"Content-Type":
+                     "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                     "X-Prometheus-Remote-Write-Version": "2.0.0"})
+    code, text = post_write(server, snappy_block(series("compat_v2_total", 1, now)), v2)
+    assert code == 415 and "UNSUPPORTED_MEDIA_TYPE" in text, \
+        f"a remote-write 2.0 request was answered {code} {text}"
+    histogram = field(4, b"\x08\x01")  # TimeSeries.histograms
+    body = series("compat_native_total", 1, now) + series("compat_hist", 1, now, histogram)
+    code, text = post_write(server, snappy_block(body), V1)
+    assert code == 400 and "UNSUPPORTED_HISTOGRAMS" in text, \
+        f"a request with a native histogram was answered {code} {text}"
+    code, text = post_write(server, snappy_block(series("compat_v1_total", 1, now)), V1)
+    assert code == 204, f"a remote-write 1.0 request was answered {code} {text}"
+    # A sample whose window closed long ago is dropped, and the sender is told:
+    # 400 SAMPLES_LATE (Prometheus counts and logs it), the on-time one applied.
+    body = series("compat_late_ok_total", 1, now) + series("compat_late_old_total", 1,
+                                                           now - 60000)
+    code, text = post_write(server, snappy_block(body), V1)
+    assert code == 400 and "SAMPLES_LATE" in text and "1 of 2 samples" in text, \
+        f"a request with a late sample was answered {code} {text}"
+    assert found(server, "compat_late_ok_total") and \
+        not found(server, "compat_late_old_total"), \
+        "the on-time sample of a request with a late one was not applied alone"
+    for key in ("compat_v2_total", "compat_native_total"):
+        assert not found(server, key), f"{key} was applied from a refused request"
+    assert found(server, "compat_v1_total"), \
+        "compat_v1_total was not applied from an accepted request"
+
+
+def test_remote_write_metadata(server):
+    """Metadata in a request of its own types the samples of later requests, as
+    Prometheus sends them: a counter without _total stays a counter."""
+    now = int(time.time() * 1000)
+    metadata = field(3, b"\x08\x01" + field(2, b"compat_requests"))  # COUNTER
+    code, text = post_write(server, snappy_block(metadata), V1)
+    assert code == 204, f"a metadata-only request was answered {code} {text}"
+    for i, value in enumerate((10.0, 15.0)):
+        code, text = post_write(server, snappy_block(series("compat_requests", value,
+                                                            now + i)), V1)
+        assert code == 204, f"samples of compat_requests were answered {code} {text}"
+    st = series_state(server, "compat_requests")
+    assert st["found"] and st["state"]["kind"] == "COUNTER", \
+        f"compat_requests is not a counter after its metadata: {st}"

@@ -11,23 +11,27 @@ by a known amount per scrape, then freezes. tetherd folds the pods away with a r
 output must equal what PromQL computes over Prometheus A's raw data: for each code,
 the sum over pods of (last - first) raw value. Tolerance: 1e-9 (the data are small
 integers; the comparison is exact in practice). A gauge rule (max by code) is checked
-the same way. Bounded: it gives up after 90 s and always stops what it started.
+the same way. Bounded: it gives up after 90 s (one deadline for the module's waits)
+and always stops what it started.
+
+    python3 -m pytest -p no:cacheprovider tests/integration/prometheus_e2e.py \
+        --tetherd build/bin/tetherd [--prometheus /usr/bin/prometheus]
 """
-import argparse
 import http.server
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+import types
 import urllib.parse
 import urllib.request
+
+import pytest
 
 STEPS = {"p1": 1, "p2": 2, "p3": 5, "p4": 10}   # increment per scrape, per pod
 CODES = ["200", "500"]
@@ -133,19 +137,30 @@ def promql(port, query):
     return r["data"]["result"]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tetherd", required=True)
-    ap.add_argument("--prometheus", default=shutil.which("prometheus") or "/usr/bin/prometheus")
-    args = ap.parse_args()
-    if not os.access(args.prometheus, os.X_OK):
-        print(f"FAIL setup: no prometheus binary at {args.prometheus}")
-        print("0 passed, 1 failed")
-        return 1
+@pytest.fixture(scope="module")
+def e2e(tetherd, request, failure_report):
+    """The target, tetherd and Prometheus A and B, started once for the module's cases
+    and stopped at its end; set up when the target froze and A holds the frozen data.
+    Fields: deadline (shared by every wait), want (per code, the sum over pods of
+    last - first from A's raw data), aport, bport, tport."""
+    prometheus = request.config.getoption("prometheus")
+    assert os.access(prometheus, os.X_OK), f"no prometheus binary at {prometheus}"
     deadline = time.monotonic() + DEADLINE_S
     tmp = tempfile.mkdtemp(prefix="tether-e2e-")
     procs = []
-    passed = failed = 0
+    target = None
+
+    def tails():
+        out = []
+        for name in ("tetherd.log", "prom-a.log", "prom-b.log"):
+            try:
+                with open(f"{tmp}/{name}") as f:
+                    tail = f.read()[-1500:]
+                out.append(f"--- {name} (tail)\n{tail}")
+            except OSError:
+                pass
+        return "\n".join(out)
+    failure_report("log tails", tails)
     try:
         target = Target()
         rules = {"rules": [
@@ -157,7 +172,7 @@ def main():
         with open(f"{tmp}/rules.json", "w") as f:
             json.dump(rules, f)
         tport, aport, bport = free_port(), free_port(), free_port()
-        procs.append(Proc([args.tetherd, f"--tether.port={tport}",
+        procs.append(Proc([tetherd, f"--tether.port={tport}",
                            f"--tether.rules-file={tmp}/rules.json",
                            f"--tether.remote-write-url=http://127.0.0.1:{bport}/api/v1/write",
                            "--tether.window-ms=1000", "--tether.lateness-ms=1500"],
@@ -183,7 +198,7 @@ scrape_configs:
 """)
         for name, port in (("a", aport), ("b", bport)):
             extra = ["--web.enable-remote-write-receiver"] if name == "b" else []
-            procs.append(Proc([args.prometheus, f"--config.file={tmp}/{name}.yml",
+            procs.append(Proc([prometheus, f"--config.file={tmp}/{name}.yml",
                                f"--storage.tsdb.path={tmp}/data-{name}",
                                f"--web.listen-address=127.0.0.1:{port}",
                                "--log.level=warn", *extra], f"{tmp}/prom-{name}.log"))
@@ -204,84 +219,72 @@ scrape_configs:
             return (len(e1) == len(CODES) and e1 == e2, e2)
 
         want = wait_until("Prometheus A to hold the frozen data", settled, deadline)
-
-        def tether_view():
-            r = promql(bport, 'e2e_requests_total{job="target",via="scrape"}')
-            got = {s["metric"].get("code"): (float(s["value"][1]), s["metric"]) for s in r}
-            ok = all(c in got and abs(got[c][0] - want[c]) < 1e-9 for c in CODES)
-            return ok, got
-
-        try:
-            got = wait_until("Prometheus B to see tether's totals equal to A's",
-                             tether_view, deadline)
-            for c in CODES:
-                labels = got[c][1]
-                assert "pod" not in labels, f"the rule did not drop 'pod': {labels}"
-            print(f"PASS counter totals folded over pods equal PromQL over the raw data: {want}")
-            passed += 1
-        except AssertionError as e:
-            print(f"FAIL counters: {e}; expected {want}")
-            failed += 1
-
-        # Gauge: the max over pods of each code's last window, against A's max by code.
-        def gauge_view():
-            want_g = {s["metric"]["code"]: float(s["value"][1]) for s in
-                      promql(aport, 'max by (code) (e2e_temp_celsius{job="target"})')}
-            got_g = {s["metric"].get("code"): float(s["value"][1]) for s in
-                     promql(bport, 'e2e_temp_celsius_max_over_window{job="target",via="scrape"}')}
-            ok = len(want_g) == len(CODES) and all(
-                c in got_g and abs(got_g[c] - want_g[c]) < 1e-9 for c in CODES)
-            return ok, (want_g, got_g)
-
-        try:
-            wait_until("tether's gauge max to equal PromQL max", gauge_view, deadline)
-            print("PASS gauge max over pods equals PromQL max by code")
-            passed += 1
-        except AssertionError as e:
-            print(f"FAIL gauges: {e}")
-            failed += 1
-
-        # Remote write out: the same totals arrive in B without the scrape's label.
-        def pushed_view():
-            r = promql(bport, 'e2e_requests_total{job="target",via=""}')
-            got = {s["metric"].get("code"): float(s["value"][1]) for s in r}
-            ok = all(c in got and abs(got[c] - want[c]) < 1e-9 for c in CODES)
-            return ok, got
-
-        try:
-            wait_until("tether's remote write to deliver the totals to B", pushed_view,
-                       deadline)
-            print("PASS remote write out: B received the same folded totals")
-            passed += 1
-        except AssertionError as e:
-            print(f"FAIL remote write out: {e}; expected {want}")
-            failed += 1
-
-        metrics = http_get(f"http://127.0.0.1:{tport}/metrics")
-        if re.search(r'^tether_samples_applied_total\{node="tether-0"\} [1-9]', metrics, re.M):
-            print("PASS tether reports its own samples applied")
-            passed += 1
-        else:
-            print("FAIL tether's /metrics lacks tether_samples_applied_total")
-            failed += 1
-    except Exception as e:
-        print(f"FAIL setup: {e}")
-        failed += 1
+        yield types.SimpleNamespace(deadline=deadline, want=want, aport=aport, bport=bport,
+                                    tport=tport)
     finally:
         for p in reversed(procs):
             p.stop()
-        if failed:
-            for name in ("tetherd.log", "prom-a.log", "prom-b.log"):
-                try:
-                    with open(f"{tmp}/{name}") as f:
-                        tail = f.read()[-1500:]
-                    print(f"--- {name} (tail)\n{tail}")
-                except OSError:
-                    pass
+        if target is not None:
+            target.server.shutdown()
+            target.server.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_counters(e2e):
+    """Counter totals folded over pods equal PromQL over the raw data."""
+    want = e2e.want
+
+    def tether_view():
+        r = promql(e2e.bport, 'e2e_requests_total{job="target",via="scrape"}')
+        got = {s["metric"].get("code"): (float(s["value"][1]), s["metric"]) for s in r}
+        ok = all(c in got and abs(got[c][0] - want[c]) < 1e-9 for c in CODES)
+        return ok, got
+
+    try:
+        got = wait_until("Prometheus B to see tether's totals equal to A's",
+                         tether_view, e2e.deadline)
+    except AssertionError as e:
+        raise AssertionError(f"counters: {e}; expected {want}") from None
+    for c in CODES:
+        labels = got[c][1]
+        assert "pod" not in labels, f"the rule did not drop 'pod': {labels}"
+    print(f"counter totals folded over pods equal PromQL over the raw data: {want}")
+
+
+def test_gauges(e2e):
+    """Gauge: the max over pods of each code's last window, against A's max by code."""
+    def gauge_view():
+        want_g = {s["metric"]["code"]: float(s["value"][1]) for s in
+                  promql(e2e.aport, 'max by (code) (e2e_temp_celsius{job="target"})')}
+        got_g = {s["metric"].get("code"): float(s["value"][1]) for s in
+                 promql(e2e.bport,
+                        'e2e_temp_celsius_max_over_window{job="target",via="scrape"}')}
+        ok = len(want_g) == len(CODES) and all(
+            c in got_g and abs(got_g[c] - want_g[c]) < 1e-9 for c in CODES)
+        return ok, (want_g, got_g)
+
+    wait_until("tether's gauge max to equal PromQL max", gauge_view, e2e.deadline)
+
+
+def test_remote_write_out(e2e):
+    """Remote write out: the same totals arrive in B without the scrape's label."""
+    want = e2e.want
+
+    def pushed_view():
+        r = promql(e2e.bport, 'e2e_requests_total{job="target",via=""}')
+        got = {s["metric"].get("code"): float(s["value"][1]) for s in r}
+        ok = all(c in got and abs(got[c] - want[c]) < 1e-9 for c in CODES)
+        return ok, got
+
+    try:
+        wait_until("tether's remote write to deliver the totals to B", pushed_view,
+                   e2e.deadline)
+    except AssertionError as e:
+        raise AssertionError(f"remote write out: {e}; expected {want}") from None
+
+
+def test_own_samples_applied(e2e):
+    """tether reports its own samples applied."""
+    metrics = http_get(f"http://127.0.0.1:{e2e.tport}/metrics")
+    assert re.search(r'^tether_samples_applied_total\{node="tether-0"\} [1-9]', metrics,
+                     re.M), "tether's /metrics lacks tether_samples_applied_total"

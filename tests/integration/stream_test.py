@@ -5,18 +5,21 @@ It is written from docs/protocol.md alone, as a new client author would: JSON te
 frames through the `websocket` module (Debian: python3-websocket) plus a binary-frame
 check with the generated `tether_pb2` module (Debian: python3-protobuf runtime).
 
-    /usr/bin/python3 tests/integration/stream_test.py \
-        --tetherd build/bin/tetherd --python-dir build/python
+    /usr/bin/python3 -B -m pytest -c tests/pytest.ini -p no:cacheprovider \
+        tests/integration/stream_test.py \
+        --tetherd build/bin/tetherd --python-dir build/python [--budget 55] [-x]
 
-It starts its own nodes on free loopback ports and stops them at the end: the main node
-(small limits, 500 ms windows, 200 ms lateness so that windows close quickly), one with
-an auth token, one with a short idle timeout, and one with aggregation rules and a short
-staleness interval. Every wait has a deadline and a watchdog ends the run after --budget
-seconds. One line per case, then `N passed, M failed`; exit status 0 only if every case
-passed. By default the run stops at the first failure; --keep-going runs every case.
+It starts its own nodes on free loopback ports once for the module's cases and stops
+them at the end: the main node (small limits, 500 ms windows, 200 ms lateness so that
+windows close quickly), one with an auth token, one with a short idle timeout, and one
+with aggregation rules and a short staleness interval. Every wait has a deadline and a
+watchdog ends the run after --budget seconds (55). After each case its connections are
+closed and every node must still run. Every case runs; -x stops at the first failure.
+
+The helpers (Node, Conn, Ctx, check and the protocol helpers) are also used by
+security_test.py, limits_test.py and tools/bench/stall_bench.py.
 """
 
-import argparse
 import ctypes
 import json
 import math
@@ -31,16 +34,13 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
 
-try:
-    import websocket  # python3-websocket (websocket-client)
-except ImportError:  # pragma: no cover - environment problem
-    sys.stderr.write("stream_test: the 'websocket' module is missing; install python3-websocket "
-                     "and run with /usr/bin/python3\n")
-    sys.exit(2)
+import pytest
+import websocket  # python3-websocket (websocket-client); run with /usr/bin/python3
 
 RECV_TIMEOUT = 4.0      # seconds to wait for any single reply
 START_TIMEOUT = 20.0    # seconds for a node to print its listening line
@@ -63,8 +63,9 @@ DEFAULTS = {"maxFrameBytes": 1048576, "maxSamplesPerBatch": 10000, "maxLabelsPer
 TOKEN = "s3cret"
 
 
-class Failure(Exception):
-    """A case did not behave as docs/protocol.md says."""
+class Failure(AssertionError):
+    """A case did not behave as docs/protocol.md says (an AssertionError: pytest reports
+    it as a failed assertion)."""
 
 
 class Closed(Exception):
@@ -76,6 +77,8 @@ class Closed(Exception):
 
 
 def check(cond, msg):
+    """assert cond, msg: raises Failure (an AssertionError) with msg."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     if not cond:
         raise Failure(msg)
 
@@ -502,9 +505,84 @@ class Ctx:
 
 
 # ---------------------------------------------------------------------------
-# Cases: session
+# The nodes, started once for the module's cases
 
-def case_hello_welcome(ctx):
+@pytest.fixture(scope="module")
+def ctx(tetherd, python_dir, request, watchdog):
+    """Ctx with four nodes: `main` (MAIN_LIMITS, WINDOW_MS windows, LATENESS_MS
+    lateness; ctx.port), `auth` (TOKEN; ctx.auth_port), `idle` (IDLE_TIMEOUT_MS;
+    ctx.idle_port) and `rules` (rules_document(), STALENESS_MS; ctx.rules_port).
+    Stopped at the end, on SIGTERM or SIGHUP, or by the watchdog past --budget
+    seconds (55)."""
+    budget = request.config.getoption("budget") or 55.0
+    assert os.access(tetherd, os.X_OK), f"{tetherd} is not an executable file"
+    ctx = Ctx(types.SimpleNamespace(tetherd=tetherd, python_dir=python_dir, budget=budget))
+    ctx.load_pb(python_dir)
+
+    def stop_nodes():
+        for n in ctx.nodes:
+            n.stop()
+        if ctx.rules_dir:
+            shutil.rmtree(ctx.rules_dir, ignore_errors=True)
+
+    def on_signal(signum, _frame):
+        # pytest stops as on ^C and tears the fixtures down, which stops the nodes.
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    ctx.watchdog = watchdog(budget, stop_nodes, "stream_test.py")
+    handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        lim = [f"--tether.{k}={v}" for k, v in MAIN_LIMITS.items()]
+        windows = [f"--tether.window-ms={WINDOW_MS}", f"--tether.lateness-ms={LATENESS_MS}"]
+        ctx.rules_dir = tempfile.mkdtemp(prefix="tether-rules-")
+        rules_path = os.path.join(ctx.rules_dir, "rules.json")
+        with open(rules_path, "w") as f:
+            json.dump(rules_document(ctx), f)
+        for label, extra in (
+                ("main", lim + windows),
+                ("auth", [f"--tether.auth-token={TOKEN}"]),
+                ("idle", [f"--tether.idle-timeout-ms={IDLE_TIMEOUT_MS}"]),
+                ("rules", windows + [f"--tether.staleness-ms={STALENESS_MS}",
+                                     f"--tether.rules-file={rules_path}"])):
+            ctx.nodes.append(Node(tetherd, label, extra))
+        main_node, auth_node, idle_node, rules_node = ctx.nodes
+        deadline = time.monotonic() + START_TIMEOUT
+        for n in ctx.nodes:
+            n.wait_listening(deadline)
+        ctx.port, ctx.auth_port, ctx.idle_port = main_node.port, auth_node.port, idle_node.port
+        ctx.rules_port = rules_node.port
+        if ctx.pb is None:
+            print(f"note: binary checks will fail: {ctx.pb_error}")
+        if ctx.xxh.fn is None:
+            print("note: libxxhash not found, slice numbers are checked only against the "
+                  "docs examples")
+        yield ctx
+    finally:
+        ctx.close_conns()
+        stop_nodes()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+@pytest.fixture(autouse=True)
+def each_case(ctx):
+    """After each case its connections are closed and every node must still run
+    (unless the watchdog stopped them: it reports that itself)."""
+    yield
+    ctx.close_conns()
+    if ctx.watchdog.expired:
+        return
+    dead = [f"tetherd '{n.label}' died with status {n.proc.returncode}{n.tail()}"
+            for n in ctx.nodes if not n.alive()]
+    assert not dead, " ".join(f"[{d}]" for d in dead)
+
+
+# ---------------------------------------------------------------------------
+# Cases, in the order they run (pytest runs them in the order of this file).
+# Session, writes, reads, exactly-once
+
+def test_hello_welcome(ctx):
+    """hello -> welcome"""
     c = ctx.connect()
     w = hello(c, ctx.pid("hello"), protocolVersion=1)
     check(w.get("protocolVersion") == 1, f"welcome.protocolVersion {w.get('protocolVersion')!r}")
@@ -522,90 +600,8 @@ def case_hello_welcome(ctx):
     check(w2.get("protocolVersion") == 1, f"welcome.protocolVersion {w2.get('protocolVersion')!r}")
 
 
-def case_bad_hello(ctx):
-    c = ctx.connect()
-    bad = [
-        ({"producerId": ""}, "empty producer id"),
-        ({"producerId": "has space"}, "producer id with a space"),
-        ({"producerId": "tab\there"}, "producer id with a control character"),
-        ({"producerId": "caf\u00e9"}, "non-ASCII producer id"),
-        ({"producerId": "x" * 257}, "257-byte producer id"),
-        ({"producerId": ctx.pid("badhello"), "protocolVersion": 2}, "protocol version 2"),
-    ]
-    for body, what in bad:
-        c.send({"hello": body})
-        check_error(c.recv(), "BAD_HELLO", what=what)
-        usable(c)
-    # Still awaiting hello: a write is refused, a correct hello (256 bytes) succeeds.
-    c.send({"write": {"sequence": "1", "samples": [gauge(ctx.name("badhello"), 1)]}})
-    check_error(c.recv(), "HELLO_REQUIRED", sequence=1, what="write after a bad hello")
-    pid = ("p" + ctx.uniq + "-") .ljust(256, "z")
-    check(len(pid) == 256, "test bug")
-    hello(c, pid)
-    ack(c, 1, [gauge(ctx.name("badhello"), 1)])
-
-
-def case_second_hello(ctx):
-    c = ctx.connect()
-    pid = ctx.pid("second")
-    hello(c, pid)
-    k = ctx.name("second_total")
-    ack(c, 1, [counter(k, 2)])
-    c.send({"hello": {"producerId": ctx.pid("second-other")}})
-    check_error(c.recv(), "BAD_HELLO", what="second hello")
-    usable(c)
-    # Session unchanged: still bound to the first producer id, so sequence 1 is a duplicate.
-    ack(c, 1, [counter(k, 2)], accepted=0, duplicate=True)
-    ack(c, 2, [counter(k, 3)])
-    check_total(c, k, 5)
-
-
-def case_before_hello(ctx):
-    c = ctx.connect()
-    ping(c)  # ping is served before hello
-    k = ctx.name("prehello_total")
-    c.send({"write": {"sequence": "1", "samples": [counter(k, 1)]}})
-    check_error(c.recv(), "HELLO_REQUIRED", sequence=1, what="write before hello")
-    usable(c)
-    rid = ctx.next_id()
-    c.send({"query": {"requestId": str(rid), "key": k}})
-    check_error(c.recv(), "HELLO_REQUIRED", request_id=rid, what="query before hello")
-    rid = ctx.next_id()
-    c.send({"subscribe": {"requestId": str(rid), "keys": [k]}})
-    check_error(c.recv(), "HELLO_REQUIRED", request_id=rid, what="subscribe before hello")
-    usable(c)
-    hello(c, ctx.pid("prehello"))
-    check_absent(c, k)
-    ack(c, 1, [counter(k, 1)])  # the refused write did not consume sequence 1
-    check_total(c, k, 1)
-
-
-def case_auth(ctx):
-    port = ctx.auth_port
-    for token, what in ((None, "missing token"), ("wrong", "wrong token"), ("S3CRET", "token case")):
-        c = Conn(ctx, port)
-        body = {"producerId": ctx.pid("auth")}
-        if token is not None:
-            body["token"] = token
-        c.send({"hello": body})
-        r = c.recv()
-        check_error(r, "UNAUTHENTICATED", what=what)
-        try:
-            extra = c.recv_any(RECV_TIMEOUT)
-            raise Failure(f"{what}: expected the connection to close with 1008, got {extra}")
-        except Closed as e:
-            check(e.code == 1008, f"{what}: close code {e.code}, expected 1008")
-    c = Conn(ctx, port)
-    w = hello(c, ctx.pid("auth-ok"), token=TOKEN)
-    for k, v in DEFAULTS.items():
-        check(w.get(k) == v, f"default limit welcome.{k} = {w.get(k)!r}, expected {v}")
-    ack(c, 1, [counter(ctx.name("auth_total"), 1)])
-
-
-# ---------------------------------------------------------------------------
-# Cases: writes, reads, exactly-once
-
-def case_write_ack_read(ctx):
+def test_write_ack_read(ctx):
+    """write -> ack, query + HTTP read back"""
     c = ctx.connect()
     hello(c, ctx.pid("wa"))
     name = ctx.name("wa_requests_total")
@@ -657,7 +653,8 @@ def case_write_ack_read(ctx):
           f"/v1/series for an absent key: {h}")
 
 
-def case_retry_duplicate(ctx):
+def test_retry_duplicate(ctx):
+    """retry same sequence -> duplicate"""
     c = ctx.connect()
     hello(c, ctx.pid("dup"))
     k = ctx.name("dup_total")
@@ -668,7 +665,8 @@ def case_retry_duplicate(ctx):
     check_total(c, k, 8, "after retries: ")
 
 
-def case_retry_second_connection(ctx):
+def test_retry_second_connection(ctx):
+    """retry from a second connection -> duplicate"""
     pid = ctx.pid("reconn")
     k = ctx.name("reconn_total")
     a = ctx.connect()
@@ -694,26 +692,8 @@ def case_retry_second_connection(ctx):
     check_total(d, k, 41)
 
 
-def case_sequence_too_old(ctx):
-    c = ctx.connect()
-    hello(c, ctx.pid("old"))
-    k = ctx.name("old_total")
-    ack(c, 1, [counter(k, 1)])
-    ack(c, 300, [counter(k, 1)])
-    r = write(c, 1, [counter(k, 1)])
-    check_error(r, "SEQUENCE_TOO_OLD", sequence=1, what="retry 299 below the highest")
-    usable(c)
-    check_total(c, k, 2)
-    # Issue 14 item 5: series the producer never wrote at 300 are not applied either.
-    fresh = [ctx.name("old_fresh_a"), ctx.name("old_fresh_b"), ctx.name("old_fresh_c")]
-    r = write(c, 10, [counter(k, 1)] + [counter(f, 1) for f in fresh])
-    check_error(r, "SEQUENCE_TOO_OLD", sequence=10, what="an old write with new series")
-    for f in fresh:
-        check_absent(c, f)
-    check_total(c, k, 2)
-
-
-def case_pipelined(ctx):
+def test_pipelined(ctx):
+    """pipelined writes beyond max-inflight"""
     c = ctx.connect()
     hello(c, ctx.pid("pipe"))
     k = ctx.name("pipe_total")
@@ -732,20 +712,6 @@ def case_pipelined(ctx):
         seen.add(s)
     check(seen == set(range(1, n + 1)), "acks do not cover every sequence")
     check_total(c, k, n)
-
-
-def case_kind_conflict(ctx):
-    c = ctx.connect()
-    hello(c, ctx.pid("conflict"))
-    k = ctx.name("conflict")
-    ack(c, 1, [counter(k, 4)])
-    r = write(c, 2, [gauge(k, 1)])
-    e = check_error(r, "KIND_CONFLICT", sequence=2, what="gauge onto a counter")
-    check(k in (e.get("message") or ""), f"KIND_CONFLICT message should name the key: {e.get('message')!r}")
-    usable(c)
-    found, s = state(c, k)
-    check(found and s.get("kind") == "COUNTER" and close_enough(s.get("total"), 4),
-          f"series changed by a conflicting write: {s}")
 
 
 # ---------------------------------------------------------------------------
@@ -775,7 +741,8 @@ def bad_batch(ctx, tag, bad, code, bad_key=None, raw=None, expect_seq=2, index=1
     check_total(c, k0, 11)
 
 
-def case_malformed_json(ctx):
+def test_malformed_json(ctx):
+    """malformed JSON"""
     c = ctx.connect()
     for text, what in (('{"write": {', "truncated JSON"), ("not json at all", "not JSON"),
                        ('["ping"]', "JSON array"), ('{"ping": {"nonce": "x"}}', "nonce not a number"),
@@ -794,7 +761,8 @@ def case_malformed_json(ctx):
     check_absent(c, k)
 
 
-def case_malformed_binary(ctx):
+def test_malformed_binary(ctx):
+    """malformed binary"""
     check(ctx.pb is not None, ctx.pb_error or "tether_pb2 unavailable")
     c = ctx.connect()
     # Field 1 (hello) claims 5 bytes but only 2 follow.
@@ -823,45 +791,73 @@ def case_malformed_binary(ctx):
     check(str(a.get("sequence")) == "1" and a.get("accepted") == 1, f"ack {a}")
 
 
-def case_unknown_kind_number(ctx):
+def test_before_hello(ctx):
+    """requests before hello"""
+    c = ctx.connect()
+    ping(c)  # ping is served before hello
+    k = ctx.name("prehello_total")
+    c.send({"write": {"sequence": "1", "samples": [counter(k, 1)]}})
+    check_error(c.recv(), "HELLO_REQUIRED", sequence=1, what="write before hello")
+    usable(c)
+    rid = ctx.next_id()
+    c.send({"query": {"requestId": str(rid), "key": k}})
+    check_error(c.recv(), "HELLO_REQUIRED", request_id=rid, what="query before hello")
+    rid = ctx.next_id()
+    c.send({"subscribe": {"requestId": str(rid), "keys": [k]}})
+    check_error(c.recv(), "HELLO_REQUIRED", request_id=rid, what="subscribe before hello")
+    usable(c)
+    hello(c, ctx.pid("prehello"))
+    check_absent(c, k)
+    ack(c, 1, [counter(k, 1)])  # the refused write did not consume sequence 1
+    check_total(c, k, 1)
+
+
+def test_unknown_kind_number(ctx):
+    """unknown kind number / absent kind / counter mode"""
     k = ctx.name("kindnum")
     bad_batch(ctx, "kindnum", sample(k, 7, 1), "UNKNOWN_KIND", bad_key=k)
     bad_batch(ctx, "kindnone", {"name": k, "value": 1}, "UNKNOWN_KIND", bad_key=k)
     bad_batch(ctx, "modenum", sample(k, "COUNTER", 1, mode=5), "UNKNOWN_KIND", bad_key=k)
 
 
-def case_unknown_kind_name(ctx):
+def test_unknown_kind_name(ctx):
+    """unknown kind name"""
     k = ctx.name("kindname")
     raw = ('{"write": {"sequence": "2", "samples": [{"name": "@CTL@", "kind": "COUNTER", "value": 5}, '
            '{"name": "%s", "kind": "SUMMARY", "value": 1}]}}' % k)
     bad_batch(ctx, "kindname", None, "MALFORMED_FRAME", bad_key=k, raw=raw, expect_seq=0)
 
 
-def case_bad_metric_name(ctx):
+def test_bad_metric_name(ctx):
+    """bad metric name"""
     for i, name in enumerate(("1abc", "a-b", "", "caf\u00e9", "a b")):
         bad_batch(ctx, f"metric{i}", gauge(name, 1), "INVALID_METRIC_NAME")
 
 
-def case_bad_label_name(ctx):
+def test_bad_label_name(ctx):
+    """bad label name"""
     k = ctx.name("labelname")
     for i, ln in enumerate(("1x", "a-b", "", "a:b")):
         bad_batch(ctx, f"label{i}", gauge(k, 1, [("ok", "1"), (ln, "v")]), "INVALID_LABEL_NAME",
                   bad_key=canonical(k, [("ok", "1")]))
 
 
-def case_reserved_label(ctx):
+def test_reserved_label(ctx):
+    """reserved __ label"""
     k = ctx.name("reserved")
     for i, ln in enumerate(("__name__", "__x")):
         bad_batch(ctx, f"reserved{i}", gauge(k, 1, [(ln, "v")]), "INVALID_LABEL_NAME", bad_key=k)
 
 
-def case_duplicate_label(ctx):
+def test_duplicate_label(ctx):
+    """duplicate label"""
     k = ctx.name("duplabel")
     bad_batch(ctx, "duplabel", gauge(k, 1, [("a", "1"), ("b", "2"), ("a", "3")]), "DUPLICATE_LABEL",
               bad_key=canonical(k, [("a", "1"), ("b", "2")]))
 
 
-def case_too_many_labels(ctx):
+def test_too_many_labels(ctx):
+    """too many labels"""
     k = ctx.name("labels")
     five = [(f"l{i}", "v") for i in range(5)]  # max-labels-per-sample is 4
     # (A 5-label key cannot be queried on this node: it is itself INVALID_KEY.)
@@ -876,7 +872,8 @@ def case_too_many_labels(ctx):
     check(found, f"series with 4 labels plus an empty one not found under {canonical(k, four_plus_empty)}")
 
 
-def case_key_too_long(ctx):
+def test_key_too_long(ctx):
+    """key too long"""
     limit = MAIN_LIMITS["max-key-bytes"]
     name = ctx.name("kl")
     fixed = len(name) + len('{v=""}')
@@ -894,7 +891,8 @@ def case_key_too_long(ctx):
     check(found, "a key of exactly max-key-bytes was not stored")
 
 
-def case_non_finite(ctx):
+def test_non_finite(ctx):
+    """NaN / Infinity"""
     for i, v in enumerate(("NaN", "Infinity", "-Infinity")):
         k = ctx.name(f"nonfinite{i}")
         bad_batch(ctx, f"nonfinite_g{i}", gauge(k, v), "NON_FINITE_VALUE", bad_key=k)
@@ -903,7 +901,8 @@ def case_non_finite(ctx):
     bad_batch(ctx, "nonfinite_h", sample(k, "HISTOGRAM", "NaN"), "NON_FINITE_VALUE", bad_key=k)
 
 
-def case_negative_counter(ctx):
+def test_negative_counter(ctx):
+    """negative counter"""
     k = ctx.name("negctr")
     bad_batch(ctx, "negdelta", counter(k, -1), "NEGATIVE_COUNTER", bad_key=k)
     bad_batch(ctx, "negcum", counter(k, -5, mode="CUMULATIVE"), "NEGATIVE_COUNTER", bad_key=k)
@@ -916,62 +915,14 @@ def case_negative_counter(ctx):
     check(found and close_enough(s.get("last"), -3.5), f"negative gauge: {s}")
 
 
-def case_negative_timestamp(ctx):
+def test_negative_timestamp(ctx):
+    """negative timestamp"""
     k = ctx.name("negts")
     bad_batch(ctx, "negts", gauge(k, 1, ts=-1), "INVALID_TIMESTAMP", bad_key=k)
 
 
-def running(s):
-    return {f: s.get(f) for f in ("kind", "total", "last", "min", "max", "sum", "count", "updatedMs")}
-
-
-def case_late_and_future(ctx):
-    c = ctx.connect()
-    hello(c, ctx.pid("late"))
-    k = ctx.name("late")
-    ack(c, 1, [gauge(k, 5)])
-    found, before = state(c, k)
-    check(found, f"{k} not found")
-    # A sample an hour old: acknowledged as late, not applied, the batch does not fail.
-    hour_ago = now_ms() - 3600 * 1000
-    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, late=1)
-    found, after = state(c, k)
-    check(running(after) == running(before), f"a late sample changed the series: {running(before)} -> {running(after)}")
-    # The all-late batch was recorded: its retry is a duplicate.
-    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, duplicate=True, late=0)
-    # Late and current samples in one batch: only the current one is applied, and a late
-    # sample does not create its series.
-    k_new = ctx.name("late_new")
-    ack(c, 3, [gauge(k_new, 1, ts=hour_ago), gauge(k, 6)], accepted=1, late=1)
-    check_absent(c, k_new)
-    found, s = state(c, k)
-    check_fields(s, {"last": 6, "count": 2, "sum": 11}, "after a mixed batch")
-    kc = ctx.name("late_total")
-    ack(c, 4, [counter(kc, 5), counter(kc, 100, ts=hour_ago)], accepted=1, late=1)
-    check_total(c, kc, 5, "a late increment was counted: ")
-    # A sample whose window has closed is late, however recent.
-    deadline = time.monotonic() + close_wait(now_ms())
-    while field(s, "window.windowEndMs") == "0":
-        check(time.monotonic() < deadline, f"no window of {k} closed in time: {s}")
-        time.sleep(0.1)
-        found, s = state(c, k)
-    closed = s["window"]
-    ack(c, 5, [gauge(k, 50, ts=int(closed["windowStartMs"]))], accepted=0, late=1)
-    found, s2 = state(c, k)
-    check(running(s2) == running(s), f"a sample in a closed window changed the series: {running(s2)}")
-    check(int(s2["window"]["windowEndMs"]) >= int(closed["windowEndMs"]), f"window went back: {s2['window']}")
-    if s2["window"]["windowEndMs"] == closed["windowEndMs"]:
-        check(s2["window"] == closed, f"a late sample changed a closed window: {closed} -> {s2['window']}")
-    # More than max-future-ms (60 s) ahead: INVALID_TIMESTAMP, nothing applied.
-    kf = ctx.name("future")
-    bad_batch(ctx, "future", gauge(kf, 1, ts=now_ms() + 120 * 1000), "INVALID_TIMESTAMP", bad_key=kf)
-    # Within max-future-ms is fine.
-    ack(c, 6, [gauge(kf, 2, ts=now_ms() + 30 * 1000)])
-    found, s = state(c, kf)
-    check(found and close_enough(s.get("last"), 2), f"a sample 30 s ahead was not applied: {s}")
-
-
-def case_sequence_zero(ctx):
+def test_sequence_zero(ctx):
+    """sequence 0"""
     c = ctx.connect()
     hello(c, ctx.pid("seq0"))
     k = ctx.name("seq0_total")
@@ -986,7 +937,8 @@ def case_sequence_zero(ctx):
     check_absent(c, k)
 
 
-def case_empty_batch(ctx):
+def test_empty_batch(ctx):
+    """empty batch"""
     c = ctx.connect()
     hello(c, ctx.pid("empty"))
     c.send({"write": {"sequence": "1", "samples": []}})
@@ -999,7 +951,8 @@ def case_empty_batch(ctx):
     ack(c, 3, [counter(k, 1)])
 
 
-def case_too_many_samples(ctx):
+def test_too_many_samples(ctx):
+    """too many samples"""
     c = ctx.connect()
     hello(c, ctx.pid("toomany"))
     k = ctx.name("toomany_total")
@@ -1012,7 +965,8 @@ def case_too_many_samples(ctx):
     check_total(c, k, limit)
 
 
-def case_frame_too_large(ctx):
+def test_frame_too_large(ctx):
+    """oversized frame"""
     limit = MAIN_LIMITS["max-frame-bytes"]
     c = ctx.connect()
     hello(c, ctx.pid("big"))
@@ -1040,7 +994,8 @@ def case_frame_too_large(ctx):
     check_total(c, k, 2)
 
 
-def case_bad_query_key(ctx):
+def test_bad_query_key(ctx):
+    """bad query/subscribe key"""
     c = ctx.connect()
     hello(c, ctx.pid("badkey"))
     for key in ("foo{", 'foo{a=1}', "1foo", 'foo{a="1"', 'foo{__x="1"}', "", 'foo{a="1",a="2"}',
@@ -1070,10 +1025,109 @@ def case_bad_query_key(ctx):
         raise Failure(f"a rejected subscription produced a frame: {obj}")
 
 
+def test_second_hello(ctx):
+    """second hello"""
+    c = ctx.connect()
+    pid = ctx.pid("second")
+    hello(c, pid)
+    k = ctx.name("second_total")
+    ack(c, 1, [counter(k, 2)])
+    c.send({"hello": {"producerId": ctx.pid("second-other")}})
+    check_error(c.recv(), "BAD_HELLO", what="second hello")
+    usable(c)
+    # Session unchanged: still bound to the first producer id, so sequence 1 is a duplicate.
+    ack(c, 1, [counter(k, 2)], accepted=0, duplicate=True)
+    ack(c, 2, [counter(k, 3)])
+    check_total(c, k, 5)
+
+
+def test_bad_hello(ctx):
+    """bad hello"""
+    c = ctx.connect()
+    bad = [
+        ({"producerId": ""}, "empty producer id"),
+        ({"producerId": "has space"}, "producer id with a space"),
+        ({"producerId": "tab\there"}, "producer id with a control character"),
+        ({"producerId": "caf\u00e9"}, "non-ASCII producer id"),
+        ({"producerId": "x" * 257}, "257-byte producer id"),
+        ({"producerId": ctx.pid("badhello"), "protocolVersion": 2}, "protocol version 2"),
+    ]
+    for body, what in bad:
+        c.send({"hello": body})
+        check_error(c.recv(), "BAD_HELLO", what=what)
+        usable(c)
+    # Still awaiting hello: a write is refused, a correct hello (256 bytes) succeeds.
+    c.send({"write": {"sequence": "1", "samples": [gauge(ctx.name("badhello"), 1)]}})
+    check_error(c.recv(), "HELLO_REQUIRED", sequence=1, what="write after a bad hello")
+    pid = ("p" + ctx.uniq + "-") .ljust(256, "z")
+    check(len(pid) == 256, "test bug")
+    hello(c, pid)
+    ack(c, 1, [gauge(ctx.name("badhello"), 1)])
+
+
+def test_auth(ctx):
+    """wrong auth token"""
+    port = ctx.auth_port
+    for token, what in ((None, "missing token"), ("wrong", "wrong token"), ("S3CRET", "token case")):
+        c = Conn(ctx, port)
+        body = {"producerId": ctx.pid("auth")}
+        if token is not None:
+            body["token"] = token
+        c.send({"hello": body})
+        r = c.recv()
+        check_error(r, "UNAUTHENTICATED", what=what)
+        try:
+            extra = c.recv_any(RECV_TIMEOUT)
+            raise Failure(f"{what}: expected the connection to close with 1008, got {extra}")
+        except Closed as e:
+            check(e.code == 1008, f"{what}: close code {e.code}, expected 1008")
+    c = Conn(ctx, port)
+    w = hello(c, ctx.pid("auth-ok"), token=TOKEN)
+    for k, v in DEFAULTS.items():
+        check(w.get(k) == v, f"default limit welcome.{k} = {w.get(k)!r}, expected {v}")
+    ack(c, 1, [counter(ctx.name("auth_total"), 1)])
+
+
+def test_kind_conflict(ctx):
+    """kind conflict"""
+    c = ctx.connect()
+    hello(c, ctx.pid("conflict"))
+    k = ctx.name("conflict")
+    ack(c, 1, [counter(k, 4)])
+    r = write(c, 2, [gauge(k, 1)])
+    e = check_error(r, "KIND_CONFLICT", sequence=2, what="gauge onto a counter")
+    check(k in (e.get("message") or ""), f"KIND_CONFLICT message should name the key: {e.get('message')!r}")
+    usable(c)
+    found, s = state(c, k)
+    check(found and s.get("kind") == "COUNTER" and close_enough(s.get("total"), 4),
+          f"series changed by a conflicting write: {s}")
+
+
+def test_sequence_too_old(ctx):
+    """sequence too old"""
+    c = ctx.connect()
+    hello(c, ctx.pid("old"))
+    k = ctx.name("old_total")
+    ack(c, 1, [counter(k, 1)])
+    ack(c, 300, [counter(k, 1)])
+    r = write(c, 1, [counter(k, 1)])
+    check_error(r, "SEQUENCE_TOO_OLD", sequence=1, what="retry 299 below the highest")
+    usable(c)
+    check_total(c, k, 2)
+    # Issue 14 item 5: series the producer never wrote at 300 are not applied either.
+    fresh = [ctx.name("old_fresh_a"), ctx.name("old_fresh_b"), ctx.name("old_fresh_c")]
+    r = write(c, 10, [counter(k, 1)] + [counter(f, 1) for f in fresh])
+    check_error(r, "SEQUENCE_TOO_OLD", sequence=10, what="an old write with new series")
+    for f in fresh:
+        check_absent(c, f)
+    check_total(c, k, 2)
+
+
 # ---------------------------------------------------------------------------
 # Cases: aggregation semantics and keys
 
-def case_gauge(ctx):
+def test_gauge(ctx):
+    """gauge last/min/max"""
     c = ctx.connect()
     hello(c, ctx.pid("gauge"))
     k = ctx.name("gauge")
@@ -1089,7 +1143,8 @@ def case_gauge(ctx):
     check(str(s.get("updatedMs")) == str(t + 300), f"gauge updatedMs {s.get('updatedMs')!r}, expected {t + 300}")
 
 
-def case_histogram(ctx):
+def test_histogram(ctx):
+    """histogram"""
     c = ctx.connect()
     hello(c, ctx.pid("hist"))
     k = ctx.name("hist_seconds")
@@ -1138,7 +1193,8 @@ def check_quantiles(w, values, qs, what, accuracy=0.01):
               f"{what}: quantile {q} = {y}, exact {exact}: beyond the {accuracy:.0%} bound")
 
 
-def case_cumulative(ctx):
+def test_cumulative(ctx):
+    """cumulative counter"""
     c = ctx.connect()
     hello(c, ctx.pid("cum"))
     k = ctx.name("cum_total")
@@ -1155,7 +1211,8 @@ def case_cumulative(ctx):
     check_total(c, k2, 5 + 3 + 1)
 
 
-def case_timestamps(ctx):
+def test_timestamps(ctx):
+    """timestamps"""
     c = ctx.connect()
     hello(c, ctx.pid("ts"))
     k = ctx.name("ts")
@@ -1174,7 +1231,59 @@ def case_timestamps(ctx):
     check(close_enough(s.get("last"), 2), f"running last is the last value applied, not the newest: {s}")
 
 
-def case_labels_and_keys(ctx):
+def running(s):
+    return {f: s.get(f) for f in ("kind", "total", "last", "min", "max", "sum", "count", "updatedMs")}
+
+
+def test_late_and_future(ctx):
+    """late and future timestamps"""
+    c = ctx.connect()
+    hello(c, ctx.pid("late"))
+    k = ctx.name("late")
+    ack(c, 1, [gauge(k, 5)])
+    found, before = state(c, k)
+    check(found, f"{k} not found")
+    # A sample an hour old: acknowledged as late, not applied, the batch does not fail.
+    hour_ago = now_ms() - 3600 * 1000
+    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, late=1)
+    found, after = state(c, k)
+    check(running(after) == running(before), f"a late sample changed the series: {running(before)} -> {running(after)}")
+    # The all-late batch was recorded: its retry is a duplicate.
+    ack(c, 2, [gauge(k, 99, ts=hour_ago)], accepted=0, duplicate=True, late=0)
+    # Late and current samples in one batch: only the current one is applied, and a late
+    # sample does not create its series.
+    k_new = ctx.name("late_new")
+    ack(c, 3, [gauge(k_new, 1, ts=hour_ago), gauge(k, 6)], accepted=1, late=1)
+    check_absent(c, k_new)
+    found, s = state(c, k)
+    check_fields(s, {"last": 6, "count": 2, "sum": 11}, "after a mixed batch")
+    kc = ctx.name("late_total")
+    ack(c, 4, [counter(kc, 5), counter(kc, 100, ts=hour_ago)], accepted=1, late=1)
+    check_total(c, kc, 5, "a late increment was counted: ")
+    # A sample whose window has closed is late, however recent.
+    deadline = time.monotonic() + close_wait(now_ms())
+    while field(s, "window.windowEndMs") == "0":
+        check(time.monotonic() < deadline, f"no window of {k} closed in time: {s}")
+        time.sleep(0.1)
+        found, s = state(c, k)
+    closed = s["window"]
+    ack(c, 5, [gauge(k, 50, ts=int(closed["windowStartMs"]))], accepted=0, late=1)
+    found, s2 = state(c, k)
+    check(running(s2) == running(s), f"a sample in a closed window changed the series: {running(s2)}")
+    check(int(s2["window"]["windowEndMs"]) >= int(closed["windowEndMs"]), f"window went back: {s2['window']}")
+    if s2["window"]["windowEndMs"] == closed["windowEndMs"]:
+        check(s2["window"] == closed, f"a late sample changed a closed window: {closed} -> {s2['window']}")
+    # More than max-future-ms (60 s) ahead: INVALID_TIMESTAMP, nothing applied.
+    kf = ctx.name("future")
+    bad_batch(ctx, "future", gauge(kf, 1, ts=now_ms() + 120 * 1000), "INVALID_TIMESTAMP", bad_key=kf)
+    # Within max-future-ms is fine.
+    ack(c, 6, [gauge(kf, 2, ts=now_ms() + 30 * 1000)])
+    found, s = state(c, kf)
+    check(found and close_enough(s.get("last"), 2), f"a sample 30 s ahead was not applied: {s}")
+
+
+def test_labels_and_keys(ctx):
+    """labels and keys"""
     c = ctx.connect()
     hello(c, ctx.pid("keys"))
     k = ctx.name("keys")
@@ -1286,7 +1395,8 @@ class Updates:
                 break
 
 
-def case_subscribe(ctx):
+def test_subscribe(ctx):
+    """subscribe -> window updates"""
     c = ctx.connect()
     hello(c, ctx.pid("sub"))
     k1 = ctx.name("sub_a_total")
@@ -1358,7 +1468,8 @@ def keys_apart(ctx, tag):
     raise Failure("test bug: no keys in adjacent slices")
 
 
-def case_one_update_per_window(ctx):
+def test_one_update_per_window(ctx):
+    """one window update per subscription and window"""
     c = ctx.connect()
     hello(c, ctx.pid("oneupd"))
     keys = keys_apart(ctx, "oneupd")
@@ -1414,7 +1525,8 @@ def collect_updates(c, want, timeout):
     return got
 
 
-def case_subscriptions_encoding(ctx):
+def test_subscriptions_encoding(ctx):
+    """two subscriptions keep their own encoding"""
     check(ctx.pb is not None, ctx.pb_error or "tether_pb2 unavailable")
     c = ctx.connect()
     hello(c, ctx.pid("subenc"))
@@ -1438,23 +1550,7 @@ def case_subscriptions_encoding(ctx):
                     close_wait(ts))
 
 
-def case_subscriptions_overlap(ctx):
-    c = ctx.connect()
-    hello(c, ctx.pid("subovl"))
-    k = ctx.name("subovl")
-    ra, rb = ctx.next_id(), ctx.next_id()
-    for rid in (ra, rb):
-        c.send({"subscribe": {"requestId": str(rid), "keys": [k]}})
-        w = c.expect("windowUpdate")
-        check(int(w["requestId"]) == rid, f"initial update {w}")
-    c.subscribed = True
-    ts = ahead()
-    ack(c, 1, [gauge(k, 3, ts=ts)])
-    want = {"last": 3, "window.count": 1, "window.last": 3, "window.windowStartMs": window_of(ts)}
-    collect_updates(c, {ra: ("text", k, want), rb: ("text", k, want)}, close_wait(ts))
-
-
-def case_second_subscription_initial(ctx):
+def test_second_subscription_initial(ctx):
     """A second subscription naming a key whose window an earlier subscription on the
     connection already received still gets the key's state in its initial update
     (docs/protocol.md 15.3, items 2 and 5)."""
@@ -1481,6 +1577,23 @@ def case_second_subscription_initial(ctx):
     check(close_enough(w["series"][0].get("total"), 4), f"initial state {w['series'][0]}")
 
 
+def test_subscriptions_overlap(ctx):
+    """overlapping subscriptions"""
+    c = ctx.connect()
+    hello(c, ctx.pid("subovl"))
+    k = ctx.name("subovl")
+    ra, rb = ctx.next_id(), ctx.next_id()
+    for rid in (ra, rb):
+        c.send({"subscribe": {"requestId": str(rid), "keys": [k]}})
+        w = c.expect("windowUpdate")
+        check(int(w["requestId"]) == rid, f"initial update {w}")
+    c.subscribed = True
+    ts = ahead()
+    ack(c, 1, [gauge(k, 3, ts=ts)])
+    want = {"last": 3, "window.count": 1, "window.last": 3, "window.windowStartMs": window_of(ts)}
+    collect_updates(c, {ra: ("text", k, want), rb: ("text", k, want)}, close_wait(ts))
+
+
 def rules_document(ctx):
     """The rules file of the rules node (docs/aggregation.md): two rules fold pods away,
     one renames latency histograms, keeps only `route`, and has its own window and
@@ -1493,7 +1606,8 @@ def rules_document(ctx):
     ]}
 
 
-def case_rules(ctx):
+def test_rules(ctx):
+    """rules fold input series"""
     c = Conn(ctx, ctx.rules_port)
     hello(c, ctx.pid("rules"))
     fold = ctx.name("fold_total")
@@ -1537,7 +1651,8 @@ def case_rules(ctx):
                                            f"expected the closed window {st['window']}")
 
 
-def case_stale_inputs(ctx):
+def test_stale_inputs(ctx):
+    """stale cumulative inputs"""
     c = Conn(ctx, ctx.rules_port)  # --tether.staleness-ms=1000
     hello(c, ctx.pid("stale"))
     k = ctx.name("stale_total")
@@ -1572,7 +1687,8 @@ def usable_sub(c):
     ping(c)
 
 
-def case_ping(ctx):
+def test_ping(ctx):
+    """pings"""
     c = ctx.connect()
     hello(c, ctx.pid("ping"))
     for nonce in (0, 1, 42, 2 ** 63 + 5, 2 ** 64 - 1):
@@ -1597,7 +1713,8 @@ def case_ping(ctx):
         raise Failure("no WebSocket pong for a WebSocket ping")
 
 
-def case_binary(ctx):
+def test_binary(ctx):
+    """binary frames"""
     check(ctx.pb is not None, ctx.pb_error or "tether_pb2 unavailable")
     pb = ctx.pb
     c = ctx.connect()
@@ -1683,7 +1800,8 @@ def case_binary(ctx):
             raise Failure(f"unexpected frame {obj}")
 
 
-def case_http(ctx):
+def test_http(ctx):
+    """HTTP endpoints"""
     code, body, _ = http_get(ctx, "/healthz")
     check(code == 200 and body.strip() == b"ok", f"/healthz: {code} {body[:100]!r}")
     deadline = time.monotonic() + 5
@@ -1751,7 +1869,8 @@ def case_http(ctx):
 IDLE_TIMEOUT_MS = 2500
 
 
-def case_idle(ctx):
+def test_idle(ctx):
+    """idle timeout"""
     port = ctx.idle_port  # this node runs with --tether.idle-timeout-ms=IDLE_TIMEOUT_MS
     quiet = Conn(ctx, port)
     hello(quiet, ctx.pid("idle"))
@@ -1797,168 +1916,3 @@ def case_idle(ctx):
         raise Failure(f"idle connection still open after {time.monotonic() - start:.1f}s ({e})")
     check(wsping_lost is None, "a connection kept busy only with WebSocket ping control frames "
                                f"(every 0.3 s, idle timeout {IDLE_TIMEOUT_MS} ms) was closed {wsping_lost}")
-
-
-CASES = [
-    ("hello -> welcome", case_hello_welcome),
-    ("write -> ack, query + HTTP read back", case_write_ack_read),
-    ("retry same sequence -> duplicate", case_retry_duplicate),
-    ("retry from a second connection -> duplicate", case_retry_second_connection),
-    ("pipelined writes beyond max-inflight", case_pipelined),
-    ("malformed JSON", case_malformed_json),
-    ("malformed binary", case_malformed_binary),
-    ("requests before hello", case_before_hello),
-    ("unknown kind number / absent kind / counter mode", case_unknown_kind_number),
-    ("unknown kind name", case_unknown_kind_name),
-    ("bad metric name", case_bad_metric_name),
-    ("bad label name", case_bad_label_name),
-    ("reserved __ label", case_reserved_label),
-    ("duplicate label", case_duplicate_label),
-    ("too many labels", case_too_many_labels),
-    ("key too long", case_key_too_long),
-    ("NaN / Infinity", case_non_finite),
-    ("negative counter", case_negative_counter),
-    ("negative timestamp", case_negative_timestamp),
-    ("sequence 0", case_sequence_zero),
-    ("empty batch", case_empty_batch),
-    ("too many samples", case_too_many_samples),
-    ("oversized frame", case_frame_too_large),
-    ("bad query/subscribe key", case_bad_query_key),
-    ("second hello", case_second_hello),
-    ("bad hello", case_bad_hello),
-    ("wrong auth token", case_auth),
-    ("kind conflict", case_kind_conflict),
-    ("sequence too old", case_sequence_too_old),
-    ("gauge last/min/max", case_gauge),
-    ("histogram", case_histogram),
-    ("cumulative counter", case_cumulative),
-    ("timestamps", case_timestamps),
-    ("late and future timestamps", case_late_and_future),
-    ("labels and keys", case_labels_and_keys),
-    ("subscribe -> window updates", case_subscribe),
-    ("one window update per subscription and window", case_one_update_per_window),
-    ("two subscriptions keep their own encoding", case_subscriptions_encoding),
-    ("a second subscription's initial update", case_second_subscription_initial),
-    ("overlapping subscriptions", case_subscriptions_overlap),
-    ("rules fold input series", case_rules),
-    ("stale cumulative inputs", case_stale_inputs),
-    ("pings", case_ping),
-    ("binary frames", case_binary),
-    ("HTTP endpoints", case_http),
-    ("idle timeout", case_idle),
-]
-
-
-# ---------------------------------------------------------------------------
-# Runner
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tetherd", required=True, help="path of the tetherd binary")
-    ap.add_argument("--python-dir", help="directory holding the generated tether_pb2.py")
-    ap.add_argument("--keep-going", action="store_true", help="run every case even after a failure")
-    ap.add_argument("--only", help="run only cases whose name contains this text")
-    ap.add_argument("--budget", type=float, default=55.0, help="watchdog in seconds (default 55)")
-    args = ap.parse_args()
-
-    ctx = Ctx(args)
-    ctx.load_pb(args.python_dir)
-    counts = {"passed": 0, "failed": 0}
-    lock = threading.Lock()
-
-    def stop_nodes():
-        for n in ctx.nodes:
-            n.stop()
-        if ctx.rules_dir:
-            shutil.rmtree(ctx.rules_dir, ignore_errors=True)
-
-    def watchdog():
-        with lock:
-            print(f"FAIL watchdog: the run exceeded {args.budget:.0f}s", flush=True)
-            print(f"{counts['passed']} passed, {counts['failed'] + 1} failed", flush=True)
-            stop_nodes()
-            os._exit(3)
-
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)  # unwinds through `finally`, which stops the nodes
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
-    timer = threading.Timer(args.budget, watchdog)
-    timer.daemon = True
-    timer.start()
-
-    status = 1
-    try:
-        if not os.access(args.tetherd, os.X_OK):
-            print(f"FAIL setup: {args.tetherd} is not an executable file")
-            print("0 passed, 1 failed")
-            return 1
-        lim = [f"--tether.{k}={v}" for k, v in MAIN_LIMITS.items()]
-        windows = [f"--tether.window-ms={WINDOW_MS}", f"--tether.lateness-ms={LATENESS_MS}"]
-        ctx.rules_dir = tempfile.mkdtemp(prefix="tether-rules-")
-        rules_path = os.path.join(ctx.rules_dir, "rules.json")
-        with open(rules_path, "w") as f:
-            json.dump(rules_document(ctx), f)
-        main_node = Node(args.tetherd, "main", lim + windows)
-        auth_node = Node(args.tetherd, "auth", [f"--tether.auth-token={TOKEN}"])
-        idle_node = Node(args.tetherd, "idle", [f"--tether.idle-timeout-ms={IDLE_TIMEOUT_MS}"])
-        rules_node = Node(args.tetherd, "rules", windows + [f"--tether.staleness-ms={STALENESS_MS}",
-                                                            f"--tether.rules-file={rules_path}"])
-        ctx.nodes = [main_node, auth_node, idle_node, rules_node]
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            for n in ctx.nodes:
-                n.wait_listening(deadline)
-        except Failure as e:
-            print(f"FAIL setup: {e}")
-            print("0 passed, 1 failed")
-            return 1
-        ctx.port, ctx.auth_port, ctx.idle_port = main_node.port, auth_node.port, idle_node.port
-        ctx.rules_port = rules_node.port
-        if ctx.pb is None:
-            print(f"note: binary checks will fail: {ctx.pb_error}")
-        if ctx.xxh.fn is None:
-            print("note: libxxhash not found, slice numbers are checked only against the docs examples")
-
-        for name, fn in CASES:
-            if args.only and args.only not in name:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn(ctx)
-                ok, why = True, ""
-            except Failure as e:
-                ok, why = False, str(e)
-            except Closed as e:
-                ok, why = False, f"connection closed unexpectedly: {e}"
-            except Exception as e:  # a crash of the test itself or a transport error
-                ok, why = False, f"{type(e).__name__}: {e}"
-            finally:
-                ctx.close_conns()
-            for n in ctx.nodes:
-                if not n.alive():
-                    ok = False
-                    why += f" [tetherd '{n.label}' died with status {n.proc.returncode}]{n.tail()}"
-            with lock:
-                if ok:
-                    counts["passed"] += 1
-                    print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-                else:
-                    counts["failed"] += 1
-                    print(f"FAIL {name}: {why}", flush=True)
-            if not ok and not args.keep_going:
-                break
-        with lock:
-            timer.cancel()
-            print(f"{counts['passed']} passed, {counts['failed']} failed", flush=True)
-            status = 0 if counts["failed"] == 0 else 1
-    finally:
-        ctx.close_conns()
-        stop_nodes()
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())
