@@ -644,22 +644,7 @@ caf::typed_response_promise<uint64_t> on_rebalance(controller_ptr self) {
     }
     converge(
       self,
-      [opts, loads](const assignment_table& t) {
-        if (t.slices.empty())
-          return placement_plan{{}, t, true}; // the cluster has not formed yet
-        // First restore the replication factor: new followers on up members
-        // (their primary seeds them); promotions are the election's business.
-        auto r = restore_rf(t, loads, opts);
-        placement_plan copies{{}, t, false};
-        for (auto& m : r.moves)
-          if (m.kind == move_kind::copy && m.role == replica_role::follower) {
-            copies.moves.push_back(m);
-            copies.table.slices[m.slice] = r.table.slices[m.slice];
-          }
-        if (!copies.moves.empty())
-          return copies;
-        return rebalance(t, loads, opts);
-      },
+      [opts, loads](const assignment_table& t) { return balance_round(t, loads, opts); },
       0,
       [rp, done](uint64_t moved) mutable {
         rp.deliver(moved);

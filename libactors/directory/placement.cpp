@@ -463,4 +463,31 @@ assignment_table first_table(const std::vector<std::string>& directory_members,
   return initial_placement(ms, slice_count, replication_factor).table;
 }
 
+placement_plan balance_round(const assignment_table& table,
+                             const std::vector<slice_load>& loads,
+                             const placement_options& opts) {
+  if (table.slices.empty())
+    return placement_plan{{}, table, true};
+  auto restored = restore_rf(table, loads, opts);
+  placement_plan copies{{}, table, false};
+  bool orphans = false;
+  for (auto& m : restored.moves) {
+    if (m.kind != move_kind::copy || m.role != replica_role::follower)
+      continue;
+    // A slice whose primary is down waits for its election: restore_rf promoted a
+    // follower of its own choosing in it, and only the election knows which follower
+    // holds every acknowledged write.
+    auto p = table.slices[m.slice].primary;
+    if (p < 0 || static_cast<size_t>(p) >= table.members.size() || !table.members[p].up) {
+      orphans = true;
+      continue;
+    }
+    copies.moves.push_back(m);
+    copies.table.slices[m.slice] = restored.table.slices[m.slice];
+  }
+  if (!copies.moves.empty() || orphans)
+    return copies;
+  return rebalance(table, loads, opts);
+}
+
 } // namespace tether::directory

@@ -166,4 +166,15 @@ placement_plan restore_rf(const assignment_table& table,
                           const std::vector<slice_load>& loads,
                           const placement_options& opts = {});
 
+/// One round of the controller's periodic balance: first the followers `restore_rf`
+/// would copy onto up members (the replication factor comes first), and only when
+/// there are none the moves of `rebalance`. Promotions are the election's business:
+/// this plan makes none, and a slice whose primary is down gets no copy either (its
+/// assignment stays as it is until an election decides it; while such a slice
+/// exists nothing is rebalanced and the plan is not complete). A table that has no
+/// slices yet (the cluster has not formed) gets an empty, complete plan.
+placement_plan balance_round(const assignment_table& table,
+                             const std::vector<slice_load>& loads,
+                             const placement_options& opts = {});
+
 } // namespace tether::directory

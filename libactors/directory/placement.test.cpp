@@ -376,6 +376,79 @@ TEST_CASE("restore_rf leaves a slice with no up replica where it is", "[placemen
   REQUIRE(plan.complete);
 }
 
+TEST_CASE("a balance round on a table without slices does nothing", "[placement]") {
+  assignment_table t;
+  t.members = make_members(3);
+  auto plan = balance_round(t, no_load, {});
+  REQUIRE(plan.moves.empty());
+  REQUIRE(plan.complete);
+  REQUIRE(same_table(plan.table, t));
+}
+
+TEST_CASE("a balance round restores followers first and promotes nothing", "[placement]") {
+  placement_options opts;
+  opts.max_moves = 100000;
+  auto t = initial_placement(make_members(4), 256, 3).table;
+  t.members[3].up = false;
+  auto plan = balance_round(t, no_load, opts);
+  // restore_rf would also promote followers where member 3 led; a round leaves those
+  // slices to the election and copies followers onto up members elsewhere.
+  REQUIRE_FALSE(plan.moves.empty());
+  REQUIRE(plan.moves.size() <= opts.max_moves);
+  REQUIRE_FALSE(plan.complete);
+  for (auto& mv : plan.moves) {
+    REQUIRE(mv.kind == move_kind::copy);
+    REQUIRE(mv.role == replica_role::follower);
+    REQUIRE(plan.table.members[static_cast<size_t>(mv.to)].up);
+  }
+  std::vector<bool> moved(t.slices.size());
+  for (auto& mv : plan.moves)
+    moved[mv.slice] = true;
+  for (size_t s = 0; s < t.slices.size(); ++s) {
+    REQUIRE(plan.table.slices[s].primary == t.slices[s].primary);
+    if (!moved[s]) // a slice without a copy keeps its replicas and epoch
+      REQUIRE(replicas(plan.table.slices[s]) == replicas(t.slices[s]));
+    if (!moved[s])
+      REQUIRE(plan.table.slices[s].epoch == t.slices[s].epoch);
+    if (t.slices[s].primary == 3) // waits for its election, untouched
+      REQUIRE_FALSE(moved[s]);
+    if (t.slices[s].primary != 3 && holds(t.slices[s], 3)) // its follower replaced
+      REQUIRE(moved[s]);
+  }
+  REQUIRE(distinct_replicas(plan.table));
+}
+
+TEST_CASE("a balance round with only orphaned slices to copy for rebalances nothing",
+          "[placement]") {
+  placement_options opts;
+  opts.max_moves = 100000;
+  auto t = initial_placement(make_members(3), 64, 2).table;
+  t.members.push_back({"tether-4", "", true}); // room to rebalance onto
+  // Member 0 is down and leads slices whose only follower is elsewhere.
+  t.members[0].up = false;
+  auto plan = balance_round(t, no_load, opts);
+  for (auto& mv : plan.moves) {
+    REQUIRE(mv.kind == move_kind::copy);
+    REQUIRE(t.slices[mv.slice].primary != 0);
+  }
+  REQUIRE_FALSE(plan.complete);
+}
+
+TEST_CASE("a balance round with every replica in place rebalances", "[placement]") {
+  placement_options opts;
+  opts.max_moves = 100000;
+  auto t = initial_placement(make_members(3), 256, 3).table;
+  t.members.push_back({"tether-4", "", true});
+  auto round = balance_round(t, no_load, opts);
+  auto plan = rebalance(t, no_load, opts);
+  REQUIRE_FALSE(round.moves.empty());
+  REQUIRE(round.moves.size() == plan.moves.size());
+  REQUIRE(same_table(round.table, plan.table));
+  REQUIRE(round.complete == plan.complete);
+  // Balanced: the next round has nothing to do.
+  REQUIRE(balance_round(round.table, no_load, opts).moves.empty());
+}
+
 TEST_CASE("a member restarted under the same name keeps its slices", "[placement]") {
   auto t = initial_placement(make_members(3), 1024, 3).table;
   auto original = t;
