@@ -43,7 +43,8 @@ def pytest_addoption(parser):
                      "(default 0)")
     g.addoption("--budget", type=float, metavar="S",
                 help="the watchdog's budget for the whole module: security_test.py "
-                     "(default 150), limits_test.py (200), stream_test.py (55)")
+                     "(default 150), limits_test.py (200), stream_test.py (55), "
+                     "tls_test.py (270), secure_test.py (280)")
     g.addoption("--plain", action="store_true",
                 help="cluster_test.py: clusters with plain gateways and no tokens "
                      "(default: `up --secure`)")
@@ -56,6 +57,85 @@ def pytest_addoption(parser):
     g.addoption("--ready-timeout", type=float, default=30.0, metavar="S",
                 help="latency_restart_test.py: how long the restarted node may take "
                      "to get ready (default 30)")
+
+    # The chaos checkers (tests/chaos/README.md): failover_checker.py's options, also
+    # taken by netfault_test.py; partition_test.py shares some. An option whose default
+    # differs between the files is None here and each file applies its own.
+    c = parser.getgroup("tether-chaos", "Tether chaos checkers (tests/chaos/README.md)")
+    c.addoption("--cycles", type=int, metavar="N",
+                help="failover_checker.py: kill/restart cycles (default 20, soak 300); "
+                     "netfault_test.py: cycles of its kill phase (default 1)")
+    c.addoption("--duration", type=float, metavar="S",
+                help="failover_checker.py: bound of the chaos phase in seconds (default "
+                     "120, soak 1800); the whole run is bounded by this plus 150 s "
+                     "(netfault_test.py: default --timeout)")
+    c.addoption("--soak", action="store_true",
+                help="failover_checker.py: long run: 300 cycles within 30 minutes unless "
+                     "given")
+    c.addoption("--keys", type=int, default=48, metavar="N",
+                help="failover_checker.py, netfault_test.py: counter keys (default 48)")
+    c.addoption("--producers", type=int, default=4, metavar="N",
+                help="failover_checker.py, netfault_test.py: producers (default 4)")
+    c.addoption("--window", type=int, default=8, metavar="N",
+                help="failover_checker.py, netfault_test.py: sequence span of "
+                     "unanswered writes per producer (default 8)")
+    c.addoption("--batch", type=int, default=6, metavar="N",
+                help="failover_checker.py, netfault_test.py: samples per write "
+                     "(default 6)")
+    c.addoption("--interval", type=float, default=0.01, metavar="S",
+                help="failover_checker.py, netfault_test.py: seconds between writes of "
+                     "one producer (default 0.01)")
+    c.addoption("--watch", type=int, metavar="N",
+                help="failover_checker.py, netfault_test.py: keys the poller and the "
+                     "subscriber follow (default 6); partition_test.py: watched keys in "
+                     "slices the victim leads (default 4)")
+    c.addoption("--victim", choices=("mixed", "most", "key"), default="mixed",
+                help="failover_checker.py: most: the node leading the most slices; key: "
+                     "the primary of a random watched key; mixed: alternate (default)")
+    c.addoption("--hold", type=float, metavar="S",
+                help="failover_checker.py: seconds of undisturbed writes after each cycle "
+                     "settled, before the next kill (default 1; netfault_test.py 0.5); "
+                     "partition_test.py: seconds the partition lasts after the majority "
+                     "took over (default 3)")
+    c.addoption("--failover-timeout", type=float, default=5.0, metavar="S",
+                help="failover_checker.py: seconds after SIGKILL within which a write to "
+                     "the victim's slices must be acknowledged; otherwise the cycle "
+                     "counts as no failover and the victim is restarted anyway "
+                     "(default 5)")
+    c.addoption("--allow-no-failover", type=int, default=0, metavar="N",
+                help="failover_checker.py: cycles without a failover within "
+                     "--failover-timeout that are reported but tolerated (default 0); "
+                     "the exactly-once and monotonic checks stay strict")
+    c.addoption("--settle-timeout", type=float, metavar="S",
+                help="bound of each wait for the cluster to settle (failover_checker.py, "
+                     "netfault_test.py: default 20; partition_test.py: 30)")
+    c.addoption("--drain-timeout", type=float, default=30.0, metavar="S",
+                help="bound of the wait for every write to be answered (default 30)")
+    c.addoption("--starve", action="store_true",
+                help="failover_checker.py: starve a surviving node of CPU (SIGSTOP/SIGCONT "
+                     "bursts) from the kill until the victim is back, in every cycle")
+    c.addoption("--seed", type=int,
+                help="the chaos checkers' random seed (default: from the clock)")
+    c.addoption("--keep", action="store_true",
+                help="the chaos checkers keep the cluster directory (it is kept anyway "
+                     "on failure)")
+    c.addoption("--timeout", type=float, metavar="S",
+                help="bound of the whole run in seconds: netfault_test.py (default 170), "
+                     "partition_test.py (240)")
+    c.addoption("--phases", metavar="LIST",
+                default="delay,reset,loss,blackhole,kill",
+                help="netfault_test.py: fault phases in order (default %(default)s)")
+    c.addoption("--phase", type=float, default=3.0, metavar="S",
+                help="netfault_test.py: seconds each fault lasts (default 3)")
+    c.addoption("--delay-ms", type=float, default=200.0, metavar="MS",
+                help="netfault_test.py: added latency per chunk in the delay phase "
+                     "(default 200)")
+    c.addoption("--loss", type=float, default=0.02, metavar="P",
+                help="netfault_test.py: probability that a chunk resets its connection "
+                     "in the loss phase (default 0.02)")
+    c.addoption("--election-timeout", type=float, default=15.0, metavar="S",
+                help="partition_test.py: bound of the wait for the majority to take over "
+                     "(default 15)")
 
 
 def _needed(request, name, what):

@@ -31,7 +31,8 @@ At the end (all nodes back, every write answered) the checker asserts:
   - writes to the victim's slices were acknowledged again within --failover-timeout
     of every SIGKILL, before the victim came back (a failover happened);
   - all --cycles cycles ran within --duration.
-It prints the failover times (p50 and max) and exits 0 if everything held, 1 if not.
+It prints the failover times (p50 and max) and the other figures; its one case,
+test_failover, passes if everything held and fails with the failed checks if not.
 
 With --starve, every cycle also starves one of the surviving nodes of CPU from just
 before the kill until 2 s after the victim is back: it is stopped (SIGSTOP) for 50-700 ms and
@@ -43,8 +44,10 @@ doubled, no total going backwards) and every producer must be acknowledged again
 the load is gone. A failover within --failover-timeout is not required in these
 cycles (the starved node's vote and replica are needed for it); it is reported.
 
-Usage:
-  tests/chaos/failover_checker.py                 # CI: 20 cycles within 2 minutes
+Usage (the options are pytest options, tests/conftest.py; -s shows the figures as
+they come, a failure shows them anyway):
+  python3 -B -m pytest -c tests/pytest.ini -s tests/chaos/failover_checker.py --bin build/bin
+  tests/chaos/failover_checker.py                 # the same through pytest (-s); CI: 20 cycles within 2 minutes
   tests/chaos/failover_checker.py --soak          # 300 cycles within 30 minutes
   tests/chaos/failover_checker.py --cycles 50 --duration 300 --keys 96 --producers 8
   tests/chaos/failover_checker.py --starve --cycles 6   # a survivor starved of CPU (ctest -C starve)
@@ -60,6 +63,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -122,7 +127,39 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, help="random seed (default: from the clock)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the cluster directory (it is kept anyway on failure)")
-    args = ap.parse_args(argv)
+    return finish_args(ap.parse_args(argv), ap.error)
+
+
+# The options of parse_args, also pytest options (tests/conftest.py); those whose
+# default is None there get the default here.
+OPTIONS = ("cycles", "duration", "soak", "keys", "producers", "window", "batch",
+           "interval", "watch", "victim", "hold", "failover_timeout",
+           "allow_no_failover", "settle_timeout", "drain_timeout", "starve", "seed",
+           "keep")
+OPTION_DEFAULTS = {"watch": 6, "hold": 1.0, "settle_timeout": 20.0}
+
+
+def args_from_config(config, **defaults):
+    """The arguments parse_args would return, from pytest's options (tests/conftest.py);
+    `defaults` replace the defaults of options not given (netfault_test.py's). --bin
+    defaults to build/bin. A bad combination fails the test at setup."""
+    import pytest
+    args = argparse.Namespace(
+        bin=config.getoption("bin") or os.path.join(REPO, "build", "bin"))
+    for name in OPTIONS:
+        value = config.getoption(name)
+        if value is None:
+            value = defaults.get(name, OPTION_DEFAULTS.get(name))
+        setattr(args, name, value)
+
+    def error(msg):
+        pytest.fail(f"options: {msg}", pytrace=False)
+    return finish_args(args, error)
+
+
+def finish_args(args, error):
+    """Defaults that depend on other options, and the checks of the options' values
+    (error(msg) for a bad one)."""
     if args.cycles is None:
         args.cycles = 300 if args.soak else 20
     if args.duration is None:
@@ -131,11 +168,11 @@ def parse_args(argv=None):
         args.seed = int(time.time() * 1000) % 1_000_000
     for name in ("cycles", "keys", "producers", "window", "batch", "watch"):
         if getattr(args, name) < 1:
-            ap.error(f"--{name} must be at least 1")
+            error(f"--{name} must be at least 1")
     if args.batch > args.keys:
-        ap.error("--batch cannot exceed --keys (one sample per key and write)")
+        error("--batch cannot exceed --keys (one sample per key and write)")
     if args.window > 64:
-        ap.error("--window above 64 would exceed the default max-inflight-batches")
+        error("--window above 64 would exceed the default max-inflight-batches")
     return args
 
 
@@ -590,36 +627,47 @@ class Checker:
                  f"between nodes")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+@pytest.fixture(scope="module")
+def args(request):
+    """parse_args' arguments from pytest's options (tests/conftest.py)."""
+    return args_from_config(request.config)
+
+
+def test_failover(args):
+    """--cycles SIGKILL/restart cycles within --duration: every acknowledged increment
+    counted exactly once, no observed total going backwards, every write answered, a
+    failover within --failover-timeout in all but --allow-no-failover cycles (not
+    required with --starve)."""
     log = cl.Log("failover")
-    if cl.websocket is None:
-        print("FAIL: python3-websocket is missing (apt-get install python3-websocket)")
-        return 1
+    assert cl.websocket is not None, \
+        "python3-websocket is missing (apt-get install python3-websocket)"
     tetherd = os.path.join(args.bin, "tetherd")
-    if not os.access(tetherd, os.X_OK):
-        print(f"FAIL: no tetherd at {tetherd} (--bin)")
-        return 1
+    assert os.access(tetherd, os.X_OK), f"no tetherd at {tetherd} (--bin)"
     bound = args.duration + 150
 
     def on_alarm(signum, frame):
         raise TimeBound(f"the run exceeded its bound of {bound:.0f} s")
-    signal.signal(signal.SIGALRM, on_alarm)
+    saved = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(bound))
-    log(f"seed {args.seed}, {args.cycles} cycles within {args.duration:g} s, "
-        f"{args.producers} producers, {args.keys} keys, victim {args.victim}")
-    base = tempfile.mkdtemp(prefix="tether-chaos-failover-")
-    opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
-            "shards": 2}
-    holder = {}
+    try:
+        log(f"seed {args.seed}, {args.cycles} cycles within {args.duration:g} s, "
+            f"{args.producers} producers, {args.keys} keys, victim {args.victim}")
+        base = tempfile.mkdtemp(prefix="tether-chaos-failover-")
+        opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
+                "shards": 2}
+        holder = {}
 
-    def body():
-        with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log) as c:
-            c.up(NODES)
-            holder["checker"] = checker = Checker(c, args, log)
-            return run_checker(checker)
-    code = run_guarded(body)
-    return report(holder.get("checker"), code, base, args.keep)
+        def body():
+            with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log) as c:
+                c.up(NODES)
+                holder["checker"] = checker = Checker(c, args, log)
+                return run_checker(checker)
+        code = run_guarded(body)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, saved)
+    code = report(holder.get("checker"), code, base, args.keep)
+    assert_passed(holder.get("checker"), code)
 
 
 def run_checker(checker, before_drain=None):
@@ -670,6 +718,18 @@ def run_guarded(body, cleanup=None):
     return code
 
 
+def assert_passed(checker, code):
+    """The verdict as an assertion: the run ended normally (code 0) and no check
+    failed. An interrupted run (130) is re-raised as KeyboardInterrupt."""
+    __tracebackhide__ = True
+    if code == 130:
+        raise KeyboardInterrupt
+    failures = checker.failures if checker is not None else []
+    assert code == 0 and not failures, (
+        f"{len(failures)} checks failed: " + "; ".join(f.splitlines()[0] for f in failures)
+        if failures else f"the run did not complete (code {code}): see its output")
+
+
 def report(checker, code, base, keep):
     """Prints the failed checks or PASS; removes the cluster directory of a passed run
     unless `keep`, else says where it is. Returns the exit code."""
@@ -688,4 +748,5 @@ def report(checker, code, base, keep):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-s", *sys.argv[1:]]))

@@ -25,10 +25,16 @@ At the end: every write answered, every key's total on every node equal to the s
 of its acknowledged increments (nothing lost, nothing counted twice), no observed
 total decreasing (the checks of failover_checker.py).
 
-Exit 0 pass, 1 fail, 77 skipped (no python3-websocket, no /proc/net/tcp).
+One case, test_netfault: it passes when every check held, fails with the failed
+checks, and is skipped without python3-websocket or a readable /proc/net/tcp. The
+options (tests/conftest.py) are its own --phases, --phase, --delay-ms, --loss,
+--timeout and those of failover_checker.py (--seed, --keys, --producers, --window,
+--batch, --settle-timeout, ...); its figures are printed (pytest -s shows them, and
+so does a failure).
 
 Usage:
-  tests/chaos/netfault_test.py                  # about a minute
+  python3 -B -m pytest -c tests/pytest.ini tests/chaos/netfault_test.py --bin build/bin
+  tests/chaos/netfault_test.py                  # the same through pytest (-s): about a minute
   tests/chaos/netfault_test.py --seed 7 --phase 5 --keep
   tests/chaos/netfault_test.py --phases delay,blackhole
 """
@@ -39,6 +45,8 @@ import signal
 import sys
 import tempfile
 import time
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -231,53 +239,80 @@ class NetChecker(fc.Checker):
                      + ", ".join(f"{p} {r:.2f} s" for p, _, r in done))
 
 
-def main(argv=None):
-    args = parse_args(argv)
+@pytest.fixture(scope="module")
+def args(request):
+    """The arguments parse_args would return, from pytest's options: failover_checker's
+    with one kill cycle, --hold 0.5 and --duration --timeout unless given."""
+    config = request.config
+    timeout = config.getoption("timeout") or 170.0
+    phases = [p for p in config.getoption("phases").split(",") if p]
+    bad = [p for p in phases if p not in PHASES]
+    if bad:
+        pytest.fail(f"options: unknown phases {bad}; known: {', '.join(PHASES)}",
+                    pytrace=False)
+    args = fc.args_from_config(config, cycles=phases.count("kill") or 1, hold=0.5,
+                               duration=timeout)
+    if "kill" not in phases:
+        args.cycles = 0
+    args.phases = phases
+    args.phase = config.getoption("phase")
+    args.delay_ms = config.getoption("delay_ms")
+    args.loss = config.getoption("loss")
+    args.timeout = timeout
+    return args
+
+
+def test_netfault(args):
+    """Every fault phase heals into a settled cluster with writes on every slice;
+    every acknowledged increment counted exactly once, no total going backwards."""
     log = cl.Log("netfault")
     if cl.websocket is None:
-        print("SKIP: python3-websocket is missing (apt-get install python3-websocket)")
-        return 77
+        pytest.skip("python3-websocket is missing (apt-get install python3-websocket)")
     if not os.access("/proc/net/tcp", os.R_OK):
-        print("SKIP: /proc/net/tcp is not readable: the proxy cannot tell the links apart")
-        return 77
+        pytest.skip("/proc/net/tcp is not readable: the proxy cannot tell the links apart")
     tetherd = os.path.join(args.bin, "tetherd")
-    if not os.access(tetherd, os.X_OK):
-        print(f"FAIL: no tetherd at {tetherd} (--bin)")
-        return 1
+    assert os.access(tetherd, os.X_OK), f"no tetherd at {tetherd} (--bin)"
 
     def on_alarm(signum, frame):
         raise fc.TimeBound(f"the run exceeded its bound of {args.timeout:.0f} s")
-    signal.signal(signal.SIGALRM, on_alarm)
+    saved = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(args.timeout))
-    log(f"seed {args.seed}, phases {','.join(args.phases)} of {args.phase:g} s, "
-        f"{args.producers} producers, {args.keys} keys")
-    base = tempfile.mkdtemp(prefix="tether-chaos-netfault-")
-    opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
-            "shards": 2}
-    holder = {}
+    try:
+        log(f"seed {args.seed}, phases {','.join(args.phases)} of {args.phase:g} s, "
+            f"{args.producers} producers, {args.keys} keys")
+        base = tempfile.mkdtemp(prefix="tether-chaos-netfault-")
+        opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
+                "shards": 2}
+        holder = {}
 
-    def pids():
-        c = holder.get("c")
-        out = {}
-        for n in (c.nodes if c else []):
-            pid = c.pid(n)
-            if pid:
-                out[pid] = n
-        return out
-    proxy = netproxy.NetProxy(pids=pids, seed=random.Random(args.seed).random(), log=log)
+        def pids():
+            c = holder.get("c")
+            out = {}
+            for n in (c.nodes if c else []):
+                pid = c.pid(n)
+                if pid:
+                    out[pid] = n
+            return out
+        proxy = netproxy.NetProxy(pids=pids, seed=random.Random(args.seed).random(),
+                                  log=log)
 
-    def body():
-        with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log,
-                             cluster_front=proxy.front) as c:
-            holder["c"] = c
-            c.up(NODES)
-            log("fronts: " + ", ".join(f"{n} {p} -> {t}"
-                                       for n, (p, t) in proxy.fronts().items()))
-            holder["checker"] = checker = NetChecker(c, args, log, proxy)
-            return fc.run_checker(checker, before_drain=proxy.heal)
-    code = fc.run_guarded(body, cleanup=proxy.close)
-    return fc.report(holder.get("checker"), code, base, args.keep)
+        def body():
+            with tc.LocalCluster(tetherd, base, 0, opts, ready_timeout=30, log=log,
+                                 cluster_front=proxy.front) as c:
+                holder["c"] = c
+                c.up(NODES)
+                log("fronts: " + ", ".join(f"{n} {p} -> {t}"
+                                           for n, (p, t) in proxy.fronts().items()))
+                holder["checker"] = checker = NetChecker(c, args, log, proxy)
+                return fc.run_checker(checker, before_drain=proxy.heal)
+        code = fc.run_guarded(body, cleanup=proxy.close)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, saved)
+    code = fc.report(holder.get("checker"), code, base, args.keep)
+    fc.assert_passed(holder.get("checker"), code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-s", *sys.argv[1:]]))

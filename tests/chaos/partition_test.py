@@ -47,9 +47,15 @@ Minority writes carry the value 100000 per sample, majority writes 1..9, so a
 mismatch shows how many minority samples it contains.
 
 Needs root, `ip` with network namespaces, veth and bridges. When they are not
-available the test exits with 77 (skipped) and says why. Exit 0 pass, 1 fail.
+available the test is skipped and says why. One case, test_partition: it passes when
+every CHECK held and fails with the failed ones.
 Every process it starts runs in its own session and dies with the test (parent
 death signal); Ctrl-C and SIGTERM stop the nodes and remove the namespaces.
+
+Usage (options in tests/conftest.py: --watch 4, --hold 3, --election-timeout 15,
+--settle-timeout 30, --drain-timeout 30, --timeout 240, --seed, --keep, --bin):
+  sudo python3 -B -m pytest -c tests/pytest.ini tests/chaos/partition_test.py --bin build/bin
+  sudo tests/chaos/partition_test.py --hold 10 --seed 7   # the same through pytest (-s)
 """
 import argparse
 import collections
@@ -63,6 +69,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -711,54 +719,53 @@ class PartitionTest:
             n.kill(signal.SIGKILL)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(
-        description="Partition the primary of watched slices from the other two nodes "
-                    "(network namespaces); check the isolated side acknowledges nothing, "
-                    "the majority takes over, and totals agree after healing. Exit 0 "
-                    "pass, 1 fail, 77 skipped (no namespaces).")
-    ap.add_argument("--bin", default=os.path.join(REPO, "build", "bin"))
-    ap.add_argument("--watch", type=int, default=4,
-                    help="watched keys in slices the victim leads (default 4)")
-    ap.add_argument("--hold", type=float, default=3.0,
-                    help="seconds the partition lasts after the majority took over "
-                         "(default 3)")
-    ap.add_argument("--election-timeout", type=float, default=15.0,
-                    help="bound of the wait for the majority to take over (default 15)")
-    ap.add_argument("--settle-timeout", type=float, default=30.0)
-    ap.add_argument("--drain-timeout", type=float, default=30.0)
-    ap.add_argument("--timeout", type=float, default=240.0,
-                    help="bound of the whole run in seconds (default 240)")
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--keep", action="store_true", help="keep node logs and data")
-    args = ap.parse_args(argv)
+@pytest.fixture(scope="module")
+def args(request):
+    """The test's options (tests/conftest.py) with this file's defaults."""
+    config = request.config
+
+    def opt(name, default):
+        value = config.getoption(name)
+        return default if value is None else value
+    args = argparse.Namespace(
+        bin=config.getoption("bin") or os.path.join(REPO, "build", "bin"),
+        watch=opt("watch", 4), hold=opt("hold", 3.0),
+        election_timeout=config.getoption("election_timeout"),
+        settle_timeout=opt("settle_timeout", 30.0),
+        drain_timeout=config.getoption("drain_timeout"),
+        timeout=opt("timeout", 240.0), seed=config.getoption("seed"),
+        keep=config.getoption("keep"))
     if args.seed is None:
         args.seed = int(time.time() * 1000) % 1_000_000
+    return args
+
+
+def test_partition(args):
+    """The isolated primary acknowledges nothing, the majority takes over, and after
+    healing (and the failover rounds) every node holds the acknowledged totals."""
     log = cl.Log("partition")
-    if cl.websocket is None:
-        print("FAIL: python3-websocket is missing (apt-get install python3-websocket)")
-        return 1
-    if not os.access(os.path.join(args.bin, "tetherd"), os.X_OK):
-        print(f"FAIL: no tetherd in {args.bin} (--bin)")
-        return 1
+    assert cl.websocket is not None, \
+        "python3-websocket is missing (apt-get install python3-websocket)"
+    assert os.access(os.path.join(args.bin, "tetherd"), os.X_OK), \
+        f"no tetherd in {args.bin} (--bin)"
     try:
         preflight(log)
     except Skip as e:
-        print(f"SKIP: {e}; the partition test needs root, iproute2, network namespaces, "
-              "veth and bridge devices", flush=True)
-        return SKIP
+        pytest.skip(f"{e}; the partition test needs root, iproute2, network namespaces, "
+                    "veth and bridge devices")
 
     def on_alarm(signum, frame):
         raise TimeBound(f"the run exceeded its bound of {args.timeout:g} s")
 
     def on_term(signum, frame):
         raise SystemExit(128 + signum)
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, on_term)
+    handlers = {signal.SIGALRM: signal.signal(signal.SIGALRM, on_alarm),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, on_term)}
     signal.alarm(int(args.timeout))
     base = tempfile.mkdtemp(prefix="tether-chaos-partition-")
     test = PartitionTest(args, log, base)
     code = 1
+    skipped = None
     try:
         Topology.remove_stale(log)
         test.topo = Topology(3, log)
@@ -766,20 +773,20 @@ def main(argv=None):
             test.topo.create()
             test.topo.enter_client()
         except (RuntimeError, OSError) as e:
-            print(f"SKIP: cannot build the test network: {e}", flush=True)
+            skipped = f"cannot build the test network: {e}"
             code = SKIP
-            return code
-        log(f"seed {args.seed}; namespaces {test.topo.tag}-*, client network "
-            f"{CLIENT_NET}.0/24, cluster network {CLUSTER_NET}.0/24")
-        test.start_cluster()
-        test.choose_keys()
-        test.partition()
-        test.after_heal()
-        if test.elected:
-            test.failover_rounds()
-        else:
-            test.note("failover rounds skipped: the majority never took over")
-        code = 1 if test.failures else 0
+        if skipped is None:
+            log(f"seed {args.seed}; namespaces {test.topo.tag}-*, client network "
+                f"{CLIENT_NET}.0/24, cluster network {CLUSTER_NET}.0/24")
+            test.start_cluster()
+            test.choose_keys()
+            test.partition()
+            test.after_heal()
+            if test.elected:
+                test.failover_rounds()
+            else:
+                test.note("failover rounds skipped: the majority never took over")
+            code = 1 if test.failures else 0
     except TimeBound as e:
         print(f"FAIL: {e}", flush=True)
     except KeyboardInterrupt:
@@ -803,9 +810,11 @@ def main(argv=None):
                 test.topo.destroy()
             for s, h in saved.items():
                 signal.signal(s, h)
+            for s, h in handlers.items():
+                signal.signal(s, h)
     if code == SKIP:
         shutil.rmtree(base, ignore_errors=True)
-        return code
+        pytest.skip(skipped)
     if test.failures:
         print(f"FAIL: {len(test.failures)} checks failed:", flush=True)
         for f in test.failures:
@@ -816,8 +825,14 @@ def main(argv=None):
         shutil.rmtree(base, ignore_errors=True)
     else:
         print(f"node logs kept in {base}", flush=True)
-    return code
+    if code == 130:
+        raise KeyboardInterrupt
+    assert code == 0 and not test.failures, (
+        f"{len(test.failures)} checks failed: "
+        + "; ".join(f.splitlines()[0] for f in test.failures)
+        if test.failures else f"the run did not complete (code {code}): see its output")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-s", *sys.argv[1:]]))

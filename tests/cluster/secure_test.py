@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """TLS on the gateway and a secure local cluster: real tetherd processes on loopback.
 
-    /usr/bin/python3 tests/cluster/secure_test.py --bin build/bin
+    /usr/bin/python3 -B -m pytest -c tests/pytest.ini tests/cluster/secure_test.py \
+        --bin build/bin [--budget 280] [-k gateway]
 
 Cases:
 - refusals at start: half of the TLS options, an unreadable file, a key of another
@@ -24,10 +25,11 @@ Cases:
   Python wss:// client with the write token (hello, write, query), wrong or missing
   tokens (401/403 over https, PERMISSION_DENIED for a read token's write), tetherctl
   (nodes, watch) and tether-load over TLS with --ca and --token-file, and a restart.
-Every wait has a deadline; a watchdog ends the run after --budget s.
+Every wait has a deadline; a watchdog stops the nodes and ends the run after --budget
+s (280). One test_* function per bullet, in this order (-k selects them: refusals,
+gateway, reload, client_certs, secure_cluster); skipped without the openssl command.
 """
 
-import argparse
 import http.client
 import json
 import os
@@ -41,9 +43,10 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 import warnings
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -55,6 +58,10 @@ try:
     import websocket  # python3-websocket
 except ImportError:  # pragma: no cover
     websocket = None
+
+# stop() of every node and down() of every cluster a case started and has not stopped
+# yet: the watchdog calls them.
+LIVE = []
 
 
 # -- certificates ---------------------------------------------------------------------
@@ -121,6 +128,7 @@ class Tetherd:
             + args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, errors="replace")
+        LIVE.append(self.stop)
         self.lines = []
         self.cv = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -169,6 +177,8 @@ class Tetherd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self.stop in LIVE:
+            LIVE.remove(self.stop)
 
 
 def tls_args(cert, client_ca=None):
@@ -280,7 +290,8 @@ def run(cmd, timeout=60):
 # -- cases ------------------------------------------------------------------------------
 
 
-def case_refusals(env):
+def test_refusals(env):
+    """Refusals at start: exit code 2 and a message naming the option and the file."""
     tetherd = os.path.join(env.bin, "tetherd")
     c = env.certs
     missing = os.path.join(c.dir, "missing.crt")
@@ -306,7 +317,9 @@ def case_refusals(env):
               f"{r.stderr[-400:]!r}")
 
 
-def case_gateway(env):
+def test_gateway(env):
+    """A node with a gateway certificate speaks only TLS (https, wss, TLS 1.2 and
+    1.3; plain HTTP, another CA and TLS 1.1 refused); the tools check the name."""
     c = env.certs
     ca = c.ca[0]
     node = Tetherd(env.bin, tls_args(c.server), "tls node")
@@ -398,7 +411,9 @@ def case_gateway(env):
             mismatch.stop()
 
 
-def case_reload(env):
+def test_reload(env):
+    """SIGHUP: new connections get the new certificate, an open session goes on, a
+    broken file keeps the certificate in force."""
     c = env.certs
     d = os.path.join(env.base, "reload")
     os.makedirs(d)
@@ -437,7 +452,9 @@ def case_reload(env):
         node.stop()
 
 
-def case_client_certs(env):
+def test_client_certs(env):
+    """With tether.tls-client-ca only clients with a certificate of that CA are
+    served (also tetherctl with --cert/--key)."""
     c = env.certs
     ca = c.ca[0]
     node = Tetherd(env.bin, tls_args(c.server, client_ca=c.client_ca[0]), "client-cert node")
@@ -469,12 +486,15 @@ def case_client_certs(env):
         node.stop()
 
 
-def case_secure_cluster(env):
+def test_secure_cluster(env):
+    """tools/tether_cluster.py up --secure: its files, status, wss with tokens, the
+    tools over TLS and a restart."""
     base = os.path.join(env.base, "cluster")
     c = tether_cluster.LocalCluster(os.path.join(env.bin, "tetherd"), base, 0,
                                     {"replication-factor": 3, "shards": 1,
                                      "window-ms": 1000, "lateness-ms": 300},
                                     ready_timeout=90, secure=True)
+    LIVE.append(c.down)
     try:
         c.up(3)
         names = list(c.nodes)
@@ -597,61 +617,43 @@ def case_secure_cluster(env):
         check(c.ready("tether-3")[0], "tether-3 not ready after its restart")
     finally:
         c.down()
+        LIVE.remove(c.down)
 
 
 class Env:
-    def __init__(self, args, base):
-        self.bin = args.bin
-        self.ctl = os.path.join(args.bin, "tetherctl")
-        self.load = os.path.join(args.bin, "tether-load")
+    def __init__(self, bindir, base):
+        self.bin = bindir
+        self.ctl = os.path.join(bindir, "tetherctl")
+        self.load = os.path.join(bindir, "tether-load")
         self.base = base
         self.certs = Certs(base)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--budget", type=float, default=280.0)
-    ap.add_argument("--case", action="append", help="run only these cases")
-    args = ap.parse_args()
-    if websocket is None:
-        print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
-        return 1
+@pytest.fixture(scope="module")
+def env(bin_dir, watchdog, request):
+    """Env in a temporary directory with the certificates, for the module's cases
+    (python3-websocket needed; skipped without openssl). Past --budget seconds (280)
+    the watchdog stops every node and cluster still running."""
+    assert websocket is not None, "python3-websocket is missing (tools/setup.sh installs it)"
     if shutil.which("openssl") is None:
-        print("SKIP: no openssl command")
-        return 77
-    base = tempfile.mkdtemp(prefix="tether-secure-")
+        pytest.skip("no openssl command")
+    budget = request.config.getoption("budget") or 280.0
 
-    def watchdog():
-        print(f"FAIL watchdog: the run exceeded {args.budget:.0f}s", flush=True)
-        os._exit(3)
-
-    timer = threading.Timer(args.budget, watchdog)
-    timer.daemon = True
-    timer.start()
-    failed = 0
-    cases = [("refusals at start", case_refusals), ("gateway TLS", case_gateway),
-             ("certificate reload", case_reload), ("client certificates", case_client_certs),
-             ("secure cluster", case_secure_cluster)]
-    if args.case:
-        cases = [(n, f) for n, f in cases if f.__name__[5:] in args.case]
-    try:
-        env = Env(args, base)
-        for name, fn in cases:
-            t0 = time.monotonic()
+    def stop_all():
+        for stop in list(reversed(LIVE)):
             try:
-                fn(env)
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Exception as e:
-                failed += 1
-                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-                traceback.print_exc()
+                stop()
+            except Exception:  # the watchdog goes on with the others
+                pass
+    watchdog(budget, stop_all, "secure_test.py")
+    base = tempfile.mkdtemp(prefix="tether-secure-")
+    try:
+        yield Env(bin_dir, base)
     finally:
-        timer.cancel()
+        stop_all()
         shutil.rmtree(base, ignore_errors=True)
-    print(f"{len(cases) - failed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-q", *sys.argv[1:]]))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Node-to-node mutual TLS: real tetherd processes on loopback ports.
 
-    /usr/bin/python3 tests/cluster/tls_test.py --bin build/bin
+    /usr/bin/python3 -B -m pytest -c tests/pytest.ini tests/cluster/tls_test.py \
+        --bin build/bin [--budget 270]
 
 Cases:
 - refusals at start: a clustered node without TLS and without tether.insecure=true
@@ -20,10 +21,12 @@ Cases:
   joins.
 - a refusal flood: 100 connections without a TLS handshake in a row get at most 10
   log lines per 10 s on the member, which later says how many it dropped.
-Every wait has a deadline; a watchdog ends the run after --budget s.
+Every wait has a deadline; a watchdog stops the nodes and ends the run after
+--budget s (270). Two cases, test_refusals and test_cluster (the last three bullets,
+one cluster); skipped without the openssl command. TLS_TEST_KEEP=1 keeps the
+temporary directory with the nodes' logs.
 """
 
-import argparse
 import os
 import re
 import shutil
@@ -32,10 +35,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -89,7 +93,8 @@ def refusals(c, name):
     return [line for line in log_of(c, name).splitlines() if REFUSED in line]
 
 
-def case_refusals(bindir, base):
+def test_refusals(bindir, base):
+    """Refusals at start: exit status 2 and the reason on stderr."""
     tetherd = os.path.join(bindir, "tetherd")
     port = tether_cluster.free_ports(1)[0]
     common = [tetherd, "--tether.name=tether-9", "--tether.host=127.0.0.1",
@@ -217,13 +222,16 @@ def case_refusal_flood(c, name):
              timeout=40, interval=1.0)
 
 
-def case_cluster(bindir, base):
+def test_cluster(bindir, base, running):
+    """Formation and replication over TLS, intruders refused, the member impostor,
+    the refusal flood, a legitimate join and a failover."""
     tetherd = os.path.join(bindir, "tetherd")
     c = tether_cluster.LocalCluster(tetherd, os.path.join(base, "cluster"), 0,
                                     {"replication-factor": 3, "shards": 1,
                                      "window-ms": 1000, "lateness-ms": 500},
                                     ready_timeout=60)
     intruders = []
+    running.append((c, intruders))
     try:
         c.up(3)
         names = list(c.nodes)
@@ -353,47 +361,54 @@ def case_cluster(bindir, base):
         for p in intruders:
             stop(p)
         c.down()
+        running.remove((c, intruders))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--budget", type=float, default=270.0)
-    args = ap.parse_args()
-    if ct.websocket is None:
-        print("FAIL: python3-websocket is missing (tools/setup.sh installs it)")
-        return 1
-    if shutil.which("openssl") is None:
-        print("SKIP: no openssl command")
-        return 77
-    base = tempfile.mkdtemp(prefix="tether-tls-")
+# ---------------------------------------------------------------------------
+# Fixtures: the binaries, the temporary directory and the watchdog
 
-    def watchdog():
-        print(f"FAIL watchdog: the run exceeded {args.budget:.0f}s", flush=True)
-        os._exit(3)
+@pytest.fixture(scope="module")
+def running():
+    """(cluster, intruder processes) of the running case, for the watchdog."""
+    return []
 
-    timer = threading.Timer(args.budget, watchdog)
-    timer.daemon = True
-    timer.start()
-    failed = 0
-    cases = (("refusals at start", case_refusals),
-             ("formation, replication and intruders", case_cluster))
-    try:
-        for name, fn in cases:
-            t0 = time.monotonic()
+
+@pytest.fixture(scope="module")
+def base(running, watchdog, request):
+    """The module's temporary directory (kept with TLS_TEST_KEEP=1); the watchdog
+    stops every node past --budget seconds (270)."""
+    budget = request.config.getoption("budget") or 270.0
+    d = tempfile.mkdtemp(prefix="tether-tls-")
+
+    def stop_all():
+        for c, intruders in list(running):
+            for p in intruders:
+                try:
+                    stop(p)
+                except Exception:  # the watchdog goes on with the others
+                    pass
             try:
-                fn(args.bin, base)
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Exception as e:
-                failed += 1
-                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+                c.down()
+            except Exception:
+                pass
+    watchdog(budget, stop_all, "tls_test.py")
+    try:
+        yield d
     finally:
-        timer.cancel()
         if not os.environ.get("TLS_TEST_KEEP"):
-            shutil.rmtree(base, ignore_errors=True)
-    print(f"{len(cases) - failed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 else 1
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bindir(bin_dir):
+    """--bin; the cases need python3-websocket and are skipped without openssl."""
+    assert ct.websocket is not None, \
+        "python3-websocket is missing (tools/setup.sh installs it)"
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command")
+    return bin_dir
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.dont_write_bytecode = True
+    sys.exit(pytest.main([__file__, "-q", *sys.argv[1:]]))
