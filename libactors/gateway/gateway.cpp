@@ -22,21 +22,21 @@
 
 #include "gateway/dashboard/assets.hpp"
 #include "gateway/dashboard/hub.hpp"
+#include "gateway/query.hpp"
+#include "gateway/tls_store.hpp"
+#include "gateway/write_status.hpp"
+#include "gateway/ws_session.hpp"
 #include "keys/series_key.hpp"
+#include "keys/slicing.hpp"
 #include "keys/utf8.hpp"
 #include "outputs/metrics_page.hpp"
 #include "prometheus/exposition.hpp"
 #include "prometheus/metadata_memory.hpp"
 #include "prometheus/remote_write.hpp"
-#include "gateway/query.hpp"
 #include "rules/rule_set.hpp"
-#include "keys/slicing.hpp"
-#include "gateway/tls_store.hpp"
 #include "wire/codec.hpp"
 #include "wire/keyed_batch.hpp"
 #include "wire/tether.pb.h"
-#include "gateway/write_status.hpp"
-#include "gateway/ws_session.hpp"
 
 namespace tether::gateway {
 
@@ -1258,10 +1258,7 @@ void server::wait() {
 
 void server::run_until_signal() {
   handle_signals();
-  auto n = std::max(1u, impl_->opts.io_threads);
-  for (uint32_t i = 1; i < n; ++i)
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
+  start();
   wait();
 }
 

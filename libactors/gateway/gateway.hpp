@@ -45,8 +45,7 @@ public:
   /// Blocks until the I/O threads started by `start` ended (after `stop`).
   void wait();
 
-  /// `handle_signals`, then serves on this thread and `io_threads - 1` more until
-  /// SIGINT, SIGTERM or `stop`.
+  /// `handle_signals`, `start`, then `wait`: serves until SIGINT, SIGTERM or `stop`.
   void run_until_signal();
 
   /// Stops accepting, closes the sessions and, after the shutdown grace, ends the I/O

@@ -3,6 +3,7 @@
 
 #include "tether/gateway.hpp"
 
+#include <chrono>
 #include <stdexcept>
 
 #include <caf/actor_system_config.hpp>

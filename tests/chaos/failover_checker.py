@@ -54,6 +54,7 @@ they come, a failure shows them anyway):
 """
 import argparse
 import collections
+import contextlib
 import os
 import random
 import re
@@ -643,13 +644,7 @@ def test_failover(args):
         "python3-websocket is missing (apt-get install python3-websocket)"
     tetherd = os.path.join(args.bin, "tetherd")
     assert os.access(tetherd, os.X_OK), f"no tetherd at {tetherd} (--bin)"
-    bound = args.duration + 150
-
-    def on_alarm(signum, frame):
-        raise TimeBound(f"the run exceeded its bound of {bound:.0f} s")
-    saved = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(bound))
-    try:
+    with time_bound(args.duration + 150):
         log(f"seed {args.seed}, {args.cycles} cycles within {args.duration:g} s, "
             f"{args.producers} producers, {args.keys} keys, victim {args.victim}")
         base = tempfile.mkdtemp(prefix="tether-chaos-failover-")
@@ -663,9 +658,6 @@ def test_failover(args):
                 holder["checker"] = checker = Checker(c, args, log)
                 return run_checker(checker)
         code = run_guarded(body)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, saved)
     code = report(holder.get("checker"), code, base, args.keep)
     assert_passed(holder.get("checker"), code)
 
@@ -688,6 +680,21 @@ def run_checker(checker, before_drain=None):
             if hasattr(checker, t):
                 getattr(checker, t).stop()
     return 1 if checker.failures else 0
+
+
+@contextlib.contextmanager
+def time_bound(seconds):
+    """Raises TimeBound in the main thread once `seconds` have passed inside the
+    block (SIGALRM); the previous handler is put back afterwards."""
+    def on_alarm(signum, frame):
+        raise TimeBound(f"the run exceeded its bound of {seconds:.0f} s")
+    saved = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(seconds))
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, saved)
 
 
 def run_guarded(body, cleanup=None):

@@ -41,7 +41,6 @@ Usage:
 import argparse
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -273,11 +272,7 @@ def test_netfault(args):
     tetherd = os.path.join(args.bin, "tetherd")
     assert os.access(tetherd, os.X_OK), f"no tetherd at {tetherd} (--bin)"
 
-    def on_alarm(signum, frame):
-        raise fc.TimeBound(f"the run exceeded its bound of {args.timeout:.0f} s")
-    saved = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(args.timeout))
-    try:
+    with fc.time_bound(args.timeout):
         log(f"seed {args.seed}, phases {','.join(args.phases)} of {args.phase:g} s, "
             f"{args.producers} producers, {args.keys} keys")
         base = tempfile.mkdtemp(prefix="tether-chaos-netfault-")
@@ -306,9 +301,6 @@ def test_netfault(args):
                 holder["checker"] = checker = NetChecker(c, args, log, proxy)
                 return fc.run_checker(checker, before_drain=proxy.heal)
         code = fc.run_guarded(body, cleanup=proxy.close)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, saved)
     code = fc.report(holder.get("checker"), code, base, args.keep)
     fc.assert_passed(holder.get("checker"), code)
 

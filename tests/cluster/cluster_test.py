@@ -423,7 +423,6 @@ def test_drain(env):
         sub = Client(c.server("tether-3"), "drain-watch")
         time.sleep(1.0)  # the series exist before the subscription
         sub.subscribe(watched)
-        t0 = time.monotonic()
         sub.collect(1.5)
         drain = {}
 

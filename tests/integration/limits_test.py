@@ -348,16 +348,10 @@ def ctx(tetherd, python_dir, request, watchdog):
 
 @pytest.fixture(autouse=True)
 def each_case(ctx):
-    """After each case its connections are closed and every node must still run
-    (unless the watchdog stopped them: it reports that itself)."""
+    """After each case: stream_test's `end_case`."""
     ctx.notes = []
     yield
-    ctx.close_conns()
-    if ctx.watchdog.expired:
-        return
-    dead = [f"tetherd '{n.label}' died with status {n.proc.returncode}{n.tail()}"
-            for n in ctx.nodes if not n.alive()]
-    assert not dead, " ".join(f"[{d}]" for d in dead)
+    st.end_case(ctx)
 
 
 # ---------------------------------------------------------------------------

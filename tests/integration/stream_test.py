@@ -564,17 +564,23 @@ def ctx(tetherd, python_dir, request, watchdog):
             signal.signal(s, h)
 
 
-@pytest.fixture(autouse=True)
-def each_case(ctx):
-    """After each case its connections are closed and every node must still run
-    (unless the watchdog stopped them: it reports that itself)."""
-    yield
+def end_case(ctx):
+    """After a case (this file's, limits_test.py's, security_test.py's): its connections
+    are closed and every node must still run (unless the watchdog stopped them: it
+    reports that itself)."""
     ctx.close_conns()
     if ctx.watchdog.expired:
         return
     dead = [f"tetherd '{n.label}' died with status {n.proc.returncode}{n.tail()}"
             for n in ctx.nodes if not n.alive()]
     assert not dead, " ".join(f"[{d}]" for d in dead)
+
+
+@pytest.fixture(autouse=True)
+def each_case(ctx):
+    """After each case: `end_case`."""
+    yield
+    end_case(ctx)
 
 
 # ---------------------------------------------------------------------------
