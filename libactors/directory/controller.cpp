@@ -879,12 +879,19 @@ void on_suspect(controller_ptr self, std::string reporter,
   });
 }
 
-/// The series and sample rates a member's primaries reported, for placement.
-void on_load(controller_ptr self, const std::vector<slice_load_report>& xs) {
+/// The series and sample rates a member's primaries reported, for placement; and
+/// the slices it is named primary of without serving them, which the rebalance
+/// rounds elect again (`unsettled`) while the table keeps them at that epoch.
+void on_load(controller_ptr self, const std::string& reporter,
+             const std::vector<slice_load_report>& xs) {
   auto& loads = self->state.loads;
+  std::vector<uint32_t> unserved;
   for (auto& x : xs) {
     if (x.slice >= self->state.cfg.slice_count)
       continue;
+    if (x.unserved_epoch > 0
+        && self->state.unsettled.emplace(x.slice, x.unserved_epoch).second)
+      unserved.push_back(x.slice);
     if (loads.size() < self->state.cfg.slice_count)
       loads.resize(self->state.cfg.slice_count);
     loads[x.slice] = slice_load{x.series, x.samples_per_second};
@@ -897,6 +904,10 @@ void on_load(controller_ptr self, const std::vector<slice_load_report>& xs) {
   }
   self->state.report.loaded_slices = slices;
   self->state.report.loaded_series = series;
+  if (!unserved.empty() && self->state.report.leader)
+    log_event(self, "unserved",
+              reporter + " is named primary of " + events::slice_list(unserved)
+                + " without serving them; their replicas elect their primaries");
 }
 
 controller_actor::behavior_type controller_behavior(controller_ptr self,
@@ -948,7 +959,7 @@ controller_actor::behavior_type controller_behavior(controller_ptr self,
     },
     [self](load_atom, std::string& reporter, std::vector<slice_load_report>& xs) {
       if (speaks_for(self, reporter))
-        on_load(self, xs);
+        on_load(self, reporter, xs);
     },
     [self](agents_atom, std::vector<agent>& xs) {
       if (self->state.cfg.bind_members && !from_this_node(self))

@@ -76,11 +76,15 @@ struct slice_load_report {
   uint32_t slice = 0;
   uint64_t series = 0;             ///< output series in the slice
   double samples_per_second = 0;   ///< applied, averaged over the last report period
+  /// Non-zero: the table epoch at which the table has named the reporter this
+  /// slice's primary for a while without it serving the slice; the directory
+  /// elects the slice's primary again, as for an unsettled handoff.
+  uint64_t unserved_epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slice_load_report& x) {
-  return f(x.slice, x.series, x.samples_per_second);
+  return f(x.slice, x.series, x.samples_per_second, x.unserved_epoch);
 }
 
 /// A slice move under way.

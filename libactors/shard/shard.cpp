@@ -655,6 +655,7 @@ void on_tick(shard_ptr self) {
   }
   if (!st.streams.empty())
     replication_tick(self, now);
+  watch_unserved(self, now);
   flush(self);
   schedule_tick(self);
 }

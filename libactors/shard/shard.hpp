@@ -176,11 +176,18 @@ struct node_counters {
   /// range, not per sample.
   std::unique_ptr<std::atomic<uint64_t>[]> slice_applied;
   std::unique_ptr<std::atomic<uint64_t>[]> slice_series;
+  /// Per slice: the table epoch at which the table has named this node its primary
+  /// for a while (`unserved_report_ms`) without the slice being served here (no
+  /// replica to promote, a replica fenced above that epoch, a stream fenced above
+  /// it); 0 while it is served or not led here. The supervisor reports it with the
+  /// load, and the directory elects the slice's primary again.
+  std::unique_ptr<std::atomic<uint64_t>[]> slice_unserved;
   uint32_t slice_count = 0;
 
   void size_slices(uint32_t n) {
     slice_applied = std::make_unique<std::atomic<uint64_t>[]>(n);
     slice_series = std::make_unique<std::atomic<uint64_t>[]>(n);
+    slice_unserved = std::make_unique<std::atomic<uint64_t>[]>(n);
     slice_count = n;
   }
 

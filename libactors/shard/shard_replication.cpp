@@ -830,4 +830,50 @@ void replication_tick(shard_ptr self, int64_t now) {
   flush(self);
 }
 
+/// Whether the latest table names this node the primary of `s` while nothing here
+/// serves it at the table's epoch: no slice (no replica to promote, or one fenced
+/// above that epoch by an election that never committed) and no move forwarding its
+/// writes, or a stream fenced above that epoch with no election pending here.
+bool unserved(shard_ptr self, uint32_t s) {
+  auto& st = self->state;
+  if (!st.named_primary(s) || st.export_of(s) != nullptr)
+    return false;
+  auto e = st.table_epoch(s);
+  if (st.hosted(s) == nullptr) {
+    auto* m = st.move_of(s);
+    return m == nullptr || !m->forwards(e);
+  }
+  auto* stream = st.stream_of(s);
+  return stream != nullptr && stream->fenced() && stream->fenced_by() > e
+         && st.election_fences.count(s) == 0;
+}
+
+/// Once a second: marks the slices the table has named this node the primary of
+/// for `unserved_report_ms` without them being served here. A controller that was
+/// deposed in the middle of handoffs can leave such a slice behind (its successor
+/// does not know of them); the supervisor reports the mark with the slices' load and
+/// the directory elects their primary again, as it does for an unsettled handoff.
+void watch_unserved(shard_ptr self, int64_t now) {
+  auto& st = self->state;
+  if (now < st.next_unserved_check || !st.cfg.counters
+      || st.cfg.counters->slice_count == 0)
+    return;
+  st.next_unserved_check = now + unserved_check_ms;
+  auto& c = *st.cfg.counters;
+  auto n = std::min<uint32_t>(c.slice_count, static_cast<uint32_t>(st.assignments.size()));
+  for (uint32_t s = 0; s < n; ++s) {
+    if (shard_of(s, st.cfg.shard_count) != st.cfg.index)
+      continue;
+    uint64_t mark = 0;
+    if (unserved(self, s)) {
+      auto since = st.unserved_since.try_emplace(s, now).first->second;
+      if (now - since >= unserved_report_ms)
+        mark = st.table_epoch(s);
+    } else {
+      st.unserved_since.erase(s);
+    }
+    c.slice_unserved[s].store(mark, std::memory_order_relaxed);
+  }
+}
+
 } // namespace tether::series::internal

@@ -19,6 +19,7 @@
 #include "directory/directory.hpp"
 #include "keys/slicing.hpp"
 #include "shard/message_types.hpp"
+#include "shard/shard_state.hpp"
 #include "shard/shard_test_support.hpp"
 #include "tether/tether.hpp"
 
@@ -89,6 +90,8 @@ struct replication_fixture {
     sc.tick_ms = 3600 * 1000; // ticks never fire: windows close on writes
     sc.directory = dir;
     sc.counters = std::make_shared<series::node_counters>();
+    sc.counters->size_slices(slices);
+    counters.push_back(sc.counters);
     sc.initial = current;
     sc.clock = [this] { return clock.load(); };
     sc.exporter = exporter;
@@ -237,6 +240,7 @@ struct replication_fixture {
   caf::actor exporter;
   assignment_table current;
   std::vector<shard_handoff_actor> shards;
+  std::vector<std::shared_ptr<series::node_counters>> counters; ///< by shard
 };
 
 } // namespace
@@ -788,4 +792,48 @@ TEST_CASE_METHOD(replication_fixture,
     CHECK(read(0, key).total == 6);
     same_state(0, 1, key);
   }
+}
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a slice the table names a shard the primary of without it serving "
+                 "the slice is marked unserved after a while, for a new election",
+                 "[shard][replication]") {
+  // Shard 0 leads at epoch 3 by a table only it received (a move or an election
+  // that never committed elsewhere): its items raise the followers' fence to 3.
+  auto keys = keys_on(2, 1);
+  uint32_t s = 2;
+  publish(table(101, 0, {1, 2}, 3), {0});
+  REQUIRE(write(0, counter_write("p", 1, keys, 3)).code == errc::none);
+  // The committed table names shard 1 the primary at epoch 2: its replica knows
+  // epoch 3, so it is not promoted, and the slice takes no writes.
+  publish(table(102, 1, {0, 2}, 2));
+  CHECK(write(1, counter_write("p", 2, keys, 2)).code != errc::none);
+  auto marked_after_tick = [&] {
+    self->send(shards[1], series::tick_atom::value);
+    REQUIRE(positions(1, {s}).size() == 1); // a round trip: the tick was handled
+    return counters[1]->slice_unserved[s].load();
+  };
+  CHECK(marked_after_tick() == 0); // noticed, not yet reported
+  clock += series::internal::unserved_report_ms - 1;
+  CHECK(marked_after_tick() == 0);
+  clock += series::internal::unserved_check_ms + 1;
+  CHECK(marked_after_tick() == 2); // reported at the table's epoch
+  // Slices it serves are never marked; neither are slices it does not lead.
+  CHECK(counters[1]->slice_unserved[s + 1].load() == 0);
+  CHECK(counters[0]->slice_unserved[s].load() == 0);
+  // An election commits epoch 5 with shard 1 as primary: it is promoted, serves the
+  // slice and the mark goes.
+  publish(table(103, 1, {0, 2}, 5));
+  // It brings its followers level first: a client retries meanwhile.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  series::shard_write_result r;
+  do
+    r = write(1, counter_write("p", 3, keys, 5));
+  while (r.code == errc::unavailable && std::chrono::steady_clock::now() < deadline
+         && (std::this_thread::sleep_for(10ms), true));
+  INFO(r.message);
+  REQUIRE(r.code == errc::none);
+  CHECK(read(1, keys[0]).total == 2); // shard 0's write at epoch 3 came along
+  clock += series::internal::unserved_check_ms;
+  CHECK(marked_after_tick() == 0);
 }

@@ -168,6 +168,11 @@ constexpr int64_t seed_retry_ms = 200;
 /// How often a stream fenced above its table's epoch tries again per table.
 constexpr uint32_t max_unfence_probes = 5;
 
+/// How long the table may name this node the primary of a slice it does not serve
+/// before the shard reports it (`node_counters::slice_unserved`); how often it looks.
+constexpr int64_t unserved_report_ms = 5000;
+constexpr int64_t unserved_check_ms = 1000;
+
 /// Role changes of a shard's slices not yet logged: one line per kind and batch
 /// (a failover promotes hundreds of slices at once).
 struct role_changes {
@@ -230,6 +235,10 @@ struct shard_state {
   /// Input series tracked against the limits (only while a limit is configured).
   std::unique_ptr<input_tracker> inputs;
   int64_t next_expiry = 0;
+  /// Slices the latest table names this node the primary of that are not served
+  /// here, by slice: since when (`watch_unserved`).
+  slice_map<int64_t> unserved_since;
+  int64_t next_unserved_check = 0;
 
   int64_t now() const {
     return cfg.clock ? cfg.clock() : wire::now_ms();
@@ -608,5 +617,7 @@ void on_node_shards(shard_ptr self, std::vector<node_shards>& nodes);
 void on_follower_down(shard_ptr self, const caf::actor_addr& who);
 
 void replication_tick(shard_ptr self, int64_t now);
+
+void watch_unserved(shard_ptr self, int64_t now);
 
 } // namespace tether::series::internal

@@ -385,6 +385,9 @@ void tick(supervisor_ptr self) {
       r.slice = s;
       r.series = c.slice_series[s].load(std::memory_order_relaxed);
       r.samples_per_second = dt > 0 ? static_cast<double>(delta) / dt : 0.0;
+      auto unserved = c.slice_unserved[s].load(std::memory_order_relaxed);
+      if (unserved == st.table.slices[s].epoch)
+        r.unserved_epoch = unserved;
       reports.push_back(r);
     }
     st.loads_at = now;
