@@ -37,6 +37,7 @@ secure_test.py and tls_test.py.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,14 @@ CLUSTERS = []
 class Failure(AssertionError):
     """A case did not behave as it should (an AssertionError: pytest reports it as a
     failed assertion)."""
+
+
+class HttpFailure(Failure):
+    """An HTTP request answered with an error status (`code`)."""
+
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
 
 
 def check(cond, msg):
@@ -124,7 +133,8 @@ def http_json(server, path, method="GET", timeout=10.0):
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
         body = e.read().decode(errors="replace")
-        raise Failure(f"{method} {path} on {server}: HTTP {e.code}: {body[:300]}")
+        raise HttpFailure(f"{method} {path} on {server}: HTTP {e.code}: {body[:300]}",
+                          e.code)
 
 
 def node_metric(server, name):
@@ -145,10 +155,21 @@ def key_of(name, labels):
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
-def series_total(server, key):
+def series_total(server, key, timeout=30.0):
+    """The total of series `key` as a read through `server` answers it. A read the
+    slice's primary refuses as unavailable (503: it is electing, or bringing its
+    followers level, and cannot vouch for its state yet) is retried until
+    `timeout`, as docs/protocol.md tells clients to."""
     q = urllib.parse.quote(key)
-    s = http_json(server, f"/v1/series?key={q}")
-    return s["state"]["total"] if s.get("found") else 0.0
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s = http_json(server, f"/v1/series?key={q}")
+            return s["state"]["total"] if s.get("found") else 0.0
+        except HttpFailure as e:
+            if e.code != 503 or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def totals_other_than(server, metric, keys, want):
@@ -169,6 +190,36 @@ def directory_with_leader(server, timeout=20.0):
         t = http_json(server, "/v1/directory")
         return t if t.get("directory_leader") in ("tether-1", "tether-2", "tether-3") else None
     return wait_for(f"a directory leader known to {server}", known, timeout=timeout)
+
+
+def slice_report(c, key):
+    """Where the replicas of `key`'s slice stand, for a failure message: the table's
+    entry, each node's local replica and the node logs' lines about the slice."""
+    q = urllib.parse.quote(key)
+    out = []
+    sl = None
+    for n in c.nodes:
+        try:
+            r = http_json(c.server(n), f"/v1/series?key={q}&local=true")
+            sl = r.get("slice", sl)
+            out.append(f"{n}: {r.get('replica')} at {r.get('position')}, "
+                       f"total {r.get('state', {}).get('total')}")
+        except Exception as e:  # a report, not a check
+            out.append(f"{n}: {e}")
+    try:
+        t = http_json(c.server(c.nodes[0]), "/v1/directory")
+        out += [f"table: {s}" for s in t["slices"] if s["slice"] == sl]
+    except Exception as e:
+        out.append(f"table: {e}")
+    for n in c.nodes:
+        try:
+            with open(c.node(n).log, errors="replace") as f:
+                lines = [ln.strip() for ln in f
+                         if sl is not None and re.search(rf"\b{sl}\b", ln)]
+            out += [f"{n} log: {ln[:200]}" for ln in lines[-8:]]
+        except OSError as e:
+            out.append(f"{n} log: {e}")
+    return "slice " + str(sl) + ": " + " | ".join(out)
 
 
 def primaries(table):
@@ -672,7 +723,9 @@ def test_fast_restart(env):
             wait_for("every replica of the sampled keys at total 2", replicas_level,
                      timeout=45, interval=0.5)
         except Failure as e:
-            raise Failure(f"{e}; {len(lagging)} replicas off, first: {lagging[:4]}")
+            raise Failure(f"{e}; {len(lagging)} replicas off, first: {lagging[:4]}; "
+                          f"killed {victim}, paused {paused_name}; "
+                          + slice_report(c, lagging[0][1])) from None
     finally:
         resume(c, paused)
         finish(c)
