@@ -30,6 +30,9 @@ def pytest_addoption(parser):
                 help="directory with the generated tether_pb2.py (build/python)")
     g.addoption("--docs", metavar="PATH",
                 help="docs/operations.md (options_table_test.py)")
+    g.addoption("--layering", metavar="PATH",
+                help="layering_test.py: the declared folder graph "
+                     "(build/libactors/layering.txt)")
     g.addoption("--update", action="store_true",
                 help="options_table_test.py: rewrite the docs' options table instead of "
                      "failing when it differs")
