@@ -656,6 +656,16 @@ void answer_nears(shard_ptr self, const replica_batch& b) {
   }
 }
 
+/// Whether follower replica `rep` lacks items its primary has committed: the
+/// commit point `c` of its own epoch lies beyond its last item. Items reach a
+/// follower in the order they were sent, and a commit point covers only items sent
+/// before it, so a replica behind it missed one (a batch lost with a connection, a
+/// refusal that was not heard); it answers as for a gap and is seeded again, instead
+/// of waiting, stale, for a next item that may never come.
+bool behind_commit(const follower_replica& rep, const commit_note& c) {
+  return c.epoch == rep.cursor.last.epoch && c.seq > rep.cursor.last.seq;
+}
+
 } // namespace
 
 replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
@@ -694,12 +704,17 @@ replica_acks on_replicate(shard_ptr self, const replica_batch& b) {
     if (!applied.empty())
       applied[k] = i->code == ack_code::ok;
   }
+  for (auto& c : b.commits)
+    if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence) {
+      rep->cursor.commit(c.seq);
+      if (behind_commit(*rep, c) && c.slice < max_slot_slice
+          && (c.slice >= slot.size() || slot[c.slice] == 0))
+        out.push_back(replica_ack{c.slice, ack_code::gap, rep->cursor.last.epoch,
+                                  rep->cursor.last.seq, c.seq});
+    }
   for (auto& a : out)
     if (a.slice < slot.size())
       slot[a.slice] = 0;
-  for (auto& c : b.commits)
-    if (auto* rep = st.replica_of(c.slice); rep != nullptr && c.epoch >= rep->cursor.fence)
-      rep->cursor.commit(c.seq);
   answer_nears(self, b);
   return reply;
 }

@@ -837,3 +837,45 @@ TEST_CASE_METHOD(replication_fixture,
   clock += series::internal::unserved_check_ms;
   CHECK(marked_after_tick() == 0);
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a follower behind its primary's commit point asks for a seed",
+                 "[shard][replication]") {
+  // Shard 0 leads with followers 1 and 2; a write reaches both.
+  auto keys = keys_on(3, 1);
+  uint32_t s = 3;
+  REQUIRE(write(0, counter_write("p", 1, keys, 1)).code == errc::none);
+  // The write was acknowledged once one follower had it: wait until shard 1 has it.
+  auto level = [&] {
+    auto p0 = local(0, keys[0]).second;
+    auto p1 = local(1, keys[0]).second;
+    return p1.seeded && p1.epoch == p0.epoch && p1.seq == p0.seq;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!level() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(level());
+  auto pos = local(1, keys[0]).second;
+  auto commit_only = [&](uint64_t epoch, uint64_t seq) {
+    replication::replica_batch b;
+    b.commits.push_back(replication::commit_note{s, epoch, seq});
+    replication::replica_acks out;
+    self->request(shards[1], 5s, series::replicate_atom::value, std::move(b))
+      .receive([&](replication::replica_acks& r) { out = r; },
+               [&](caf::error& err) { FAIL(to_string(err)); });
+    return out.xs;
+  };
+  // A commit point it holds: nothing to say.
+  CHECK(commit_only(pos.epoch, pos.seq).empty());
+  // A commit point of its epoch beyond its last item: it missed an item (the items
+  // before a commit point reach it first) and answers as for a gap, naming the
+  // commit point, so that its primary seeds it again.
+  auto acks = commit_only(pos.epoch, pos.seq + 2);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].slice == s);
+  CHECK(acks[0].code == replication::ack_code::gap);
+  CHECK(acks[0].seq == pos.seq);
+  CHECK(acks[0].item == pos.seq + 2);
+  // A commit point of a later epoch says nothing until that epoch's first item.
+  CHECK(commit_only(pos.epoch + 1, 1).empty());
+}
