@@ -121,15 +121,14 @@ void emit(shard_ptr self, std::vector<series_view>&& views) {
 }
 
 /// Closes every window due at `now`, oldest first, and sends each subscriber one
-/// message with the windows of its keys that closed. Windows of a replicated slice
+/// message with the windows of its keys that closed (`emit`). Windows of a replicated slice
 /// are closed through a close mark in its stream and emitted once a write quorum
 /// applied the mark.
 void close_due(shard_ptr self, int64_t now) {
   auto& st = self->state;
   if (st.closing.empty() || st.closing.begin()->first > now)
     return;
-  std::map<caf::actor, std::vector<series_view>> out;
-  std::vector<series_view> exported;
+  std::vector<series_view> direct; // of slices without a stream: emitted now
   bool exporting = static_cast<bool>(st.cfg.exporter);
   struct mark {
     std::vector<window_ref> windows;
@@ -150,35 +149,23 @@ void close_due(shard_ptr self, int64_t now) {
         m->windows.push_back(window_ref{o.window_ms, o.start});
       }
       closed += st.close_windows(*sl, o.window_ms, o.start, now, [&](series_entry& e) {
-        auto& state = e.state;
-        auto i = st.subscribers.end();
-        if (!st.subscribers.empty())
-          i = st.subscribers.find(std::string{e.key()});
-        if (i == st.subscribers.end() && !exporting)
+        // A view only for who receives it (`emit` sends it to them).
+        if (!exporting
+            && (st.subscribers.empty()
+                || st.subscribers.count(std::string{e.key()}) == 0))
           return;
         series_view v;
         v.key = e.key();
         v.node = st.cfg.node_name;
         v.slice = o.slice;
         v.epoch = sl->epoch;
-        state.fill(v);
-        if (m != nullptr) {
-          m->views.push_back(std::move(v));
-          return;
-        }
-        if (i != st.subscribers.end())
-          for (auto& sub : i->second.sinks)
-            out[sub].push_back(v);
-        if (exporting)
-          exported.push_back(std::move(v));
+        e.state.fill(v);
+        (m != nullptr ? m->views : direct).push_back(std::move(v));
       });
     }
   }
-  if (!exported.empty())
-    caf::anon_send(st.cfg.exporter, window_atom::value, std::move(exported));
   st.cfg.counters->windows_closed += closed;
-  for (auto& [sub, views] : out)
-    caf::anon_send(sub, window_atom::value, std::move(views));
+  emit(self, std::move(direct));
   for (auto& [slice, m] : marks) {
     auto* stream = st.stream_of(slice);
     auto it = stream->append(item_kind::close, now);
