@@ -2,6 +2,9 @@
 #                [PRIVATE_DEPENDS <targets...>])
 #
 # The library of one libactors/ folder, declared in that folder's CMakeLists.txt.
+# The folder's unit tests (every `*.test.cpp` in it and below) are registered with it:
+# tests/CMakeLists.txt builds them all into tether_unit_tests, and a new test file is
+# built and run without being listed anywhere.
 # DEPENDS names the folders' libraries (and outside libraries) its code uses; they
 # are the only folders its headers and sources may include from, besides itself and
 # the public headers (tether/...). The layering test (tests/structure/) checks every
@@ -28,4 +31,6 @@ function(tether_library name)
   list(JOIN deps " " deps)
   set_property(GLOBAL APPEND PROPERTY TETHER_LAYERING "${folder} ${name}: ${deps}")
   set_property(GLOBAL APPEND PROPERTY TETHER_FOLDER_LIBRARIES ${name})
+  file(GLOB_RECURSE tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.test.cpp)
+  set_property(GLOBAL APPEND PROPERTY TETHER_UNIT_TEST_SOURCES ${tests})
 endfunction()

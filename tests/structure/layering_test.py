@@ -14,7 +14,7 @@ excepted: the unit test binary links everything) and fails when
   through the libraries it depends on (an arrow that runs back up the sample's path,
   or one nobody declared);
 - the declared graph has a cycle;
-- a folder with sources has no library.
+- a folder with sources or tests has no library (its library registers its tests).
 
 The public headers (tether/...) may be included from anywhere: they are the
 vocabulary every folder shares, and node/ implements the API they declare.
@@ -74,10 +74,12 @@ def graph(request):
 
 
 def test_every_folder_with_sources_has_a_library(graph):
+    """A folder's library also registers its unit tests: a folder without one would
+    leave its tests out of the build."""
     folders, _ = graph
     missing = [d.name for d in sorted(SOURCE.iterdir())
                if d.is_dir() and d.name != "include" and d.name not in folders
-               and any(sources_of(d.name))]
+               and any(p.suffix in (".cpp", ".hpp") for p in d.rglob("*"))]
     assert not missing, f"folders of libactors/ without a library: {missing}"
 
 
