@@ -188,36 +188,25 @@ caf::typed_response_promise<uint64_t> on_drain(controller_ptr self, std::string 
         with_table(
           self,
           [self, rp, done, fail, moved, name](assignment_table t) mutable {
-            auto idx = find_member(t, name);
-            if (idx < 0) {
-              rp.deliver(make_error(errc::invalid_key,
-                                    "no member is called " + name));
-              done();
-              return;
+            auto d = end_drain(t, name);
+            switch (d.what) {
+              case drain_end::step::unknown:
+                return fail(make_error(errc::invalid_key, "no member is called " + name));
+              case drain_end::step::incomplete:
+                return fail(make_error(errc::unavailable,
+                                       "the drain of " + name + " is incomplete: "
+                                         + self->state.report.last_error));
+              case drain_end::step::already_down:
+                rp.deliver(moved);
+                return done();
+              case drain_end::step::mark:
+                return propose(self, std::move(d.next),
+                               [rp, done, moved](uint64_t) mutable {
+                                 rp.deliver(moved);
+                                 done();
+                               },
+                               fail);
             }
-            for (auto& s : t.slices)
-              if (s.primary == idx) {
-                rp.deliver(make_error(errc::unavailable,
-                                      "the drain of " + name
-                                        + " is incomplete: "
-                                        + self->state.report.last_error));
-                done();
-                return;
-              }
-            if (!t.members[static_cast<size_t>(idx)].up) {
-              rp.deliver(moved);
-              done();
-              return;
-            }
-            t.members[static_cast<size_t>(idx)].up = false;
-            t.members[static_cast<size_t>(idx)].drained = true;
-            t.version += 1;
-            propose(self, std::move(t),
-                    [rp, done, moved](uint64_t) mutable {
-                      rp.deliver(moved);
-                      done();
-                    },
-                    fail);
           },
           fail);
       },
@@ -238,35 +227,15 @@ caf::typed_response_promise<uint64_t> on_move(controller_ptr self, uint32_t slic
     with_table(
       self,
       [self, rp, done, fail, slice, name](assignment_table t) mutable {
-        auto to = find_member(t, name);
-        if (to < 0 || slice >= t.slices.size() || !t.members[to].up) {
-          fail(make_error(errc::invalid_key,
-                          to < 0 ? "no member is called " + name
-                          : slice >= t.slices.size()
-                            ? "no slice " + std::to_string(slice)
-                            : name + " is not up"));
-          return;
+        auto d = decide_move(t, slice, name);
+        if (d.what == move_decision::step::refuse)
+          return fail(make_error(errc::invalid_key, d.why));
+        if (d.what == move_decision::step::already) {
+          rp.deliver(t.slices[slice].epoch);
+          return done();
         }
-        auto& a = t.slices[slice];
-        if (a.primary == to) {
-          rp.deliver(a.epoch);
-          done();
-          return;
-        }
-        placement_plan plan;
-        plan.table = t;
-        auto& b = plan.table.slices[slice];
-        move m;
-        m.slice = slice;
-        m.from = a.primary;
-        m.to = to;
-        m.role = replica_role::primary;
-        b.followers.erase(std::remove(b.followers.begin(), b.followers.end(), to),
-                          b.followers.end());
-        b.primary = to;
-        b.epoch = a.epoch + 1;
-        plan.moves.push_back(m);
-        auto epoch = b.epoch;
+        auto plan = std::move(d.plan);
+        auto epoch = plan.table.slices[slice].epoch;
         execute(
           self, std::move(t), std::move(plan),
           [self, rp, done, epoch, slice](uint64_t, uint64_t moved) mutable {

@@ -490,4 +490,58 @@ placement_plan balance_round(const assignment_table& table,
   return rebalance(table, loads, opts);
 }
 
+move_decision decide_move(const assignment_table& table, uint32_t slice,
+                          const std::string& name) {
+  move_decision d;
+  auto to = find_member(table, name);
+  if (to < 0 || slice >= table.slices.size() || !table.members[static_cast<size_t>(to)].up) {
+    d.why = to < 0                         ? "no member is called " + name
+            : slice >= table.slices.size() ? "no slice " + std::to_string(slice)
+                                           : name + " is not up";
+    return d;
+  }
+  auto& a = table.slices[slice];
+  if (a.primary == to) {
+    d.what = move_decision::step::already;
+    return d;
+  }
+  d.what = move_decision::step::move;
+  d.plan.table = table;
+  auto& b = d.plan.table.slices[slice];
+  b.followers.erase(std::remove(b.followers.begin(), b.followers.end(), to),
+                    b.followers.end());
+  b.primary = to;
+  b.epoch = a.epoch + 1;
+  move m;
+  m.slice = slice;
+  m.from = a.primary;
+  m.to = to;
+  m.role = replica_role::primary;
+  d.plan.moves.push_back(m);
+  return d;
+}
+
+drain_end end_drain(const assignment_table& table, const std::string& name) {
+  drain_end d;
+  auto idx = find_member(table, name);
+  if (idx < 0)
+    return d;
+  for (auto& s : table.slices)
+    if (s.primary == idx) {
+      d.what = drain_end::step::incomplete;
+      return d;
+    }
+  auto& m = table.members[static_cast<size_t>(idx)];
+  if (!m.up) {
+    d.what = drain_end::step::already_down;
+    return d;
+  }
+  d.what = drain_end::step::mark;
+  d.next = table;
+  d.next.members[static_cast<size_t>(idx)].up = false;
+  d.next.members[static_cast<size_t>(idx)].drained = true;
+  d.next.version += 1;
+  return d;
+}
+
 } // namespace tether::directory

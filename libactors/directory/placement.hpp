@@ -177,4 +177,31 @@ placement_plan balance_round(const assignment_table& table,
                              const std::vector<slice_load>& loads,
                              const placement_options& opts = {});
 
+/// What an operator's move of `slice` to member `name` does to `table`.
+struct move_decision {
+  enum class step {
+    refuse,  ///< no such member or slice, or the member is down (`why`)
+    already, ///< the member leads the slice already
+    move,    ///< `plan`: one primary move, at the slice's epoch + 1
+  } what = step::refuse;
+  std::string why;
+  placement_plan plan;
+};
+
+move_decision decide_move(const assignment_table& table, uint32_t slice,
+                          const std::string& name);
+
+/// How a drain of member `name` ends once its moves are done.
+struct drain_end {
+  enum class step {
+    unknown,      ///< no member is called so
+    incomplete,   ///< it still leads a slice: the drain failed
+    already_down, ///< it is down already: nothing to record
+    mark,         ///< `next`: the table with the member down and drained
+  } what = step::unknown;
+  assignment_table next;
+};
+
+drain_end end_drain(const assignment_table& table, const std::string& name);
+
 } // namespace tether::directory

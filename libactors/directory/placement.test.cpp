@@ -606,3 +606,62 @@ TEST_CASE("the first table lists the directory members first, then the others by
     CHECK(a.followers.size() == 2);
   }
 }
+
+TEST_CASE("an operator's move: refused, already done, or one primary move",
+          "[placement]") {
+  auto t = initial_placement(make_members(3), 16, 3).table;
+  auto& a = t.slices[5];
+  auto follower = a.followers.at(0);
+  auto name = t.members[static_cast<size_t>(follower)].name;
+  SECTION("unknown member, unknown slice, member down") {
+    CHECK(decide_move(t, 5, "nobody").what == move_decision::step::refuse);
+    CHECK(decide_move(t, 5, "nobody").why == "no member is called nobody");
+    CHECK(decide_move(t, 16, name).why == "no slice 16");
+    t.members[static_cast<size_t>(follower)].up = false;
+    auto d = decide_move(t, 5, name);
+    CHECK(d.what == move_decision::step::refuse);
+    CHECK(d.why == name + " is not up");
+  }
+  SECTION("to its primary: nothing to do") {
+    auto primary = t.members[static_cast<size_t>(a.primary)].name;
+    CHECK(decide_move(t, 5, primary).what == move_decision::step::already);
+  }
+  SECTION("to a follower: it leads at the next epoch, and follows no more") {
+    auto d = decide_move(t, 5, name);
+    REQUIRE(d.what == move_decision::step::move);
+    REQUIRE(d.plan.moves.size() == 1);
+    CHECK(d.plan.moves[0].slice == 5);
+    CHECK(d.plan.moves[0].from == a.primary);
+    CHECK(d.plan.moves[0].to == follower);
+    CHECK(d.plan.moves[0].role == replica_role::primary);
+    auto& b = d.plan.table.slices[5];
+    CHECK(b.primary == follower);
+    CHECK(b.epoch == a.epoch + 1);
+    CHECK(std::find(b.followers.begin(), b.followers.end(), follower)
+          == b.followers.end());
+    for (uint32_t s = 0; s < 16; ++s)
+      if (s != 5)
+        CHECK(d.plan.table.slices[s].primary == t.slices[s].primary);
+  }
+}
+
+TEST_CASE("the end of a drain: unknown, incomplete, already down, or marked",
+          "[placement]") {
+  auto t = initial_placement(make_members(3), 16, 3).table;
+  t.version = 7;
+  CHECK(end_drain(t, "nobody").what == drain_end::step::unknown);
+  // tether-2 still leads slices: the drain did not finish.
+  CHECK(end_drain(t, "tether-2").what == drain_end::step::incomplete);
+  for (auto& s : t.slices)
+    if (s.primary == 1)
+      s.primary = 0;
+  auto d = end_drain(t, "tether-2");
+  REQUIRE(d.what == drain_end::step::mark);
+  CHECK(d.next.version == 8);
+  CHECK_FALSE(d.next.members[1].up);
+  CHECK(d.next.members[1].drained);
+  CHECK(d.next.members[0].up);
+  CHECK(same_slices(d.next, t));
+  t.members[1].up = false;
+  CHECK(end_drain(t, "tether-2").what == drain_end::step::already_down);
+}
