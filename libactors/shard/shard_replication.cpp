@@ -657,13 +657,16 @@ void answer_nears(shard_ptr self, const replica_batch& b) {
 }
 
 /// Whether follower replica `rep` lacks items its primary has committed: the
-/// commit point `c` of its own epoch lies beyond its last item. Items reach a
-/// follower in the order they were sent, and a commit point covers only items sent
-/// before it, so a replica behind it missed one (a batch lost with a connection, a
-/// refusal that was not heard); it answers as for a gap and is seeded again, instead
-/// of waiting, stale, for a next item that may never come.
+/// commit point `c` (of a primary the replica is not fenced against) lies beyond its
+/// last item. Sequence numbers continue across a slice's epochs, so this holds for
+/// a new primary's stream too. Items reach a follower in the order they were sent,
+/// and a commit point covers only items sent before it, so a replica behind it on a
+/// streamed link missed one (a batch lost with a connection, a link restarted on a
+/// new handle, a refusal that was not heard); it answers as for a gap and is seeded
+/// again, instead of waiting, stale, for a next item that may never come. (A primary
+/// ignores such an answer while it seeds the follower.)
 bool behind_commit(const follower_replica& rep, const commit_note& c) {
-  return c.epoch == rep.cursor.last.epoch && c.seq > rep.cursor.last.seq;
+  return c.epoch >= rep.cursor.fence && c.seq > rep.cursor.last.seq;
 }
 
 } // namespace

@@ -876,6 +876,12 @@ TEST_CASE_METHOD(replication_fixture,
   CHECK(acks[0].code == replication::ack_code::gap);
   CHECK(acks[0].seq == pos.seq);
   CHECK(acks[0].item == pos.seq + 2);
-  // A commit point of a later epoch says nothing until that epoch's first item.
-  CHECK(commit_only(pos.epoch + 1, 1).empty());
+  // A new primary's stream continues the sequence numbers: a commit point of a later
+  // epoch at the replica's position says nothing, one beyond it is a gap too.
+  CHECK(commit_only(pos.epoch + 1, pos.seq).empty());
+  acks = commit_only(pos.epoch + 1, pos.seq + 1);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].code == replication::ack_code::gap);
+  // A primary the replica is fenced against (an older epoch) is not heard.
+  CHECK(commit_only(pos.epoch - 1, pos.seq + 5).empty());
 }
