@@ -4,12 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <map>
-#include <memory>
-#include <set>
-#include <tuple>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

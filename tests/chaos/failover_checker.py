@@ -76,6 +76,9 @@ import tether_cluster as tc  # noqa: E402
 
 METRIC = "chaos_failover_total"
 NODES = 3
+# The nodes' options of the checkers' clusters (netfault_test.py uses them too).
+CLUSTER_OPTIONS = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
+                   "shards": 2}
 
 
 class TimeBound(Exception):
@@ -648,8 +651,7 @@ def test_failover(args):
         log(f"seed {args.seed}, {args.cycles} cycles within {args.duration:g} s, "
             f"{args.producers} producers, {args.keys} keys, victim {args.victim}")
         base = tempfile.mkdtemp(prefix="tether-chaos-failover-")
-        opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
-                "shards": 2}
+        opts = dict(CLUSTER_OPTIONS)
         holder = {}
 
         def body():

@@ -276,8 +276,7 @@ def test_netfault(args):
         log(f"seed {args.seed}, phases {','.join(args.phases)} of {args.phase:g} s, "
             f"{args.producers} producers, {args.keys} keys")
         base = tempfile.mkdtemp(prefix="tether-chaos-netfault-")
-        opts = {"replication-factor": 3, "window-ms": 1000, "lateness-ms": 10000,
-                "shards": 2}
+        opts = dict(fc.CLUSTER_OPTIONS)
         holder = {}
 
         def pids():

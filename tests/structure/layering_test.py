@@ -49,12 +49,12 @@ def read_graph(path):
 
 def closure(lib, deps):
     """Every library `lib` reaches through its declared dependencies."""
-    seen, todo = set(), list(deps.get(lib, ()))
-    while todo:
-        d = todo.pop()
+    seen, pending = set(), list(deps.get(lib, ()))
+    while pending:
+        d = pending.pop()
         if d not in seen:
             seen.add(d)
-            todo.extend(deps.get(d, ()))
+            pending.extend(deps.get(d, ()))
     return seen
 
 
