@@ -256,6 +256,11 @@ void dispatch_write(shard_ptr self, const shard_write& w, shard_write_result& re
     auto* sl = st.hosted(r.slice);
     if (sl != nullptr && sl->epoch == r.epoch) {
       if (auto* job = st.export_of(r.slice)) {
+        if (job->unknown) {
+          refuse(at_epoch(r, " is being moved, with the outcome not known yet, at "
+                             "epoch "));
+          continue;
+        }
         auto n = r.end - r.begin;
         if (job->buffered_samples + n > st.cfg.handoff_buffer_limit) {
           refuse(at_epoch(r, " is being moved and holds back too many samples "
@@ -500,11 +505,18 @@ void replay(shard_ptr self, buffered_item& item) {
   }
 }
 
-/// Makes slice `s` follow the latest table, unless its export is under way.
+/// Makes slice `s` follow the latest table, unless its export is under way. An
+/// export without a known outcome ends once a table at its new epoch or later
+/// settled the slice.
 void decide(shard_ptr self, uint32_t s) {
   auto& st = self->state;
-  if (s >= st.assignments.size() || st.export_of(s) != nullptr)
+  if (s >= st.assignments.size())
     return;
+  if (auto* job = st.export_of(s)) {
+    if (job->unknown && st.assignments[s].epoch >= job->new_epoch)
+      finish_export(self, s, false); // decides again
+    return;
+  }
   auto& a = st.assignments[s];
   bool leads = st.self_member >= 0 && a.primary == st.self_member;
   bool follows = st.self_member >= 0
@@ -724,6 +736,10 @@ shard_handoff_actor::behavior_type shard_behavior(shard_ptr self, shard_config c
     [self](read_atom, key_route& k) -> caf::result<series_view> {
       auto& st = self->state;
       if (auto* job = st.export_of(k.slice)) {
+        if (job->unknown)
+          return make_error(errc::unavailable,
+                            "slice " + std::to_string(k.slice)
+                              + " is being moved, with the outcome not known yet");
         auto promise = self->make_response_promise<series_view>();
         job->items.emplace_back(buffered_read{std::move(k), promise});
         return promise;

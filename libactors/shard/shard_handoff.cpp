@@ -173,10 +173,15 @@ caf::result<uint64_t> on_export(shard_ptr self, uint32_t s, uint64_t new_epoch,
         promise.deliver(n);
       },
       [self, s, new_epoch, dest, promise](caf::error& err) mutable {
-        finish_export(self, s, false);
+        bool lost = err == caf::sec::request_timeout;
+        auto* job = self->state.export_of(s);
+        if (lost && job != nullptr && job->replicated)
+          job->unknown = true; // until a table settles the slice (`decide`)
+        else
+          finish_export(self, s, false);
         // The import may still arrive: withdraw it (messages between two
-        // actors stay in order).
-        if (err == caf::sec::request_timeout)
+        // actors stay in order). Its followers may have seen it already.
+        if (lost)
           self->send(dest, abort_atom::value, s, new_epoch);
         promise.deliver(std::move(err));
       });

@@ -29,44 +29,6 @@ using tether::series::shard_import_actor;
 
 namespace {
 
-using release_atom = caf::atom_constant<caf::atom("release")>;
-
-/// Stands between an exporting shard and its destination: passes every message on,
-/// except that from the first import on it holds everything back, in order, until
-/// it gets `release_atom`. `held` is set when it starts holding.
-caf::behavior relay(caf::event_based_actor* self, caf::actor dest,
-                    std::shared_ptr<std::promise<void>> held) {
-  struct state {
-    bool held = false;
-    bool holding = false;
-    std::vector<std::pair<caf::message, caf::response_promise>> queue;
-  };
-  auto st = std::make_shared<state>();
-  self->set_default_handler(
-    [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
-      auto msg = x.move_content_to_message();
-      if (!st->held && msg.match_element<caf::atom_value>(0)
-          && msg.get_as<caf::atom_value>(0) == series::import_atom::value) {
-        st->held = true;
-        st->holding = true;
-        held->set_value();
-      }
-      if (!st->holding)
-        return self->delegate(dest, std::move(msg));
-      auto promise = self->make_response_promise();
-      st->queue.emplace_back(std::move(msg), promise);
-      return promise;
-    });
-  return {
-    [=](release_atom) {
-      st->holding = false;
-      for (auto& [msg, promise] : st->queue)
-        promise.delegate(dest, std::move(msg));
-      st->queue.clear();
-    },
-  };
-}
-
 struct handoff_fixture {
   handoff_fixture() : sys(init(cfg)) {
     directory::directory_config dc;
@@ -275,7 +237,7 @@ TEST_CASE_METHOD(handoff_fixture,
   // The destination holds the import back: the slice stays frozen meanwhile.
   auto held = std::make_shared<std::promise<void>>();
   auto held_future = held->get_future();
-  auto gate = sys.spawn(relay, caf::actor_cast<caf::actor>(b), held);
+  auto gate = sys.spawn(relay, caf::actor_cast<caf::actor>(b), held, false);
   auto exported = self->request(a, 10s, series::export_atom::value, moving, uint64_t{2},
                                 caf::actor_cast<shard_import_actor>(gate));
   REQUIRE(held_future.wait_for(5s) == std::future_status::ready);
@@ -495,7 +457,7 @@ TEST_CASE_METHOD(handoff_fixture,
   a = spawn("n0", counters_a, 100); // 100 ms request timeout
   REQUIRE(write(a, counter_write("p", 1, {key}, 1)).applied == 1);
   auto held = std::make_shared<std::promise<void>>();
-  auto gate = sys.spawn(relay, caf::actor_cast<caf::actor>(b), held);
+  auto gate = sys.spawn(relay, caf::actor_cast<caf::actor>(b), held, false);
   auto exported = self->request(a, 10s, series::export_atom::value, moving, uint64_t{2},
                                 caf::actor_cast<shard_import_actor>(gate));
   auto during = self->request(a, 10s, write_atom::value,

@@ -851,11 +851,14 @@ void replication_tick(shard_ptr self, int64_t now) {
 /// Whether the latest table names this node the primary of `s` while nothing here
 /// serves it at the table's epoch: no slice (no replica to promote, or one fenced
 /// above that epoch by an election that never committed) and no move forwarding its
-/// writes, or a stream fenced above that epoch with no election pending here.
+/// writes, a stream fenced above that epoch with no election pending here, or an
+/// export frozen without a known outcome.
 bool unserved(shard_ptr self, uint32_t s) {
   auto& st = self->state;
-  if (!st.named_primary(s) || st.export_of(s) != nullptr)
+  if (!st.named_primary(s))
     return false;
+  if (auto* job = st.export_of(s))
+    return job->unknown;
   auto e = st.table_epoch(s);
   if (st.hosted(s) == nullptr) {
     auto* m = st.move_of(s);

@@ -885,3 +885,78 @@ TEST_CASE_METHOD(replication_fixture,
   // A primary the replica is fenced against (an older epoch) is not heard.
   CHECK(commit_only(pos.epoch - 1, pos.seq + 5).empty());
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a handoff whose import answer is lost acknowledges nothing an "
+                 "election can lose",
+                 "[shard][replication][handoff]") {
+  // Shard 0 leads slice 6 with followers 1 and 2 at epoch 1; one write is acked.
+  constexpr uint32_t moving = 6;
+  auto key = keys_on(moving, 1)[0];
+  uint64_t acked = 0;
+  auto r1 = write(0, counter_write("p", 1, {key}, 1));
+  REQUIRE(r1.applied == 1);
+  acked += r1.applied;
+  // Shard 0 hands the slice to shard 1 at epoch 2, and the answer is lost: shard 1
+  // may hold the slice at epoch 2 by now, and may have fenced the followers there.
+  auto held = std::make_shared<std::promise<void>>();
+  auto gate = sys.spawn(relay, caf::actor_cast<caf::actor>(shards[1]), held, true);
+  bool lost = false;
+  self
+    ->request(shards[0], 5s, series::export_atom::value, moving, uint64_t{2},
+              caf::actor_cast<series::shard_import_actor>(gate))
+    .receive([](uint64_t) {},
+             [&](caf::error& err) { lost = err == caf::sec::request_timeout; });
+  REQUIRE(lost);
+  // So shard 0 takes no write at epoch 1 and answers no read: a write committed
+  // at epoch 1 now could be missing from the replica an election takes.
+  auto during = write(0, counter_write("p", 2, {key}, 1));
+  acked += during.applied;
+  CHECK(during.applied == 0);
+  CHECK(during.code == errc::unavailable);
+  INFO(during.message);
+  CHECK_FALSE(read(0, key).found);
+  // Should no table settle the slice (the directory leader that started the
+  // handoff was deposed), the shard reports it for an election after a while.
+  auto marked_after_tick = [&] {
+    self->send(shards[0], series::tick_atom::value);
+    REQUIRE(positions(0, {moving}).size() == 1); // a round trip: the tick was handled
+    return counters[0]->slice_unserved[moving].load();
+  };
+  CHECK(marked_after_tick() == 0);
+  clock += series::internal::unserved_report_ms + series::internal::unserved_check_ms;
+  CHECK(marked_after_tick() == 1); // at the table's epoch
+  // The import arrives after all: shard 1 leads at epoch 2 and levels shard 2.
+  caf::anon_send(gate, release_atom::value);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (positions(2, {moving}).at(0).epoch < 2
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(positions(2, {moving}).at(0).epoch == 2);
+  // An election takes the furthest replica: it holds every acknowledged write.
+  size_t best = 0;
+  for (size_t i : {1, 2}) {
+    auto p = positions(i, {moving}).at(0);
+    auto b = positions(best, {moving}).at(0);
+    if (std::tie(p.epoch, p.seq) > std::tie(b.epoch, b.seq))
+      best = i;
+  }
+  CHECK(local(best, key).first.total == static_cast<double>(acked));
+  // The table of that election (epoch 3) ends shard 0's wait: it follows shard 1,
+  // which takes the retried write.
+  current.version = 101;
+  current.slices[moving] = slice_assignment{3, 1, {0, 2}};
+  publish(current);
+  series::shard_write_result retry;
+  while (std::chrono::steady_clock::now() < deadline) {
+    retry = write(1, counter_write("p", 2, {key}, 3));
+    if (retry.applied == 1)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(retry.applied == 1);
+  CHECK(read(1, key).total == 2);
+  CHECK_FALSE(positions(0, {moving}).at(0).primary);
+  clock += series::internal::unserved_check_ms;
+  CHECK(marked_after_tick() == 0);
+}

@@ -107,6 +107,12 @@ struct export_job {
   stream_position position;
   uint64_t committed = 0;
   std::vector<window_mark> unconfirmed;
+  /// The import's answer did not come in time, so the destination may hold the
+  /// slice at `new_epoch` and may have fenced the followers there: a replicated
+  /// slice stays frozen, refusing new writes and reads, until a table at
+  /// `new_epoch` or later settles who leads it (the directory elects a slice whose
+  /// handoff ended without a known outcome).
+  bool unknown = false;
 };
 
 /// Where a slice went: requests for it at its old or its new epoch go there.

@@ -2,10 +2,12 @@
 
 // Test helpers shared by the shard component tests (shard_handoff.test.cpp,
 // shard_replication.test.cpp): a small slice space, keys that fall on a given slice,
-// and an actor that logs the windows it receives.
+// an actor that logs the windows it receives, and one that holds a handoff's import
+// back.
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +18,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "keys/slicing.hpp"
+#include "shard/shard.hpp"
 #include "tether/tether.hpp"
 
 namespace tether::series::testing {
@@ -73,6 +76,58 @@ inline caf::behavior collector(caf::event_based_actor*, std::shared_ptr<window_l
       log->cv.notify_all();
     },
     [](int x) { return x; },
+  };
+}
+
+using release_atom = caf::atom_constant<caf::atom("release")>;
+
+/// Stands between an exporting shard and its destination: passes every message on,
+/// except that from the first import on it holds everything back, in order, until
+/// it gets `release_atom`. `held` is set when it starts holding. With
+/// `lose_answer` the connection breaks after the import went out: the exporter gets
+/// a request timeout for it at once, and on release the import arrives, but nothing
+/// held back after it (the exporter's abort, say).
+inline caf::behavior relay(caf::event_based_actor* self, caf::actor dest,
+                           std::shared_ptr<std::promise<void>> held,
+                           bool lose_answer) {
+  struct state {
+    bool held = false;
+    bool holding = false;
+    /// Each message with its promise; none for the import whose answer was lost.
+    std::vector<std::pair<caf::message, caf::response_promise>> queue;
+  };
+  auto st = std::make_shared<state>();
+  self->set_default_handler(
+    [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+      auto msg = x.move_content_to_message();
+      bool import = msg.match_element<caf::atom_value>(0)
+                    && msg.get_as<caf::atom_value>(0) == import_atom::value;
+      bool first = import && !st->held;
+      if (first) {
+        st->held = true;
+        st->holding = true;
+        held->set_value();
+      }
+      if (!st->holding)
+        return self->delegate(dest, std::move(msg));
+      if (first && lose_answer) {
+        st->queue.emplace_back(std::move(msg), caf::response_promise{});
+        return caf::make_error(caf::sec::request_timeout);
+      }
+      auto promise = self->make_response_promise();
+      st->queue.emplace_back(std::move(msg), promise);
+      return promise;
+    });
+  return {
+    [=](release_atom) {
+      st->holding = false;
+      for (auto& [msg, promise] : st->queue)
+        if (!lose_answer)
+          promise.delegate(dest, std::move(msg));
+        else if (!promise.pending())
+          caf::anon_send(dest, std::move(msg)); // the import
+      st->queue.clear();
+    },
   };
 }
 
