@@ -14,6 +14,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/gateway_test_support.hpp"
+
 using namespace std::chrono_literals;
 namespace gw = tether::gateway;
 
@@ -21,10 +23,10 @@ namespace {
 
 /// A node whose admin calls take `delay` to answer (on a thread of their own, as the
 /// node's actors answer on theirs); everything else answers at once.
-class slow_backend : public gw::backend {
+class slow_backend : public gw::testing::stub_backend {
 public:
   slow_backend(tether::node_options opts, std::chrono::milliseconds delay)
-    : opts_(std::move(opts)), delay_(delay) {
+    : stub_backend(std::move(opts)), delay_(delay) {
   }
 
   ~slow_backend() override {
@@ -40,29 +42,6 @@ public:
         t.join();
   }
 
-  const tether::node_options& options() const override {
-    return opts_;
-  }
-  std::shared_ptr<const tether::rules::rule_set> rules() const override {
-    return nullptr;
-  }
-  std::string reload_rules() override {
-    return {};
-  }
-  tether::node_stats stats() const override {
-    return {};
-  }
-  void count_batch(tether::errc) override {
-  }
-  bool ready() const override {
-    return true;
-  }
-  std::shared_ptr<gw::session_backend> open_session(std::string, gw::window_sink) override {
-    return nullptr;
-  }
-  void table(gw::table_done done) override {
-    done({}, {});
-  }
   bool clustered() const override {
     return true;
   }
@@ -79,9 +58,6 @@ public:
       done({}, std::move(xs));
     });
   }
-  void moves(gw::moves_done done) override {
-    done({}, {});
-  }
   void admin(gw::admin_request, gw::admin_done done) override {
     std::lock_guard<std::mutex> guard{mtx_};
     threads_.emplace_back([done, d = delay_] {
@@ -89,27 +65,8 @@ public:
       done({}, 7);
     });
   }
-  void read(std::string, gw::read_done done) override {
-    done({tether::errc::unavailable, "not here"}, {});
-  }
-  void read_local(std::string, local_read_done done) override {
-    done({tether::errc::unavailable, "not here"}, {});
-  }
-  void scrape(scrape_done done) override {
-    done({}, {}, {});
-  }
-  void remote_write(tether::wire::keyed_batch, gw::write_done done) override {
-    done({tether::errc::unavailable, "not here"}, {});
-  }
-  uint64_t next_remote_sequence() override {
-    return 1;
-  }
-  std::vector<tether::cluster_event> events_since(uint64_t) const override {
-    return {};
-  }
 
 private:
-  tether::node_options opts_;
   std::chrono::milliseconds delay_;
   std::mutex mtx_;
   std::vector<std::thread> threads_;

@@ -5,7 +5,9 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -126,6 +128,15 @@ private:
   /// connection's limits, or empty.
   std::string subscription_limit(uint64_t id, const std::vector<std::string>& keys) const;
   void on_windows(std::vector<series_view> views);
+  /// Sends the gathered window updates in `window_gather`, except those of
+  /// subscribe requests whose first update is still due.
+  void arm_window_timer();
+  /// The first update of subscribe request `id`: the state in `views`. Drops the
+  /// gathered windows of `id` it already covers (a window that closed before the
+  /// read), so that no update after it shows an older state.
+  void send_snapshot(uint64_t id, wire::encoding enc, const std::vector<series_view>& views);
+  /// One answer of subscribe request `id` came (a state or an error).
+  void snapshot_answered(uint64_t id);
   void send_error(wire::encoding enc, errc code, const std::string& message,
                   uint64_t sequence = 0, uint64_t request_id = 0,
                   int32_t index = -1);
@@ -152,6 +163,9 @@ private:
   bool window_timer_armed_ = false;
   /// Window updates gathered per (subscribe request, window start, window end).
   std::map<std::tuple<uint64_t, int64_t, int64_t>, v1::ServerFrame> pending_windows_;
+  /// Subscribe requests whose first update has not gone out, with how many of their
+  /// answers are due: their windows wait in `pending_windows_`.
+  std::map<uint64_t, uint32_t> snapshots_due_;
   std::chrono::steady_clock::time_point last_activity_;
   backend& backend_;
   const tether::limits limits_;
@@ -463,6 +477,11 @@ void basic_ws_session<Stream>::on_windows(std::vector<series_view> views) {
       wire::to_wire(v, *u->add_series());
     }
   }
+  arm_window_timer();
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::arm_window_timer() {
   if (pending_windows_.empty() || window_timer_armed_)
     return;
   window_timer_armed_ = true;
@@ -473,9 +492,61 @@ void basic_ws_session<Stream>::on_windows(std::vector<series_view> views) {
       return;
     auto pending = std::move(self->pending_windows_);
     self->pending_windows_.clear();
-    for (auto& [k, f] : pending)
-      self->send(f, self->request_encoding_[std::get<0>(k)]);
+    for (auto& [k, f] : pending) {
+      auto id = std::get<0>(k);
+      if (self->snapshots_due_.count(id) != 0)
+        self->pending_windows_.emplace(k, std::move(f)); // after its first update
+      else
+        self->send(f, self->request_encoding_[id]);
+    }
   });
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::snapshot_answered(uint64_t id) {
+  auto i = snapshots_due_.find(id);
+  if (i != snapshots_due_.end() && --i->second == 0)
+    snapshots_due_.erase(i);
+}
+
+template <class Stream>
+void basic_ws_session<Stream>::send_snapshot(uint64_t id, wire::encoding enc,
+                                             const std::vector<series_view>& views) {
+  // The end of the latest closed window in the state of each key: a gathered
+  // window of the request that ended no later closed before the read, so the
+  // state already holds it (and more).
+  std::unordered_map<std::string_view, int64_t> covered;
+  for (auto& v : views)
+    if (v.window.end_ms > 0)
+      covered[v.key] = v.window.end_ms;
+  for (auto i = pending_windows_.begin(); i != pending_windows_.end();) {
+    auto [request, start, end] = i->first;
+    (void) start;
+    if (request != id || covered.empty()) {
+      ++i;
+      continue;
+    }
+    auto* xs = i->second.mutable_window_update()->mutable_series();
+    int kept = 0;
+    for (int j = 0; j < xs->size(); ++j) {
+      auto c = covered.find(xs->Get(j).key());
+      if (c != covered.end() && end <= c->second)
+        continue;
+      if (kept != j)
+        xs->SwapElements(kept, j);
+      ++kept;
+    }
+    xs->DeleteSubrange(kept, xs->size() - kept);
+    i = xs->empty() ? pending_windows_.erase(i) : std::next(i);
+  }
+  out_.Clear();
+  auto* u = out_.mutable_window_update();
+  u->set_request_id(id);
+  u->set_window_start_ms(0);
+  u->set_window_end_ms(wire::now_ms());
+  for (auto& v : views)
+    wire::to_wire(v, *u->add_series());
+  send(out_, enc);
 }
 
 template <class Stream>
@@ -583,21 +654,17 @@ void basic_ws_session<Stream>::on_subscribe(const v1::Subscribe& sub, wire::enco
       ids.push_back(id);
   }
   request_encoding_[id] = enc;
+  ++snapshots_due_[id];
   session_->subscribe(std::move(keys),
                       on_strand(this->shared_from_this(),
                                 [enc, id](basic_ws_session& s, status st,
                                           std::vector<series_view> views) {
+                                  s.snapshot_answered(id);
                                   if (!st)
-                                    return s.send_error(enc, st.code, st.message, 0,
-                                                        id);
-                                  s.out_.Clear();
-                                  auto* u = s.out_.mutable_window_update();
-                                  u->set_request_id(id);
-                                  u->set_window_start_ms(0);
-                                  u->set_window_end_ms(wire::now_ms());
-                                  for (auto& v : views)
-                                    wire::to_wire(v, *u->add_series());
-                                  s.send(s.out_, enc);
+                                    s.send_error(enc, st.code, st.message, 0, id);
+                                  else
+                                    s.send_snapshot(id, enc, views);
+                                  s.arm_window_timer();
                                 }));
 }
 

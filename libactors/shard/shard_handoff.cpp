@@ -175,9 +175,10 @@ caf::result<uint64_t> on_export(shard_ptr self, uint32_t s, uint64_t new_epoch,
       [self, s, new_epoch, dest, promise](caf::error& err) mutable {
         bool lost = err == caf::sec::request_timeout;
         auto* job = self->state.export_of(s);
-        if (lost && job != nullptr && job->replicated)
-          job->unknown = true; // until a table settles the slice (`decide`)
-        else
+        if (lost && job != nullptr && job->replicated) {
+          job->unknown = true; // until a table settles the slice
+          decide(self, s);     // one may have come during the export
+        } else
           finish_export(self, s, false);
         // The import may still arrive: withdraw it (messages between two
         // actors stay in order). Its followers may have seen it already.
