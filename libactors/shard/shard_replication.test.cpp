@@ -960,3 +960,51 @@ TEST_CASE_METHOD(replication_fixture,
   clock += series::internal::unserved_check_ms;
   CHECK(marked_after_tick() == 0);
 }
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a slice handed to a new primary that dies keeps every write it "
+                 "acknowledged",
+                 "[shard][replication][handoff]") {
+  // Shard 0 leads slice 7 with followers 1 and 2 at epoch 1 and hands it to shard 1
+  // at epoch 2; shard 1 acknowledges writes, some sent to it directly (a router with
+  // the new table), some forwarded by shard 0 (a router with the old one).
+  constexpr uint32_t moving = 7;
+  auto key = keys_on(moving, 1)[0];
+  REQUIRE(write(0, counter_write("p", 1, {key}, 1)).applied == 1);
+  uint64_t exported = 0;
+  self
+    ->request(shards[0], 5s, series::export_atom::value, moving, uint64_t{2},
+              caf::actor_cast<series::shard_import_actor>(shards[1]))
+    .receive([&](uint64_t n) { exported = n; },
+             [&](caf::error& err) { FAIL(to_string(err)); });
+  REQUIRE(exported == 1);
+  uint64_t acked = 1;
+  uint64_t seq = 1;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (acked < 4 && std::chrono::steady_clock::now() < deadline) {
+    auto r = write(0, counter_write("p", ++seq, {key}, 1)); // forwarded
+    acked += r.applied;
+    if (r.applied == 0)
+      std::this_thread::sleep_for(10ms); // shard 1 still levels its followers
+  }
+  REQUIRE(acked == 4);
+  current.version = 101;
+  current.slices[moving] = slice_assignment{2, 1, {0, 2}};
+  publish(current);
+  for (int i = 0; i < 3; ++i) {
+    auto r = write(1, counter_write("p", ++seq, {key}, 2));
+    REQUIRE(r.code == errc::none);
+    acked += r.applied;
+  }
+  REQUIRE(acked == 7);
+  // Shard 1 dies; an election takes the furthest of the other two replicas.
+  kill(1);
+  size_t best = 0;
+  auto p0 = positions(0, {moving}).at(0);
+  auto p2 = positions(2, {moving}).at(0);
+  if (std::tie(p2.epoch, p2.seq) > std::tie(p0.epoch, p0.seq))
+    best = 2;
+  INFO("shard 0 at " << p0.epoch << "/" << p0.seq << ", shard 2 at " << p2.epoch << "/"
+                     << p2.seq);
+  CHECK(local(best, key).first.total == static_cast<double>(acked));
+}
