@@ -1,0 +1,207 @@
+// A seeded simulation of one replicated slice on the real shards of three nodes: the
+// test plays the directory (moves, elections as the controller runs them, tables)
+// and the supervisor (kills and restarts), and after every election checks that the
+// elected replica holds every acknowledged write and counts none twice.
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "shard/replication_fixture.hpp"
+#include "shard/shard_test_support.hpp"
+
+using namespace std::chrono_literals;
+using namespace tether;
+using namespace tether::series::testing;
+
+namespace {
+
+constexpr uint32_t slice = 3;
+
+struct slice_sim : replication_fixture {
+  std::mt19937 rng;
+  std::string key = keys_on(slice, 1)[0];
+  std::vector<bool> alive = {true, true, true};
+  uint64_t seq = 0;
+  double acked = 0;   ///< increments acknowledged
+  double sent = 0;    ///< increments sent (an upper bound of the total)
+  int32_t old_primary = -1; ///< the source of the last move, which forwards
+  std::ostringstream trail;  ///< what happened, for a failure's message
+
+  explicit slice_sim(uint32_t seed) : rng(seed) {
+  }
+
+  size_t pick(size_t n) {
+    return std::uniform_int_distribution<size_t>{0, n - 1}(rng);
+  }
+
+  slice_assignment& here() {
+    return current.slices[slice];
+  }
+
+  std::vector<size_t> living() const {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < alive.size(); ++i)
+      if (alive[i])
+        out.push_back(i);
+    return out;
+  }
+
+  void publish_living() {
+    ++current.version;
+    publish(current, living());
+  }
+
+  /// A write of 1 to the primary at the table's epoch, or to the last move's
+  /// source at the epoch before (a router with the older table).
+  void write_once() {
+    auto to = static_cast<size_t>(here().primary);
+    auto epoch = here().epoch;
+    if (old_primary >= 0 && alive[static_cast<size_t>(old_primary)] && pick(4) == 0) {
+      to = static_cast<size_t>(old_primary);
+      epoch -= 1;
+    }
+    if (!alive[to])
+      return;
+    sent += 1;
+    auto r = write(to, counter_write("p", ++seq, {key}, epoch));
+    if (r.code == errc::none)
+      acked += static_cast<double>(r.applied);
+    trail << " w" << to << (r.code == errc::none ? "+" : "-");
+  }
+
+  /// Hands the slice to another living node at epoch + 1; `lose_answer`: the
+  /// import's answer is lost (the import still arrives), so the directory elects.
+  void move(bool lose_answer) {
+    if (living().size() < 3)
+      return;
+    auto from = static_cast<size_t>(here().primary);
+    auto to = (from + 1 + pick(2)) % 3;
+    auto next = here().epoch + 1;
+    trail << " move" << from << ">" << to << (lose_answer ? "?" : "");
+    auto held = std::make_shared<std::promise<void>>();
+    caf::actor dest = caf::actor_cast<caf::actor>(shards[to]);
+    if (lose_answer)
+      dest = sys.spawn(relay, dest, held, true);
+    bool ok = false;
+    self
+      ->request(shards[from], 10s, series::export_atom::value, slice, next,
+                caf::actor_cast<series::shard_import_actor>(dest))
+      .receive([&](uint64_t) { ok = true; }, [](caf::error&) {});
+    if (lose_answer) {
+      caf::anon_send(dest, release_atom::value);
+      elect();
+      return;
+    }
+    if (!ok)
+      return;
+    here() = slice_assignment{next, static_cast<int32_t>(to), {}};
+    for (int32_t m = 0; m < 3; ++m)
+      if (m != static_cast<int32_t>(to))
+        here().followers.push_back(m);
+    old_primary = static_cast<int32_t>(from);
+    publish_living();
+  }
+
+  /// As the directory elects: fences the living replicas at epoch + 2, takes the
+  /// furthest, and checks it holds every acknowledged write.
+  void elect() {
+    auto xs = living();
+    if (xs.size() < 2)
+      return;
+    auto fence = here().epoch + 2;
+    auto version = current.version + 1;
+    size_t best = xs[0];
+    series::replica_position top;
+    bool any = false;
+    for (auto i : xs) {
+      std::vector<series::replica_position> ps;
+      self
+        ->request(shards[i], 5s, series::position_atom::value,
+                  std::vector<uint32_t>{slice}, std::vector<uint64_t>{fence}, version)
+        .receive([&](std::vector<series::replica_position>& x) { ps = x; },
+                 [&](caf::error& err) { FAIL(to_string(err)); });
+      REQUIRE(ps.size() == 1);
+      auto& p = ps[0];
+      if (p.seeded && (!any || std::tie(p.epoch, p.seq) > std::tie(top.epoch, top.seq))) {
+        best = i;
+        top = p;
+        any = true;
+      }
+    }
+    REQUIRE(any);
+    trail << " elect" << best << "@" << top.epoch << "/" << top.seq;
+    auto total = local(best, key).first.total;
+    INFO("steps:" << trail.str());
+    REQUIRE(total >= acked); // every acknowledged increment
+    REQUIRE(total <= sent);  // none counted twice
+    here() = slice_assignment{fence, static_cast<int32_t>(best), {}};
+    for (int32_t m = 0; m < 3; ++m)
+      if (m != static_cast<int32_t>(best))
+        here().followers.push_back(m);
+    old_primary = -1;
+    current.version = version - 1;
+    publish_living();
+  }
+
+  void kill_one() {
+    if (living().size() < 3)
+      return;
+    auto i = pick(3);
+    trail << " kill" << i;
+    kill(i);
+    alive[i] = false;
+    if (static_cast<int32_t>(i) == here().primary)
+      elect();
+  }
+
+  void restart() {
+    for (size_t i = 0; i < 3; ++i)
+      if (!alive[i]) {
+        trail << " restart" << i;
+        shards[i] = spawn(names[i]);
+        alive[i] = true;
+        announce();
+        publish_living();
+      }
+  }
+
+  void step() {
+    auto r = pick(100);
+    if (r < 55)
+      write_once();
+    else if (r < 67)
+      move(false);
+    else if (r < 72)
+      move(true);
+    else if (r < 80)
+      kill_one();
+    else if (r < 92)
+      restart();
+    else
+      elect();
+  }
+};
+
+} // namespace
+
+TEST_CASE("a replicated slice keeps every acknowledged write through moves, lost "
+          "answers, kills and elections",
+          "[shard][replication][sim]") {
+  for (uint32_t seed = 1; seed <= 40; ++seed) {
+    slice_sim sim{seed};
+    INFO("seed " << seed);
+    for (int i = 0; i < 60; ++i)
+      sim.step();
+    sim.restart();
+    sim.elect();
+    CHECK(sim.acked > 0);
+  }
+}
