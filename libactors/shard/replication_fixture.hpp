@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -120,32 +121,8 @@ struct replication_fixture {
   series::shard_write counter_write(const std::string& producer, uint64_t seq,
                                     std::vector<std::string> keys, uint64_t epoch,
                                     double value = 1, int64_t ts = -1) {
-    std::sort(keys.begin(), keys.end(), [](auto& x, auto& y) {
-      return keys::slice_of(keys::key_hash(x), slices)
-             < keys::slice_of(keys::key_hash(y), slices);
-    });
-    series::shard_write w;
-    w.producer = producer;
-    w.sequence = seq;
-    for (auto& key : keys) {
-      wire::keyed_sample s;
-      s.hash = keys::key_hash(key);
-      s.input_hash = s.hash;
-      s.slice = keys::slice_of(s.hash, slices);
-      s.key_offset = static_cast<uint32_t>(w.keys.size());
-      s.key_size = static_cast<uint32_t>(key.size());
-      w.keys += key;
-      s.kind = kind::counter;
-      s.value = value;
-      s.timestamp_ms = ts >= 0 ? ts : clock.load();
-      s.window_ms = window_ms;
-      auto i = static_cast<uint32_t>(w.samples.size());
-      if (w.ranges.empty() || w.ranges.back().slice != s.slice)
-        w.ranges.push_back(series::slice_range{s.slice, epoch, i, i});
-      ++w.ranges.back().end;
-      w.samples.push_back(s);
-    }
-    return w;
+    return counter_write_at(producer, seq, std::move(keys), epoch, value,
+                            ts >= 0 ? ts : clock.load());
   }
 
   /// The same with gauge samples of `value` (a gauge's state shows every field).
@@ -197,6 +174,21 @@ struct replication_fixture {
       .receive([&](std::vector<series::replica_position>& ps) { out = ps; },
                [&](caf::error& err) { FAIL(to_string(err)); });
     return out;
+  }
+
+  /// Of shards `among`, the one whose replica of slice `s` is furthest (highest
+  /// epoch, then sequence): the one an election takes.
+  size_t furthest(uint32_t s, const std::vector<size_t>& among) {
+    size_t best = among.at(0);
+    auto top = positions(best, {s}).at(0);
+    for (auto i : among) {
+      auto p = positions(i, {s}).at(0);
+      if (std::tie(p.epoch, p.seq) > std::tie(top.epoch, top.seq)) {
+        best = i;
+        top = p;
+      }
+    }
+    return best;
   }
 
   /// Returns once the exporter has handled every window sent to it before.

@@ -85,32 +85,8 @@ struct handoff_fixture {
   series::shard_write counter_write(const std::string& producer, uint64_t seq,
                                     std::vector<std::string> keys, uint64_t epoch,
                                     int64_t ts = -1) {
-    std::sort(keys.begin(), keys.end(), [](auto& x, auto& y) {
-      return keys::slice_of(keys::key_hash(x), slices)
-             < keys::slice_of(keys::key_hash(y), slices);
-    });
-    series::shard_write w;
-    w.producer = producer;
-    w.sequence = seq;
-    for (auto& key : keys) {
-      wire::keyed_sample s;
-      s.hash = keys::key_hash(key);
-      s.input_hash = s.hash;
-      s.slice = keys::slice_of(s.hash, slices);
-      s.key_offset = static_cast<uint32_t>(w.keys.size());
-      s.key_size = static_cast<uint32_t>(key.size());
-      w.keys += key;
-      s.kind = kind::counter;
-      s.value = 1;
-      s.timestamp_ms = ts >= 0 ? ts : clock.load();
-      s.window_ms = window_ms;
-      auto i = static_cast<uint32_t>(w.samples.size());
-      if (w.ranges.empty() || w.ranges.back().slice != s.slice)
-        w.ranges.push_back(series::slice_range{s.slice, epoch, i, i});
-      ++w.ranges.back().end;
-      w.samples.push_back(s);
-    }
-    return w;
+    return counter_write_at(producer, seq, std::move(keys), epoch, 1,
+                            ts >= 0 ? ts : clock.load());
   }
 
   template <class Handle>

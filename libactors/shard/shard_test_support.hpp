@@ -5,6 +5,7 @@
 // an actor that logs the windows it receives, and one that holds a handoff's import
 // back.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -36,6 +37,39 @@ inline std::vector<std::string> keys_on(uint32_t s, size_t n) {
       out.push_back(key);
   }
   return out;
+}
+
+/// A write of counter deltas `value` at `ts_ms` to `keys`, one range per slice at
+/// `epoch`, as the ingest sends it.
+inline shard_write counter_write_at(const std::string& producer, uint64_t seq,
+                                    std::vector<std::string> keys, uint64_t epoch,
+                                    double value, int64_t ts_ms) {
+  std::sort(keys.begin(), keys.end(), [](auto& x, auto& y) {
+    return keys::slice_of(keys::key_hash(x), slices)
+           < keys::slice_of(keys::key_hash(y), slices);
+  });
+  shard_write w;
+  w.producer = producer;
+  w.sequence = seq;
+  for (auto& key : keys) {
+    wire::keyed_sample s;
+    s.hash = keys::key_hash(key);
+    s.input_hash = s.hash;
+    s.slice = keys::slice_of(s.hash, slices);
+    s.key_offset = static_cast<uint32_t>(w.keys.size());
+    s.key_size = static_cast<uint32_t>(key.size());
+    w.keys += key;
+    s.kind = kind::counter;
+    s.value = value;
+    s.timestamp_ms = ts_ms;
+    s.window_ms = window_ms;
+    auto i = static_cast<uint32_t>(w.samples.size());
+    if (w.ranges.empty() || w.ranges.back().slice != s.slice)
+      w.ranges.push_back(slice_range{s.slice, epoch, i, i});
+    ++w.ranges.back().end;
+    w.samples.push_back(s);
+  }
+  return w;
 }
 
 /// Every window a subscriber or exporter received, in order.
