@@ -97,10 +97,14 @@ struct replication_fixture {
   }
 
   /// Tells every shard where the shards of every node are (as the supervisor does).
+  /// Announces `fronts[i]` for shard i where set (an actor in front of it).
   void announce() {
     std::vector<series::node_shards> nodes;
-    for (size_t i = 0; i < names.size(); ++i)
-      nodes.push_back({names[i], {caf::actor_cast<series::shard_actor>(shards[i])}});
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto h = i < fronts.size() && fronts[i] ? fronts[i]
+                                              : caf::actor_cast<caf::actor>(shards[i]);
+      nodes.push_back({names[i], {caf::actor_cast<series::shard_actor>(h)}});
+    }
     for (auto& s : shards)
       self->send(s, series::node_shards_atom::value, nodes);
   }
@@ -229,6 +233,8 @@ struct replication_fixture {
   caf::actor exporter;
   assignment_table current;
   std::vector<shard_handoff_actor> shards;
+  /// What the other shards see of each shard (`announce`); none: the shard itself.
+  std::vector<caf::actor> fronts;
   std::vector<std::shared_ptr<series::node_counters>> counters; ///< by shard
 };
 

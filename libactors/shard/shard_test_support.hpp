@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -161,6 +164,47 @@ inline caf::behavior relay(caf::event_based_actor* self, caf::actor dest,
         else if (!promise.pending())
           caf::anon_send(dest, std::move(msg)); // the import
       st->queue.clear();
+    },
+  };
+}
+
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+
+/// Passes every message on to `dest` after a random delay of 0 to `max_ms`, in the
+/// order received (as one connection between two nodes does), and dies with `dest`.
+/// Relays in front of several shards reorder what one shard sends to the others.
+inline caf::behavior delay_relay(caf::event_based_actor* self, caf::actor dest,
+                                 uint32_t seed, int max_ms) {
+  using clock = std::chrono::steady_clock;
+  struct state {
+    std::mt19937 rng;
+    std::deque<std::tuple<caf::message, caf::response_promise, clock::time_point>> queue;
+  };
+  auto st = std::make_shared<state>();
+  st->rng.seed(seed);
+  self->link_to(dest);
+  self->set_default_handler(
+    [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+      auto now = clock::now();
+      auto due = now + std::chrono::milliseconds(
+                         std::uniform_int_distribution<int>{0, max_ms}(st->rng));
+      if (!st->queue.empty())
+        due = std::max(due, std::get<2>(st->queue.back()));
+      auto promise = self->make_response_promise();
+      st->queue.emplace_back(x.move_content_to_message(), promise, due);
+      self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(due - now),
+                         deliver_atom::value);
+      return promise;
+    });
+  return {
+    [=](deliver_atom) {
+      auto now = clock::now();
+      while (!st->queue.empty() && std::get<2>(st->queue.front()) <= now) {
+        auto& [msg, promise, due] = st->queue.front();
+        (void) due;
+        promise.delegate(dest, std::move(msg));
+        st->queue.pop_front();
+      }
     },
   };
 }
