@@ -3,12 +3,10 @@
 // answers on cue.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -89,8 +87,6 @@ std::vector<std::pair<int64_t, double>> subscribe_and_listen(uint16_t port, int 
   websocket::stream<net::ip::tcp::socket> ws{io};
   net::ip::tcp::resolver resolver{io};
   net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
-  timeval tv{0, for_ms * 1000};
-  ::setsockopt(ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ws.handshake("127.0.0.1", "/v1/stream");
   ws.text(true);
   ws.write(net::buffer(std::string{R"({"hello":{"producerId":"t","protocolVersion":1}})"}));
@@ -99,25 +95,31 @@ std::vector<std::pair<int64_t, double>> subscribe_and_listen(uint16_t port, int 
   buf.clear();
   ws.write(net::buffer(std::string{R"({"subscribe":{"requestId":"1","keys":["sub_total"]}})"}));
   std::vector<std::pair<int64_t, double>> out;
-  boost::beast::error_code ec;
-  for (;;) {
-    ws.read(buf, ec);
-    if (ec)
-      break; // the receive timeout
-    auto frame = json::parse(boost::beast::buffers_to_string(buf.data())).as_object();
-    buf.clear();
-    REQUIRE(frame.contains("windowUpdate"));
-    auto& u = frame["windowUpdate"].as_object();
-    for (auto& s : u["series"].as_array()) {
-      auto& x = s.as_object();
-      REQUIRE(x.contains("window"));
-      auto& w = x.at("window").as_object();
-      // int64 fields are JSON strings (protobuf's JSON mapping).
-      auto end = std::stoll(std::string(w.at("windowEndMs").as_string().c_str()));
-      auto& t = x.at("total");
-      out.emplace_back(end, t.is_double() ? t.as_double() : static_cast<double>(t.as_int64()));
-    }
-  }
+  // Reads until `for_ms` have passed (the I/O context stops then).
+  std::function<void()> next = [&] {
+    ws.async_read(buf, [&](boost::beast::error_code ec, std::size_t) {
+      if (ec)
+        return;
+      auto frame = json::parse(boost::beast::buffers_to_string(buf.data())).as_object();
+      buf.clear();
+      REQUIRE(frame.contains("windowUpdate"));
+      auto& u = frame["windowUpdate"].as_object();
+      for (auto& s : u["series"].as_array()) {
+        auto& x = s.as_object();
+        auto& w = x.at("window").as_object();
+        // int64 fields are JSON strings (protobuf's JSON mapping).
+        auto end = std::stoll(std::string(w.at("windowEndMs").as_string().c_str()));
+        auto& t = x.at("total");
+        out.emplace_back(end, t.is_double() ? t.as_double()
+                                            : static_cast<double>(t.as_int64()));
+      }
+      next();
+    });
+  };
+  next();
+  io.run_for(std::chrono::milliseconds(for_ms));
+  boost::beast::error_code ignored;
+  ws.next_layer().close(ignored);
   return out;
 }
 
