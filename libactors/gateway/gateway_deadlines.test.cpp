@@ -23,10 +23,10 @@ namespace {
 
 /// A node whose admin calls take `delay` to answer (on a thread of their own, as the
 /// node's actors answer on theirs); everything else answers at once.
-class slow_backend : public gw::testing::stub_backend {
+class slow_backend : public gw::testing::empty_backend {
 public:
   slow_backend(tether::node_options opts, std::chrono::milliseconds delay)
-    : stub_backend(std::move(opts)), delay_(delay) {
+    : empty_backend(std::move(opts)), delay_(delay) {
   }
 
   ~slow_backend() override {

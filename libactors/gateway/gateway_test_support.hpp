@@ -16,9 +16,9 @@ namespace tether::gateway::testing {
 
 /// A standalone node that holds nothing: reads are refused, tables and peers are
 /// empty, sessions cannot be opened.
-class stub_backend : public backend {
+class empty_backend : public backend {
 public:
-  explicit stub_backend(node_options opts) : opts_(std::move(opts)) {
+  explicit empty_backend(node_options opts) : opts_(std::move(opts)) {
   }
 
   const node_options& options() const override {

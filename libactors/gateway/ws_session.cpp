@@ -520,8 +520,8 @@ void basic_ws_session<Stream>::send_snapshot(uint64_t id, wire::encoding enc,
     if (v.window.end_ms > 0)
       covered[v.key] = v.window.end_ms;
   for (auto i = pending_windows_.begin(); i != pending_windows_.end();) {
-    auto [request, start, end] = i->first;
-    (void) start;
+    auto request = std::get<0>(i->first);
+    auto end = std::get<2>(i->first);
     if (request != id || covered.empty()) {
       ++i;
       continue;

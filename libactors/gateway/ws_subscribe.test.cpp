@@ -69,9 +69,9 @@ private:
   gw::window_sink sink_;
 };
 
-class racing_node : public gw::testing::stub_backend {
+class racing_node : public gw::testing::empty_backend {
 public:
-  using stub_backend::stub_backend;
+  using empty_backend::empty_backend;
   std::shared_ptr<gw::session_backend> open_session(std::string,
                                                     gw::window_sink sink) override {
     return std::make_shared<racing_session>(std::move(sink));
