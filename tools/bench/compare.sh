@@ -16,7 +16,9 @@
 #   tether-idle-1, nats-idle-1, tether-idle-100, nats-idle-100
 #                idle latency (COMPARE_IDLE=0 skips them): one connection, one batch
 #                in flight, batches of 1 and of 100 samples, COMPARE_IDLE_SECONDS
-#                (default 5) each
+#                (default 5) measured each, after COMPARE_IDLE_WARMUP seconds (default
+#                2) of the same load whose acks are left out (--warmup: a cluster that
+#                has just become ready, a stream just created)
 # Tether side: node-to-node TLS off unless COMPARE_TLS=1 (the baseline runs plaintext);
 # routed producers (tether-load --routed, docs/protocol.md section 6.2) unless
 # COMPARE_ROUTED=0, with which every batch goes to one node that forwards; the idle
@@ -97,6 +99,7 @@ routed=${COMPARE_ROUTED:-1}
 # the write token). Implies COMPARE_TLS=1; a single node runs through the launcher too.
 secure=${COMPARE_SECURE:-0}
 idle_seconds=${COMPARE_IDLE_SECONDS:-5}
+idle_warmup=${COMPARE_IDLE_WARMUP:-2}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 2 && seconds <= 120)) || die "COMPARE_SECONDS: 2..120"
@@ -116,6 +119,7 @@ tether_only=()
 [[ $idle =~ ^[01]$ ]] || die "COMPARE_IDLE: 0 or 1"
 [[ $idle_seconds =~ ^[0-9]+$ ]] && ((idle_seconds >= 2 && idle_seconds <= 60)) \
   || die "COMPARE_IDLE_SECONDS: 2..60"
+[[ $idle_warmup =~ ^[0-9]+$ ]] && ((idle_warmup <= 30)) || die "COMPARE_IDLE_WARMUP: 0..30"
 [[ $failure == 0 || $nodes == 3 ]] || die "COMPARE_FAILURE needs TETHER_NODES=3"
 [[ $nats_kill =~ ^(stream-leader|consumer-leader|[123])$ ]] \
   || die "COMPARE_NATS_KILL: stream-leader, consumer-leader or 1..3"
@@ -405,7 +409,7 @@ if [[ $idle == 1 && $failure != only ]]; then
   # outputs are the inputs), the same on both systems.
   for b in 1 100; do
     idle_workload=(--connections 1 --inflight 1 --batch "$b" --series 1000 --json
-      --duration "$idle_seconds")
+      --duration "$((idle_seconds + idle_warmup))" --warmup "$idle_warmup")
     start_tether "$tether_rf"
     # Not routed: a routed producer holds a connection, and a batch in flight, per node.
     run "tether-idle-$b" build/bin/tether-load --server "${addr%%,*}" "${client_auth[@]}" \

@@ -656,7 +656,8 @@ def main():
                   "Tether at most 0.5x):", "", cpus, ""]
     idles = idle_table(out)
     if idles:
-        parts += ["Idle latency (one connection, one batch in flight, 1000 series):", "",
+        parts += ["Idle latency (one connection, one batch in flight, 1000 series; the acks "
+                  "of the warm-up, COMPARE_IDLE_WARMUP seconds, left out):", "",
                   idles, ""]
     if failures:
         parts += ["Failure half-way (times from the SIGKILL; stretches from the clients' "

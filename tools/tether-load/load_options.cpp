@@ -48,6 +48,9 @@ const std::vector<option_spec>& specs() {
      "measure write-to-visible on N output series by queries (0..64, default 0: off)"},
     {"visible-poll", true, "D", "least time between queries of one output (0..1s, default 1ms)"},
     {"duration", true, "D", "stop sending after D: 10, 2.5s, 500ms, 1m (100ms..24h, default 10s)"},
+    {"warmup", true, "D",
+     "leave the acks of batches sent in the first D out of the ack latency figures;"
+     " part of --duration (0..60s, default 0)"},
     {"samples", true, "N", "stop sending after N samples in total (default: no limit)"},
     {"rate", true, "N",
      "open loop: N samples/s over all connections, e.g. 50k (default 0: closed loop)"},
@@ -259,12 +262,15 @@ result<load_options> load_options_from(const parsed_args& args) {
             && apply_count(*parsed, "max-frame-bytes", 1024, 1ULL << 30, out.max_frame_bytes,
                            error)
             && apply_duration(*parsed, "duration", 100ms, 24h, out.duration, error)
+            && apply_duration(*parsed, "warmup", 0ms, 60s, out.warmup, error)
             && apply_duration(*parsed, "connect-timeout", 100ms, 60s, out.connect_timeout,
                               error)
             && apply_duration(*parsed, "drain-timeout", 0ms, 60s, out.drain_timeout, error)
             && apply_duration(*parsed, "retry-timeout", 0ms, 600s, out.retry_timeout, error);
   if (!ok)
     return fail(error);
+  if (out.warmup >= out.duration)
+    return fail("--warmup must be shorter than --duration, which includes it");
   if (auto kind = parsed->get("kind")) {
     if (*kind == "counter")
       out.kind = sample_kind::counter;

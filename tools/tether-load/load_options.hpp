@@ -79,6 +79,10 @@ struct load_options {
   std::chrono::milliseconds visible_poll{1};
   /// Sending stops after this long (`--duration`, 100ms..24h, 10s).
   std::chrono::milliseconds duration{10'000};
+  /// Acks of batches sent this early in the run are left out of the ack latency
+  /// figures (a cluster that has just become ready); part of `duration`
+  /// (`--warmup`, 0..60s, 0).
+  std::chrono::milliseconds warmup{0};
   /// Sending stops after this many samples in total; 0 = no limit (`--samples`).
   std::uint64_t samples = 0;
   /// Open-loop target in samples per second over all connections; 0 = closed loop, each

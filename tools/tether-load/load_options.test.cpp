@@ -1,4 +1,5 @@
 #include "tether-load/load_options.hpp"
+#include "tether-load/run_context.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +16,7 @@ TEST_CASE("parse_load_options: defaults") {
   CHECK(r->metrics == 0);
   CHECK(r->groups == 0);
   CHECK(r->duration == 10s);
+  CHECK(r->warmup == 0ms);
   CHECK(r->samples == 0);
   CHECK(r->rate == 0);
   CHECK(r->inflight == 8);
@@ -127,6 +129,8 @@ TEST_CASE("parse_load_options: out-of-bounds values are usage errors") {
          {"--threads", "65"},
          {"--duration", "50ms"},
          {"--duration", "25h"},
+         {"--warmup", "61s"},
+         {"--warmup", "10s"}, // not shorter than the default --duration
          {"--drain-timeout", "2m"},
          {"--retry-timeout", "11m"},
          {"--kind", "histogram"},
@@ -175,4 +179,23 @@ TEST_CASE("parse_load_options: wss:// servers, --ca, --cert and --key") {
   REQUIRE_FALSE(plain_ca);
   CHECK(plain_ca.error().find("TLS servers only") != std::string::npos);
   CHECK_FALSE(parse_load_options({"--server", "wss://a:1", "--key", "k.pem"}));
+}
+
+TEST_CASE("--warmup leaves the first batches out of the ack latency") {
+  auto r = parse_load_options({"--duration", "7", "--warmup", "2s"});
+  REQUIRE(r);
+  CHECK(r->duration == 7s);
+  CHECK(r->warmup == 2s);
+  run_context ctx{*r, "run"};
+  auto t0 = std::chrono::steady_clock::now();
+  ctx.start_measuring(t0);
+  CHECK_FALSE(ctx.measured(t0));
+  CHECK_FALSE(ctx.measured(t0 + 1999ms));
+  CHECK(ctx.measured(t0 + 2s));
+  CHECK(ctx.measured(t0 + 5s));
+  auto none = parse_load_options({});
+  REQUIRE(none);
+  run_context all{*none, "run"};
+  all.start_measuring(t0);
+  CHECK(all.measured(t0)); // without --warmup every batch counts
 }

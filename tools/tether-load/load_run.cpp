@@ -239,6 +239,7 @@ void load_run::start_sending() {
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
   ctx_->acked.start(start_time_);
+  ctx_->start_measuring(start_time_);
   if (tracker_)
     tracker_->start_timelines(start_time_);
   last_progress_time_ = start_time_;

@@ -353,7 +353,8 @@ void load_session::handle_ack(const tether::v1::Ack& ack) {
   resend_.release(ack.sequence());
   auto now = clock::now();
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - entry->sent).count();
-  latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
+  if (ctx_.measured(entry->sent))
+    latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
   last_ack_ = now;
   ++counters_.batches_acked;
   counters_.samples_acked += entry->samples;

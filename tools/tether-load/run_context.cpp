@@ -11,6 +11,11 @@ run_context::run_context(const load_options& opts, std::string run_id)
   // nop
 }
 
+void run_context::start_measuring(std::chrono::steady_clock::time_point start) {
+  measure_from_.store((start + opts.warmup).time_since_epoch().count(),
+                      std::memory_order_relaxed);
+}
+
 void run_context::report_error(const std::string& text) {
   errors.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> guard{print_mutex_};

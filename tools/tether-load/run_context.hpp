@@ -44,6 +44,17 @@ public:
   /// Acked samples over time (started when sending starts).
   activity_timeline acked;
 
+  /// Marks the start of sending: batches sent before `start + opts.warmup` are not
+  /// measured. Called once, before any session sends.
+  void start_measuring(std::chrono::steady_clock::time_point start);
+
+  /// Whether the ack latency of a batch sent at `sent` counts (it was sent after the
+  /// warm-up).
+  bool measured(std::chrono::steady_clock::time_point sent) const noexcept {
+    return sent.time_since_epoch().count()
+           >= measure_from_.load(std::memory_order_relaxed);
+  }
+
   /// Counts an error and prints it on stderr unless `opts.max_printed_errors` were
   /// printed already (then one line announces that further errors are only counted).
   void report_error(const std::string& text);
@@ -60,6 +71,8 @@ public:
   std::atomic<bool> inflight_warned{false};
 
 private:
+  /// steady_clock ticks from which batches are measured.
+  std::atomic<std::chrono::steady_clock::rep> measure_from_{0};
   std::mutex print_mutex_;
   std::uint64_t printed_ = 0;
   std::uint64_t noted_ = 0;

@@ -159,7 +159,8 @@ void nats_producer::handle_ack(natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae) {
   resend_.release(seq);
   if (pa != nullptr) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - taken->sent).count();
-    latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
+    if (ctx_.measured(taken->sent))
+      latency_.record(static_cast<std::uint64_t>(ns > 0 ? ns : 0));
     last_ack_ = now;
     ++counters_.batches_acked;
     counters_.samples_acked += taken->samples;

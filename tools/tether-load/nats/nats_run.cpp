@@ -273,6 +273,7 @@ result<nats_totals> nats_run::run() {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
   ctx.acked.start(start);
+  ctx.start_measuring(start);
   if (tracker)
     tracker->start_timelines(start);
   const bool kill_planned = opts_.kill_at.count() > 0 && cluster != nullptr;
