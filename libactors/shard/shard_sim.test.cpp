@@ -1,13 +1,15 @@
 // A seeded simulation of one replicated slice on the real shards of three nodes: the
 // test plays the directory (moves, elections as the controller runs them, tables),
-// the supervisor (kills and restarts) and a client (writes, retried while refused),
-// and after every election checks that the elected replica holds every acknowledged
-// write and counts none twice. One replica fails at a time, and not before a
-// restarted one was brought level (RF 3 survives one lost replica, not a second
-// before the first is replaced); lagging followers do not hold a failure back. In one section the shards reach each other through relays that delay
-// each message by up to 10 ms, in order per receiver, so what one shard sends to two
-// others arrives in either order, as between nodes. TETHER_SIM_SEEDS=N runs N seeds
-// per section; TETHER_SIM_TRACE=1 prints what each seed did.
+// the supervisor (kills and restarts) and a client (writes, retried while refused;
+// sometimes several in flight when the primary is killed), and after every election
+// checks that the elected replica holds every acknowledged write and counts none
+// twice. One replica fails at a time, and not before a restarted one was brought
+// level (RF 3 survives one lost replica, not a second before the first is replaced);
+// lagging followers do not hold a failure back. In one section the shards reach each
+// other through relays that delay each message by up to 10 ms, in order per
+// receiver, so what one shard sends to two others arrives in either order, as between
+// nodes. TETHER_SIM_SEEDS=N runs N seeds per section; TETHER_SIM_TRACE=1 prints what
+// each seed did.
 
 #include <algorithm>
 #include <chrono>
@@ -225,6 +227,37 @@ struct slice_sim : replication_fixture {
       elect();
   }
 
+  /// Several writes in flight to the primary when it dies, after a random pause of
+  /// up to the relays' delay: the ones answered before count as acknowledged, the
+  /// others may or may not have reached a follower.
+  void burst_and_kill() {
+    if (!replaced())
+      return;
+    auto to = static_cast<size_t>(here().primary);
+    auto epoch = here().epoch;
+    auto n = 1 + pick(4);
+    using handle = decltype(self->request(shards[0], 1s, write_atom::value,
+                                          series::shard_write{}));
+    std::vector<handle> pending;
+    for (size_t k = 0; k < n; ++k) {
+      sent += 1;
+      pending.push_back(self->request(shards[to], 1s, write_atom::value,
+                                      counter_write("p", ++seq, {key}, epoch)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(max_delay_ms + 2)));
+    trail << " burst" << n << "-kill" << to;
+    kill(to);
+    alive[to] = false;
+    for (auto& h : pending)
+      h.receive(
+        [&](series::shard_write_result& r) {
+          if (r.code == errc::none)
+            acked += static_cast<double>(r.applied + r.duplicate_ranges);
+        },
+        [](caf::error&) {});
+    elect();
+  }
+
   void restart() {
     for (size_t i = 0; i < 3; ++i)
       if (!alive[i]) {
@@ -246,8 +279,10 @@ struct slice_sim : replication_fixture {
       move(false);
     else if (r < 72)
       move(true);
-    else if (r < 80)
+    else if (r < 77)
       kill_one();
+    else if (r < 80)
+      burst_and_kill();
     else if (r < 92)
       restart();
     else
