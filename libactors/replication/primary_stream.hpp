@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -51,10 +53,31 @@ public:
     uint64_t acked = 0;   ///< highest sequence it applied of this stream
     uint64_t seeded_through = 0; ///< position of the latest seed sent to it
     int64_t retry_at = 0; ///< an idle follower's next seed, node clock ms
+    /// Seeds or batches that failed in a row since its last accepted seed: the
+    /// next seed waits `seed_retry_delay` of it.
+    uint32_t failures = 0;
     /// Which start of the link this is (the hosting shard numbers every new shard
     /// and every seed): a late failure of a message sent before is ignored.
     uint64_t generation = 0;
   };
+
+  /// How long an idle follower waits for its next seed after `failures` failed
+  /// attempts in a row (at least 1): 200 ms, doubling up to 1.6 s. A follower that
+  /// cannot take a seed (unreachable, refusing) is not sent a slice's whole state
+  /// every 200 ms; one that comes back on a new connection is seeded at once.
+  static int64_t seed_retry_delay(uint32_t failures) noexcept {
+    constexpr int64_t first_ms = 200;
+    constexpr uint32_t max_doublings = 3;
+    auto doublings = failures > 0 ? std::min(failures - 1, max_doublings) : 0;
+    return first_ms << doublings;
+  }
+
+  /// Records a failed attempt to reach `f` at `now_ms`: it goes idle and is
+  /// seeded again after `seed_retry_delay`.
+  void retry_later(follower& f, int64_t now_ms) {
+    f.retry_at = now_ms + seed_retry_delay(++f.failures);
+    lost(f);
+  }
 
   /// Called once with true when the commit point reaches the awaited sequence,
   /// or with false when the stream gives up on it.

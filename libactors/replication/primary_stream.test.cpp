@@ -161,3 +161,22 @@ TEST_CASE_METHOD(stream_fixture,
   CHECK(stream.find("c")->state == link_state::idle);
   CHECK(stream.find("c")->acked == 0);
 }
+
+TEST_CASE("seeds of a follower that keeps failing back off from 200 ms to 1.6 s",
+          "[replication]") {
+  using tether::replication::primary_stream;
+  CHECK(primary_stream::seed_retry_delay(1) == 200);
+  CHECK(primary_stream::seed_retry_delay(2) == 400);
+  CHECK(primary_stream::seed_retry_delay(3) == 800);
+  CHECK(primary_stream::seed_retry_delay(4) == 1600);
+  CHECK(primary_stream::seed_retry_delay(40) == 1600);
+  primary_stream s{7, 1, {1, 0}, 0, 2};
+  s.set_followers({"a", "b"}, 2);
+  auto& f = s.followers()[0];
+  f.state = primary_stream::link::live;
+  s.retry_later(f, 1000);
+  CHECK(f.state == primary_stream::link::idle);
+  CHECK(f.retry_at == 1200);
+  s.retry_later(f, 1200);
+  CHECK(f.retry_at == 1600);
+}

@@ -212,10 +212,8 @@ void on_silence(shard_ptr self, const caf::actor& shard, uint32_t s, uint64_t ge
   if (stream == nullptr)
     return;
   for (auto& f : stream->followers())
-    if (f.shard == shard && f.generation == gen && f.state != link_state::idle) {
-      f.retry_at = st.now() + seed_retry_ms;
-      stream->lost(f);
-    }
+    if (f.shard == shard && f.generation == gen && f.state != link_state::idle)
+      stream->retry_later(f, st.now());
 }
 
 void send_batch(shard_ptr self, const caf::actor& shard, outbound&& ob) {
@@ -303,21 +301,22 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
         switch (a.code) {
           case ack_code::ok:
             f->state = link_state::live;
+            f->failures = 0;
             stream->acked(*f, a.seq);
             break;
           case ack_code::stale:
+            // Fenced by a higher epoch, the stream seeds nobody until a table
+            // lets it lead again (lead_again).
             if (a.epoch > stream->epoch())
               stream->fence(a.epoch);
-            f->retry_at = self->state.now() + seed_retry_ms;
-            stream->lost(*f);
+            stream->retry_later(*f, self->state.now());
             break;
           case ack_code::ahead:
             stream->fence(stream->epoch() + 1);
             stream->lost(*f);
             break;
           default:
-            f->retry_at = self->state.now() + seed_retry_ms;
-            stream->lost(*f);
+            stream->retry_later(*f, self->state.now());
         }
         flush(self);
       },
@@ -325,8 +324,7 @@ void seed(shard_ptr self, uint32_t s, primary_stream& stream,
         auto* f = current();
         if (f == nullptr)
           return;
-        f->retry_at = self->state.now() + seed_retry_ms;
-        self->state.stream_of(s)->lost(*f);
+        self->state.stream_of(s)->retry_later(*f, self->state.now());
       });
 }
 
@@ -342,6 +340,7 @@ void relink(shard_ptr self, uint32_t s, primary_stream& stream, bool probe) {
     f.shard = h;
     f.acked = 0;
     f.retry_at = 0;
+    f.failures = 0;
     f.state = link_state::idle;
     f.generation = ++st.link_generation;
     if (!h)
@@ -811,17 +810,19 @@ void announce_commit(shard_ptr self, uint32_t s) {
 /// A stream fenced above its table's epoch while no election it answered is
 /// pending here: most likely a follower answered with an election's fence that a
 /// later table (which this node applied first) lifted on that follower too. Tries
-/// again, at most `max_unfence_probes` times per table; a follower that still knows
-/// a higher epoch refuses, and the stream is fenced again.
-void probe_fenced(shard_ptr self, uint32_t s, primary_stream& stream) {
+/// again, at most `max_unfence_probes` times per table and backing off as seeds do
+/// (each probe seeds the followers that refused); a follower that still knows a
+/// higher epoch refuses, and the stream is fenced again.
+void probe_fenced(shard_ptr self, uint32_t s, primary_stream& stream, int64_t now) {
   auto& st = self->state;
   if (!stream.fenced() || stream.fenced_by() <= st.table_epoch(s) || !st.named_primary(s)
       || st.election_fences.count(s) > 0 || st.hosted(s) == nullptr)
     return;
-  auto& probes = st.unfence_probes[s];
-  if (probes >= max_unfence_probes)
+  auto& probe = st.unfence_probes[s];
+  if (probe.count >= max_unfence_probes || now < probe.next_at)
     return;
-  ++probes;
+  ++probe.count;
+  probe.next_at = now + primary_stream::seed_retry_delay(probe.count);
   lead_again(self, s, stream);
 }
 
@@ -830,14 +831,15 @@ void probe_fenced(shard_ptr self, uint32_t s, primary_stream& stream) {
 void replication_tick(shard_ptr self, int64_t now) {
   auto& st = self->state;
   for (auto& [s, stream] : st.streams)
-    probe_fenced(self, s, *stream);
+    probe_fenced(self, s, *stream, now);
   for (auto& [s, stream] : st.streams) {
     bool news = stream->take_commit_news();
     for (auto& f : stream->followers()) {
       if (!f.shard)
         continue;
       if (f.state == link_state::idle) {
-        if (f.retry_at <= now && st.hosted(s) != nullptr)
+        // A fenced stream cannot commit: its seeds would only be refused.
+        if (f.retry_at <= now && !stream->fenced() && st.hosted(s) != nullptr)
           seed(self, s, *stream, f);
         continue;
       }

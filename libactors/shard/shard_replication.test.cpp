@@ -780,3 +780,66 @@ TEST_CASE_METHOD(replication_fixture,
   kill(1);
   CHECK(local(furthest(moving, {0, 2}), key).first.total == static_cast<double>(acked));
 }
+
+namespace {
+
+/// A follower shard that refuses every seed and item with `code` at `epoch`,
+/// counting the seeds of slice `slice` it was sent.
+caf::behavior refusing_follower(caf::event_based_actor*, std::shared_ptr<std::atomic<int>> seeds,
+                                uint32_t slice, series::ack_code code, uint64_t epoch) {
+  return {
+    [=](series::seed_atom, series::slice_snapshot& snap) {
+      if (snap.slice == slice)
+        ++*seeds;
+      return series::replica_ack{snap.slice, code, epoch, 0, 0};
+    },
+    [=](series::replicate_atom, series::replica_batch& b) {
+      series::replica_acks out;
+      for (auto& it : b.items)
+        out.xs.push_back(series::replica_ack{it.slice, code, epoch, 0, it.seq});
+      return out;
+    },
+    [](int x) { return x; }, // a ping: everything sent before it was handled
+  };
+}
+
+/// Advances the clock in steps of 100 ms over `ms` and ticks shard 0 at each step,
+/// letting the follower `f` answer whatever the tick sent before the next one.
+void tick_for(replication_fixture& fx, const caf::actor& f, int64_t ms) {
+  for (int64_t t = 0; t < ms; t += 100) {
+    fx.clock += 100;
+    fx.self->send(fx.shards[0], series::tick_atom::value);
+    fx.positions(0, {3});                                  // the tick was handled
+    fx.self->request(f, 5s, 1).receive([](int) {}, [](caf::error&) {});
+    fx.positions(0, {3});                                  // and the answers to it
+  }
+}
+
+} // namespace
+
+TEST_CASE_METHOD(replication_fixture,
+                 "a follower that cannot take a seed is not sent the slice's state "
+                 "every 200 ms",
+                 "[shard][replication]") {
+  auto seeds = std::make_shared<std::atomic<int>>(0);
+  SECTION("refused as unseeded: the retries back off to 1.6 s") {
+    fronts.resize(3);
+    fronts[2] = sys.spawn(refusing_follower, seeds, 3u, series::ack_code::unseeded,
+                          uint64_t{0});
+    announce(); // shard 2's handle changes: every stream seeds the stand-in
+    tick_for(*this, fronts[2], 3000);
+    // At 0, 200, 600, 1400 and 3000 ms; without the back-off every 200 ms (16).
+    CHECK(*seeds >= 4);
+    CHECK(*seeds <= 6);
+  }
+  SECTION("refused as stale by a higher epoch: a fenced stream seeds nobody") {
+    fronts.resize(3);
+    fronts[2] = sys.spawn(refusing_follower, seeds, 3u, series::ack_code::stale,
+                          uint64_t{9});
+    announce();
+    tick_for(*this, fronts[2], 5000);
+    // The first seed, then at most max_unfence_probes probes (the stream was
+    // fenced above its table's epoch), backing off: 6 in all.
+    CHECK(*seeds <= 6);
+  }
+}

@@ -168,9 +168,6 @@ struct outbound {
   }
 };
 
-/// How long an idle follower waits before its next seed.
-constexpr int64_t seed_retry_ms = 200;
-
 /// How often a stream fenced above its table's epoch tries again per table.
 constexpr uint32_t max_unfence_probes = 5;
 
@@ -320,9 +317,13 @@ struct shard_state {
   /// again, with a fence of its own, if it is still needed).
   slice_map<election_fence> election_fences;
 
-  /// Probes of streams fenced above their table's epoch since the latest table
-  /// (replication_tick: probe_fenced).
-  slice_map<uint32_t> unfence_probes;
+  /// Probes of a stream fenced above its table's epoch since the latest table
+  /// (replication_tick: probe_fenced), and when the next may go.
+  struct unfence_probe {
+    uint32_t count = 0;
+    int64_t next_at = 0; ///< node clock ms
+  };
+  slice_map<unfence_probe> unfence_probes;
 
   /// The lowest epoch a follower replica of `s` accepts items and seeds from: the
   /// latest table's, or an election's above it.
