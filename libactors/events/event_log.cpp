@@ -41,7 +41,7 @@ std::string slice_list(std::vector<uint32_t> v) {
 
 std::string_view level_of(std::string_view kind) {
   for (auto k : {"failed", "lost", "suspect", "fence", "failover", "abandon", "unsettled",
-                 "unresolved", "refuse", "start-empty"})
+                 "unresolved", "refuse", "start-empty", "withdraw"})
     if (kind == k)
       return "WARN";
   return "INFO";

@@ -581,6 +581,13 @@ void report_roles(shard_ptr self) {
   if (!roles.seeded.empty())
     log.record("seed", who + "sent the state of " + events::slice_list(roles.seeded)
                          + " to follower replicas");
+  if (!roles.imported.empty())
+    log.record("import", who + events::slice_list(roles.imported)
+                           + " were handed over to this node and are led here now");
+  if (!roles.withdrawn.empty())
+    log.record("withdraw",
+               who + "the imports of " + events::slice_list(roles.withdrawn)
+                 + " were withdrawn: their source did not get the answer in time");
 }
 
 void apply_table(shard_ptr self, assignment_table&& t) {

@@ -100,6 +100,7 @@ caf::result<uint64_t> on_import(shard_ptr self, slice_snapshot& snap) {
     for (auto& sink : sub.sinks)
       if (sink)
         add_subscriber(self, sub.key, s, sink);
+  st.roles.imported.push_back(s);
   if (s < st.assignments.size() && st.replicated(st.assignments[s])) {
     // Led from here before any table says so: stream to the slice's other
     // replicas (its old primary stays as a follower). The first item goes out
@@ -124,6 +125,7 @@ void on_abort(shard_ptr self, uint32_t s, uint64_t epoch) {
       && st.assignments[s].epoch >= epoch)
     return; // a table made it primary here: not the import's to undo
   st.drop_slice(s);
+  st.roles.withdrawn.push_back(s);
 }
 
 /// Hands slice `s` to `dest` at `new_epoch` (`export_atom`): freezes it, sends its

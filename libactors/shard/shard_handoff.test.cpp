@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "directory/directory.hpp"
+#include "events/event_log.hpp"
 #include "keys/slicing.hpp"
 #include "shard/message_types.hpp"
 #include "shard/shard_test_support.hpp"
@@ -78,6 +79,8 @@ struct handoff_fixture {
     sc.initial = table(100, 0, 1); // n0 serves every slice at epoch 1
     sc.clock = [this] { return clock.load(); };
     sc.request_timeout_ms = timeout_ms;
+    if (name == "n1")
+      sc.events = events_b;
     return series::spawn_shard(sys, sc);
   }
 
@@ -172,6 +175,9 @@ struct handoff_fixture {
   }
 
   std::atomic<int64_t> clock{10 * window_ms + 5};
+  /// The role changes n1 logs.
+  std::shared_ptr<events::event_log> events_b
+    = std::make_shared<events::event_log>("n1", 64, nullptr);
   std::shared_ptr<series::node_counters> counters_a
     = std::make_shared<series::node_counters>();
   std::shared_ptr<series::node_counters> counters_b
@@ -453,4 +459,34 @@ TEST_CASE_METHOD(handoff_fixture,
   CHECK(v.node.find("not served") != std::string::npos);
   CHECK(counters_b->primary_slices == 0);
   CHECK(serves(a, moving, 1));
+}
+
+TEST_CASE_METHOD(handoff_fixture,
+                 "the target of a handoff logs the slices it imported, and the imports "
+                 "withdrawn because their answer was lost",
+                 "[shard][handoff]") {
+  auto kinds = [&](const std::string& kind) {
+    std::vector<std::string> out;
+    for (auto& e : events_b->since(0))
+      if (e.kind == kind)
+        out.push_back(e.text);
+    return out;
+  };
+  auto b_import = caf::actor_cast<shard_import_actor>(b);
+  REQUIRE(write(a, counter_write("p", 1, keys_on(3, 1), 1)).code == errc::none);
+  REQUIRE(export_slice(a, 3, 2, b_import));
+  REQUIRE(export_slice(a, 5, 2, b_import));
+  self->send(b, series::tick_atom::value);
+  slices_of(b); // the tick was handled
+  auto imports = kinds("import");
+  REQUIRE(imports.size() == 1);
+  CHECK(imports[0].find("2 slices (3, 5)") != std::string::npos);
+  CHECK(kinds("withdraw").empty());
+  // The source of slice 5 did not get the answer: it withdraws the import.
+  self->send(b, series::abort_atom::value, uint32_t{5}, uint64_t{2});
+  self->send(b, series::tick_atom::value);
+  slices_of(b);
+  auto withdrawn = kinds("withdraw");
+  REQUIRE(withdrawn.size() == 1);
+  CHECK(withdrawn[0].find("1 slice (5)") != std::string::npos);
 }

@@ -184,10 +184,13 @@ struct role_changes {
   std::vector<uint32_t> stepped_down;    ///< a primary now follows
   std::vector<uint32_t> seeded;          ///< a follower was sent the slice's state
   std::vector<uint32_t> started_empty;   ///< an election found no state: leads empty
+  std::vector<uint32_t> imported;        ///< a handoff installed the slice here
+  std::vector<uint32_t> withdrawn;       ///< an import undone: its answer was lost
 
   bool empty() const noexcept {
     return promoted.empty() && without_replica.empty() && stepped_down.empty()
-           && seeded.empty() && started_empty.empty();
+           && seeded.empty() && started_empty.empty() && imported.empty()
+           && withdrawn.empty();
   }
 };
 

@@ -354,6 +354,37 @@ class Checker:
         self.subscriber.start()
         self.wait_progress(0.0, "start")
 
+    def last_acks(self, writers, i, n=4):
+        """The last `n` acknowledged writes to key `i`, each with its time from the
+        latest SIGKILL before its ack, the node whose gateway acknowledged it (and
+        whether as a duplicate), and where it was sent: what a lost increment's
+        history needs to be traced in the node logs."""
+        kills = sorted(r["t_kill"] for r in self.cycles if r.get("t_kill") is not None)
+        node = {}
+        for member in getattr(self, "names", ()):
+            node[self.c.server(member)] = member
+        acked = sorted(((b.acked_at, p.name, b) for p in writers for b in p.batches
+                        if b.ack is not None and any(k == i for k, _ in b.items)),
+                       key=lambda x: x[0])
+        out = []
+        for at, name, b in acked[-n:]:
+            kill = max((t for t in kills if t <= at), default=None)
+
+            def rel(t):
+                return f"{t - kill:+.3f} s" if kill is not None else f"{t:.3f}"
+
+            value = sum(v for k, v in b.items if k == i)
+            sends = ", ".join(f"{node.get(server, server)} at {rel(t)}"
+                              for t, server in b.deliveries)
+            answers = ", ".join(f"{what} from {node.get(server, server)} at {rel(t)}"
+                                for t, server, what in b.replies)
+            dup = " as a duplicate" if b.ack.get("duplicate") else ""
+            out.append(f"    {name} sequence {b.seq} (+{value:g}): acked by "
+                       f"{node.get(b.acked_via, b.acked_via)} at "
+                       f"{rel(at)}{' from the SIGKILL' if kill is not None else ''}{dup}; "
+                       f"sent to {sends}; answers: {answers}")
+        return out
+
     def pick_victim(self, cycle, table):
         mode = self.args.victim
         if mode == "mixed":
@@ -566,8 +597,12 @@ class Checker:
             self.fail(f"LOST acknowledged increments on {len(lost)} of {len(self.keys)} keys: "
                       f"{amount:.0f} of {acked:.0f} acknowledged ({100 * amount / acked:.1f} %); "
                       f"{in_killed} of these keys are in slices a killed node led")
+            index = {key: i for i, key in self.keys.items()}
             for key, e, t, _ in lost[:5]:
-                self.log(f"  {key}: acknowledged {e:.0f}, total {t:.0f}")
+                self.log(f"  {key}: acknowledged {e:.0f}, total {t:.0f} "
+                         f"(slice {self.slice_of[index[key]]}); its last acknowledged writes:")
+                for line in self.last_acks(writers, index[key]):
+                    self.log(line)
         if double:
             self.fail(f"DOUBLE-COUNTED increments on {len(double)} keys")
             for key, e, t in double[:5]:
