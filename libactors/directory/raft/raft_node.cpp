@@ -77,7 +77,7 @@ void raft_node::tick() {
       broadcast_append();
     }
   } else if (elapsed_ >= timeout_) {
-    start_election();
+    start_pre_vote();
   }
   persist();
 }
@@ -159,6 +159,7 @@ void raft_node::reset_volatile() {
   commit_ = snapshot_.last_index;
   applied_ = snapshot_.last_index;
   votes_.clear();
+  pre_votes_.clear();
   progress_.clear();
   outbox_.clear();
   committed_.clear();
@@ -247,10 +248,25 @@ void raft_node::become_follower(raft::term t, std::optional<member_id> leader) {
   }
   leader_ = leader;
   votes_.clear();
+  pre_votes_.clear();
   progress_.clear();
 }
 
+void raft_node::start_pre_vote() {
+  pre_term_ = raft::term{term_.value + 1};
+  pre_votes_.assign(1, self_);
+  reset_election_timer();
+  if (pre_votes_.size() >= quorum()) {
+    start_election();
+    return;
+  }
+  for (auto peer : members_)
+    if (peer != self_)
+      send(peer, vote_request{pre_term_, last_index(), last_term(), true});
+}
+
 void raft_node::start_election() {
+  pre_votes_.clear();
   term_ = raft::term{term_.value + 1};
   role_ = raft::role::candidate;
   voted_for_ = self_;
@@ -361,11 +377,19 @@ void raft_node::truncate_from(log_index i) {
 // -- handlers -----------------------------------------------------------------
 
 void raft_node::handle(member_id from, const vote_request& x) {
-  if (x.term > term_)
-    become_follower(x.term, std::nullopt);
   bool up_to_date = x.last_log_term > last_term()
                     || (x.last_log_term == last_term()
                         && x.last_log_index >= last_index());
+  if (x.pre_vote) {
+    // No term or vote changes here: only whether a vote at x.term could go to it.
+    bool leader_heard = role_ == raft::role::leader
+                        || (leader_.has_value() && elapsed_ < cfg_.election_timeout);
+    bool granted = x.term > term_ && up_to_date && !leader_heard;
+    send(from, vote_reply{granted ? x.term : term_, granted, true});
+    return;
+  }
+  if (x.term > term_)
+    become_follower(x.term, std::nullopt);
   bool granted = x.term == term_ && role_ == raft::role::follower
                  && (!voted_for_ || *voted_for_ == from) && up_to_date;
   if (granted) {
@@ -377,6 +401,20 @@ void raft_node::handle(member_id from, const vote_request& x) {
 }
 
 void raft_node::handle(member_id from, const vote_reply& x) {
+  if (x.pre_vote) {
+    if (!x.granted) {
+      if (x.term > term_)
+        become_follower(x.term, std::nullopt);
+      return;
+    }
+    if (role_ == raft::role::leader || pre_votes_.empty() || x.term != pre_term_)
+      return;
+    if (std::find(pre_votes_.begin(), pre_votes_.end(), from) == pre_votes_.end())
+      pre_votes_.push_back(from);
+    if (pre_votes_.size() >= quorum())
+      start_election();
+    return;
+  }
   if (x.term > term_) {
     become_follower(x.term, std::nullopt);
     return;

@@ -29,10 +29,13 @@ enum class role : uint8_t { follower, candidate, leader };
 /// hands out at that index; a leader commits by counting replicas only entries of
 /// its own term (earlier entries commit with them).
 ///
-/// Choices: no pre-vote and no check-quorum. A member cut off from the majority
-/// keeps raising its term and forces one extra election when it rejoins, and a
-/// leader cut off from the majority stays leader until it hears a higher term, but
-/// it cannot commit anything. Each new leader appends a no-op entry so entries of
+/// Choices: pre-vote, no check-quorum. A member whose election timer fires first
+/// asks whether a majority would vote for it at the next term, and raises its term
+/// only if so; a member that heard from a leader within the shortest election
+/// timeout, and the leader itself, say no. So a member cut off from the majority, or
+/// one that merely missed heartbeats (delayed, starved), does not depose a leader
+/// the others still hear. A leader cut off from the majority stays leader until it
+/// hears a higher term, but it cannot commit anything. Each new leader appends a no-op entry so entries of
 /// earlier terms commit without waiting for a client command.
 ///
 /// Durability. Given a `raft_storage`, the member loads term, vote, log and
@@ -169,6 +172,7 @@ private:
   }
   void reset_election_timer();
   void become_follower(raft::term t, std::optional<member_id> leader);
+  void start_pre_vote();
   void start_election();
   void become_leader();
   void append_local(entry_kind kind, std::string command);
@@ -214,6 +218,9 @@ private:
   uint32_t elapsed_ = 0;
   uint32_t timeout_ = 0;
   std::vector<member_id> votes_;
+  /// Pre-votes granted for term `pre_term_` (empty: no pre-vote under way).
+  std::vector<member_id> pre_votes_;
+  raft::term pre_term_;
   std::map<member_id, progress> progress_;
   std::vector<message> outbox_;
   std::vector<entry> committed_;

@@ -115,22 +115,26 @@ struct vote_request {
   raft::term term;
   log_index last_log_index;
   raft::term last_log_term;
+  /// A pre-vote: would the receiver vote for the sender at `term` (its term + 1)?
+  /// Neither side changes its term or vote for it.
+  bool pre_vote = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_request& x) {
-  return f(x.term, x.last_log_index, x.last_log_term);
+  return f(x.term, x.last_log_index, x.last_log_term, x.pre_vote);
 }
 
 /// The answer to a `vote_request`; `term` is the voter's current term.
 struct vote_reply {
   raft::term term;
   bool granted = false;
+  bool pre_vote = false; ///< the answer to a pre-vote (`term`: the one asked about)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_reply& x) {
-  return f(x.term, x.granted);
+  return f(x.term, x.granted, x.pre_vote);
 }
 
 /// The leader replicates entries and heartbeats (AppendEntries). The receiver
