@@ -256,13 +256,16 @@ void raft_node::start_pre_vote() {
   pre_term_ = raft::term{term_.value + 1};
   pre_votes_.assign(1, self_);
   reset_election_timer();
-  if (pre_votes_.size() >= quorum()) {
+  if (pre_votes_.size() >= quorum())
     start_election();
-    return;
-  }
+  else
+    request_votes(pre_term_, true);
+}
+
+void raft_node::request_votes(raft::term t, bool pre_vote) {
   for (auto peer : members_)
     if (peer != self_)
-      send(peer, vote_request{pre_term_, last_index(), last_term(), true});
+      send(peer, vote_request{t, last_index(), last_term(), pre_vote});
 }
 
 void raft_node::start_election() {
@@ -275,13 +278,10 @@ void raft_node::start_election() {
   votes_.assign(1, self_);
   progress_.clear();
   reset_election_timer();
-  if (votes_.size() >= quorum()) {
+  if (votes_.size() >= quorum())
     become_leader();
-    return;
-  }
-  for (auto peer : members_)
-    if (peer != self_)
-      send(peer, vote_request{term_, last_index(), last_term()});
+  else
+    request_votes(term_, false);
 }
 
 void raft_node::become_leader() {

@@ -173,6 +173,8 @@ private:
   void reset_election_timer();
   void become_follower(raft::term t, std::optional<member_id> leader);
   void start_pre_vote();
+  /// Sends every other member a vote request (or pre-vote request) for term `t`.
+  void request_votes(raft::term t, bool pre_vote);
   void start_election();
   void become_leader();
   void append_local(entry_kind kind, std::string command);
