@@ -81,17 +81,12 @@ struct replication_fixture {
   }
 
   shard_handoff_actor spawn(const std::string& name) {
-    series::shard_config sc;
-    sc.node_name = name;
-    sc.window_ms = window_ms;
-    sc.lateness_ms = lateness_ms;
-    sc.tick_ms = 3600 * 1000; // ticks never fire: windows close on writes
-    sc.directory = dir;
-    sc.counters = std::make_shared<series::node_counters>();
+    auto sc = series::testing::fixture_config(name, dir,
+                                              std::make_shared<series::node_counters>(),
+                                              [this] { return clock.load(); });
     sc.counters->size_slices(slices);
     counters.push_back(sc.counters);
     sc.initial = current;
-    sc.clock = [this] { return clock.load(); };
     sc.exporter = exporter;
     return series::spawn_shard(sys, sc);
   }

@@ -69,15 +69,8 @@ struct handoff_fixture {
   shard_handoff_actor spawn(const std::string& name,
                             std::shared_ptr<series::node_counters> counters,
                             uint32_t timeout_ms = 5000) {
-    series::shard_config sc;
-    sc.node_name = name;
-    sc.window_ms = window_ms;
-    sc.lateness_ms = lateness_ms;
-    sc.tick_ms = 3600 * 1000; // ticks never fire: windows close on writes
-    sc.directory = dir;
-    sc.counters = std::move(counters);
+    auto sc = fixture_config(name, dir, std::move(counters), [this] { return clock.load(); });
     sc.initial = table(100, 0, 1); // n0 serves every slice at epoch 1
-    sc.clock = [this] { return clock.load(); };
     sc.request_timeout_ms = timeout_ms;
     if (name == "n1")
       sc.events = events_b;

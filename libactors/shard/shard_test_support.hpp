@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -30,6 +31,23 @@ namespace tether::series::testing {
 constexpr uint32_t slices = 8;
 constexpr int64_t window_ms = 1000;
 constexpr int64_t lateness_ms = 500;
+
+/// A shard's configuration as the tests' fixtures start it: node `name`, the tests'
+/// window and lateness, ticks that never fire (windows close on writes), directory
+/// `dir`, `counters` and the clock `now`.
+inline shard_config fixture_config(const std::string& name, const directory_actor& dir,
+                                   std::shared_ptr<node_counters> counters,
+                                   std::function<int64_t()> now) {
+  shard_config sc;
+  sc.node_name = name;
+  sc.window_ms = window_ms;
+  sc.lateness_ms = lateness_ms;
+  sc.tick_ms = 3600 * 1000;
+  sc.directory = dir;
+  sc.counters = std::move(counters);
+  sc.clock = std::move(now);
+  return sc;
+}
 
 /// The first `n` keys "k<i>" that fall on slice `s`.
 inline std::vector<std::string> keys_on(uint32_t s, size_t n) {
